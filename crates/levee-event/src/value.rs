@@ -1,0 +1,252 @@
+use std::fmt;
+
+use indexmap::IndexMap;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+/// An event's fields, in the order the source gave them.
+pub type Record = IndexMap<String, Value>;
+
+/// A field's value: what JSON and msgpack can both say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Value {
+    /// No value (`-` in an nginx log, `null` in JSON).
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// A floating point number.
+    Float(f64),
+    /// UTF-8 text.
+    String(String),
+    /// A list.
+    Array(Vec<Value>),
+    /// A nested record.
+    Map(Record),
+}
+
+impl Value {
+    /// The text, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as i64, if this is an integer.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// True for [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Looks up a dotted path (`geo_ip.country`) through nested maps.
+    pub fn get_path<'a>(record: &'a Record, path: &str) -> Option<&'a Value> {
+        let mut parts = path.split('.');
+        let mut current = record.get(parts.next()?)?;
+        for part in parts {
+            match current {
+                Value::Map(m) => current = m.get(part)?,
+                _ => return None,
+            }
+        }
+        Some(current)
+    }
+
+    /// A rough size in bytes, for bounding queues by memory.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 8,
+            Value::String(s) => 24 + s.len(),
+            Value::Array(a) => 24 + a.iter().map(Value::size_hint).sum::<usize>(),
+            Value::Map(m) => 48 + m.iter().map(|(k, v)| k.len() + v.size_hint()).sum::<usize>(),
+        }
+    }
+}
+
+/// Renders scalars as their plain text (strings without quotes), and lists
+/// and maps as JSON, so templates such as `${status}` read naturally.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::String(s) => f.write_str(s),
+            Value::Array(_) | Value::Map(_) => {
+                // Nested values only show up in templates by mistake; show them whole.
+                write!(f, "{self:?}")
+            }
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(i) => serializer.serialize_i64(*i),
+            Value::Float(x) => serializer.serialize_f64(*x),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Map(record) => {
+                let mut map = serializer.serialize_map(Some(record.len()))?;
+                for (k, v) in record {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON or msgpack value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        // Beyond i64 an integer can only be kept approximately.
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Value::Float(x))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_bytes<E>(self, b: &[u8]) -> Result<Value, E> {
+        Ok(Value::String(String::from_utf8_lossy(b).into_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut record = Record::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value()?;
+            record.insert(key, value);
+        }
+        Ok(Value::Map(record))
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_keeps_types_and_order() {
+        let text = r#"{"b":1,"a":[true,null,2.5,"x"],"n":{"z":-3}}"#;
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), text);
+        let Value::Map(m) = &v else { panic!("not a map") };
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "a", "n"]);
+    }
+
+    #[test]
+    fn get_path_walks_nested_maps() {
+        let v: Value = serde_json::from_str(r#"{"geo":{"country":"US"},"x":1}"#).unwrap();
+        let Value::Map(m) = v else { panic!("not a map") };
+        assert_eq!(Value::get_path(&m, "geo.country"), Some(&Value::from("US")));
+        assert_eq!(Value::get_path(&m, "x.y"), None);
+        assert_eq!(Value::get_path(&m, "missing"), None);
+    }
+
+    #[test]
+    fn huge_unsigned_becomes_float_not_error() {
+        let v: Value = serde_json::from_str("18446744073709551615").unwrap();
+        assert!(matches!(v, Value::Float(_)));
+    }
+}

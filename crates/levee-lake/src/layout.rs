@@ -1,0 +1,191 @@
+//! Where each object of a table lives. Every path in the lake is made here.
+
+use std::fmt;
+
+use levee_event::time::UtcTime;
+use object_store::path::Path;
+
+use crate::LakeError;
+
+/// File name extension of JSON chunks, by compression.
+pub const ZSTD_CHUNK_EXT: &str = "ndjson.zst";
+
+/// A table in a database of the lake.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableRef {
+    pub database: String,
+    pub table: String,
+}
+
+impl TableRef {
+    /// Checks both names, so no name can escape its folder.
+    pub fn new(database: &str, table: &str) -> Result<TableRef, LakeError> {
+        check_name("database", database)?;
+        check_name("table", table)?;
+        Ok(TableRef {
+            database: database.to_owned(),
+            table: table.to_owned(),
+        })
+    }
+
+    /// `<db>/<table>`, under the lake's root.
+    pub fn root(&self) -> Path {
+        Path::from_iter([self.database.as_str(), self.table.as_str()])
+    }
+
+    /// `<db>/<table>/json`: all JSON chunks.
+    pub fn json_root(&self) -> Path {
+        self.root().child("json")
+    }
+
+    /// `<db>/<table>/parquet`: all Parquet files.
+    pub fn parquet_root(&self) -> Path {
+        self.root().child("parquet")
+    }
+
+    /// `<db>/<table>/_levee`: the table's catalog (schema, manifests).
+    pub fn catalog_root(&self) -> Path {
+        self.root().child("_levee")
+    }
+
+    /// The folder of one hour's JSON chunks.
+    pub fn json_partition(&self, p: &Partition) -> Path {
+        self.json_root().child(p.dt_dir()).child(p.hour_dir())
+    }
+
+    /// The folder of one hour's Parquet files.
+    pub fn parquet_partition(&self, p: &Partition) -> Path {
+        self.parquet_root().child(p.dt_dir()).child(p.hour_dir())
+    }
+
+    /// The key of one JSON chunk: `<MM>-<writer>-<seq>.<ext>`, where `MM` is
+    /// the minute of the chunk's first event, `writer` tells processes apart
+    /// and `seq` counts the writer's chunks.
+    pub fn json_chunk(&self, p: &Partition, minute: u32, writer: &str, seq: u64, ext: &str) -> Path {
+        self.json_partition(p)
+            .child(format!("{minute:02}-{writer}-{seq:08}.{ext}"))
+    }
+
+    /// The key of the `n`th Parquet file of an hour.
+    pub fn parquet_part(&self, p: &Partition, n: usize) -> Path {
+        self.parquet_partition(p).child(format!("part-{n:05}.parquet"))
+    }
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+fn check_name(what: &'static str, name: &str) -> Result<(), LakeError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && !name.starts_with('_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(LakeError::InvalidName {
+            what,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// One hour of a table: the unit of partitioning and of compaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    /// `YYYY-MM-DD`, in UTC.
+    pub dt: String,
+    /// 0..=23, in UTC.
+    pub hour: u32,
+}
+
+impl Partition {
+    /// The partition of an event time, and the minute within its hour.
+    pub fn of_time(nanos: i64) -> (Partition, u32) {
+        let t = UtcTime::from_nanos(nanos);
+        (
+            Partition {
+                dt: t.date_string(),
+                hour: t.hour,
+            },
+            t.minute,
+        )
+    }
+
+    /// `dt=YYYY-MM-DD`
+    pub fn dt_dir(&self) -> String {
+        format!("dt={}", self.dt)
+    }
+
+    /// `hour=HH`
+    pub fn hour_dir(&self) -> String {
+        format!("hour={:02}", self.hour)
+    }
+
+    /// Reads a partition back from the `dt=`/`hour=` parts of a key, if it has them.
+    pub fn from_path(path: &Path) -> Option<Partition> {
+        let mut dt = None;
+        let mut hour = None;
+        for part in path.parts() {
+            let part = part.as_ref();
+            if let Some(d) = part.strip_prefix("dt=") {
+                levee_event::time::parse_date(d)?;
+                dt = Some(d.to_owned());
+            } else if let Some(h) = part.strip_prefix("hour=") {
+                hour = h.parse::<u32>().ok().filter(|h| *h < 24);
+            }
+        }
+        Some(Partition { dt: dt?, hour: hour? })
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dt={}/hour={:02}", self.dt, self.hour)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_keys_follow_the_hive_layout() {
+        let t = TableRef::new("glue-data-lake-usw2-prd", "eventlog").unwrap();
+        // 2018-09-01T13:07:30Z
+        let (p, minute) = Partition::of_time(1_535_807_250_000_000_000);
+        assert_eq!(p.to_string(), "dt=2018-09-01/hour=13");
+        assert_eq!(minute, 7);
+        assert_eq!(
+            t.json_chunk(&p, minute, "w1a2b", 3, ZSTD_CHUNK_EXT).as_ref(),
+            "glue-data-lake-usw2-prd/eventlog/json/dt=2018-09-01/hour=13/07-w1a2b-00000003.ndjson.zst"
+        );
+        assert_eq!(
+            t.parquet_part(&p, 0).as_ref(),
+            "glue-data-lake-usw2-prd/eventlog/parquet/dt=2018-09-01/hour=13/part-00000.parquet"
+        );
+    }
+
+    #[test]
+    fn partition_round_trips_through_its_path() {
+        let t = TableRef::new("db", "t").unwrap();
+        let p = Partition { dt: "2024-02-29".into(), hour: 5 };
+        assert_eq!(Partition::from_path(&t.parquet_part(&p, 2)), Some(p));
+        assert_eq!(Partition::from_path(&Path::from("db/t/json/dt=2024-02-30/hour=05/x")), None);
+        assert_eq!(Partition::from_path(&Path::from("db/t/json/dt=2024-02-28/hour=24/x")), None);
+    }
+
+    #[test]
+    fn names_cannot_escape_their_folder() {
+        for bad in ["", "..", "a/b", "_levee", ".hidden", "a b", "é"] {
+            assert!(TableRef::new(bad, "t").is_err(), "{bad:?} accepted as database");
+            assert!(TableRef::new("d", bad).is_err(), "{bad:?} accepted as table");
+        }
+    }
+}

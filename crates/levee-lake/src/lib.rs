@@ -1,0 +1,18 @@
+//! The lake: where delivered events rest, and how they become Parquet.
+//!
+//! ```text
+//! <lake>/<db>/<table>/json/dt=YYYY-MM-DD/hour=HH/<MM>-<writer>-<seq>.ndjson.zst   written by the lake output
+//! <lake>/<db>/<table>/parquet/dt=YYYY-MM-DD/hour=HH/part-NNNNN.parquet          written by compaction
+//! <lake>/<db>/<table>/_levee/                                                   the table's catalog
+//! ```
+//!
+//! The layout ([`layout`]) is all the collector needs, so arrow and parquet
+//! sit behind the `compact` feature.
+
+mod error;
+pub mod layout;
+mod store;
+
+pub use error::LakeError;
+pub use layout::{Partition, TableRef};
+pub use store::Lake;
