@@ -1,0 +1,210 @@
+//! The `parser` setting of a source: parsed from TOML, then built once.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+use crate::json::{JsonConfig, JsonParser};
+use crate::nginx::{NginxConfig, NginxParser};
+use crate::none::{NoneConfig, NoneParser};
+use crate::{Parser, ParserConfigError};
+
+/// Parser config as written in the user's TOML: either a bare string, or a
+/// table with `type`.
+///
+/// ```toml
+/// parser = "json"                                     # or "none", or "nginx" (format "combined")
+/// parser = { type = "nginx", format = "combined" }    # or "main", "common", "combined_request_time",
+///                                                     # or a full log_format string
+/// parser = { type = "json", time_key = "timestamp" }
+/// parser = { type = "none", key = "message" }
+/// ```
+///
+/// The default is `none`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParserConfig {
+    /// The whole line as one field.
+    None(NoneConfig),
+    /// One JSON object per line.
+    Json(JsonConfig),
+    /// An nginx access log written with a `log_format`.
+    Nginx(NginxConfig),
+}
+
+/// The parser types, as written in config.
+const TYPES: &[&str] = &["none", "json", "nginx"];
+
+impl Default for ParserConfig {
+    fn default() -> ParserConfig {
+        ParserConfig::None(NoneConfig::default())
+    }
+}
+
+impl ParserConfig {
+    /// Validates once and compiles (e.g. the log_format string) into a
+    /// ready parser.
+    pub fn build(&self) -> Result<Parser, ParserConfigError> {
+        Ok(match self {
+            ParserConfig::None(config) => Parser::none(NoneParser::new(config)?),
+            ParserConfig::Json(config) => Parser::json(JsonParser::new(config)?),
+            ParserConfig::Nginx(config) => Parser::nginx(NginxParser::new(config)?),
+        })
+    }
+
+    fn from_type_name<E: de::Error>(name: &str) -> Result<ParserConfig, E> {
+        match name {
+            "none" => Ok(ParserConfig::None(NoneConfig::default())),
+            "json" => Ok(ParserConfig::Json(JsonConfig::default())),
+            "nginx" => Ok(ParserConfig::Nginx(NginxConfig::default())),
+            other => Err(E::unknown_variant(other, TYPES)),
+        }
+    }
+}
+
+/// The table form; serde's internal tagging reads `type` and refuses
+/// unknown types with the list of known ones.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Table {
+    None(NoneConfig),
+    Json(JsonConfig),
+    Nginx(NginxConfig),
+}
+
+impl<'de> Deserialize<'de> for ParserConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ParserConfig, D::Error> {
+        deserializer.deserialize_any(ConfigVisitor)
+    }
+}
+
+struct ConfigVisitor;
+
+impl<'de> Visitor<'de> for ConfigVisitor {
+    type Value = ParserConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a parser type ("none", "json", "nginx") or a table with `type`"#)
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<ParserConfig, E> {
+        ParserConfig::from_type_name(name)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ParserConfig, A::Error> {
+        let table = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(match table {
+            Table::None(config) => ParserConfig::None(config),
+            Table::Json(config) => ParserConfig::Json(config),
+            Table::Nginx(config) => ParserConfig::Nginx(config),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Source {
+        #[serde(default)]
+        parser: ParserConfig,
+    }
+
+    fn parse(toml_text: &str) -> Result<ParserConfig, String> {
+        toml::from_str::<Source>(toml_text)
+            .map(|s| s.parser)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bare_strings_name_a_type_with_defaults() {
+        assert_eq!(parse(r#"parser = "none""#), Ok(ParserConfig::default()));
+        assert_eq!(
+            parse(r#"parser = "json""#),
+            Ok(ParserConfig::Json(JsonConfig { time_key: None }))
+        );
+        assert_eq!(
+            parse(r#"parser = "nginx""#),
+            Ok(ParserConfig::Nginx(NginxConfig {
+                format: "combined".into()
+            }))
+        );
+        assert_eq!(parse(""), Ok(ParserConfig::default()));
+    }
+
+    #[test]
+    fn tables_carry_options() {
+        assert_eq!(
+            parse(r#"parser = { type = "nginx", format = "main" }"#),
+            Ok(ParserConfig::Nginx(NginxConfig {
+                format: "main".into()
+            }))
+        );
+        assert_eq!(
+            parse(r#"parser = { type = "json", time_key = "timestamp" }"#),
+            Ok(ParserConfig::Json(JsonConfig {
+                time_key: Some("timestamp".into())
+            }))
+        );
+        assert_eq!(
+            parse("[parser]\ntype = \"none\"\nkey = \"log\""),
+            Ok(ParserConfig::None(NoneConfig { key: "log".into() }))
+        );
+        assert_eq!(
+            parse(r#"parser = { type = "nginx" }"#),
+            Ok(ParserConfig::Nginx(NginxConfig::default()))
+        );
+    }
+
+    #[test]
+    fn unknown_types_list_the_known_ones() {
+        for text in [r#"parser = "regex""#, r#"parser = { type = "regex" }"#] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                err.contains("unknown variant `regex`, expected one of `none`, `json`, `nginx`"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_missing_type_are_refused() {
+        let err = parse(r#"parser = { type = "json", time_field = "ts" }"#).unwrap_err();
+        assert!(
+            err.contains("unknown field `time_field`, expected `time_key`"),
+            "{err}"
+        );
+        let err = parse(r#"parser = { type = "nginx", formt = "main" }"#).unwrap_err();
+        assert!(err.contains("unknown field `formt`"), "{err}");
+        let err = parse(r#"parser = { format = "main" }"#).unwrap_err();
+        assert!(err.contains("missing field `type`"), "{err}");
+        let err = parse("parser = 3").unwrap_err();
+        assert!(err.contains("a parser type"), "{err}");
+    }
+
+    #[test]
+    fn build_validates_once() {
+        assert_eq!(ParserConfig::default().build().unwrap().type_name(), "none");
+        let nginx = ParserConfig::Nginx(NginxConfig {
+            format: "combined_request_time".into(),
+        });
+        assert_eq!(nginx.build().unwrap().type_name(), "nginx");
+        let unknown = ParserConfig::Nginx(NginxConfig {
+            format: "fancy".into(),
+        });
+        let err = unknown.build().unwrap_err();
+        assert_eq!(err, ParserConfigError::UnknownNginxFormat("fancy".into()));
+        assert!(
+            err.to_string()
+                .contains("use one of combined, common, main, combined_request_time"),
+            "{err}"
+        );
+        let ambiguous = ParserConfig::Nginx(NginxConfig {
+            format: "$remote_addr$remote_user".into(),
+        });
+        assert!(matches!(
+            ambiguous.build(),
+            Err(ParserConfigError::AdjacentVariables { .. })
+        ));
+    }
+}

@@ -1,0 +1,145 @@
+//! The two ways parsing goes wrong: a bad config (found once, at start) and
+//! a line that does not parse (found per line, routed to `@ERROR`).
+
+/// Why a parser's config was refused by [`ParserConfig::build`](crate::ParserConfig::build).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParserConfigError {
+    /// `parser = { type = "none", key = "" }`.
+    #[error("`key` must not be empty")]
+    EmptyKey,
+    /// `parser = { type = "json", time_key = "" }`.
+    #[error("`time_key` must not be empty; leave it out to use the time of ingest")]
+    EmptyTimeKey,
+    /// An nginx `format` that is neither a known name nor a `log_format` string.
+    #[error(
+        "unknown nginx format `{0}`: use one of {names}, or a log_format string such as \
+         '$remote_addr [$time_local] \"$request\" $status'",
+        names = crate::nginx::FORMAT_NAMES.join(", ")
+    )]
+    UnknownNginxFormat(String),
+    /// A `log_format` string without a single `$variable`.
+    #[error("log_format `{0}` has no $variables, so it would capture nothing")]
+    NoVariables(String),
+    /// A `$` not followed by a variable name.
+    #[error("log_format: `$` at byte {position} is not followed by a variable name")]
+    MissingVariableName {
+        /// Byte offset of the `$` in the format string.
+        position: usize,
+    },
+    /// A `${` without its `}`.
+    #[error("log_format: `${{` at byte {position} has no closing `}}`")]
+    UnclosedBrace {
+        /// Byte offset of the `$` in the format string.
+        position: usize,
+    },
+    /// Two variables with nothing between them: where one ends is ambiguous.
+    #[error(
+        "log_format: ${first} is followed directly by ${second}; nothing marks where one ends, \
+         so put a literal such as a space between them"
+    )]
+    AdjacentVariables {
+        /// The first variable's name.
+        first: String,
+        /// The variable right after it.
+        second: String,
+    },
+    /// A format pasted from nginx.conf whose single quotes do not pair up.
+    #[error("log_format: a single-quoted piece is not closed, or text stands outside the quotes")]
+    UnbalancedQuote,
+}
+
+/// Why a line did not parse: a reason and the byte offset where matching failed.
+///
+/// Displays as `at byte 37: expected '] "' before $request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at byte {position}: {reason}")]
+pub struct ParseError {
+    /// Byte offset into the line (after a trailing `\r` was removed).
+    pub position: usize,
+    /// What went wrong there.
+    pub reason: ParseErrorReason,
+}
+
+impl ParseError {
+    pub(crate) fn new(position: usize, reason: ParseErrorReason) -> ParseError {
+        ParseError { position, reason }
+    }
+}
+
+/// What went wrong at a [`ParseError`]'s position.
+///
+/// [`UnexpectedEnd`](ParseErrorReason::UnexpectedEnd) means the line stopped
+/// short (often a truncated write); the others mean the bytes are wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorReason {
+    /// The line has no bytes (or, for JSON, only whitespace).
+    #[error("empty line")]
+    EmptyLine,
+    /// The line ended before the format was complete.
+    #[error("line ended; expected {expected}")]
+    UnexpectedEnd {
+        /// What the format still needed, e.g. `' "' after $body_bytes_sent`.
+        expected: String,
+    },
+    /// The bytes here are not what the format has here.
+    #[error("expected {expected}")]
+    Expected {
+        /// What the format has here, e.g. `'[' before $time_local`.
+        expected: String,
+    },
+    /// A typed field (such as `$status`) holds text that is not of its type.
+    #[error("expected {expected} for ${field}, found '{found}'")]
+    InvalidField {
+        /// The variable's name.
+        field: String,
+        /// The type it should have, e.g. `an integer`.
+        expected: &'static str,
+        /// The start of the text found, lossy UTF-8.
+        found: String,
+    },
+    /// Bytes after the format's final literal.
+    #[error("unexpected bytes after the end of the format")]
+    TrailingBytes,
+    /// The line is not valid JSON.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// The line is JSON but not an object, so it cannot be a record.
+    #[error("expected a JSON object, found {0}")]
+    NotAnObject(&'static str),
+}
+
+/// The start of `bytes` as text for an error message, bounded so a huge
+/// field cannot blow up an error.
+pub(crate) fn excerpt(bytes: &[u8]) -> String {
+    const MAX: usize = 40;
+    let cut = bytes.get(..MAX).unwrap_or(bytes);
+    let mut text = String::from_utf8_lossy(cut).into_owned();
+    if cut.len() < bytes.len() {
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_position_and_reason() {
+        let e = ParseError::new(
+            37,
+            ParseErrorReason::Expected {
+                expected: "'] \"' before $request".into(),
+            },
+        );
+        assert_eq!(e.to_string(), "at byte 37: expected '] \"' before $request");
+    }
+
+    #[test]
+    fn excerpt_is_bounded() {
+        assert_eq!(excerpt(b"abc"), "abc");
+        let long = excerpt(&[b'x'; 100]);
+        assert_eq!(long.chars().count(), 41);
+        assert!(long.ends_with('…'));
+    }
+}

@@ -1,0 +1,264 @@
+//! The `json` parser: one JSON object per line.
+
+use levee_event::{Record, Value};
+use serde::Deserialize;
+use serde_json::error::Category;
+
+use crate::error::{ParseError, ParseErrorReason};
+use crate::time::{epoch_from_float, epoch_from_int, parse_epoch, parse_iso8601};
+use crate::{Parsed, ParserConfigError};
+
+/// `parser = "json"` or `parser = { type = "json", time_key = "timestamp" }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonConfig {
+    /// The field that holds the event time, if any: an RFC 3339 / ISO 8601
+    /// string (`2018-09-01T12:00:00.000Z`, with an offset or `Z`, fractional
+    /// seconds optional) or epoch seconds, milliseconds, microseconds or
+    /// nanoseconds (a number or a numeric string, told apart by magnitude).
+    /// A dotted name (`event.time`) reaches into nested objects when no
+    /// field has that exact name. The field stays in the record; if it is
+    /// missing or unreadable, the source uses the time of ingest.
+    #[serde(default)]
+    pub time_key: Option<String>,
+}
+
+/// A compiled `json` parser.
+#[derive(Clone, Debug)]
+pub(crate) struct JsonParser {
+    time_key: Option<String>,
+}
+
+/// Some writers start a file with a UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl JsonParser {
+    pub(crate) fn new(config: &JsonConfig) -> Result<JsonParser, ParserConfigError> {
+        if config.time_key.as_deref() == Some("") {
+            return Err(ParserConfigError::EmptyTimeKey);
+        }
+        Ok(JsonParser {
+            time_key: config.time_key.clone(),
+        })
+    }
+
+    /// Parses one line. Text inside JSON strings must be valid UTF-8, as
+    /// JSON requires: a line that is not goes to `@ERROR` whole.
+    pub(crate) fn parse(&self, line: &[u8]) -> Result<Parsed, ParseError> {
+        let (skipped, body) = match line.strip_prefix(BOM) {
+            Some(body) => (BOM.len(), body),
+            None => (0, line),
+        };
+        if body.trim_ascii().is_empty() {
+            return Err(ParseError::new(0, ParseErrorReason::EmptyLine));
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            let mut error = json_error(&e, body);
+            error.position += skipped;
+            error
+        })?;
+        let record = match value {
+            Value::Map(record) => record,
+            other => {
+                let start = skipped + body.len() - body.trim_ascii_start().len();
+                return Err(ParseError::new(
+                    start,
+                    ParseErrorReason::NotAnObject(kind_name(&other)),
+                ));
+            }
+        };
+        let time = self
+            .time_key
+            .as_deref()
+            .and_then(|key| time_field(&record, key))
+            .and_then(event_time);
+        Ok(Parsed { record, time })
+    }
+}
+
+/// The field named `key`, or else the nested field at the dotted path.
+fn time_field<'a>(record: &'a Record, key: &str) -> Option<&'a Value> {
+    record.get(key).or_else(|| Value::get_path(record, key))
+}
+
+/// An event time from a field's value, if it holds one.
+fn event_time(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(text) => {
+            let text = text.trim().as_bytes();
+            parse_iso8601(text).or_else(|| parse_epoch(text))
+        }
+        Value::Int(n) => epoch_from_int(*n),
+        Value::Float(x) => epoch_from_float(*x),
+        _ => None,
+    }
+}
+
+/// serde_json's error as a byte position and a reason. A line that ends
+/// inside a value is kept apart from bytes that are wrong.
+fn json_error(error: &serde_json::Error, line: &[u8]) -> ParseError {
+    let location = format!(" at line {} column {}", error.line(), error.column());
+    let full = error.to_string();
+    let message = full.strip_suffix(&location).unwrap_or(&full).to_owned();
+    if error.classify() == Category::Eof {
+        return ParseError::new(
+            line.len(),
+            ParseErrorReason::UnexpectedEnd {
+                expected: format!("the rest of the JSON value ({message})"),
+            },
+        );
+    }
+    // serde_json counts lines from 1 and reports the column of the last byte
+    // it read, also from 1; a line may hold `\n` inside JSON whitespace.
+    let line_start = match error.line() {
+        0 | 1 => 0,
+        n => memchr::memchr_iter(b'\n', line)
+            .nth(n - 2)
+            .map_or(0, |i| i + 1),
+    };
+    let position = (line_start + error.column().saturating_sub(1)).min(line.len());
+    ParseError::new(position, ParseErrorReason::InvalidJson(message))
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Int(_) | Value::Float(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use levee_event::time::NANOS_PER_SEC;
+
+    fn parser(time_key: Option<&str>) -> JsonParser {
+        JsonParser::new(&JsonConfig {
+            time_key: time_key.map(str::to_owned),
+        })
+        .unwrap()
+    }
+
+    const SEPT_1: i64 = 1_535_803_200 * NANOS_PER_SEC; // 2018-09-01T12:00:00Z
+
+    #[test]
+    fn object_becomes_record_in_order_with_nesting() {
+        let p = parser(None);
+        let parsed = p
+            .parse(br#"{"b":1,"a":{"x":[1,"two",null]},"c":2.5}"#)
+            .unwrap();
+        assert_eq!(parsed.record.keys().collect::<Vec<_>>(), ["b", "a", "c"]);
+        let Value::Map(inner) = &parsed.record["a"] else {
+            panic!("not a map")
+        };
+        assert_eq!(
+            inner["x"],
+            Value::Array(vec![Value::Int(1), Value::from("two"), Value::Null])
+        );
+        assert_eq!(parsed.time, None);
+    }
+
+    #[test]
+    fn time_key_reads_strings_and_epochs() {
+        let p = parser(Some("ts"));
+        let cases: [(&[u8], Option<i64>); 9] = [
+            (br#"{"ts":"2018-09-01T12:00:00.000Z"}"#, Some(SEPT_1)),
+            (br#"{"ts":"2018-09-01T14:00:00+02:00"}"#, Some(SEPT_1)),
+            (br#"{"ts":1535803200}"#, Some(SEPT_1)),
+            (br#"{"ts":1535803200000}"#, Some(SEPT_1)),
+            (br#"{"ts":1535803200.25}"#, Some(SEPT_1 + 250_000_000)),
+            (br#"{"ts":"1535803200123"}"#, Some(SEPT_1 + 123_000_000)),
+            (br#"{"ts":"yesterday"}"#, None),
+            (br#"{"ts":true}"#, None),
+            (br#"{"other":1535803200}"#, None),
+        ];
+        for (line, want) in cases {
+            let parsed = p.parse(line).unwrap();
+            assert_eq!(parsed.time, want, "{}", String::from_utf8_lossy(line));
+        }
+        // The field stays in the record.
+        assert_eq!(p.parse(br#"{"ts":1}"#).unwrap().record["ts"], Value::Int(1));
+    }
+
+    #[test]
+    fn time_key_may_be_a_dotted_path() {
+        let p = parser(Some("event.time"));
+        let nested = p
+            .parse(br#"{"event":{"time":"2018-09-01T12:00:00Z"}}"#)
+            .unwrap();
+        assert_eq!(nested.time, Some(SEPT_1));
+        let flat = p.parse(br#"{"event.time":1535803200}"#).unwrap();
+        assert_eq!(flat.time, Some(SEPT_1));
+    }
+
+    #[test]
+    fn errors_carry_the_byte_position() {
+        let p = parser(None);
+        let err = p.parse(br#"{"a":1,"b":x}"#).unwrap_err();
+        assert_eq!(err.position, 11);
+        assert!(
+            matches!(err.reason, ParseErrorReason::InvalidJson(_)),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "at byte 11: invalid JSON: expected value");
+
+        let err = p.parse(br#"{"a":1,"b":"#).unwrap_err();
+        assert_eq!(err.position, 11);
+        assert!(
+            matches!(err.reason, ParseErrorReason::UnexpectedEnd { .. }),
+            "{err}"
+        );
+
+        let err = p.parse(b"  [1,2]").unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::new(2, ParseErrorReason::NotAnObject("an array"))
+        );
+        assert_eq!(
+            err.to_string(),
+            "at byte 2: expected a JSON object, found an array"
+        );
+
+        let err = p.parse(b"{\"a\":1}\n{\"b\":2}").unwrap_err();
+        assert_eq!(err.position, 8, "{err}");
+
+        let err = p.parse(b"{\"a\":\"\xff\"}").unwrap_err();
+        assert!(
+            matches!(err.reason, ParseErrorReason::InvalidJson(_)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn blank_lines_and_byte_order_marks() {
+        let p = parser(None);
+        assert_eq!(
+            p.parse(b"").unwrap_err().reason,
+            ParseErrorReason::EmptyLine
+        );
+        assert_eq!(
+            p.parse(b" \t ").unwrap_err().reason,
+            ParseErrorReason::EmptyLine
+        );
+        assert_eq!(
+            p.parse(b"\xEF\xBB\xBF{\"a\":1}").unwrap().record["a"],
+            Value::Int(1)
+        );
+        assert_eq!(p.parse(b"\xEF\xBB\xBF{\"a\":}").unwrap_err().position, 8);
+    }
+
+    #[test]
+    fn empty_time_key_is_refused() {
+        let config = JsonConfig {
+            time_key: Some(String::new()),
+        };
+        assert_eq!(
+            JsonParser::new(&config).unwrap_err(),
+            ParserConfigError::EmptyTimeKey
+        );
+    }
+}

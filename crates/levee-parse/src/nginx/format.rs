@@ -1,0 +1,291 @@
+//! Compiling an nginx `log_format` string into literal and variable steps.
+//!
+//! `$remote_addr - $remote_user [$time_local]` becomes: variable
+//! `remote_addr` ended by `" - "`, variable `remote_user` ended by `" ["`,
+//! variable `time_local` ended by `"]"`. Matching a line then walks these
+//! steps once, splitting each variable's text at the literal that follows it.
+
+use std::borrow::Cow;
+
+use super::fields::FieldKind;
+use crate::ParserConfigError;
+
+/// A compiled `log_format`.
+#[derive(Clone, Debug)]
+pub(super) struct Format {
+    /// Text before the first variable (often empty).
+    pub(super) leading: Literal,
+    /// The variables in order, each with the literal that ends it.
+    pub(super) fields: Vec<Field>,
+}
+
+/// One `$variable` of the format.
+#[derive(Clone, Debug)]
+pub(super) struct Field {
+    /// The variable's name without `$`: the record's key.
+    pub(super) name: String,
+    pub(super) kind: FieldKind,
+    /// The literal after the variable; `None` for a variable that ends the
+    /// format, which takes the rest of the line.
+    pub(super) end: Option<Literal>,
+}
+
+/// Literal text of the format, with its description for error messages
+/// built once here rather than per failing line.
+#[derive(Clone, Debug)]
+pub(super) struct Literal {
+    pub(super) bytes: Box<[u8]>,
+    /// E.g. `' [' after $remote_user`.
+    pub(super) expected: String,
+}
+
+impl Literal {
+    fn new(text: &str, anchor: String) -> Literal {
+        Literal {
+            bytes: text.as_bytes().into(),
+            expected: format!("'{}' {anchor}", text.escape_default()),
+        }
+    }
+}
+
+impl Format {
+    /// Compiles a `log_format` string, as written in nginx.conf (one or more
+    /// single-quoted pieces) or bare.
+    pub(super) fn compile(format: &str) -> Result<Format, ParserConfigError> {
+        let text = unquote(format)?;
+        let (leading, variables) = split(&text)?;
+        let Some(Piece { name: first, .. }) = variables.first() else {
+            return Err(ParserConfigError::NoVariables(format.to_owned()));
+        };
+        let leading = Literal::new(leading, format!("before ${first}"));
+        let mut fields = Vec::with_capacity(variables.len());
+        for (i, Piece { name, after }) in variables.iter().enumerate() {
+            let next = variables.get(i + 1).map(|piece| piece.name);
+            if let (true, Some(next)) = (after.is_empty(), next) {
+                return Err(ParserConfigError::AdjacentVariables {
+                    first: (*name).to_owned(),
+                    second: next.to_owned(),
+                });
+            }
+            let end = (!after.is_empty()).then(|| Literal::new(after, format!("after ${name}")));
+            fields.push(Field {
+                name: (*name).to_owned(),
+                kind: FieldKind::of(name),
+                end,
+            });
+        }
+        Ok(Format { leading, fields })
+    }
+}
+
+/// A variable of the format string and the literal after it (maybe empty).
+struct Piece<'a> {
+    name: &'a str,
+    after: &'a str,
+}
+
+/// Splits a format into its leading literal and its variables.
+fn split(format: &str) -> Result<(&str, Vec<Piece<'_>>), ParserConfigError> {
+    let bytes = format.as_bytes();
+    let mut variables: Vec<Piece<'_>> = Vec::new();
+    let mut leading = None;
+    let mut literal_start = 0;
+    let mut i = 0;
+    while let Some(offset) = bytes.get(i..).and_then(|rest| memchr::memchr(b'$', rest)) {
+        let dollar = i + offset;
+        let literal = &format[literal_start..dollar];
+        match variables.last_mut() {
+            Some(last) => last.after = literal,
+            None => leading = Some(literal),
+        }
+        let (name, next) = variable_at(format, dollar)?;
+        variables.push(Piece { name, after: "" });
+        literal_start = next;
+        i = next;
+    }
+    let tail = &format[literal_start..];
+    match variables.last_mut() {
+        Some(last) => last.after = tail,
+        None => leading = Some(tail),
+    }
+    Ok((leading.unwrap_or_default(), variables))
+}
+
+/// The variable name after the `$` at `dollar` (`$name` or `${name}`) and
+/// the offset just past it.
+fn variable_at(format: &str, dollar: usize) -> Result<(&str, usize), ParserConfigError> {
+    let missing = ParserConfigError::MissingVariableName { position: dollar };
+    let after = &format[dollar + 1..];
+    if let Some(braced) = after.strip_prefix('{') {
+        let close = braced
+            .find('}')
+            .ok_or(ParserConfigError::UnclosedBrace { position: dollar })?;
+        let name = &braced[..close];
+        if name.is_empty() || !name.bytes().all(is_name_byte) {
+            return Err(missing);
+        }
+        return Ok((name, dollar + 3 + close));
+    }
+    let len = after.bytes().take_while(|&b| is_name_byte(b)).count();
+    if len == 0 {
+        return Err(missing);
+    }
+    Ok((&after[..len], dollar + 1 + len))
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// A format pasted from nginx.conf is one or more single-quoted pieces,
+/// concatenated: `'$remote_addr - ' '"$request"';`. Inside a piece a
+/// backslash keeps the next character as is. Anything else is used as given.
+fn unquote(format: &str) -> Result<Cow<'_, str>, ParserConfigError> {
+    let trimmed = format.trim();
+    if !trimmed.starts_with('\'') {
+        return Ok(Cow::Borrowed(format));
+    }
+    let mut out = String::with_capacity(trimmed.len());
+    let mut chars = trimmed.trim_end_matches(';').trim_end().chars();
+    loop {
+        match chars.next() {
+            None => return Ok(Cow::Owned(out)),
+            Some(c) if c.is_whitespace() => continue,
+            Some('\'') => loop {
+                match chars.next() {
+                    None => return Err(ParserConfigError::UnbalancedQuote),
+                    Some('\'') => break,
+                    Some('\\') => out.push(chars.next().ok_or(ParserConfigError::UnbalancedQuote)?),
+                    Some(c) => out.push(c),
+                }
+            },
+            Some(_) => return Err(ParserConfigError::UnbalancedQuote),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(format: &str) -> (String, Vec<(String, Option<String>)>) {
+        let f = Format::compile(format).unwrap();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let fields = f
+            .fields
+            .iter()
+            .map(|field| {
+                (
+                    field.name.clone(),
+                    field.end.as_ref().map(|l| text(&l.bytes)),
+                )
+            })
+            .collect();
+        (text(&f.leading.bytes), fields)
+    }
+
+    fn owned(pairs: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        pairs
+            .iter()
+            .map(|(n, l)| (n.to_string(), l.map(str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn compiles_into_variables_ended_by_literals() {
+        let (leading, fields) = shape(r#"$remote_addr - $remote_user [$time_local] "$request""#);
+        assert_eq!(leading, "");
+        assert_eq!(
+            fields,
+            owned(&[
+                ("remote_addr", Some(" - ")),
+                ("remote_user", Some(" [")),
+                ("time_local", Some("] \"")),
+                ("request", Some("\"")),
+            ])
+        );
+    }
+
+    #[test]
+    fn leading_literal_braced_names_and_final_variable() {
+        let (leading, fields) = shape("[${time_local}] ${status}x $request_time");
+        assert_eq!(leading, "[");
+        assert_eq!(
+            fields,
+            owned(&[
+                ("time_local", Some("] ")),
+                ("status", Some("x ")),
+                ("request_time", None)
+            ])
+        );
+    }
+
+    #[test]
+    fn nginx_conf_quoting_is_undone() {
+        let pasted = "'$remote_addr - $remote_user [$time_local] \"$request\" '\n    \
+                      '$status \\'$body_bytes_sent\\'';";
+        let (_, fields) = shape(pasted);
+        assert_eq!(fields[3], ("request".to_owned(), Some("\" ".to_owned())));
+        assert_eq!(fields[4], ("status".to_owned(), Some(" '".to_owned())));
+        assert_eq!(
+            fields[5],
+            ("body_bytes_sent".to_owned(), Some("'".to_owned()))
+        );
+    }
+
+    #[test]
+    fn literal_descriptions_name_their_neighbour() {
+        let f = Format::compile("[$time_local] \"$request\"").unwrap();
+        assert_eq!(f.leading.expected, "'[' before $time_local");
+        let end = f.fields[1].end.as_ref().unwrap();
+        assert_eq!(end.expected, "'\\\"' after $request");
+    }
+
+    #[test]
+    fn ambiguous_and_broken_formats_are_refused() {
+        let err = |f: &str| Format::compile(f).unwrap_err();
+        assert_eq!(
+            err("$remote_addr$remote_user"),
+            ParserConfigError::AdjacentVariables {
+                first: "remote_addr".into(),
+                second: "remote_user".into()
+            }
+        );
+        assert_eq!(
+            err("${a}${b} x"),
+            ParserConfigError::AdjacentVariables {
+                first: "a".into(),
+                second: "b".into()
+            }
+        );
+        assert_eq!(
+            err("a $ b"),
+            ParserConfigError::MissingVariableName { position: 2 }
+        );
+        assert_eq!(
+            err("a $"),
+            ParserConfigError::MissingVariableName { position: 2 }
+        );
+        assert_eq!(
+            err("a ${}"),
+            ParserConfigError::MissingVariableName { position: 2 }
+        );
+        assert_eq!(
+            err("a ${b"),
+            ParserConfigError::UnclosedBrace { position: 2 }
+        );
+        assert_eq!(
+            err("no variables"),
+            ParserConfigError::NoVariables("no variables".into())
+        );
+        assert_eq!(err("'$a' x"), ParserConfigError::UnbalancedQuote);
+        assert_eq!(err("'$a"), ParserConfigError::UnbalancedQuote);
+    }
+
+    #[test]
+    fn multibyte_literals_are_kept_whole() {
+        let (leading, fields) = shape("→$a ✓ $b");
+        assert_eq!(leading, "→");
+        assert_eq!(fields, owned(&[("a", Some(" ✓ ")), ("b", None)]));
+    }
+}

@@ -1,0 +1,302 @@
+//! The nginx parser on the odd lines real access logs contain.
+
+use levee_event::Value;
+use levee_event::time::NANOS_PER_SEC;
+
+use crate::{NginxConfig, ParseError, ParseErrorReason, Parsed, Parser, ParserConfig};
+
+/// 10/Oct/2000:13:55:36 -0700, Apache's documented example.
+const TIME: i64 = 971_211_336 * NANOS_PER_SEC;
+
+fn parser(format: &str) -> Parser {
+    ParserConfig::Nginx(NginxConfig {
+        format: format.to_owned(),
+    })
+    .build()
+    .unwrap()
+}
+
+fn combined(line: &[u8]) -> Result<Parsed, ParseError> {
+    parser("combined").parse(line)
+}
+
+fn s(text: &str) -> Value {
+    Value::from(text)
+}
+
+#[test]
+fn combined_line_gives_every_field_typed() {
+    let line = br#"203.0.113.9 - alice [10/Oct/2000:13:55:36 -0700] "GET /api/v1/webhooks?limit=10 HTTP/1.1" 200 2326 "https://example.com/" "Mozilla/5.0 (X11)""#;
+    let parsed = combined(line).unwrap();
+    let fields: Vec<(&str, &Value)> = parsed.record.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    assert_eq!(
+        fields,
+        [
+            ("remote_addr", &s("203.0.113.9")),
+            ("remote_user", &s("alice")),
+            ("time_local", &s("10/Oct/2000:13:55:36 -0700")),
+            ("request", &s("GET /api/v1/webhooks?limit=10 HTTP/1.1")),
+            ("method", &s("GET")),
+            ("path", &s("/api/v1/webhooks")),
+            ("query", &s("limit=10")),
+            ("protocol", &s("HTTP/1.1")),
+            ("status", &Value::Int(200)),
+            ("body_bytes_sent", &Value::Int(2326)),
+            ("http_referer", &s("https://example.com/")),
+            ("http_user_agent", &s("Mozilla/5.0 (X11)")),
+        ]
+    );
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn ipv6_client() {
+    let parsed = combined(
+        br#"2001:db8::1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/2.0" 200 612 "-" "curl/8.4.0""#,
+    )
+    .unwrap();
+    assert_eq!(parsed.record["remote_addr"], s("2001:db8::1"));
+    assert_eq!(parsed.record["query"], Value::Null);
+    assert_eq!(parsed.record["protocol"], s("HTTP/2.0"));
+}
+
+#[test]
+fn dash_is_null_for_bytes_user_and_referer() {
+    let parsed =
+        combined(br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "HEAD / HTTP/1.1" 304 - "-" "-""#)
+            .unwrap();
+    for key in [
+        "remote_user",
+        "body_bytes_sent",
+        "http_referer",
+        "http_user_agent",
+    ] {
+        assert_eq!(parsed.record[key], Value::Null, "{key}");
+    }
+    assert_eq!(parsed.record["status"], Value::Int(304));
+}
+
+#[test]
+fn escaped_quotes_inside_the_user_agent() {
+    let parsed = combined(
+        br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 \"quoted\" agent""#,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.record["http_user_agent"],
+        s("Mozilla/5.0 \"quoted\" agent")
+    );
+    // nginx's own escaping of the same agent.
+    let parsed = combined(
+        br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0 \x22quoted\x22 agent""#,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.record["http_user_agent"],
+        s("Mozilla/5.0 \"quoted\" agent")
+    );
+}
+
+#[test]
+fn tls_handshake_sent_to_the_http_port() {
+    let parsed = combined(
+        br#"198.51.100.7 - - [10/Oct/2000:13:55:36 -0700] "\x16\x03\x01\x00\xA5\x01\x00\x00\xA1\x03\x03" 400 157 "-" "-""#,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.record["request"],
+        s("\u{16}\u{3}\u{1}\u{0}\u{FFFD}\u{1}\u{0}\u{0}\u{FFFD}\u{3}\u{3}")
+    );
+    for key in ["method", "path", "query", "protocol"] {
+        assert_eq!(parsed.record[key], Value::Null, "{key}");
+    }
+    assert_eq!(parsed.record["status"], Value::Int(400));
+    assert_eq!(parsed.record["body_bytes_sent"], Value::Int(157));
+}
+
+#[test]
+fn empty_request_with_status_400() {
+    let parsed =
+        combined(br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "" 400 0 "-" "-""#).unwrap();
+    assert_eq!(parsed.record["request"], s(""));
+    assert_eq!(parsed.record["method"], Value::Null);
+    assert_eq!(parsed.record["status"], Value::Int(400));
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn truncated_lines_end_early() {
+    let line = br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 23"#;
+    let err = combined(line).unwrap_err();
+    assert_eq!(err.position, line.len());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "at byte {}: line ended; expected ' \\\"' after $body_bytes_sent",
+            line.len()
+        )
+    );
+
+    let inside_quotes =
+        br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 23 "-" "Mozilla/5."#;
+    let err = combined(inside_quotes).unwrap_err();
+    assert_eq!(
+        err.reason,
+        ParseErrorReason::UnexpectedEnd {
+            expected: "'\\\"' after $http_user_agent".into()
+        }
+    );
+}
+
+#[test]
+fn trailing_garbage_is_refused_where_it_starts() {
+    let good = r#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl""#;
+    let err = combined(format!("{good} trailing junk").as_bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        ParseError::new(good.len(), ParseErrorReason::TrailingBytes)
+    );
+
+    // A format ending in a variable: the junk lands in $request_time.
+    let err = parser("combined_request_time")
+        .parse(format!("{good} 0.005 junk").as_bytes())
+        .unwrap_err();
+    assert_eq!(err.position, good.len() + 1);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "at byte {}: expected seconds such as 0.005 for $request_time, found '0.005 junk'",
+            good.len() + 1
+        )
+    );
+}
+
+#[test]
+fn invalid_utf8_bytes_become_replacement_chars() {
+    let parsed = combined(
+        b"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] \"GET /caf\xe9 HTTP/1.1\" 404 0 \"-\" \"agent\xff\xfe\"",
+    )
+    .unwrap();
+    assert_eq!(parsed.record["path"], s("/caf\u{FFFD}"));
+    assert_eq!(parsed.record["http_user_agent"], s("agent\u{FFFD}\u{FFFD}"));
+}
+
+#[test]
+fn crlf_line_endings_are_tolerated() {
+    let line = br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl""#;
+    let plain = combined(line).unwrap();
+    let mut crlf = line.to_vec();
+    crlf.extend_from_slice(b"\r\n");
+    assert_eq!(combined(&crlf).unwrap(), plain);
+    crlf.pop();
+    assert_eq!(combined(&crlf).unwrap(), plain);
+}
+
+#[test]
+fn empty_line_is_an_error() {
+    assert_eq!(
+        combined(b"").unwrap_err(),
+        ParseError::new(0, ParseErrorReason::EmptyLine)
+    );
+    assert_eq!(
+        combined(b"\r").unwrap_err().reason,
+        ParseErrorReason::EmptyLine
+    );
+}
+
+#[test]
+fn very_long_line() {
+    let agent = "A".repeat(1 << 20);
+    let path = format!("/{}", "p".repeat(64 * 1024));
+    let line = format!(
+        r#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET {path}?q=1 HTTP/1.1" 200 5 "-" "{agent}""#
+    );
+    let parsed = combined(line.as_bytes()).unwrap();
+    assert_eq!(parsed.record["path"], s(&path));
+    assert_eq!(
+        parsed.record["http_user_agent"].as_str().map(str::len),
+        Some(1 << 20)
+    );
+}
+
+#[test]
+fn another_format_gives_the_position_and_what_was_expected() {
+    let err = combined(br#"{"remote_addr":"192.0.2.1"}"#).unwrap_err();
+    assert_eq!(err.position, 27);
+    assert!(
+        matches!(err.reason, ParseErrorReason::UnexpectedEnd { .. }),
+        "{err}"
+    );
+
+    let err = parser("[$time_local] $status")
+        .parse(b"10/Oct/2000:13:55:36 -0700 200")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "at byte 0: expected '[' before $time_local"
+    );
+
+    let err =
+        combined(br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" OK 5 "-" "curl""#)
+            .unwrap_err();
+    assert_eq!(err.position, 60);
+    assert_eq!(
+        err.to_string(),
+        "at byte 60: expected an integer for $status, found 'OK'"
+    );
+}
+
+#[test]
+fn unreadable_time_leaves_time_unset_and_keeps_the_text() {
+    let parsed = combined(
+        br#"192.0.2.1 - - [99/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl""#,
+    )
+    .unwrap();
+    assert_eq!(parsed.time, None);
+    assert_eq!(parsed.record["time_local"], s("99/Oct/2000:13:55:36 -0700"));
+    assert!(!parsed.record.contains_key("_time_parse_error"));
+}
+
+#[test]
+fn main_format_adds_forwarded_for() {
+    let parsed = parser("main")
+        .parse(br#"10.0.0.2 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl" "203.0.113.9, 10.0.0.1""#)
+        .unwrap();
+    assert_eq!(
+        parsed.record["http_x_forwarded_for"],
+        s("203.0.113.9, 10.0.0.1")
+    );
+}
+
+#[test]
+fn upstream_timings_keep_the_last_number() {
+    let p = parser(
+        r#"$remote_addr [$time_iso8601] "$request" $status $request_time "$upstream_response_time" $upstream_connect_time"#,
+    );
+    let parsed = p
+        .parse(br#"192.0.2.1 [2000-10-10T13:55:36-07:00] "POST /x HTTP/1.1" 502 0.252 "0.100, 0.150" -"#)
+        .unwrap();
+    assert_eq!(parsed.record["request_time"], Value::Float(0.252));
+    assert_eq!(parsed.record["upstream_response_time"], Value::Float(0.150));
+    assert_eq!(parsed.record["upstream_connect_time"], Value::Null);
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn msec_gives_the_time_to_the_nanosecond() {
+    let parsed = parser("$msec $status").parse(b"971211336.123 200").unwrap();
+    assert_eq!(parsed.record["msec"], Value::Float(971_211_336.123));
+    assert_eq!(parsed.time, Some(TIME + 123_000_000));
+}
+
+#[test]
+fn pasted_nginx_conf_format() {
+    let p = parser(
+        "'$remote_addr - $remote_user [$time_local] \"$request\" '\n\
+         '$status $body_bytes_sent \"$http_referer\" '\n\
+         '\"$http_user_agent\" \"$http_x_forwarded_for\"';",
+    );
+    let line =
+        br#"10.0.0.2 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl" "-""#;
+    assert_eq!(p.parse(line).unwrap(), parser("main").parse(line).unwrap());
+}

@@ -1,0 +1,4 @@
+//! levee-parse's integration tests: one binary, one module per concern.
+
+mod golden;
+mod properties;
