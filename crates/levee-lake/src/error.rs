@@ -10,6 +10,17 @@ pub enum LakeError {
     /// A database or table name that would escape its folder or break paths.
     #[error("invalid {what} name `{name}`: use letters, digits, `-` and `_`")]
     InvalidName { what: &'static str, name: String },
+    /// A catalog file (schema or manifest) that cannot be read back.
+    #[error("catalog file `{key}`: {reason}")]
+    Catalog { key: String, reason: String },
+    /// Writing or reading Parquet failed.
+    #[cfg(feature = "compact")]
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Building Arrow data failed.
+    #[cfg(feature = "compact")]
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),

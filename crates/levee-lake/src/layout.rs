@@ -9,6 +9,53 @@ use crate::LakeError;
 
 /// File name extension of JSON chunks, by compression.
 pub const ZSTD_CHUNK_EXT: &str = "ndjson.zst";
+/// File name extension of gzip-compressed JSON chunks.
+pub const GZIP_CHUNK_EXT: &str = "ndjson.gz";
+/// File name extension of uncompressed JSON chunks.
+pub const PLAIN_CHUNK_EXT: &str = "ndjson";
+
+/// How a JSON chunk is compressed, as its file name says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChunkCompression {
+    /// `.ndjson.zst`, the lake output's default.
+    Zstd,
+    /// `.ndjson.gz`
+    Gzip,
+    /// `.ndjson`
+    None,
+}
+
+impl ChunkCompression {
+    /// The compression of a chunk key, or `None` when the key is not a chunk
+    /// (an upload in progress, a stray file), which compaction then leaves alone.
+    pub fn from_key(key: &Path) -> Option<ChunkCompression> {
+        let name = key.filename()?;
+        if name.starts_with('.') || name.starts_with('_') {
+            return None;
+        }
+        let (stem, compression) = if let Some(stem) = name.strip_suffix(".zst") {
+            (stem, ChunkCompression::Zstd)
+        } else if let Some(stem) = name.strip_suffix(".gz") {
+            (stem, ChunkCompression::Gzip)
+        } else {
+            (name, ChunkCompression::None)
+        };
+        // `.json` and `.jsonl` are what other writers (Firehose, Spark) use.
+        let is_json = [".ndjson", ".json", ".jsonl"]
+            .iter()
+            .any(|ext| stem.len() > ext.len() && stem.ends_with(ext));
+        is_json.then_some(compression)
+    }
+
+    /// The file name extension the lake output uses for this compression.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ChunkCompression::Zstd => ZSTD_CHUNK_EXT,
+            ChunkCompression::Gzip => GZIP_CHUNK_EXT,
+            ChunkCompression::None => PLAIN_CHUNK_EXT,
+        }
+    }
+}
 
 /// A table in a database of the lake.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,40 +82,79 @@ impl TableRef {
 
     /// `<db>/<table>/json`: all JSON chunks.
     pub fn json_root(&self) -> Path {
-        self.root().child("json")
+        self.root().join("json")
     }
 
     /// `<db>/<table>/parquet`: all Parquet files.
     pub fn parquet_root(&self) -> Path {
-        self.root().child("parquet")
+        self.root().join("parquet")
     }
 
     /// `<db>/<table>/_levee`: the table's catalog (schema, manifests).
     pub fn catalog_root(&self) -> Path {
-        self.root().child("_levee")
+        self.root().join("_levee")
     }
 
     /// The folder of one hour's JSON chunks.
     pub fn json_partition(&self, p: &Partition) -> Path {
-        self.json_root().child(p.dt_dir()).child(p.hour_dir())
+        self.json_root().join(p.dt_dir()).join(p.hour_dir())
     }
 
     /// The folder of one hour's Parquet files.
     pub fn parquet_partition(&self, p: &Partition) -> Path {
-        self.parquet_root().child(p.dt_dir()).child(p.hour_dir())
+        self.parquet_root().join(p.dt_dir()).join(p.hour_dir())
     }
 
     /// The key of one JSON chunk: `<MM>-<writer>-<seq>.<ext>`, where `MM` is
     /// the minute of the chunk's first event, `writer` tells processes apart
     /// and `seq` counts the writer's chunks.
-    pub fn json_chunk(&self, p: &Partition, minute: u32, writer: &str, seq: u64, ext: &str) -> Path {
+    pub fn json_chunk(
+        &self,
+        p: &Partition,
+        minute: u32,
+        writer: &str,
+        seq: u64,
+        ext: &str,
+    ) -> Path {
         self.json_partition(p)
-            .child(format!("{minute:02}-{writer}-{seq:08}.{ext}"))
+            .join(format!("{minute:02}-{writer}-{seq:08}.{ext}"))
     }
 
     /// The key of the `n`th Parquet file of an hour.
     pub fn parquet_part(&self, p: &Partition, n: usize) -> Path {
-        self.parquet_partition(p).child(format!("part-{n:05}.parquet"))
+        self.parquet_partition(p)
+            .join(format!("part-{n:05}.parquet"))
+    }
+
+    /// The number `n` of a key made by [`TableRef::parquet_part`], read back
+    /// from its file name; `None` for any other file.
+    pub fn parquet_part_number(key: &Path) -> Option<usize> {
+        let digits = key
+            .filename()?
+            .strip_prefix("part-")?
+            .strip_suffix(".parquet")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    /// `<db>/<table>/_levee/schema.json`: the table's schema as compaction last wrote it.
+    pub fn schema_key(&self) -> Path {
+        self.catalog_root().join("schema.json")
+    }
+
+    /// `<db>/<table>/_levee/manifests`: one manifest per compacted hour.
+    pub fn manifest_root(&self) -> Path {
+        self.catalog_root().join("manifests")
+    }
+
+    /// `<db>/<table>/_levee/manifests/dt=YYYY-MM-DD/hour=HH.json`: what the
+    /// last compaction of an hour read and wrote.
+    pub fn manifest_key(&self, p: &Partition) -> Path {
+        self.manifest_root()
+            .join(p.dt_dir())
+            .join(format!("{}.json", p.hour_dir()))
     }
 }
 
@@ -141,7 +227,10 @@ impl Partition {
                 hour = h.parse::<u32>().ok().filter(|h| *h < 24);
             }
         }
-        Some(Partition { dt: dt?, hour: hour? })
+        Some(Partition {
+            dt: dt?,
+            hour: hour?,
+        })
     }
 }
 
@@ -163,7 +252,8 @@ mod tests {
         assert_eq!(p.to_string(), "dt=2018-09-01/hour=13");
         assert_eq!(minute, 7);
         assert_eq!(
-            t.json_chunk(&p, minute, "w1a2b", 3, ZSTD_CHUNK_EXT).as_ref(),
+            t.json_chunk(&p, minute, "w1a2b", 3, ZSTD_CHUNK_EXT)
+                .as_ref(),
             "glue-data-lake-usw2-prd/eventlog/json/dt=2018-09-01/hour=13/07-w1a2b-00000003.ndjson.zst"
         );
         assert_eq!(
@@ -175,17 +265,32 @@ mod tests {
     #[test]
     fn partition_round_trips_through_its_path() {
         let t = TableRef::new("db", "t").unwrap();
-        let p = Partition { dt: "2024-02-29".into(), hour: 5 };
+        let p = Partition {
+            dt: "2024-02-29".into(),
+            hour: 5,
+        };
         assert_eq!(Partition::from_path(&t.parquet_part(&p, 2)), Some(p));
-        assert_eq!(Partition::from_path(&Path::from("db/t/json/dt=2024-02-30/hour=05/x")), None);
-        assert_eq!(Partition::from_path(&Path::from("db/t/json/dt=2024-02-28/hour=24/x")), None);
+        assert_eq!(
+            Partition::from_path(&Path::from("db/t/json/dt=2024-02-30/hour=05/x")),
+            None
+        );
+        assert_eq!(
+            Partition::from_path(&Path::from("db/t/json/dt=2024-02-28/hour=24/x")),
+            None
+        );
     }
 
     #[test]
     fn names_cannot_escape_their_folder() {
         for bad in ["", "..", "a/b", "_levee", ".hidden", "a b", "é"] {
-            assert!(TableRef::new(bad, "t").is_err(), "{bad:?} accepted as database");
-            assert!(TableRef::new("d", bad).is_err(), "{bad:?} accepted as table");
+            assert!(
+                TableRef::new(bad, "t").is_err(),
+                "{bad:?} accepted as database"
+            );
+            assert!(
+                TableRef::new("d", bad).is_err(),
+                "{bad:?} accepted as table"
+            );
         }
     }
 }

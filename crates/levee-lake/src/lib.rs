@@ -13,6 +13,13 @@ mod error;
 pub mod layout;
 mod store;
 
+#[cfg(feature = "compact")]
+pub mod catalog;
+#[cfg(feature = "compact")]
+pub mod compact;
+#[cfg(feature = "compact")]
+mod schema;
+
 pub use error::LakeError;
-pub use layout::{Partition, TableRef};
-pub use store::Lake;
+pub use layout::{ChunkCompression, Partition, TableRef};
+pub use store::{Chunk, Lake};

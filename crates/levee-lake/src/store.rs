@@ -1,11 +1,26 @@
 //! Opening the lake's object store from a path or URL.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use object_store::ObjectStore;
+use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
 
 use crate::LakeError;
+use crate::layout::{ChunkCompression, Partition, TableRef};
+
+/// One JSON chunk of a table, as listed in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Its key, under [`TableRef::json_partition`].
+    pub key: Path,
+    /// Stored (compressed) size in bytes.
+    pub size: u64,
+    /// How to read it, from its file name.
+    pub compression: ChunkCompression,
+}
 
 /// An opened lake: an object store and the lake's root within it.
 ///
@@ -50,4 +65,60 @@ impl Lake {
             url,
         })
     }
+}
+
+impl Lake {
+    /// The JSON chunks of one hour, sorted by key (so by minute first).
+    /// Objects that are not chunks (see [`ChunkCompression::from_key`]) are left out.
+    pub async fn list_chunks(
+        &self,
+        table: &TableRef,
+        p: &Partition,
+    ) -> Result<Vec<Chunk>, LakeError> {
+        let mut chunks: Vec<Chunk> = self
+            .list_objects(&table.json_partition(p))
+            .await?
+            .into_iter()
+            .filter_map(|meta| chunk_of(&meta))
+            .collect();
+        chunks.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(chunks)
+    }
+
+    /// Every hour of a table that has JSON chunks, with its chunks sorted by key.
+    pub async fn list_chunk_hours(
+        &self,
+        table: &TableRef,
+    ) -> Result<BTreeMap<Partition, Vec<Chunk>>, LakeError> {
+        let mut hours: BTreeMap<Partition, Vec<Chunk>> = BTreeMap::new();
+        let root = table.json_root();
+        for meta in self.list_objects(&root).await? {
+            let Some(chunk) = chunk_of(&meta) else {
+                continue;
+            };
+            // Only `<json>/dt=../hour=../<chunk>`: deeper or shallower keys are not ours.
+            let depth = meta.location.parts().count() - root.parts().count();
+            match Partition::from_path(&meta.location) {
+                Some(p) if depth == 3 => hours.entry(p).or_default().push(chunk),
+                _ => {}
+            }
+        }
+        for chunks in hours.values_mut() {
+            chunks.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        Ok(hours)
+    }
+
+    /// Every object under `prefix`, recursively.
+    pub(crate) async fn list_objects(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, LakeError> {
+        Ok(self.store.list(Some(prefix)).try_collect().await?)
+    }
+}
+
+fn chunk_of(meta: &ObjectMeta) -> Option<Chunk> {
+    Some(Chunk {
+        key: meta.location.clone(),
+        size: meta.size,
+        compression: ChunkCompression::from_key(&meta.location)?,
+    })
 }

@@ -1,0 +1,274 @@
+//! A table's catalog, under `<db>/<table>/_levee/`, written by compaction:
+//!
+//! - `schema.json`: the table's schema, the union of every compacted hour's,
+//!   widened where they disagree (see [`crate::compact`]).
+//! - `manifests/dt=YYYY-MM-DD/hour=HH.json`: for each compacted hour, the
+//!   chunks it read (with their sizes), the Parquet files it wrote and the
+//!   schema it wrote them with. Compaction compares them with the store to
+//!   find the hours that need it again.
+//!
+//! Both are JSON, written with one PUT each, so a reader sees the old or the
+//! new file, never half of one.
+
+use std::collections::BTreeSet;
+
+use arrow::datatypes::SchemaRef;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{Columns, TableSchema};
+use crate::{Lake, LakeError, Partition, TableRef};
+
+/// The version of the catalog files this code writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// Every table in the lake: folders `<db>/<table>/` that hold `json/` or `parquet/`.
+pub async fn list_tables(lake: &Lake) -> Result<Vec<TableRef>, LakeError> {
+    let mut tables = Vec::new();
+    for db in lake.store.list_with_delimiter(None).await?.common_prefixes {
+        let Some(db_name) = db.filename() else {
+            continue;
+        };
+        for table in lake
+            .store
+            .list_with_delimiter(Some(&db))
+            .await?
+            .common_prefixes
+        {
+            let Some(table_name) = table.filename() else {
+                continue;
+            };
+            // Folders whose names could not have been made by levee are not tables.
+            let Ok(table_ref) = TableRef::new(db_name, table_name) else {
+                continue;
+            };
+            let listing = lake.store.list_with_delimiter(Some(&table)).await?;
+            let has_data = listing
+                .common_prefixes
+                .iter()
+                .any(|p| matches!(p.filename(), Some("json" | "parquet")));
+            if has_data {
+                tables.push(table_ref);
+            }
+        }
+    }
+    tables.sort();
+    Ok(tables)
+}
+
+/// The table's schema as compaction last wrote it, in Arrow terms: what a
+/// query engine should read every Parquet file of the table with. `None`
+/// before the first compaction.
+pub async fn load_schema(lake: &Lake, table: &TableRef) -> Result<Option<SchemaRef>, LakeError> {
+    Ok(read_schema(lake, table).await?.map(|s| s.to_arrow()))
+}
+
+/// `schema.json` as stored.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaFile {
+    version: u32,
+    columns: Columns,
+}
+
+pub(crate) async fn read_schema(
+    lake: &Lake,
+    table: &TableRef,
+) -> Result<Option<TableSchema>, LakeError> {
+    let key = table.schema_key();
+    let Some(file) = read_json::<SchemaFile>(lake, &key).await? else {
+        return Ok(None);
+    };
+    check_version(&key, file.version)?;
+    Ok(Some(TableSchema {
+        columns: file.columns,
+    }))
+}
+
+pub(crate) async fn write_schema(
+    lake: &Lake,
+    table: &TableRef,
+    schema: &TableSchema,
+) -> Result<(), LakeError> {
+    let file = SchemaFile {
+        version: FORMAT_VERSION,
+        columns: schema.columns.clone(),
+    };
+    write_json(lake, &table.schema_key(), &file).await
+}
+
+/// What the last compaction of one hour read and wrote.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Manifest {
+    pub version: u32,
+    pub dt: String,
+    pub hour: u32,
+    /// When, in RFC 3339 UTC; for people, not for decisions.
+    pub compacted_at: String,
+    /// Every chunk listed for the hour, by file name, including those that
+    /// could not be read (so a chunk is not retried until it changes).
+    pub chunks: Vec<ManifestChunk>,
+    /// The Parquet files written, by file name.
+    pub outputs: Vec<ManifestFile>,
+    /// The table schema the outputs were written with.
+    pub schema: TableSchema,
+    /// Rows written, and lines that were not JSON objects.
+    pub rows: u64,
+    pub bad_lines: u64,
+}
+
+/// A chunk a manifest covers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManifestChunk {
+    pub name: String,
+    pub size: u64,
+    /// Why the chunk could not be read, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A Parquet file a manifest lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManifestFile {
+    pub name: String,
+    pub size: u64,
+    pub rows: u64,
+}
+
+impl Manifest {
+    /// The chunks as `(name, size)`, for comparison with a listing.
+    pub fn chunk_set(&self) -> BTreeSet<(&str, u64)> {
+        self.chunks
+            .iter()
+            .map(|c| (c.name.as_str(), c.size))
+            .collect()
+    }
+
+    /// The outputs as `(name, size)`, for comparison with a listing.
+    pub fn output_set(&self) -> BTreeSet<(&str, u64)> {
+        self.outputs
+            .iter()
+            .map(|f| (f.name.as_str(), f.size))
+            .collect()
+    }
+}
+
+pub(crate) async fn read_manifest(
+    lake: &Lake,
+    table: &TableRef,
+    p: &Partition,
+) -> Result<Option<Manifest>, LakeError> {
+    let key = table.manifest_key(p);
+    let Some(manifest) = read_json::<Manifest>(lake, &key).await? else {
+        return Ok(None);
+    };
+    check_version(&key, manifest.version)?;
+    if manifest.dt != p.dt || manifest.hour != p.hour {
+        return Err(LakeError::Catalog {
+            key: key.to_string(),
+            reason: format!("describes dt={}/hour={:02}", manifest.dt, manifest.hour),
+        });
+    }
+    Ok(Some(manifest))
+}
+
+pub(crate) async fn write_manifest(
+    lake: &Lake,
+    table: &TableRef,
+    manifest: &Manifest,
+) -> Result<(), LakeError> {
+    let p = Partition {
+        dt: manifest.dt.clone(),
+        hour: manifest.hour,
+    };
+    write_json(lake, &table.manifest_key(&p), manifest).await
+}
+
+/// The hours that have a manifest.
+pub(crate) async fn list_manifests(
+    lake: &Lake,
+    table: &TableRef,
+) -> Result<BTreeSet<Partition>, LakeError> {
+    let root = table.manifest_root();
+    let mut hours = BTreeSet::new();
+    for meta in lake.list_objects(&root).await? {
+        if let Some(p) = manifest_partition(&meta.location) {
+            hours.insert(p);
+        }
+    }
+    Ok(hours)
+}
+
+/// Reads `.../dt=YYYY-MM-DD/hour=HH.json` back into its partition.
+fn manifest_partition(key: &Path) -> Option<Partition> {
+    let name = key.filename()?.strip_suffix(".json")?;
+    let parent = Path::from_iter(key.parts().take(key.parts().count().saturating_sub(1)));
+    Partition::from_path(&parent.join(name))
+}
+
+fn check_version(key: &Path, version: u32) -> Result<(), LakeError> {
+    if version == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(LakeError::Catalog {
+            key: key.to_string(),
+            reason: format!("format version {version}, this levee reads {FORMAT_VERSION}"),
+        })
+    }
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    lake: &Lake,
+    key: &Path,
+) -> Result<Option<T>, LakeError> {
+    let bytes = match lake.store.get(key).await {
+        Ok(got) => got.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| LakeError::Catalog {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+async fn write_json<T: Serialize>(lake: &Lake, key: &Path, value: &T) -> Result<(), LakeError> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| LakeError::Catalog {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })?;
+    lake.store.put(key, PutPayload::from(text)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_keys_read_back_as_partitions() {
+        let t = TableRef::new("db", "t").unwrap();
+        let p = Partition {
+            dt: "2024-02-29".into(),
+            hour: 7,
+        };
+        let key = t.manifest_key(&p);
+        assert_eq!(
+            key.as_ref(),
+            "db/t/_levee/manifests/dt=2024-02-29/hour=07.json"
+        );
+        assert_eq!(manifest_partition(&key), Some(p));
+        assert_eq!(
+            manifest_partition(&Path::from(
+                "db/t/_levee/manifests/dt=2024-02-29/hour=07.tmp"
+            )),
+            None
+        );
+    }
+}

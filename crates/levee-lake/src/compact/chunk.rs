@@ -1,0 +1,200 @@
+//! Reading JSON chunks: fetching, decompressing, splitting into records.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use levee_event::Record;
+use object_store::ObjectStoreExt;
+
+use crate::{Chunk, ChunkCompression, Lake, LakeError};
+
+/// A chunk's stored bytes, or why they could not be fetched.
+pub(crate) struct Fetched {
+    pub chunk: Chunk,
+    pub body: Result<Bytes, String>,
+}
+
+/// Fetches every chunk, `concurrency` at a time, in the given order.
+///
+/// A chunk gone since the listing is reported with the chunk rather than
+/// failing the hour; any other store error fails it (and the next run retries).
+pub(crate) async fn fetch_all(
+    lake: &Lake,
+    chunks: &[Chunk],
+    concurrency: usize,
+) -> Result<Vec<Fetched>, LakeError> {
+    futures::stream::iter(chunks.iter().cloned())
+        .map(|chunk| async move {
+            let body = match lake.store.get(&chunk.key).await {
+                Ok(got) => Ok(got.bytes().await?),
+                Err(object_store::Error::NotFound { .. }) => {
+                    Err("gone since it was listed".to_owned())
+                }
+                Err(e) => return Err(LakeError::from(e)),
+            };
+            Ok(Fetched { chunk, body })
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// The chunk's newline-delimited JSON, decompressed, refusing to grow past
+/// `limit` bytes (a zstd bomb, or a runaway writer).
+pub(crate) fn decompress(
+    compression: ChunkCompression,
+    body: &[u8],
+    limit: u64,
+) -> Result<Cow<'_, [u8]>, String> {
+    // An empty object holds no rows, whatever its name says.
+    if body.is_empty() {
+        return Ok(Cow::Borrowed(body));
+    }
+    let reader: Box<dyn Read + '_> = match compression {
+        ChunkCompression::None => {
+            return if body.len() as u64 > limit {
+                Err(too_large(limit))
+            } else {
+                Ok(Cow::Borrowed(body))
+            };
+        }
+        ChunkCompression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(body).map_err(|e| format!("zstd: {e}"))?)
+        }
+        // Multi-member, as `cat a.gz b.gz` and some writers make.
+        ChunkCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
+    };
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4));
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{}: {e}", compression_name(compression)))?;
+    if out.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn compression_name(c: ChunkCompression) -> &'static str {
+    match c {
+        ChunkCompression::Zstd => "zstd",
+        ChunkCompression::Gzip => "gzip",
+        ChunkCompression::None => "plain",
+    }
+}
+
+fn too_large(limit: u64) -> String {
+    format!("more than {limit} bytes once decompressed")
+}
+
+/// The non-blank lines of a chunk, with their numbers (from 1).
+pub(crate) struct Lines<'a> {
+    rest: &'a [u8],
+    number: u64,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(data: &'a [u8]) -> Lines<'a> {
+        Lines {
+            rest: data,
+            number: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<(u64, &'a [u8])> {
+        while !self.rest.is_empty() {
+            let (line, rest) = match memchr::memchr(b'\n', self.rest) {
+                Some(end) => (&self.rest[..end], &self.rest[end + 1..]),
+                None => (self.rest, &[][..]),
+            };
+            self.rest = rest;
+            self.number += 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some((self.number, line));
+            }
+        }
+        None
+    }
+}
+
+/// One line as a record; anything but a JSON object is an error.
+pub(crate) fn parse_line(line: &[u8]) -> Result<Record, String> {
+    serde_json::from_slice(line).map_err(|e| e.to_string())
+}
+
+/// The first bytes of a bad line, for the report.
+pub(crate) fn snippet(line: &[u8]) -> String {
+    const MAX: usize = 120;
+    let end = line.len().min(MAX);
+    let mut text = String::from_utf8_lossy(&line[..end]).into_owned();
+    if line.len() > MAX {
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_skip_blanks_and_keep_numbers() {
+        let data = b"{\"a\":1}\r\n\n   \n{\"b\":2}\n{\"c\":3}";
+        let lines: Vec<_> = Lines::new(data).collect();
+        assert_eq!(
+            lines,
+            [
+                (1, &b"{\"a\":1}"[..]),
+                (4, &b"{\"b\":2}"[..]),
+                (5, &b"{\"c\":3}"[..])
+            ]
+        );
+        assert_eq!(Lines::new(b"").count(), 0);
+    }
+
+    #[test]
+    fn non_objects_are_errors() {
+        assert!(parse_line(b"{\"a\":1}").is_ok());
+        for bad in [
+            &b"42"[..],
+            b"[1]",
+            b"\"s\"",
+            b"{\"a\":",
+            b"\xff\xfe",
+            b"{\"a\":1} x",
+        ] {
+            assert!(
+                parse_line(bad).is_err(),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let text = vec![b'x'; 10_000];
+        let z = zstd::encode_all(&text[..], 3).unwrap();
+        assert_eq!(
+            decompress(ChunkCompression::Zstd, &z, 10_000)
+                .unwrap()
+                .len(),
+            10_000
+        );
+        assert!(
+            decompress(ChunkCompression::Zstd, &z, 9_999)
+                .unwrap_err()
+                .contains("more than")
+        );
+        assert!(decompress(ChunkCompression::None, &text, 100).is_err());
+        assert!(decompress(ChunkCompression::Zstd, b"not zstd at all", 100).is_err());
+        assert!(decompress(ChunkCompression::Gzip, b"not gzip at all", 100).is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! Compaction: each hour's JSON chunks become zstd Parquet files.
+//!
+//! For every selected hour, compaction reads the hour's chunks, infers their
+//! schema (see the lattice in the schema module: new fields add columns,
+//! conflicts widen, `dt`/`hour` fields are renamed), merges it into the
+//! table's schema in the catalog, and writes the hour's rows as
+//! `parquet/dt=YYYY-MM-DD/hour=HH/part-N.parquet`, every file with the full
+//! table schema as it stands. Then it deletes the hour's older files and
+//! records a manifest of what it read and wrote.
+//!
+//! It is idempotent: an hour is compacted again only when its chunks differ
+//! from its manifest (late events), its files differ from its manifest (an
+//! interrupted run), or the table widened a type its files hold. JSON chunks
+//! are never deleted.
+//!
+//! Bad input is reported, never fatal: a line that is not a JSON object is
+//! counted (the first one is quoted), a chunk that cannot be decompressed is
+//! listed with its error. Errors of the store itself stop the run.
+//!
+//! One compaction per table at a time: two at once could interleave their
+//! file swaps.
+
+mod chunk;
+mod hour;
+mod plan;
+mod report;
+mod writer;
+
+pub use report::{
+    BadLine, ChangeKind, CompactReason, CompactReport, FailedChunk, HourReport, OutputFile,
+    SchemaChange, SkipReason, SkippedHour,
+};
+
+use crate::schema::TableSchema;
+use crate::{Lake, LakeError, Partition, TableRef, catalog};
+use plan::Status;
+
+/// Which hours of a table to consider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HourSelection {
+    /// Every hour with JSON chunks.
+    All,
+    /// The hours that need it: never compacted, new or changed chunks,
+    /// Parquet files that differ from the manifest, or files holding a
+    /// type the table has since widened.
+    Pending,
+    /// These hours.
+    Only(Vec<Partition>),
+}
+
+/// How to compact.
+#[derive(Clone, Debug)]
+pub struct CompactOptions {
+    /// Which hours.
+    pub hours: HourSelection,
+    /// Compact the selected hours even when they are up to date. Hours
+    /// without chunks, or missing chunks they were built from, are still
+    /// left alone: compacting them would lose rows.
+    pub force: bool,
+    /// Rows per Parquet file; a larger hour is split into several files.
+    pub max_file_rows: usize,
+    /// Bytes per Parquet file (as encoded so far); a larger hour is split.
+    pub max_file_bytes: usize,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// Bytes per row group (estimated, encoded).
+    pub row_group_bytes: usize,
+    /// Rows decoded from JSON into one Arrow batch.
+    pub batch_rows: usize,
+    /// A chunk larger than this once decompressed is reported as unreadable.
+    pub max_chunk_bytes: u64,
+    /// Chunks (and manifests) fetched at once.
+    pub fetch_concurrency: usize,
+    /// zstd level of the Parquet pages (1..=22).
+    pub zstd_level: i32,
+}
+
+impl Default for CompactOptions {
+    fn default() -> CompactOptions {
+        CompactOptions {
+            hours: HourSelection::Pending,
+            force: false,
+            max_file_rows: 1 << 20,
+            max_file_bytes: 256 << 20,
+            row_group_rows: 1 << 18,
+            row_group_bytes: 128 << 20,
+            batch_rows: 8192,
+            max_chunk_bytes: 1 << 30,
+            fetch_concurrency: 8,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// How many times `Pending` and `All` look again for work after a pass:
+/// rewriting hours a later hour's widening made stale needs one more pass,
+/// chunks arriving during the run another.
+const MAX_PASSES: usize = 3;
+
+/// Compacts the selected hours of a table and reports what it did.
+pub async fn compact_table(
+    lake: &Lake,
+    table: &TableRef,
+    opts: &CompactOptions,
+) -> Result<CompactReport, LakeError> {
+    let concurrency = opts.fetch_concurrency;
+    let mut schema = table_schema(lake, table, concurrency).await?;
+    let initial = schema.clone();
+    let mut report = CompactReport::new(table);
+    let passes = match opts.hours {
+        HourSelection::Only(_) => 1,
+        HourSelection::All | HourSelection::Pending => MAX_PASSES,
+    };
+    let mut force = opts.force;
+    for pass in 0..passes {
+        let mut work = Vec::new();
+        for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
+            match state.status(&schema, force) {
+                Status::Compact(reason) => work.push((state, reason)),
+                Status::Skip(reason) if pass == 0 => report.skipped.push(SkippedHour {
+                    partition: state.partition,
+                    reason,
+                }),
+                Status::Skip(_) => {}
+            }
+        }
+        if work.is_empty() {
+            break;
+        }
+        for (state, reason) in work {
+            report.skipped.retain(|s| s.partition != state.partition);
+            hour::compact_hour(lake, table, opts, &state, reason, &mut schema, &mut report).await?;
+        }
+        force = false;
+    }
+    if !initial.compatible_with(&schema) {
+        report.stale_hours = plan::stale_hours(lake, table, &schema, concurrency).await?;
+    }
+    Ok(report)
+}
+
+/// The hours a `Pending` compaction would compact now, and why.
+pub async fn pending_hours(
+    lake: &Lake,
+    table: &TableRef,
+) -> Result<Vec<(Partition, CompactReason)>, LakeError> {
+    let concurrency = CompactOptions::default().fetch_concurrency;
+    let schema = table_schema(lake, table, concurrency).await?;
+    let mut pending = Vec::new();
+    for state in plan::gather(lake, table, &HourSelection::Pending, concurrency).await? {
+        if let Status::Compact(reason) = state.status(&schema, false) {
+            pending.push((state.partition, reason));
+        }
+    }
+    Ok(pending)
+}
+
+/// The catalog's schema; rebuilt from the manifests (and stored again) if
+/// `schema.json` is gone.
+async fn table_schema(
+    lake: &Lake,
+    table: &TableRef,
+    concurrency: usize,
+) -> Result<TableSchema, LakeError> {
+    if let Some(schema) = catalog::read_schema(lake, table).await? {
+        return Ok(schema);
+    }
+    match plan::schema_from_manifests(lake, table, concurrency).await? {
+        Some(schema) => {
+            catalog::write_schema(lake, table, &schema).await?;
+            Ok(schema)
+        }
+        None => Ok(TableSchema::default()),
+    }
+}

@@ -1,0 +1,219 @@
+//! Which hours need compacting: the store's listings against the catalog.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+
+use super::HourSelection;
+use super::report::{CompactReason, SkipReason};
+use crate::catalog::{self, Manifest};
+use crate::schema::TableSchema;
+use crate::{Chunk, Lake, LakeError, Partition, TableRef};
+
+/// What the catalog says about an hour.
+pub(crate) enum ManifestState {
+    Missing,
+    Unreadable(String),
+    Found(Box<Manifest>),
+}
+
+/// One hour as found in the store.
+pub(crate) struct HourState {
+    pub partition: Partition,
+    /// Its JSON chunks, sorted by key.
+    pub chunks: Vec<Chunk>,
+    /// Its `part-N.parquet` files.
+    pub parts: Vec<ObjectMeta>,
+    pub manifest: ManifestState,
+}
+
+/// What to do with an hour.
+pub(crate) enum Status {
+    Compact(CompactReason),
+    Skip(SkipReason),
+}
+
+impl HourState {
+    pub fn status(&self, table: &TableSchema, force: bool) -> Status {
+        // Compacting no chunks would only delete the hour's Parquet.
+        if self.chunks.is_empty() {
+            return Status::Skip(SkipReason::NoChunks);
+        }
+        let manifest = match &self.manifest {
+            ManifestState::Missing => return Status::Compact(CompactReason::New),
+            ManifestState::Unreadable(reason) => {
+                return Status::Compact(CompactReason::ManifestUnreadable {
+                    reason: reason.clone(),
+                });
+            }
+            ManifestState::Found(m) => m,
+        };
+        let names: HashSet<&str> = self.chunks.iter().map(chunk_name).collect();
+        let missing = manifest
+            .chunks
+            .iter()
+            .filter(|c| !names.contains(c.name.as_str()))
+            .count();
+        if missing > 0 {
+            return Status::Skip(SkipReason::ChunksMissing { missing });
+        }
+        if force {
+            return Status::Compact(CompactReason::Forced);
+        }
+        let covered = manifest.chunk_set();
+        let new = self
+            .chunks
+            .iter()
+            .filter(|c| !covered.contains(&(chunk_name(c), c.size)))
+            .count();
+        if new > 0 {
+            return Status::Compact(CompactReason::ChunksChanged { new });
+        }
+        let parts: BTreeSet<(&str, u64)> = self
+            .parts
+            .iter()
+            .map(|m| (m.location.filename().unwrap_or_default(), m.size))
+            .collect();
+        if parts != manifest.output_set() {
+            return Status::Compact(CompactReason::OutputsChanged);
+        }
+        if !manifest.schema.compatible_with(table) {
+            return Status::Compact(CompactReason::SchemaWidened);
+        }
+        Status::Skip(SkipReason::UpToDate)
+    }
+
+    /// The number of the first new Parquet file: after every existing one,
+    /// so a new compaction never overwrites a file a reader may be reading.
+    pub fn next_part(&self) -> usize {
+        self.parts
+            .iter()
+            .filter_map(|m| TableRef::parquet_part_number(&m.location))
+            .max()
+            .map_or(0, |n| n + 1)
+    }
+}
+
+pub(crate) fn chunk_name(chunk: &Chunk) -> &str {
+    chunk.key.filename().unwrap_or_default()
+}
+
+/// Every hour the selection names, with its chunks, files and manifest.
+/// For `All` and `Pending`, that is every hour with chunks.
+pub(crate) async fn gather(
+    lake: &Lake,
+    table: &TableRef,
+    selection: &HourSelection,
+    concurrency: usize,
+) -> Result<Vec<HourState>, LakeError> {
+    let (chunks, parts) = match selection {
+        HourSelection::All | HourSelection::Pending => {
+            let chunks = lake.list_chunk_hours(table).await?;
+            let parts = list_parts(lake, table).await?;
+            (chunks, parts)
+        }
+        HourSelection::Only(hours) => {
+            let mut chunks = BTreeMap::new();
+            let mut parts = BTreeMap::new();
+            for p in hours {
+                chunks.insert(p.clone(), lake.list_chunks(table, p).await?);
+                let files = lake.list_objects(&table.parquet_partition(p)).await?;
+                parts.insert(p.clone(), files.into_iter().filter(is_part).collect());
+            }
+            (chunks, parts)
+        }
+    };
+    let mut parts = parts;
+    futures::stream::iter(chunks)
+        .map(|(partition, chunks)| {
+            let parts = parts.remove(&partition).unwrap_or_default();
+            async move {
+                let manifest = match catalog::read_manifest(lake, table, &partition).await {
+                    Ok(Some(m)) => ManifestState::Found(Box::new(m)),
+                    Ok(None) => ManifestState::Missing,
+                    Err(LakeError::Catalog { reason, .. }) => ManifestState::Unreadable(reason),
+                    Err(e) => return Err(e),
+                };
+                Ok(HourState {
+                    partition,
+                    chunks,
+                    parts,
+                    manifest,
+                })
+            }
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// Every hour's `part-N.parquet` files.
+async fn list_parts(
+    lake: &Lake,
+    table: &TableRef,
+) -> Result<BTreeMap<Partition, Vec<ObjectMeta>>, LakeError> {
+    let mut hours: BTreeMap<Partition, Vec<ObjectMeta>> = BTreeMap::new();
+    for meta in lake.list_objects(&table.parquet_root()).await? {
+        if is_part(&meta)
+            && let Some(p) = Partition::from_path(&meta.location)
+        {
+            hours.entry(p).or_default().push(meta);
+        }
+    }
+    Ok(hours)
+}
+
+pub(crate) fn is_part(meta: &ObjectMeta) -> bool {
+    TableRef::parquet_part_number(&meta.location).is_some()
+}
+
+/// Hours whose manifest says their files hold a type `table` has widened.
+pub(crate) async fn stale_hours(
+    lake: &Lake,
+    table: &TableRef,
+    schema: &TableSchema,
+    concurrency: usize,
+) -> Result<Vec<Partition>, LakeError> {
+    let hours = catalog::list_manifests(lake, table).await?;
+    let stale: Vec<Option<Partition>> = futures::stream::iter(hours)
+        .map(|p| async move {
+            Ok::<_, LakeError>(match catalog::read_manifest(lake, table, &p).await {
+                Ok(Some(m)) if !m.schema.compatible_with(schema) => Some(p),
+                Ok(_) | Err(LakeError::Catalog { .. }) => None,
+                Err(e) => return Err(e),
+            })
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(stale.into_iter().flatten().collect())
+}
+
+/// The table schema rebuilt from every manifest, for when `schema.json` is
+/// gone but hours were compacted: the union of what they were written with.
+pub(crate) async fn schema_from_manifests(
+    lake: &Lake,
+    table: &TableRef,
+    concurrency: usize,
+) -> Result<Option<TableSchema>, LakeError> {
+    let hours = catalog::list_manifests(lake, table).await?;
+    if hours.is_empty() {
+        return Ok(None);
+    }
+    let manifests: Vec<Option<Manifest>> = futures::stream::iter(hours)
+        .map(|p| async move {
+            match catalog::read_manifest(lake, table, &p).await {
+                Err(LakeError::Catalog { .. }) => Ok(None),
+                other => other,
+            }
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut schema = TableSchema::default();
+    for m in manifests.into_iter().flatten() {
+        schema.join(&m.schema, &mut Default::default());
+    }
+    Ok(Some(schema))
+}

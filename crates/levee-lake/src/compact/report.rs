@@ -1,0 +1,229 @@
+//! What a compaction did, hour by hour, and what it noticed on the way.
+
+use std::fmt;
+
+use object_store::path::Path;
+
+pub use crate::schema::ChangeKind;
+use crate::{Partition, TableRef};
+
+/// Why an hour was compacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompactReason {
+    /// It had never been compacted.
+    New,
+    /// `new` chunks arrived (late events) or changed since its last compaction.
+    ChunksChanged { new: usize },
+    /// Its Parquet files are not the ones its manifest lists: a compaction
+    /// stopped half way, or something else changed them.
+    OutputsChanged,
+    /// Its files were written with a type the table has since widened.
+    SchemaWidened,
+    /// Its manifest could not be read.
+    ManifestUnreadable { reason: String },
+    /// Up to date, but compacted because the options said `force`.
+    Forced,
+}
+
+/// Why a selected hour was left alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its manifest matches its chunks, its files and the table schema.
+    UpToDate,
+    /// It has no JSON chunks (none were written, or they expired); any
+    /// Parquet it has is kept.
+    NoChunks,
+    /// `missing` chunks its last compaction read are gone (expired?), so
+    /// compacting it again would lose their rows. Delete the hour's manifest
+    /// to compact it from what is left.
+    ChunksMissing { missing: usize },
+}
+
+/// A selected hour that was not compacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedHour {
+    pub partition: Partition,
+    pub reason: SkipReason,
+}
+
+/// The first line of an hour that was not a JSON object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// The chunk it is in.
+    pub chunk: Path,
+    /// Its line number in the decompressed chunk, from 1.
+    pub line: u64,
+    /// What the JSON parser said.
+    pub message: String,
+    /// Its first bytes, as text.
+    pub snippet: String,
+}
+
+/// A chunk that could not be read at all (corrupt or too large once
+/// decompressed); none of its rows are in the Parquet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedChunk {
+    pub chunk: Path,
+    pub message: String,
+}
+
+/// A Parquet file written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    pub path: Path,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// One compacted hour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HourReport {
+    pub partition: Partition,
+    pub reason: CompactReason,
+    /// JSON chunks read.
+    pub input_chunks: usize,
+    /// Their stored (compressed) size.
+    pub input_bytes: u64,
+    /// Their size once decompressed.
+    pub decoded_bytes: u64,
+    /// JSON objects read: the rows the Parquet should hold.
+    pub input_rows: u64,
+    /// Lines that were not JSON objects, skipped.
+    pub bad_lines: u64,
+    pub first_bad_line: Option<BadLine>,
+    pub failed_chunks: Vec<FailedChunk>,
+    pub output_files: Vec<OutputFile>,
+    pub output_bytes: u64,
+    /// Equal to `input_rows`, except when the table has no column yet
+    /// (every value so far was null), as Parquet cannot hold rows without columns.
+    pub rows_written: u64,
+    /// Parquet files of earlier compactions of the hour, deleted after the
+    /// new ones were written.
+    pub removed_files: Vec<Path>,
+}
+
+/// A change to a column's type, found while compacting an hour: a column
+/// new to the table, or a type conflict (within the hour, or between the
+/// hour and the table) and how it was widened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaChange {
+    pub partition: Partition,
+    /// Dotted path; `[]` marks list elements (`tags[]`).
+    pub column: String,
+    pub change: ChangeKind,
+}
+
+/// What [`crate::compact::compact_table`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactReport {
+    pub table: TableRef,
+    /// Compacted hours, in the order they were done (an hour appears twice
+    /// when a later hour widened the schema and it was rewritten).
+    pub hours: Vec<HourReport>,
+    /// Selected hours left alone.
+    pub skipped: Vec<SkippedHour>,
+    pub schema_changes: Vec<SchemaChange>,
+    /// Hours, outside the selection, whose files hold a type the table has
+    /// since widened; a `Pending` compaction rewrites them.
+    pub stale_hours: Vec<Partition>,
+}
+
+impl CompactReport {
+    pub(crate) fn new(table: &TableRef) -> CompactReport {
+        CompactReport {
+            table: table.clone(),
+            hours: Vec::new(),
+            skipped: Vec::new(),
+            schema_changes: Vec::new(),
+            stale_hours: Vec::new(),
+        }
+    }
+
+    /// Rows written over all hours.
+    pub fn rows_written(&self) -> u64 {
+        self.hours.iter().map(|h| h.rows_written).sum()
+    }
+
+    /// Bad lines over all hours.
+    pub fn bad_lines(&self) -> u64 {
+        self.hours.iter().map(|h| h.bad_lines).sum()
+    }
+
+    /// The type conflicts, leaving out new columns.
+    pub fn widenings(&self) -> impl Iterator<Item = &SchemaChange> {
+        self.schema_changes
+            .iter()
+            .filter(|c| matches!(c.change, ChangeKind::Widened { .. }))
+    }
+
+    pub(crate) fn push_change(&mut self, change: SchemaChange) {
+        if !self.schema_changes.contains(&change) {
+            self.schema_changes.push(change);
+        }
+    }
+}
+
+/// A summary for people: one line per hour, then what needs attention.
+impl fmt::Display for CompactReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for h in &self.hours {
+            write!(
+                f,
+                "{} {}: {} chunks, {} bytes -> {} rows in {} files, {} bytes",
+                self.table,
+                h.partition,
+                h.input_chunks,
+                h.input_bytes,
+                h.rows_written,
+                h.output_files.len(),
+                h.output_bytes
+            )?;
+            if h.bad_lines > 0 {
+                write!(f, "; {} bad lines", h.bad_lines)?;
+            }
+            if !h.failed_chunks.is_empty() {
+                write!(f, "; {} unreadable chunks", h.failed_chunks.len())?;
+            }
+            writeln!(f)?;
+            if let Some(bad) = &h.first_bad_line {
+                writeln!(
+                    f,
+                    "  first bad line: {}:{}: {}",
+                    bad.chunk, bad.line, bad.message
+                )?;
+            }
+            for failed in &h.failed_chunks {
+                writeln!(f, "  unreadable chunk {}: {}", failed.chunk, failed.message)?;
+            }
+        }
+        for c in &self.schema_changes {
+            match &c.change {
+                ChangeKind::Added { ty } => {
+                    writeln!(f, "{} new column {} {ty}", c.partition, c.column)?
+                }
+                ChangeKind::Widened { from, to } => writeln!(
+                    f,
+                    "{} column {} widened from {from} to {to}",
+                    c.partition, c.column
+                )?,
+            }
+        }
+        for s in &self.skipped {
+            if let SkipReason::ChunksMissing { missing } = s.reason {
+                writeln!(
+                    f,
+                    "{} skipped: {missing} chunks it was built from are gone",
+                    s.partition
+                )?;
+            }
+        }
+        if !self.stale_hours.is_empty() {
+            writeln!(
+                f,
+                "{} hours hold types the table has widened since",
+                self.stale_hours.len()
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The catalog: tables, schemas, chunk listings.
+
+use levee_lake::catalog::{list_tables, load_schema};
+use levee_lake::compact::HourSelection;
+use levee_lake::{ChunkCompression, TableRef};
+use object_store::path::Path;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn tables_are_folders_with_json_or_parquet() {
+    let (_dir, lake) = lake();
+    assert!(list_tables(&lake).await.unwrap().is_empty());
+    put_chunk(&lake, &hour(0), 0, 1, &records(0, 1)).await;
+    let other = TableRef::new("db2", "only_parquet").unwrap();
+    put(&lake, &other.parquet_part(&hour(0), 0), b"x".to_vec()).await;
+    put(
+        &lake,
+        &Path::from("db2/not_a_table/readme.txt"),
+        b"x".to_vec(),
+    )
+    .await;
+    put(
+        &lake,
+        &Path::from("db2/_hidden/json/x.ndjson"),
+        b"x".to_vec(),
+    )
+    .await;
+
+    assert_eq!(list_tables(&lake).await.unwrap(), [other, table()]);
+}
+
+#[tokio::test]
+async fn schema_appears_with_the_first_compaction() {
+    let (_dir, lake) = lake();
+    assert!(load_schema(&lake, &table()).await.unwrap().is_none());
+    put_chunk(&lake, &hour(0), 0, 1, &records(0, 3)).await;
+    compact(&lake, HourSelection::Pending).await;
+    let schema = load_schema(&lake, &table()).await.unwrap().unwrap();
+    assert_eq!(schema.fields().len(), 5);
+    assert!(schema.fields().iter().all(|f| f.is_nullable()));
+    // A query engine reads every file with this schema.
+    assert_eq!(
+        read_hour(&lake, &hour(0)).await[0].schema.fields(),
+        schema.fields()
+    );
+}
+
+#[tokio::test]
+async fn chunk_listings_by_hour() {
+    let (_dir, lake) = lake();
+    let b = put_chunk(&lake, &hour(5), 30, 2, &records(0, 1)).await;
+    let a = put_chunk(&lake, &hour(5), 3, 9, &records(0, 1)).await;
+    let g = put_gzip_chunk(&lake, &hour(6), 0, 1, &records(0, 1)).await;
+    put(
+        &lake,
+        &table().json_partition(&hour(5)).join("upload.tmp"),
+        b"x".to_vec(),
+    )
+    .await;
+
+    let chunks = lake.list_chunks(&table(), &hour(5)).await.unwrap();
+    assert_eq!(chunks.iter().map(|c| &c.key).collect::<Vec<_>>(), [&a, &b]);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c.compression == ChunkCompression::Zstd && c.size > 0)
+    );
+    assert!(
+        lake.list_chunks(&table(), &hour(7))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let hours = lake.list_chunk_hours(&table()).await.unwrap();
+    assert_eq!(
+        hours.keys().cloned().collect::<Vec<_>>(),
+        [hour(5), hour(6)]
+    );
+    assert_eq!(hours[&hour(6)][0].key, g);
+    assert_eq!(hours[&hour(6)][0].compression, ChunkCompression::Gzip);
+}

@@ -1,0 +1,246 @@
+//! Compaction's main promises: every row once, idempotent, late chunks picked up.
+
+use arrow::array::{AsArray, Int64Array};
+use arrow::datatypes::Int64Type;
+use levee_lake::compact::{
+    CompactOptions, CompactReason, HourSelection, SkipReason, compact_table, pending_hours,
+};
+use object_store::ObjectStoreExt;
+use parquet::basic::Compression;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn every_input_row_is_written_once() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(13), 7, 1, &records(0, 600)).await;
+    put_chunk(&lake, &hour(13), 8, 2, &records(600, 400)).await;
+    put_chunk(&lake, &hour(14), 0, 1, &records(1000, 250)).await;
+
+    let report = compact(&lake, HourSelection::Pending).await;
+
+    assert_eq!(report.hours.len(), 2);
+    let h13 = &report.hours[0];
+    assert_eq!(
+        (h13.partition.clone(), h13.reason.clone()),
+        (hour(13), CompactReason::New)
+    );
+    assert_eq!(
+        (h13.input_chunks, h13.input_rows, h13.rows_written),
+        (2, 1000, 1000)
+    );
+    assert!(h13.input_bytes > 0 && h13.decoded_bytes > h13.input_bytes);
+    assert_eq!(h13.output_files.len(), 1);
+    assert_eq!(h13.output_bytes, h13.output_files[0].bytes);
+    assert_eq!(report.hours[1].rows_written, 250);
+    assert_eq!(report.rows_written(), 1250);
+    assert_eq!(report.bad_lines(), 0);
+
+    let files = read_hour(&lake, &hour(13)).await;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].key, table().parquet_part(&hour(13), 0));
+    assert_eq!(files[0].rows(), 1000);
+    // The writer's byte count is the stored object's size.
+    let stored = lake.store.head(&files[0].key).await.unwrap().size;
+    assert_eq!(stored, h13.output_files[0].bytes);
+    assert_eq!(rows_in_hour(&lake, &hour(14)).await, 250);
+
+    // Every id once, in chunk order.
+    let batch = hour_batch(&lake, &hour(13)).await;
+    let ids: &Int64Array = batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(ids.values().to_vec(), (0..1000).collect::<Vec<i64>>());
+
+    // The partition columns live in the path only.
+    let names: Vec<&str> = files[0]
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["id", "method", "status", "bytes", "path"]);
+}
+
+#[tokio::test]
+async fn files_are_zstd_with_statistics_and_page_index() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(1), 0, 1, &records(0, 100)).await;
+    compact(&lake, HourSelection::All).await;
+    let files = read_hour(&lake, &hour(1)).await;
+    let meta = &files[0].metadata;
+    let column = meta.row_group(0).column(0);
+    assert!(matches!(column.compression(), Compression::ZSTD(_)));
+    let stats = column.statistics().expect("statistics written");
+    assert_eq!(stats.null_count_opt(), Some(0));
+    assert!(meta.column_index().is_some(), "no column index");
+    assert!(meta.offset_index().is_some(), "no offset index");
+}
+
+#[tokio::test]
+async fn rerun_does_not_duplicate_and_force_replaces() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(2), 0, 1, &records(0, 300)).await;
+    compact(&lake, HourSelection::Pending).await;
+
+    let again = compact(&lake, HourSelection::All).await;
+    assert!(again.hours.is_empty(), "{again:?}");
+    assert_eq!(again.skipped.len(), 1);
+    assert_eq!(again.skipped[0].reason, SkipReason::UpToDate);
+    assert!(pending_hours(&lake, &table()).await.unwrap().is_empty());
+    assert_eq!(rows_in_hour(&lake, &hour(2)).await, 300);
+
+    let opts = CompactOptions {
+        hours: HourSelection::Only(vec![hour(2)]),
+        force: true,
+        ..CompactOptions::default()
+    };
+    let forced = compact_table(&lake, &table(), &opts).await.unwrap();
+    assert_eq!(forced.hours.len(), 1);
+    assert_eq!(forced.hours[0].reason, CompactReason::Forced);
+    assert_eq!(
+        forced.hours[0].removed_files,
+        [table().parquet_part(&hour(2), 0)]
+    );
+    let files = read_hour(&lake, &hour(2)).await;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].key, table().parquet_part(&hour(2), 1));
+    assert_eq!(files[0].rows(), 300);
+}
+
+#[tokio::test]
+async fn late_chunk_makes_its_hour_pending_and_is_included() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(5), 10, 1, &records(0, 100)).await;
+    put_chunk(&lake, &hour(6), 10, 1, &records(100, 100)).await;
+    compact(&lake, HourSelection::Pending).await;
+
+    // An event of 05:59 arrives at 07:00.
+    put_chunk(&lake, &hour(5), 59, 2, &records(200, 30)).await;
+    assert_eq!(
+        pending_hours(&lake, &table()).await.unwrap(),
+        [(hour(5), CompactReason::ChunksChanged { new: 1 })]
+    );
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert_eq!(report.hours.len(), 1);
+    assert_eq!(report.hours[0].partition, hour(5));
+    assert_eq!(report.hours[0].input_rows, 130);
+    assert_eq!(rows_in_hour(&lake, &hour(5)).await, 130);
+    assert_eq!(
+        read_hour(&lake, &hour(5)).await.len(),
+        1,
+        "old file left behind"
+    );
+    assert_eq!(rows_in_hour(&lake, &hour(6)).await, 100);
+}
+
+#[tokio::test]
+async fn large_hours_are_split_into_files_and_row_groups() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(3), 0, 1, &records(0, 250)).await;
+    let opts = CompactOptions {
+        hours: HourSelection::All,
+        max_file_rows: 100,
+        row_group_rows: 40,
+        batch_rows: 64,
+        ..CompactOptions::default()
+    };
+    let report = compact_table(&lake, &table(), &opts).await.unwrap();
+    let rows: Vec<u64> = report.hours[0]
+        .output_files
+        .iter()
+        .map(|f| f.rows)
+        .collect();
+    assert_eq!(rows, [100, 100, 50]);
+    let files = read_hour(&lake, &hour(3)).await;
+    assert_eq!(
+        files.iter().map(|f| f.rows()).collect::<Vec<_>>(),
+        [100, 100, 50]
+    );
+    assert_eq!(files[0].metadata.num_row_groups(), 3);
+    // Every file has the same schema.
+    assert!(files.iter().all(|f| f.schema == files[0].schema));
+}
+
+#[tokio::test]
+async fn interrupted_run_leftovers_are_replaced() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(4), 0, 1, &records(0, 50)).await;
+    compact(&lake, HourSelection::Pending).await;
+    // A crashed run wrote a file but never its manifest.
+    let stray = table().parquet_part(&hour(4), 7);
+    put(&lake, &stray, b"half a file".to_vec()).await;
+
+    assert_eq!(
+        pending_hours(&lake, &table()).await.unwrap(),
+        [(hour(4), CompactReason::OutputsChanged)]
+    );
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert_eq!(
+        report.hours[0].output_files[0].path,
+        table().parquet_part(&hour(4), 8)
+    );
+    assert!(report.hours[0].removed_files.contains(&stray));
+    let files = read_hour(&lake, &hour(4)).await;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].rows(), 50);
+}
+
+#[tokio::test]
+async fn expired_chunks_keep_their_parquet() {
+    let (_dir, lake) = lake();
+    let first = put_chunk(&lake, &hour(8), 0, 1, &records(0, 40)).await;
+    put_chunk(&lake, &hour(8), 1, 2, &records(40, 40)).await;
+    compact(&lake, HourSelection::Pending).await;
+
+    lake.store.delete(&first).await.unwrap();
+    let report = compact(&lake, HourSelection::All).await;
+    assert!(report.hours.is_empty());
+    assert_eq!(
+        report.skipped[0].reason,
+        SkipReason::ChunksMissing { missing: 1 }
+    );
+    assert_eq!(rows_in_hour(&lake, &hour(8)).await, 80);
+
+    // Without any chunk, even force leaves the hour alone.
+    let rest = lake.list_chunks(&table(), &hour(8)).await.unwrap();
+    for c in rest {
+        lake.store.delete(&c.key).await.unwrap();
+    }
+    let opts = CompactOptions {
+        hours: HourSelection::Only(vec![hour(8)]),
+        force: true,
+        ..CompactOptions::default()
+    };
+    let report = compact_table(&lake, &table(), &opts).await.unwrap();
+    assert_eq!(report.skipped[0].reason, SkipReason::NoChunks);
+    assert_eq!(rows_in_hour(&lake, &hour(8)).await, 80);
+}
+
+#[tokio::test]
+async fn chunks_of_other_compressions_are_read() {
+    let (_dir, lake) = lake();
+    put_gzip_chunk(&lake, &hour(9), 0, 1, &records(0, 10)).await;
+    put_plain_chunk(&lake, &hour(9), 0, 2, &records(10, 10)).await;
+    put_chunk(&lake, &hour(9), 0, 3, &records(20, 10)).await;
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert_eq!(report.hours[0].input_chunks, 3);
+    assert_eq!(rows_in_hour(&lake, &hour(9)).await, 30);
+}
+
+#[tokio::test]
+async fn empty_lake_compacts_to_nothing_on_any_runtime() {
+    // Send, so a scheduler can spawn it on a multi-threaded runtime.
+    fn assert_send<T: Send>(_: &T) {}
+    let (_dir, lake) = lake();
+    let opts = CompactOptions::default();
+    let table = table();
+    let future = compact_table(&lake, &table, &opts);
+    assert_send(&future);
+    let report = future.await.unwrap();
+    assert!(
+        report.hours.is_empty() && report.skipped.is_empty(),
+        "{report:?}"
+    );
+}

@@ -1,0 +1,135 @@
+//! Bad input is reported, never fatal.
+
+use levee_lake::compact::{HourSelection, SkipReason};
+use object_store::path::Path;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn corrupt_chunks_and_bad_lines_are_reported() {
+    let (_dir, lake) = lake();
+    let p = hour(20);
+    let t = table();
+    put_chunk(&lake, &p, 0, 1, &records(0, 10)).await;
+    // Bytes that are not zstd at all.
+    let garbage = t.json_chunk(&p, 1, "w1", 2, "ndjson.zst");
+    put(
+        &lake,
+        &garbage,
+        b"\x28\xb5\x2f\xfd garbage after a zstd magic".to_vec(),
+    )
+    .await;
+    // A zstd stream cut short.
+    let whole = zstd::encode_all(records(0, 100).join("\n").as_bytes(), 3).unwrap();
+    let truncated = t.json_chunk(&p, 2, "w1", 3, "ndjson.zst");
+    put(&lake, &truncated, whole[..whole.len() / 2].to_vec()).await;
+    // An empty object (no rows, not a failure), and a stray file that is no chunk.
+    put(
+        &lake,
+        &t.json_chunk(&p, 3, "w1", 4, "ndjson.zst"),
+        Vec::new(),
+    )
+    .await;
+    put(
+        &lake,
+        &t.json_partition(&p).join("notes.txt"),
+        b"not a chunk".to_vec(),
+    )
+    .await;
+    // Lines that are not JSON objects, among good ones.
+    let mut lines = records(10, 5);
+    lines.insert(2, "this is not json".to_owned());
+    lines.push("42".to_owned());
+    lines.push("{\"unterminated\": ".to_owned());
+    put_chunk(&lake, &p, 4, 5, &lines).await;
+
+    let report = compact(&lake, HourSelection::Pending).await;
+    let h = &report.hours[0];
+    assert_eq!(h.input_chunks, 5, "the stray file is not a chunk");
+    assert_eq!(h.input_rows, 15);
+    assert_eq!(h.rows_written, 15);
+    assert_eq!(h.bad_lines, 3);
+    let bad = h.first_bad_line.as_ref().unwrap();
+    assert_eq!((bad.line, bad.snippet.as_str()), (3, "this is not json"));
+    assert!(bad.chunk.as_ref().ends_with("04-w1-00000005.ndjson.zst"));
+    let failed: Vec<&Path> = h.failed_chunks.iter().map(|f| &f.chunk).collect();
+    assert_eq!(failed, [&garbage, &truncated]);
+    assert!(
+        h.failed_chunks
+            .iter()
+            .all(|f| f.message.starts_with("zstd")),
+        "{:?}",
+        h.failed_chunks
+    );
+    assert_eq!(rows_in_hour(&lake, &p).await, 15);
+    assert!(report.to_string().contains("3 bad lines"));
+
+    // Unreadable chunks are not retried until they change.
+    let again = compact(&lake, HourSelection::Pending).await;
+    assert!(again.hours.is_empty());
+    put(
+        &lake,
+        &garbage,
+        zstd::encode_all(records(100, 3).join("\n").as_bytes(), 3).unwrap(),
+    )
+    .await;
+    let fixed = compact(&lake, HourSelection::Pending).await;
+    assert_eq!(fixed.hours[0].failed_chunks.len(), 1);
+    assert_eq!(rows_in_hour(&lake, &p).await, 18);
+}
+
+#[tokio::test]
+async fn a_chunk_too_large_once_decompressed_is_refused() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(21), 0, 1, &records(0, 1000)).await;
+    put_chunk(&lake, &hour(21), 1, 2, &records(0, 2)).await;
+    let opts = levee_lake::compact::CompactOptions {
+        max_chunk_bytes: 4096,
+        ..select(HourSelection::Pending)
+    };
+    let report = levee_lake::compact::compact_table(&lake, &table(), &opts)
+        .await
+        .unwrap();
+    let h = &report.hours[0];
+    assert_eq!(h.failed_chunks.len(), 1);
+    assert!(h.failed_chunks[0].message.contains("more than 4096 bytes"));
+    assert_eq!(h.rows_written, 2);
+}
+
+#[tokio::test]
+async fn deep_nesting_and_odd_keys_do_not_crash() {
+    let (_dir, lake) = lake();
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200));
+    let lines = [
+        deep,
+        r#"{"":1,"a.b":2,"ü":"x","a":{"":[[1,[2]],[]]}}"#.to_owned(),
+        r#"{"dup":1,"dup":"two"}"#.to_owned(),
+    ];
+    put_chunk(&lake, &hour(22), 0, 1, &lines).await;
+    let report = compact(&lake, HourSelection::Pending).await;
+    let h = &report.hours[0];
+    // Past serde_json's nesting limit the line is bad; the others are rows.
+    assert_eq!((h.bad_lines, h.rows_written), (1, 2));
+    assert_eq!(rows_in_hour(&lake, &hour(22)).await, 2);
+}
+
+#[tokio::test]
+async fn corrupt_manifest_means_compact_again() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(23), 0, 1, &records(0, 5)).await;
+    compact(&lake, HourSelection::Pending).await;
+    put(
+        &lake,
+        &table().manifest_key(&hour(23)),
+        b"{not json".to_vec(),
+    )
+    .await;
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert!(matches!(
+        report.hours[0].reason,
+        levee_lake::compact::CompactReason::ManifestUnreadable { .. }
+    ));
+    assert_eq!(rows_in_hour(&lake, &hour(23)).await, 5);
+    let again = compact(&lake, HourSelection::All).await;
+    assert_eq!(again.skipped[0].reason, SkipReason::UpToDate);
+}

@@ -1,0 +1,7 @@
+//! levee-lake's integration tests: real lakes in temporary folders.
+
+mod catalog;
+mod compact;
+mod evolution;
+mod hostile;
+mod support;
