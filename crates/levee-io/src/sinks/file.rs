@@ -1,0 +1,76 @@
+//! The `file` sink: newline-delimited JSON appended to a local file.
+
+use std::path::PathBuf;
+
+use levee_event::Event;
+use serde::Deserialize;
+use tokio::fs::{File, OpenOptions};
+use tokio::io::AsyncWriteExt;
+
+use super::encode::ndjson_records;
+use crate::SinkError;
+
+/// `type = "file"`: append each record as a JSON line.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The file to append to; its folder is created if missing.
+    pub path: PathBuf,
+}
+
+impl FileConfig {
+    pub(crate) fn validate(&self) -> Result<(), SinkError> {
+        if self.path.as_os_str().is_empty() {
+            return Err(SinkError::Encode("file: `path` is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+pub struct FileSink {
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl FileSink {
+    pub(crate) async fn open(config: &FileConfig) -> Result<FileSink, SinkError> {
+        let ctx = |e| SinkError::io(format!("opening {}", config.path.display()), e);
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(ctx)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.path)
+            .await
+            .map_err(ctx)?;
+        Ok(FileSink {
+            path: config.path.clone(),
+            file,
+            buf: Vec::new(),
+        })
+    }
+
+    pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        self.buf.clear();
+        ndjson_records(events, &mut self.buf)?;
+        // One write per batch: appends of whole lines, so a reader never sees
+        // a batch interleaved with another writer's.
+        self.file
+            .write_all(&self.buf)
+            .await
+            .map_err(|e| SinkError::io(format!("writing {}", self.path.display()), e))?;
+        self.file
+            .flush()
+            .await
+            .map_err(|e| SinkError::io(format!("writing {}", self.path.display()), e))
+    }
+
+    pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
+        self.file
+            .sync_data()
+            .await
+            .map_err(|e| SinkError::io(format!("syncing {}", self.path.display()), e))
+    }
+}

@@ -1,0 +1,146 @@
+//! Sources: where events enter the pipeline.
+//!
+//! Each source runs as one task, sends [`Batch`]es into a bounded channel and
+//! waits when it is full: that wait is how backpressure reaches a file being
+//! tailed. Sources stop when the shutdown signal turns true, or at end of
+//! input when `exit_on_eof` is set, and send what they hold before returning.
+
+pub mod generate;
+mod lines;
+pub mod stdin;
+pub mod tail;
+
+use std::path::PathBuf;
+
+use levee_event::{Batch, Tag};
+use levee_parse::{Parser, ParserConfig};
+use prometheus_client::metrics::counter::Counter;
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::SourceError;
+
+/// A source as the user configures it under `[sources.NAME]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SourceConfig {
+    /// The tag of every event this source makes, such as `nginx.access`.
+    pub tag: String,
+    /// How each line is parsed: `"json"`, `"none"`, `"nginx"` or a table
+    /// such as `{ type = "nginx", format = "combined" }`. Default: `none`.
+    #[serde(default)]
+    pub parser: ParserConfig,
+    /// What kind of source, and its own settings.
+    #[serde(flatten)]
+    pub kind: SourceKind,
+}
+
+/// Every kind of source, by its `type`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Follow files as they grow.
+    Tail(tail::TailConfig),
+    /// Read standard input.
+    Stdin(stdin::StdinConfig),
+    /// Make realistic traffic (nginx access logs or email events).
+    Generate(generate::GenerateConfig),
+}
+
+impl SourceKind {
+    /// The `type` as written in config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceKind::Tail(_) => "tail",
+            SourceKind::Stdin(_) => "stdin",
+            SourceKind::Generate(_) => "generate",
+        }
+    }
+}
+
+/// A source checked and ready to run.
+pub struct Source {
+    tag: Tag,
+    parser: Parser,
+    kind: SourceKind,
+}
+
+impl SourceConfig {
+    /// Validates the config once: the tag, the parser, the kind's settings.
+    pub fn build(&self) -> Result<Source, SourceError> {
+        if self.tag.is_empty()
+            || self.tag.split('.').any(str::is_empty)
+            || self.tag.starts_with('@')
+        {
+            return Err(SourceError::Config(format!(
+                "invalid tag {:?}: use dot-separated words such as \"nginx.access\" (tags starting with @ are reserved)",
+                self.tag
+            )));
+        }
+        match &self.kind {
+            SourceKind::Tail(c) => c.validate()?,
+            SourceKind::Stdin(_) => {}
+            SourceKind::Generate(c) => c.validate()?,
+        }
+        Ok(Source {
+            tag: Tag::new(&self.tag),
+            parser: self.parser.build()?,
+            kind: self.kind.clone(),
+        })
+    }
+}
+
+impl Source {
+    /// Runs until its input ends (with `exit_on_eof`) or shutdown.
+    pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
+        let decoder = lines::LineDecoder::new(self.tag, self.parser, &ctx);
+        match self.kind {
+            SourceKind::Tail(c) => tail::run(c, decoder, ctx).await,
+            SourceKind::Stdin(c) => stdin::run(c, decoder, ctx).await,
+            SourceKind::Generate(c) => generate::run(c, decoder, ctx).await,
+        }
+    }
+}
+
+/// What a running source is given by the pipeline.
+pub struct SourceContext {
+    /// The source's name, from `[sources.NAME]`.
+    pub name: String,
+    /// Where batches go. Bounded: a full channel makes the source wait.
+    pub out: mpsc::Sender<Batch>,
+    /// Turns true when the process is shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Stop at the end of the input instead of waiting for more.
+    pub exit_on_eof: bool,
+    /// The pipeline's state folder (checkpoints live under it).
+    pub data_dir: PathBuf,
+    /// The source's counters.
+    pub metrics: SourceMetrics,
+}
+
+impl SourceContext {
+    /// True once shutdown was asked for.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Sends a batch downstream, waiting while the pipeline is full.
+    ///
+    /// Returns false if the pipeline is gone and the source should stop.
+    pub async fn send(&self, batch: Batch) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        self.out.send(batch).await.is_ok()
+    }
+}
+
+/// Counters every source keeps; the pipeline registers them.
+#[derive(Clone, Debug, Default)]
+pub struct SourceMetrics {
+    /// Events made (parse failures included, as `@ERROR` events).
+    pub events: Counter,
+    /// Bytes of input read.
+    pub bytes: Counter,
+    /// Lines that failed to parse.
+    pub parse_errors: Counter,
+}

@@ -1,0 +1,46 @@
+//! The `stdin` source: lines from standard input, until it closes.
+
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+
+use super::SourceContext;
+use super::lines::{LineBuffer, LineDecoder, now_nanos};
+use crate::SourceError;
+
+/// `type = "stdin"`: read lines from standard input.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinConfig {}
+
+pub(crate) async fn run(
+    _config: StdinConfig,
+    mut decoder: LineDecoder,
+    mut ctx: SourceContext,
+) -> Result<(), SourceError> {
+    let mut stdin = tokio::io::stdin();
+    let mut lines = LineBuffer::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            read = stdin.read(&mut buf) => read.map_err(|e| SourceError::Io { path: "<stdin>".into(), source: e })?,
+            _ = ctx.shutdown.changed() => break,
+        };
+        if n == 0 {
+            lines.finish(&mut decoder, now_nanos());
+            break;
+        }
+        decoder.metrics().bytes.inc_by(n as u64);
+        lines.feed(&buf[..n], &mut decoder, now_nanos());
+        while let Some(batch) = decoder.take_full() {
+            if !ctx.send(batch).await {
+                return Ok(());
+            }
+        }
+        // A pipe that trickles still delivers promptly.
+        if !ctx.send(decoder.take()).await {
+            return Ok(());
+        }
+    }
+    ctx.send(decoder.take()).await;
+    Ok(())
+}
