@@ -1,1 +1,20 @@
-//! The pipeline.
+//! The pipeline: config, topology, routing, filters, buffers, retries and
+//! metrics.
+//!
+//! [`config::load`] turns a TOML file into a checked [`config::Pipeline`];
+//! [`topology::run`] runs it: sources (from `levee-io`) feed per-source
+//! router tasks that apply the [`filters`] and push into each matching
+//! output's bounded [`buffer`], whose worker writes batches to the sink and
+//! retries them. Every stage counts into one [`metrics::Metrics`] registry.
+
+pub mod buffer;
+pub mod config;
+mod error;
+pub mod filters;
+pub mod metrics;
+pub mod output;
+mod router;
+pub mod template;
+pub mod topology;
+
+pub use error::PipelineError;

@@ -1,0 +1,263 @@
+//! The metrics registry: every counter levee keeps, named in one place.
+//!
+//! Components get cheap handles (an atomic each) for their own labels, so
+//! counting on the hot path is one relaxed add.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use levee_io::SourceMetrics;
+
+/// Metric names (without the `levee_` prefix and `_total` suffix that the
+/// registry adds).
+mod names {
+    pub const SOURCE_EVENTS: &str = "source_events";
+    pub const SOURCE_BYTES: &str = "source_bytes";
+    pub const PARSE_ERRORS: &str = "parse_errors";
+    pub const OUTPUT_EVENTS: &str = "output_events";
+    pub const OUTPUT_BATCHES: &str = "output_batches";
+    pub const OUTPUT_ERRORS: &str = "output_errors";
+    pub const OUTPUT_RETRIES: &str = "output_retries";
+    pub const OUTPUT_DROPPED: &str = "output_dropped_events";
+    pub const BUFFER_BYTES: &str = "buffer_bytes";
+    pub const FILTER_DROPPED: &str = "filter_dropped_events";
+    pub const UNROUTED: &str = "unrouted_events";
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutputLabel {
+    output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabel {
+    output: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FilterLabel {
+    filter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TagLabel {
+    tag: String,
+}
+
+/// All of levee's metrics.
+pub struct Metrics {
+    registry: Registry,
+    source_events: Family<SourceLabel, Counter>,
+    source_bytes: Family<SourceLabel, Counter>,
+    parse_errors: Family<SourceLabel, Counter>,
+    output_events: Family<OutputLabel, Counter>,
+    output_batches: Family<OutputLabel, Counter>,
+    output_errors: Family<OutputLabel, Counter>,
+    output_retries: Family<OutputLabel, Counter>,
+    output_dropped: Family<DropLabel, Counter>,
+    buffer_bytes: Family<OutputLabel, Gauge>,
+    filter_dropped: Family<FilterLabel, Counter>,
+    unrouted: Family<TagLabel, Counter>,
+}
+
+/// One output's counters.
+#[derive(Clone, Debug)]
+pub struct OutputMetrics {
+    /// Events written by the sink.
+    pub events: Counter,
+    /// Successful writes.
+    pub batches: Counter,
+    /// Failed writes.
+    pub errors: Counter,
+    /// Writes tried again.
+    pub retries: Counter,
+    /// Events dropped because the buffer was full (`when_full = drop_*`).
+    pub dropped_full: Counter,
+    /// Events dropped after the last retry failed.
+    pub dropped_failed: Counter,
+    /// Bytes held in the buffer now.
+    pub buffer_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric, all at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("levee");
+        let m = Metrics {
+            source_events: Family::default(),
+            source_bytes: Family::default(),
+            parse_errors: Family::default(),
+            output_events: Family::default(),
+            output_batches: Family::default(),
+            output_errors: Family::default(),
+            output_retries: Family::default(),
+            output_dropped: Family::default(),
+            buffer_bytes: Family::default(),
+            filter_dropped: Family::default(),
+            unrouted: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            names::SOURCE_EVENTS,
+            "Events made by a source, parse failures included",
+            m.source_events.clone(),
+        );
+        registry.register(
+            names::SOURCE_BYTES,
+            "Bytes of input a source read",
+            m.source_bytes.clone(),
+        );
+        registry.register(
+            names::PARSE_ERRORS,
+            "Lines that failed to parse, sent to @ERROR",
+            m.parse_errors.clone(),
+        );
+        registry.register(
+            names::OUTPUT_EVENTS,
+            "Events an output delivered",
+            m.output_events.clone(),
+        );
+        registry.register(
+            names::OUTPUT_BATCHES,
+            "Batches an output delivered",
+            m.output_batches.clone(),
+        );
+        registry.register(
+            names::OUTPUT_ERRORS,
+            "Failed writes of an output",
+            m.output_errors.clone(),
+        );
+        registry.register(
+            names::OUTPUT_RETRIES,
+            "Writes an output tried again",
+            m.output_retries.clone(),
+        );
+        registry.register(
+            names::OUTPUT_DROPPED,
+            "Events an output dropped, by reason",
+            m.output_dropped.clone(),
+        );
+        registry.register(
+            names::BUFFER_BYTES,
+            "Bytes waiting in an output's buffer",
+            m.buffer_bytes.clone(),
+        );
+        registry.register(
+            names::FILTER_DROPPED,
+            "Events a filter dropped",
+            m.filter_dropped.clone(),
+        );
+        registry.register(
+            names::UNROUTED,
+            "Events no output matched, by tag",
+            m.unrouted.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Handles for a source's counters.
+    pub fn source(&self, name: &str) -> SourceMetrics {
+        let label = SourceLabel {
+            source: name.to_owned(),
+        };
+        SourceMetrics {
+            events: self.source_events.get_or_create(&label).clone(),
+            bytes: self.source_bytes.get_or_create(&label).clone(),
+            parse_errors: self.parse_errors.get_or_create(&label).clone(),
+        }
+    }
+
+    /// Handles for an output's counters.
+    pub fn output(&self, name: &str) -> OutputMetrics {
+        let label = OutputLabel {
+            output: name.to_owned(),
+        };
+        let dropped = |reason: &str| {
+            self.output_dropped
+                .get_or_create(&DropLabel {
+                    output: name.to_owned(),
+                    reason: reason.to_owned(),
+                })
+                .clone()
+        };
+        OutputMetrics {
+            events: self.output_events.get_or_create(&label).clone(),
+            batches: self.output_batches.get_or_create(&label).clone(),
+            errors: self.output_errors.get_or_create(&label).clone(),
+            retries: self.output_retries.get_or_create(&label).clone(),
+            dropped_full: dropped("buffer_full"),
+            dropped_failed: dropped("retries_exhausted"),
+            buffer_bytes: self.buffer_bytes.get_or_create(&label).clone(),
+        }
+    }
+
+    /// The counter of events a filter dropped.
+    pub fn filter_dropped(&self, filter: &str) -> Counter {
+        self.filter_dropped
+            .get_or_create(&FilterLabel {
+                filter: filter.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The counter of events with this tag that no output matched.
+    pub fn unrouted(&self, tag: &str) -> Counter {
+        self.unrouted
+            .get_or_create(&TagLabel {
+                tag: tag.to_owned(),
+            })
+            .clone()
+    }
+
+    /// Every metric in Prometheus' text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_count_into_the_registry() {
+        let m = Metrics::new();
+        m.source("nginx").events.inc_by(3);
+        m.output("lake").dropped_full.inc();
+        m.unrouted("x.y").inc();
+        let text = m.encode();
+        assert!(
+            text.contains("levee_source_events_total{source=\"nginx\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "levee_output_dropped_events_total{output=\"lake\",reason=\"buffer_full\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("levee_unrouted_events_total{tag=\"x.y\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

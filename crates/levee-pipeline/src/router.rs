@@ -1,0 +1,120 @@
+//! The router: runs the filters over a source's batches and hands each
+//! event to every output whose pattern matches its tag.
+//!
+//! Each source has its own router task, so a blocked output holds back only
+//! the sources routed to it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use levee_event::{Batch, Event, Tag, TagPattern};
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::mpsc;
+
+use crate::buffer::MemoryBuffer;
+use crate::filters::{Filter, Verdict};
+use crate::metrics::Metrics;
+
+/// An output as the router sees it.
+pub(crate) struct Route {
+    pub(crate) pattern: TagPattern,
+    pub(crate) buffer: Arc<MemoryBuffer>,
+}
+
+/// The filters and routes shared by every router task.
+pub(crate) struct Router {
+    pub(crate) filters: Vec<(Filter, Counter)>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// What one tag matches, worked out once per tag and router task.
+struct TagRoutes {
+    filters: Vec<bool>,
+    outputs: Vec<usize>,
+    unrouted: Counter,
+}
+
+/// Bounds the cache when templated re-tags make many distinct tags.
+const MAX_CACHED_TAGS: usize = 4096;
+
+impl Router {
+    fn resolve(&self, tag: &Tag) -> TagRoutes {
+        TagRoutes {
+            filters: self
+                .filters
+                .iter()
+                .map(|(f, _)| f.pattern().matches(tag.as_str()))
+                .collect(),
+            outputs: self
+                .routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.pattern.matches(tag.as_str()))
+                .map(|(i, _)| i)
+                .collect(),
+            unrouted: self.metrics.unrouted(tag.as_str()),
+        }
+    }
+
+    /// Filters and routes one batch, waiting for room in blocking buffers.
+    async fn route(&self, batch: Batch, cache: &mut HashMap<Tag, TagRoutes>) {
+        let mut per_output: Vec<Vec<Event>> = (0..self.routes.len()).map(|_| Vec::new()).collect();
+        for mut event in batch {
+            if !self.filter(&mut event, cache) {
+                continue;
+            }
+            let routes = self.routes_of(&event.tag, cache);
+            match routes.outputs.as_slice() {
+                [] => {
+                    routes.unrouted.inc();
+                }
+                [only] => per_output[*only].push(event),
+                [first, rest @ ..] => {
+                    for &i in rest {
+                        per_output[i].push(event.clone());
+                    }
+                    per_output[*first].push(event);
+                }
+            }
+        }
+        for (route, events) in self.routes.iter().zip(per_output) {
+            if !events.is_empty() {
+                route.buffer.push(events).await;
+            }
+        }
+    }
+
+    /// Runs the filters in order; false if one dropped the event.
+    fn filter(&self, event: &mut Event, cache: &mut HashMap<Tag, TagRoutes>) -> bool {
+        for (i, (filter, dropped)) in self.filters.iter().enumerate() {
+            // A filter may re-tag, so look the tag up again at every step.
+            if !self.routes_of(&event.tag, cache).filters[i] {
+                continue;
+            }
+            if matches!(filter.apply(event), Verdict::Drop) {
+                dropped.inc();
+                return false;
+            }
+        }
+        true
+    }
+
+    fn routes_of<'c>(&self, tag: &Tag, cache: &'c mut HashMap<Tag, TagRoutes>) -> &'c TagRoutes {
+        if !cache.contains_key(tag) {
+            if cache.len() >= MAX_CACHED_TAGS {
+                cache.clear();
+            }
+            cache.insert(tag.clone(), self.resolve(tag));
+        }
+        &cache[tag]
+    }
+}
+
+/// Routes a source's batches until the source ends.
+pub(crate) async fn run(router: Arc<Router>, mut batches: mpsc::Receiver<Batch>) {
+    let mut cache = HashMap::new();
+    while let Some(batch) = batches.recv().await {
+        router.route(batch, &mut cache).await;
+    }
+}

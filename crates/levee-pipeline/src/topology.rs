@@ -1,0 +1,163 @@
+//! Wiring a validated [`Pipeline`] into running tasks, and taking them down
+//! in order so nothing accepted is lost.
+//!
+//! ```text
+//! source task ─► bounded channel ─► router task (filters, routes) ─► output buffer ─► worker ─► sink
+//! ```
+//!
+//! Shutdown runs front to back: sources stop and send what they hold, the
+//! router tasks finish when their channels drain, then every buffer closes
+//! and each worker writes what is left before closing its sink.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use levee_io::SourceContext;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::buffer::MemoryBuffer;
+use crate::config::Pipeline;
+use crate::metrics::{Metrics, OutputMetrics};
+use crate::router::{self, Route, Router};
+use crate::{PipelineError, output};
+
+/// Batches in flight between a source and its router: small, because the
+/// buffers behind the router are where events wait.
+const SOURCE_CHANNEL_BATCHES: usize = 4;
+
+/// How a run ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// Stop when every source reaches the end of its input (as Fluent Bit's
+    /// `Exit_On_Eof`): for backfills, the demo and benchmarks.
+    pub exit_on_eof: bool,
+}
+
+/// What a finished run did, per output.
+#[derive(Debug)]
+pub struct RunReport {
+    pub outputs: Vec<(String, OutputMetrics)>,
+    /// Sources that stopped with an error, and why.
+    pub source_errors: Vec<(String, String)>,
+}
+
+/// Runs the pipeline until its sources end (with `exit_on_eof`) or
+/// `shutdown` resolves, then drains every buffer.
+pub async fn run(
+    pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunReport, PipelineError> {
+    std::fs::create_dir_all(&pipeline.data_dir).map_err(|e| PipelineError::DataDir {
+        path: pipeline.data_dir.clone(),
+        source: e,
+    })?;
+
+    // Outputs first, so that nothing is read before it has somewhere to go.
+    let mut workers = JoinSet::new();
+    let mut routes = Vec::new();
+    let mut buffers = Vec::new();
+    let mut reports = Vec::new();
+    for output in pipeline.outputs {
+        let sink = output
+            .sink
+            .build()
+            .await
+            .map_err(|e| PipelineError::Output {
+                name: output.name.clone(),
+                source: e,
+            })?;
+        let output_metrics = metrics.output(&output.name);
+        let buffer = Arc::new(MemoryBuffer::new(output.buffer, output_metrics.clone()));
+        workers.spawn(output::run_worker(
+            output.name.clone(),
+            buffer.clone(),
+            sink,
+            output.retry,
+            output_metrics.clone(),
+        ));
+        routes.push(Route {
+            pattern: output.pattern,
+            buffer: buffer.clone(),
+        });
+        buffers.push(buffer);
+        reports.push((output.name, output_metrics));
+    }
+
+    let filters = pipeline
+        .filters
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let dropped = metrics.filter_dropped(&format!("{}_{}", i + 1, f.kind()));
+            (f, dropped)
+        })
+        .collect();
+    let router = Arc::new(Router {
+        filters,
+        routes,
+        metrics: metrics.clone(),
+    });
+
+    let (stop, stopped) = watch::channel(false);
+    let mut routers = JoinSet::new();
+    let mut sources = JoinSet::new();
+    for built in pipeline.sources {
+        let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
+        routers.spawn(router::run(router.clone(), rx));
+        let ctx = SourceContext {
+            name: built.name.clone(),
+            out: tx,
+            shutdown: stopped.clone(),
+            exit_on_eof: options.exit_on_eof,
+            data_dir: pipeline.data_dir.clone(),
+            metrics: metrics.source(&built.name),
+        };
+        let name = built.name;
+        sources.spawn(async move { (name, built.source.run(ctx).await) });
+    }
+    drop(router);
+
+    let mut source_errors = Vec::new();
+    let mut note = |joined: Result<
+        (String, Result<(), levee_io::SourceError>),
+        tokio::task::JoinError,
+    >| match joined {
+        Ok((_, Ok(()))) => {}
+        Ok((name, Err(e))) => {
+            tracing::error!(source = %name, error = %e, "source stopped");
+            source_errors.push((name, e.to_string()));
+        }
+        Err(e) => source_errors.push(("?".into(), format!("source task failed: {e}"))),
+    };
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            joined = sources.join_next() => match joined {
+                Some(j) => note(j),
+                None => break,
+            },
+            () = &mut shutdown => {
+                tracing::info!("shutting down: stopping sources, then draining buffers");
+                let _ = stop.send(true);
+                while let Some(j) = sources.join_next().await {
+                    note(j);
+                }
+                break;
+            }
+        }
+    }
+    while routers.join_next().await.is_some() {}
+    for buffer in &buffers {
+        buffer.close();
+    }
+    while workers.join_next().await.is_some() {}
+
+    Ok(RunReport {
+        outputs: reports,
+        source_errors,
+    })
+}

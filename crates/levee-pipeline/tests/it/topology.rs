@@ -1,0 +1,244 @@
+//! Whole pipelines over real files: routing, `@ERROR`, and isolation of a
+//! blocked output.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use levee_pipeline::config;
+use levee_pipeline::metrics::Metrics;
+use levee_pipeline::topology::{self, RunOptions};
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn quoted(path: &Path) -> String {
+    format!("{:?}", path.to_string_lossy())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_every_matching_output_and_bad_lines_reach_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    std::fs::write(
+        &input,
+        "{\"n\":1,\"path\":\"/a\"}\n{\"n\":2,\"path\":\"/healthz\"}\nnot json at all\n{\"n\":3,\"path\":\"/b\"}",
+    )
+    .unwrap();
+    let out = |name: &str| dir.path().join(format!("{name}.ndjson"));
+    let text = format!(
+        r#"
+data_dir = {data}
+[sources.app]
+type = "tail"
+paths = [{input}]
+tag = "app.web"
+parser = "json"
+
+[[filters]]
+match = "app.**"
+type = "grep"
+exclude = {{ path = "^/healthz" }}
+
+[[filters]]
+match = "app.web"
+type = "record"
+set = {{ seen = "yes" }}
+retag = "app.web.seen"
+
+[outputs.all]
+match = "app.**"
+type = "file"
+path = {all}
+
+[outputs.seen]
+match = "*.*.seen"
+type = "file"
+path = {seen}
+
+[outputs.other]
+match = "db.*"
+type = "file"
+path = {other}
+
+[outputs.errors]
+match = "@ERROR"
+type = "file"
+path = {errors}
+"#,
+        data = quoted(&dir.path().join("data")),
+        input = quoted(&input),
+        all = quoted(&out("all")),
+        seen = quoted(&out("seen")),
+        other = quoted(&out("other")),
+        errors = quoted(&out("errors")),
+    );
+    let pipeline = config::build(&text, "test.toml").unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let report = topology::run(
+        pipeline,
+        metrics.clone(),
+        RunOptions { exit_on_eof: true },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.source_errors.is_empty(),
+        "{:?}",
+        report.source_errors
+    );
+
+    let all = lines(&out("all"));
+    let ns: Vec<_> = all.iter().map(|r| r["n"].as_i64().unwrap()).collect();
+    assert_eq!(
+        ns,
+        [1, 3],
+        "the grep filter drops /healthz; the last line has no newline but counts"
+    );
+    assert!(all.iter().all(|r| r["seen"] == "yes"));
+    assert_eq!(
+        lines(&out("seen")).len(),
+        2,
+        "re-tagged events match the new tag"
+    );
+    assert!(lines(&out("other")).is_empty());
+    let errors = lines(&out("errors"));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["raw"], "not json at all");
+    assert_eq!(errors[0]["source"], "app");
+    assert!(errors[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    let text = metrics.encode();
+    assert!(
+        text.contains("levee_parse_errors_total{source=\"app\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("levee_filter_dropped_events_total{filter=\"1_grep\"} 1"),
+        "{text}"
+    );
+}
+
+/// A FIFO nobody reads is a real output that cannot make progress: its
+/// source must slow down while another source's output keeps flowing.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_output_holds_back_only_its_own_sources() {
+    use std::io::Read;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stuck.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Open the reading end first so the sink's open for writing returns;
+    // don't read until told.
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&fifo).unwrap();
+            go_rx.recv().unwrap();
+            let mut all = String::new();
+            f.read_to_string(&mut all).unwrap();
+            all.lines().count()
+        })
+    };
+
+    let slow_lines = 20_000;
+    let fast_lines = 1_000;
+    let body = |n: usize, who: &str| -> String {
+        (0..n)
+            .map(|i| format!("{{\"who\":\"{who}\",\"i\":{i}}}\n"))
+            .collect()
+    };
+    std::fs::write(dir.path().join("slow.log"), body(slow_lines, "slow")).unwrap();
+    std::fs::write(dir.path().join("fast.log"), body(fast_lines, "fast")).unwrap();
+    let free = dir.path().join("free.ndjson");
+    let text = format!(
+        r#"
+data_dir = {data}
+[sources.slow]
+type = "tail"
+paths = [{slow}]
+tag = "slow"
+parser = "json"
+
+[sources.fast]
+type = "tail"
+paths = [{fast}]
+tag = "fast"
+parser = "json"
+
+[outputs.stuck]
+match = "slow"
+type = "file"
+path = {fifo}
+buffer = {{ max_bytes = "64KiB", batch_max_bytes = "16KiB", flush_interval = "10ms" }}
+
+[outputs.free]
+match = "fast"
+type = "file"
+path = {free}
+buffer = {{ flush_interval = "10ms" }}
+"#,
+        data = quoted(&dir.path().join("data")),
+        slow = quoted(&dir.path().join("slow.log")),
+        fast = quoted(&dir.path().join("fast.log")),
+        fifo = quoted(&fifo),
+        free = quoted(&free),
+    );
+    let pipeline = config::build(&text, "test.toml").unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(topology::run(
+        pipeline,
+        metrics.clone(),
+        RunOptions { exit_on_eof: false },
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    // The fast route delivers everything while the slow one is stuck.
+    let guard = tokio::time::Instant::now() + Duration::from_secs(60);
+    while lines(&free).len() < fast_lines {
+        assert!(
+            tokio::time::Instant::now() < guard,
+            "the free output never got its events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stuck = metrics.output("stuck");
+    let slow_read = metrics.source("slow").events.get();
+    assert!(
+        stuck.events.get() < slow_lines as u64,
+        "the FIFO cannot have taken everything"
+    );
+    assert!(
+        slow_read < slow_lines as u64,
+        "the slow source must have been held back, read {slow_read}"
+    );
+    assert_eq!(stuck.dropped_full.get(), 0, "block never drops");
+
+    // Unblock: everything held back arrives, nothing lost.
+    go_tx.send(()).unwrap();
+    while stuck.events.get() < slow_lines as u64 {
+        assert!(
+            tokio::time::Instant::now() < guard + Duration::from_secs(60),
+            "the slow route never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_tx.send(()).unwrap();
+    let report = run.await.unwrap().unwrap();
+    assert!(report.source_errors.is_empty());
+    assert_eq!(reader.join().unwrap(), slow_lines);
+}
