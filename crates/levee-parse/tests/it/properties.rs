@@ -191,7 +191,9 @@ proptest! {
     #[test]
     fn no_parser_panics_on_arbitrary_bytes(line in proptest::collection::vec(any::<u8>(), 0..512)) {
         for parser in all_parsers() {
-            let _ = parser.parse(&line);
+            if let Err(error) = parser.parse(&line) {
+                prop_assert!(error.position <= line.len(), "{} for {} bytes", error, line.len());
+            }
         }
     }
 
