@@ -1,1 +1,31 @@
-//! SQL over the lake.
+//! SQL over the lake: the `query` stage of levee.
+//!
+//! [`LakeSession::open`] registers every table of a lake with DataFusion twice,
+//! `<table>_json` (the minute chunks the lake output wrote) and
+//! `<table>_parquet` (what compaction made of them), under a schema named
+//! after the database, with `dt` and `hour` as partition columns. Queries
+//! written for Athena run as written:
+//!
+//! ```sql
+//! select dt, count_if(status >= 500) as errors
+//! from "glue-data-lake-usw2-prd".eventlog_parquet
+//! where dt >= '2018-09-01'
+//! group by dt order by dt
+//! ```
+//!
+//! Every answer carries [`ScanStats`]: files and partitions read out of those
+//! the tables hold, bytes scanned, and what Athena would have charged. The
+//! [`output`] functions print answers as a table, CSV, JSON lines or Parquet.
+
+mod error;
+pub mod functions;
+pub mod output;
+mod session;
+mod stats;
+mod tables;
+
+pub use error::QueryError;
+pub use output::{format_table, write_csv, write_json_lines, write_parquet};
+pub use session::{LakeSession, LakeTable, QueryResult};
+pub use stats::ScanStats;
+pub use tables::Format;
