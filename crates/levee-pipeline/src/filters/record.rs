@@ -1,0 +1,453 @@
+//! `record`: sets, renames and removes fields, and re-tags.
+//!
+//! ```toml
+//! [[filters]]
+//! match = "nginx.**"
+//! type = "record"
+//! set = { api_call = "${method|lower}_${path|segment(2)}", env = "prod" }
+//! rename = { remote_addr = "client_ip" }
+//! remove = ["remote_user"]
+//! retag = "firehose_parsed.nginx"
+//! ```
+//!
+//! Per event, in this order: `set` (every template sees the record as it
+//! came in, so sets never see each other), `rename`, `remove`, `retag` (which
+//! sees the record as changed). Field order is kept: a renamed field stays in
+//! its place, new fields go at the end.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use levee_event::{Event, Record, Tag, Value};
+
+use super::{FilterError, with_scratch};
+use crate::template::Template;
+
+/// Config of a `record` filter.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Tag pattern of the events this filter applies to, such as `nginx.**`:
+    /// `*` matches one dot-separated part, `**` any number, `{a,b}` either.
+    pub r#match: String,
+    /// Fields to set, name to value, replacing any field of that name. A
+    /// string is a template (plain text, or `${field|function}` references);
+    /// one that is just a field, `$.field` or `${field}`, copies the value
+    /// with its type (an integer stays an integer; a missing field gives
+    /// null). Other TOML values (numbers, booleans, arrays, tables) are set
+    /// as they are.
+    #[serde(default)]
+    pub set: Record,
+    /// Fields to rename, old name to new name. A field already named like
+    /// the new name is replaced. A name may not be both renamed and a target.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Names of fields to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// The event's new tag: literal text, or a template such as
+    /// `nginx.${status|status_class}`. If a template renders empty text, the
+    /// tag is left as it was.
+    #[serde(default)]
+    pub retag: Option<String>,
+}
+
+impl RecordConfig {
+    pub(super) fn build(&self) -> Result<RecordFilter, FilterError> {
+        if self.set.is_empty()
+            && self.rename.is_empty()
+            && self.remove.is_empty()
+            && self.retag.is_none()
+        {
+            return Err(FilterError::Empty {
+                kind: "record",
+                needs: "`set`, `rename`, `remove` or `retag`",
+            });
+        }
+        let set = self
+            .set
+            .iter()
+            .map(|(name, value)| Ok((check_name("set", name)?, SetValue::new(name, value)?)))
+            .collect::<Result<Vec<_>, FilterError>>()?;
+        // A set reading a field another set writes must see the old value,
+        // so those sets are all rendered before any is stored.
+        let set_names: BTreeSet<&str> = self.set.keys().map(String::as_str).collect();
+        let two_phase = set
+            .iter()
+            .flat_map(|(_, value)| value.fields())
+            .any(|path| set_names.contains(path.split('.').next().unwrap_or(path)));
+        Ok(RecordFilter {
+            set,
+            two_phase,
+            rename: check_renames(&self.rename)?,
+            remove: self
+                .remove
+                .iter()
+                .map(|name| check_name("remove", name))
+                .collect::<Result<_, _>>()?,
+            retag: self.retag.as_deref().map(Retag::new).transpose()?,
+        })
+    }
+}
+
+fn check_name(key: &'static str, name: &str) -> Result<String, FilterError> {
+    if name.is_empty() {
+        return Err(FilterError::BadField {
+            key,
+            name: name.to_owned(),
+            reason: "a field name cannot be empty",
+        });
+    }
+    Ok(name.to_owned())
+}
+
+/// Refuses renames whose outcome would depend on the order they run in.
+fn check_renames(rename: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, FilterError> {
+    let mut targets = BTreeSet::new();
+    for (from, to) in rename {
+        check_name("rename", from)?;
+        check_name("rename", to)?;
+        if rename.contains_key(to) {
+            return Err(FilterError::RenameConflict {
+                reason: format!(
+                    "`{to}` is both renamed and a rename target (from `{from}`); use two filters to chain renames"
+                ),
+            });
+        }
+        if !targets.insert(to.as_str()) {
+            return Err(FilterError::RenameConflict {
+                reason: format!("more than one field is renamed to `{to}`"),
+            });
+        }
+    }
+    Ok(rename
+        .iter()
+        .map(|(from, to)| (from.clone(), to.clone()))
+        .collect())
+}
+
+/// A built `record` filter.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordFilter {
+    set: Vec<(String, SetValue)>,
+    two_phase: bool,
+    rename: Vec<(String, String)>,
+    remove: Vec<String>,
+    retag: Option<Retag>,
+}
+
+#[derive(Debug, Clone)]
+enum SetValue {
+    /// Plain text or a non-string TOML value.
+    Constant(Value),
+    /// `$.field` or `${field}`: the value itself, typed.
+    Copy(String),
+    Render(Template),
+}
+
+#[derive(Debug, Clone)]
+enum Retag {
+    /// Shared, so re-tagging clones a pointer.
+    Fixed(Tag),
+    Render(Template),
+}
+
+impl SetValue {
+    fn new(name: &str, value: &Value) -> Result<SetValue, FilterError> {
+        let Value::String(text) = value else {
+            return Ok(SetValue::Constant(value.clone()));
+        };
+        let template = Template::parse(text).map_err(|source| FilterError::Template {
+            key: format!("set.{name}"),
+            source,
+        })?;
+        Ok(if let Some(literal) = template.as_literal() {
+            SetValue::Constant(Value::from(literal))
+        } else if let Some(path) = template.as_field() {
+            SetValue::Copy(path.to_owned())
+        } else {
+            SetValue::Render(template)
+        })
+    }
+
+    fn fields(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            SetValue::Constant(_) => Box::new(std::iter::empty()),
+            SetValue::Copy(path) => Box::new(std::iter::once(path.as_str())),
+            SetValue::Render(template) => Box::new(template.fields()),
+        }
+    }
+
+    fn produce(&self, record: &Record) -> Value {
+        match self {
+            SetValue::Constant(value) => value.clone(),
+            SetValue::Copy(path) => Value::get_path(record, path)
+                .cloned()
+                .unwrap_or(Value::Null),
+            // Rendering into scratch, then copying, allocates the value once
+            // and at its exact size.
+            SetValue::Render(template) => with_scratch(|text| {
+                template.render_into(record, text);
+                Value::String(text.as_str().to_owned())
+            }),
+        }
+    }
+}
+
+impl Retag {
+    fn new(text: &str) -> Result<Retag, FilterError> {
+        let template = Template::parse(text).map_err(|source| FilterError::Template {
+            key: "retag".to_owned(),
+            source,
+        })?;
+        match template.as_literal() {
+            Some(tag) if is_valid_tag(tag) => Ok(Retag::Fixed(Tag::new(tag))),
+            Some(tag) => Err(FilterError::BadTag {
+                tag: tag.to_owned(),
+            }),
+            None => Ok(Retag::Render(template)),
+        }
+    }
+}
+
+fn is_valid_tag(tag: &str) -> bool {
+    !tag.contains(char::is_whitespace) && tag.split('.').all(|part| !part.is_empty())
+}
+
+impl RecordFilter {
+    pub(super) fn apply(&self, event: &mut Event) {
+        let record = &mut event.record;
+        // One growth step for all new fields, rather than one per table.
+        record.reserve(self.set.len());
+        if self.two_phase {
+            let values: Vec<Value> = self
+                .set
+                .iter()
+                .map(|(_, value)| value.produce(record))
+                .collect();
+            for ((name, _), value) in self.set.iter().zip(values) {
+                put(record, name, value);
+            }
+        } else {
+            for (name, value) in &self.set {
+                let value = value.produce(record);
+                put(record, name, value);
+            }
+        }
+        for (from, to) in &self.rename {
+            rename(record, from, to);
+        }
+        for name in &self.remove {
+            record.shift_remove(name);
+        }
+        match &self.retag {
+            None => {}
+            Some(Retag::Fixed(tag)) => event.tag = tag.clone(),
+            Some(Retag::Render(template)) => with_scratch(|text| {
+                template.render_into(&event.record, text);
+                if !text.is_empty() {
+                    event.tag = Tag::new(text);
+                }
+            }),
+        }
+    }
+}
+
+/// Replaces a field's value in place, or appends the field.
+fn put(record: &mut Record, name: &str, value: Value) {
+    match record.get_mut(name) {
+        Some(slot) => *slot = value,
+        None => {
+            record.insert(name.to_owned(), value);
+        }
+    }
+}
+
+/// Renames a field in its place, replacing any field already named `to`.
+fn rename(record: &mut Record, from: &str, to: &str) {
+    let Some((index, mut key, value)) = record.shift_remove_full(from) else {
+        return;
+    };
+    let index = match record.shift_remove_full(to) {
+        Some((taken, ..)) if taken < index => index - 1,
+        _ => index,
+    };
+    // Reuses the old name's allocation for the new name.
+    key.clear();
+    key.push_str(to);
+    record.shift_insert(index.min(record.len()), key, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(toml_text: &str) -> Result<RecordFilter, FilterError> {
+        let config: RecordConfig = toml::from_str(&format!("match = \"**\"\n{toml_text}")).unwrap();
+        config.build()
+    }
+
+    fn event(fields: &[(&str, Value)]) -> Event {
+        let record: Record = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        Event::new(Tag::new("nginx.access"), 0, record)
+    }
+
+    fn keys(event: &Event) -> Vec<&str> {
+        event.record.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn set_renders_templates_and_copies_typed_values() {
+        let f = build(
+            r#"set = { api_call = "${method|lower}_${path|last_segment}", code = "$.status",
+                       code_text = "${status}", sampled = true, weight = 2, env = "prod", cost = "$$1" }"#,
+        )
+        .unwrap();
+        let mut e = event(&[
+            ("method", "POST".into()),
+            ("path", "/api/v1/transmissions".into()),
+            ("status", Value::Int(404)),
+        ]);
+        f.apply(&mut e);
+        assert_eq!(e.record["api_call"], Value::from("post_transmissions"));
+        assert_eq!(e.record["code"], Value::Int(404));
+        assert_eq!(
+            e.record["code_text"],
+            Value::Int(404),
+            "a bare ${{field}} copies the type too"
+        );
+        assert_eq!(e.record["sampled"], Value::Bool(true));
+        assert_eq!(e.record["weight"], Value::Int(2));
+        assert_eq!(e.record["env"], Value::from("prod"));
+        assert_eq!(e.record["cost"], Value::from("$1"));
+        assert_eq!(keys(&e)[..3], ["method", "path", "status"]);
+    }
+
+    #[test]
+    fn copying_a_missing_field_sets_null() {
+        let f = build(r#"set = { copy = "$.nope", text = "${nope}!" }"#).unwrap();
+        let mut e = event(&[]);
+        f.apply(&mut e);
+        assert_eq!(e.record["copy"], Value::Null);
+        assert_eq!(e.record["text"], Value::from("!"));
+    }
+
+    #[test]
+    fn sets_do_not_see_each_other() {
+        let f = build(r#"set = { a = "${b}-new", b = "$.a", c = "${a|upper}" }"#).unwrap();
+        assert!(f.two_phase);
+        let mut e = event(&[("a", "x".into()), ("b", "y".into())]);
+        f.apply(&mut e);
+        assert_eq!(e.record["a"], Value::from("y-new"));
+        assert_eq!(e.record["b"], Value::from("x"));
+        assert_eq!(e.record["c"], Value::from("X"));
+        assert_eq!(keys(&e), ["a", "b", "c"]);
+
+        let independent = build(r#"set = { a = "${x}", b = "${y.z}" }"#).unwrap();
+        assert!(!independent.two_phase);
+    }
+
+    #[test]
+    fn rename_keeps_the_field_in_place_and_replaces_the_target() {
+        let f = build(r#"rename = { remote_addr = "client_ip", ua = "agent" }"#).unwrap();
+        let mut e = event(&[
+            ("agent", "old".into()),
+            ("remote_addr", "10.0.0.1".into()),
+            ("ua", "curl".into()),
+            ("status", Value::Int(200)),
+        ]);
+        f.apply(&mut e);
+        assert_eq!(keys(&e), ["client_ip", "agent", "status"]);
+        assert_eq!(e.record["client_ip"], Value::from("10.0.0.1"));
+        assert_eq!(e.record["agent"], Value::from("curl"));
+
+        // A target after the source, and a source that is missing.
+        let mut e = event(&[
+            ("remote_addr", "a".into()),
+            ("client_ip", "b".into()),
+            ("z", Value::Null),
+        ]);
+        f.apply(&mut e);
+        assert_eq!(keys(&e), ["client_ip", "z"]);
+        assert_eq!(e.record["client_ip"], Value::from("a"));
+    }
+
+    #[test]
+    fn order_is_set_rename_remove_retag() {
+        let f = build(
+            r#"set = { user = "${remote_user|default(anonymous)}", gone = "x" }
+               rename = { user = "who" }
+               remove = ["remote_user", "gone", "absent"]
+               retag = "web.${who}.${status|status_class}""#,
+        )
+        .unwrap();
+        let mut e = event(&[("remote_user", "bob".into()), ("status", Value::Int(503))]);
+        f.apply(&mut e);
+        assert_eq!(keys(&e), ["status", "who"]);
+        assert_eq!(e.record["who"], Value::from("bob"));
+        assert_eq!(e.tag.as_str(), "web.bob.5xx");
+    }
+
+    #[test]
+    fn retag_literal_and_empty_render() {
+        let f = build(r#"retag = "firehose_parsed.nginx""#).unwrap();
+        let mut e = event(&[]);
+        f.apply(&mut e);
+        assert_eq!(e.tag.as_str(), "firehose_parsed.nginx");
+
+        let f = build(r#"retag = "${route}""#).unwrap();
+        let mut e = event(&[]);
+        f.apply(&mut e);
+        assert_eq!(
+            e.tag.as_str(),
+            "nginx.access",
+            "an empty render keeps the tag"
+        );
+        let mut e = event(&[("route", "a.b".into())]);
+        f.apply(&mut e);
+        assert_eq!(e.tag.as_str(), "a.b");
+    }
+
+    #[test]
+    fn hostile_config_is_refused_with_the_key() {
+        let err = build(r#"set = { a = "${method" }"#).unwrap_err();
+        assert!(err.to_string().contains("`set.a`"), "{err}");
+        assert!(err.to_string().contains("unclosed"), "{err}");
+        let err = build(r#"set = { a = "${method|shout}" }"#).unwrap_err();
+        assert!(
+            err.to_string().contains("shout") && err.to_string().contains("lower"),
+            "{err}"
+        );
+        let err = build(r#"set = { a = "${path|segment(x)}" }"#).unwrap_err();
+        assert!(err.to_string().contains("segment"), "{err}");
+        let err = build(r#"retag = "a.${b""#).unwrap_err();
+        assert!(err.to_string().contains("`retag`"), "{err}");
+        for tag in ["", "a..b", "a b", ".a"] {
+            let err = build(&format!("retag = {tag:?}")).unwrap_err();
+            assert!(matches!(err, FilterError::BadTag { .. }), "{tag:?}: {err}");
+        }
+        let err = build(r#"set = { "" = "x" }"#).unwrap_err();
+        assert!(
+            matches!(err, FilterError::BadField { key: "set", .. }),
+            "{err}"
+        );
+        let err = build(r#"remove = [""]"#).unwrap_err();
+        assert!(
+            matches!(err, FilterError::BadField { key: "remove", .. }),
+            "{err}"
+        );
+        let err = build(r#"rename = { a = "b", b = "c" }"#).unwrap_err();
+        assert!(matches!(err, FilterError::RenameConflict { .. }), "{err}");
+        let err = build(r#"rename = { a = "c", b = "c" }"#).unwrap_err();
+        assert!(err.to_string().contains("`c`"), "{err}");
+        let err = build(r#"rename = { a = "a" }"#).unwrap_err();
+        assert!(matches!(err, FilterError::RenameConflict { .. }), "{err}");
+        let err = build("").unwrap_err();
+        assert!(
+            matches!(err, FilterError::Empty { kind: "record", .. }),
+            "{err}"
+        );
+    }
+}
