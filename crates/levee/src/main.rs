@@ -1,1 +1,103 @@
-fn main() {}
+//! `levee`: a log and event pipeline in one binary.
+//!
+//! This file parses arguments and maps outcomes to exit codes; the commands
+//! are thin layers over the library crates.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Collect, meter, deliver, convert and query logs and events.
+#[derive(Parser)]
+#[command(name = "levee", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline from a config file until Ctrl-C, SIGTERM or, with
+    /// --exit-on-eof, the end of every input.
+    Run {
+        /// The config file.
+        #[arg(short, long, default_value = "levee.toml")]
+        config: PathBuf,
+        /// Stop when every source has reached the end of its input, after
+        /// flushing every output.
+        #[arg(long)]
+        exit_on_eof: bool,
+    },
+    /// Check a config file and report every error with its line and column.
+    Validate {
+        /// The config file.
+        #[arg(short, long, default_value = "levee.toml")]
+        config: PathBuf,
+    },
+    /// Write realistic nginx access logs or email events.
+    Generate(commands::generate::GenerateArgs),
+    /// Turn a table's JSON chunks into Hive-partitioned Parquet.
+    Compact(commands::compact::CompactArgs),
+    /// Answer SQL over the lake (Athena's dialect).
+    Query(commands::query::QueryArgs),
+    /// List the lake's tables.
+    Tables {
+        /// The lake's root folder.
+        #[arg(long, default_value = "./lake")]
+        lake: String,
+    },
+    /// Generate a week of traffic, deliver it into a local lake, compact it
+    /// and answer three questions about it in SQL. Needs nothing installed.
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("levee: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run {
+                config,
+                exit_on_eof,
+            } => commands::run::run(&config, exit_on_eof).await,
+            Command::Validate { config } => commands::run::validate(&config),
+            Command::Generate(args) => commands::generate::generate(&args),
+            Command::Compact(args) => commands::compact::compact(&args).await,
+            Command::Query(args) => commands::query::query(&args).await,
+            Command::Tables { lake } => commands::query::tables(&lake).await,
+            Command::Demo(args) => commands::demo::demo(&args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("levee: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `LEVEE_LOG` (e.g. `debug`, `levee_io=trace`) sets the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEVEE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}

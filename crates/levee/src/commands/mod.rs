@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod compact;
+pub mod demo;
+pub mod generate;
+pub mod query;
+pub mod run;

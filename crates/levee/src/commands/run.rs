@@ -1,0 +1,107 @@
+//! `levee run` and `levee validate`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use levee_pipeline::config::{self, Pipeline};
+use levee_pipeline::metrics::Metrics;
+use levee_pipeline::topology::{self, RunOptions, RunReport};
+
+pub async fn run(config_path: &Path, exit_on_eof: bool) -> Result<ExitCode> {
+    let pipeline = match config::load(config_path) {
+        Ok(p) => p,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let report = run_pipeline(pipeline, exit_on_eof).await?;
+    print_report(&report);
+    Ok(if report.source_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs a checked pipeline until its inputs end or a signal comes.
+pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunReport> {
+    let metrics = Arc::new(Metrics::new());
+    let report = topology::run(
+        pipeline,
+        metrics,
+        RunOptions { exit_on_eof },
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(report)
+}
+
+pub fn validate(config_path: &Path) -> Result<ExitCode> {
+    match config::load(config_path) {
+        Ok(p) => {
+            println!(
+                "{}: ok ({} sources, {} filters, {} outputs)",
+                config_path.display(),
+                p.sources.len(),
+                p.filters.len(),
+                p.outputs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn print_report(report: &RunReport) {
+    for (name, m) in &report.outputs {
+        let dropped = m.dropped_full.get() + m.dropped_failed.get();
+        eprintln!(
+            "output {name}: {} events in {} batches, {} retries, {} dropped",
+            m.events.get(),
+            m.batches.get(),
+            m.retries.get(),
+            dropped
+        );
+    }
+    for (name, error) in &report.source_errors {
+        eprintln!("source {name} failed: {error}");
+    }
+}
+
+/// Resolves at the first Ctrl-C or SIGTERM; a second one exits at once.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tokio::spawn(async {
+        wait_for_signal().await;
+        eprintln!("levee: second signal: exiting without draining the buffers");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

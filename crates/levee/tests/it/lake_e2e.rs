@@ -1,0 +1,179 @@
+//! From generated logs to SQL answers, checked by DuckDB.
+
+use std::path::Path;
+
+use crate::support::{duckdb, levee, ok, stdout, toml_path};
+
+const EVENTS: u64 = 20_000;
+const NGINX: u64 = 12_000;
+const DB: &str = "glue-data-lake-usw2-prd";
+
+fn config(dir: &Path) -> String {
+    format!(
+        r#"
+data_dir = {data}
+
+[sources.events]
+type = "tail"
+paths = [{events}]
+tag = "events.sparkpost"
+parser = {{ type = "json", time_key = "timestamp" }}
+
+[sources.nginx]
+type = "tail"
+paths = [{access}]
+tag = "nginx.access"
+parser = {{ type = "nginx", format = "combined_request_time" }}
+
+[[filters]]
+match = "nginx.**"
+type = "record"
+set = {{ api_call = "${{method|lower}}_${{path|segment(2)}}" }}
+retag = "firehose_parsed.nginx"
+
+[outputs.eventlog]
+match = "events.**"
+type = "lake"
+lake = {lake}
+database = "{DB}"
+table = "eventlog"
+buffer = {{ batch_max_bytes = "1MiB" }}
+
+[outputs.api_calls]
+match = "firehose_parsed.**"
+type = "lake"
+lake = {lake}
+database = "{DB}"
+table = "api_calls"
+
+[outputs.errors]
+match = "@ERROR"
+type = "file"
+path = {errors}
+"#,
+        data = toml_path(&dir.join("data")),
+        events = toml_path(&dir.join("events.ndjson")),
+        access = toml_path(&dir.join("access.log")),
+        lake = toml_path(&dir.join("lake")),
+        errors = toml_path(&dir.join("errors.ndjson")),
+    )
+}
+
+fn generate(dir: &Path, dataset: &str, lines: u64, file: &str) {
+    ok(levee()
+        .args(["generate", dataset, "--lines", &lines.to_string()])
+        .args(["--start", "2018-09-01", "--days", "3", "--seed", "7", "-o"])
+        .arg(dir.join(file)));
+}
+
+fn count(dir: &Path, sql: &str) -> u64 {
+    let csv = duckdb(dir, sql);
+    csv.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {csv:?}"))
+}
+
+fn lines(path: &Path) -> u64 {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count() as u64)
+}
+
+#[test]
+fn generated_logs_reach_parquet_whole_and_our_answers_equal_duckdbs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    generate(dir, "events", EVENTS, "events.ndjson");
+    generate(dir, "nginx", NGINX, "access.log");
+    std::fs::write(dir.join("levee.toml"), config(dir)).unwrap();
+
+    ok(levee().args(["validate", "-c"]).arg(dir.join("levee.toml")));
+    ok(levee()
+        .args(["run", "--exit-on-eof", "-c"])
+        .arg(dir.join("levee.toml")));
+    ok(levee().args(["compact", "--lake"]).arg(dir.join("lake")));
+
+    // Every generated record is in the lake, as JSON and as Parquet, or
+    // (for nginx lines that don't parse) in the error file.
+    let events_parquet = format!(
+        "read_parquet('lake/{DB}/eventlog/parquet/*/*/*.parquet', hive_partitioning = true)"
+    );
+    let events_json =
+        format!("read_json_auto('lake/{DB}/eventlog/json/*/*/*.ndjson.zst', compression = 'zstd')");
+    let api_parquet = format!(
+        "read_parquet('lake/{DB}/api_calls/parquet/*/*/*.parquet', hive_partitioning = true)"
+    );
+    assert_eq!(
+        count(dir, &format!("select count(*) from {events_parquet}")),
+        EVENTS
+    );
+    assert_eq!(
+        count(dir, &format!("select count(*) from {events_json}")),
+        EVENTS
+    );
+    let errors = lines(&dir.join("errors.ndjson"));
+    assert_eq!(
+        count(dir, &format!("select count(*) from {api_parquet}")) + errors,
+        NGINX
+    );
+    assert!(
+        errors < NGINX / 1000,
+        "{errors} nginx lines failed to parse"
+    );
+
+    // The user's question, asked of levee and of DuckDB over the same files.
+    let ours = |sql: &str| {
+        let out = ok(levee()
+            .args(["query", "--format", "csv", "--lake"])
+            .arg(dir.join("lake"))
+            .arg(sql));
+        stdout(&out)
+    };
+    let seed_query = |table: &str| {
+        format!(
+            "select dt, count_if(routing_domain = 'gmail.com') as google, count_if(routing_domain = 'yahoo.com') as yahoo, \
+             count_if(routing_domain = 'hotmail.com') as hotmail from \"{DB}\".{table} \
+             where bounce_class = 21 and dt >= '2018-09-02' group by 1 order by 1"
+        )
+    };
+    let theirs = duckdb(
+        dir,
+        &format!(
+            "select cast(dt as varchar) as dt, count(*) filter (where routing_domain = 'gmail.com') as google, \
+             count(*) filter (where routing_domain = 'yahoo.com') as yahoo, \
+             count(*) filter (where routing_domain = 'hotmail.com') as hotmail from {events_parquet} \
+             where bounce_class = 21 and dt >= '2018-09-02' group by 1 order by 1"
+        ),
+    );
+    let from_parquet = ours(&seed_query("eventlog_parquet"));
+    assert_eq!(from_parquet, theirs);
+    assert_eq!(
+        from_parquet.lines().count(),
+        3,
+        "a header and two days: {from_parquet}"
+    );
+    assert_eq!(
+        ours(&seed_query("eventlog_json")),
+        theirs,
+        "the JSON table answers as the Parquet one"
+    );
+
+    let top_reasons = ours(&format!(
+        "select raw_reason, count(*) as n from \"{DB}\".eventlog_parquet where bounce_class = 21 group by 1 order by 2 desc, 1 limit 10"
+    ));
+    let duck_reasons = duckdb(
+        dir,
+        &format!(
+            "select raw_reason, count(*) as n from {events_parquet} where bounce_class = 21 group by 1 order by 2 desc, 1 limit 10"
+        ),
+    );
+    assert_eq!(top_reasons, duck_reasons);
+
+    // Compaction is idempotent: a second run changes nothing.
+    ok(levee()
+        .args(["compact", "--all", "--lake"])
+        .arg(dir.join("lake")));
+    assert_eq!(
+        count(dir, &format!("select count(*) from {events_parquet}")),
+        EVENTS
+    );
+}

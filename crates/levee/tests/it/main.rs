@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `levee` binary, real files, and DuckDB as the
+//! engine that is not ours.
+
+mod cli;
+mod demo;
+mod lake_e2e;
+mod support;

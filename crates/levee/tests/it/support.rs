@@ -1,0 +1,52 @@
+//! Running the binary and the DuckDB oracle.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `levee` binary cargo built for these tests.
+pub fn levee() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_levee"))
+}
+
+/// Runs a command, failing the test with its output if it fails.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Python that has DuckDB: `LEVEE_PYTHON`, or the `.venv` that
+/// `scripts/test-deps` makes.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("LEVEE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "DuckDB is needed as the oracle: run scripts/test (or scripts/test-deps) first"
+    );
+    venv
+}
+
+/// Runs SQL in DuckDB with the working folder `dir`, returning CSV.
+pub fn duckdb(dir: &Path, sql: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/duckdb_oracle.py");
+    let out = ok(Command::new(python()).arg(script).arg(sql).current_dir(dir));
+    stdout(&out)
+}
+
+/// Quotes a path for TOML.
+pub fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.to_string_lossy())
+}
