@@ -40,6 +40,14 @@ const MAX_CACHED_TAGS: usize = 4096;
 
 impl Router {
     fn resolve(&self, tag: &Tag) -> TagRoutes {
+        let routes = self.resolve_uncounted(tag);
+        if routes.outputs.is_empty() {
+            tracing::warn!(%tag, "events with this tag match no output; they are dropped and counted in levee_unrouted_events_total");
+        }
+        routes
+    }
+
+    fn resolve_uncounted(&self, tag: &Tag) -> TagRoutes {
         TagRoutes {
             filters: self
                 .filters

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use levee_io::SourceContext;
+use levee_io::{SourceContext, SourceMetrics};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -37,6 +37,7 @@ pub struct RunOptions {
 /// What a finished run did, per output.
 #[derive(Debug)]
 pub struct RunReport {
+    pub sources: Vec<(String, SourceMetrics)>,
     pub outputs: Vec<(String, OutputMetrics)>,
     /// Sources that stopped with an error, and why.
     pub source_errors: Vec<(String, String)>,
@@ -104,6 +105,7 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let mut routers = JoinSet::new();
     let mut sources = JoinSet::new();
+    let mut source_reports = Vec::new();
     for built in pipeline.sources {
         let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
         routers.spawn(router::run(router.clone(), rx));
@@ -115,6 +117,7 @@ pub async fn run(
             data_dir: pipeline.data_dir.clone(),
             metrics: metrics.source(&built.name),
         };
+        source_reports.push((built.name.clone(), ctx.metrics.clone()));
         let name = built.name;
         sources.spawn(async move { (name, built.source.run(ctx).await) });
     }
@@ -157,6 +160,7 @@ pub async fn run(
     while workers.join_next().await.is_some() {}
 
     Ok(RunReport {
+        sources: source_reports,
         outputs: reports,
         source_errors,
     })

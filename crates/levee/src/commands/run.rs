@@ -59,6 +59,14 @@ pub fn validate(config_path: &Path) -> Result<ExitCode> {
 }
 
 fn print_report(report: &RunReport) {
+    for (name, m) in &report.sources {
+        eprintln!(
+            "source {name}: {} events from {} bytes, {} failed to parse (routed to @ERROR)",
+            m.events.get(),
+            m.bytes.get(),
+            m.parse_errors.get()
+        );
+    }
     for (name, m) in &report.outputs {
         let dropped = m.dropped_full.get() + m.dropped_failed.get();
         eprintln!(

@@ -155,3 +155,37 @@ fn generate_is_deterministic() {
     assert_ne!(run("3"), run("4"));
     assert_eq!(run("3").lines().count(), 50);
 }
+
+/// The user's own pipeline, exactly as shipped in examples/, from the folder
+/// the example's comment says to run it in.
+#[test]
+fn the_nginx_example_runs_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nginx-to-lake.toml");
+    std::fs::create_dir_all(dir.join("examples")).unwrap();
+    std::fs::copy(&example, dir.join("examples/nginx-to-lake.toml")).unwrap();
+    ok(levee()
+        .args(["generate", "nginx", "--lines", "3000", "-o", "access.log"])
+        .current_dir(dir));
+    let out = ok(levee()
+        .args(["run", "-c", "examples/nginx-to-lake.toml", "--exit-on-eof"])
+        .current_dir(dir));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("source nginx: 3000 events"), "{err}");
+    ok(levee()
+        .args(["compact", "--lake", "./lake"])
+        .current_dir(dir));
+    let out = ok(levee()
+        .args(["query", "--format", "json", "--lake", "./lake"])
+        .arg("select count(*) as n, count_if(api_call = 'post_transmissions') as posts from \"glue-data-lake-usw2-prd\".api_calls_parquet")
+        .current_dir(dir));
+    let row: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let errors = std::fs::read_to_string(dir.join("levee-data/errors.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .count() as i64;
+    assert_eq!(row["n"].as_i64().unwrap() + errors, 3000, "{row}");
+    assert!(row["posts"].as_i64().unwrap() > 0, "{row}");
+}
