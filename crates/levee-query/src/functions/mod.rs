@@ -8,6 +8,7 @@
 mod count_if;
 mod date_parse;
 mod from_iso8601;
+mod regexp_extract;
 mod url_extract;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
@@ -19,6 +20,7 @@ use datafusion::prelude::SessionContext;
 pub use count_if::CountIf;
 pub use date_parse::{DateParse, mysql_to_strftime};
 pub use from_iso8601::FromIso8601Timestamp;
+pub use regexp_extract::RegexpExtract;
 pub use url_extract::UrlExtractPath;
 
 /// Every scalar function levee adds.
@@ -26,6 +28,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(DateParse::default()),
         ScalarUDF::from(FromIso8601Timestamp::default()),
+        ScalarUDF::from(RegexpExtract::default()),
         ScalarUDF::from(UrlExtractPath::default()),
     ]
 }

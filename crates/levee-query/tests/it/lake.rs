@@ -38,27 +38,37 @@ pub struct Row {
     pub latency: f64,
 }
 
-/// The rows of one hour: a fixed pattern, so expected answers can be worked out by hand.
+/// `n` rows of one hour: a fixed pattern, so expected answers can be worked out by hand.
 ///
-/// Per hour: statuses 200, 200, 404, 500, 200, 301; methods alternate GET, POST.
-pub fn rows(p: &Partition) -> Vec<Row> {
-    const STATUS: [i64; ROWS_PER_HOUR] = [200, 200, 404, 500, 200, 301];
-    (0..ROWS_PER_HOUR)
-        .map(|i| Row {
-            time: format!("{}T{:02}:{:02}:30Z", p.dt, p.hour, i * 7),
-            method: if i % 2 == 0 { "GET" } else { "POST" },
-            path: format!("/api/items/{}?page={}", i % 3, p.hour),
-            status: STATUS[i],
-            bytes: 100 * (i as i64 + 1),
-            latency: 0.25 * (i as f64 + 1.0),
+/// Every six rows: statuses 200, 200, 404, 500, 200, 301; methods alternate
+/// GET, POST; bytes 100..600; latency 0.25..1.5.
+pub fn rows(p: &Partition, n: usize) -> Vec<Row> {
+    const STATUS: [i64; 6] = [200, 200, 404, 500, 200, 301];
+    (0..n)
+        .map(|i| {
+            let k = i % 6;
+            Row {
+                time: format!(
+                    "{}T{:02}:{:02}:{:02}Z",
+                    p.dt,
+                    p.hour,
+                    (i * 7) % 60,
+                    30 + i % 30
+                ),
+                method: if k % 2 == 0 { "GET" } else { "POST" },
+                path: format!("/api/items/{}?page={}", i % 3, p.hour),
+                status: STATUS[k],
+                bytes: 100 * (k as i64 + 1),
+                latency: 0.25 * (k as f64 + 1.0),
+            }
         })
         .collect()
 }
 
-pub fn partitions() -> Vec<Partition> {
-    DAYS.iter()
+pub fn partitions(days: &[&str], hours: &[u32]) -> Vec<Partition> {
+    days.iter()
         .flat_map(|dt| {
-            HOURS.iter().map(|h| Partition {
+            hours.iter().map(|h| Partition {
                 dt: (*dt).to_owned(),
                 hour: *h,
             })
@@ -75,19 +85,7 @@ pub struct TestLake {
 impl TestLake {
     /// `eventlog` in both formats under [`DB`], and `clicks` as JSON only under [`OTHER_DB`].
     pub fn new() -> TestLake {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let t = TestLake { dir, lake };
-        let eventlog = TableRef::new(DB, "eventlog").unwrap();
-        for p in partitions() {
-            let rows = rows(&p);
-            let half = rows.len() / CHUNKS_PER_HOUR;
-            for (seq, chunk) in rows.chunks(half).enumerate() {
-                let key = eventlog.json_chunk(&p, 7 * seq as u32, "w1", seq as u64, ZSTD_CHUNK_EXT);
-                t.write(key.as_ref(), &zstd_ndjson(chunk.iter().map(row_json)));
-            }
-            t.write(eventlog.parquet_part(&p, 0).as_ref(), &parquet(&rows));
-        }
+        let t = TestLake::eventlog(&DAYS, &HOURS, ROWS_PER_HOUR);
         let clicks = TableRef::new(OTHER_DB, "clicks").unwrap();
         let p = Partition {
             dt: "2024-02-29".into(),
@@ -101,6 +99,25 @@ impl TestLake {
             clicks.json_chunk(&p, 59, "w2", 0, ZSTD_CHUNK_EXT).as_ref(),
             &zstd_ndjson(lines.into_iter()),
         );
+        t
+    }
+
+    /// Just `eventlog`, in both formats: [`CHUNKS_PER_HOUR`] JSON chunks and
+    /// one Parquet file per hour, `rows_per_hour` rows in each hour.
+    pub fn eventlog(days: &[&str], hours: &[u32], rows_per_hour: usize) -> TestLake {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let t = TestLake { dir, lake };
+        let eventlog = TableRef::new(DB, "eventlog").unwrap();
+        for p in partitions(days, hours) {
+            let rows = rows(&p, rows_per_hour);
+            let per_chunk = rows.len().div_ceil(CHUNKS_PER_HOUR);
+            for (seq, chunk) in rows.chunks(per_chunk).enumerate() {
+                let key = eventlog.json_chunk(&p, 7 * seq as u32, "w1", seq as u64, ZSTD_CHUNK_EXT);
+                t.write(key.as_ref(), &zstd_ndjson(chunk.iter().map(row_json)));
+            }
+            t.write(eventlog.parquet_part(&p, 0).as_ref(), &parquet(&rows));
+        }
         t
     }
 
