@@ -27,6 +27,8 @@ use indexmap::IndexMap;
 use levee_event::{Record, Value};
 use serde::{Deserialize, Serialize};
 
+mod infer;
+
 /// Columns by name, in the order they were first seen.
 pub(crate) type Columns = IndexMap<String, ColumnType>;
 
@@ -54,10 +56,18 @@ pub(crate) struct TableSchema {
 /// What happened to one column.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChangeKind {
-    /// A new column (or a new field of a struct column), with its type.
-    Added { ty: String },
+    /// A new column (or a new field of a struct column).
+    Added {
+        /// Its type, in Hive's words (`bigint`, `array<string>`, ...).
+        ty: String,
+    },
     /// A type conflict, resolved by widening `from` to `to`.
-    Widened { from: String, to: String },
+    Widened {
+        /// The type before.
+        from: String,
+        /// The type after: `double` or `string`.
+        to: String,
+    },
 }
 
 /// The changes found while inferring or merging schemas, without repeats.
@@ -121,11 +131,6 @@ fn widen(t: &mut ColumnType, to: ColumnType, at: &Crumb<'_>, changes: &mut Chang
 }
 
 impl TableSchema {
-    /// Widens this schema to hold `record`, reporting type conflicts.
-    pub fn absorb(&mut self, record: &Record, changes: &mut Changes) {
-        absorb_fields(&mut self.columns, record, None, changes);
-    }
-
     /// Merges `other` (one hour's schema) into this one (the table's),
     /// reporting new columns and widened types.
     pub fn join(&mut self, other: &TableSchema, changes: &mut Changes) {
@@ -149,60 +154,6 @@ impl TableSchema {
     /// The schema must have absorbed the record.
     pub fn conform(&self, record: &mut Record) {
         conform_fields(record, &self.columns);
-    }
-}
-
-fn absorb_fields(
-    columns: &mut Columns,
-    record: &Record,
-    parent: Option<&Crumb<'_>>,
-    changes: &mut Changes,
-) {
-    for (name, value) in record {
-        if value.is_null() {
-            continue;
-        }
-        let at = Crumb::new(parent, name);
-        match columns.get_mut(name) {
-            Some(t) => absorb(t, value, &at, changes),
-            None => {
-                let mut t = ColumnType::Null;
-                absorb(&mut t, value, &at, changes);
-                columns.insert(name.clone(), t);
-            }
-        }
-    }
-}
-
-fn absorb(t: &mut ColumnType, v: &Value, at: &Crumb<'_>, changes: &mut Changes) {
-    match (&mut *t, v) {
-        (_, Value::Null) | (ColumnType::String, _) => {}
-        (ColumnType::Null, Value::Bool(_)) => *t = ColumnType::Bool,
-        (ColumnType::Null, Value::Int(_)) => *t = ColumnType::Int64,
-        (ColumnType::Null, Value::Float(_)) => *t = ColumnType::Float64,
-        (ColumnType::Null, Value::String(_)) => *t = ColumnType::String,
-        (ColumnType::Null, Value::Array(_)) => {
-            *t = ColumnType::List(Box::new(ColumnType::Null));
-            absorb(t, v, at, changes);
-        }
-        (ColumnType::Null, Value::Map(_)) => {
-            *t = ColumnType::Struct(Columns::new());
-            absorb(t, v, at, changes);
-        }
-        (ColumnType::Bool, Value::Bool(_))
-        | (ColumnType::Int64, Value::Int(_))
-        | (ColumnType::Float64, Value::Int(_) | Value::Float(_)) => {}
-        (ColumnType::Int64, Value::Float(_)) => widen(t, ColumnType::Float64, at, changes),
-        (ColumnType::List(element), Value::Array(items)) => {
-            let at = at.element();
-            for item in items {
-                absorb(element, item, &at, changes);
-            }
-        }
-        (ColumnType::Struct(columns), Value::Map(record)) => {
-            absorb_fields(columns, record, Some(at), changes);
-        }
-        _ => widen(t, ColumnType::String, at, changes),
     }
 }
 
@@ -340,14 +291,22 @@ fn conform(v: &mut Value, t: &ColumnType) {
     }
 }
 
+/// Whether a top-level field of this name would clash with a partition column.
+fn clashes_with_partition(name: &str) -> bool {
+    name.eq_ignore_ascii_case("dt") || name.eq_ignore_ascii_case("hour")
+}
+
 /// Renames top-level fields that would clash with the `dt` and `hour`
 /// partition columns (see the module docs).
 pub(crate) fn rename_partition_fields(record: &mut Record) {
-    let clashes = |k: &str| k.eq_ignore_ascii_case("dt") || k.eq_ignore_ascii_case("hour");
-    if !record.keys().any(|k| clashes(k)) {
+    if !record.keys().any(|k| clashes_with_partition(k)) {
         return;
     }
-    let names: Vec<String> = record.keys().filter(|k| clashes(k)).cloned().collect();
+    let names: Vec<String> = record
+        .keys()
+        .filter(|k| clashes_with_partition(k))
+        .cloned()
+        .collect();
     for name in names {
         let mut renamed = format!("{name}_");
         while record.contains_key(&renamed) {

@@ -66,7 +66,12 @@ pub(crate) fn decompress(
         // Multi-member, as `cat a.gz b.gz` and some writers make.
         ChunkCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
     };
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4));
+    // JSON compresses about tenfold; untouched capacity costs no memory.
+    let capacity = body
+        .len()
+        .saturating_mul(10)
+        .min(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(capacity);
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)

@@ -1,39 +1,23 @@
 //! Compacting one hour: read its chunks twice (once to infer the schema,
 //! once to write), then swap its Parquet files and record its manifest.
 //!
-//! The chunks stay in memory, compressed, between the two reads; the rows
-//! are decoded and written a batch at a time.
+//! The chunks stay in memory, compressed, between the two reads (see
+//! `scan` and `decode`); the rows are decoded and written a batch at a time.
 
 use std::collections::HashMap;
 
-use arrow_json::ReaderBuilder;
-use arrow_json::reader::Decoder;
-use levee_event::Record;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::CompactOptions;
-use super::chunk::{self, Fetched, Lines};
 use super::plan::{self, HourState};
 use super::report::{
-    BadLine, CompactReason, CompactReport, FailedChunk, HourReport, OutputFile, SchemaChange,
+    CompactReason, CompactReport, FailedChunk, HourReport, OutputFile, SchemaChange,
 };
-use super::writer::PartWriter;
+use super::{chunk, decode, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
-use crate::schema::{Changes, TableSchema, rename_partition_fields};
+use crate::schema::TableSchema;
 use crate::{Lake, LakeError, TableRef};
-
-/// What the first read of an hour's chunks found.
-struct Scan {
-    schema: TableSchema,
-    changes: Changes,
-    /// Per chunk, in order: why it could not be read, if it could not.
-    errors: Vec<Option<String>>,
-    rows: u64,
-    bad_lines: u64,
-    first_bad_line: Option<BadLine>,
-    decoded_bytes: u64,
-}
 
 /// Compacts one hour, widening `schema` (the table's) as its records need,
 /// and adds what happened to `report`.
@@ -48,7 +32,7 @@ pub(crate) async fn compact_hour(
 ) -> Result<(), LakeError> {
     let p = &state.partition;
     let fetched = chunk::fetch_all(lake, &state.chunks, opts.fetch_concurrency).await?;
-    let mut scan = scan(&fetched, opts.max_chunk_bytes);
+    let mut scan = scan::scan(&fetched, opts.max_chunk_bytes);
 
     let mut widened = schema.clone();
     widened.join(&scan.schema, &mut scan.changes);
@@ -66,7 +50,7 @@ pub(crate) async fn compact_hour(
         });
     }
 
-    let written = write_parquet(lake, table, opts, state, &fetched, &scan, schema).await?;
+    let written = decode::write_parquet(lake, table, opts, state, &fetched, &scan, schema).await?;
     let new_names: HashMap<&str, &OutputFile> = written
         .iter()
         .filter_map(|f| Some((f.path.filename()?, f)))
@@ -97,11 +81,11 @@ pub(crate) async fn compact_hour(
     let chunks = state
         .chunks
         .iter()
-        .zip(&scan.errors)
-        .map(|(c, error)| ManifestChunk {
+        .zip(&scan.chunks)
+        .map(|(c, scanned)| ManifestChunk {
             name: plan::chunk_name(c).to_owned(),
             size: c.size,
-            error: error.clone(),
+            error: scanned.error.clone(),
         })
         .collect();
     let rows_written = written.iter().map(|f| f.rows).sum();
@@ -121,9 +105,9 @@ pub(crate) async fn compact_hour(
     let failed_chunks = state
         .chunks
         .iter()
-        .zip(&scan.errors)
-        .filter_map(|(c, e)| {
-            e.as_ref().map(|message| FailedChunk {
+        .zip(&scan.chunks)
+        .filter_map(|(c, scanned)| {
+            scanned.error.as_ref().map(|message| FailedChunk {
                 chunk: c.key.clone(),
                 message: message.clone(),
             })
@@ -144,135 +128,6 @@ pub(crate) async fn compact_hour(
         rows_written,
         removed_files: removed,
     });
-    Ok(())
-}
-
-/// The first read: every record's type, and what could not be read.
-fn scan(fetched: &[Fetched], limit: u64) -> Scan {
-    let mut scan = Scan {
-        schema: TableSchema::default(),
-        changes: Changes::default(),
-        errors: Vec::with_capacity(fetched.len()),
-        rows: 0,
-        bad_lines: 0,
-        first_bad_line: None,
-        decoded_bytes: 0,
-    };
-    for f in fetched {
-        let data = match &f.body {
-            Ok(body) => chunk::decompress(f.chunk.compression, body, limit),
-            Err(e) => Err(e.clone()),
-        };
-        let data = match data {
-            Ok(data) => data,
-            Err(e) => {
-                scan.errors.push(Some(e));
-                continue;
-            }
-        };
-        scan.errors.push(None);
-        scan.decoded_bytes += data.len() as u64;
-        for (number, line) in Lines::new(&data) {
-            match chunk::parse_line(line) {
-                Ok(mut record) => {
-                    rename_partition_fields(&mut record);
-                    scan.schema.absorb(&record, &mut scan.changes);
-                    scan.rows += 1;
-                }
-                Err(message) => {
-                    scan.bad_lines += 1;
-                    scan.first_bad_line.get_or_insert_with(|| BadLine {
-                        chunk: f.chunk.key.clone(),
-                        line: number,
-                        message,
-                        snippet: chunk::snippet(line),
-                    });
-                }
-            }
-        }
-    }
-    scan
-}
-
-/// The second read: every record, made to fit `schema`, into Parquet.
-async fn write_parquet(
-    lake: &Lake,
-    table: &TableRef,
-    opts: &CompactOptions,
-    state: &HourState,
-    fetched: &[Fetched],
-    scan: &Scan,
-    schema: &TableSchema,
-) -> Result<Vec<OutputFile>, LakeError> {
-    let arrow_schema = schema.to_arrow();
-    // Parquet cannot hold rows without columns; the report shows the rows unwritten.
-    if arrow_schema.fields().is_empty() || scan.rows == 0 {
-        return Ok(Vec::new());
-    }
-    let batch_rows = opts.batch_rows.max(1);
-    let mut decoder = ReaderBuilder::new(arrow_schema.clone())
-        .with_batch_size(batch_rows)
-        .build_decoder()?;
-    let mut writer = PartWriter::new(
-        lake,
-        table,
-        &state.partition,
-        arrow_schema,
-        opts,
-        state.next_part(),
-    )?;
-    let mut rows: Vec<Record> = Vec::with_capacity(batch_rows);
-    let result = async {
-        for (f, error) in fetched.iter().zip(&scan.errors) {
-            let (None, Ok(body)) = (error, &f.body) else {
-                continue;
-            };
-            let data = chunk::decompress(f.chunk.compression, body, opts.max_chunk_bytes).map_err(
-                |e| {
-                    LakeError::Other(format!(
-                        "{}: unreadable on the second read: {e}",
-                        f.chunk.key
-                    ))
-                },
-            )?;
-            for (_, line) in Lines::new(&data) {
-                // Bad lines were counted on the first read.
-                let Ok(mut record) = chunk::parse_line(line) else {
-                    continue;
-                };
-                rename_partition_fields(&mut record);
-                schema.conform(&mut record);
-                rows.push(record);
-                if rows.len() >= batch_rows {
-                    write_rows(&mut decoder, &mut rows, &mut writer).await?;
-                }
-            }
-        }
-        write_rows(&mut decoder, &mut rows, &mut writer).await
-    }
-    .await;
-    match result {
-        Ok(()) => writer.finish().await,
-        Err(e) => {
-            writer.abort().await;
-            Err(e)
-        }
-    }
-}
-
-async fn write_rows(
-    decoder: &mut Decoder,
-    rows: &mut Vec<Record>,
-    writer: &mut PartWriter<'_>,
-) -> Result<(), LakeError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    decoder.serialize(rows)?;
-    rows.clear();
-    if let Some(batch) = decoder.flush()? {
-        writer.write(batch).await?;
-    }
     Ok(())
 }
 

@@ -21,9 +21,11 @@
 //! file swaps.
 
 mod chunk;
+mod decode;
 mod hour;
 mod plan;
 mod report;
+mod scan;
 mod writer;
 
 pub use report::{

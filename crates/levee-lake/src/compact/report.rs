@@ -42,7 +42,9 @@ pub enum SkipReason {
 /// A selected hour that was not compacted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkippedHour {
+    /// The hour.
     pub partition: Partition,
+    /// Why it was left alone.
     pub reason: SkipReason,
 }
 
@@ -63,22 +65,29 @@ pub struct BadLine {
 /// decompressed); none of its rows are in the Parquet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedChunk {
+    /// The chunk's key.
     pub chunk: Path,
+    /// What went wrong (decompression, size, gone since listed).
     pub message: String,
 }
 
 /// A Parquet file written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFile {
+    /// Its key, made by [`TableRef::parquet_part`].
     pub path: Path,
+    /// Rows in it.
     pub rows: u64,
+    /// Its size.
     pub bytes: u64,
 }
 
 /// One compacted hour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HourReport {
+    /// The hour.
     pub partition: Partition,
+    /// Why it was compacted.
     pub reason: CompactReason,
     /// JSON chunks read.
     pub input_chunks: usize,
@@ -90,9 +99,13 @@ pub struct HourReport {
     pub input_rows: u64,
     /// Lines that were not JSON objects, skipped.
     pub bad_lines: u64,
+    /// The first of them, quoted.
     pub first_bad_line: Option<BadLine>,
+    /// Chunks none of whose rows could be read.
     pub failed_chunks: Vec<FailedChunk>,
+    /// The Parquet files now holding the hour.
     pub output_files: Vec<OutputFile>,
+    /// Their total size.
     pub output_bytes: u64,
     /// Equal to `input_rows`, except when the table has no column yet
     /// (every value so far was null), as Parquet cannot hold rows without columns.
@@ -107,21 +120,25 @@ pub struct HourReport {
 /// hour and the table) and how it was widened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchemaChange {
+    /// The hour whose records brought the change.
     pub partition: Partition,
     /// Dotted path; `[]` marks list elements (`tags[]`).
     pub column: String,
+    /// What changed.
     pub change: ChangeKind,
 }
 
 /// What [`crate::compact::compact_table`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompactReport {
+    /// The table compacted.
     pub table: TableRef,
     /// Compacted hours, in the order they were done (an hour appears twice
     /// when a later hour widened the schema and it was rewritten).
     pub hours: Vec<HourReport>,
     /// Selected hours left alone.
     pub skipped: Vec<SkippedHour>,
+    /// New columns and widened types, in the order found.
     pub schema_changes: Vec<SchemaChange>,
     /// Hours, outside the selection, whose files hold a type the table has
     /// since widened; a `Pending` compaction rewrites them.

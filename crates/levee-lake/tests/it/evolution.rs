@@ -286,3 +286,34 @@ async fn hour_of_only_nulls_writes_nothing_and_says_so() {
     compact(&lake, HourSelection::Pending).await;
     assert_eq!(rows_in_hour(&lake, &hour(4)).await, 3);
 }
+
+#[tokio::test]
+async fn empty_objects_read_as_null_until_they_have_fields() {
+    let (_dir, lake) = lake();
+    put_chunk(
+        &lake,
+        &hour(5),
+        0,
+        1,
+        &[r#"{"o":{},"n":1}"#.into(), r#"{"o":null,"n":2}"#.into()],
+    )
+    .await;
+    compact(&lake, HourSelection::Pending).await;
+    let batch = hour_batch(&lake, &hour(5)).await;
+    assert_eq!(
+        batch.column_by_name("o").unwrap().data_type(),
+        &DataType::Null
+    );
+    assert_eq!(batch.num_rows(), 2);
+
+    put_chunk(&lake, &hour(5), 1, 2, &[r#"{"o":{"k":"v"},"n":3}"#.into()]).await;
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert_eq!(widened(&report), []);
+    let batch = hour_batch(&lake, &hour(5)).await;
+    let o = batch.column_by_name("o").unwrap().as_struct();
+    assert_eq!(
+        o.column_by_name("k").unwrap().as_string::<i32>().value(2),
+        "v"
+    );
+    assert_eq!(batch.num_rows(), 3);
+}

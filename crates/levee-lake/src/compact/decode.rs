@@ -1,0 +1,177 @@
+//! The second read of an hour's chunks: every record, made to fit the table
+//! schema, decoded into Arrow batches and written as Parquet.
+//!
+//! A chunk the first read found plain goes to the Arrow JSON decoder as it
+//! is (numbers and booleans in string columns keep their JSON text). If the
+//! decoder refuses it (an object where the table has a string, say), or for
+//! any other chunk, each line is parsed into a record, renamed and made to
+//! fit (see [`TableSchema::conform`]) first.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow_json::ReaderBuilder;
+use arrow_json::reader::Decoder;
+use levee_event::Record;
+
+use super::CompactOptions;
+use super::chunk::{self, Fetched, Lines};
+use super::plan::HourState;
+use super::report::OutputFile;
+use super::scan::{ChunkScan, Scan};
+use super::writer::PartWriter;
+use crate::schema::{TableSchema, rename_partition_fields};
+use crate::{Lake, LakeError, TableRef};
+
+/// Writes the hour's records as Parquet files; returns the files.
+pub(crate) async fn write_parquet(
+    lake: &Lake,
+    table: &TableRef,
+    opts: &CompactOptions,
+    state: &HourState,
+    fetched: &[Fetched],
+    scan: &Scan,
+    schema: &TableSchema,
+) -> Result<Vec<OutputFile>, LakeError> {
+    let arrow_schema = schema.to_arrow();
+    // Parquet cannot hold rows without columns; the report shows the rows unwritten.
+    if arrow_schema.fields().is_empty() || scan.rows == 0 {
+        return Ok(Vec::new());
+    }
+    let first_part = state.next_part();
+    let mut writer = PartWriter::new(
+        lake,
+        table,
+        &state.partition,
+        arrow_schema.clone(),
+        opts,
+        first_part,
+    )?;
+    match write_chunks(opts, fetched, scan, schema, arrow_schema, &mut writer).await {
+        Ok(()) => writer.finish().await,
+        Err(e) => {
+            writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_chunks(
+    opts: &CompactOptions,
+    fetched: &[Fetched],
+    scan: &Scan,
+    schema: &TableSchema,
+    arrow_schema: SchemaRef,
+    writer: &mut PartWriter<'_>,
+) -> Result<(), LakeError> {
+    let batch_rows = opts.batch_rows.max(1);
+    let new_decoder = || {
+        ReaderBuilder::new(arrow_schema.clone())
+            .with_batch_size(batch_rows)
+            .with_coerce_primitive(true)
+            .build_decoder()
+    };
+    let mut plain = new_decoder()?;
+    let mut records = RecordDecoder {
+        decoder: new_decoder()?,
+        rows: Vec::with_capacity(batch_rows),
+        batch_rows,
+    };
+    for (f, chunk) in fetched.iter().zip(&scan.chunks) {
+        let (ChunkScan { error: None, .. }, Ok(body)) = (chunk, &f.body) else {
+            continue;
+        };
+        let data =
+            chunk::decompress(f.chunk.compression, body, opts.max_chunk_bytes).map_err(|e| {
+                LakeError::Other(format!(
+                    "{}: unreadable on the second read: {e}",
+                    f.chunk.key
+                ))
+            })?;
+        if chunk.plain {
+            match decode_plain(&mut plain, &data, chunk.rows) {
+                Ok(batches) => {
+                    for batch in batches {
+                        writer.write(batch).await?;
+                    }
+                    continue;
+                }
+                // The decoder is left half way: start a new one.
+                Err(_) => plain = new_decoder()?,
+            }
+        }
+        for (_, line) in Lines::new(&data) {
+            // Bad lines were counted on the first read.
+            let Ok(mut record) = chunk::parse_line(line) else {
+                continue;
+            };
+            rename_partition_fields(&mut record);
+            schema.conform(&mut record);
+            if let Some(batch) = records.push(record)? {
+                writer.write(batch).await?;
+            }
+        }
+    }
+    if let Some(batch) = records.flush()? {
+        writer.write(batch).await?;
+    }
+    Ok(())
+}
+
+/// A whole chunk through the Arrow JSON decoder; all or nothing, so that a
+/// refusal half way leaves nothing written.
+fn decode_plain(
+    decoder: &mut Decoder,
+    data: &[u8],
+    rows: u64,
+) -> Result<Vec<RecordBatch>, ArrowError> {
+    let mut batches = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let read = decoder.decode(rest)?;
+        rest = &rest[read..];
+        match decoder.flush()? {
+            Some(batch) => batches.push(batch),
+            // Nothing read and nothing decoded: the decoder is stuck.
+            None if read == 0 => {
+                return Err(ArrowError::JsonError("decoder made no progress".to_owned()));
+            }
+            None => {}
+        }
+    }
+    let decoded: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    // The first read counted the chunk's records; anything else is a refusal.
+    if decoded as u64 != rows {
+        return Err(ArrowError::JsonError(format!(
+            "{decoded} rows decoded, {rows} read"
+        )));
+    }
+    Ok(batches)
+}
+
+/// Records parsed one by one, decoded a batch at a time.
+struct RecordDecoder {
+    decoder: Decoder,
+    rows: Vec<Record>,
+    batch_rows: usize,
+}
+
+impl RecordDecoder {
+    fn push(&mut self, record: Record) -> Result<Option<RecordBatch>, ArrowError> {
+        self.rows.push(record);
+        if self.rows.len() >= self.batch_rows {
+            self.flush()
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        if self.rows.is_empty() {
+            return Ok(None);
+        }
+        self.decoder.serialize(&self.rows)?;
+        self.rows.clear();
+        self.decoder.flush()
+    }
+}

@@ -1,0 +1,360 @@
+//! Absorbing records into a schema: from a parsed [`Record`], or straight
+//! from a line of JSON without building the record, which is most of the
+//! cost of compaction's first read.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use levee_event::{Record, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{Changes, ColumnType, Columns, Crumb, TableSchema, clashes_with_partition, widen};
+
+/// A line [`TableSchema::absorb_json`] cannot take: not a JSON object, or
+/// with a field to rename. The caller parses it into a [`Record`] instead.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NotFast;
+
+/// What a JSON value is, as far as types go (a null never changes a type).
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Int,
+    Float,
+    String,
+    List,
+    Map,
+}
+
+/// Widens `t` to hold a value of `kind`. If `t` is then a list or a struct,
+/// the caller goes on into the value's elements or fields.
+fn step(t: &mut ColumnType, kind: Kind, at: &Crumb<'_>, changes: &mut Changes) {
+    match (&*t, kind) {
+        (ColumnType::Null, Kind::Bool) => *t = ColumnType::Bool,
+        (ColumnType::Null, Kind::Int) => *t = ColumnType::Int64,
+        (ColumnType::Null, Kind::Float) => *t = ColumnType::Float64,
+        (ColumnType::Null, Kind::String) => *t = ColumnType::String,
+        (ColumnType::Null, Kind::List) => *t = ColumnType::List(Box::new(ColumnType::Null)),
+        (ColumnType::Null, Kind::Map) => *t = ColumnType::Struct(Columns::new()),
+        (ColumnType::String, _)
+        | (ColumnType::Bool, Kind::Bool)
+        | (ColumnType::Int64, Kind::Int)
+        | (ColumnType::Float64, Kind::Int | Kind::Float)
+        | (ColumnType::List(_), Kind::List)
+        | (ColumnType::Struct(_), Kind::Map) => {}
+        (ColumnType::Int64, Kind::Float) => widen(t, ColumnType::Float64, at, changes),
+        _ => widen(t, ColumnType::String, at, changes),
+    }
+}
+
+impl TableSchema {
+    /// Widens this schema to hold `record`, reporting type conflicts.
+    pub fn absorb(&mut self, record: &Record, changes: &mut Changes) {
+        absorb_fields(&mut self.columns, record, None, changes);
+    }
+
+    /// Does what [`TableSchema::absorb`] does for the record on `line`
+    /// (after `rename_partition_fields`), reading the JSON directly.
+    ///
+    /// On [`NotFast`] part of the line may have been absorbed already, so
+    /// the caller starts over from a copy of the schema taken before.
+    pub fn absorb_json(&mut self, line: &[u8], changes: &mut Changes) -> Result<(), NotFast> {
+        let mut json = serde_json::Deserializer::from_slice(line);
+        let seed = RecordSeed {
+            columns: &mut self.columns,
+            changes,
+        };
+        seed.deserialize(&mut json).map_err(|_| NotFast)?;
+        json.end().map_err(|_| NotFast)
+    }
+}
+
+fn absorb_fields(
+    columns: &mut Columns,
+    record: &Record,
+    parent: Option<&Crumb<'_>>,
+    changes: &mut Changes,
+) {
+    for (name, value) in record {
+        if value.is_null() {
+            continue;
+        }
+        let at = Crumb::new(parent, name);
+        match columns.get_mut(name) {
+            Some(t) => absorb(t, value, &at, changes),
+            None => {
+                let mut t = ColumnType::Null;
+                absorb(&mut t, value, &at, changes);
+                columns.insert(name.clone(), t);
+            }
+        }
+    }
+}
+
+fn absorb(t: &mut ColumnType, v: &Value, at: &Crumb<'_>, changes: &mut Changes) {
+    let kind = match v {
+        Value::Null => return,
+        Value::Bool(_) => Kind::Bool,
+        Value::Int(_) => Kind::Int,
+        Value::Float(_) => Kind::Float,
+        Value::String(_) => Kind::String,
+        Value::Array(_) => Kind::List,
+        Value::Map(_) => Kind::Map,
+    };
+    step(t, kind, at, changes);
+    match (t, v) {
+        (ColumnType::List(element), Value::Array(items)) => {
+            let at = at.element();
+            for item in items {
+                absorb(element, item, &at, changes);
+            }
+        }
+        (ColumnType::Struct(columns), Value::Map(record)) => {
+            absorb_fields(columns, record, Some(at), changes)
+        }
+        _ => {}
+    }
+}
+
+/// The top of a line: an object whose fields are the table's columns.
+struct RecordSeed<'a> {
+    columns: &'a mut Columns,
+    changes: &'a mut Changes,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        absorb_entries(self.columns, &mut map, None, self.changes)
+    }
+}
+
+fn absorb_entries<'de, A: MapAccess<'de>>(
+    columns: &mut Columns,
+    map: &mut A,
+    parent: Option<&Crumb<'_>>,
+    changes: &mut Changes,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key_seed(KeySeed)? {
+        if parent.is_none() && clashes_with_partition(&key) {
+            return Err(de::Error::custom("a field to rename"));
+        }
+        let at = Crumb::new(parent, &key);
+        match columns.get_mut(&*key) {
+            Some(t) => map.next_value_seed(Absorb {
+                t,
+                at: &at,
+                changes,
+            })?,
+            None => {
+                let mut t = ColumnType::Null;
+                map.next_value_seed(Absorb {
+                    t: &mut t,
+                    at: &at,
+                    changes,
+                })?;
+                // As in `absorb_fields`: a null gets no column.
+                if t != ColumnType::Null {
+                    columns.insert(key.into_owned(), t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A value, absorbed into its column's type.
+struct Absorb<'a> {
+    t: &'a mut ColumnType,
+    at: &'a Crumb<'a>,
+    changes: &'a mut Changes,
+}
+
+impl Absorb<'_> {
+    fn scalar<E>(self, kind: Kind) -> Result<(), E> {
+        step(self.t, kind, self.at, self.changes);
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Absorb<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Absorb<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.scalar(Kind::Bool)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.scalar(Kind::Int)
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<(), E> {
+        // As `levee_event::Value` reads it: beyond i64, a float.
+        self.scalar(if i64::try_from(u).is_ok() {
+            Kind::Int
+        } else {
+            Kind::Float
+        })
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.scalar(Kind::Float)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.scalar(Kind::String)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        step(self.t, Kind::List, self.at, self.changes);
+        if let ColumnType::List(element) = self.t {
+            let at = self.at.element();
+            while seq
+                .next_element_seed(Absorb {
+                    t: element,
+                    at: &at,
+                    changes: self.changes,
+                })?
+                .is_some()
+            {}
+        } else {
+            // A string column: the list is stored as its text.
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        step(self.t, Kind::Map, self.at, self.changes);
+        if let ColumnType::Struct(columns) = self.t {
+            absorb_entries(columns, &mut map, Some(self.at), self.changes)
+        } else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+    }
+}
+
+/// A field name, borrowed from the line when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::rename_partition_fields;
+
+    const LINES: &[&str] = &[
+        r#"{"b":1,"a":"x","n":{"z":true,"f":1.5},"l":[1,2],"e":[],"o":{},"nul":null}"#,
+        r#"{"b":2.5,"a":3,"n":{"z":false,"new":[{"k":1}]},"l":[1.5,"s"],"big":18446744073709551615}"#,
+        r#"{"b":null,"n":7,"e":[null,[1]],"o":{"p":{"q":null}},"esc\"aped":"\u00e9","nested":{"esc\"aped":1}}"#,
+        r#"{"n":{"x":1},"l":{"not":"a list"},"o":[1]}"#,
+    ];
+
+    fn record(json: &str) -> Record {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn reading_json_directly_matches_reading_records() {
+        let (mut slow, mut fast) = (TableSchema::default(), TableSchema::default());
+        let (mut slow_changes, mut fast_changes) = (Changes::default(), Changes::default());
+        for line in LINES {
+            slow.absorb(&record(line), &mut slow_changes);
+            fast.absorb_json(line.as_bytes(), &mut fast_changes)
+                .unwrap();
+            assert_eq!(fast, slow, "after {line}");
+        }
+        assert_eq!(fast_changes.list, slow_changes.list);
+        assert!(!fast_changes.list.is_empty());
+        assert_eq!(fast.columns["big"], ColumnType::Float64);
+    }
+
+    #[test]
+    fn lines_for_the_slow_path_are_refused() {
+        let mut s = TableSchema::default();
+        let mut changes = Changes::default();
+        for line in [
+            &b"42"[..],
+            b"[{}]",
+            b"{\"a\":1",
+            b"{\"a\":1} trailing",
+            b"{\"a\":tru}",
+            b"{\"Dt\":1}",
+        ] {
+            assert_eq!(
+                s.absorb_json(line, &mut changes),
+                Err(NotFast),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // Nested `dt` fields are no partition columns.
+        assert_eq!(s.absorb_json(br#"{"x":{"dt":1}}"#, &mut changes), Ok(()));
+        let mut r = record(r#"{"x":{"dt":1}}"#);
+        rename_partition_fields(&mut r);
+        let mut slow = TableSchema::default();
+        slow.absorb(&r, &mut Changes::default());
+        assert_eq!(s.columns["x"], slow.columns["x"]);
+    }
+}
