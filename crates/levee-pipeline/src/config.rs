@@ -18,6 +18,7 @@ use toml::Spanned;
 
 use crate::buffer::{BufferConfig, BufferSettings};
 use crate::filters::{Filter, FilterConfig};
+use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
 
 /// The whole config file.
@@ -27,6 +28,9 @@ pub struct Config {
     /// Where levee keeps its state (checkpoints, disk buffers).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The metrics endpoint: `[metrics] listen = "127.0.0.1:24231"`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Sources by name: `[sources.NAME]`.
     #[serde(default)]
     pub sources: IndexMap<String, Spanned<SourceConfig>>,
@@ -97,6 +101,7 @@ pub struct BuiltOutput {
 /// A config validated into what the topology runs.
 pub struct Pipeline {
     pub data_dir: PathBuf,
+    pub metrics: MetricsConfig,
     pub sources: Vec<BuiltSource>,
     pub filters: Vec<Filter>,
     pub outputs: Vec<BuiltOutput>,
@@ -185,6 +190,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
     if errors.is_empty() {
         Ok(Pipeline {
             data_dir: config.data_dir,
+            metrics: config.metrics,
             sources,
             filters,
             outputs,

@@ -13,6 +13,13 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// The metrics endpoint's address could not be bound.
+    #[error("metrics listen {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// An output's sink could not be opened.
     #[error("output `{name}`: {source}")]
     Output {

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::buffer::MemoryBuffer;
 use crate::config::Pipeline;
-use crate::metrics::{Metrics, OutputMetrics};
+use crate::metrics::{self, Metrics, OutputMetrics};
 use crate::router::{self, Route, Router};
 use crate::{PipelineError, output};
 
@@ -55,6 +55,22 @@ pub async fn run(
         path: pipeline.data_dir.clone(),
         source: e,
     })?;
+
+    // Bind first: a port in use stops the start, before anything is read.
+    let metrics_server = match pipeline.metrics.listen {
+        Some(addr) => {
+            let listener = metrics::bind(addr)
+                .await
+                .map_err(|e| PipelineError::Metrics { addr, source: e })?;
+            tracing::info!(%addr, "metrics on http://{addr}/metrics");
+            let (done, until_done) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
+                let _ = until_done.await;
+            }));
+            Some((done, server))
+        }
+        None => None,
+    };
 
     // Outputs first, so that nothing is read before it has somewhere to go.
     let mut workers = JoinSet::new();
@@ -158,6 +174,11 @@ pub async fn run(
         buffer.close();
     }
     while workers.join_next().await.is_some() {}
+    // Scrapers see the final counts until the very end.
+    if let Some((done, server)) = metrics_server {
+        let _ = done.send(());
+        let _ = server.await;
+    }
 
     Ok(RunReport {
         sources: source_reports,

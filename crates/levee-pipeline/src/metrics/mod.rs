@@ -3,6 +3,10 @@
 //! Components get cheap handles (an atomic each) for their own labels, so
 //! counting on the hot path is one relaxed add.
 
+mod server;
+
+pub use server::{MetricsConfig, bind, serve};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
