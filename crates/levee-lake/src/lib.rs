@@ -6,8 +6,10 @@
 //! <lake>/<db>/<table>/_levee/                                                   the table's catalog
 //! ```
 //!
-//! The layout ([`layout`]) is all the collector needs, so arrow and parquet
-//! sit behind the `compact` feature.
+//! The layout ([`layout`]) and the chunk listings of [`Lake`] are all the
+//! collector needs, so arrow and parquet sit behind the `compact` feature,
+//! with [`catalog`] (tables and their schemas) and [`compact`] (JSON chunks
+//! to Parquet, hour by hour).
 
 mod error;
 pub mod layout;

@@ -97,7 +97,11 @@ impl Lake {
                 continue;
             };
             // Only `<json>/dt=../hour=../<chunk>`: deeper or shallower keys are not ours.
-            let depth = meta.location.parts().count() - root.parts().count();
+            let depth = meta
+                .location
+                .parts()
+                .count()
+                .saturating_sub(root.parts().count());
             match Partition::from_path(&meta.location) {
                 Some(p) if depth == 3 => hours.entry(p).or_default().push(chunk),
                 _ => {}

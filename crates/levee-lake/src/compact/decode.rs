@@ -129,7 +129,7 @@ fn decode_plain(
     let mut rest = data;
     while !rest.is_empty() {
         let read = decoder.decode(rest)?;
-        rest = &rest[read..];
+        rest = rest.get(read..).unwrap_or_default();
         match decoder.flush()? {
             Some(batch) => batches.push(batch),
             // Nothing read and nothing decoded: the decoder is stuck.

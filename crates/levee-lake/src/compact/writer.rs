@@ -13,7 +13,9 @@ use super::report::OutputFile;
 use crate::{Lake, LakeError, Partition, TableRef};
 
 /// Parquet settings for the lake: zstd, statistics down to pages (so the
-/// page index is written), row groups sized for scans.
+/// page index is written), row groups sized for scans. `created_by` stays
+/// parquet-rs's: Hive-based engines ignore string statistics of writers
+/// whose name they cannot parse.
 pub(crate) fn writer_properties(opts: &CompactOptions) -> Result<WriterProperties, LakeError> {
     let level = ZstdLevel::try_new(opts.zstd_level)?;
     Ok(WriterProperties::builder()
@@ -21,7 +23,6 @@ pub(crate) fn writer_properties(opts: &CompactOptions) -> Result<WriterPropertie
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(opts.row_group_bytes.max(1)))
-        .set_created_by(concat!("levee ", env!("CARGO_PKG_VERSION")).to_owned())
         .build())
 }
 
