@@ -19,13 +19,15 @@
 
 mod error;
 pub mod functions;
+mod json_table;
 pub mod output;
+mod register;
 mod session;
 mod stats;
 mod tables;
 
 pub use error::QueryError;
 pub use output::{format_table, write_csv, write_json_lines, write_parquet};
-pub use session::{LakeSession, LakeTable, QueryResult};
+pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
 pub use stats::ScanStats;
-pub use tables::Format;
+pub use tables::{FileKind, Format};

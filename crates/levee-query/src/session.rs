@@ -3,15 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
-use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
-use datafusion::datasource::file_format::json::JsonFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::collect;
@@ -19,19 +13,13 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use levee_lake::{Lake, TableRef, catalog};
 use object_store::ObjectStore;
 
+use crate::register::{LAKE_URL, register_table};
 use crate::stats::{self, ScanStats};
-use crate::tables::{self, Format, Inventory};
+use crate::tables::{self, Format};
 use crate::{QueryError, functions};
 
 /// DataFusion's catalog that holds one schema per lake database.
 const CATALOG: &str = "datafusion";
-/// The lake's own store, registered under a name of ours: table URLs stay
-/// relative to the lake's root whether it is a folder or a bucket.
-const LAKE_URL: &str = "levee://lake/";
-/// The partition columns, from the `dt=`/`hour=` folders, in folder order.
-const PARTITION_COLUMNS: [&str; 2] = ["dt", "hour"];
-/// JSON rows read to guess a table's schema when the catalog has none.
-const JSON_INFER_ROWS: usize = 10_000;
 
 /// A SQL session over a lake.
 ///
@@ -52,7 +40,17 @@ pub struct LakeSession {
     ctx: SessionContext,
     store: Arc<dyn ObjectStore>,
     tables: Vec<LakeTable>,
+    skipped: Vec<SkippedTable>,
     options: SQLOptions,
+}
+
+/// A table [`LakeSession::open`] found but could not register.
+#[derive(Debug)]
+pub struct SkippedTable {
+    /// The table.
+    pub table: TableRef,
+    /// Why.
+    pub error: QueryError,
 }
 
 /// One registered SQL table.
@@ -111,9 +109,18 @@ impl LakeSession {
             return Err(QueryError::Plan(format!("no catalog `{CATALOG}`")));
         };
         let mut registered = Vec::new();
+        let mut skipped = Vec::new();
         for table in &found {
             let schema = database_schema(catalog.as_ref(), &table.database)?;
-            registered.extend(register_table(&ctx, lake, schema.as_ref(), table).await?);
+            // One unreadable table (a corrupt file, a bad catalog) must not
+            // make the rest of the lake unqueryable; it is reported instead.
+            match register_table(&ctx, lake, schema.as_ref(), table).await {
+                Ok(tables) => registered.extend(tables),
+                Err(e) => skipped.push(SkippedTable {
+                    table: table.clone(),
+                    error: e,
+                }),
+            }
         }
 
         let options = SQLOptions::new()
@@ -124,6 +131,7 @@ impl LakeSession {
             ctx,
             store: lake.store.clone(),
             tables: registered,
+            skipped,
             options,
         })
     }
@@ -151,7 +159,7 @@ impl LakeSession {
             ..ScanStats::default()
         };
         for t in &scanned {
-            let inv = tables::inventory(self.store.as_ref(), &t.root, &t.extension).await?;
+            let inv = tables::inventory(self.store.as_ref(), &t.root, &t.extensions).await?;
             stats.files_in_tables += inv.files;
             stats.partitions_total += inv.partitions.len();
         }
@@ -165,6 +173,12 @@ impl LakeSession {
     /// The tables registered at [`LakeSession::open`].
     pub fn tables(&self) -> &[LakeTable] {
         &self.tables
+    }
+
+    /// The tables found but not registered, with the reason; a CLI should
+    /// show them, since their names will be "not found" in queries.
+    pub fn skipped(&self) -> &[SkippedTable] {
+        &self.skipped
     }
 
     /// The DataFusion session underneath, for callers that need more than
@@ -185,129 +199,4 @@ fn database_schema(
     let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
     catalog.register_schema(database, schema.clone())?;
     Ok(schema)
-}
-
-/// How each copy is read.
-fn listing_options(format: Format) -> ListingOptions {
-    let file_format: Arc<dyn datafusion::datasource::file_format::FileFormat> = match format {
-        Format::Json => Arc::new(
-            JsonFormat::default()
-                .with_file_compression_type(FileCompressionType::ZSTD)
-                .with_schema_infer_max_rec(JSON_INFER_ROWS),
-        ),
-        Format::Parquet => Arc::new(ParquetFormat::default()),
-    };
-    ListingOptions::new(file_format)
-        .with_file_extension(format.extension())
-        .with_table_partition_cols(
-            PARTITION_COLUMNS
-                .iter()
-                .map(|c| ((*c).to_owned(), DataType::Utf8))
-                .collect(),
-        )
-}
-
-fn table_url(format: Format, table: &TableRef) -> Result<ListingTableUrl, QueryError> {
-    Ok(ListingTableUrl::parse(format!(
-        "{LAKE_URL}{}/",
-        format.root(table)
-    ))?)
-}
-
-/// Each copy's file columns. The catalog's schema, which compaction widens
-/// to hold every hour, is the authority for both copies. Before the first
-/// compaction each copy's columns are inferred from its files, and a copy
-/// without files borrows the other's, so `_parquet` exists from the start.
-/// `None` when the table has no catalog and no data files.
-async fn file_schemas(
-    ctx: &SessionContext,
-    lake: &Lake,
-    table: &TableRef,
-) -> Result<Option<Vec<(Format, SchemaRef)>>, QueryError> {
-    if let Some(schema) = catalog::load_schema(lake, table).await? {
-        let schema = without_partition_columns(&schema);
-        return Ok(Some(
-            Format::ALL.iter().map(|f| (*f, schema.clone())).collect(),
-        ));
-    }
-    let state = ctx.state();
-    let mut inferred = Vec::new();
-    for format in Format::ALL {
-        let inv: Inventory = tables::inventory(
-            lake.store.as_ref(),
-            &format.root(table),
-            &format.extension(),
-        )
-        .await?;
-        let schema = if inv.files == 0 {
-            None
-        } else {
-            let s = listing_options(format)
-                .infer_schema(&state, &table_url(format, table)?)
-                .await
-                .map_err(|e| table_error(format, table, e.into()))?;
-            Some(without_partition_columns(&s))
-        };
-        inferred.push((format, schema));
-    }
-    let Some(fallback) = inferred.iter().find_map(|(_, s)| s.clone()) else {
-        return Ok(None);
-    };
-    Ok(Some(
-        inferred
-            .into_iter()
-            .map(|(f, s)| (f, s.unwrap_or_else(|| fallback.clone())))
-            .collect(),
-    ))
-}
-
-fn table_error(format: Format, table: &TableRef, e: QueryError) -> QueryError {
-    QueryError::Table {
-        table: format!("{}.{}", table.database, format.sql_name(table)),
-        message: e.to_string(),
-    }
-}
-
-/// Registers both copies of one table; returns what it registered.
-async fn register_table(
-    ctx: &SessionContext,
-    lake: &Lake,
-    schema: &dyn SchemaProvider,
-    table: &TableRef,
-) -> Result<Vec<LakeTable>, QueryError> {
-    let Some(schemas) = file_schemas(ctx, lake, table).await? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (format, file_schema) in schemas {
-        let config = ListingTableConfig::new(table_url(format, table)?)
-            .with_listing_options(listing_options(format))
-            .with_schema(file_schema);
-        let provider =
-            ListingTable::try_new(config).map_err(|e| table_error(format, table, e.into()))?;
-        let name = format.sql_name(table);
-        let table_schema = datafusion::catalog::TableProvider::schema(&provider);
-        schema
-            .register_table(name.clone(), Arc::new(provider))
-            .map_err(|e| table_error(format, table, e.into()))?;
-        out.push(LakeTable {
-            table: table.clone(),
-            format,
-            name,
-            schema: table_schema,
-        });
-    }
-    Ok(out)
-}
-
-/// Drops file columns named like a partition column: the folder is the
-/// authority, and two columns of one name would make every query ambiguous.
-fn without_partition_columns(schema: &Schema) -> SchemaRef {
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .filter(|f| !PARTITION_COLUMNS.contains(&f.name().as_str()))
-        .cloned()
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

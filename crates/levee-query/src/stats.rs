@@ -15,6 +15,8 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use levee_lake::Partition;
+
+use crate::json_table::JsonChunks;
 use object_store::path::Path;
 
 /// What one query read. Printed after every answer.
@@ -98,11 +100,32 @@ fn format_usd(usd: f64) -> String {
     }
 }
 
-/// One copy of a table that a query names: its folder and data file extension.
+/// One copy of a table that a query names: its folder and the endings of
+/// the data files it reads there.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ScannedTable {
     pub root: Path,
-    pub extension: String,
+    pub extensions: Vec<String>,
+}
+
+impl ScannedTable {
+    fn of(listings: &[&ListingTable]) -> Vec<ScannedTable> {
+        let mut out: Vec<ScannedTable> = Vec::new();
+        for listing in listings {
+            let ext = &listing.options().file_extension;
+            for url in listing.table_paths() {
+                match out.iter_mut().find(|t| &t.root == url.prefix()) {
+                    Some(t) if !t.extensions.contains(ext) => t.extensions.push(ext.clone()),
+                    Some(_) => {}
+                    None => out.push(ScannedTable {
+                        root: url.prefix().clone(),
+                        extensions: vec![ext.clone()],
+                    }),
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The lake tables a logical plan reads, subqueries included; each once.
@@ -111,15 +134,17 @@ pub(crate) fn scanned_tables(plan: &LogicalPlan) -> Result<Vec<ScannedTable>, Da
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let provider = source_as_provider(&scan.source)?;
-            if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-                for url in listing.table_paths() {
-                    let t = ScannedTable {
-                        root: url.prefix().clone(),
-                        extension: listing.options().file_extension.clone(),
-                    };
-                    if !found.contains(&t) {
-                        found.push(t);
-                    }
+            let listings: Vec<&ListingTable> =
+                if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+                    vec![listing]
+                } else if let Some(json) = provider.downcast_ref::<JsonChunks>() {
+                    json.parts().iter().collect()
+                } else {
+                    Vec::new()
+                };
+            for t in ScannedTable::of(&listings) {
+                if !found.contains(&t) {
+                    found.push(t);
                 }
             }
         }

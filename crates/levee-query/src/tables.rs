@@ -2,16 +2,17 @@
 
 use std::collections::BTreeSet;
 
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use futures::TryStreamExt;
-use levee_lake::layout::ZSTD_CHUNK_EXT;
-use levee_lake::{LakeError, Partition, TableRef};
+use levee_lake::{ChunkCompression, LakeError, Partition, TableRef};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
 /// The two copies of a table, each registered as its own SQL table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
-    /// Minute chunks as the lake output wrote them: NDJSON, zstd.
+    /// Minute chunks as the lake output wrote them: NDJSON, zstd (or gzip,
+    /// or plain; see [`Format::kinds`]).
     Json,
     /// Hourly files written by compaction.
     Parquet,
@@ -37,13 +38,41 @@ impl Format {
         }
     }
 
-    /// How this copy's data files end; anything else in the folder is ignored.
-    pub fn extension(self) -> String {
+    /// The kinds of data file this copy is read from, the usual one first.
+    /// Any other file in the folder is ignored.
+    pub fn kinds(self) -> Vec<FileKind> {
         match self {
-            Format::Json => format!(".{ZSTD_CHUNK_EXT}"),
-            Format::Parquet => ".parquet".to_owned(),
+            Format::Json => [
+                ChunkCompression::Zstd,
+                ChunkCompression::Gzip,
+                ChunkCompression::None,
+            ]
+            .into_iter()
+            .map(|c| FileKind {
+                extension: format!(".{}", c.extension()),
+                compression: match c {
+                    ChunkCompression::Zstd => FileCompressionType::ZSTD,
+                    ChunkCompression::Gzip => FileCompressionType::GZIP,
+                    ChunkCompression::None => FileCompressionType::UNCOMPRESSED,
+                },
+            })
+            .collect(),
+            Format::Parquet => vec![FileKind {
+                extension: ".parquet".to_owned(),
+                // Parquet compresses inside the file.
+                compression: FileCompressionType::UNCOMPRESSED,
+            }],
         }
     }
+}
+
+/// One kind of data file: how its name ends and how the whole file is compressed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileKind {
+    /// `.ndjson.zst`; no two kinds' endings end one another.
+    pub extension: String,
+    /// Whole-file compression.
+    pub compression: FileCompressionType,
 }
 
 /// The data files under one copy of a table, and the hours they cover.
@@ -55,26 +84,50 @@ pub struct Inventory {
     pub bytes: u64,
     /// The distinct hours among them.
     pub partitions: BTreeSet<Partition>,
+    /// The endings seen among them.
+    pub extensions: BTreeSet<String>,
 }
 
-/// Walks one copy's folder; only files a scan would consider are counted: the
-/// right extension, inside a partition folder.
+/// Walks one copy's folder; only files a scan would consider are counted: one
+/// of the `extensions`, inside a partition folder.
 pub async fn inventory(
     store: &dyn ObjectStore,
     root: &Path,
-    extension: &str,
+    extensions: &[String],
 ) -> Result<Inventory, LakeError> {
     let mut inv = Inventory::default();
     let mut listing = store.list(Some(root));
     while let Some(meta) = listing.try_next().await? {
-        if !meta.location.as_ref().ends_with(extension) {
+        let key = meta.location.as_ref();
+        let Some(ext) = extensions.iter().find(|e| key.ends_with(e.as_str())) else {
             continue;
-        }
+        };
         if let Some(p) = Partition::from_path(&meta.location) {
             inv.files += 1;
             inv.bytes += meta.size;
             inv.partitions.insert(p);
+            if !inv.extensions.contains(ext) {
+                inv.extensions.insert(ext.clone());
+            }
         }
     }
     Ok(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_json_ending_ends_another() {
+        let kinds = Format::Json.kinds();
+        assert_eq!(kinds[0].extension, ".ndjson.zst");
+        for a in &kinds {
+            for b in &kinds {
+                if a != b {
+                    assert!(!a.extension.ends_with(&b.extension), "{a:?} {b:?}");
+                }
+            }
+        }
+    }
 }

@@ -252,3 +252,81 @@ async fn the_catalog_schema_is_the_authority_for_both_copies() {
         assert!(out.contains("| 54 | 0 | 18900 |"), "{from}:\n{out}");
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_table_is_skipped_and_reported_not_fatal() {
+    let t = TestLake::new();
+    // A Parquet file that is not one, in a table without a catalog: its
+    // schema cannot be inferred.
+    t.write(
+        &format!("{DB}/broken/parquet/dt=2018-09-01/hour=00/part-00000.parquet"),
+        b"not parquet at all",
+    );
+    let s = LakeSession::open(&t.lake).await.unwrap();
+    let skipped: Vec<_> = s.skipped().iter().map(|k| k.table.table.as_str()).collect();
+    assert_eq!(skipped, ["broken"]);
+    let msg = s.skipped()[0].error.to_string();
+    assert!(
+        msg.starts_with("cannot open table glue-data-lake-usw2-prd.broken_parquet: "),
+        "{msg}"
+    );
+    // The rest of the lake answers.
+    let r = s
+        .sql(&format!("select count(*) from {PARQUET}"))
+        .await
+        .unwrap();
+    assert_eq!(r.stats.rows, 1);
+}
+
+#[tokio::test]
+async fn gzip_and_plain_chunks_are_read_beside_zstd_ones() {
+    use std::io::Write;
+
+    let t = TestLake::new();
+    let table = TableRef::new(DB, "eventlog").unwrap();
+    let p = Partition {
+        dt: "2018-09-04".into(),
+        hour: 2,
+    };
+    let line = |i: u32| {
+        format!(
+            r#"{{"time":"2018-09-04T02:0{i}:00Z","method":"GET","path":"/","status":200,"bytes":{i},"latency":0.1}}"#
+        )
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    writeln!(gz, "{}\n{}", line(1), line(2)).unwrap();
+    t.write(
+        table.json_chunk(&p, 1, "w7", 0, "ndjson.gz").as_ref(),
+        &gz.finish().unwrap(),
+    );
+    t.write(
+        table.json_chunk(&p, 3, "w7", 1, "ndjson").as_ref(),
+        format!("{}\n", line(3)).as_bytes(),
+    );
+
+    let s = LakeSession::open(&t.lake).await.unwrap();
+    let r = s
+        .sql(&format!(
+            "select count(*) as n, sum(bytes) as b from {JSON} where dt = '2018-09-04'"
+        ))
+        .await
+        .unwrap();
+    let out = levee_query::format_table(&r.schema, &r.batches).unwrap();
+    assert!(out.contains("| 3 | 6 |"), "{out}");
+    assert_eq!(r.stats.files_read, 2);
+    assert_eq!(r.stats.files_in_tables, 18 + 2);
+    assert_eq!((r.stats.partitions_read, r.stats.partitions_total), (1, 10));
+
+    // Every compression at once, and a limit over the union still holds.
+    let r = s
+        .sql(&format!("select * from {JSON} limit 4"))
+        .await
+        .unwrap();
+    assert_eq!(r.stats.rows, 4);
+    let r = s
+        .sql(&format!("select count(*) from {JSON}"))
+        .await
+        .unwrap();
+    let out = levee_query::format_table(&r.schema, &r.batches).unwrap();
+    assert!(out.contains("| 57 "), "{out}");
+}

@@ -1,0 +1,196 @@
+//! Registering one lake table's two copies with DataFusion.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use levee_lake::{Lake, TableRef, catalog};
+
+use crate::QueryError;
+use crate::json_table::JsonChunks;
+use crate::session::LakeTable;
+use crate::tables::{self, FileKind, Format, Inventory};
+
+/// The lake's own store, registered under a name of ours: table URLs stay
+/// relative to the lake's root whether it is a folder or a bucket.
+pub(crate) const LAKE_URL: &str = "levee://lake/";
+/// The partition columns, from the `dt=`/`hour=` folders, in folder order.
+const PARTITION_COLUMNS: [&str; 2] = ["dt", "hour"];
+/// JSON rows read to guess a table's schema when the catalog has none.
+const JSON_INFER_ROWS: usize = 10_000;
+
+/// What one copy of a table holds at open.
+struct Survey {
+    format: Format,
+    /// The kinds of file to read: those found, and always the usual one, so
+    /// chunks written after open are seen.
+    kinds: Vec<FileKind>,
+    /// The kind to infer a schema from, when there is a file of one.
+    infer_from: Option<FileKind>,
+}
+
+async fn survey(lake: &Lake, table: &TableRef, format: Format) -> Result<Survey, QueryError> {
+    let all = format.kinds();
+    let extensions: Vec<String> = all.iter().map(|k| k.extension.clone()).collect();
+    let inv: Inventory =
+        tables::inventory(lake.store.as_ref(), &format.root(table), &extensions).await?;
+    let found: Vec<FileKind> = all
+        .iter()
+        .filter(|k| inv.extensions.contains(&k.extension))
+        .cloned()
+        .collect();
+    let mut kinds = all[..1].to_vec();
+    kinds.extend(found.iter().filter(|k| **k != all[0]).cloned());
+    Ok(Survey {
+        format,
+        kinds,
+        infer_from: found.into_iter().next(),
+    })
+}
+
+/// Registers both copies of one table under `schema`; returns what it
+/// registered, nothing for a table with neither a catalog nor data files.
+pub(crate) async fn register_table(
+    ctx: &SessionContext,
+    lake: &Lake,
+    schema: &dyn SchemaProvider,
+    table: &TableRef,
+) -> Result<Vec<LakeTable>, QueryError> {
+    let mut copies = Vec::new();
+    for format in Format::ALL {
+        copies.push(survey(lake, table, format).await?);
+    }
+    let Some(file_schemas) = file_schemas(ctx, lake, table, &copies).await? else {
+        return Ok(Vec::new());
+    };
+
+    let mut out = Vec::new();
+    for (copy, file_schema) in copies.iter().zip(file_schemas) {
+        let format = copy.format;
+        let err = |e: datafusion::error::DataFusionError| table_error(format, table, e.into());
+        let mut listings = Vec::new();
+        for kind in &copy.kinds {
+            let config = ListingTableConfig::new(table_url(format, table)?)
+                .with_listing_options(listing_options(format, kind))
+                .with_schema(file_schema.clone());
+            listings.push(ListingTable::try_new(config).map_err(err)?);
+        }
+        let provider: Arc<dyn TableProvider> = match format {
+            Format::Json => Arc::new(JsonChunks::try_new(listings).map_err(err)?),
+            Format::Parquet => match listings.pop() {
+                Some(listing) => Arc::new(listing),
+                None => {
+                    return Err(table_error(
+                        format,
+                        table,
+                        QueryError::Plan("no listing".into()),
+                    ));
+                }
+            },
+        };
+        let name = format.sql_name(table);
+        let table_schema = provider.schema();
+        schema.register_table(name.clone(), provider).map_err(err)?;
+        out.push(LakeTable {
+            table: table.clone(),
+            format,
+            name,
+            schema: table_schema,
+        });
+    }
+    Ok(out)
+}
+
+/// Each copy's file columns, in the order of `copies`. The catalog's schema,
+/// which compaction widens to hold every hour, is the authority for both
+/// copies. Before the first compaction each copy's columns are inferred from
+/// its files, and a copy without files borrows the other's, so `_parquet`
+/// exists from the start. `None` when there is no catalog and no data file.
+async fn file_schemas(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &TableRef,
+    copies: &[Survey],
+) -> Result<Option<Vec<SchemaRef>>, QueryError> {
+    if let Some(schema) = catalog::load_schema(lake, table).await? {
+        let schema = without_partition_columns(&schema);
+        return Ok(Some(copies.iter().map(|_| schema.clone()).collect()));
+    }
+    let state = ctx.state();
+    let mut inferred = Vec::new();
+    for copy in copies {
+        let schema = match &copy.infer_from {
+            None => None,
+            Some(kind) => {
+                let s = listing_options(copy.format, kind)
+                    .infer_schema(&state, &table_url(copy.format, table)?)
+                    .await
+                    .map_err(|e| table_error(copy.format, table, e.into()))?;
+                Some(without_partition_columns(&s))
+            }
+        };
+        inferred.push(schema);
+    }
+    let Some(fallback) = inferred.iter().flatten().next().cloned() else {
+        return Ok(None);
+    };
+    Ok(Some(
+        inferred
+            .into_iter()
+            .map(|s| s.unwrap_or_else(|| fallback.clone()))
+            .collect(),
+    ))
+}
+
+/// How one kind of file of a copy is read.
+fn listing_options(format: Format, kind: &FileKind) -> ListingOptions {
+    let file_format: Arc<dyn FileFormat> = match format {
+        Format::Json => Arc::new(
+            JsonFormat::default()
+                .with_file_compression_type(kind.compression)
+                .with_schema_infer_max_rec(JSON_INFER_ROWS),
+        ),
+        Format::Parquet => Arc::new(ParquetFormat::default()),
+    };
+    ListingOptions::new(file_format)
+        .with_file_extension(kind.extension.clone())
+        .with_table_partition_cols(
+            PARTITION_COLUMNS
+                .iter()
+                .map(|c| ((*c).to_owned(), DataType::Utf8))
+                .collect(),
+        )
+}
+
+fn table_url(format: Format, table: &TableRef) -> Result<ListingTableUrl, QueryError> {
+    Ok(ListingTableUrl::parse(format!(
+        "{LAKE_URL}{}/",
+        format.root(table)
+    ))?)
+}
+
+fn table_error(format: Format, table: &TableRef, e: QueryError) -> QueryError {
+    QueryError::Table {
+        table: format!("{}.{}", table.database, format.sql_name(table)),
+        message: e.to_string(),
+    }
+}
+
+/// Drops file columns named like a partition column: the folder is the
+/// authority, and two columns of one name would make every query ambiguous.
+fn without_partition_columns(schema: &Schema) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| !PARTITION_COLUMNS.contains(&f.name().as_str()))
+        .cloned()
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
