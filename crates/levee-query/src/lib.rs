@@ -19,6 +19,7 @@
 
 mod error;
 pub mod functions;
+mod json_source;
 mod json_table;
 pub mod output;
 mod register;

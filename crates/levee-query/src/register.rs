@@ -14,6 +14,7 @@ use datafusion::prelude::SessionContext;
 use levee_lake::{Lake, TableRef, catalog};
 
 use crate::QueryError;
+use crate::json_source::LakeJsonFormat;
 use crate::json_table::JsonChunks;
 use crate::session::LakeTable;
 use crate::tables::{self, FileKind, Format, Inventory};
@@ -152,11 +153,11 @@ async fn file_schemas(
 /// How one kind of file of a copy is read.
 fn listing_options(format: Format, kind: &FileKind) -> ListingOptions {
     let file_format: Arc<dyn FileFormat> = match format {
-        Format::Json => Arc::new(
+        Format::Json => Arc::new(LakeJsonFormat::new(
             JsonFormat::default()
                 .with_file_compression_type(kind.compression)
                 .with_schema_infer_max_rec(JSON_INFER_ROWS),
-        ),
+        )),
         Format::Parquet => Arc::new(ParquetFormat::default()),
     };
     ListingOptions::new(file_format)

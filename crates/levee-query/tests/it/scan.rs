@@ -330,3 +330,42 @@ async fn gzip_and_plain_chunks_are_read_beside_zstd_ones() {
     let out = levee_query::format_table(&r.schema, &r.batches).unwrap();
     assert!(out.contains("| 57 "), "{out}");
 }
+
+#[tokio::test]
+async fn a_column_widened_to_string_reads_json_numbers_as_text() {
+    let t = TestLake::new();
+    // Compaction saw `status` as a number and as "-", and widened it.
+    t.write(
+        &format!("{DB}/eventlog/_levee/schema.json"),
+        br#"{"version":1,"columns":{"time":"string","method":"string","status":"string","bytes":"int64"}}"#,
+    );
+    let table = TableRef::new(DB, "eventlog").unwrap();
+    let p = Partition {
+        dt: "2018-09-05".into(),
+        hour: 0,
+    };
+    let line = r#"{"time":"2018-09-05T00:00:01Z","method":"GET","status":"-","bytes":1}"#;
+    t.write(
+        table.json_chunk(&p, 0, "w3", 0, ZSTD_CHUNK_EXT).as_ref(),
+        &zstd::encode_all(format!("{line}\n").as_bytes(), 3).unwrap(),
+    );
+    let s = LakeSession::open(&t.lake).await.unwrap();
+    let r = s
+        .sql(&format!(
+            "select status, count(*) as n from {JSON} group by status order by status"
+        ))
+        .await
+        .unwrap();
+    let out = levee_query::format_table(&r.schema, &r.batches).unwrap();
+    let expected = "\
++--------+----+
+| status | n  |
++--------+----+
+| -      | 1  |
+| 200    | 27 |
+| 301    | 9  |
+| 404    | 9  |
+| 500    | 9  |
++--------+----+";
+    assert_eq!(out, expected);
+}

@@ -1,0 +1,210 @@
+//! Reading JSON chunks into the catalog's columns, widened ones included.
+//!
+//! Compaction widens a column whose values disagree (a number here, a string
+//! there) to string, and writes the numbers as their JSON text. The catalog
+//! schema then says string, while older chunks still hold numbers. DataFusion's
+//! JSON reader refuses a number in a string column and offers no option to
+//! allow it, so this is its reader with one change: Arrow's
+//! `coerce_primitive`, which reads numbers and booleans into string columns
+//! as their text, as compaction does. Everything else (schema inference,
+//! projection, partition columns, metrics) is DataFusion's.
+
+use std::io::{BufReader, Cursor};
+use std::sync::Arc;
+
+use arrow_json::ReaderBuilder;
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, Statistics};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{
+    FileOpenFuture, FileOpener, FileScanConfig, FileSource,
+};
+use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::projection::ProjectionExprs;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::{ExecutionPlan, apply_expression_roots};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+/// DataFusion's JSON format, reading through [`LakeJsonSource`].
+#[derive(Debug)]
+pub(crate) struct LakeJsonFormat {
+    inner: JsonFormat,
+}
+
+impl LakeJsonFormat {
+    pub fn new(inner: JsonFormat) -> LakeJsonFormat {
+        LakeJsonFormat { inner }
+    }
+}
+
+#[async_trait]
+impl FileFormat for LakeJsonFormat {
+    fn get_ext(&self) -> String {
+        self.inner.get_ext()
+    }
+
+    fn get_ext_with_compression(&self, c: &FileCompressionType) -> Result<String> {
+        self.inner.get_ext_with_compression(c)
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        self.inner.compression_type()
+    }
+
+    async fn infer_schema(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+    ) -> Result<SchemaRef> {
+        self.inner.infer_schema(state, store, objects).await
+    }
+
+    async fn infer_stats(
+        &self,
+        state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        object: &ObjectMeta,
+    ) -> Result<Statistics> {
+        self.inner
+            .infer_stats(state, store, table_schema, object)
+            .await
+    }
+
+    async fn create_physical_plan(
+        &self,
+        state: &dyn Session,
+        conf: FileScanConfig,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // The config's source came from `file_source` below; DataFusion's
+        // format only adds the compression to it.
+        self.inner.create_physical_plan(state, conf).await
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        Arc::new(LakeJsonSource::new(table_schema))
+    }
+}
+
+/// The scan's configuration: which columns, how many rows a batch.
+#[derive(Clone)]
+pub(crate) struct LakeJsonSource {
+    table_schema: TableSchema,
+    batch_size: Option<usize>,
+    metrics: ExecutionPlanMetricsSet,
+    projection: SplitProjection,
+}
+
+/// Rows per batch when DataFusion has not said.
+const DEFAULT_BATCH_SIZE: usize = 8192;
+
+impl LakeJsonSource {
+    fn new(table_schema: TableSchema) -> LakeJsonSource {
+        LakeJsonSource {
+            projection: SplitProjection::unprojected(&table_schema),
+            table_schema,
+            batch_size: None,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl FileSource for LakeJsonSource {
+    fn create_file_opener(
+        &self,
+        object_store: Arc<dyn ObjectStore>,
+        base_config: &FileScanConfig,
+        _partition: usize,
+    ) -> Result<Arc<dyn FileOpener>> {
+        let file_schema = self.table_schema.file_schema();
+        let opener = Arc::new(LakeJsonOpener {
+            batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            projected_schema: Arc::new(file_schema.project(&self.projection.file_indices)?),
+            compression: base_config.file_compression_type,
+            store: object_store,
+        });
+        ProjectionOpener::try_new(self.projection.clone(), opener, file_schema)
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        &self.table_schema
+    }
+
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        let mut source = self.clone();
+        source.batch_size = Some(batch_size);
+        Arc::new(source)
+    }
+
+    fn try_pushdown_projection(
+        &self,
+        projection: &ProjectionExprs,
+    ) -> Result<Option<Arc<dyn FileSource>>> {
+        let mut source = self.clone();
+        let merged = self.projection.source.try_merge(projection)?;
+        source.projection = SplitProjection::new(self.table_schema.file_schema(), &merged);
+        Ok(Some(Arc::new(source)))
+    }
+
+    fn projection(&self) -> Option<&ProjectionExprs> {
+        Some(&self.projection.source)
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        &self.metrics
+    }
+
+    fn file_type(&self) -> &str {
+        "json"
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        apply_expression_roots(self.projection.source.iter(), f)
+    }
+
+    /// Chunks are read whole: they are minute-sized, and mostly compressed,
+    /// which cannot be split anyway.
+    fn supports_repartitioning(&self) -> bool {
+        false
+    }
+}
+
+/// Opens one chunk: fetch, decompress, decode.
+struct LakeJsonOpener {
+    batch_size: usize,
+    projected_schema: SchemaRef,
+    compression: FileCompressionType,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl FileOpener for LakeJsonOpener {
+    fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
+        let store = self.store.clone();
+        let schema = self.projected_schema.clone();
+        let batch_size = self.batch_size;
+        let compression = self.compression;
+        Ok(Box::pin(async move {
+            // Whole, into memory: a chunk is a minute of one writer's events.
+            let bytes = store.get(&file.object_meta.location).await?.bytes().await?;
+            let decoded = compression.convert_read(Cursor::new(bytes))?;
+            let reader = ReaderBuilder::new(schema)
+                .with_batch_size(batch_size)
+                .with_coerce_primitive(true)
+                .build(BufReader::new(decoded))?;
+            Ok(futures::stream::iter(reader).map_err(Into::into).boxed())
+        }))
+    }
+}
