@@ -30,12 +30,16 @@ const CATALOG: &str = "datafusion";
 /// - `dt`, text `'YYYY-MM-DD'`: text order is date order, so
 ///   `where dt >= '2018-09-01'` and `group by dt` work as written;
 /// - `hour`, text `'00'`..`'23'`, as Glue's crawler typed it: write
-///   `hour = '05'`. Text keeps the folder's zero, so an equality on `dt` and
-///   `hour` becomes a listing of that one folder.
+///   `hour = '05'`. Text keeps the folder's zero, so equalities on `dt` and
+///   `hour` become a listing of that one folder. (`hour = 5` works too, by a
+///   cast, and still prunes, but lists every folder to do it.)
 ///
 /// A filter on either prunes whole folders before any file is opened. When
 /// the lake holds one database it is also the default schema, so its tables
 /// can be named without it.
+///
+/// The JSON copy reads `.ndjson.zst` chunks, and `.ndjson.gz` and `.ndjson`
+/// ones if the table held any when the session opened.
 pub struct LakeSession {
     ctx: SessionContext,
     store: Arc<dyn ObjectStore>,
@@ -81,8 +85,11 @@ impl LakeSession {
     /// Opens the lake and registers every table twice: `<table>_json` and
     /// `<table>_parquet`, under a schema named after the database.
     ///
-    /// A copy with no files yet borrows the other copy's schema, so both
-    /// names always exist; a table with no data files at all is skipped.
+    /// Columns come from the table's catalog (written by compaction) when it
+    /// has one; before that they are inferred from the files, and a copy with
+    /// no files yet borrows the other copy's, so both names always exist. A
+    /// table with neither is left out; one that cannot be read is listed in
+    /// [`LakeSession::skipped`].
     pub async fn open(lake: &Lake) -> Result<LakeSession, QueryError> {
         let found = catalog::list_tables(lake).await?;
         let mut databases: Vec<&str> = found.iter().map(|t| t.database.as_str()).collect();
