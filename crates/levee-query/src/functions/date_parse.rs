@@ -17,6 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::mysql_format::{Direction, to_strftime};
 use super::strings;
 
 /// The `date_parse` function.
@@ -57,7 +58,7 @@ impl ScalarUDFImpl for DateParse {
                 ScalarValue::Utf8(f) | ScalarValue::Utf8View(f) | ScalarValue::LargeUtf8(f),
             ) => match f {
                 Some(f) => {
-                    let fmt = mysql_to_strftime(f)?;
+                    let fmt = to_strftime(f, Direction::Parse)?;
                     strings(&values)?
                         .map(|v| v.and_then(|v| parse_millis(v, &fmt)))
                         .collect()
@@ -69,7 +70,7 @@ impl ScalarUDFImpl for DateParse {
                 let mut out = Vec::with_capacity(args.number_rows);
                 for (v, f) in strings(&values)?.zip(strings(&formats)?) {
                     out.push(match (v, f) {
-                        (Some(v), Some(f)) => parse_millis(v, &mysql_to_strftime(f)?),
+                        (Some(v), Some(f)) => parse_millis(v, &to_strftime(f, Direction::Parse)?),
                         _ => None,
                     });
                 }
@@ -94,90 +95,12 @@ fn parse_millis(value: &str, strftime: &str) -> Option<i64> {
     Some(t.and_utc().timestamp_millis())
 }
 
-/// Translates MySQL's `date_parse` specifiers to chrono's `strftime` ones.
-///
-/// Specifiers chrono cannot parse (week numbers, `%D`'s "1st") are refused
-/// with their name, as Athena refuses them.
-pub fn mysql_to_strftime(mysql: &str) -> Result<String> {
-    let mut out = String::with_capacity(mysql.len() + 4);
-    let mut chars = mysql.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            // A literal `%` cannot reach here; everything else is literal in chrono too.
-            out.push(c);
-            continue;
-        }
-        let Some(spec) = chars.next() else {
-            return exec_err!("date_parse format `{mysql}` ends with a lone %");
-        };
-        let chrono = match spec {
-            'a' => "%a",
-            'b' => "%b",
-            'c' | 'm' => "%m",
-            'd' => "%d",
-            'e' => "%e",
-            // Only a fraction after a dot can be told apart from nanoseconds.
-            'f' if out.ends_with('.') => {
-                out.pop();
-                "%.f"
-            }
-            'H' | 'k' => "%H",
-            'h' | 'I' | 'l' => "%I",
-            'i' => "%M",
-            'j' => "%j",
-            'M' => "%B",
-            'p' => "%p",
-            'r' => "%I:%M:%S %p",
-            'S' | 's' => "%S",
-            'T' => "%H:%M:%S",
-            'W' => "%A",
-            'w' => "%w",
-            'Y' => "%Y",
-            'y' => "%y",
-            '%' => "%%",
-            'f' | 'D' | 'U' | 'u' | 'V' | 'v' | 'X' | 'x' => {
-                return exec_err!(
-                    "date_parse format `{mysql}`: %{spec} is not supported for parsing"
-                );
-            }
-            // MySQL: `%x` is `x` for any other x.
-            other => {
-                out.push(other);
-                continue;
-            }
-        };
-        out.push_str(chrono);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(v: &str, mysql: &str) -> Option<i64> {
-        parse_millis(v, &mysql_to_strftime(mysql).unwrap())
-    }
-
-    #[test]
-    fn translates_athenas_common_formats() {
-        assert_eq!(
-            mysql_to_strftime("%Y-%m-%d %H:%i:%s").unwrap(),
-            "%Y-%m-%d %H:%M:%S"
-        );
-        assert_eq!(
-            mysql_to_strftime("%d/%b/%Y:%T").unwrap(),
-            "%d/%b/%Y:%H:%M:%S"
-        );
-        assert_eq!(mysql_to_strftime("%H:%i:%s.%f").unwrap(), "%H:%M:%S%.f");
-        assert_eq!(mysql_to_strftime("100%%").unwrap(), "100%%");
-    }
-
-    #[test]
-    fn refuses_what_it_cannot_parse() {
-        for bad in ["%D %M %Y", "%Y week %U", "%Y%f", "%Y-%"] {
-            assert!(mysql_to_strftime(bad).is_err(), "{bad}");
-        }
+        parse_millis(v, &to_strftime(mysql, Direction::Parse).unwrap())
     }
 
     #[test]
