@@ -107,9 +107,10 @@ pub async fn run(
         .filters
         .into_iter()
         .enumerate()
-        .map(|(i, f)| {
-            let dropped = metrics.filter_dropped(&format!("{}_{}", i + 1, f.kind()));
-            (f, dropped)
+        .map(|(i, mut f)| {
+            let name = format!("{}_{}", i + 1, f.kind());
+            f.count_into(&metrics, &name);
+            (f, metrics.filter_dropped(&name))
         })
         .collect();
     let router = Arc::new(Router {

@@ -6,16 +6,32 @@
 //! pattern matches. A filter may change the record, re-tag the event, or drop
 //! it ([`Verdict::Drop`]).
 //!
+//! One [`Filter`] serves every source's router task at once. The filters
+//! that remember (`sample` without a key, `dedupe`, `throttle`) share that
+//! memory between all of them, bounded in size.
+//!
 //! Adding a filter is a module, a variant of [`FilterConfig`] and a match arm.
 
 use std::cell::RefCell;
 
 use levee_event::{Event, PatternError, TagPattern};
 
+use crate::metrics::Metrics;
 use crate::template::TemplateError;
 
+pub mod dedupe;
+mod fields;
 pub mod grep;
+mod key;
+mod key_table;
+pub mod parse;
 pub mod record;
+pub mod remove;
+pub mod rename;
+pub mod sample;
+#[cfg(test)]
+mod testkit;
+pub mod throttle;
 
 /// One `[[filters]]` entry, as the user writes it; `type` picks the variant.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -25,6 +41,18 @@ pub enum FilterConfig {
     Grep(grep::GrepConfig),
     /// Sets, renames and removes fields, and re-tags.
     Record(record::RecordConfig),
+    /// Parses a field with one of levee's parsers.
+    Parse(parse::ParseConfig),
+    /// Renames fields, nested ones too.
+    Rename(rename::RenameConfig),
+    /// Removes fields, nested ones too.
+    Remove(remove::RemoveConfig),
+    /// Keeps 1 event in N, by count or by a stable hash of a key.
+    Sample(sample::SampleConfig),
+    /// Drops events whose key was seen within a window.
+    Dedupe(dedupe::DedupeConfig),
+    /// Limits the rate of events per key.
+    Throttle(throttle::ThrottleConfig),
 }
 
 impl FilterConfig {
@@ -33,10 +61,17 @@ impl FilterConfig {
         match self {
             FilterConfig::Grep(config) => &config.r#match,
             FilterConfig::Record(config) => &config.r#match,
+            FilterConfig::Parse(config) => &config.r#match,
+            FilterConfig::Rename(config) => &config.r#match,
+            FilterConfig::Remove(config) => &config.r#match,
+            FilterConfig::Sample(config) => &config.r#match,
+            FilterConfig::Dedupe(config) => &config.r#match,
+            FilterConfig::Throttle(config) => &config.r#match,
         }
     }
 
-    /// Validates once (regexes, templates, the pattern) and builds the runnable filter.
+    /// Validates once (regexes, templates, parsers, numbers, the pattern)
+    /// and builds the runnable filter.
     pub fn build(&self) -> Result<Filter, FilterError> {
         let pattern =
             TagPattern::new(self.match_pattern()).map_err(|source| FilterError::Pattern {
@@ -46,12 +81,19 @@ impl FilterConfig {
         let action = match self {
             FilterConfig::Grep(config) => Action::Grep(config.build()?),
             FilterConfig::Record(config) => Action::Record(config.build()?),
+            FilterConfig::Parse(config) => Action::Parse(config.build()?),
+            FilterConfig::Rename(config) => Action::Rename(config.build()?),
+            FilterConfig::Remove(config) => Action::Remove(config.build()?),
+            FilterConfig::Sample(config) => Action::Sample(config.build()?),
+            FilterConfig::Dedupe(config) => Action::Dedupe(config.build()?),
+            FilterConfig::Throttle(config) => Action::Throttle(config.build()?),
         };
         Ok(Filter { pattern, action })
     }
 }
 
-/// A validated filter, ready to run. Cheap to share between threads.
+/// A validated filter, ready to run. Cheap to share between threads; clones
+/// share the state of `sample`, `dedupe` and `throttle`.
 #[derive(Debug, Clone)]
 pub struct Filter {
     pattern: TagPattern,
@@ -62,6 +104,12 @@ pub struct Filter {
 enum Action {
     Grep(grep::GrepFilter),
     Record(record::RecordFilter),
+    Parse(parse::ParseFilter),
+    Rename(rename::RenameFilter),
+    Remove(remove::RemoveFilter),
+    Sample(sample::SampleFilter),
+    Dedupe(dedupe::DedupeFilter),
+    Throttle(throttle::ThrottleFilter),
 }
 
 /// What a filter decided about an event.
@@ -87,6 +135,21 @@ impl Filter {
                 record.apply(event);
                 Verdict::Keep
             }
+            Action::Parse(parse) => {
+                parse.apply(event);
+                Verdict::Keep
+            }
+            Action::Rename(rename) => {
+                rename.apply(event);
+                Verdict::Keep
+            }
+            Action::Remove(remove) => {
+                remove.apply(event);
+                Verdict::Keep
+            }
+            Action::Sample(sample) => sample.apply(event),
+            Action::Dedupe(dedupe) => dedupe.apply(event),
+            Action::Throttle(throttle) => throttle.apply(event),
         }
     }
 
@@ -95,6 +158,33 @@ impl Filter {
         match self.action {
             Action::Grep(_) => "grep",
             Action::Record(_) => "record",
+            Action::Parse(_) => "parse",
+            Action::Rename(_) => "rename",
+            Action::Remove(_) => "remove",
+            Action::Sample(_) => "sample",
+            Action::Dedupe(_) => "dedupe",
+            Action::Throttle(_) => "throttle",
+        }
+    }
+
+    /// Counts what the filter notices besides drops (parse failures,
+    /// evicted keys) into the registry, labelled `name`, from now on; until
+    /// then it counts into handles of its own. Filters that count nothing
+    /// more add nothing to the registry.
+    pub fn count_into(&mut self, metrics: &Metrics, name: &str) {
+        match &mut self.action {
+            Action::Parse(parse) => parse.count_errors_into(metrics.filter_parse_errors(name)),
+            Action::Dedupe(dedupe) => {
+                dedupe.count_evictions_into(metrics.filter_evicted_keys(name))
+            }
+            Action::Throttle(throttle) => {
+                throttle.count_evictions_into(metrics.filter_evicted_keys(name));
+            }
+            Action::Grep(_)
+            | Action::Record(_)
+            | Action::Rename(_)
+            | Action::Remove(_)
+            | Action::Sample(_) => {}
         }
     }
 }
@@ -151,6 +241,21 @@ pub enum FilterError {
         /// The tag as written.
         tag: String,
     },
+    /// A value out of range, or options that contradict each other.
+    #[error("`{key}`: {reason}")]
+    Invalid {
+        /// The config key at fault.
+        key: &'static str,
+        /// What is wrong, and what to write instead.
+        reason: String,
+    },
+    /// A `parser` whose config is refused.
+    #[error("`parser`: {source}")]
+    Parser {
+        /// Why the parser refused it.
+        #[source]
+        source: levee_parse::ParserConfigError,
+    },
     /// A filter with nothing to do, which is always a mistake.
     #[error("this `{kind}` filter does nothing: give it {needs}")]
     Empty {
@@ -159,6 +264,17 @@ pub enum FilterError {
         /// The keys it needs at least one of.
         needs: &'static str,
     },
+}
+
+/// A whole number of at least 1 from config key `key`, such as a rate.
+fn at_least_one(key: &'static str, value: i64) -> Result<u64, FilterError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| FilterError::Invalid {
+            key,
+            reason: format!("must be a whole number of at least 1, got {value}"),
+        })
 }
 
 thread_local! {
@@ -310,6 +426,131 @@ mod tests {
                 "{pattern:?}: {err}"
             );
             assert!(err.to_string().contains("`match`"), "{err}");
+        }
+    }
+
+    const MORE: &str = r#"
+        [[filters]]
+        match = "app.**"
+        type = "parse"
+        field = "message"
+        parser = "json"
+        reserve_data = true
+        remove_key = true
+        on_error = "error"
+
+        [[filters]]
+        match = "app.**"
+        type = "rename"
+        rename = { "user.id" = "user_id" }
+
+        [[filters]]
+        match = "app.**"
+        type = "remove"
+        remove = ["user", "secret"]
+
+        [[filters]]
+        match = "app.**"
+        type = "dedupe"
+        key = "request_id"
+        window = "10s"
+        max_keys = 1
+
+        [[filters]]
+        match = "app.**"
+        type = "throttle"
+        key = "${user_id}"
+        rate = 2
+        per = "1h"
+
+        [[filters]]
+        match = "app.**"
+        type = "sample"
+        rate = 1
+    "#;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_new_filters_run_in_order_and_count_into_the_registry() {
+        let metrics = crate::metrics::Metrics::new();
+        let filters: Vec<Filter> = configs(MORE)
+            .iter()
+            .enumerate()
+            .map(|(i, config)| {
+                let mut filter = config.build().unwrap();
+                let name = format!("{}_{}", i + 1, filter.kind());
+                filter.count_into(&metrics, &name);
+                filter
+            })
+            .collect();
+        assert_eq!(
+            filters.iter().map(Filter::kind).collect::<Vec<_>>(),
+            ["parse", "rename", "remove", "dedupe", "throttle", "sample"]
+        );
+        let request = |id: &str, user: &str| {
+            let body = format!(r#"{{"request_id":"{id}","user":{{"id":"{user}"}},"secret":"x"}}"#);
+            event(
+                "app.web",
+                &[("host", "h1".into()), ("message", body.into())],
+            )
+        };
+
+        let mut first = request("r1", "u1");
+        assert_eq!(run(&filters, &mut first), Verdict::Keep);
+        let keys: Vec<&str> = first.record.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["host", "request_id", "user_id"]);
+        assert_eq!(first.record["user_id"], Value::from("u1"));
+
+        // The same request again is a duplicate.
+        assert_eq!(run(&filters, &mut request("r1", "u1")), Verdict::Drop);
+        // u1's third request is over its limit; r1 was evicted by r2 (max_keys = 1).
+        assert_eq!(run(&filters, &mut request("r2", "u1")), Verdict::Keep);
+        assert_eq!(run(&filters, &mut request("r1", "u1")), Verdict::Drop);
+        assert_eq!(run(&filters, &mut request("r3", "u2")), Verdict::Keep);
+
+        let mut bad = event("app.web", &[("message", "{oops".into())]);
+        assert_eq!(run(&filters, &mut bad), Verdict::Keep);
+        assert_eq!(bad.tag.as_str(), levee_event::ERROR_TAG);
+
+        let text = metrics.encode();
+        for line in [
+            "levee_filter_parse_errors_total{filter=\"1_parse\"} 1",
+            "levee_filter_evicted_keys_total{filter=\"4_dedupe\"} 3",
+            "levee_filter_evicted_keys_total{filter=\"5_throttle\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+        assert!(!text.contains("2_rename"), "{text}");
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_through_the_config_file() {
+        for (filter, key) in [
+            ("type = \"sample\"\nrate = 0", "`rate`"),
+            ("type = \"sample\"\nrate = -3", "`rate`"),
+            ("type = \"throttle\"\nrate = 0", "`rate`"),
+            ("type = \"throttle\"\nrate = 5\nburst = -1", "`burst`"),
+            ("type = \"throttle\"\nrate = 5\nper = \"0s\"", "`per`"),
+            (
+                "type = \"dedupe\"\nkey = \"id\"\nwindow = \"0s\"",
+                "`window`",
+            ),
+            ("type = \"dedupe\"\nkey = \"\"\nwindow = \"1s\"", "`key`"),
+        ] {
+            let text = format!("[[filters]]\nmatch = \"a\"\n{filter}\n");
+            let err = configs(&text)[0].build().unwrap_err();
+            assert!(err.to_string().contains(key), "{filter}: {err}");
+        }
+        for (filter, needle) in [
+            ("type = \"sample\"\nrate = 2\nrat = 3", "rat"),
+            ("type = \"dedupe\"\nkey = \"id\"", "window"),
+            ("type = \"throttle\"\nrate = 1.5", "1.5"),
+            ("type = \"throttle\"\nrate = 1\nper = \"soon\"", "soon"),
+            ("type = \"parse\"\nfield = \"m\"", "parser"),
+            ("type = \"remove\"\nremove = [1]", "string"),
+        ] {
+            let text = format!("[[filters]]\nmatch = \"a\"\n{filter}\n");
+            let err = parse(&text).unwrap_err();
+            assert!(err.to_string().contains(needle), "{filter}: {err}");
         }
     }
 

@@ -21,6 +21,8 @@ mod names {
     pub const SOURCE_EVENTS: &str = "source_events";
     pub const SOURCE_BYTES: &str = "source_bytes";
     pub const PARSE_ERRORS: &str = "parse_errors";
+    pub const TIME_ERRORS: &str = "time_errors";
+    pub const MULTILINE_CUTS: &str = "multiline_cut_records";
     pub const OUTPUT_EVENTS: &str = "output_events";
     pub const OUTPUT_BATCHES: &str = "output_batches";
     pub const OUTPUT_ERRORS: &str = "output_errors";
@@ -28,6 +30,8 @@ mod names {
     pub const OUTPUT_DROPPED: &str = "output_dropped_events";
     pub const BUFFER_BYTES: &str = "buffer_bytes";
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
+    pub const FILTER_PARSE_ERRORS: &str = "filter_parse_errors";
+    pub const FILTER_EVICTED_KEYS: &str = "filter_evicted_keys";
     pub const UNROUTED: &str = "unrouted_events";
 }
 
@@ -63,6 +67,8 @@ pub struct Metrics {
     source_events: Family<SourceLabel, Counter>,
     source_bytes: Family<SourceLabel, Counter>,
     parse_errors: Family<SourceLabel, Counter>,
+    time_errors: Family<SourceLabel, Counter>,
+    multiline_cuts: Family<SourceLabel, Counter>,
     output_events: Family<OutputLabel, Counter>,
     output_batches: Family<OutputLabel, Counter>,
     output_errors: Family<OutputLabel, Counter>,
@@ -70,6 +76,8 @@ pub struct Metrics {
     output_dropped: Family<DropLabel, Counter>,
     buffer_bytes: Family<OutputLabel, Gauge>,
     filter_dropped: Family<FilterLabel, Counter>,
+    filter_parse_errors: Family<FilterLabel, Counter>,
+    filter_evicted_keys: Family<FilterLabel, Counter>,
     unrouted: Family<TagLabel, Counter>,
 }
 
@@ -106,6 +114,8 @@ impl Metrics {
             source_events: Family::default(),
             source_bytes: Family::default(),
             parse_errors: Family::default(),
+            time_errors: Family::default(),
+            multiline_cuts: Family::default(),
             output_events: Family::default(),
             output_batches: Family::default(),
             output_errors: Family::default(),
@@ -113,6 +123,8 @@ impl Metrics {
             output_dropped: Family::default(),
             buffer_bytes: Family::default(),
             filter_dropped: Family::default(),
+            filter_parse_errors: Family::default(),
+            filter_evicted_keys: Family::default(),
             unrouted: Family::default(),
             registry: Registry::default(),
         };
@@ -130,6 +142,16 @@ impl Metrics {
             names::PARSE_ERRORS,
             "Lines that failed to parse, sent to @ERROR",
             m.parse_errors.clone(),
+        );
+        registry.register(
+            names::TIME_ERRORS,
+            "Events whose time field did not read as a time; they keep the time of ingest",
+            m.time_errors.clone(),
+        );
+        registry.register(
+            names::MULTILINE_CUTS,
+            "Multiline records cut at max_lines or max_bytes",
+            m.multiline_cuts.clone(),
         );
         registry.register(
             names::OUTPUT_EVENTS,
@@ -167,6 +189,16 @@ impl Metrics {
             m.filter_dropped.clone(),
         );
         registry.register(
+            names::FILTER_PARSE_ERRORS,
+            "Fields a parse filter could not parse",
+            m.filter_parse_errors.clone(),
+        );
+        registry.register(
+            names::FILTER_EVICTED_KEYS,
+            "Keys a dedupe or throttle filter forgot to stay within max_keys",
+            m.filter_evicted_keys.clone(),
+        );
+        registry.register(
             names::UNROUTED,
             "Events no output matched, by tag",
             m.unrouted.clone(),
@@ -183,6 +215,8 @@ impl Metrics {
             events: self.source_events.get_or_create(&label).clone(),
             bytes: self.source_bytes.get_or_create(&label).clone(),
             parse_errors: self.parse_errors.get_or_create(&label).clone(),
+            time_errors: self.time_errors.get_or_create(&label).clone(),
+            multiline_cuts: self.multiline_cuts.get_or_create(&label).clone(),
         }
     }
 
@@ -213,6 +247,25 @@ impl Metrics {
     /// The counter of events a filter dropped.
     pub fn filter_dropped(&self, filter: &str) -> Counter {
         self.filter_dropped
+            .get_or_create(&FilterLabel {
+                filter: filter.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The counter of fields a `parse` filter could not parse.
+    pub fn filter_parse_errors(&self, filter: &str) -> Counter {
+        self.filter_parse_errors
+            .get_or_create(&FilterLabel {
+                filter: filter.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The counter of keys a `dedupe` or `throttle` filter forgot early to
+    /// stay within its `max_keys`.
+    pub fn filter_evicted_keys(&self, filter: &str) -> Counter {
+        self.filter_evicted_keys
             .get_or_create(&FilterLabel {
                 filter: filter.to_owned(),
             })

@@ -1,0 +1,147 @@
+//! The `key` of `sample`, `dedupe` and `throttle`: which events belong
+//! together, as a field path (`message_id`) or a template of several fields
+//! (`${customer_id}:${path|segment(1)}`).
+
+use levee_event::Record;
+
+use super::{FilterError, fields};
+use crate::template::Template;
+
+/// A compiled key: renders an event's key text.
+#[derive(Debug, Clone)]
+pub(super) struct Key {
+    template: Template,
+}
+
+impl Key {
+    /// Text without `$` is a field path; text with `$` is a template, which
+    /// must read at least one field (a constant key would group everything).
+    pub(super) fn new(text: &str) -> Result<Key, FilterError> {
+        if !text.contains('$') {
+            let path = fields::check_path("key", text)?;
+            let template = Template::parse(&format!("${{{path}}}")).map_err(|source| {
+                FilterError::Template {
+                    key: "key".to_owned(),
+                    source,
+                }
+            })?;
+            return Ok(Key { template });
+        }
+        let template = Template::parse(text).map_err(|source| FilterError::Template {
+            key: "key".to_owned(),
+            source,
+        })?;
+        if template.fields().next().is_none() {
+            return Err(FilterError::Invalid {
+                key: "key",
+                reason: format!(
+                    "`{text}` reads no field, so every event would have the same key; \
+                     name a field such as `message_id` or write `${{customer_id}}`"
+                ),
+            });
+        }
+        Ok(Key { template })
+    }
+
+    /// Renders the key into `out` (cleared first). Missing fields render
+    /// empty, so an event without any of them has the empty key.
+    pub(super) fn render_into(&self, record: &Record, out: &mut String) {
+        self.template.render_into(record, out);
+    }
+}
+
+/// FNV-1a, 64 bits, over bytes: a fixed hash, the same on every machine,
+/// build and run (unlike std's randomly seeded one), so a sampling decision
+/// made from it is stable. See <http://www.isthe.com/chongo/tech/comp/fnv/>.
+pub(super) fn fnv1a64(bytes: &[u8]) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.iter().fold(OFFSET_BASIS, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    })
+}
+
+/// MurmurHash3's 64-bit finalizer (`fmix64`): spreads every input bit over
+/// every output bit, which FNV-1a alone does not (a key's last bytes barely
+/// touch its high bits).
+pub(super) fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use levee_event::Value;
+
+    use super::*;
+
+    fn render(key: &Key, fields: &[(&str, Value)]) -> String {
+        let record: Record = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let mut out = String::from("left over");
+        key.render_into(&record, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_field_path_or_a_template() {
+        let id = Key::new("message_id").unwrap();
+        assert_eq!(render(&id, &[("message_id", "m-1".into())]), "m-1");
+        assert_eq!(render(&id, &[("message_id", Value::Int(7))]), "7");
+        assert_eq!(render(&id, &[]), "");
+
+        let nested = Key::new("geo.cc").unwrap();
+        let geo: Record = [("cc".to_owned(), Value::from("NO"))].into_iter().collect();
+        assert_eq!(render(&nested, &[("geo", Value::Map(geo))]), "NO");
+
+        let pair = Key::new("${customer_id}/${method|lower}").unwrap();
+        assert_eq!(
+            render(
+                &pair,
+                &[("customer_id", Value::Int(9)), ("method", "GET".into())]
+            ),
+            "9/get"
+        );
+    }
+
+    #[test]
+    fn hostile_keys_are_refused_naming_key() {
+        for text in [
+            "",
+            "a..b",
+            " ",
+            ".a",
+            "a b.",
+            "${a",
+            "${}",
+            "$$",
+            "${a|shout}",
+        ] {
+            let err = Key::new(text).unwrap_err();
+            assert!(err.to_string().contains("`key`"), "{text:?}: {err}");
+        }
+        let err = Key::new("$$constant").unwrap_err();
+        assert!(err.to_string().contains("reads no field"), "{err}");
+    }
+
+    #[test]
+    fn fnv1a64_matches_the_published_test_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn fmix64_is_murmur3s_finalizer() {
+        assert_eq!(fmix64(0), 0);
+        // Pinned, so a change to the function (and so to every sampling
+        // decision made with it) cannot pass unnoticed.
+        assert_eq!(fmix64(1), 0xb456_bcfc_34c2_cb2c);
+        assert_eq!(fmix64(fnv1a64(b"m-1")), fmix64(fnv1a64(b"m-1")));
+    }
+}
