@@ -49,6 +49,8 @@ enum Command {
         #[arg(long, default_value = "./lake")]
         lake: String,
     },
+    /// Measure the collector stage by stage (release builds only make sense).
+    Bench(commands::bench::BenchArgs),
     /// Generate a week of traffic, deliver it into a local lake, compact it
     /// and answer three questions about it in SQL. Needs nothing installed.
     Demo(commands::demo::DemoArgs),
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
             Command::Query(args) => commands::query::query(&args).await,
             Command::Tables { lake } => commands::query::tables(&lake).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
+            Command::Bench(args) => commands::bench::bench(&args).await,
         }
     });
     match outcome {
