@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 static PARSER: LazyLock<Parser> = LazyLock::new(|| {
     let config = ParserConfig::Json(JsonConfig {
         time_key: Some("time".to_owned()),
+        ..JsonConfig::default()
     });
     config.build().expect("json config builds")
 });

@@ -132,6 +132,7 @@ fn parsers(c: &mut Criterion) {
     .expect("named nginx format builds");
     let json = ParserConfig::Json(JsonConfig {
         time_key: Some("time".into()),
+        ..JsonConfig::default()
     })
     .build()
     .expect("json config builds");
@@ -144,5 +145,137 @@ fn parsers(c: &mut Criterion) {
     bench_parser(c, "none", &none, &nginx_input);
 }
 
-criterion_group!(benches, parsers);
+/// A parser from a source's `parser = ...` line, as a user writes it.
+fn from_toml(line: &str) -> Parser {
+    #[derive(serde::Deserialize)]
+    struct Source {
+        parser: ParserConfig,
+    }
+    let source: Source = toml::from_str(line).expect("bench parser config parses");
+    source.parser.build().expect("bench parser config builds")
+}
+
+/// Apache `combined` lines, the same traffic as [`nginx_lines`].
+fn apache_lines(rng: &mut Rng) -> Vec<Vec<u8>> {
+    nginx_lines(rng)
+        .into_iter()
+        .map(|mut line| {
+            // Drop nginx's trailing ` $request_time`.
+            let cut = line.iter().rposition(|&b| b == b' ').unwrap_or(line.len());
+            line.truncate(cut);
+            line
+        })
+        .collect()
+}
+
+fn logfmt_lines(rng: &mut Rng) -> Vec<Vec<u8>> {
+    (0..LINES)
+        .map(|_| {
+            let line = format!(
+                r#"at=info ts=2023-10-{:02}T{:02}:{:02}:{:02}Z method={} path={} host=api.example.com request_id={:016x} fwd="{}.{}.{}.{}" dyno=web.{} connect={} service={} status={} bytes={} msg="{}""#,
+                1 + rng.below(28),
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                rng.pick(METHODS),
+                rng.pick(PATHS),
+                rng.next(),
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                1 + rng.below(4),
+                rng.below(10),
+                rng.below(500),
+                rng.pick(&["200", "200", "304", "404", "503"]),
+                rng.below(100_000),
+                rng.pick(&["request done", r#"client said \"hi\""#, "ok"]),
+            );
+            line.into_bytes()
+        })
+        .collect()
+}
+
+fn ltsv_lines(rng: &mut Rng) -> Vec<Vec<u8>> {
+    (0..LINES)
+        .map(|_| {
+            let line = format!(
+                "time:[{:02}/Oct/2023:{:02}:{:02}:{:02} +0000]\thost:{}.{}.{}.{}\tforwardedfor:-\treq:{} {} HTTP/1.1\tstatus:{}\tsize:{}\treferer:-\tua:{}\treqtime:{}.{:03}",
+                1 + rng.below(28),
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.pick(METHODS),
+                rng.pick(PATHS),
+                rng.pick(&["200", "200", "304", "404", "502"]),
+                rng.below(100_000),
+                rng.pick(AGENTS),
+                rng.below(3),
+                rng.below(1000),
+            );
+            line.into_bytes()
+        })
+        .collect()
+}
+
+fn csv_lines(rng: &mut Rng) -> Vec<Vec<u8>> {
+    (0..LINES)
+        .map(|_| {
+            let line = format!(
+                r#"2023-10-{:02}T{:02}:{:02}:{:02}Z,{}.{}.{}.{},{},{},{},{}.{:03},"{}""#,
+                1 + rng.below(28),
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.pick(METHODS),
+                rng.pick(PATHS),
+                rng.pick(&["200", "200", "304", "404", "502"]),
+                rng.below(3),
+                rng.below(1000),
+                rng.pick(&["done", r#"client said ""hi"", then left"#, "ok, cached"]),
+            );
+            line.into_bytes()
+        })
+        .collect()
+}
+
+/// The apache, regex, logfmt, ltsv and csv parsers, each with types and a
+/// time field, as a user would configure them.
+fn more_parsers(c: &mut Criterion) {
+    let mut rng = Rng(0x5EED_1E7E_E000_0002);
+    let apache_input = apache_lines(&mut rng);
+    let apache = from_toml(r#"parser = { type = "apache", format = "combined" }"#);
+    bench_parser(c, "apache_combined", &apache, &apache_input);
+
+    // Fluent Bit's apache2 regex, the parser the issue's comparison runs.
+    let regex = from_toml(
+        r#"parser = { type = "regex", pattern = '^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+)(?: +(?<path>[^ ]*) +\S*)?" (?<code>[^ ]*) (?<size>[^ ]*)(?: "(?<referer>[^\"]*)" "(?<agent>.*)")?$', types = { code = "int", size = "int" }, time_key = "time", time_format = "%d/%b/%Y:%H:%M:%S %z" }"#,
+    );
+    bench_parser(c, "regex_apache2", &regex, &apache_input);
+
+    let logfmt = from_toml(
+        r#"parser = { type = "logfmt", types = { status = "int", bytes = "int", connect = "float", service = "float" }, time_key = "ts" }"#,
+    );
+    bench_parser(c, "logfmt", &logfmt, &logfmt_lines(&mut rng));
+
+    let ltsv = from_toml(
+        r#"parser = { type = "ltsv", types = { status = "int", size = "int", reqtime = "float" }, time_key = "time", time_format = "%d/%b/%Y:%H:%M:%S %z" }"#,
+    );
+    bench_parser(c, "ltsv", &ltsv, &ltsv_lines(&mut rng));
+
+    let csv = from_toml(
+        r#"parser = { type = "csv", columns = ["time", "client", "method", "path", "status", "took", "message"], types = { status = "int", took = "float" }, time_key = "time" }"#,
+    );
+    bench_parser(c, "csv", &csv, &csv_lines(&mut rng));
+}
+
+criterion_group!(benches, parsers, more_parsers);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use crate::json::{JsonConfig, JsonParser};
 use crate::nginx::{NginxConfig, NginxParser};
 use crate::none::{NoneConfig, NoneParser};
+use crate::syslog::{SyslogConfig, SyslogParser};
 use crate::{Parser, ParserConfigError};
 
 /// Parser config as written in the user's TOML: either a bare string, or a
@@ -18,6 +19,7 @@ use crate::{Parser, ParserConfigError};
 ///                                                     # or a full log_format string
 /// parser = { type = "json", time_key = "timestamp" }
 /// parser = { type = "none", key = "message" }
+/// parser = { type = "syslog", format = "auto", time_zone = "Europe/Berlin" }   # or "rfc3164", "rfc5424"
 /// ```
 ///
 /// The default is `none`.
@@ -29,10 +31,12 @@ pub enum ParserConfig {
     Json(JsonConfig),
     /// An nginx access log written with a `log_format`.
     Nginx(NginxConfig),
+    /// Syslog lines, RFC 3164 or RFC 5424.
+    Syslog(SyslogConfig),
 }
 
 /// The parser types, as written in config.
-const TYPES: &[&str] = &["none", "json", "nginx"];
+const TYPES: &[&str] = &["none", "json", "nginx", "syslog"];
 
 impl Default for ParserConfig {
     fn default() -> ParserConfig {
@@ -48,6 +52,7 @@ impl ParserConfig {
             ParserConfig::None(config) => Parser::none(NoneParser::new(config)?),
             ParserConfig::Json(config) => Parser::json(JsonParser::new(config)?),
             ParserConfig::Nginx(config) => Parser::nginx(NginxParser::new(config)?),
+            ParserConfig::Syslog(config) => Parser::syslog(SyslogParser::new(config)?),
         })
     }
 
@@ -56,6 +61,7 @@ impl ParserConfig {
             "none" => Ok(ParserConfig::None(NoneConfig::default())),
             "json" => Ok(ParserConfig::Json(JsonConfig::default())),
             "nginx" => Ok(ParserConfig::Nginx(NginxConfig::default())),
+            "syslog" => Ok(ParserConfig::Syslog(SyslogConfig::default())),
             other => Err(E::unknown_variant(other, TYPES)),
         }
     }
@@ -69,6 +75,7 @@ enum Table {
     None(NoneConfig),
     Json(JsonConfig),
     Nginx(NginxConfig),
+    Syslog(SyslogConfig),
 }
 
 impl<'de> Deserialize<'de> for ParserConfig {
@@ -83,7 +90,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
     type Value = ParserConfig;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(r#"a parser type ("none", "json", "nginx") or a table with `type`"#)
+        f.write_str(r#"a parser type ("none", "json", "nginx", "syslog") or a table with `type`"#)
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<ParserConfig, E> {
@@ -96,6 +103,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
             Table::None(config) => ParserConfig::None(config),
             Table::Json(config) => ParserConfig::Json(config),
             Table::Nginx(config) => ParserConfig::Nginx(config),
+            Table::Syslog(config) => ParserConfig::Syslog(config),
         })
     }
 }
@@ -121,7 +129,7 @@ mod tests {
         assert_eq!(parse(r#"parser = "none""#), Ok(ParserConfig::default()));
         assert_eq!(
             parse(r#"parser = "json""#),
-            Ok(ParserConfig::Json(JsonConfig { time_key: None }))
+            Ok(ParserConfig::Json(JsonConfig::default()))
         );
         assert_eq!(
             parse(r#"parser = "nginx""#),
@@ -143,7 +151,8 @@ mod tests {
         assert_eq!(
             parse(r#"parser = { type = "json", time_key = "timestamp" }"#),
             Ok(ParserConfig::Json(JsonConfig {
-                time_key: Some("timestamp".into())
+                time_key: Some("timestamp".into()),
+                ..JsonConfig::default()
             }))
         );
         assert_eq!(
@@ -161,7 +170,9 @@ mod tests {
         for text in [r#"parser = "regex""#, r#"parser = { type = "regex" }"#] {
             let err = parse(text).unwrap_err();
             assert!(
-                err.contains("unknown variant `regex`, expected one of `none`, `json`, `nginx`"),
+                err.contains(
+                    "unknown variant `regex`, expected one of `none`, `json`, `nginx`, `syslog`"
+                ),
                 "{err}"
             );
         }
@@ -171,7 +182,7 @@ mod tests {
     fn unknown_fields_and_missing_type_are_refused() {
         let err = parse(r#"parser = { type = "json", time_field = "ts" }"#).unwrap_err();
         assert!(
-            err.contains("unknown field `time_field`, expected `time_key`"),
+            err.contains("unknown field `time_field`, expected one of `time_key`"),
             "{err}"
         );
         let err = parse(r#"parser = { type = "nginx", formt = "main" }"#).unwrap_err();

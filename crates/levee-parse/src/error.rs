@@ -10,6 +10,27 @@ pub enum ParserConfigError {
     /// `parser = { type = "json", time_key = "" }`.
     #[error("`time_key` must not be empty; leave it out to use the time of ingest")]
     EmptyTimeKey,
+    /// A `time_format` that is neither a known name nor a usable strftime
+    /// format.
+    #[error("invalid time_format `{format}`: {reason}")]
+    InvalidTimeFormat {
+        /// The format as written.
+        format: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `time_zone` that is not UTC, a fixed offset or a known IANA name.
+    #[error(
+        "unknown time_zone `{0}`: use UTC, an offset such as +09:00, or an IANA name such as \
+         America/Los_Angeles"
+    )]
+    UnknownTimeZone(String),
+    /// A multiline `first_line` regex that does not compile, or a zero limit.
+    #[error("invalid multiline rule: {0}")]
+    InvalidFirstLine(String),
+    /// `time_format` or `time_zone` without the `time_key` they apply to.
+    #[error("`time_format` and `time_zone` need `time_key`, the field that holds the time")]
+    TimeOptionWithoutKey,
     /// An nginx `format` that is neither a known name nor a `log_format` string.
     #[error(
         "unknown nginx format `{0}`: use one of {names}, or a log_format string such as \

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::error::Category;
 
 use crate::error::{ParseError, ParseErrorReason};
-use crate::time::{epoch_from_float, epoch_from_int, parse_epoch, parse_iso8601};
+use crate::time::{Now, TimeSpec};
 use crate::{Parsed, ParserConfigError};
 
 /// `parser = "json"` or `parser = { type = "json", time_key = "timestamp" }`.
@@ -21,12 +21,25 @@ pub struct JsonConfig {
     /// missing or unreadable, the source uses the time of ingest.
     #[serde(default)]
     pub time_key: Option<String>,
+    /// How `time_key`'s value is written: `auto` (the default: RFC 3339 /
+    /// ISO 8601 text, or an epoch number told apart by magnitude),
+    /// `iso8601`, `epoch`, `epoch_millis`, `epoch_micros`, `epoch_nanos`, or
+    /// a strftime format such as `%d/%b/%Y:%H:%M:%S %z` (see
+    /// [`TimeSpec`](crate::time::TimeSpec) for the directives).
+    #[serde(default)]
+    pub time_format: Option<String>,
+    /// The zone of times written without an offset: `UTC` (the default),
+    /// a fixed offset such as `+09:00`, or an IANA name such as
+    /// `America/Los_Angeles`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// A compiled `json` parser.
 #[derive(Clone, Debug)]
 pub(crate) struct JsonParser {
-    time_key: Option<String>,
+    /// The time field's name and how to read it.
+    time: Option<(String, TimeSpec)>,
 }
 
 /// Some writers start a file with a UTF-8 byte order mark.
@@ -34,17 +47,21 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl JsonParser {
     pub(crate) fn new(config: &JsonConfig) -> Result<JsonParser, ParserConfigError> {
-        if config.time_key.as_deref() == Some("") {
-            return Err(ParserConfigError::EmptyTimeKey);
-        }
-        Ok(JsonParser {
-            time_key: config.time_key.clone(),
-        })
+        let spec = TimeSpec::new(config.time_format.as_deref(), config.time_zone.as_deref())?;
+        let time = match config.time_key.as_deref() {
+            Some("") => return Err(ParserConfigError::EmptyTimeKey),
+            Some(key) => Some((key.to_owned(), spec)),
+            None if config.time_format.is_some() || config.time_zone.is_some() => {
+                return Err(ParserConfigError::TimeOptionWithoutKey);
+            }
+            None => None,
+        };
+        Ok(JsonParser { time })
     }
 
     /// Parses one line. Text inside JSON strings must be valid UTF-8, as
     /// JSON requires: a line that is not goes to `@ERROR` whole.
-    pub(crate) fn parse(&self, line: &[u8]) -> Result<Parsed, ParseError> {
+    pub(crate) fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
         let (skipped, body) = match line.strip_prefix(BOM) {
             Some(body) => (BOM.len(), body),
             None => (0, line),
@@ -67,12 +84,21 @@ impl JsonParser {
                 ));
             }
         };
-        let time = self
-            .time_key
-            .as_deref()
-            .and_then(|key| time_field(&record, key))
-            .and_then(event_time);
-        Ok(Parsed { record, time })
+        let (time, time_error) = match &self.time {
+            Some((key, spec)) => match time_field(&record, key) {
+                None | Some(Value::Null) => (None, false),
+                Some(value) => {
+                    let time = event_time(value, spec, now);
+                    (time, time.is_none())
+                }
+            },
+            None => (None, false),
+        };
+        Ok(Parsed {
+            record,
+            time,
+            time_error,
+        })
     }
 }
 
@@ -82,14 +108,11 @@ fn time_field<'a>(record: &'a Record, key: &str) -> Option<&'a Value> {
 }
 
 /// An event time from a field's value, if it holds one.
-fn event_time(value: &Value) -> Option<i64> {
+fn event_time(value: &Value, spec: &TimeSpec, now: Now) -> Option<i64> {
     match value {
-        Value::String(text) => {
-            let text = text.trim().as_bytes();
-            parse_iso8601(text).or_else(|| parse_epoch(text))
-        }
-        Value::Int(n) => epoch_from_int(*n),
-        Value::Float(x) => epoch_from_float(*x),
+        Value::String(text) => spec.parse_with(text.as_bytes(), now),
+        Value::Int(n) => spec.int_with(*n, now),
+        Value::Float(x) => spec.from_float(*x),
         _ => None,
     }
 }
@@ -139,8 +162,15 @@ mod tests {
     fn parser(time_key: Option<&str>) -> JsonParser {
         JsonParser::new(&JsonConfig {
             time_key: time_key.map(str::to_owned),
+            ..JsonConfig::default()
         })
         .unwrap()
+    }
+
+    impl JsonParser {
+        fn parse_line(&self, line: &[u8]) -> Result<Parsed, ParseError> {
+            self.parse(line, Now::System)
+        }
     }
 
     const SEPT_1: i64 = 1_535_803_200 * NANOS_PER_SEC; // 2018-09-01T12:00:00Z
@@ -149,7 +179,7 @@ mod tests {
     fn object_becomes_record_in_order_with_nesting() {
         let p = parser(None);
         let parsed = p
-            .parse(br#"{"b":1,"a":{"x":[1,"two",null]},"c":2.5}"#)
+            .parse_line(br#"{"b":1,"a":{"x":[1,"two",null]},"c":2.5}"#)
             .unwrap();
         assert_eq!(parsed.record.keys().collect::<Vec<_>>(), ["b", "a", "c"]);
         let Value::Map(inner) = &parsed.record["a"] else {
@@ -177,28 +207,31 @@ mod tests {
             (br#"{"other":1535803200}"#, None),
         ];
         for (line, want) in cases {
-            let parsed = p.parse(line).unwrap();
+            let parsed = p.parse_line(line).unwrap();
             assert_eq!(parsed.time, want, "{}", String::from_utf8_lossy(line));
         }
         // The field stays in the record.
-        assert_eq!(p.parse(br#"{"ts":1}"#).unwrap().record["ts"], Value::Int(1));
+        assert_eq!(
+            p.parse_line(br#"{"ts":1}"#).unwrap().record["ts"],
+            Value::Int(1)
+        );
     }
 
     #[test]
     fn time_key_may_be_a_dotted_path() {
         let p = parser(Some("event.time"));
         let nested = p
-            .parse(br#"{"event":{"time":"2018-09-01T12:00:00Z"}}"#)
+            .parse_line(br#"{"event":{"time":"2018-09-01T12:00:00Z"}}"#)
             .unwrap();
         assert_eq!(nested.time, Some(SEPT_1));
-        let flat = p.parse(br#"{"event.time":1535803200}"#).unwrap();
+        let flat = p.parse_line(br#"{"event.time":1535803200}"#).unwrap();
         assert_eq!(flat.time, Some(SEPT_1));
     }
 
     #[test]
     fn errors_carry_the_byte_position() {
         let p = parser(None);
-        let err = p.parse(br#"{"a":1,"b":x}"#).unwrap_err();
+        let err = p.parse_line(br#"{"a":1,"b":x}"#).unwrap_err();
         assert_eq!(err.position, 11);
         assert!(
             matches!(err.reason, ParseErrorReason::InvalidJson(_)),
@@ -206,14 +239,14 @@ mod tests {
         );
         assert_eq!(err.to_string(), "at byte 11: invalid JSON: expected value");
 
-        let err = p.parse(br#"{"a":1,"b":"#).unwrap_err();
+        let err = p.parse_line(br#"{"a":1,"b":"#).unwrap_err();
         assert_eq!(err.position, 11);
         assert!(
             matches!(err.reason, ParseErrorReason::UnexpectedEnd { .. }),
             "{err}"
         );
 
-        let err = p.parse(b"  [1,2]").unwrap_err();
+        let err = p.parse_line(b"  [1,2]").unwrap_err();
         assert_eq!(
             err,
             ParseError::new(2, ParseErrorReason::NotAnObject("an array"))
@@ -223,10 +256,10 @@ mod tests {
             "at byte 2: expected a JSON object, found an array"
         );
 
-        let err = p.parse(b"{\"a\":1}\n{\"b\":2}").unwrap_err();
+        let err = p.parse_line(b"{\"a\":1}\n{\"b\":2}").unwrap_err();
         assert_eq!(err.position, 8, "{err}");
 
-        let err = p.parse(b"{\"a\":\"\xff\"}").unwrap_err();
+        let err = p.parse_line(b"{\"a\":\"\xff\"}").unwrap_err();
         assert!(
             matches!(err.reason, ParseErrorReason::InvalidJson(_)),
             "{err}"
@@ -237,24 +270,28 @@ mod tests {
     fn blank_lines_and_byte_order_marks() {
         let p = parser(None);
         assert_eq!(
-            p.parse(b"").unwrap_err().reason,
+            p.parse_line(b"").unwrap_err().reason,
             ParseErrorReason::EmptyLine
         );
         assert_eq!(
-            p.parse(b" \t ").unwrap_err().reason,
+            p.parse_line(b" \t ").unwrap_err().reason,
             ParseErrorReason::EmptyLine
         );
         assert_eq!(
-            p.parse(b"\xEF\xBB\xBF{\"a\":1}").unwrap().record["a"],
+            p.parse_line(b"\xEF\xBB\xBF{\"a\":1}").unwrap().record["a"],
             Value::Int(1)
         );
-        assert_eq!(p.parse(b"\xEF\xBB\xBF{\"a\":}").unwrap_err().position, 8);
+        assert_eq!(
+            p.parse_line(b"\xEF\xBB\xBF{\"a\":}").unwrap_err().position,
+            8
+        );
     }
 
     #[test]
     fn empty_time_key_is_refused() {
         let config = JsonConfig {
             time_key: Some(String::new()),
+            ..JsonConfig::default()
         };
         assert_eq!(
             JsonParser::new(&config).unwrap_err(),

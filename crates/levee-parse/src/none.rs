@@ -52,7 +52,11 @@ impl NoneParser {
         let mut record = Record::with_capacity(1);
         let text = String::from_utf8_lossy(line).into_owned();
         record.insert(self.key.clone(), Value::String(text));
-        Parsed { record, time: None }
+        Parsed {
+            record,
+            time: None,
+            time_error: false,
+        }
     }
 }
 

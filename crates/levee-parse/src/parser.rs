@@ -6,6 +6,8 @@ use crate::ParseError;
 use crate::json::JsonParser;
 use crate::nginx::NginxParser;
 use crate::none::NoneParser;
+use crate::syslog::SyslogParser;
+use crate::time::Now;
 
 /// A line's fields and, if it carried one, its event time.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +16,11 @@ pub struct Parsed {
     pub record: Record,
     /// Event time in ns since epoch UTC, if the line carried one that parsed.
     pub time: Option<i64>,
+    /// True when the line had a time field but its text did not read as a
+    /// time (then `time` is `None` and the source uses the time of ingest);
+    /// false when it parsed or when the line had no time to read. Sources
+    /// count these.
+    pub time_error: bool,
 }
 
 /// A compiled parser, built once from a [`ParserConfig`](crate::ParserConfig)
@@ -28,6 +35,7 @@ enum Kind {
     None(NoneParser),
     Json(JsonParser),
     Nginx(NginxParser),
+    Syslog(SyslogParser),
 }
 
 impl Parser {
@@ -49,16 +57,34 @@ impl Parser {
         }
     }
 
+    pub(crate) fn syslog(parser: SyslogParser) -> Parser {
+        Parser {
+            kind: Kind::Syslog(parser),
+        }
+    }
+
     /// Parses one line, given without its trailing newline; a trailing
     /// `\r` (or `\r\n`) is dropped first. Error positions count bytes of
     /// the line as given.
     pub fn parse(&self, line: &[u8]) -> Result<Parsed, ParseError> {
+        self.parse_with(line, Now::System)
+    }
+
+    /// Like [`parse`](Parser::parse), with `now` (ns since epoch UTC, such
+    /// as the time the line was read) as the present moment: a time written
+    /// without its year (syslog's `Oct 11 22:14:15`) is placed by it.
+    pub fn parse_at(&self, line: &[u8], now: i64) -> Result<Parsed, ParseError> {
+        self.parse_with(line, Now::At(now))
+    }
+
+    fn parse_with(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match &self.kind {
             Kind::None(p) => Ok(p.parse(line)),
-            Kind::Json(p) => p.parse(line),
+            Kind::Json(p) => p.parse(line, now),
             Kind::Nginx(p) => p.parse(line),
+            Kind::Syslog(p) => p.parse(line, now),
         }
     }
 
@@ -69,6 +95,7 @@ impl Parser {
             Kind::None(_) => "none",
             Kind::Json(_) => "json",
             Kind::Nginx(_) => "nginx",
+            Kind::Syslog(_) => "syslog",
         }
     }
 }

@@ -5,6 +5,18 @@
 //! returns `None` for text that is not a valid time of its kind (including
 //! out-of-range fields such as `31/Feb`) or a time outside i64 nanoseconds
 //! (years 1677 to 2262).
+//!
+//! [`TimeSpec`] is what parsers build from a user's `time_format` and
+//! `time_zone`: named formats, strftime-style formats compiled once, and
+//! zones (fixed offsets, or IANA names through `jiff`'s bundled database).
+
+mod spec;
+mod strftime;
+mod zone;
+
+pub use spec::TimeSpec;
+pub(crate) use spec::{Date, Now, local_nanos, without_year};
+pub(crate) use zone::Zone;
 
 use levee_event::time::{NANOS_PER_SEC, days_from_civil, days_in_month};
 
@@ -69,46 +81,54 @@ pub fn parse_time_local(text: &[u8]) -> Option<i64> {
 /// offset may be `Z`, `±HH:MM`, `±HHMM` or `±HH`. A time without an offset
 /// is taken as UTC, and a bare date as its midnight UTC.
 pub fn parse_iso8601(text: &[u8]) -> Option<i64> {
+    let (civil, offset) = iso8601_parts(text)?;
+    civil.to_nanos(offset.unwrap_or(0))
+}
+
+/// An ISO 8601 time as its wall-clock fields and its offset, if it has one.
+pub(crate) fn iso8601_parts(text: &[u8]) -> Option<(Civil, Option<i64>)> {
     let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2, rest @ ..] = text else {
         return None;
     };
-    let year = i64::from(digits(&[*y1, *y2, *y3, *y4])?);
-    let month = digits(&[*m1, *m2])?;
-    let day = digits(&[*d1, *d2])?;
+    let mut civil = Civil {
+        year: i64::from(digits(&[*y1, *y2, *y3, *y4])?),
+        month: digits(&[*m1, *m2])?,
+        day: digits(&[*d1, *d2])?,
+        clock: Clock::MIDNIGHT,
+    };
     let rest = match rest {
-        [] => return to_nanos(year, month, day, Clock::MIDNIGHT, 0),
+        [] => return Some((civil, None)),
         [b'T' | b't' | b' ', rest @ ..] => rest,
         _ => return None,
     };
     let [h1, h2, b':', n1, n2, rest @ ..] = rest else {
         return None;
     };
-    let mut clock = Clock {
-        hour: digits(&[*h1, *h2])?,
-        minute: digits(&[*n1, *n2])?,
-        second: 0,
-        nanos: 0,
-    };
+    civil.clock.hour = digits(&[*h1, *h2])?;
+    civil.clock.minute = digits(&[*n1, *n2])?;
     let mut rest = rest;
     if let [b':', s1, s2, after @ ..] = rest {
-        clock.second = digits(&[*s1, *s2])?;
+        civil.clock.second = digits(&[*s1, *s2])?;
         rest = after;
         if let [b'.' | b',', after @ ..] = rest {
             let len = after.iter().take_while(|b| b.is_ascii_digit()).count();
             let (fraction, after) = after.split_at(len);
-            clock.nanos = fraction_nanos(fraction)?;
+            civil.clock.nanos = fraction_nanos(fraction)?;
             rest = after;
         }
     }
     let offset = match rest {
-        [] | [b'Z' | b'z'] => 0,
-        [sign, h1, h2] => offset_seconds(*sign, digits(&[*h1, *h2])?, 0)?,
-        [sign, h1, h2, m1, m2] | [sign, h1, h2, b':', m1, m2] => {
-            offset_seconds(*sign, digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)?
-        }
+        [] => None,
+        [b'Z' | b'z'] => Some(0),
+        [sign, h1, h2] => Some(offset_seconds(*sign, digits(&[*h1, *h2])?, 0)?),
+        [sign, h1, h2, m1, m2] | [sign, h1, h2, b':', m1, m2] => Some(offset_seconds(
+            *sign,
+            digits(&[*h1, *h2])?,
+            digits(&[*m1, *m2])?,
+        )?),
         _ => return None,
     };
-    to_nanos(year, month, day, clock, offset)
+    Some((civil, offset))
 }
 
 /// Below this magnitude an epoch number is seconds (up to the year 5138).
@@ -161,6 +181,12 @@ pub fn epoch_from_float(value: f64) -> Option<i64> {
 /// `1535760000123`, as nginx's `$msec` or a JSON string), exact to the
 /// nanosecond, told apart by magnitude like [`epoch_from_int`].
 pub fn parse_epoch(text: &[u8]) -> Option<i64> {
+    epoch_text(text, None)
+}
+
+/// A decimal epoch number in text, in `unit` nanoseconds, or told apart by
+/// magnitude when `unit` is `None`.
+fn epoch_text(text: &[u8], unit: Option<i128>) -> Option<i64> {
     let (negative, text) = match text {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
@@ -178,7 +204,7 @@ pub fn parse_epoch(text: &[u8]) -> Option<i64> {
     let whole = int_digits
         .iter()
         .fold(0i128, |acc, b| acc * 10 + i128::from(b - b'0'));
-    let unit = unit_nanos(whole);
+    let unit = unit.unwrap_or_else(|| unit_nanos(whole));
     // Scale the fraction into units of `unit` ns; digits past 1 ns are dropped.
     let mut part = 0i128;
     let mut scale = unit;
@@ -192,11 +218,11 @@ pub fn parse_epoch(text: &[u8]) -> Option<i64> {
 
 /// Time of day, checked when it is turned into nanoseconds.
 #[derive(Clone, Copy)]
-struct Clock {
-    hour: u32,
-    minute: u32,
-    second: u32,
-    nanos: u32,
+pub(crate) struct Clock {
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
+    pub(crate) nanos: u32,
 }
 
 impl Clock {
@@ -208,25 +234,66 @@ impl Clock {
     };
 }
 
+/// A date and time of day as written, before any offset is applied.
+#[derive(Clone, Copy)]
+pub(crate) struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    clock: Clock,
+}
+
+impl Civil {
+    /// Seconds since the epoch of this wall-clock time read as UTC, after
+    /// checking every field's range; the nanoseconds are left out.
+    fn seconds(&self) -> Option<i64> {
+        let Civil {
+            year,
+            month,
+            day,
+            clock,
+        } = *self;
+        // A leap second (:60) is accepted and lands on the next second.
+        let valid = (1..=12).contains(&month)
+            && day >= 1
+            && day <= days_in_month(year, month)
+            && clock.hour < 24
+            && clock.minute < 60
+            && clock.second <= 60
+            && clock.nanos < 1_000_000_000
+            && (-10_000..=10_000).contains(&year);
+        if !valid {
+            return None;
+        }
+        Some(
+            days_from_civil(year, month, day) * 86_400
+                + i64::from(clock.hour * 3600 + clock.minute * 60 + clock.second),
+        )
+    }
+
+    /// UTC nanoseconds of this wall-clock time at `offset` seconds east of UTC.
+    fn to_nanos(self, offset: i64) -> Option<i64> {
+        seconds_to_nanos(self.seconds()? - offset, self.clock.nanos)
+    }
+}
+
+/// Seconds and nanoseconds since the epoch as nanoseconds, if i64 holds them.
+fn seconds_to_nanos(seconds: i64, nanos: u32) -> Option<i64> {
+    seconds
+        .checked_mul(NANOS_PER_SEC)?
+        .checked_add(i64::from(nanos))
+}
+
 /// Checks every field's range, then converts local time at `offset`
 /// seconds east of UTC into UTC nanoseconds.
 fn to_nanos(year: i64, month: u32, day: u32, clock: Clock, offset: i64) -> Option<i64> {
-    // A leap second (:60) is accepted and lands on the next second.
-    let valid = (1..=12).contains(&month)
-        && day >= 1
-        && day <= days_in_month(year, month)
-        && clock.hour < 24
-        && clock.minute < 60
-        && clock.second <= 60;
-    if !valid {
-        return None;
+    Civil {
+        year,
+        month,
+        day,
+        clock,
     }
-    let seconds = days_from_civil(year, month, day) * 86_400
-        + i64::from(clock.hour * 3600 + clock.minute * 60 + clock.second)
-        - offset;
-    seconds
-        .checked_mul(NANOS_PER_SEC)?
-        .checked_add(i64::from(clock.nanos))
+    .to_nanos(offset)
 }
 
 /// `+HHMM` as seconds east of UTC; real offsets stay within ±18 hours.
@@ -243,14 +310,14 @@ fn offset_seconds(sign: u8, hours: u32, minutes: u32) -> Option<i64> {
 }
 
 /// A run of ASCII digits as a number; `None` if any byte is not a digit.
-fn digits(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn digits(bytes: &[u8]) -> Option<u32> {
     bytes.iter().try_fold(0u32, |acc, &b| {
         b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
     })
 }
 
 /// The digits after a decimal point as nanoseconds (at least one digit).
-fn fraction_nanos(fraction: &[u8]) -> Option<u32> {
+pub(crate) fn fraction_nanos(fraction: &[u8]) -> Option<u32> {
     if fraction.is_empty() {
         return None;
     }
@@ -263,7 +330,7 @@ fn fraction_nanos(fraction: &[u8]) -> Option<u32> {
     Some(nanos)
 }
 
-fn month_from_name(name: [u8; 3]) -> Option<u32> {
+pub(crate) fn month_from_name(name: [u8; 3]) -> Option<u32> {
     const MONTHS: [&[u8; 3]; 12] = [
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
         b"dec",

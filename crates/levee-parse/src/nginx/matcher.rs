@@ -7,7 +7,7 @@
 use levee_event::Record;
 use memchr::memchr;
 
-use super::fields::Sink;
+use super::fields::{FieldKind, Sink};
 use super::format::{Format, Literal};
 use crate::Parsed;
 use crate::error::{ParseError, ParseErrorReason};
@@ -49,7 +49,19 @@ impl Format {
         if pos < line.len() {
             return Err(ParseError::new(pos, ParseErrorReason::TrailingBytes));
         }
-        Ok(Parsed { record, time })
+        // A time variable with a value that did not read as a time.
+        let time_error = time.is_none()
+            && self.fields.iter().any(|f| {
+                matches!(
+                    f.kind,
+                    FieldKind::TimeLocal | FieldKind::TimeIso8601 | FieldKind::Msec
+                ) && record.get(&f.name).is_some_and(|v| !v.is_null())
+            });
+        Ok(Parsed {
+            record,
+            time,
+            time_error,
+        })
     }
 }
 

@@ -6,6 +6,9 @@
 //! parser's output as pretty JSON. After a deliberate change, rewrite the
 //! expectations with `LEVEE_BLESS=1 cargo test -p levee-parse --test it`
 //! and review the diff.
+//!
+//! Lines are parsed as if read at [`NOW`], so a time written without its
+//! year (syslog's `Oct 11 22:14:15`) lands in the same year every run.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,9 @@ struct Setup {
     parser: ParserConfig,
 }
 
+/// 2024-06-15T12:00:00Z: "now" for every golden line.
+const NOW: i64 = 1_718_452_800 * 1_000_000_000;
+
 fn golden_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -28,14 +34,23 @@ fn golden_root() -> PathBuf {
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 enum Shown {
-    Parsed { time: Option<i64>, record: Record },
-    Failed { error: String },
+    Parsed {
+        time: Option<i64>,
+        /// Shown only when set: the line had a time that did not read.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        time_error: bool,
+        record: Record,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 fn render(parser: &Parser, line: &[u8]) -> String {
-    let shown = match parser.parse(line) {
+    let shown = match parser.parse_at(line, NOW) {
         Ok(parsed) => Shown::Parsed {
             time: parsed.time,
+            time_error: parsed.time_error,
             record: parsed.record,
         },
         Err(error) => Shown::Failed {

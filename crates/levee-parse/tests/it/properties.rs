@@ -25,6 +25,7 @@ fn all_parsers() -> Vec<Parser> {
     parsers.push(
         ParserConfig::Json(JsonConfig {
             time_key: Some("t".into()),
+            ..JsonConfig::default()
         })
         .build()
         .unwrap(),
