@@ -2,11 +2,13 @@
 //! line-oriented source.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use levee_event::{Batch, ERROR_TAG, Event, Record, Tag, Value};
-use levee_parse::Parser;
+use levee_parse::{Joined, Joiner, Parser};
+use tokio::time::Instant;
 
+use super::multiline::MultilineRule;
 use super::{SourceContext, SourceMetrics};
 
 /// Events per batch sent downstream: large enough to amortise channel and
@@ -25,6 +27,10 @@ pub(crate) struct LineDecoder {
     parser: Parser,
     batch: Batch,
     metrics: SourceMetrics,
+    /// Joins continuation lines before parsing, if the source says so.
+    multiline: Option<MultilineRule>,
+    /// Marks events whose time did not read, if the source says so.
+    time_error_field: Option<String>,
 }
 
 impl LineDecoder {
@@ -36,24 +42,69 @@ impl LineDecoder {
             parser,
             batch: Vec::with_capacity(BATCH_EVENTS),
             metrics: ctx.metrics.clone(),
+            multiline: None,
+            time_error_field: None,
+        }
+    }
+
+    /// Joins lines into multi-line records by `rule` before parsing.
+    pub(crate) fn with_multiline(mut self, rule: Option<MultilineRule>) -> LineDecoder {
+        self.multiline = rule;
+        self
+    }
+
+    /// Sets `field` to `true` on events whose time field did not read.
+    pub(crate) fn with_time_error_field(mut self, field: Option<String>) -> LineDecoder {
+        self.time_error_field = field;
+        self
+    }
+
+    /// A buffer for one stream of bytes (one file), joining lines into
+    /// records if the source has a multiline rule.
+    pub(crate) fn line_buffer(&self) -> LineBuffer {
+        LineBuffer {
+            joiner: self.multiline.as_ref().map(|m| m.rule.joiner()),
+            flush_timeout: self
+                .multiline
+                .as_ref()
+                .map_or(Duration::ZERO, |m| m.flush_timeout),
+            ..LineBuffer::default()
         }
     }
 
     /// Parses one line (its newline already cut off) into the pending batch.
+    ///
+    /// The time of ingest is also "now" for times written without a year.
     pub(crate) fn push_line(&mut self, line: &[u8], ingest_time: i64) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         self.metrics.events.inc();
-        match self.parser.parse(line) {
-            Ok(parsed) => self.batch.push(Event::new(
-                self.tag.clone(),
-                parsed.time.unwrap_or(ingest_time),
-                parsed.record,
-            )),
+        match self.parser.parse_at(line, ingest_time) {
+            Ok(mut parsed) => {
+                if parsed.time_error {
+                    self.metrics.time_errors.inc();
+                    if let Some(field) = &self.time_error_field {
+                        parsed.record.insert(field.clone(), Value::Bool(true));
+                    }
+                }
+                self.batch.push(Event::new(
+                    self.tag.clone(),
+                    parsed.time.unwrap_or(ingest_time),
+                    parsed.record,
+                ));
+            }
             Err(err) => {
                 let reason = err.to_string();
                 self.push_error(line, &reason, Some(err.position), ingest_time);
             }
         }
+    }
+
+    /// Parses a record a multiline joiner completed.
+    fn push_record(&mut self, record: Joined<'_>) {
+        if record.cut {
+            self.metrics.multiline_cuts.inc();
+        }
+        self.push_line(record.text, record.stamp);
     }
 
     /// Records a line that could not be parsed or read whole.
@@ -98,12 +149,20 @@ impl LineDecoder {
     }
 }
 
-/// Bytes read but not yet cut into lines.
+/// Bytes read but not yet cut into lines, and with a multiline rule, lines
+/// not yet joined into a complete record.
 #[derive(Default)]
 pub(crate) struct LineBuffer {
     buf: Vec<u8>,
     /// Set while skipping the rest of an over-long line.
     skipping: bool,
+    /// Joins lines into records, when the source has a multiline rule.
+    joiner: Option<Joiner>,
+    /// How long a pending record waits for another line.
+    flush_timeout: Duration,
+    /// When the pending record got its last line (tokio's clock, so tests
+    /// can pause it).
+    last_line: Option<Instant>,
 }
 
 impl LineBuffer {
@@ -119,11 +178,11 @@ impl LineBuffer {
             }
             if self.buf.is_empty() {
                 // The common case: the whole line is in this read; no copy.
-                decoder.push_line(head, ingest_time);
+                self.line(head, decoder, ingest_time);
             } else {
                 self.buf.extend_from_slice(head);
                 let line = std::mem::take(&mut self.buf);
-                decoder.push_line(&line, ingest_time);
+                self.line(&line, decoder, ingest_time);
                 self.buf = line;
                 self.buf.clear();
             }
@@ -142,14 +201,52 @@ impl LineBuffer {
         }
     }
 
-    /// At the end of input: a last line without a newline is still a line.
+    /// One complete line: parsed, or joined into the pending record.
+    fn line(&mut self, line: &[u8], decoder: &mut LineDecoder, ingest_time: i64) {
+        match &mut self.joiner {
+            None => decoder.push_line(line, ingest_time),
+            Some(joiner) => {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                joiner.push(line, ingest_time, &mut |record| decoder.push_record(record));
+                self.last_line = joiner.is_pending().then(Instant::now);
+            }
+        }
+    }
+
+    /// At the end of input: a last line without a newline is still a line,
+    /// and a pending multiline record is complete.
     pub(crate) fn finish(&mut self, decoder: &mut LineDecoder, ingest_time: i64) {
         if !self.buf.is_empty() && !self.skipping {
             let line = std::mem::take(&mut self.buf);
-            decoder.push_line(&line, ingest_time);
+            self.line(&line, decoder, ingest_time);
         }
         self.buf.clear();
         self.skipping = false;
+        self.flush_record(decoder);
+    }
+
+    /// Parses the pending multiline record, if any.
+    pub(crate) fn flush_record(&mut self, decoder: &mut LineDecoder) {
+        if let Some(joiner) = &mut self.joiner {
+            joiner.flush(&mut |record| decoder.push_record(record));
+        }
+        self.last_line = None;
+    }
+
+    /// When the pending multiline record is due, if there is one.
+    pub(crate) fn record_deadline(&self) -> Option<Instant> {
+        self.last_line.map(|at| at + self.flush_timeout)
+    }
+
+    /// Parses the pending multiline record if no line came for
+    /// `flush_timeout`.
+    pub(crate) fn flush_if_idle(&mut self, decoder: &mut LineDecoder) {
+        if self
+            .record_deadline()
+            .is_some_and(|due| due <= Instant::now())
+        {
+            self.flush_record(decoder);
+        }
     }
 
     /// Forgets a partial line (the file it came from was truncated).
@@ -178,6 +275,10 @@ mod tests {
     use tokio::sync::{mpsc, watch};
 
     fn decoder() -> LineDecoder {
+        decoder_with(ParserConfig::default())
+    }
+
+    fn decoder_with(parser: ParserConfig) -> LineDecoder {
         let (tx, _rx) = mpsc::channel(1);
         let (_stx, srx) = watch::channel(false);
         let ctx = SourceContext {
@@ -188,8 +289,22 @@ mod tests {
             data_dir: std::env::temp_dir(),
             metrics: SourceMetrics::default(),
         };
-        let parser = ParserConfig::default().build().unwrap();
-        LineDecoder::new(Tag::new("t"), parser, &ctx)
+        LineDecoder::new(Tag::new("t"), parser.build().unwrap(), &ctx)
+    }
+
+    fn parser(toml_text: &str) -> ParserConfig {
+        #[derive(serde::Deserialize)]
+        struct T {
+            parser: ParserConfig,
+        }
+        toml::from_str::<T>(toml_text).unwrap().parser
+    }
+
+    fn multiline(first_line: &str, max_lines: usize) -> Option<MultilineRule> {
+        Some(MultilineRule {
+            rule: levee_parse::Multiline::new(first_line, max_lines, 1 << 20).unwrap(),
+            flush_timeout: Duration::from_secs(1),
+        })
     }
 
     fn messages(batch: &Batch) -> Vec<String> {
@@ -233,5 +348,97 @@ mod tests {
         );
         assert_eq!(messages(&batch[1..].to_vec()), ["next"]);
         assert_eq!(d.metrics().parse_errors.get(), 1);
+    }
+
+    #[test]
+    fn unreadable_times_are_counted_and_marked_only_when_asked() {
+        let json = parser(r#"parser = { type = "json", time_key = "ts" }"#);
+        let mut d = decoder_with(json.clone());
+        d.push_line(br#"{"ts":"2018-09-01T12:00:00Z"}"#, 7);
+        d.push_line(br#"{"ts":"soon"}"#, 7);
+        d.push_line(br#"{"other":1}"#, 7);
+        let batch = d.take();
+        assert_eq!(batch[0].time, 1_535_803_200_000_000_000);
+        assert_eq!(
+            batch[1].time, 7,
+            "an unreadable time keeps the time of ingest"
+        );
+        assert_eq!(d.metrics().time_errors.get(), 1);
+        assert!(batch.iter().all(|e| !e.record.contains_key("_time_error")));
+
+        let mut d = decoder_with(json).with_time_error_field(Some("_time_error".into()));
+        d.push_line(br#"{"ts":"soon"}"#, 7);
+        d.push_line(br#"{"ts":1535803200}"#, 7);
+        let batch = d.take();
+        assert_eq!(batch[0].record["_time_error"], Value::Bool(true));
+        assert!(!batch[1].record.contains_key("_time_error"));
+    }
+
+    #[test]
+    fn a_year_missing_from_syslog_is_placed_by_the_time_of_ingest() {
+        let mut d = decoder_with(parser(r#"parser = "syslog""#));
+        // Read on 2024-01-02: December's line belongs to 2023.
+        let ingest = 1_704_153_600_000_000_000;
+        d.push_line(b"Dec 31 23:00:00 host app: late", ingest);
+        let batch = d.take();
+        assert_eq!(batch[0].time, ingest - 25 * 3600 * 1_000_000_000);
+    }
+
+    #[test]
+    fn multiline_joins_a_stack_trace_across_reads_and_flushes_at_the_end() {
+        let mut d = decoder().with_multiline(multiline(r"^\d{4}-", 1000));
+        let mut b = d.line_buffer();
+        b.feed(
+            b"2024-06-15 ERROR boom\r\n\tat a.B(B.java:1)\n\tat c.",
+            &mut d,
+            1,
+        );
+        b.feed(b"D(D.java:2)\n2024-06-15 INFO ok\n", &mut d, 2);
+        assert_eq!(
+            messages(&d.take()),
+            ["2024-06-15 ERROR boom\n\tat a.B(B.java:1)\n\tat c.D(D.java:2)"]
+        );
+        b.feed(b"  continued", &mut d, 3);
+        assert!(d.take().is_empty(), "the last record waits for more lines");
+        b.finish(&mut d, 4);
+        let batch = d.take();
+        assert_eq!(messages(&batch), ["2024-06-15 INFO ok\n  continued"]);
+        assert_eq!(
+            batch[0].time, 2,
+            "a record has the time its first line was read"
+        );
+        assert_eq!(d.metrics().events.get(), 2);
+    }
+
+    #[test]
+    fn multiline_cuts_are_counted() {
+        let mut d = decoder().with_multiline(multiline("^start", 2));
+        let mut b = d.line_buffer();
+        b.feed(b"start\na\nb\nc\n", &mut d, 1);
+        b.finish(&mut d, 1);
+        assert_eq!(messages(&d.take()), ["start\na", "b\nc"]);
+        assert_eq!(d.metrics().multiline_cuts.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_record_is_flushed_after_the_timeout_and_not_before() {
+        let mut d = decoder().with_multiline(multiline("^start", 1000));
+        let mut b = d.line_buffer();
+        assert_eq!(b.record_deadline(), None);
+        b.feed(b"start\n  more\n", &mut d, 1);
+        let due = b.record_deadline().unwrap();
+        tokio::time::advance(Duration::from_millis(999)).await;
+        b.flush_if_idle(&mut d);
+        assert!(d.take().is_empty());
+        // Another line pushes the deadline back.
+        b.feed(b"  again\n", &mut d, 1);
+        assert!(b.record_deadline().unwrap() > due);
+        tokio::time::advance(Duration::from_millis(999)).await;
+        b.flush_if_idle(&mut d);
+        assert!(d.take().is_empty());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        b.flush_if_idle(&mut d);
+        assert_eq!(messages(&d.take()), ["start\n  more\n  again"]);
+        assert_eq!(b.record_deadline(), None);
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod generate;
 mod lines;
+pub mod multiline;
 pub mod stdin;
 pub mod tail;
 
@@ -29,6 +30,16 @@ pub struct SourceConfig {
     /// such as `{ type = "nginx", format = "combined" }`. Default: `none`.
     #[serde(default)]
     pub parser: ParserConfig,
+    /// Joins continuation lines (stack traces) to the line that starts
+    /// their record before parsing, e.g. `{ first_line = '^\d{4}-' }`; see
+    /// [`multiline::MultilineConfig`]. For `tail` and `stdin`. Default: off.
+    #[serde(default)]
+    pub multiline: Option<multiline::MultilineConfig>,
+    /// A field set to `true` on events whose time field did not read as a
+    /// time (they keep the time of ingest), e.g. `"_time_error"`. Default:
+    /// none; such events are always counted in `levee_time_errors_total`.
+    #[serde(default)]
+    pub time_error_field: Option<String>,
     /// What kind of source, and its own settings.
     #[serde(flatten)]
     pub kind: SourceKind,
@@ -61,6 +72,8 @@ impl SourceKind {
 pub struct Source {
     tag: Tag,
     parser: Parser,
+    multiline: Option<multiline::MultilineRule>,
+    time_error_field: Option<String>,
     kind: SourceKind,
 }
 
@@ -81,9 +94,21 @@ impl SourceConfig {
             SourceKind::Stdin(_) => {}
             SourceKind::Generate(c) => c.validate()?,
         }
+        if self.multiline.is_some() && matches!(self.kind, SourceKind::Generate(_)) {
+            return Err(SourceError::Config(
+                "multiline applies to tail and stdin sources; generate makes whole lines".into(),
+            ));
+        }
+        if self.time_error_field.as_deref() == Some("") {
+            return Err(SourceError::Config(
+                "time_error_field must not be empty; leave it out to only count time errors".into(),
+            ));
+        }
         Ok(Source {
             tag: Tag::new(&self.tag),
             parser: self.parser.build()?,
+            multiline: self.multiline.as_ref().map(|m| m.build()).transpose()?,
+            time_error_field: self.time_error_field.clone(),
             kind: self.kind.clone(),
         })
     }
@@ -92,7 +117,9 @@ impl SourceConfig {
 impl Source {
     /// Runs until its input ends (with `exit_on_eof`) or shutdown.
     pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
-        let decoder = lines::LineDecoder::new(self.tag, self.parser, &ctx);
+        let decoder = lines::LineDecoder::new(self.tag, self.parser, &ctx)
+            .with_multiline(self.multiline)
+            .with_time_error_field(self.time_error_field);
         match self.kind {
             SourceKind::Tail(c) => tail::run(c, decoder, ctx).await,
             SourceKind::Stdin(c) => stdin::run(c, decoder, ctx).await,
@@ -143,4 +170,9 @@ pub struct SourceMetrics {
     pub bytes: Counter,
     /// Lines that failed to parse.
     pub parse_errors: Counter,
+    /// Events whose time field did not read as a time (they keep the time
+    /// of ingest).
+    pub time_errors: Counter,
+    /// Multiline records cut at `max_lines` or `max_bytes`.
+    pub multiline_cuts: Counter,
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
 use super::SourceContext;
-use super::lines::{LineBuffer, LineDecoder, now_nanos};
+use super::lines::{LineDecoder, now_nanos};
 use crate::SourceError;
 
 /// `type = "stdin"`: read lines from standard input.
@@ -18,12 +18,30 @@ pub(crate) async fn run(
     mut ctx: SourceContext,
 ) -> Result<(), SourceError> {
     let mut stdin = tokio::io::stdin();
-    let mut lines = LineBuffer::default();
+    let mut lines = decoder.line_buffer();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        // A multiline record waits for more lines until its deadline.
+        let deadline = lines.record_deadline();
+        let idle = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let n = tokio::select! {
             read = stdin.read(&mut buf) => read.map_err(|e| SourceError::Io { path: "<stdin>".into(), source: e })?,
-            _ = ctx.shutdown.changed() => break,
+            _ = ctx.shutdown.changed() => {
+                lines.flush_record(&mut decoder);
+                break;
+            }
+            _ = idle => {
+                lines.flush_if_idle(&mut decoder);
+                if !ctx.send(decoder.take()).await {
+                    return Ok(());
+                }
+                continue;
+            }
         };
         if n == 0 {
             lines.finish(&mut decoder, now_nanos());

@@ -71,13 +71,13 @@ struct Followed {
 }
 
 impl Followed {
-    fn new(path: PathBuf) -> Followed {
+    fn new(path: PathBuf, lines: LineBuffer) -> Followed {
         Followed {
             path,
             file: None,
             inode: 0,
             offset: 0,
-            lines: LineBuffer::default(),
+            lines,
             warned_missing: false,
         }
     }
@@ -183,7 +183,11 @@ pub(crate) async fn run(
     mut decoder: LineDecoder,
     mut ctx: SourceContext,
 ) -> Result<(), SourceError> {
-    let mut files: Vec<Followed> = config.paths.iter().cloned().map(Followed::new).collect();
+    let mut files: Vec<Followed> = config
+        .paths
+        .iter()
+        .map(|path| Followed::new(path.clone(), decoder.line_buffer()))
+        .collect();
     let mut buf = vec![0u8; config.read_buffer.as_usize()];
     'outer: loop {
         let mut progressed = false;
@@ -210,6 +214,10 @@ pub(crate) async fn run(
             }
             break;
         }
+        // A multiline record that waited long enough for more lines is done.
+        for file in &mut files {
+            file.lines.flush_if_idle(&mut decoder);
+        }
         // Don't hold a partial batch while waiting: latency stays bounded.
         if !ctx.send(decoder.take()).await {
             return Ok(());
@@ -217,10 +225,21 @@ pub(crate) async fn run(
         for file in &mut files {
             file.check_rotation(&mut decoder).await?;
         }
+        // Wake for the next poll, or sooner when a pending record is due.
+        let poll = tokio::time::Instant::now() + config.poll_interval.0;
+        let wake = files
+            .iter()
+            .filter_map(|f| f.lines.record_deadline())
+            .fold(poll, std::cmp::min);
         tokio::select! {
-            _ = tokio::time::sleep(config.poll_interval.0) => {}
+            _ = tokio::time::sleep_until(wake) => {}
             _ = ctx.shutdown.changed() => {}
         }
+    }
+    // Lines already read are not held back at shutdown: a pending multiline
+    // record is parsed as it stands.
+    for file in &mut files {
+        file.lines.flush_record(&mut decoder);
     }
     let pending: usize = files.iter().map(|f| f.lines.pending()).sum();
     if pending > 0 {
@@ -231,4 +250,85 @@ pub(crate) async fn run(
     }
     ctx.send(decoder.take()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use levee_event::Batch;
+    use tokio::sync::{mpsc, watch};
+
+    use super::super::{SourceConfig, SourceContext, SourceMetrics};
+
+    /// Runs a tail source on `path` with a multiline rule; returns where
+    /// its batches go and the switch that stops it.
+    fn start(
+        path: &std::path::Path,
+    ) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+        let config: SourceConfig = toml::from_str(&format!(
+            r#"
+            type = "tail"
+            paths = [{path:?}]
+            tag = "app"
+            poll_interval = "10ms"
+            multiline = {{ first_line = '^\d{{4}}-', flush_timeout = "100ms" }}
+            "#
+        ))
+        .unwrap();
+        let source = config.build().unwrap();
+        let (tx, rx) = mpsc::channel(16);
+        let (stop, shutdown) = watch::channel(false);
+        let metrics = SourceMetrics::default();
+        let ctx = SourceContext {
+            name: "app".into(),
+            out: tx,
+            shutdown,
+            exit_on_eof: false,
+            data_dir: std::env::temp_dir(),
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(source.run(ctx));
+        (rx, stop, metrics)
+    }
+
+    fn messages(batch: &Batch) -> Vec<&str> {
+        batch
+            .iter()
+            .filter_map(|e| e.record["message"].as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_record_is_flushed_when_the_file_goes_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(b"2024-06-15 ERROR boom\n\tat a.B(B.java:1)\n")
+            .unwrap();
+        let (mut rx, stop, metrics) = start(&path);
+        let started = std::time::Instant::now();
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+        assert_eq!(
+            messages(&batch),
+            ["2024-06-15 ERROR boom\n\tat a.B(B.java:1)"]
+        );
+
+        // A record still pending at shutdown is delivered, not lost.
+        file.write_all(b"2024-06-15 INFO next\n  detail\n").unwrap();
+        let written = std::fs::metadata(&path).unwrap().len();
+        while metrics.bytes.get() < written {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+        let mut rest = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            rest.extend(messages(&batch).into_iter().map(str::to_owned));
+        }
+        assert_eq!(rest, ["2024-06-15 INFO next\n  detail"]);
+    }
 }
