@@ -4,9 +4,14 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
+use crate::apache::{ApacheConfig, ApacheParser};
+use crate::csv::{CsvConfig, CsvParser};
 use crate::json::{JsonConfig, JsonParser};
+use crate::logfmt::{LogfmtConfig, LogfmtParser};
+use crate::ltsv::{LtsvConfig, LtsvParser};
 use crate::nginx::{NginxConfig, NginxParser};
 use crate::none::{NoneConfig, NoneParser};
+use crate::regex::{RegexConfig, RegexParser};
 use crate::syslog::{SyslogConfig, SyslogParser};
 use crate::{Parser, ParserConfigError};
 
@@ -19,6 +24,11 @@ use crate::{Parser, ParserConfigError};
 ///                                                     # or a full log_format string
 /// parser = { type = "json", time_key = "timestamp" }
 /// parser = { type = "none", key = "message" }
+/// parser = { type = "apache", format = "combined" }   # or "common", "vhost_combined", a LogFormat string
+/// parser = { type = "logfmt", types = { took = "float" }, time_key = "ts" }   # or "logfmt"
+/// parser = { type = "ltsv", types = { status = "int" }, time_key = "time" }   # or "ltsv"
+/// parser = { type = "csv", columns = ["time", "host", "status"], delimiter = ",", types = { status = "int" } }
+/// parser = { type = "regex", pattern = '^(?<host>\S+) (?<status>\d+)$', types = { status = "int" } }
 /// parser = { type = "syslog", format = "auto", time_zone = "Europe/Berlin" }   # or "rfc3164", "rfc5424"
 /// ```
 ///
@@ -31,12 +41,24 @@ pub enum ParserConfig {
     Json(JsonConfig),
     /// An nginx access log written with a `log_format`.
     Nginx(NginxConfig),
+    /// An Apache access log written with a `LogFormat`.
+    Apache(ApacheConfig),
+    /// `key=value` pairs.
+    Logfmt(LogfmtConfig),
+    /// `label:value` fields separated by tabs.
+    Ltsv(LtsvConfig),
+    /// Delimiter-separated fields named by `columns`.
+    Csv(CsvConfig),
+    /// A regular expression's named groups.
+    Regex(RegexConfig),
     /// Syslog lines, RFC 3164 or RFC 5424.
     Syslog(SyslogConfig),
 }
 
 /// The parser types, as written in config.
-const TYPES: &[&str] = &["none", "json", "nginx", "syslog"];
+const TYPES: &[&str] = &[
+    "none", "json", "nginx", "apache", "logfmt", "ltsv", "csv", "syslog", "regex",
+];
 
 impl Default for ParserConfig {
     fn default() -> ParserConfig {
@@ -52,6 +74,11 @@ impl ParserConfig {
             ParserConfig::None(config) => Parser::none(NoneParser::new(config)?),
             ParserConfig::Json(config) => Parser::json(JsonParser::new(config)?),
             ParserConfig::Nginx(config) => Parser::nginx(NginxParser::new(config)?),
+            ParserConfig::Apache(config) => Parser::apache(ApacheParser::new(config)?),
+            ParserConfig::Logfmt(config) => Parser::logfmt(LogfmtParser::new(config)?),
+            ParserConfig::Ltsv(config) => Parser::ltsv(LtsvParser::new(config)?),
+            ParserConfig::Csv(config) => Parser::csv(CsvParser::new(config)?),
+            ParserConfig::Regex(config) => Parser::regex(RegexParser::new(config)?),
             ParserConfig::Syslog(config) => Parser::syslog(SyslogParser::new(config)?),
         })
     }
@@ -61,7 +88,16 @@ impl ParserConfig {
             "none" => Ok(ParserConfig::None(NoneConfig::default())),
             "json" => Ok(ParserConfig::Json(JsonConfig::default())),
             "nginx" => Ok(ParserConfig::Nginx(NginxConfig::default())),
+            "apache" => Ok(ParserConfig::Apache(ApacheConfig::default())),
+            "logfmt" => Ok(ParserConfig::Logfmt(LogfmtConfig::default())),
+            "ltsv" => Ok(ParserConfig::Ltsv(LtsvConfig::default())),
             "syslog" => Ok(ParserConfig::Syslog(SyslogConfig::default())),
+            "csv" => Err(E::custom(
+                r#"the csv parser needs its columns: parser = { type = "csv", columns = ["a", "b"] }"#,
+            )),
+            "regex" => Err(E::custom(
+                r#"the regex parser needs its pattern: parser = { type = "regex", pattern = '^(?<field>\S+)' }"#,
+            )),
             other => Err(E::unknown_variant(other, TYPES)),
         }
     }
@@ -75,7 +111,12 @@ enum Table {
     None(NoneConfig),
     Json(JsonConfig),
     Nginx(NginxConfig),
+    Apache(ApacheConfig),
+    Logfmt(LogfmtConfig),
+    Ltsv(LtsvConfig),
+    Csv(CsvConfig),
     Syslog(SyslogConfig),
+    Regex(RegexConfig),
 }
 
 impl<'de> Deserialize<'de> for ParserConfig {
@@ -90,7 +131,11 @@ impl<'de> Visitor<'de> for ConfigVisitor {
     type Value = ParserConfig;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(r#"a parser type ("none", "json", "nginx", "syslog") or a table with `type`"#)
+        write!(
+            f,
+            "a parser type ({}) or a table with `type`",
+            TYPES.join(", ")
+        )
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<ParserConfig, E> {
@@ -103,6 +148,11 @@ impl<'de> Visitor<'de> for ConfigVisitor {
             Table::None(config) => ParserConfig::None(config),
             Table::Json(config) => ParserConfig::Json(config),
             Table::Nginx(config) => ParserConfig::Nginx(config),
+            Table::Apache(config) => ParserConfig::Apache(config),
+            Table::Logfmt(config) => ParserConfig::Logfmt(config),
+            Table::Ltsv(config) => ParserConfig::Ltsv(config),
+            Table::Csv(config) => ParserConfig::Csv(config),
+            Table::Regex(config) => ParserConfig::Regex(config),
             Table::Syslog(config) => ParserConfig::Syslog(config),
         })
     }
@@ -167,12 +217,10 @@ mod tests {
 
     #[test]
     fn unknown_types_list_the_known_ones() {
-        for text in [r#"parser = "regex""#, r#"parser = { type = "regex" }"#] {
+        for text in [r#"parser = "fancy""#, r#"parser = { type = "fancy" }"#] {
             let err = parse(text).unwrap_err();
             assert!(
-                err.contains(
-                    "unknown variant `regex`, expected one of `none`, `json`, `nginx`, `syslog`"
-                ),
+                err.contains("unknown variant `fancy`, expected one of `none`, `json`, `nginx`"),
                 "{err}"
             );
         }

@@ -67,6 +67,53 @@ pub enum ParserConfigError {
     /// A format pasted from nginx.conf whose single quotes do not pair up.
     #[error("log_format: a single-quoted piece is not closed, or text stands outside the quotes")]
     UnbalancedQuote,
+    /// An apache `format` that is neither a known name nor a `LogFormat` string.
+    #[error(
+        "unknown apache format `{0}`: use one of {names}, or a LogFormat string such as \
+         '%h %l %u %t \\\"%r\\\" %>s %b'",
+        names = crate::apache::FORMAT_NAMES.join(", ")
+    )]
+    UnknownApacheFormat(String),
+    /// A `LogFormat` string that cannot be compiled.
+    #[error("LogFormat at byte {position}: {problem}")]
+    InvalidLogFormat {
+        /// Byte offset into the format string.
+        position: usize,
+        /// What is wrong there.
+        problem: String,
+    },
+    /// A `regex` parser's `pattern` that the regex crate refuses.
+    #[error("invalid `pattern`: {0}")]
+    InvalidRegex(String),
+    /// A `pattern` without a named group, which would capture nothing.
+    #[error("`pattern` has no named groups such as (?<status>\\d+), so it would capture nothing")]
+    NoNamedGroups,
+    /// An option naming a field the parser never produces.
+    #[error(
+        "`{option}` names `{field}`, which is not one of the fields this parser makes: {known}"
+    )]
+    UnknownField {
+        /// The option, e.g. `types` or `time_key`.
+        option: &'static str,
+        /// The field it names.
+        field: String,
+        /// The fields there are, comma-separated.
+        known: String,
+    },
+    /// `columns = []`.
+    #[error("`columns` must name at least one column")]
+    NoColumns,
+    /// A column named twice, or with an empty name.
+    #[error("`columns`: column {index} is named `{name}`, which is empty or used before")]
+    BadColumn {
+        /// The column's index, from 0.
+        index: usize,
+        /// Its name.
+        name: String,
+    },
+    /// A csv `delimiter` that is not one plain ASCII character.
+    #[error("`delimiter` must be one ASCII character other than a quote, \\r or \\n, found `{0}`")]
+    InvalidDelimiter(String),
 }
 
 /// Why a line did not parse: a reason and the byte offset where matching failed.
@@ -127,6 +174,27 @@ pub enum ParseErrorReason {
     /// The line is JSON but not an object, so it cannot be a record.
     #[error("expected a JSON object, found {0}")]
     NotAnObject(&'static str),
+    /// A field's text is not of the type it is configured (or known) to have.
+    #[error("expected {expected} for field `{field}`, found '{found}'")]
+    InvalidValue {
+        /// The field's name in the record.
+        field: String,
+        /// The type it should have, e.g. `an integer`.
+        expected: &'static str,
+        /// The start of the text found, lossy UTF-8.
+        found: String,
+    },
+    /// The `regex` parser's pattern does not match the line.
+    #[error("the line does not match the pattern")]
+    NoMatch,
+    /// A `csv` row with more or fewer fields than `columns`.
+    #[error("expected {expected} fields, found {found}")]
+    FieldCount {
+        /// How many `columns` there are.
+        expected: usize,
+        /// How many fields the row has.
+        found: usize,
+    },
 }
 
 /// The start of `bytes` as text for an error message, bounded so a huge

@@ -8,26 +8,41 @@
 //! failed; the source routes it, raw bytes and all, to `@ERROR`.
 //!
 //! Parsers: `none` (the line as one field), `json` (one object per line),
-//! `nginx` (an access log written with any `log_format`) and `syslog`
-//! (RFC 3164 and 5424). [`Multiline`] joins continuation lines into one
+//! `nginx` and `apache` (access logs written with any `log_format` or
+//! `LogFormat`), `syslog` (RFC 3164 and 5424), `regex` (named groups),
+//! `logfmt`, `ltsv` and `csv`; the last four share the `types` option
+//! ([`FieldType`]). [`Multiline`] joins continuation lines into one
 //! record before parsing. Timestamps in
 //! lines are read by the hand-written parsers in [`time`].
 
+mod apache;
 mod config;
+mod csv;
 mod error;
 mod json;
+mod logfmt;
+mod ltsv;
 mod multiline;
 mod nginx;
 mod none;
 mod parser;
+mod regex;
 mod syslog;
 pub mod time;
+mod time_key;
+mod types;
 
+pub use apache::ApacheConfig;
 pub use config::ParserConfig;
+pub use csv::CsvConfig;
 pub use error::{ParseError, ParseErrorReason, ParserConfigError};
 pub use json::JsonConfig;
-pub use nginx::NginxConfig;
+pub use logfmt::LogfmtConfig;
+pub use ltsv::LtsvConfig;
 pub use multiline::{Joined, Joiner, Multiline};
+pub use nginx::NginxConfig;
 pub use none::NoneConfig;
 pub use parser::{Parsed, Parser};
+pub use regex::RegexConfig;
 pub use syslog::{SyslogConfig, SyslogFormat};
+pub use types::{FieldType, Types};

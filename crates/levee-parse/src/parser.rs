@@ -3,9 +3,14 @@
 use levee_event::Record;
 
 use crate::ParseError;
+use crate::apache::ApacheParser;
+use crate::csv::CsvParser;
 use crate::json::JsonParser;
+use crate::logfmt::LogfmtParser;
+use crate::ltsv::LtsvParser;
 use crate::nginx::NginxParser;
 use crate::none::NoneParser;
+use crate::regex::RegexParser;
 use crate::syslog::SyslogParser;
 use crate::time::Now;
 
@@ -35,6 +40,11 @@ enum Kind {
     None(NoneParser),
     Json(JsonParser),
     Nginx(NginxParser),
+    Apache(ApacheParser),
+    Logfmt(LogfmtParser),
+    Ltsv(LtsvParser),
+    Csv(CsvParser),
+    Regex(RegexParser),
     Syslog(SyslogParser),
 }
 
@@ -54,6 +64,36 @@ impl Parser {
     pub(crate) fn nginx(parser: NginxParser) -> Parser {
         Parser {
             kind: Kind::Nginx(parser),
+        }
+    }
+
+    pub(crate) fn apache(parser: ApacheParser) -> Parser {
+        Parser {
+            kind: Kind::Apache(parser),
+        }
+    }
+
+    pub(crate) fn logfmt(parser: LogfmtParser) -> Parser {
+        Parser {
+            kind: Kind::Logfmt(parser),
+        }
+    }
+
+    pub(crate) fn ltsv(parser: LtsvParser) -> Parser {
+        Parser {
+            kind: Kind::Ltsv(parser),
+        }
+    }
+
+    pub(crate) fn csv(parser: CsvParser) -> Parser {
+        Parser {
+            kind: Kind::Csv(parser),
+        }
+    }
+
+    pub(crate) fn regex(parser: RegexParser) -> Parser {
+        Parser {
+            kind: Kind::Regex(parser),
         }
     }
 
@@ -84,6 +124,11 @@ impl Parser {
             Kind::None(p) => Ok(p.parse(line)),
             Kind::Json(p) => p.parse(line, now),
             Kind::Nginx(p) => p.parse(line),
+            Kind::Apache(p) => p.parse(line),
+            Kind::Logfmt(p) => p.parse(line, now),
+            Kind::Ltsv(p) => p.parse(line, now),
+            Kind::Csv(p) => p.parse(line, now),
+            Kind::Regex(p) => p.parse(line, now),
             Kind::Syslog(p) => p.parse(line, now),
         }
     }
@@ -95,6 +140,11 @@ impl Parser {
             Kind::None(_) => "none",
             Kind::Json(_) => "json",
             Kind::Nginx(_) => "nginx",
+            Kind::Apache(_) => "apache",
+            Kind::Logfmt(_) => "logfmt",
+            Kind::Ltsv(_) => "ltsv",
+            Kind::Csv(_) => "csv",
+            Kind::Regex(_) => "regex",
             Kind::Syslog(_) => "syslog",
         }
     }

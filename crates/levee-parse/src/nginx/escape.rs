@@ -9,7 +9,7 @@ use memchr::memchr;
 
 /// A logged string's text with escapes decoded; bytes that are not UTF-8
 /// afterwards become U+FFFD.
-pub(super) fn decode(raw: &[u8]) -> String {
+pub(crate) fn decode(raw: &[u8]) -> String {
     let Some(first) = memchr(b'\\', raw) else {
         // Most fields have no escapes: validate and copy once.
         return String::from_utf8_lossy(raw).into_owned();

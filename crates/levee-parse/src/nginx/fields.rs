@@ -145,7 +145,7 @@ fn invalid(name: &str, expected: &'static str, raw: &[u8], position: usize) -> P
 }
 
 /// An unsigned decimal integer, as nginx writes counts and statuses.
-fn parse_int(raw: &[u8]) -> Option<i64> {
+pub(crate) fn parse_int(raw: &[u8]) -> Option<i64> {
     if raw.is_empty() {
         return None;
     }
@@ -180,11 +180,11 @@ fn last_number(raw: &[u8]) -> Result<Value, ()> {
 
 /// The parts of a request line `METHOD TARGET PROTOCOL`.
 #[derive(Debug, PartialEq, Eq)]
-struct RequestParts<'a> {
-    method: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-    protocol: &'a str,
+pub(crate) struct RequestParts<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) protocol: &'a str,
 }
 
 /// Splits `GET /a?b=1 HTTP/1.1`; `None` for anything else (an empty
@@ -192,7 +192,7 @@ struct RequestParts<'a> {
 ///
 /// The target is everything between the first and the last space, since
 /// nginx logs a malformed target with spaces as it came.
-fn split_request(request: &str) -> Option<RequestParts<'_>> {
+pub(crate) fn split_request(request: &str) -> Option<RequestParts<'_>> {
     let (method, rest) = request.split_once(' ')?;
     let (target, protocol) = rest.rsplit_once(' ')?;
     let is_token = |s: &str| {

@@ -33,14 +33,14 @@ pub(super) struct Field {
 /// Literal text of the format, with its description for error messages
 /// built once here rather than per failing line.
 #[derive(Clone, Debug)]
-pub(super) struct Literal {
-    pub(super) bytes: Box<[u8]>,
+pub(crate) struct Literal {
+    pub(crate) bytes: Box<[u8]>,
     /// E.g. `' [' after $remote_user`.
-    pub(super) expected: String,
+    pub(crate) expected: String,
 }
 
 impl Literal {
-    fn new(text: &str, anchor: String) -> Literal {
+    pub(crate) fn new(text: &str, anchor: String) -> Literal {
         Literal {
             bytes: text.as_bytes().into(),
             expected: format!("'{}' {anchor}", text.escape_default()),

@@ -66,7 +66,7 @@ impl Format {
 }
 
 /// Checks the text before the first variable; returns where it ends.
-fn match_leading(line: &[u8], leading: &Literal) -> Result<usize, ParseError> {
+pub(crate) fn match_leading(line: &[u8], leading: &Literal) -> Result<usize, ParseError> {
     let want = &leading.bytes[..];
     if line.starts_with(want) {
         return Ok(want.len());
@@ -88,7 +88,7 @@ fn match_leading(line: &[u8], leading: &Literal) -> Result<usize, ParseError> {
 ///
 /// A literal starting with `"` ends a quoted field, and a `"` escaped by an
 /// odd number of backslashes (`\"`) is part of the field's text, not its end.
-fn find_end(hay: &[u8], literal: &[u8]) -> Option<usize> {
+pub(crate) fn find_end(hay: &[u8], literal: &[u8]) -> Option<usize> {
     let (&first, tail) = literal.split_first()?;
     let mut from = 0;
     while let Some(found) = hay.get(from..).and_then(|rest| memchr(first, rest)) {

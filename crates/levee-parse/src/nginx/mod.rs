@@ -5,10 +5,10 @@
 //! and each variable's text converted by its name ([`fields`]), with
 //! nginx's escapes undone ([`escape`]).
 
-mod escape;
-mod fields;
-mod format;
-mod matcher;
+pub(crate) mod escape;
+pub(crate) mod fields;
+pub(crate) mod format;
+pub(crate) mod matcher;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,129 @@
+//! What each directive's text becomes in the record.
+
+use levee_event::{Record, Value};
+
+use super::directive::{Directive, Kind};
+use crate::error::{ParseError, ParseErrorReason, excerpt};
+use crate::nginx::escape::decode;
+use crate::nginx::fields::{parse_int, split_request};
+use crate::time::parse_time_local;
+
+/// A line's record and event time, as its fields are stored.
+pub(super) struct Out {
+    pub(super) record: Record,
+    /// The first event time a time directive yielded.
+    pub(super) time: Option<i64>,
+    /// A time directive's text did not read as a time.
+    pub(super) time_error: bool,
+}
+
+impl Out {
+    /// Converts `raw` (the directive's bytes, found at `position` in the
+    /// line) and stores it. A time that does not parse leaves the event
+    /// time unset (the source then uses the time of ingest), keeps the
+    /// text, and sets `time_error`.
+    pub(super) fn store(
+        &mut self,
+        directive: &Directive,
+        raw: &[u8],
+        position: usize,
+    ) -> Result<(), ParseError> {
+        let name = &directive.name;
+        let value = match directive.kind {
+            Kind::Request => {
+                self.request(name, raw);
+                return Ok(());
+            }
+            Kind::UrlQuery => {
+                self.url_query(name, raw);
+                return Ok(());
+            }
+            Kind::Verbatim => Value::String(decode(raw)),
+            _ if raw == b"-" => Value::Null,
+            Kind::Text => Value::String(decode(raw)),
+            Kind::Query => query(raw),
+            Kind::Int => Value::Int(int(directive, raw, position)?),
+            Kind::Time => {
+                self.set_time(parse_time_local(raw));
+                Value::String(decode(raw))
+            }
+            Kind::Epoch { nanos } => {
+                let number = int(directive, raw, position)?;
+                self.set_time(number.checked_mul(nanos));
+                Value::Int(number)
+            }
+        };
+        self.record.insert(name.clone(), value);
+        Ok(())
+    }
+
+    /// The first time directive gives the event time.
+    fn set_time(&mut self, time: Option<i64>) {
+        if self.time.is_none() && !self.time_error {
+            self.time = time;
+            self.time_error = time.is_none();
+        }
+    }
+
+    /// Stores the request line and its parts; all parts are null when it
+    /// has another shape, so every line of one format has the same keys.
+    fn request(&mut self, name: &str, raw: &[u8]) {
+        let text = (raw != b"-").then(|| decode(raw));
+        let string = |s: &str| Value::String(s.to_owned());
+        let parts = match text.as_deref().and_then(split_request) {
+            Some(p) => [
+                string(p.method),
+                string(p.path),
+                p.query.map_or(Value::Null, string),
+                string(p.protocol),
+            ],
+            None => [Value::Null, Value::Null, Value::Null, Value::Null],
+        };
+        self.record
+            .insert(name.to_owned(), text.map_or(Value::Null, Value::String));
+        for (key, value) in ["method", "path", "query", "protocol"]
+            .into_iter()
+            .zip(parts)
+        {
+            self.record.insert(key.to_owned(), value);
+        }
+    }
+
+    /// `%U%q`: the path up to the first `?`, and the query after it.
+    fn url_query(&mut self, name: &str, raw: &[u8]) {
+        let (path, query_value) = match memchr::memchr(b'?', raw) {
+            Some(at) => {
+                let (path, q) = raw.split_at(at);
+                (path, query(q))
+            }
+            None => (raw, Value::Null),
+        };
+        let path = match path {
+            b"-" | b"" => Value::Null,
+            path => Value::String(decode(path)),
+        };
+        self.record.insert(name.to_owned(), path);
+        self.record.insert("query_string".to_owned(), query_value);
+    }
+}
+
+/// `%q` logs `?a=1`, or nothing when there is no query.
+fn query(raw: &[u8]) -> Value {
+    match raw.strip_prefix(b"?").unwrap_or(raw) {
+        b"" => Value::Null,
+        text => Value::String(decode(text)),
+    }
+}
+
+fn int(directive: &Directive, raw: &[u8], position: usize) -> Result<i64, ParseError> {
+    parse_int(raw).ok_or_else(|| {
+        ParseError::new(
+            position,
+            ParseErrorReason::InvalidValue {
+                field: directive.name.clone(),
+                expected: "an integer",
+                found: excerpt(raw),
+            },
+        )
+    })
+}
