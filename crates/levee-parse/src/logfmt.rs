@@ -56,6 +56,9 @@ pub(crate) struct LogfmtParser {
     time_key: Option<TimeKey>,
 }
 
+/// The most record entries reserved up front.
+const MAX_RESERVED: usize = 64;
+
 /// Bytes that separate pairs.
 fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -79,7 +82,10 @@ impl LogfmtParser {
     }
 
     pub(crate) fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
-        let mut record = Record::new();
+        // Sized for the pairs the line seems to hold, so the record rarely
+        // regrows; capped, so a line of `=` cannot reserve a huge map.
+        let pairs = memchr::memchr_iter(b'=', line).count() + 1;
+        let mut record = Record::with_capacity(pairs.min(MAX_RESERVED));
         let mut time = EventTime::default();
         let mut pos = 0;
         loop {
