@@ -548,6 +548,30 @@ mod tests {
         assert_eq!(err(c), ParserConfigError::EmptyTimeKey);
     }
 
+    #[test]
+    fn config_from_toml() {
+        #[derive(Deserialize)]
+        struct Source {
+            parser: ParserConfig,
+        }
+        let parse = |text: &str| toml::from_str::<Source>(text).map(|s| s.parser);
+        let err = parse(r#"parser = "csv""#).err().unwrap().to_string();
+        assert!(err.contains("the csv parser needs its columns"), "{err}");
+        let err = parse(r#"parser = { type = "csv" }"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("missing field `columns`"), "{err}");
+        let err = parse(r#"parser = { type = "csv", columns = ["a"], delimeter = ";" }"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown field `delimeter`"), "{err}");
+        let config = parse(r#"parser = { type = "csv", columns = ["a", "b"], delimiter = ";" }"#);
+        let parsed = config.unwrap().build().unwrap().parse(b"1;2").unwrap();
+        assert_eq!(values(&parsed), [s("1"), s("2")]);
+    }
+
     /// Writes a field as an RFC 4180 writer does: quoted when it must be.
     fn write_field(text: &str) -> String {
         if text.contains([',', '"']) || text.is_empty() {

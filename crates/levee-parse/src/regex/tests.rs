@@ -194,6 +194,22 @@ fn bad_configs_are_refused() {
 }
 
 #[test]
+fn config_from_toml() {
+    #[derive(serde::Deserialize)]
+    struct Source {
+        parser: ParserConfig,
+    }
+    let parse = |text: &str| toml::from_str::<Source>(text).map(|s| s.parser);
+    let err = parse(r#"parser = "regex""#).err().unwrap().to_string();
+    assert!(err.contains("the regex parser needs its pattern"), "{err}");
+    let config =
+        parse(r#"parser = { type = "regex", pattern = '^(?<n>\d+)$', types = { n = "integer" } }"#)
+            .unwrap();
+    let parsed = config.build().unwrap().parse(b"42").unwrap();
+    assert_eq!(parsed.record["n"], Value::Int(42));
+}
+
+#[test]
 fn line_offsets_map_back_through_replacements() {
     let line = b"a\xffb\xe9\xa9c";
     let text = String::from_utf8_lossy(line);
