@@ -34,7 +34,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::key::Key;
 use super::key_table::{Clock, KeyTable};
-use super::{FilterError, Verdict, at_least_one, with_scratch};
+use super::{FilterError, Verdict, at_least_one};
 
 /// Config of a `dedupe` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -91,9 +91,9 @@ impl DedupeConfig {
             key: Key::new(&self.key)?,
             window,
             time: self.time,
+            clock: Clock::new(),
             state: Arc::new(Mutex::new(State {
                 seen: KeyTable::new(usize::try_from(max_keys).unwrap_or(usize::MAX)),
-                clock: Clock::default(),
                 latest: i64::MIN,
             })),
             evicted: Counter::default(),
@@ -108,6 +108,7 @@ pub(crate) struct DedupeFilter {
     /// In nanoseconds.
     window: i64,
     time: DedupeTime,
+    clock: Clock,
     state: Arc<Mutex<State>>,
     evicted: Counter,
 }
@@ -115,7 +116,6 @@ pub(crate) struct DedupeFilter {
 /// Each key's time of the kept event that opened its window, in ns.
 struct State {
     seen: KeyTable<i64>,
-    clock: Clock,
     /// The latest event time seen, to forget keys by with `time = "event"`.
     latest: i64,
 }
@@ -137,22 +137,23 @@ impl DedupeFilter {
     }
 
     pub(super) fn apply(&self, event: &Event) -> Verdict {
-        let (verdict, evicted) = with_scratch(|key| {
-            self.key.render_into(&event.record, key);
+        let (verdict, evicted) = self.key.with_text(&event.record, |key| {
             if key.is_empty() {
                 return (Verdict::Keep, 0);
             }
-            let mut state = self.lock();
             let now = match self.time {
-                DedupeTime::Arrival => i64::try_from(state.clock.now_ns()).unwrap_or(i64::MAX),
+                DedupeTime::Arrival => i64::try_from(self.clock.now_ns()).unwrap_or(i64::MAX),
                 DedupeTime::Event => event.time,
             };
+            let mut state = self.lock();
             state.latest = state.latest.max(now);
             let (window, latest) = (self.window, state.latest);
             state
                 .seen
                 .expire(|&opened| latest.saturating_sub(opened) >= window);
-            match state.seen.get_mut(key) {
+            // A duplicate leaves the key's place in the order alone: the
+            // order stays that of the windows' openings.
+            match state.seen.peek_mut(key) {
                 Some(opened) if now.saturating_sub(*opened).saturating_abs() < window => {
                     (Verdict::Drop, 0)
                 }
@@ -160,6 +161,7 @@ impl DedupeFilter {
                     // With event time a late event may be older than the
                     // window's opener; the newer of the two anchors it.
                     *opened = (*opened).max(now);
+                    state.seen.touch(key);
                     (Verdict::Keep, 0)
                 }
                 None => (Verdict::Keep, state.seen.insert(key, now)),

@@ -2,15 +2,20 @@
 //! together, as a field path (`message_id`) or a template of several fields
 //! (`${customer_id}:${path|segment(1)}`).
 
-use levee_event::Record;
+use std::fmt::Write as _;
 
-use super::{FilterError, fields};
+use levee_event::{Record, Value};
+
+use super::{FilterError, fields, with_scratch};
 use crate::template::Template;
 
-/// A compiled key: renders an event's key text.
+/// A compiled key: gives an event's key text.
 #[derive(Debug, Clone)]
-pub(super) struct Key {
-    template: Template,
+pub(super) enum Key {
+    /// One field: a string value is read in place, without a copy.
+    Field(String),
+    /// Several fields, rendered into a scratch buffer.
+    Template(Template),
 }
 
 impl Key {
@@ -18,14 +23,7 @@ impl Key {
     /// must read at least one field (a constant key would group everything).
     pub(super) fn new(text: &str) -> Result<Key, FilterError> {
         if !text.contains('$') {
-            let path = fields::check_path("key", text)?;
-            let template = Template::parse(&format!("${{{path}}}")).map_err(|source| {
-                FilterError::Template {
-                    key: "key".to_owned(),
-                    source,
-                }
-            })?;
-            return Ok(Key { template });
+            return Ok(Key::Field(fields::check_path("key", text)?));
         }
         let template = Template::parse(text).map_err(|source| FilterError::Template {
             key: "key".to_owned(),
@@ -40,13 +38,31 @@ impl Key {
                 ),
             });
         }
-        Ok(Key { template })
+        Ok(match template.as_field() {
+            Some(path) => Key::Field(path.to_owned()),
+            None => Key::Template(template),
+        })
     }
 
-    /// Renders the key into `out` (cleared first). Missing fields render
-    /// empty, so an event without any of them has the empty key.
-    pub(super) fn render_into(&self, record: &Record, out: &mut String) {
-        self.template.render_into(record, out);
+    /// Calls `f` with the event's key text. A missing field gives empty
+    /// text (so an event without any of the fields has the empty key);
+    /// other values give their text as templates show them (`404`, `true`).
+    pub(super) fn with_text<R>(&self, record: &Record, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Key::Field(path) => match Value::get_path(record, path) {
+                Some(Value::String(text)) => f(text),
+                None | Some(Value::Null) => f(""),
+                Some(other) => with_scratch(|text| {
+                    // Writing into a String cannot fail.
+                    let _ = write!(text, "{other}");
+                    f(text)
+                }),
+            },
+            Key::Template(template) => with_scratch(|text| {
+                template.render_into(record, text);
+                f(text)
+            }),
+        }
     }
 }
 
@@ -74,8 +90,6 @@ pub(super) fn fmix64(mut k: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use levee_event::Value;
-
     use super::*;
 
     fn render(key: &Key, fields: &[(&str, Value)]) -> String {
@@ -83,9 +97,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let mut out = String::from("left over");
-        key.render_into(&record, &mut out);
-        out
+        key.with_text(&record, str::to_owned)
     }
 
     #[test]
@@ -94,6 +106,9 @@ mod tests {
         assert_eq!(render(&id, &[("message_id", "m-1".into())]), "m-1");
         assert_eq!(render(&id, &[("message_id", Value::Int(7))]), "7");
         assert_eq!(render(&id, &[]), "");
+        assert_eq!(render(&id, &[("message_id", Value::Null)]), "");
+        assert!(matches!(id, Key::Field(_)));
+        assert!(matches!(Key::new("${message_id}").unwrap(), Key::Field(_)));
 
         let nested = Key::new("geo.cc").unwrap();
         let geo: Record = [("cc".to_owned(), Value::from("NO"))].into_iter().collect();
@@ -107,6 +122,11 @@ mod tests {
             ),
             "9/get"
         );
+        assert!(matches!(pair, Key::Template(_)));
+        // A template's missing fields render empty, like a field's.
+        let mut record = Record::new();
+        record.insert("customer_id".into(), Value::Int(1));
+        assert_eq!(pair.with_text(&record, str::to_owned), "1/");
     }
 
     #[test]

@@ -54,6 +54,16 @@ impl<V> KeyTable<V> {
         Some(&mut slot.value)
     }
 
+    /// The key's value, leaving its place in the order as it was.
+    pub(super) fn peek_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.map.get_mut(key).map(|slot| &mut slot.value)
+    }
+
+    /// Marks a key used, if it is held.
+    pub(super) fn touch(&mut self, key: &str) {
+        let _ = self.get_mut(key);
+    }
+
     /// Adds a key not yet held, evicting the least recently used keys to
     /// stay within `max_keys`; returns how many were evicted.
     pub(super) fn insert(&mut self, key: &str, value: V) -> u64 {
@@ -114,18 +124,24 @@ impl<V> KeyTable<V> {
     }
 }
 
-/// Nanoseconds since the first reading, on tokio's clock (so tests can
-/// pause and advance it).
-#[derive(Debug, Default)]
+/// Nanoseconds since the clock was made, on tokio's clock (so tests can
+/// pause and advance it). Read outside a filter's lock, so two routers may
+/// see readings slightly out of order; the filters allow for that.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Clock {
-    start: Option<Instant>,
+    start: Instant,
 }
 
 impl Clock {
-    pub(super) fn now_ns(&mut self) -> u64 {
-        let now = Instant::now();
-        let start = *self.start.get_or_insert(now);
-        u64::try_from(now.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
+    pub(super) fn new() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    pub(super) fn now_ns(&self) -> u64 {
+        let elapsed = Instant::now().saturating_duration_since(self.start);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -147,6 +163,22 @@ mod tests {
         assert_eq!(t.get_mut("a").copied(), Some(1));
         assert_eq!(t.get_mut("c").copied(), Some(3));
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn peek_leaves_the_order_and_touch_changes_it() {
+        let mut t = KeyTable::new(2);
+        t.insert("a", 1);
+        t.insert("b", 2);
+        if let Some(v) = t.peek_mut("a") {
+            *v = 10;
+        }
+        assert_eq!(t.insert("c", 3), 1);
+        assert!(t.peek_mut("a").is_none(), "a stayed the oldest");
+        t.touch("b");
+        t.insert("d", 4);
+        assert_eq!(t.peek_mut("b").copied(), Some(2), "b was used after c");
+        assert!(t.peek_mut("c").is_none());
     }
 
     #[test]
@@ -197,7 +229,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_clock_follows_tokio_time() {
-        let mut clock = Clock::default();
+        let clock = Clock::new();
         assert_eq!(clock.now_ns(), 0);
         tokio::time::advance(Duration::from_millis(1500)).await;
         assert_eq!(clock.now_ns(), 1_500_000_000);

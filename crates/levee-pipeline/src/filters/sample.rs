@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use levee_event::Event;
 
 use super::key::{Key, fmix64, fnv1a64};
-use super::{FilterError, Verdict, at_least_one, with_scratch};
+use super::{FilterError, Verdict, at_least_one};
 
 /// Config of a `sample` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -67,8 +67,7 @@ pub(crate) struct SampleFilter {
 impl SampleFilter {
     pub(super) fn apply(&self, event: &Event) -> Verdict {
         let by_key = self.key.as_ref().and_then(|key| {
-            with_scratch(|text| {
-                key.render_into(&event.record, text);
+            key.with_text(&event.record, |text| {
                 (!text.is_empty()).then(|| keeps_hash(fmix64(fnv1a64(text.as_bytes())), self.rate))
             })
         });

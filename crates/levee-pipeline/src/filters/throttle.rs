@@ -35,7 +35,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::key::Key;
 use super::key_table::{Clock, KeyTable};
-use super::{FilterError, Verdict, at_least_one, with_scratch};
+use super::{FilterError, Verdict, at_least_one};
 
 /// Config of a `throttle` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -92,8 +92,8 @@ impl ThrottleConfig {
             tolerance: u128::from(burst - 1).saturating_mul(per),
             state: Arc::new(Mutex::new(State {
                 buckets: KeyTable::new(usize::try_from(max_keys).unwrap_or(usize::MAX)),
-                clock: Clock::default(),
             })),
+            clock: Clock::new(),
             evicted: Counter::default(),
         })
     }
@@ -111,6 +111,7 @@ pub(crate) struct ThrottleFilter {
     interval: u128,
     /// How far ahead of now a bucket's full time may run: `(burst - 1) * per`.
     tolerance: u128,
+    clock: Clock,
     state: Arc<Mutex<State>>,
     evicted: Counter,
 }
@@ -118,7 +119,6 @@ pub(crate) struct ThrottleFilter {
 /// Each key's time at which its bucket will be full again (scaled units).
 struct State {
     buckets: KeyTable<u128>,
-    clock: Clock,
 }
 
 impl fmt::Debug for ThrottleFilter {
@@ -138,12 +138,9 @@ impl ThrottleFilter {
     }
 
     pub(super) fn apply(&self, event: &Event) -> Verdict {
-        let (verdict, evicted) = with_scratch(|key| {
-            if let Some(template) = &self.key {
-                template.render_into(&event.record, key);
-            }
+        let now = u128::from(self.clock.now_ns()).saturating_mul(self.rate);
+        let decide = |key: &str| {
             let mut state = self.lock();
-            let now = u128::from(state.clock.now_ns()).saturating_mul(self.rate);
             state.buckets.expire(|&full_at| full_at <= now);
             match state.buckets.get_mut(key) {
                 Some(full_at) => {
@@ -161,7 +158,11 @@ impl ThrottleFilter {
                     state.buckets.insert(key, now.saturating_add(self.interval)),
                 ),
             }
-        });
+        };
+        let (verdict, evicted) = match &self.key {
+            Some(key) => key.with_text(&event.record, decide),
+            None => decide(""),
+        };
         if evicted > 0 {
             self.evicted.inc_by(evicted);
         }
