@@ -66,15 +66,24 @@ impl Event {
         Event { tag, time, record }
     }
 
-    /// A rough size in bytes, for bounding queues by memory.
+    /// About how many bytes the event holds in memory, for bounding queues:
+    /// each field costs its map entry and index slot and its key's heap
+    /// allocation besides its text, so a record of short fields weighs far
+    /// more than its text.
     pub fn size_hint(&self) -> usize {
-        64 + self
-            .record
-            .iter()
-            .map(|(k, v)| k.len() + v.size_hint())
-            .sum::<usize>()
+        EVENT_OVERHEAD
+            + self
+                .record
+                .iter()
+                .map(|(k, v)| FIELD_OVERHEAD + k.len() + v.size_hint())
+                .sum::<usize>()
     }
 }
+
+/// The event itself, its tag handle and its record's table.
+const EVENT_OVERHEAD: usize = 128;
+/// A map entry (hash, key, value), its index slot and the key's allocation.
+const FIELD_OVERHEAD: usize = 96;
 
 /// Events travel between stages in batches, to amortise per-call costs.
 pub type Batch = Vec<Event>;

@@ -12,6 +12,6 @@ mod pattern;
 pub mod time;
 mod value;
 
-pub use event::{Batch, Event, Tag, ERROR_TAG};
+pub use event::{Batch, ERROR_TAG, Event, Tag};
 pub use pattern::{PatternError, TagPattern};
 pub use value::{Record, Value};

@@ -74,9 +74,7 @@ impl TagPattern {
     /// True if `tag` matches any alternative of this pattern.
     pub fn matches(&self, tag: &str) -> bool {
         let parts: Vec<&str> = tag.split('.').collect();
-        self.alternatives
-            .iter()
-            .any(|alt| match_parts(alt, &parts))
+        self.alternatives.iter().any(|alt| match_parts(alt, &parts))
     }
 }
 
@@ -159,7 +157,9 @@ fn match_parts(pattern: &[Part], tag: &[&str]) -> bool {
         None => tag.is_empty(),
         Some((Part::AnyParts, rest)) => (0..=tag.len()).any(|skip| match_parts(rest, &tag[skip..])),
         Some((Part::Glob(glob), rest)) => match tag.split_first() {
-            Some((first, tail)) => glob_match(glob.as_bytes(), first.as_bytes()) && match_parts(rest, tail),
+            Some((first, tail)) => {
+                glob_match(glob.as_bytes(), first.as_bytes()) && match_parts(rest, tail)
+            }
             None => false,
         },
     }
@@ -243,12 +243,27 @@ mod tests {
     #[test]
     fn hostile_patterns_are_refused_with_a_reason() {
         assert_eq!(TagPattern::new("  "), Err(PatternError::Empty));
-        assert!(matches!(TagPattern::new("a.{b"), Err(PatternError::UnbalancedBraces(_))));
-        assert!(matches!(TagPattern::new("a.b}"), Err(PatternError::UnbalancedBraces(_))));
-        assert!(matches!(TagPattern::new("a**"), Err(PatternError::MisplacedDoubleStar(_))));
-        assert!(matches!(TagPattern::new("a..b"), Err(PatternError::EmptyPart(_))));
+        assert!(matches!(
+            TagPattern::new("a.{b"),
+            Err(PatternError::UnbalancedBraces(_))
+        ));
+        assert!(matches!(
+            TagPattern::new("a.b}"),
+            Err(PatternError::UnbalancedBraces(_))
+        ));
+        assert!(matches!(
+            TagPattern::new("a**"),
+            Err(PatternError::MisplacedDoubleStar(_))
+        ));
+        assert!(matches!(
+            TagPattern::new("a..b"),
+            Err(PatternError::EmptyPart(_))
+        ));
         let bomb = "{a,b}.{a,b}.{a,b}.{a,b}.{a,b}.{a,b}.{a,b}.{a,b}.{a,b}";
-        assert!(matches!(TagPattern::new(bomb), Err(PatternError::TooManyAlternatives(_))));
+        assert!(matches!(
+            TagPattern::new(bomb),
+            Err(PatternError::TooManyAlternatives(_))
+        ));
     }
 
     proptest::proptest! {

@@ -71,7 +71,8 @@ impl UtcTime {
         let secs = days
             .checked_mul(86_400)?
             .checked_add(i64::from(self.hour * 3600 + self.minute * 60 + self.second))?;
-        secs.checked_mul(NANOS_PER_SEC)?.checked_add(i64::from(self.nanos))
+        secs.checked_mul(NANOS_PER_SEC)?
+            .checked_add(i64::from(self.nanos))
     }
 
     /// `YYYY-MM-DD`, the lake's `dt` partition value.
@@ -139,7 +140,10 @@ mod tests {
     #[test]
     fn parse_date_checks_ranges() {
         assert_eq!(parse_date("2018-09-01"), Some(17_775));
-        assert_eq!(parse_date("2020-02-29").map(civil_from_days), Some((2020, 2, 29)));
+        assert_eq!(
+            parse_date("2020-02-29").map(civil_from_days),
+            Some((2020, 2, 29))
+        );
         assert_eq!(parse_date("2019-02-29"), None);
         assert_eq!(parse_date("2018-13-01"), None);
         assert_eq!(parse_date("2018-9-1"), None);

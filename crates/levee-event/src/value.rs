@@ -65,10 +65,16 @@ impl Value {
     /// A rough size in bytes, for bounding queues by memory.
     pub fn size_hint(&self) -> usize {
         match self {
-            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 8,
-            Value::String(s) => 24 + s.len(),
-            Value::Array(a) => 24 + a.iter().map(Value::size_hint).sum::<usize>(),
-            Value::Map(m) => 48 + m.iter().map(|(k, v)| k.len() + v.size_hint()).sum::<usize>(),
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,
+            // The allocator rounds small allocations up; 16 bytes covers it.
+            Value::String(s) => 16 + s.len(),
+            Value::Array(a) => 16 + a.iter().map(|v| 32 + v.size_hint()).sum::<usize>(),
+            Value::Map(m) => {
+                64 + m
+                    .iter()
+                    .map(|(k, v)| 96 + k.len() + v.size_hint())
+                    .sum::<usize>()
+            }
         }
     }
 }
@@ -221,7 +227,6 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,14 +236,18 @@ mod tests {
         let text = r#"{"b":1,"a":[true,null,2.5,"x"],"n":{"z":-3}}"#;
         let v: Value = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), text);
-        let Value::Map(m) = &v else { panic!("not a map") };
+        let Value::Map(m) = &v else {
+            panic!("not a map")
+        };
         assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "a", "n"]);
     }
 
     #[test]
     fn get_path_walks_nested_maps() {
         let v: Value = serde_json::from_str(r#"{"geo":{"country":"US"},"x":1}"#).unwrap();
-        let Value::Map(m) = v else { panic!("not a map") };
+        let Value::Map(m) = v else {
+            panic!("not a map")
+        };
         assert_eq!(Value::get_path(&m, "geo.country"), Some(&Value::from("US")));
         assert_eq!(Value::get_path(&m, "x.y"), None);
         assert_eq!(Value::get_path(&m, "missing"), None);

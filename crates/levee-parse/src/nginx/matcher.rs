@@ -12,15 +12,19 @@ use super::format::{Format, Literal};
 use crate::Parsed;
 use crate::error::{ParseError, ParseErrorReason};
 
+/// Fields a `record` filter typically adds (an API call type, a status class).
+const FILTER_ROOM: usize = 4;
+
 impl Format {
     /// Matches `line` (no trailing newline) and builds its record; `entries`
-    /// sizes the record so it never grows.
+    /// sizes the record, with room for the few fields filters usually add,
+    /// so it never grows (growing rehashes the whole index).
     pub(super) fn parse(&self, line: &[u8], entries: usize) -> Result<Parsed, ParseError> {
         if line.is_empty() {
             return Err(ParseError::new(0, ParseErrorReason::EmptyLine));
         }
         let mut pos = match_leading(line, &self.leading)?;
-        let mut record = Record::with_capacity(entries);
+        let mut record = Record::with_capacity(entries + FILTER_ROOM);
         let mut time = None;
         let mut sink = Sink {
             record: &mut record,
