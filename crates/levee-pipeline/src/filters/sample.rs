@@ -17,12 +17,14 @@
 //! sample keeps are also kept by `rate = 5`: samples nest.
 //!
 //! Without `key` (or for an event whose key renders empty), the filter
-//! counts: it keeps the 1st, the (rate+1)th, ... event it sees. The count
-//! is one per filter, shared by every source's router, so the ratio is
-//! exact over all of them.
+//! counts: it keeps the 1st, the (rate+1)th, ... event it sees on each
+//! worker thread. Counting per thread keeps the routers of several sources
+//! from fighting over one counter; a router runs on one thread at a time,
+//! so each thread's share is exactly 1 in `rate` and the total is within
+//! one event per thread of it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use levee_event::Event;
 
@@ -51,17 +53,34 @@ impl SampleConfig {
         Ok(SampleFilter {
             rate,
             key: self.key.as_deref().map(Key::new).transpose()?,
-            seen: Arc::new(AtomicU64::new(0)),
+            seen: Arc::default(),
         })
     }
 }
 
-/// A built `sample` filter. Clones share the count.
+/// A built `sample` filter. Clones share the counts.
 #[derive(Debug, Clone)]
 pub(crate) struct SampleFilter {
     rate: u64,
     key: Option<Key>,
-    seen: Arc<AtomicU64>,
+    /// Events counted, per thread slot.
+    seen: Arc<[Count; SLOTS]>,
+}
+
+/// Counter slots; threads beyond this many share them (still correct).
+const SLOTS: usize = 16;
+
+/// One thread's count, alone on its cache line so that threads counting
+/// at once do not slow each other down.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Count(AtomicU64);
+
+/// Hands each thread its slot number, once.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
 }
 
 impl SampleFilter {
@@ -71,9 +90,10 @@ impl SampleFilter {
                 (!text.is_empty()).then(|| keeps_hash(fmix64(fnv1a64(text.as_bytes())), self.rate))
             })
         });
-        // One relaxed add: routers only need each number handed out once.
         let kept = by_key.unwrap_or_else(|| {
-            self.seen
+            let slot = SLOT.with(|slot| *slot) % SLOTS;
+            self.seen[slot]
+                .0
                 .fetch_add(1, Ordering::Relaxed)
                 .is_multiple_of(self.rate)
         });
@@ -91,6 +111,7 @@ mod tests {
     use levee_event::{Record, Tag, Value};
 
     use super::*;
+    use crate::filters::testkit;
 
     fn build(toml_text: &str) -> Result<SampleFilter, FilterError> {
         let config: SampleConfig = toml::from_str(&format!("match = \"**\"\n{toml_text}")).unwrap();
@@ -118,6 +139,37 @@ mod tests {
 
         let all = build("rate = 1").unwrap();
         assert!((0..100).all(|_| all.apply(&event(&[])) == Keep));
+    }
+
+    #[test]
+    fn without_a_key_each_thread_keeps_exactly_one_in_rate() {
+        let f = build("rate = 10").unwrap();
+        let kept: Vec<usize> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..1000)
+                            .filter(|_| f.apply(&event(&[])) == Verdict::Keep)
+                            .count()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(kept, [100, 100, 100, 100]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_key_two_routers_keep_one_in_rate_overall() {
+        let batches = |_: usize| -> Vec<Vec<Event>> {
+            (0..50)
+                .map(|_| (0..100).map(|_| event(&[])).collect())
+                .collect()
+        };
+        let report = testkit::route_concurrently("type = \"sample\"\nrate = 10", 2, batches).await;
+        // Exact per thread; the test's threads may also count a few.
+        assert!((998..=1_003).contains(&report.routed), "{}", report.routed);
+        assert_eq!(report.routed as u64 + report.dropped, 10_000);
     }
 
     #[test]
