@@ -5,7 +5,7 @@ use levee_event::{Record, Value};
 use super::directive::{Directive, Kind};
 use crate::error::{ParseError, ParseErrorReason, excerpt};
 use crate::nginx::escape::decode;
-use crate::nginx::fields::{parse_int, split_request};
+use crate::nginx::fields::{parse_int, store_request};
 use crate::time::parse_time_local;
 
 /// A line's record and event time, as its fields are stored.
@@ -65,28 +65,8 @@ impl Out {
         }
     }
 
-    /// Stores the request line and its parts; all parts are null when it
-    /// has another shape, so every line of one format has the same keys.
     fn request(&mut self, name: &str, raw: &[u8]) {
-        let text = (raw != b"-").then(|| decode(raw));
-        let string = |s: &str| Value::String(s.to_owned());
-        let parts = match text.as_deref().and_then(split_request) {
-            Some(p) => [
-                string(p.method),
-                string(p.path),
-                p.query.map_or(Value::Null, string),
-                string(p.protocol),
-            ],
-            None => [Value::Null, Value::Null, Value::Null, Value::Null],
-        };
-        self.record
-            .insert(name.to_owned(), text.map_or(Value::Null, Value::String));
-        for (key, value) in ["method", "path", "query", "protocol"]
-            .into_iter()
-            .zip(parts)
-        {
-            self.record.insert(key.to_owned(), value);
-        }
+        store_request(&mut self.record, name, raw);
     }
 
     /// `%U%q`: the path up to the first `?`, and the query after it.

@@ -108,28 +108,8 @@ impl Sink<'_> {
         Value::String(decode(raw))
     }
 
-    /// Stores the request and its parts; all parts are null when it has
-    /// another shape, so every line of one format has the same keys.
     fn request(&mut self, name: &str, raw: &[u8]) {
-        let text = (raw != b"-").then(|| decode(raw));
-        let string = |s: &str| Value::String(s.to_owned());
-        let parts = match text.as_deref().and_then(split_request) {
-            Some(p) => [
-                string(p.method),
-                string(p.path),
-                p.query.map_or(Value::Null, string),
-                string(p.protocol),
-            ],
-            None => [Value::Null, Value::Null, Value::Null, Value::Null],
-        };
-        self.record
-            .insert(name.to_owned(), text.map_or(Value::Null, Value::String));
-        for (key, value) in ["method", "path", "query", "protocol"]
-            .into_iter()
-            .zip(parts)
-        {
-            self.record.insert(key.to_owned(), value);
-        }
+        store_request(self.record, name, raw);
     }
 }
 
@@ -213,6 +193,30 @@ pub(crate) fn split_request(request: &str) -> Option<RequestParts<'_>> {
         query,
         protocol,
     })
+}
+
+/// Stores a request line (`$request`, apache's `%r`) and its parts; all
+/// parts are null when it has another shape (a TLS handshake, `""`), so every
+/// line of one format has the same keys.
+pub(crate) fn store_request(record: &mut Record, name: &str, raw: &[u8]) {
+    let text = (raw != b"-").then(|| decode(raw));
+    let string = |s: &str| Value::String(s.to_owned());
+    let parts = match text.as_deref().and_then(split_request) {
+        Some(p) => [
+            string(p.method),
+            string(p.path),
+            p.query.map_or(Value::Null, string),
+            string(p.protocol),
+        ],
+        None => [Value::Null, Value::Null, Value::Null, Value::Null],
+    };
+    record.insert(name.to_owned(), text.map_or(Value::Null, Value::String));
+    for (key, value) in ["method", "path", "query", "protocol"]
+        .into_iter()
+        .zip(parts)
+    {
+        record.insert(key.to_owned(), value);
+    }
 }
 
 #[cfg(test)]
