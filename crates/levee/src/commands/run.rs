@@ -60,12 +60,26 @@ pub fn validate(config_path: &Path) -> Result<ExitCode> {
 
 fn print_report(report: &RunReport) {
     for (name, m) in &report.sources {
-        eprintln!(
+        let mut line = format!(
             "source {name}: {} events from {} bytes, {} failed to parse (routed to @ERROR)",
             m.events.get(),
             m.bytes.get(),
             m.parse_errors.get()
         );
+        // Only worth a word when it happened: both are rare and mean a look.
+        if m.time_errors.get() > 0 {
+            line.push_str(&format!(
+                ", {} with a time that did not parse (ingest time kept)",
+                m.time_errors.get()
+            ));
+        }
+        if m.multiline_cuts.get() > 0 {
+            line.push_str(&format!(
+                ", {} multi-line records cut at their limit",
+                m.multiline_cuts.get()
+            ));
+        }
+        eprintln!("{line}");
     }
     for (name, m) in &report.outputs {
         let dropped = m.dropped_full.get() + m.dropped_failed.get();

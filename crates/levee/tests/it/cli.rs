@@ -189,3 +189,39 @@ fn the_nginx_example_runs_as_it_is() {
     assert_eq!(row["n"].as_i64().unwrap() + errors, 3000, "{row}");
     assert!(row["posts"].as_i64().unwrap() > 0, "{row}");
 }
+
+/// A time that does not parse keeps the line (with its ingest time) and is
+/// counted where the user sees it.
+#[test]
+fn unparseable_times_are_counted_in_the_run_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[sources.in]\ntype = \"stdin\"\ntag = \"in\"\nparser = { type = \"json\", time_key = \"t\" }\n\
+         [outputs.out]\nmatch = \"in\"\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let mut child = levee()
+        .args(["run", "-c"])
+        .arg(&path)
+        .current_dir(tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"{\"t\":\"2018-09-01T00:00:00Z\",\"n\":1}\n{\"t\":\"yesterday\",\"n\":2}\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 2, "both lines are kept");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("source in: 2 events"), "{err}");
+    assert!(err.contains("1 with a time that did not parse"), "{err}");
+}
