@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{levee, ok, stdout, toml_path};
+use crate::support::{levee, ok, run_with_stdin, stdout, toml_path};
 
 #[test]
 fn validate_reports_each_error_with_its_line_and_column() {
@@ -43,27 +43,11 @@ fn validate_reports_each_error_with_its_line_and_column() {
 #[test]
 fn stdin_to_stdout_parses_and_routes_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("c.toml");
-    std::fs::write(
-        &path,
+    let out = run_with_stdin(
+        tmp.path(),
         "[sources.in]\ntype = \"stdin\"\ntag = \"in\"\nparser = \"json\"\n[outputs.out]\nmatch = \"in @ERROR\"\ntype = \"stdout\"\n",
-    )
-    .unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(&path)
-        .current_dir(tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"{\"a\":1}\n{broken\n{\"a\":2}\n").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+        b"{\"a\":1}\n{broken\n{\"a\":2}\n",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -195,30 +179,12 @@ fn the_nginx_example_runs_as_it_is() {
 #[test]
 fn unparseable_times_are_counted_in_the_run_summary() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("c.toml");
-    std::fs::write(
-        &path,
+    let out = run_with_stdin(
+        tmp.path(),
         "[sources.in]\ntype = \"stdin\"\ntag = \"in\"\nparser = { type = \"json\", time_key = \"t\" }\n\
          [outputs.out]\nmatch = \"in\"\ntype = \"stdout\"\n",
-    )
-    .unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(&path)
-        .current_dir(tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(b"{\"t\":\"2018-09-01T00:00:00Z\",\"n\":1}\n{\"t\":\"yesterday\",\"n\":2}\n")
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+        b"{\"t\":\"2018-09-01T00:00:00Z\",\"n\":1}\n{\"t\":\"yesterday\",\"n\":2}\n",
+    );
     assert!(out.status.success());
     assert_eq!(stdout(&out).lines().count(), 2, "both lines are kept");
     let err = String::from_utf8_lossy(&out.stderr);

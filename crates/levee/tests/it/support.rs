@@ -1,7 +1,7 @@
 //! Running the binary and the DuckDB oracle.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The `levee` binary cargo built for these tests.
 pub fn levee() -> Command {
@@ -49,4 +49,23 @@ pub fn duckdb(dir: &Path, sql: &str) -> String {
 /// Quotes a path for TOML.
 pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.to_string_lossy())
+}
+
+/// Runs `levee run` on a config written into `dir`, feeding `input` on
+/// stdin until it closes; returns what the process printed.
+pub fn run_with_stdin(dir: &Path, config: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let path = dir.join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = levee()
+        .args(["run", "-c"])
+        .arg(&path)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
