@@ -119,7 +119,6 @@ impl Rule {
 
 #[cfg(test)]
 mod tests {
-    use levee_event::Tag;
 
     use super::*;
 
@@ -139,11 +138,7 @@ mod tests {
     }
 
     fn event(fields: &[(&str, Value)]) -> Event {
-        let record: Record = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        Event::new(Tag::new("t"), 0, record)
+        crate::filters::testkit::event_at("t", 0, fields)
     }
 
     #[test]

@@ -314,11 +314,7 @@ mod tests {
     }
 
     fn event(fields: &[(&str, Value)]) -> Event {
-        let record: Record = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        Event::new(Tag::new("app.web"), 7, record)
+        crate::filters::testkit::event_at("app.web", 7, fields)
     }
 
     fn keys(event: &Event) -> Vec<&str> {

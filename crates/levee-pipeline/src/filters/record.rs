@@ -287,11 +287,7 @@ mod tests {
     }
 
     fn event(fields: &[(&str, Value)]) -> Event {
-        let record: Record = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        Event::new(Tag::new("nginx.access"), 0, record)
+        crate::filters::testkit::event_at("nginx.access", 0, fields)
     }
 
     fn keys(event: &Event) -> Vec<&str> {

@@ -109,7 +109,7 @@ impl RenameFilter {
 
 #[cfg(test)]
 mod tests {
-    use levee_event::{Record, Tag, Value};
+    use levee_event::{Record, Value};
 
     use super::*;
 
@@ -119,11 +119,7 @@ mod tests {
     }
 
     fn event(fields: &[(&str, Value)]) -> Event {
-        let record: Record = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        Event::new(Tag::new("t"), 0, record)
+        crate::filters::testkit::event_at("t", 0, fields)
     }
 
     fn keys(record: &Record) -> Vec<&str> {

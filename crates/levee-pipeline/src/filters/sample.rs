@@ -108,7 +108,7 @@ fn keeps_hash(hash: u64, rate: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use levee_event::{Record, Tag, Value};
+    use levee_event::Value;
 
     use super::*;
     use crate::filters::testkit;
@@ -119,11 +119,7 @@ mod tests {
     }
 
     fn event(fields: &[(&str, Value)]) -> Event {
-        let record: Record = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        Event::new(Tag::new("t"), 0, record)
+        crate::filters::testkit::event_at("t", 0, fields)
     }
 
     fn with_id(id: &str) -> Event {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use levee_event::{Event, TagPattern};
+use levee_event::{Event, Record, Tag, TagPattern, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -80,4 +80,13 @@ pub(crate) async fn route_concurrently(
         events,
         dropped: metrics.filter_dropped(&name).get(),
     }
+}
+
+/// An event with this tag and these fields, at time 0 unless `time` says.
+pub(crate) fn event_at(tag: &str, time: i64, fields: &[(&str, Value)]) -> Event {
+    let record: Record = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    Event::new(Tag::new(tag), time, record)
 }
