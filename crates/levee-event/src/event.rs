@@ -67,23 +67,12 @@ impl Event {
     }
 
     /// About how many bytes the event holds in memory, for bounding queues:
-    /// each field costs its map entry and index slot and its key's heap
-    /// allocation besides its text, so a record of short fields weighs far
-    /// more than its text.
+    /// the event itself, its record's table (each field costs its map entry
+    /// and index slot whatever its text) and the text too long to be inline.
     pub fn size_hint(&self) -> usize {
-        EVENT_OVERHEAD
-            + self
-                .record
-                .iter()
-                .map(|(k, v)| FIELD_OVERHEAD + k.len() + v.size_hint())
-                .sum::<usize>()
+        size_of::<Event>() + self.record.heap_size()
     }
 }
-
-/// The event itself, its tag handle and its record's table.
-const EVENT_OVERHEAD: usize = 128;
-/// A map entry (hash, key, value), its index slot and the key's allocation.
-const FIELD_OVERHEAD: usize = 96;
 
 /// Events travel between stages in batches, to amortise per-call costs.
 pub type Batch = Vec<Event>;

@@ -9,9 +9,11 @@
 
 mod event;
 mod pattern;
+mod record;
 pub mod time;
 mod value;
 
 pub use event::{Batch, ERROR_TAG, Event, Tag};
 pub use pattern::{PatternError, TagPattern};
-pub use value::{Record, Value};
+pub use record::{Record, Text};
+pub use value::Value;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use indexmap::IndexMap;
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 use serde::{Deserialize, Serialize};
 
 mod infer;
@@ -258,7 +258,7 @@ impl fmt::Display for ColumnType {
 
 fn conform_fields(record: &mut Record, columns: &Columns) {
     for (name, value) in record.iter_mut() {
-        if let Some(t) = columns.get(name) {
+        if let Some(t) = columns.get(name.as_str()) {
             conform(value, t);
         }
     }
@@ -275,7 +275,7 @@ fn conform(v: &mut Value, t: &ColumnType) {
         | (ColumnType::Float64, Value::Int(_) | Value::Float(_)) => {}
         (ColumnType::String, _) => {
             // Serializing a Value cannot fail: its keys are strings.
-            *v = Value::String(serde_json::to_string(v).unwrap_or_default());
+            *v = Value::from(serde_json::to_string(v).unwrap_or_default());
         }
         (ColumnType::Struct(columns), Value::Map(record)) if !columns.is_empty() => {
             conform_fields(record, columns);
@@ -302,18 +302,18 @@ pub(crate) fn rename_partition_fields(record: &mut Record) {
     if !record.keys().any(|k| clashes_with_partition(k)) {
         return;
     }
-    let names: Vec<String> = record
+    let names: Vec<Text> = record
         .keys()
         .filter(|k| clashes_with_partition(k))
         .cloned()
         .collect();
     for name in names {
         let mut renamed = format!("{name}_");
-        while record.contains_key(&renamed) {
+        while record.contains_key(renamed.as_str()) {
             renamed.push('_');
         }
-        if let Some((index, _, value)) = record.shift_remove_full(&name) {
-            record.shift_insert(index, renamed, value);
+        if let Some((index, _, value)) = record.shift_remove_full(name.as_str()) {
+            record.shift_insert(index, renamed.into(), value);
         }
     }
 }

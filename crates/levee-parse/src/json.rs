@@ -95,7 +95,7 @@ impl JsonParser {
             None => (None, false),
         };
         Ok(Parsed {
-            record,
+            record: *record,
             time,
             time_error,
         })

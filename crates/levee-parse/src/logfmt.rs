@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 use memchr::memchr;
 use serde::Deserialize;
 
@@ -105,7 +105,7 @@ impl LogfmtParser {
                 return Err(expected_at(pos, expected.to_owned()));
             }
             pos += key.len();
-            let key = String::from_utf8_lossy(key).into_owned();
+            let key = Text::from_utf8_lossy(key);
             let value = match line.get(pos) {
                 None => Value::Bool(true),
                 Some(&b) if is_space(b) => Value::Bool(true),
@@ -169,7 +169,7 @@ fn value_at<'a>(
     }
     // Most quoted values hold no escapes: skip the decoder's copy for them.
     let text = if memchr(b'\\', inner).is_some() {
-        Cow::Owned(decode(inner))
+        Cow::Owned(decode(inner).into_string())
     } else {
         String::from_utf8_lossy(inner)
     };

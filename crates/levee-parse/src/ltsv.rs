@@ -1,7 +1,7 @@
 //! The `ltsv` parser: Labeled Tab-separated Values,
 //! `host:192.0.2.1<TAB>status:200<TAB>ua:curl/8.4.0`.
 
-use levee_event::Record;
+use levee_event::{Record, Text};
 use memchr::{memchr, memchr_iter};
 use serde::Deserialize;
 
@@ -78,7 +78,7 @@ impl LtsvParser {
             if !field.is_empty() {
                 let (label, value) = split_field(field, start)?;
                 let value_start = start + label.len() + 1;
-                let label = String::from_utf8_lossy(label).into_owned();
+                let label = Text::from_utf8_lossy(label);
                 if let Some(key) = self.time_key.as_ref().filter(|k| k.key() == label) {
                     time = key.read(strip_brackets(value), now);
                 }

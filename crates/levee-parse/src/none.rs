@@ -1,6 +1,6 @@
 //! The `none` parser: the whole line as one text field.
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 use serde::Deserialize;
 
 use crate::{Parsed, ParserConfigError};
@@ -50,8 +50,10 @@ impl NoneParser {
 
     pub(crate) fn parse(&self, line: &[u8]) -> Parsed {
         let mut record = Record::with_capacity(1);
-        let text = String::from_utf8_lossy(line).into_owned();
-        record.insert(self.key.clone(), Value::String(text));
+        record.insert(
+            self.key.as_str(),
+            Value::String(Text::from_utf8_lossy(line)),
+        );
         Parsed {
             record,
             time: None,

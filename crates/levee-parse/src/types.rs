@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use levee_event::Value;
+use levee_event::{Text, Value};
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason, excerpt};
@@ -48,7 +48,7 @@ impl FieldType {
         position: usize,
     ) -> Result<Value, ParseError> {
         if self == FieldType::String {
-            return Ok(Value::String(text.into_owned()));
+            return Ok(Value::from(Text::from(text)));
         }
         let trimmed = text.trim_ascii();
         if trimmed.is_empty() {

@@ -22,24 +22,24 @@ fn events() -> Vec<Event> {
     (0..EVENTS)
         .map(|i| {
             let mut record = Record::new();
-            record.insert("type".into(), Value::from("delivery"));
+            record.insert("type", Value::from("delivery"));
             record.insert(
-                "message_id".into(),
+                "message_id",
                 Value::from(format!(
                     "00b2{:016x}",
                     (i / 2).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 )),
             );
-            record.insert("customer_id".into(), Value::Int((i % 100) as i64));
+            record.insert("customer_id", Value::Int((i % 100) as i64));
             let geo: Record = [
                 ("city".to_owned(), Value::from("Oslo")),
                 ("cc".to_owned(), Value::from("NO")),
             ]
             .into_iter()
             .collect();
-            record.insert("geo_ip".into(), Value::Map(geo));
+            record.insert("geo_ip", Value::from(geo));
             record.insert(
-                "message".into(),
+                "message",
                 Value::from(format!(
                     r#"{{"status":250,"reason":"2.0.0 OK","mx":"mx{}.example.com","ms":{}}}"#,
                     i % 7,

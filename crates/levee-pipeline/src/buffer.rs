@@ -287,7 +287,7 @@ mod tests {
 
     fn event(n: i64) -> Event {
         let mut r = Record::new();
-        r.insert("n".into(), Value::Int(n));
+        r.insert("n", Value::Int(n));
         Event::new(Tag::new("t"), 0, r)
     }
 

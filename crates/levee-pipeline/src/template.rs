@@ -580,7 +580,7 @@ mod tests {
     #[test]
     fn nested_paths_and_record_accessor() {
         let geo: Record = record(&[("country", "US".into())]);
-        let r = record(&[("geo_ip", Value::Map(geo)), ("type", "get_x".into())]);
+        let r = record(&[("geo_ip", Value::from(geo)), ("type", "get_x".into())]);
         assert_eq!(render("$.geo_ip.country", &r), "US");
         assert_eq!(render("${geo_ip.country|lower}", &r), "us");
         let t = Template::parse("$.type").unwrap();

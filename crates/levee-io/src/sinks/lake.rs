@@ -128,7 +128,7 @@ mod tests {
 
     fn event(time: i64, n: i64) -> Event {
         let mut record = Record::new();
-        record.insert("n".into(), Value::Int(n));
+        record.insert("n", Value::Int(n));
         Event::new(Tag::new("t"), time, record)
     }
 

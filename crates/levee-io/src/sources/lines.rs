@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use levee_event::{Batch, ERROR_TAG, Event, Record, Tag, Value};
+use levee_event::{Batch, ERROR_TAG, Event, Record, Tag, Text, Value};
 use levee_parse::{Joined, Joiner, Parser};
 use tokio::time::Instant;
 
@@ -117,19 +117,13 @@ impl LineDecoder {
     ) {
         self.metrics.parse_errors.inc();
         let mut record = Record::with_capacity(5);
-        record.insert("error".into(), Value::from(reason));
+        record.insert("error", Value::from(reason));
         if let Some(p) = position {
-            record.insert(
-                "position".into(),
-                Value::Int(i64::try_from(p).unwrap_or(i64::MAX)),
-            );
+            record.insert("position", Value::Int(i64::try_from(p).unwrap_or(i64::MAX)));
         }
-        record.insert("source".into(), Value::from(&*self.source));
-        record.insert("tag".into(), Value::from(self.tag.as_str()));
-        record.insert(
-            "raw".into(),
-            Value::String(String::from_utf8_lossy(raw).into_owned()),
-        );
+        record.insert("source", Value::from(&*self.source));
+        record.insert("tag", Value::from(self.tag.as_str()));
+        record.insert("raw", Value::from(Text::from_utf8_lossy(raw)));
         self.batch
             .push(Event::new(self.error_tag.clone(), ingest_time, record));
     }

@@ -80,12 +80,12 @@ fn absorb_fields(
             continue;
         }
         let at = Crumb::new(parent, name);
-        match columns.get_mut(name) {
+        match columns.get_mut(name.as_str()) {
             Some(t) => absorb(t, value, &at, changes),
             None => {
                 let mut t = ColumnType::Null;
                 absorb(&mut t, value, &at, changes);
-                columns.insert(name.clone(), t);
+                columns.insert(name.to_string(), t);
             }
         }
     }

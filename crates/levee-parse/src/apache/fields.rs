@@ -82,8 +82,8 @@ impl Out {
             b"-" | b"" => Value::Null,
             path => Value::String(decode(path)),
         };
-        self.record.insert(name.to_owned(), path);
-        self.record.insert("query_string".to_owned(), query_value);
+        self.record.insert(name, path);
+        self.record.insert("query_string", query_value);
     }
 }
 

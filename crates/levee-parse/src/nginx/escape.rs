@@ -5,14 +5,15 @@
 //! `\\`, `\n`, `\r`, `\t`, `\b`, `\f` and `\u00HH`. A literal backslash is
 //! always escaped in both modes, so decoding every one of these is safe.
 
+use levee_event::Text;
 use memchr::memchr;
 
 /// A logged string's text with escapes decoded; bytes that are not UTF-8
 /// afterwards become U+FFFD.
-pub(crate) fn decode(raw: &[u8]) -> String {
+pub(crate) fn decode(raw: &[u8]) -> Text {
     let Some(first) = memchr(b'\\', raw) else {
         // Most fields have no escapes: validate and copy once.
-        return String::from_utf8_lossy(raw).into_owned();
+        return Text::from_utf8_lossy(raw);
     };
     let (plain, mut rest) = raw.split_at(first);
     let mut out = Vec::with_capacity(raw.len());
@@ -48,7 +49,7 @@ pub(crate) fn decode(raw: &[u8]) -> String {
             [] => keep_backslash(&mut out, after),
         };
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Text::from_utf8_lossy(&out)
 }
 
 /// An unknown escape is kept as written: the backslash stays in the text.

@@ -97,7 +97,7 @@ impl Sink<'_> {
                 Value::Float(seconds)
             }
         };
-        self.record.insert(name.to_owned(), value);
+        self.record.insert(name, value);
         Ok(())
     }
 
@@ -200,7 +200,7 @@ pub(crate) fn split_request(request: &str) -> Option<RequestParts<'_>> {
 /// line of one format has the same keys.
 pub(crate) fn store_request(record: &mut Record, name: &str, raw: &[u8]) {
     let text = (raw != b"-").then(|| decode(raw));
-    let string = |s: &str| Value::String(s.to_owned());
+    let string = |s: &str| Value::from(s);
     let parts = match text.as_deref().and_then(split_request) {
         Some(p) => [
             string(p.method),
@@ -210,12 +210,12 @@ pub(crate) fn store_request(record: &mut Record, name: &str, raw: &[u8]) {
         ],
         None => [Value::Null, Value::Null, Value::Null, Value::Null],
     };
-    record.insert(name.to_owned(), text.map_or(Value::Null, Value::String));
+    record.insert(name, text.map_or(Value::Null, Value::from));
     for (key, value) in ["method", "path", "query", "protocol"]
         .into_iter()
         .zip(parts)
     {
-        record.insert(key.to_owned(), value);
+        record.insert(key, value);
     }
 }
 

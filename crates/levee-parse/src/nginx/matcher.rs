@@ -59,7 +59,7 @@ impl Format {
                 matches!(
                     f.kind,
                     FieldKind::TimeLocal | FieldKind::TimeIso8601 | FieldKind::Msec
-                ) && record.get(&f.name).is_some_and(|v| !v.is_null())
+                ) && record.get(f.name.as_str()).is_some_and(|v| !v.is_null())
             });
         Ok(Parsed {
             record,

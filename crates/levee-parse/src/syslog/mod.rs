@@ -11,7 +11,7 @@ mod rfc5424;
 #[cfg(test)]
 mod tests;
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason, excerpt};
@@ -222,19 +222,19 @@ impl Header {
                 .map_or(Value::Null, |s| Value::from(*s))
         };
         record.insert(
-            "pri".into(),
+            "pri",
             self.pri.map_or(Value::Null, |p| Value::Int(i64::from(p))),
         );
-        record.insert("facility".into(), name(&FACILITIES, pri.map(|p| p / 8)));
-        record.insert("severity".into(), name(&SEVERITIES, pri.map(|p| p % 8)));
-        record.insert("timestamp".into(), self.timestamp);
-        record.insert("hostname".into(), self.hostname);
-        record.insert("appname".into(), self.appname);
-        record.insert("procid".into(), self.procid);
-        record.insert("msgid".into(), self.msgid);
-        record.insert("structured_data".into(), self.structured_data);
+        record.insert("facility", name(&FACILITIES, pri.map(|p| p / 8)));
+        record.insert("severity", name(&SEVERITIES, pri.map(|p| p % 8)));
+        record.insert("timestamp", self.timestamp);
+        record.insert("hostname", self.hostname);
+        record.insert("appname", self.appname);
+        record.insert("procid", self.procid);
+        record.insert("msgid", self.msgid);
+        record.insert("structured_data", self.structured_data);
         let message = message.strip_prefix(BOM).unwrap_or(message);
-        record.insert("message".into(), text_value(message));
+        record.insert("message", text_value(message));
         Parsed {
             record,
             time: self.time,
@@ -248,7 +248,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Bytes as a string value; bytes that are not UTF-8 become U+FFFD.
 fn text_value(bytes: &[u8]) -> Value {
-    Value::String(String::from_utf8_lossy(bytes).into_owned())
+    Value::String(Text::from_utf8_lossy(bytes))
 }
 
 /// The token at the start of `rest`: the bytes up to the next space.

@@ -4,7 +4,7 @@
 //! The header is strict (each field followed by one space, `-` for no
 //! value), so a line cut short is told apart from one that is wrong.
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 
 use crate::Parsed;
 use crate::error::{ParseError, ParseErrorReason};
@@ -73,7 +73,7 @@ pub(super) fn parse(
         [b'-', after @ ..] => after,
         [b'[', ..] => {
             let (data, len) = structured_data(line, cursor.pos)?;
-            header.structured_data = Value::Map(data);
+            header.structured_data = Value::from(data);
             rest.get(len..).unwrap_or_default()
         }
         _ => {
@@ -180,16 +180,13 @@ fn structured_data(line: &[u8], start: usize) -> Result<(Record, usize), ParseEr
             let (value, len) = param_value(line.get(pos..).unwrap_or_default())
                 .ok_or_else(|| ended(line, "'\"' to close the parameter value"))?;
             pos += len;
-            params.insert(
-                String::from_utf8_lossy(name).into_owned(),
-                text_value(&value),
-            );
+            params.insert(Text::from_utf8_lossy(name), text_value(&value));
         }
-        let id = String::from_utf8_lossy(id).into_owned();
+        let id = Text::from_utf8_lossy(id);
         match data.get_mut(&id) {
             Some(Value::Map(earlier)) => earlier.extend(params),
             _ => {
-                data.insert(id, Value::Map(params));
+                data.insert(id, params);
             }
         }
     }

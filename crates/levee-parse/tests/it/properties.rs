@@ -185,7 +185,7 @@ impl Request {
 }
 
 fn text_or_null(v: &Option<String>) -> Value {
-    v.clone().map_or(Value::Null, Value::String)
+    v.clone().map_or(Value::Null, Value::from)
 }
 
 proptest! {
@@ -224,12 +224,12 @@ proptest! {
         let parsed = nginx("combined").parse(line.as_bytes())
             .map_err(|e| TestCaseError::fail(format!("{e}\n{line}")))?;
         let r = &parsed.record;
-        prop_assert_eq!(&r["remote_addr"], &Value::String(req.addr.clone()));
+        prop_assert_eq!(&r["remote_addr"], &Value::from(req.addr.clone()));
         prop_assert_eq!(&r["remote_user"], &text_or_null(&req.user));
-        prop_assert_eq!(&r["time_local"], &Value::String(req.time_local()));
+        prop_assert_eq!(&r["time_local"], &Value::from(req.time_local()));
         prop_assert_eq!(parsed.time, Some(req.seconds * NANOS_PER_SEC));
         prop_assert_eq!(&r["method"], &Value::from(req.method));
-        prop_assert_eq!(&r["path"], &Value::String(req.path.clone()));
+        prop_assert_eq!(&r["path"], &Value::from(req.path.clone()));
         prop_assert_eq!(&r["query"], &text_or_null(&req.query));
         prop_assert_eq!(&r["protocol"], &Value::from(req.protocol));
         prop_assert_eq!(&r["status"], &Value::Int(req.status));

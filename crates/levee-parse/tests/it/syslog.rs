@@ -84,24 +84,24 @@ proptest! {
         let parsed = syslog(SyslogFormat::Auto, None).parse_at(line.as_bytes(), NOW)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{line}")))?;
         let r = &parsed.record;
-        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
         prop_assert_eq!(&r["pri"], &Value::Int(i64::from(pri)));
         prop_assert_eq!(parsed.time, Some(millis * 1_000_000));
         prop_assert_eq!(&r["hostname"], &text(&hostname));
         prop_assert_eq!(&r["appname"], &text(&appname));
         prop_assert_eq!(&r["procid"], &text(&procid));
         prop_assert_eq!(&r["msgid"], &text(&msgid));
-        prop_assert_eq!(&r["message"], &Value::String(message.trim_end_matches(['\r', '\n']).to_owned()));
+        prop_assert_eq!(&r["message"], &Value::from(message.trim_end_matches(['\r', '\n']).to_owned()));
         if params.is_empty() {
             prop_assert_eq!(&r["structured_data"], &Value::Null);
         } else {
             let mut want = Record::new();
             for (name, value) in params {
-                want.insert(name, Value::String(value));
+                want.insert(name, Value::from(value));
             }
             let mut sd = Record::new();
-            sd.insert("id@1".into(), Value::Map(want));
-            prop_assert_eq!(&r["structured_data"], &Value::Map(sd));
+            sd.insert("id@1", Value::from(want));
+            prop_assert_eq!(&r["structured_data"], &Value::from(sd));
         }
     }
 
@@ -131,11 +131,11 @@ proptest! {
         let r = &parsed.record;
         // Within the year before NOW, the missing year is found again.
         prop_assert_eq!(parsed.time, Some(seconds * NANOS_PER_SEC), "{}", line);
-        prop_assert_eq!(&r["timestamp"], &Value::String(timestamp));
+        prop_assert_eq!(&r["timestamp"], &Value::from(timestamp));
         prop_assert_eq!(&r["pri"], &pri.map_or(Value::Null, |p| Value::Int(i64::from(p))));
-        prop_assert_eq!(&r["hostname"], &Value::String(hostname));
-        prop_assert_eq!(&r["appname"], &Value::String(appname));
-        prop_assert_eq!(&r["procid"], &procid.map_or(Value::Null, |p| Value::String(p.to_string())));
-        prop_assert_eq!(&r["message"], &Value::String(message));
+        prop_assert_eq!(&r["hostname"], &Value::from(hostname));
+        prop_assert_eq!(&r["appname"], &Value::from(appname));
+        prop_assert_eq!(&r["procid"], &procid.map_or(Value::Null, |p| Value::from(p.to_string())));
+        prop_assert_eq!(&r["message"], &Value::from(message));
     }
 }

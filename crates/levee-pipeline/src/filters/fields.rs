@@ -61,7 +61,7 @@ pub(super) fn parent_or_insert<'r, 'p>(
     for part in parents.split('.') {
         let slot = map
             .entry(part.to_owned())
-            .or_insert_with(|| Value::Map(Record::new()));
+            .or_insert_with(|| Value::from(Record::new()));
         match slot {
             Value::Map(inner) => map = inner,
             _ => return None,
@@ -86,7 +86,7 @@ pub(super) fn put(record: &mut Record, path: &str, value: Value) -> Result<(), V
     match map.get_mut(leaf) {
         Some(slot) => *slot = value,
         None => {
-            map.insert(leaf.to_owned(), value);
+            map.insert(leaf, value);
         }
     }
     Ok(())
@@ -118,7 +118,8 @@ pub(super) fn rename(record: &mut Record, from: &str, to: &str) {
     if let Err(value) = put(record, to, value) {
         // The target is unreachable: put the field back where it was.
         if let Some((map, _)) = parent_mut(record, from) {
-            map.shift_insert(index.min(map.len()), key, value);
+            let at = index.min(map.len());
+            map.shift_insert(at, key, value);
         }
     }
 }
@@ -135,7 +136,8 @@ fn rename_in_place(map: &mut Record, from: &str, to: &str) {
     // Reuses the old name's allocation for the new name.
     key.clear();
     key.push_str(to);
-    map.shift_insert(index.min(map.len()), key, value);
+    let at = index.min(map.len());
+    map.shift_insert(at, key, value);
 }
 
 #[cfg(test)]
@@ -150,7 +152,7 @@ mod tests {
     }
 
     fn keys(record: &Record) -> Vec<&str> {
-        record.keys().map(String::as_str).collect()
+        record.keys().map(|k| k.as_str()).collect()
     }
 
     fn sample() -> Record {
@@ -158,7 +160,7 @@ mod tests {
             ("a", Value::Int(1)),
             (
                 "geo",
-                Value::Map(map(&[("city", "Oslo".into()), ("cc", "NO".into())])),
+                Value::from(map(&[("city", "Oslo".into()), ("cc", "NO".into())])),
             ),
             ("z", "scalar".into()),
         ])
@@ -176,7 +178,7 @@ mod tests {
     fn remove_reaches_into_maps_and_keeps_order() {
         let mut r = sample();
         assert_eq!(remove(&mut r, "geo.city"), Some("Oslo".into()));
-        assert_eq!(r["geo"], Value::Map(map(&[("cc", "NO".into())])));
+        assert_eq!(r["geo"], Value::from(map(&[("cc", "NO".into())])));
         assert_eq!(remove(&mut r, "a"), Some(Value::Int(1)));
         assert_eq!(keys(&r), ["geo", "z"]);
         assert_eq!(remove(&mut r, "z.x"), None, "a scalar has no fields");

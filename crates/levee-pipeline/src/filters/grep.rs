@@ -201,7 +201,7 @@ mod tests {
         let geo: Record = [("country".to_owned(), Value::from("US"))]
             .into_iter()
             .collect();
-        assert_eq!(g.apply(&event(&[("geo", Value::Map(geo))])), Verdict::Keep);
+        assert_eq!(g.apply(&event(&[("geo", Value::from(geo))])), Verdict::Keep);
         assert_eq!(g.apply(&event(&[("geo", "US".into())])), Verdict::Drop);
     }
 

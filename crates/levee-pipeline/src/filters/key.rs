@@ -112,7 +112,7 @@ mod tests {
 
         let nested = Key::new("geo.cc").unwrap();
         let geo: Record = [("cc".to_owned(), Value::from("NO"))].into_iter().collect();
-        assert_eq!(render(&nested, &[("geo", Value::Map(geo))]), "NO");
+        assert_eq!(render(&nested, &[("geo", Value::from(geo))]), "NO");
 
         let pair = Key::new("${customer_id}/${method|lower}").unwrap();
         assert_eq!(
@@ -125,7 +125,7 @@ mod tests {
         assert!(matches!(pair, Key::Template(_)));
         // A template's missing fields render empty, like a field's.
         let mut record = Record::new();
-        record.insert("customer_id".into(), Value::Int(1));
+        record.insert("customer_id", Value::Int(1));
         assert_eq!(pair.with_text(&record, str::to_owned), "1/");
     }
 

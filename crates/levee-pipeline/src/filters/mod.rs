@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(failed.tag.as_str(), "firehose_parsed.nginx");
         // The renamed field keeps its place and set fields come last; the
         // toml crate (without `preserve_order`) hands `set` over sorted by name.
-        let keys: Vec<&str> = failed.record.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = failed.record.keys().map(|k| k.as_str()).collect();
         assert_eq!(keys[..4], ["client_ip", "method", "path", "status"]);
         assert_eq!(keys.len(), 7);
         assert_eq!(failed.record["api_call"], Value::from("get_webhooks"));
@@ -496,7 +496,7 @@ mod tests {
 
         let mut first = request("r1", "u1");
         assert_eq!(run(&filters, &mut first), Verdict::Keep);
-        let keys: Vec<&str> = first.record.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = first.record.keys().map(|k| k.as_str()).collect();
         assert_eq!(keys, ["host", "request_id", "user_id"]);
         assert_eq!(first.record["user_id"], Value::from("u1"));
 

@@ -16,7 +16,7 @@
 //! goes on as it was and `levee_filter_parse_errors_total` counts it; with
 //! `on_error = "error"` it is re-tagged `@ERROR` instead, with the reason.
 
-use levee_event::{ERROR_TAG, Event, Record, Tag, Value};
+use levee_event::{ERROR_TAG, Event, Record, Tag, Text, Value};
 use levee_parse::{ParseError, Parser, ParserConfig};
 use prometheus_client::metrics::counter::Counter;
 
@@ -237,7 +237,7 @@ impl ParseFilter {
         }
         match &self.place {
             Place::Into(path) => {
-                if let Err(parsed) = fields::put(record, path, Value::Map(parsed)) {
+                if let Err(parsed) = fields::put(record, path, Value::from(parsed)) {
                     // `can_place` ruled this out; still, lose nothing.
                     record.insert(path.clone(), parsed);
                 }
@@ -273,18 +273,19 @@ impl ParseFilter {
         };
         let tag = std::mem::replace(&mut event.tag, self.error_tag.clone());
         let record = &mut event.record;
-        put_top(record, "error".to_owned(), Value::String(reason));
+        put_top(record, "error", Value::from(reason));
         if let Some(p) = position {
             let p = i64::try_from(p).unwrap_or(i64::MAX);
-            put_top(record, "position".to_owned(), Value::Int(p));
+            put_top(record, "position", Value::Int(p));
         }
-        put_top(record, "tag".to_owned(), Value::from(tag.as_str()));
+        put_top(record, "tag", Value::from(tag.as_str()));
     }
 }
 
 /// Replaces a top-level field's value in place, or appends the field.
-fn put_top(record: &mut Record, name: String, value: Value) {
-    match record.get_mut(&name) {
+fn put_top(record: &mut Record, name: impl Into<Text>, value: Value) {
+    let name = name.into();
+    match record.get_mut(name.as_str()) {
         Some(slot) => *slot = value,
         None => {
             record.insert(name, value);
@@ -318,7 +319,7 @@ mod tests {
     }
 
     fn keys(event: &Event) -> Vec<&str> {
-        event.record.keys().map(String::as_str).collect()
+        event.record.keys().map(|k| k.as_str()).collect()
     }
 
     const BODY: &str = r#"{"status":404,"user":{"id":"u1"},"host":"parsed"}"#;
@@ -429,13 +430,13 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let mut e = event(&[("payload", Value::Map(payload))]);
+        let mut e = event(&[("payload", Value::from(payload))]);
         f.apply(&mut e);
         let Some(Value::Map(payload)) = e.record.get("payload") else {
             panic!("payload is a map: {e:?}")
         };
         assert_eq!(
-            payload.keys().map(String::as_str).collect::<Vec<_>>(),
+            payload.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["message", "size"]
         );
         assert_eq!(

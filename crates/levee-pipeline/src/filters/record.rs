@@ -70,7 +70,7 @@ impl RecordConfig {
             .collect::<Result<Vec<_>, FilterError>>()?;
         // A set reading a field another set writes must see the old value,
         // so those sets are all rendered before any is stored.
-        let set_names: BTreeSet<&str> = self.set.keys().map(String::as_str).collect();
+        let set_names: BTreeSet<&str> = self.set.keys().map(|k| k.as_str()).collect();
         let two_phase = set
             .iter()
             .flat_map(|(_, value)| value.fields())
@@ -183,11 +183,11 @@ impl SetValue {
             SetValue::Copy(path) => Value::get_path(record, path)
                 .cloned()
                 .unwrap_or(Value::Null),
-            // Rendering into scratch, then copying, allocates the value once
-            // and at its exact size.
+            // Rendering into scratch, then copying, allocates nothing for
+            // a short value and the exact size for a long one.
             SetValue::Render(template) => with_scratch(|text| {
                 template.render_into(record, text);
-                Value::String(text.as_str().to_owned())
+                Value::from(text.as_str())
             }),
         }
     }
@@ -237,7 +237,7 @@ impl RecordFilter {
             rename(record, from, to);
         }
         for name in &self.remove {
-            record.shift_remove(name);
+            record.shift_remove(name.as_str());
         }
         match &self.retag {
             None => {}
@@ -257,7 +257,7 @@ fn put(record: &mut Record, name: &str, value: Value) {
     match record.get_mut(name) {
         Some(slot) => *slot = value,
         None => {
-            record.insert(name.to_owned(), value);
+            record.insert(name, value);
         }
     }
 }
@@ -274,7 +274,8 @@ fn rename(record: &mut Record, from: &str, to: &str) {
     // Reuses the old name's allocation for the new name.
     key.clear();
     key.push_str(to);
-    record.shift_insert(index.min(record.len()), key, value);
+    let at = index.min(record.len());
+    record.shift_insert(at, key, value);
 }
 
 #[cfg(test)]
@@ -291,7 +292,7 @@ mod tests {
     }
 
     fn keys(event: &Event) -> Vec<&str> {
-        event.record.keys().map(String::as_str).collect()
+        event.record.keys().map(|k| k.as_str()).collect()
     }
 
     #[test]

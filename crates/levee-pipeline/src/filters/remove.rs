@@ -94,14 +94,14 @@ mod tests {
             map(&[
                 ("a", Value::Int(1)),
                 ("remote_user", "bob".into()),
-                ("geo_ip", Value::Map(geo)),
+                ("geo_ip", Value::from(geo)),
                 ("status", Value::Int(200)),
             ]),
         );
         f.apply(&mut e);
         let expected = map(&[
             ("a", Value::Int(1)),
-            ("geo_ip", Value::Map(map(&[("cc", "NO".into())]))),
+            ("geo_ip", Value::from(map(&[("cc", "NO".into())]))),
             ("status", Value::Int(200)),
         ]);
         assert_eq!(e.record, expected);

@@ -123,7 +123,7 @@ mod tests {
     }
 
     fn keys(record: &Record) -> Vec<&str> {
-        record.keys().map(String::as_str).collect()
+        record.keys().map(|k| k.as_str()).collect()
     }
 
     #[test]
@@ -140,7 +140,7 @@ mod tests {
         .collect();
         let mut e = event(&[
             ("remote_addr", "10.0.0.1".into()),
-            ("geo_ip", Value::Map(geo)),
+            ("geo_ip", Value::from(geo)),
             ("ua", "curl".into()),
             ("status", Value::Int(200)),
         ]);

@@ -340,7 +340,7 @@ const FIELD_ORDER: &[&str] = &[
 
 fn record(line: &str) -> levee_event::Record {
     match serde_json::from_str::<Value>(line) {
-        Ok(Value::Map(record)) => record,
+        Ok(Value::Map(record)) => *record,
         other => panic!("not a JSON object ({other:?}): {line}"),
     }
 }
