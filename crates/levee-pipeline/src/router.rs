@@ -38,6 +38,10 @@ struct TagRoutes {
 /// Bounds the cache when templated re-tags make many distinct tags.
 const MAX_CACHED_TAGS: usize = 4096;
 
+/// What each tag seen so far matches. Looked up for every event and filter,
+/// so it hashes with foldhash rather than SipHash.
+type TagCache = HashMap<Tag, TagRoutes, foldhash::fast::RandomState>;
+
 impl Router {
     fn resolve(&self, tag: &Tag) -> TagRoutes {
         let routes = self.resolve_uncounted(tag);
@@ -66,7 +70,7 @@ impl Router {
     }
 
     /// Filters and routes one batch, waiting for room in blocking buffers.
-    async fn route(&self, batch: Batch, cache: &mut HashMap<Tag, TagRoutes>) {
+    async fn route(&self, batch: Batch, cache: &mut TagCache) {
         let mut per_output: Vec<Vec<Event>> = (0..self.routes.len()).map(|_| Vec::new()).collect();
         for mut event in batch {
             if !self.filter(&mut event, cache) {
@@ -94,7 +98,7 @@ impl Router {
     }
 
     /// Runs the filters in order; false if one dropped the event.
-    fn filter(&self, event: &mut Event, cache: &mut HashMap<Tag, TagRoutes>) -> bool {
+    fn filter(&self, event: &mut Event, cache: &mut TagCache) -> bool {
         for (i, (filter, dropped)) in self.filters.iter().enumerate() {
             // A filter may re-tag, so look the tag up again at every step.
             if !self.routes_of(&event.tag, cache).filters[i] {
@@ -108,7 +112,7 @@ impl Router {
         true
     }
 
-    fn routes_of<'c>(&self, tag: &Tag, cache: &'c mut HashMap<Tag, TagRoutes>) -> &'c TagRoutes {
+    fn routes_of<'c>(&self, tag: &Tag, cache: &'c mut TagCache) -> &'c TagRoutes {
         if !cache.contains_key(tag) {
             if cache.len() >= MAX_CACHED_TAGS {
                 cache.clear();
@@ -121,7 +125,7 @@ impl Router {
 
 /// Routes a source's batches until the source ends.
 pub(crate) async fn run(router: Arc<Router>, mut batches: mpsc::Receiver<Batch>) {
-    let mut cache = HashMap::new();
+    let mut cache = TagCache::default();
     while let Some(batch) = batches.recv().await {
         router.route(batch, &mut cache).await;
     }

@@ -37,7 +37,7 @@ impl LineDecoder {
     pub(crate) fn new(tag: Tag, parser: Parser, ctx: &SourceContext) -> LineDecoder {
         LineDecoder {
             tag,
-            error_tag: Tag::new(ERROR_TAG),
+            error_tag: Tag::fixed(ERROR_TAG),
             source: Arc::from(ctx.name.as_str()),
             parser,
             batch: Vec::with_capacity(BATCH_EVENTS),

@@ -105,7 +105,7 @@ impl SourceConfig {
             ));
         }
         Ok(Source {
-            tag: Tag::new(&self.tag),
+            tag: Tag::fixed(&self.tag),
             parser: self.parser.build()?,
             multiline: self.multiline.as_ref().map(|m| m.build()).transpose()?,
             time_error_field: self.time_error_field.clone(),

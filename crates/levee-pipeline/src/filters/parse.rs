@@ -129,7 +129,7 @@ impl ParseConfig {
             reserve_time: self.reserve_time,
             place,
             on_error: self.on_error,
-            error_tag: Tag::new(ERROR_TAG),
+            error_tag: Tag::fixed(ERROR_TAG),
             errors: Counter::default(),
         })
     }

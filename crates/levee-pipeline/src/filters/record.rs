@@ -200,7 +200,7 @@ impl Retag {
             source,
         })?;
         match template.as_literal() {
-            Some(tag) if is_valid_tag(tag) => Ok(Retag::Fixed(Tag::new(tag))),
+            Some(tag) if is_valid_tag(tag) => Ok(Retag::Fixed(Tag::fixed(tag))),
             Some(tag) => Err(FilterError::BadTag {
                 tag: tag.to_owned(),
             }),
