@@ -28,8 +28,8 @@ pub struct BufferConfig {
     /// The most bytes (of events, roughly as held in memory) the buffer holds.
     #[serde(default = "default_max_bytes")]
     pub max_bytes: Size,
-    /// The longest an event waits before its batch is written. Default:
-    /// `60s` for the lake (minute-sized chunks, as Firehose), `1s` otherwise.
+    /// The longest an event waits before its batch is written. Default `1s`.
+    /// (The lake makes minute-sized chunks itself: see its `chunk_interval`.)
     #[serde(default)]
     pub flush_interval: Option<Interval>,
     /// A batch is written as soon as it holds this many bytes.
@@ -54,11 +54,11 @@ impl Default for BufferConfig {
 }
 
 fn default_max_bytes() -> Size {
-    Size(64 * 1024 * 1024)
+    Size(32 * 1024 * 1024)
 }
 
 fn default_batch_bytes() -> Size {
-    Size(16 * 1024 * 1024)
+    Size(4 * 1024 * 1024)
 }
 
 /// Where a buffer keeps its events.

@@ -206,13 +206,13 @@ fn build_output(name: &str, config: &OutputConfig) -> Result<BuiltOutput, String
     Ok(BuiltOutput {
         name: name.to_owned(),
         pattern,
-        buffer: buffer_settings(&config.buffer, &config.sink)?,
+        buffer: buffer_settings(&config.buffer)?,
         retry: check_retry(&config.retry)?,
         sink: config.sink.clone(),
     })
 }
 
-fn buffer_settings(config: &BufferConfig, sink: &SinkConfig) -> Result<BufferSettings, String> {
+fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, String> {
     let max_bytes = config.max_bytes.as_usize();
     let batch_max_bytes = config.batch_max_bytes.as_usize();
     if max_bytes < 64 * 1024 {
@@ -223,11 +223,7 @@ fn buffer_settings(config: &BufferConfig, sink: &SinkConfig) -> Result<BufferSet
             "buffer.batch_max_bytes ({batch_max_bytes} bytes) must be above 0 and at most buffer.max_bytes ({max_bytes} bytes)"
         ));
     }
-    let flush_interval = match (config.flush_interval, sink) {
-        (Some(i), _) => i.0,
-        (None, SinkConfig::Lake(_)) => Duration::from_secs(60),
-        (None, _) => Duration::from_secs(1),
-    };
+    let flush_interval = config.flush_interval.map_or(Duration::from_secs(1), |i| i.0);
     if flush_interval.is_zero() {
         return Err("buffer.flush_interval must be above 0".into());
     }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use levee_io::SinkConfig;
+use levee_event::Event;
 use levee_io::sinks::Sink;
+use levee_io::{SinkConfig, SinkError};
 use levee_io::units::Interval;
 use serde::Deserialize;
 
@@ -72,36 +73,94 @@ pub(crate) async fn run_worker(
     retry: RetryConfig,
     metrics: OutputMetrics,
 ) {
-    while let Some(batch) = buffer.next_batch().await {
+    let mut worker = Worker {
+        name: &name,
+        retry: &retry,
+        metrics: &metrics,
+    };
+    loop {
+        let next = match sink.next_deadline() {
+            Some(deadline) => tokio::time::timeout_at(deadline, buffer.next_batch()).await,
+            None => Ok(buffer.next_batch().await),
+        };
+        match next {
+            // Time is up for something the sink holds, and no batch came.
+            Err(_elapsed) => worker.until_done(&mut sink, Step::FlushDue).await,
+            Ok(Some(batch)) => worker.until_done(&mut sink, Step::Write(&batch)).await,
+            Ok(None) => break,
+        }
+    }
+    worker.until_done(&mut sink, Step::Close).await;
+}
+
+/// One call into the sink, tried until it works.
+enum Step<'a> {
+    Write(&'a [Event]),
+    FlushDue,
+    Close,
+}
+
+impl Step<'_> {
+    async fn run(&self, sink: &mut Sink) -> Result<(), SinkError> {
+        match self {
+            Step::Write(batch) => sink.write(batch).await,
+            Step::FlushDue => sink.flush_due().await,
+            Step::Close => sink.close().await,
+        }
+    }
+
+    fn events(&self) -> usize {
+        match self {
+            Step::Write(batch) => batch.len(),
+            Step::FlushDue | Step::Close => 0,
+        }
+    }
+}
+
+struct Worker<'a> {
+    name: &'a str,
+    retry: &'a RetryConfig,
+    metrics: &'a OutputMetrics,
+}
+
+impl Worker<'_> {
+    /// Runs `step`, retrying failures with backoff and jitter until it
+    /// works or `max_attempts` is reached.
+    async fn until_done(&mut self, sink: &mut Sink, step: Step<'_>) {
+        let name = self.name;
         let mut attempt: u32 = 0;
-        let mut backoff = retry.initial_backoff.0;
+        let mut backoff = self.retry.initial_backoff.0;
         loop {
             attempt += 1;
-            match sink.write(&batch).await {
+            match step.run(sink).await {
                 Ok(()) => {
-                    metrics.events.inc_by(batch.len() as u64);
-                    metrics.batches.inc();
-                    break;
+                    if let Step::Write(batch) = step {
+                        self.metrics.events.inc_by(batch.len() as u64);
+                        self.metrics.batches.inc();
+                    }
+                    return;
                 }
                 Err(err) => {
-                    metrics.errors.inc();
-                    if retry.max_attempts.is_some_and(|max| attempt >= max) {
-                        metrics.dropped_failed.inc_by(batch.len() as u64);
-                        tracing::error!(output = %name, attempts = attempt, events = batch.len(), error = %err,
-                            "giving up on a batch; its events are dropped and counted");
-                        break;
+                    self.metrics.errors.inc();
+                    if self.retry.max_attempts.is_some_and(|max| attempt >= max) {
+                        let events = step.events();
+                        self.metrics.dropped_failed.inc_by(events as u64);
+                        match step {
+                            Step::Close => tracing::error!(output = %name, attempts = attempt, error = %err,
+                                "giving up at shutdown; what the sink had not stored is lost"),
+                            _ => tracing::error!(output = %name, attempts = attempt, events, error = %err,
+                                "giving up on a batch; its events are dropped and counted, and what the sink holds is tried again with the next one"),
+                        }
+                        return;
                     }
-                    metrics.retries.inc();
+                    self.metrics.retries.inc();
                     // Jitter spreads retries of many writers after an outage.
                     let wait = backoff.mul_f64(0.5 + fastrand::f64());
                     tracing::warn!(output = %name, attempt, error = %err, retry_in = ?wait, "write failed; will retry");
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(retry.max_backoff.0);
+                    backoff = (backoff * 2).min(self.retry.max_backoff.0);
                 }
             }
         }
-    }
-    if let Err(err) = sink.close().await {
-        tracing::error!(output = %name, error = %err, "closing the sink failed");
     }
 }

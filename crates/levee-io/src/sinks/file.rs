@@ -31,6 +31,9 @@ pub struct FileSink {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
+    /// Only a regular file can be synced: a FIFO or a terminal refuses
+    /// with EINVAL, which retrying would never fix.
+    syncable: bool,
 }
 
 impl FileSink {
@@ -45,10 +48,12 @@ impl FileSink {
             .open(&config.path)
             .await
             .map_err(ctx)?;
+        let syncable = file.metadata().await.map_err(ctx)?.is_file();
         Ok(FileSink {
             path: config.path.clone(),
             file,
             buf: Vec::new(),
+            syncable,
         })
     }
 
@@ -68,6 +73,9 @@ impl FileSink {
     }
 
     pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
+        if !self.syncable {
+            return Ok(());
+        }
         self.file
             .sync_data()
             .await

@@ -2,7 +2,8 @@
 //!
 //! The output worker in the pipeline calls [`Sink::write`] with a batch and
 //! retries it on error, with the same batch; each sink makes that retry safe
-//! (the lake resumes the objects it had not yet written).
+//! (the lake does not compress a batch twice, and stores the chunks it had
+//! not yet stored).
 
 pub mod blackhole;
 mod encode;
@@ -79,12 +80,31 @@ impl Sink {
         }
     }
 
-    /// Flushes and closes, at shutdown.
+    /// When the sink wants [`Sink::flush_due`] called even if no batch
+    /// comes: the lake seals its chunks by age.
+    pub fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        match self {
+            Sink::Lake(s) => s.next_deadline(),
+            Sink::File(_) | Sink::Stdout(_) | Sink::Blackhole => None,
+        }
+    }
+
+    /// Writes what is due by time. After an error the caller tries again.
+    pub async fn flush_due(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Lake(s) => s.flush_due().await,
+            Sink::File(_) | Sink::Stdout(_) | Sink::Blackhole => Ok(()),
+        }
+    }
+
+    /// Flushes and closes, at shutdown. After an error the caller may try
+    /// again: what was not written is kept.
     pub async fn close(&mut self) -> Result<(), SinkError> {
         match self {
             Sink::File(s) => s.close().await,
             Sink::Stdout(s) => s.close().await,
-            Sink::Lake(_) | Sink::Blackhole => Ok(()),
+            Sink::Lake(s) => s.close().await,
+            Sink::Blackhole => Ok(()),
         }
     }
 }

@@ -1,22 +1,36 @@
 //! The `lake` sink: events as zstd-compressed JSON chunks in the lake.
 //!
-//! A batch is split by the hour of each event's time (UTC) and each hour's
-//! events become one object `<db>/<table>/json/dt=…/hour=…/<MM>-<writer>-<seq>.ndjson.zst`
-//! (see `levee_lake::layout`). Each object is written with one `put`, which
-//! is atomic on local disk and on S3: no reader ever sees half a chunk.
+//! Events are compressed as they arrive, one chunk per hour of event time
+//! (UTC). A chunk is sealed when it holds `chunk_max_bytes` of JSON, when it
+//! has been open `chunk_interval` (a minute by default, as Firehose), when
+//! too many hours are open at once, or at shutdown. A sealed chunk becomes
+//! the object `<db>/<table>/json/dt=…/hour=…/<MM>-<writer>-<seq>.ndjson.zst`
+//! (see `levee_lake::layout`), written with one `put`, which is atomic on
+//! local disk and on S3: no reader ever sees half a chunk.
 
-use std::collections::BTreeMap;
+mod chunk;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use bytes::Bytes;
 use levee_event::Event;
 use levee_lake::layout::ZSTD_CHUNK_EXT;
-use levee_lake::{Lake, Partition, TableRef};
+use levee_lake::{Lake, TableRef};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::encode::ndjson_records;
 use crate::SinkError;
+use crate::units::{Interval, Size};
+use chunk::{OpenChunk, hour_of};
+
+/// Hours with a chunk open at once, at most. Each open chunk holds a zstd
+/// stream (a few MiB at level 3); a backfill spanning days seals older
+/// hours early rather than holding one stream per hour.
+const MAX_OPEN_CHUNKS: usize = 4;
 
 /// `type = "lake"`: deliver into a table of the lake.
 #[derive(Clone, Debug, Deserialize)]
@@ -32,6 +46,12 @@ pub struct LakeConfig {
     /// zstd level, 1 (fastest) to 19 (smallest).
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
+    /// A chunk is sealed once it holds this much JSON (before compression).
+    #[serde(default = "default_chunk_max_bytes")]
+    pub chunk_max_bytes: Size,
+    /// A chunk is sealed once it has been open this long.
+    #[serde(default = "default_chunk_interval")]
+    pub chunk_interval: Interval,
 }
 
 fn default_lake() -> String {
@@ -42,6 +62,14 @@ fn default_zstd_level() -> i32 {
     3
 }
 
+fn default_chunk_max_bytes() -> Size {
+    Size(64 * 1024 * 1024)
+}
+
+fn default_chunk_interval() -> Interval {
+    Interval(Duration::from_secs(60))
+}
+
 impl LakeConfig {
     pub(crate) fn validate(&self) -> Result<(), SinkError> {
         TableRef::new(&self.database, &self.table)?;
@@ -50,6 +78,14 @@ impl LakeConfig {
                 "zstd_level must be 1 to 19, not {}",
                 self.zstd_level
             )));
+        }
+        if self.chunk_max_bytes.0 < 1024 {
+            return Err(SinkError::Encode(
+                "chunk_max_bytes must be at least 1KiB".into(),
+            ));
+        }
+        if self.chunk_interval.0.is_zero() {
+            return Err(SinkError::Encode("chunk_interval must be above 0".into()));
         }
         Ok(())
     }
@@ -62,10 +98,19 @@ pub struct LakeSink {
     writer: String,
     seq: u64,
     level: i32,
-    /// Chunks of the batch being written that are not stored yet. A retry
-    /// of the same batch resumes these instead of encoding it again, so no
-    /// chunk is written twice.
-    pending: Vec<(Path, Bytes)>,
+    chunk_max_bytes: usize,
+    chunk_interval: Duration,
+    /// Open chunks by hour since the epoch.
+    open: BTreeMap<i64, OpenChunk>,
+    /// Counts writes, to find the least recently written chunk.
+    writes: u64,
+    /// Sealed chunks not stored yet, oldest first.
+    sealed: VecDeque<(Path, Bytes)>,
+    /// The batch being written is already in the chunks: a retry of it
+    /// only stores what is sealed, so no event is written twice.
+    absorbed: bool,
+    /// Scratch for one hour's JSON lines of a batch.
+    json: Vec<u8>,
 }
 
 impl LakeSink {
@@ -76,46 +121,129 @@ impl LakeSink {
             writer: format!("{:08x}", fastrand::u32(..)),
             seq: 0,
             level: config.zstd_level,
-            pending: Vec::new(),
+            chunk_max_bytes: config.chunk_max_bytes.as_usize(),
+            chunk_interval: config.chunk_interval.0,
+            open: BTreeMap::new(),
+            writes: 0,
+            sealed: VecDeque::new(),
+            absorbed: false,
+            json: Vec::new(),
         })
     }
 
+    /// Adds a batch to the open chunks and stores every chunk that is due.
+    /// After an error the caller retries with the same batch.
     pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        if self.pending.is_empty() {
-            self.encode(events)?;
+        if !self.absorbed {
+            self.absorb(events)?;
+            self.absorbed = true;
         }
-        while let Some((key, body)) = self.pending.last() {
-            self.lake
-                .store
-                .put(key, PutPayload::from(body.clone()))
-                .await?;
-            self.pending.pop();
+        self.seal_aged(Instant::now())?;
+        self.store().await?;
+        self.absorbed = false;
+        Ok(())
+    }
+
+    /// When the oldest open chunk is due to be sealed, if any is open.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.open
+            .values()
+            .map(|c| c.opened + self.chunk_interval)
+            .min()
+    }
+
+    /// Seals and stores the chunks that have been open long enough.
+    pub(crate) async fn flush_due(&mut self) -> Result<(), SinkError> {
+        self.seal_aged(Instant::now())?;
+        self.store().await
+    }
+
+    /// Seals and stores every open chunk, at shutdown.
+    pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
+        let hours: Vec<i64> = self.open.keys().copied().collect();
+        for hour in hours {
+            self.seal(hour)?;
+        }
+        self.store().await
+    }
+
+    /// Compresses the batch into the chunk of each event's hour.
+    fn absorb(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        // Most batches fall in one hour; group without reordering within one.
+        let mut hours: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+        for event in events {
+            hours.entry(hour_of(event.time)).or_default().push(event);
+        }
+        let now = Instant::now();
+        for (hour, events) in hours {
+            let Some(first) = events.first() else {
+                continue;
+            };
+            self.json.clear();
+            ndjson_records(events.iter().copied(), &mut self.json)?;
+            self.writes += 1;
+            let chunk = match self.open.entry(hour) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(OpenChunk::new(first, self.level, now)?)
+                }
+            };
+            chunk.append(&self.json, self.writes)?;
+            if chunk.raw_bytes >= self.chunk_max_bytes {
+                self.seal(hour)?;
+            }
+        }
+        while self.open.len() > MAX_OPEN_CHUNKS {
+            let Some(hour) = self
+                .open
+                .iter()
+                .min_by_key(|(_, c)| c.last_write)
+                .map(|(hour, _)| *hour)
+            else {
+                break;
+            };
+            self.seal(hour)?;
         }
         Ok(())
     }
 
-    /// Splits the batch by hour and compresses each hour's events into a chunk.
-    fn encode(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        let mut hours: BTreeMap<Partition, (u32, Vec<&Event>)> = BTreeMap::new();
-        for event in events {
-            let (partition, minute) = Partition::of_time(event.time);
-            hours
-                .entry(partition)
-                .or_insert_with(|| (minute, Vec::new()))
-                .1
-                .push(event);
+    fn seal_aged(&mut self, now: Instant) -> Result<(), SinkError> {
+        let aged: Vec<i64> = self
+            .open
+            .iter()
+            .filter(|(_, c)| now >= c.opened + self.chunk_interval)
+            .map(|(hour, _)| *hour)
+            .collect();
+        for hour in aged {
+            self.seal(hour)?;
         }
-        let mut json = Vec::new();
-        for (partition, (minute, events)) in hours {
-            json.clear();
-            ndjson_records(events, &mut json)?;
-            let body =
-                zstd::bulk::compress(&json, self.level).map_err(|e| SinkError::io("zstd", e))?;
-            self.seq += 1;
-            let key =
-                self.table
-                    .json_chunk(&partition, minute, &self.writer, self.seq, ZSTD_CHUNK_EXT);
-            self.pending.push((key, Bytes::from(body)));
+        Ok(())
+    }
+
+    /// Ends an hour's chunk and queues it to be stored.
+    fn seal(&mut self, hour: i64) -> Result<(), SinkError> {
+        let Some(chunk) = self.open.remove(&hour) else {
+            return Ok(());
+        };
+        let (partition, minute) = (chunk.partition.clone(), chunk.minute);
+        let body = chunk.finish()?;
+        self.seq += 1;
+        let key = self
+            .table
+            .json_chunk(&partition, minute, &self.writer, self.seq, ZSTD_CHUNK_EXT);
+        self.sealed.push_back((key, Bytes::from(body)));
+        Ok(())
+    }
+
+    /// Stores the sealed chunks, oldest first; on error the rest wait for
+    /// the next try.
+    async fn store(&mut self) -> Result<(), SinkError> {
+        while let Some((key, body)) = self.sealed.front() {
+            self.lake
+                .store
+                .put(key, PutPayload::from(body.clone()))
+                .await?;
+            self.sealed.pop_front();
         }
         Ok(())
     }
@@ -126,65 +254,192 @@ mod tests {
     use super::*;
     use levee_event::{Record, Tag, Value};
 
+    const MINUTE: i64 = 60_000_000_000;
+    const HOUR: i64 = 60 * MINUTE;
+    /// 2018-09-01T00:00:00Z
+    const BASE: i64 = 1_535_760_000 * 1_000_000_000;
+
     fn event(time: i64, n: i64) -> Event {
         let mut record = Record::new();
         record.insert("n", Value::Int(n));
         Event::new(Tag::new("t"), time, record)
     }
 
-    #[tokio::test]
-    async fn a_batch_becomes_one_chunk_per_hour_of_event_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = LakeConfig {
-            lake: dir.path().to_string_lossy().into_owned(),
+    fn config(dir: &std::path::Path) -> LakeConfig {
+        LakeConfig {
+            lake: dir.to_string_lossy().into_owned(),
             database: "db".into(),
             table: "t".into(),
             zstd_level: 3,
-        };
-        let mut sink = LakeSink::new(&config).unwrap();
-        let hour = 3_600 * 1_000_000_000i64;
-        // 2018-09-01T00:xx and 01:xx
-        let base = 1_535_760_000 * 1_000_000_000i64;
+            chunk_max_bytes: default_chunk_max_bytes(),
+            chunk_interval: default_chunk_interval(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_hour_of_event_time_gets_its_own_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
         let events = [
-            event(base + 5 * 60_000_000_000, 1),
-            event(base + hour + 1, 2),
-            event(base + 10, 3),
+            event(BASE + 5 * MINUTE, 1),
+            event(BASE + HOUR + 1, 2),
+            event(BASE + 10, 3),
         ];
         sink.write(&events).await.unwrap();
+        assert!(chunks(dir.path()).is_empty(), "chunks stay open");
+        sink.close().await.unwrap();
 
-        let mut found = Vec::new();
-        for entry in walk(dir.path()) {
-            let rel = entry
-                .strip_prefix(dir.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let text = zstd::decode_all(std::fs::File::open(&entry).unwrap()).unwrap();
-            found.push((rel, String::from_utf8(text).unwrap()));
-        }
-        found.sort();
+        let found = chunks(dir.path());
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(
-            found[0]
-                .0
-                .starts_with("db/t/json/dt=2018-09-01/hour=00/05-"),
+            found[0].0.starts_with("db/t/json/dt=2018-09-01/hour=00/05-"),
             "{}",
             found[0].0
         );
         assert_eq!(found[0].1, "{\"n\":1}\n{\"n\":3}\n");
         assert!(
-            found[1]
-                .0
-                .starts_with("db/t/json/dt=2018-09-01/hour=01/00-"),
+            found[1].0.starts_with("db/t/json/dt=2018-09-01/hour=01/00-"),
             "{}",
             found[1].0
         );
         assert_eq!(found[1].1, "{\"n\":2}\n");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_chunk_takes_batches_until_its_interval_is_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        sink.write(&[event(BASE, 1)]).await.unwrap();
+        let due = sink.next_deadline().expect("a chunk is open");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        sink.write(&[event(BASE + MINUTE, 2)]).await.unwrap();
+        sink.flush_due().await.unwrap();
+        assert!(chunks(dir.path()).is_empty(), "30 s is not a minute");
+
+        tokio::time::advance(due - Instant::now()).await;
+        sink.flush_due().await.unwrap();
+        let found = chunks(dir.path());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "{\"n\":1}\n{\"n\":2}\n");
+        assert_eq!(sink.next_deadline(), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_chunk_is_sealed_and_the_next_one_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.chunk_max_bytes = Size(1024);
+        let mut sink = LakeSink::new(&config).unwrap();
+        let mut want = String::new();
+        for batch in 0..10 {
+            let events: Vec<Event> = (0..20).map(|i| event(BASE + i, batch * 20 + i)).collect();
+            for e in &events {
+                want.push_str(&format!("{{\"n\":{}}}\n", e.record["n"]));
+            }
+            sink.write(&events).await.unwrap();
+        }
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        assert!(found.len() > 1, "{} chunks", found.len());
+        // Chunk names sort by their sequence number within the minute.
+        let all: String = found.iter().map(|(_, text)| text.as_str()).collect();
+        assert_eq!(all, want);
+    }
+
+    #[tokio::test]
+    async fn too_many_open_hours_seal_the_least_recently_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let hours = MAX_OPEN_CHUNKS as i64 + 2;
+        let events: Vec<Event> = (0..hours).map(|h| event(BASE + h * HOUR, h)).collect();
+        sink.write(&events).await.unwrap();
+        assert_eq!(sink.open.len(), MAX_OPEN_CHUNKS);
+        assert_eq!(chunks(dir.path()).len(), 2);
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        assert_eq!(found.len(), hours as usize);
+        for (h, (_, text)) in found.iter().enumerate() {
+            assert_eq!(*text, format!("{{\"n\":{h}}}\n"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_close_can_be_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        // A file where the table's folder should be: every put fails.
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+
+        let batch = [event(BASE, 1), event(BASE + 1, 2)];
+        sink.write(&batch).await.unwrap();
+        assert!(sink.close().await.is_err());
+        std::fs::remove_file(table.join("json")).unwrap();
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "{\"n\":1}\n{\"n\":2}\n");
+    }
+
+    #[tokio::test]
+    async fn a_retried_batch_is_not_compressed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.chunk_max_bytes = Size(1024);
+        let mut sink = LakeSink::new(&config).unwrap();
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+
+        let batch: Vec<Event> = (0..200).map(|i| event(BASE + i, i)).collect();
+        assert!(sink.write(&batch).await.is_err(), "the store is broken");
+        std::fs::remove_file(table.join("json")).unwrap();
+        sink.write(&batch).await.unwrap();
+        sink.close().await.unwrap();
+        let lines: usize = chunks(dir.path()).iter().map(|(_, t)| t.lines().count()).sum();
+        assert_eq!(lines, 200);
+    }
+
+    #[test]
+    fn bad_chunk_limits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.chunk_max_bytes = Size(10);
+        assert!(c.validate().unwrap_err().to_string().contains("chunk_max_bytes"));
+        let mut c = config(dir.path());
+        c.chunk_interval = Interval(Duration::ZERO);
+        assert!(c.validate().unwrap_err().to_string().contains("chunk_interval"));
+    }
+
+    /// Every chunk under `dir`, by path, with its text.
+    fn chunks(dir: &std::path::Path) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = walk(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(ZSTD_CHUNK_EXT))
+            .map(|p| {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let text = zstd::decode_all(std::fs::File::open(&p).unwrap()).unwrap();
+                (rel, String::from_utf8(text).unwrap())
+            })
+            .collect();
+        found.sort_by_key(|(rel, _)| seq_order(rel));
+        found
+    }
+
+    /// Sorts by partition, then by the writer's sequence number.
+    fn seq_order(rel: &str) -> (String, String) {
+        let (dir, name) = rel.rsplit_once('/').unwrap();
+        let seq = name.split('-').nth(2).unwrap_or_default().to_owned();
+        (dir.to_owned(), seq)
+    }
+
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return out;
+        };
+        for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 out.extend(walk(&path));
