@@ -41,7 +41,9 @@ impl Tag {
     /// Makes a tag from text the config fixes (a source's tag, a literal
     /// re-tag), kept for the life of the process.
     pub fn fixed(tag: &str) -> Tag {
-        let mut kept = FIXED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = FIXED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let kept = kept.get_or_insert_with(HashSet::new);
         let text = match kept.get(tag) {
             Some(text) => *text,

@@ -15,5 +15,5 @@ mod value;
 
 pub use event::{Batch, ERROR_TAG, Event, Tag};
 pub use pattern::{PatternError, TagPattern};
-pub use record::{Record, Text};
+pub use record::{FieldHint, Record, Text};
 pub use value::Value;

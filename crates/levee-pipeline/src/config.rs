@@ -223,7 +223,9 @@ fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, String> {
             "buffer.batch_max_bytes ({batch_max_bytes} bytes) must be above 0 and at most buffer.max_bytes ({max_bytes} bytes)"
         ));
     }
-    let flush_interval = config.flush_interval.map_or(Duration::from_secs(1), |i| i.0);
+    let flush_interval = config
+        .flush_interval
+        .map_or(Duration::from_secs(1), |i| i.0);
     if flush_interval.is_zero() {
         return Err("buffer.flush_interval must be above 0".into());
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use levee_event::Event;
 use levee_io::sinks::Sink;
-use levee_io::{SinkConfig, SinkError};
 use levee_io::units::Interval;
+use levee_io::{SinkConfig, SinkError};
 use serde::Deserialize;
 
 use crate::buffer::{BufferConfig, MemoryBuffer};
@@ -146,10 +146,14 @@ impl Worker<'_> {
                         let events = step.events();
                         self.metrics.dropped_failed.inc_by(events as u64);
                         match step {
-                            Step::Close => tracing::error!(output = %name, attempts = attempt, error = %err,
-                                "giving up at shutdown; what the sink had not stored is lost"),
-                            _ => tracing::error!(output = %name, attempts = attempt, events, error = %err,
-                                "giving up on a batch; its events are dropped and counted, and what the sink holds is tried again with the next one"),
+                            Step::Close => {
+                                tracing::error!(output = %name, attempts = attempt, error = %err,
+                                "giving up at shutdown; what the sink had not stored is lost")
+                            }
+                            _ => {
+                                tracing::error!(output = %name, attempts = attempt, events, error = %err,
+                                "giving up on a batch; its events are dropped and counted, and what the sink holds is tried again with the next one")
+                            }
                         }
                         return;
                     }

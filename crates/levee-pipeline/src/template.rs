@@ -28,7 +28,7 @@
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 
-use levee_event::{Record, Value};
+use levee_event::{FieldHint, Record, Value};
 
 /// The functions a `${field|function}` reference may use, for error messages.
 const KNOWN_FUNCTIONS: &str = "lower, upper, last_segment, segment(N), status_class, default(text)";
@@ -111,7 +111,19 @@ enum Part {
     Field {
         path: String,
         functions: Vec<Function>,
+        /// Where a top-level field was last found (see [`Record::get_hinted`]).
+        hint: Hint,
     },
+}
+
+/// A [`FieldHint`] that every hint equals, so parts compare by what they say.
+#[derive(Clone, Debug, Default)]
+struct Hint(FieldHint);
+
+impl PartialEq for Hint {
+    fn eq(&self, _: &Hint) -> bool {
+        true
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -133,6 +145,7 @@ impl Template {
             Some(path) => vec![Part::Field {
                 path: check_path(text, path)?,
                 functions: Vec::new(),
+                hint: Hint::default(),
             }],
             None => parse_parts(text)?,
         };
@@ -154,9 +167,18 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Field { path, functions } => {
+                Part::Field {
+                    path,
+                    functions,
+                    hint,
+                } => {
                     let start = out.len();
-                    if let Some(value) = Value::get_path(record, path) {
+                    let value = if path.contains('.') {
+                        Value::get_path(record, path)
+                    } else {
+                        record.get_hinted(path, &hint.0)
+                    };
+                    if let Some(value) = value {
                         push_value(out, value);
                     }
                     for function in functions {
@@ -179,7 +201,11 @@ impl Template {
     /// instead of its text.
     pub fn as_field(&self) -> Option<&str> {
         match self.parts.as_slice() {
-            [Part::Field { path, functions }] if functions.is_empty() => Some(path),
+            [
+                Part::Field {
+                    path, functions, ..
+                },
+            ] if functions.is_empty() => Some(path),
             _ => None,
         }
     }
@@ -293,7 +319,11 @@ fn parse_reference(template: &str, inner: &str) -> Result<Part, TemplateError> {
     let functions = pieces
         .map(|piece| parse_function(template, piece.trim()))
         .collect::<Result<_, _>>()?;
-    Ok(Part::Field { path, functions })
+    Ok(Part::Field {
+        path,
+        functions,
+        hint: Hint::default(),
+    })
 }
 
 /// Splits on `|` outside parentheses, so `default(a|b)` stays one piece.

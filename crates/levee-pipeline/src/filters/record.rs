@@ -254,12 +254,8 @@ impl RecordFilter {
 
 /// Replaces a field's value in place, or appends the field.
 fn put(record: &mut Record, name: &str, value: Value) {
-    match record.get_mut(name) {
-        Some(slot) => *slot = value,
-        None => {
-            record.insert(name, value);
-        }
-    }
+    // Insert keeps an existing field's place: one lookup either way.
+    record.insert(name, value);
 }
 
 /// Renames a field in its place, replacing any field already named `to`.

@@ -292,13 +292,17 @@ mod tests {
         let found = chunks(dir.path());
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(
-            found[0].0.starts_with("db/t/json/dt=2018-09-01/hour=00/05-"),
+            found[0]
+                .0
+                .starts_with("db/t/json/dt=2018-09-01/hour=00/05-"),
             "{}",
             found[0].0
         );
         assert_eq!(found[0].1, "{\"n\":1}\n{\"n\":3}\n");
         assert!(
-            found[1].0.starts_with("db/t/json/dt=2018-09-01/hour=01/00-"),
+            found[1]
+                .0
+                .starts_with("db/t/json/dt=2018-09-01/hour=01/00-"),
             "{}",
             found[1].0
         );
@@ -397,7 +401,10 @@ mod tests {
         std::fs::remove_file(table.join("json")).unwrap();
         sink.write(&batch).await.unwrap();
         sink.close().await.unwrap();
-        let lines: usize = chunks(dir.path()).iter().map(|(_, t)| t.lines().count()).sum();
+        let lines: usize = chunks(dir.path())
+            .iter()
+            .map(|(_, t)| t.lines().count())
+            .sum();
         assert_eq!(lines, 200);
     }
 
@@ -406,10 +413,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
         c.chunk_max_bytes = Size(10);
-        assert!(c.validate().unwrap_err().to_string().contains("chunk_max_bytes"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("chunk_max_bytes")
+        );
         let mut c = config(dir.path());
         c.chunk_interval = Interval(Duration::ZERO);
-        assert!(c.validate().unwrap_err().to_string().contains("chunk_interval"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("chunk_interval")
+        );
     }
 
     /// Every chunk under `dir`, by path, with its text.
