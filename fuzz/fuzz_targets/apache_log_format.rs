@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = ParserConfig::Apache(ApacheConfig {
         format: format.to_owned(),
+        time_zone: None,
     });
     if let Ok(parser) = config.build() {
         let line = line.get(1..).unwrap_or_default();

@@ -19,6 +19,7 @@ static PARSERS: LazyLock<Vec<Parser>> = LazyLock::new(|| {
     .map(|format| {
         let config = ParserConfig::Apache(ApacheConfig {
             format: format.to_owned(),
+            time_zone: None,
         });
         config.build().expect("built-in format compiles")
     })

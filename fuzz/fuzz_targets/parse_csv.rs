@@ -27,6 +27,7 @@ static PARSERS: LazyLock<Vec<Parser>> = LazyLock::new(|| {
                 time_zone: None,
                 delimiter: delimiter.to_owned(),
                 columns,
+                skip_header: false,
             };
             parsers.push(ParserConfig::Csv(config).build().expect("csv config builds"));
         }

@@ -25,9 +25,11 @@ use crate::{Parser, ParserConfigError};
 /// parser = { type = "json", time_key = "timestamp" }
 /// parser = { type = "none", key = "message" }
 /// parser = { type = "apache", format = "combined" }   # or "common", "vhost_combined", a LogFormat string
+/// parser = { type = "apache", format = '%{%Y-%m-%d %H:%M:%S}t %h \"%r\" %>s %b', time_zone = "Europe/Berlin" }
 /// parser = { type = "logfmt", types = { took = "float" }, time_key = "ts" }   # or "logfmt"
 /// parser = { type = "ltsv", types = { status = "int" }, time_key = "time" }   # or "ltsv"
 /// parser = { type = "csv", columns = ["time", "host", "status"], delimiter = ",", types = { status = "int" } }
+/// parser = { type = "csv", columns = ["time", "host", "status"], skip_header = true }
 /// parser = { type = "regex", pattern = '^(?<host>\S+) (?<status>\d+)$', types = { status = "int" } }
 /// parser = { type = "syslog", format = "auto", time_zone = "Europe/Berlin" }   # or "rfc3164", "rfc5424"
 /// ```

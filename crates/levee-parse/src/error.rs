@@ -74,6 +74,12 @@ pub enum ParserConfigError {
         names = crate::apache::FORMAT_NAMES.join(", ")
     )]
     UnknownApacheFormat(String),
+    /// An apache `time_zone` with no `%{FORMAT}t` time to apply to.
+    #[error(
+        "`time_zone` applies to times logged with a strftime format, %{{FORMAT}}t, and this \
+         LogFormat has none (%t and %{{msec}}t carry their own offset)"
+    )]
+    TimeZoneWithoutStrftime,
     /// A `LogFormat` string that cannot be compiled.
     #[error("LogFormat at byte {position}: {problem}")]
     InvalidLogFormat {

@@ -117,14 +117,24 @@ impl Parser {
         self.parse_with(line, Now::At(now))
     }
 
+    /// True when `line` is a header row that the config says to drop
+    /// (`csv` with `skip_header`), so the caller makes no event of it;
+    /// always false for the other parsers. [`parse`](Parser::parse) still
+    /// parses such a row like any other.
+    pub fn is_header(&self, line: &[u8]) -> bool {
+        match &self.kind {
+            Kind::Csv(p) => p.is_header(without_line_ending(line)),
+            _ => false,
+        }
+    }
+
     fn parse_with(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = without_line_ending(line);
         match &self.kind {
             Kind::None(p) => Ok(p.parse(line)),
             Kind::Json(p) => p.parse(line, now),
             Kind::Nginx(p) => p.parse(line),
-            Kind::Apache(p) => p.parse(line),
+            Kind::Apache(p) => p.parse(line, now),
             Kind::Logfmt(p) => p.parse(line, now),
             Kind::Ltsv(p) => p.parse(line, now),
             Kind::Csv(p) => p.parse(line, now),
@@ -148,6 +158,12 @@ impl Parser {
             Kind::Syslog(_) => "syslog",
         }
     }
+}
+
+/// `line` without a trailing `\n`, `\r` or `\r\n`.
+fn without_line_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// The `none` parser with key `message`.
@@ -175,5 +191,6 @@ mod tests {
             assert_eq!(p.parse(line).unwrap().record["message"], Value::from("abc"));
         }
         assert_eq!(p.type_name(), "none");
+        assert!(!p.is_header(b"message"));
     }
 }

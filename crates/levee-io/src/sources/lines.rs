@@ -77,6 +77,10 @@ impl LineDecoder {
     /// The time of ingest is also "now" for times written without a year.
     pub(crate) fn push_line(&mut self, line: &[u8], ingest_time: i64) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // A csv header row (`skip_header`) names the columns: it is no event.
+        if self.parser.is_header(line) {
+            return;
+        }
         self.metrics.events.inc();
         match self.parser.parse_at(line, ingest_time) {
             Ok(mut parsed) => {
@@ -312,6 +316,24 @@ mod tests {
                     .unwrap_or_default()
             })
             .collect()
+    }
+
+    #[test]
+    fn csv_header_rows_are_skipped_when_asked() {
+        let csv = r#"parser = { type = "csv", columns = ["a", "b"], skip_header = true }"#;
+        let mut d = decoder_with(parser(csv));
+        let mut b = LineBuffer::default();
+        // A file's header, its rows, and the header again after rotation.
+        b.feed(b"a,b\n1,2\na,b\r\n3,4\n", &mut d, 1);
+        let batch = d.take();
+        let a: Vec<String> = batch.iter().map(|e| e.record["a"].to_string()).collect();
+        assert_eq!(a, ["1", "3"]);
+        assert_eq!(d.metrics().events.get(), 2);
+
+        let keep = r#"parser = { type = "csv", columns = ["a", "b"] }"#;
+        let mut d = decoder_with(parser(keep));
+        b.feed(b"a,b\n", &mut d, 1);
+        assert_eq!(d.take().len(), 1, "without skip_header a header is a row");
     }
 
     #[test]

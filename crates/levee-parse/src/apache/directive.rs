@@ -17,6 +17,12 @@ pub(super) enum Kind {
         /// Nanoseconds per unit of the number.
         nanos: i64,
     },
+    /// `%{FORMAT}t` with a strftime format (`%{%Y-%m-%d %H:%M:%S}t`): kept
+    /// as text, read with the format, and the event time.
+    Strftime,
+    /// `%{msec_frac}t`, `%{usec_frac}t` on their own: the fraction of the
+    /// second as an integer. Right after a `%{FORMAT}t` they join its time.
+    TimeFraction,
     /// `%r`: kept as text, and split into method, path, query, protocol.
     Request,
     /// `%q`: the query string without its `?`; empty is null.
@@ -45,6 +51,72 @@ pub(super) struct Directive {
     /// The record key.
     pub(super) name: String,
     pub(super) kind: Kind,
+    /// For [`Kind::Strftime`] and [`Kind::TimeFraction`], the strftime
+    /// format this piece of time text is written with.
+    pub(super) time_format: Option<TimeFormat>,
+}
+
+/// The strftime format of a `%{...}t` time, and which moment it logs.
+///
+/// Apache's docs write a time with milliseconds as several directives
+/// (`%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t`, since a fraction cannot share
+/// a format with strftime), so neighbouring pieces of one moment are
+/// joined into one format and one field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct TimeFormat {
+    /// The format, as levee's strftime reads it (`%f` for a fraction).
+    pub(super) format: String,
+    /// `end:`, the time the request ended, rather than `begin:` (the
+    /// default), the time it started.
+    pub(super) end: bool,
+}
+
+impl TimeFormat {
+    /// The format a `%{...}t` directive of `kind` writes with, if it is a
+    /// strftime time or a fraction of one.
+    pub(super) fn of(kind: Kind, arg: Option<&str>) -> Option<TimeFormat> {
+        let (end, spec) = time_moment(arg?);
+        let format = match kind {
+            Kind::Strftime => spec.to_owned(),
+            // Apache pads the fraction to its width, so any run of digits reads.
+            Kind::TimeFraction => "%f".to_owned(),
+            _ => return None,
+        };
+        Some(TimeFormat { format, end })
+    }
+}
+
+/// Splits `begin:` or `end:` off a `%{...}t` argument: whether it asks for
+/// the end of the request, and what it asks for (empty for `%{begin}t`
+/// and `%{end}t`, which log as `%t` does).
+fn time_moment(arg: &str) -> (bool, &str) {
+    match arg {
+        "begin" => (false, ""),
+        "end" => (true, ""),
+        _ => match arg.strip_prefix("end:") {
+            Some(rest) => (true, rest),
+            None => (false, arg.strip_prefix("begin:").unwrap_or(arg)),
+        },
+    }
+}
+
+/// The field of a `%{...}t` directive: an epoch number, a fraction, or a
+/// strftime format, each maybe after `begin:` or `end:`.
+fn time_field(arg: &str) -> Result<(String, Kind), String> {
+    let epoch = |nanos| Ok(("time".to_owned(), Kind::Epoch { nanos }));
+    match time_moment(arg).1 {
+        "" => Ok(("time".to_owned(), Kind::Time)),
+        "sec" => epoch(1_000_000_000),
+        "msec" => epoch(1_000_000),
+        "usec" => epoch(1_000),
+        "msec_frac" => Ok(("time_msec_frac".to_owned(), Kind::TimeFraction)),
+        "usec_frac" => Ok(("time_usec_frac".to_owned(), Kind::TimeFraction)),
+        format if format.contains('%') => Ok(("time".to_owned(), Kind::Strftime)),
+        _ => Err(format!(
+            "%{{{arg}}}t: use sec, msec, usec, msec_frac, usec_frac or a strftime format \
+             such as %Y-%m-%d %H:%M:%S in the braces, maybe after begin: or end:"
+        )),
+    }
 }
 
 /// The field for directive `letter` with its `{argument}`, or why there is
@@ -91,17 +163,7 @@ pub(super) fn lookup(letter: char, arg: Option<&str>) -> Result<(String, Kind), 
         ('s', None) => fixed("status", Int),
         ('S', None) => fixed("bytes_total", Int),
         ('t', None) => fixed("time", Kind::Time),
-        ('t', Some("sec")) => fixed(
-            "time",
-            Kind::Epoch {
-                nanos: 1_000_000_000,
-            },
-        ),
-        ('t', Some("msec")) => fixed("time", Kind::Epoch { nanos: 1_000_000 }),
-        ('t', Some("usec")) => fixed("time", Kind::Epoch { nanos: 1_000 }),
-        ('t', Some(other)) => Err(format!(
-            "%{{{other}}}t: only %t, %{{sec}}t, %{{msec}}t and %{{usec}}t are supported"
-        )),
+        ('t', Some(arg)) => time_field(arg),
         ('T', None | Some("s")) => fixed("request_time_s", Int),
         ('T', Some("ms")) => fixed("request_time_ms", Int),
         ('T', Some("us")) => fixed("request_time_us", Int),
@@ -156,6 +218,45 @@ mod tests {
     }
 
     #[test]
+    fn time_directives_with_and_without_a_moment() {
+        let strftime = Ok(("time".into(), Kind::Strftime));
+        assert_eq!(lookup('t', Some("%d/%b/%Y:%H:%M:%S %z")), strftime);
+        assert_eq!(lookup('t', Some("begin:%Y-%m-%d")), strftime);
+        assert_eq!(lookup('t', Some("end:%s")), strftime);
+        assert_eq!(
+            lookup('t', Some("end:usec")),
+            Ok(("time".into(), Kind::Epoch { nanos: 1_000 }))
+        );
+        assert_eq!(
+            lookup('t', Some("begin:msec_frac")),
+            Ok(("time_msec_frac".into(), Kind::TimeFraction))
+        );
+        assert_eq!(
+            TimeFormat::of(Kind::Strftime, Some("end:%F %T")),
+            Some(TimeFormat {
+                format: "%F %T".into(),
+                end: true
+            })
+        );
+        assert_eq!(
+            TimeFormat::of(Kind::TimeFraction, Some("usec_frac")),
+            Some(TimeFormat {
+                format: "%f".into(),
+                end: false
+            })
+        );
+        for clf in ["begin", "end", "end:", ""] {
+            assert_eq!(
+                lookup('t', Some(clf)),
+                Ok(("time".into(), Kind::Time)),
+                "{clf}"
+            );
+        }
+        assert_eq!(TimeFormat::of(Kind::Time, None), None);
+        assert_eq!(TimeFormat::of(Kind::Epoch { nanos: 1 }, Some("usec")), None);
+    }
+
+    #[test]
     fn unknown_and_incomplete_directives() {
         assert_eq!(
             lookup('Z', None),
@@ -170,11 +271,13 @@ mod tests {
             Err("%i needs a name in braces, such as %{Referer}i".into())
         );
         assert!(lookup('i', Some("")).is_err());
-        assert!(
-            lookup('t', Some("%Y-%m-%d"))
-                .unwrap_err()
-                .contains("only %t, %{sec}t")
-        );
+        for odd in ["msecs", "beginning", "end:Y-m-d"] {
+            let err = lookup('t', Some(odd)).unwrap_err();
+            assert!(
+                err.contains("use sec, msec, usec, msec_frac, usec_frac or a strftime format"),
+                "{odd}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::directive::{Directive, Kind};
 use crate::error::{ParseError, ParseErrorReason, excerpt};
 use crate::nginx::escape::decode;
 use crate::nginx::fields::{parse_int, store_request};
-use crate::time::parse_time_local;
+use crate::time::{Now, TimeSpec, parse_time_local};
 
 /// A line's record and event time, as its fields are stored.
 pub(super) struct Out {
@@ -19,14 +19,17 @@ pub(super) struct Out {
 
 impl Out {
     /// Converts `raw` (the directive's bytes, found at `position` in the
-    /// line) and stores it. A time that does not parse leaves the event
-    /// time unset (the source then uses the time of ingest), keeps the
-    /// text, and sets `time_error`.
+    /// line) and stores it; `strftime` is a `%{FORMAT}t` time's format,
+    /// `now` places a time written without its year. A time that does not
+    /// parse leaves the event time unset (the source then uses the time of
+    /// ingest), keeps the text, and sets `time_error`.
     pub(super) fn store(
         &mut self,
         directive: &Directive,
+        strftime: Option<&TimeSpec>,
         raw: &[u8],
         position: usize,
+        now: Now,
     ) -> Result<(), ParseError> {
         let name = &directive.name;
         let value = match directive.kind {
@@ -42,9 +45,13 @@ impl Out {
             _ if raw == b"-" => Value::Null,
             Kind::Text => Value::String(decode(raw)),
             Kind::Query => query(raw),
-            Kind::Int => Value::Int(int(directive, raw, position)?),
+            Kind::Int | Kind::TimeFraction => Value::Int(int(directive, raw, position)?),
             Kind::Time => {
                 self.set_time(parse_time_local(raw));
+                Value::String(decode(raw))
+            }
+            Kind::Strftime => {
+                self.set_time(strftime.and_then(|spec| spec.parse_with(raw, now)));
                 Value::String(decode(raw))
             }
             Kind::Epoch { nanos } => {

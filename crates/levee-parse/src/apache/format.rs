@@ -4,9 +4,10 @@
 //! by `" "`, `%u` ended by `" ["`, `%t` ended by `"] \""`, `%r` ended by
 //! `"\""` (`%t` logs its own brackets, so they join the literals around it).
 
-use super::directive::{Directive, Kind, lookup};
+use super::directive::{Directive, Kind, TimeFormat, lookup};
 use crate::ParserConfigError;
 use crate::nginx::format::Literal;
+use crate::time::{TimeSpec, Zone};
 
 /// A compiled `LogFormat`.
 #[derive(Clone, Debug)]
@@ -26,6 +27,8 @@ pub(super) struct Field {
     /// The literal after the directive; `None` for one that ends the
     /// format and takes the rest of the line.
     pub(super) end: Option<Literal>,
+    /// For a `%{FORMAT}t` time, its compiled format.
+    pub(super) time: Option<TimeSpec>,
 }
 
 /// A piece of the format: literal text, or a directive and where it stands.
@@ -37,8 +40,9 @@ enum Token {
 
 impl Format {
     /// Compiles a `LogFormat` string as written in httpd.conf, where `\"`
-    /// is a quote, `\n` and `\t` are a newline and a tab.
-    pub(super) fn compile(format: &str) -> Result<Format, ParserConfigError> {
+    /// is a quote, `\n` and `\t` are a newline and a tab; `%{FORMAT}t`
+    /// times without an offset are read in `zone`.
+    pub(super) fn compile(format: &str, zone: &Zone) -> Result<Format, ParserConfigError> {
         let tokens = tokenize(format)?;
         check_unique(&tokens)?;
         let mut tokens = tokens.into_iter().peekable();
@@ -48,7 +52,7 @@ impl Format {
         };
         let mut fields: Vec<Field> = Vec::new();
         while let Some(token) = tokens.next() {
-            let Token::Directive(directive, _) = token else {
+            let Token::Directive(directive, at) = token else {
                 continue;
             };
             let end = match tokens.next_if(|t| matches!(t, Token::Literal(_))) {
@@ -57,7 +61,15 @@ impl Format {
                 }
                 _ => None,
             };
-            fields.push(Field { directive, end });
+            let time = match (&directive.kind, &directive.time_format) {
+                (Kind::Strftime, Some(time)) => Some(strftime(&directive, time, at, zone)?),
+                _ => None,
+            };
+            fields.push(Field {
+                directive,
+                end,
+                time,
+            });
         }
         let Some(first) = fields.first() else {
             return Err(invalid(
@@ -80,6 +92,26 @@ impl Format {
 
 fn invalid(position: usize, problem: String) -> ParserConfigError {
     ParserConfigError::InvalidLogFormat { position, problem }
+}
+
+/// Compiles a `%{FORMAT}t` time's format, whose errors point at the
+/// directive.
+fn strftime(
+    directive: &Directive,
+    time: &TimeFormat,
+    at: usize,
+    zone: &Zone,
+) -> Result<TimeSpec, ParserConfigError> {
+    TimeSpec::strftime(&time.format, zone.clone()).map_err(|error| match error {
+        ParserConfigError::InvalidTimeFormat { reason, .. } => invalid(
+            at,
+            format!(
+                "{}: the time format cannot be read: {reason}",
+                directive.text
+            ),
+        ),
+        other => other,
+    })
 }
 
 /// Splits a format into literals (escapes undone, neighbours merged) and
@@ -125,6 +157,7 @@ fn tokenize(format: &str) -> Result<Vec<Token>, ParserConfigError> {
                     text: format[at..letter_at + letter.len_utf8()].to_owned(),
                     name,
                     kind,
+                    time_format: TimeFormat::of(kind, arg),
                 };
                 if kind == Kind::Time {
                     tokens.literal('[');
@@ -152,7 +185,18 @@ impl Tokens {
 
     /// Adds a directive; one right after another is refused (nothing marks
     /// where the first ends), except `%U%q`, which is split at the `?`.
+    /// A piece of time right after a `%{FORMAT}t` of the same moment, with
+    /// or without a literal between them, joins it.
     fn directive(&mut self, directive: Directive, at: usize) -> Result<(), ParserConfigError> {
+        if let Some(piece) = &directive.time_format
+            && let Some(joined) = self.time_before(piece.end)
+        {
+            joined.text.push_str(&directive.text);
+            if let Some(time) = &mut joined.time_format {
+                time.format.push_str(&piece.format);
+            }
+            return Ok(());
+        }
         let Some(Token::Directive(previous, _)) = self.0.last_mut() else {
             self.0.push(Token::Directive(directive, at));
             return Ok(());
@@ -170,6 +214,35 @@ impl Tokens {
                 directive.text, previous.text
             ),
         ))
+    }
+
+    /// The `%{FORMAT}t` time of the moment `end` that the tokens end with,
+    /// maybe followed by a literal, which moves into its format and text.
+    fn time_before(&mut self, end: bool) -> Option<&mut Directive> {
+        let is_time = |token: &Token| {
+            matches!(token, Token::Directive(d, _)
+                if d.kind == Kind::Strftime
+                    && d.time_format.as_ref().is_some_and(|t| t.end == end))
+        };
+        let literal = match self.0.as_slice() {
+            [.., time, Token::Literal(_)] if is_time(time) => match self.0.pop() {
+                Some(Token::Literal(text)) => Some(text),
+                _ => None,
+            },
+            [.., time] if is_time(time) => None,
+            _ => return None,
+        };
+        let Some(Token::Directive(time, _)) = self.0.last_mut() else {
+            return None;
+        };
+        if let Some(text) = literal {
+            time.text.push_str(&text);
+            if let Some(format) = &mut time.time_format {
+                // In a strftime format `%` starts a conversion.
+                format.format.push_str(&text.replace('%', "%%"));
+            }
+        }
+        Some(time)
     }
 }
 
@@ -204,7 +277,7 @@ mod tests {
 
     /// The format as (leading, [(directive text, name, end literal)]).
     fn shape(format: &str) -> (String, Vec<(String, String, Option<String>)>) {
-        let f = Format::compile(format).unwrap();
+        let f = Format::compile(format, &Zone::UTC).unwrap();
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
         let fields = f
             .fields
@@ -260,7 +333,7 @@ mod tests {
 
     #[test]
     fn url_then_query_is_one_step() {
-        let f = Format::compile("%m %U%q %H").unwrap();
+        let f = Format::compile("%m %U%q %H", &Zone::UTC).unwrap();
         assert_eq!(f.fields[1].directive.text, "%U%q");
         assert_eq!(f.fields[1].directive.kind, Kind::UrlQuery);
         assert_eq!(f.entries, 4);
@@ -268,7 +341,7 @@ mod tests {
 
     #[test]
     fn literal_descriptions_name_their_directive() {
-        let f = Format::compile(r#"[%h] \"%r\""#).unwrap();
+        let f = Format::compile(r#"[%h] \"%r\""#, &Zone::UTC).unwrap();
         assert_eq!(f.leading.expected, "'[' before %h");
         let end = f.fields[1].end.as_ref().unwrap();
         assert_eq!(end.expected, "'\\\"' after %r");
@@ -276,7 +349,7 @@ mod tests {
 
     #[test]
     fn broken_formats_are_refused_with_positions() {
-        let err = |f: &str| Format::compile(f).unwrap_err().to_string();
+        let err = |f: &str| Format::compile(f, &Zone::UTC).unwrap_err().to_string();
         assert_eq!(
             err("%h%u"),
             "LogFormat at byte 2: %u follows %h with nothing between them; nothing marks \
@@ -290,7 +363,7 @@ mod tests {
             err("%U%q %q"),
             "LogFormat at byte 5: `query_string` would be logged twice, by %U%q and by %q; keep one"
         );
-        assert!(Format::compile("%r %{Referer}i %U%q").is_ok());
+        assert!(Format::compile("%r %{Referer}i %U%q", &Zone::UTC).is_ok());
         assert_eq!(
             err("%h %Z"),
             "LogFormat at byte 3: %Z is not a directive levee knows"
@@ -307,6 +380,87 @@ mod tests {
             err("%%"),
             "LogFormat at byte 0: the format has no directives such as %h, so it would capture nothing"
         );
-        assert!(err("%{%Y}t").contains("only %t"));
+        assert_eq!(
+            err("%h %{%Y-%m-%d %Q}t"),
+            "LogFormat at byte 3: %{%Y-%m-%d %Q}t: the time format cannot be read: `%Q` is not \
+             supported; use %Y %y %m %d %e %j %b %h %B %a %A %H %k %I %l %p %M %S %f %z %Z %s %T \
+             %F %D %R %n %t %%"
+        );
+        assert_eq!(
+            err("%h %{%H:%M:%S}t"),
+            "LogFormat at byte 3: %{%H:%M:%S}t: the time format cannot be read: it names no day: \
+             it needs %m (or %b) and %d, or %j, or %s"
+        );
+        assert!(err("%{%Y-%m-%d %}t").contains("lone `%`"));
+        assert!(err("%{seconds}t").contains("use sec, msec, usec"));
+        // Pieces of two moments stay two fields, and one key cannot hold both.
+        assert_eq!(
+            err("%{begin:%F %T}t %{end:%F %T}t"),
+            "LogFormat at byte 16: `time` would be logged twice, by %{begin:%F %T}t and by \
+             %{end:%F %T}t; keep one"
+        );
+        assert!(err("%t %{%F %T}t").contains("`time` would be logged twice"));
+    }
+
+    #[test]
+    fn strftime_time_is_one_field_ended_by_the_next_literal() {
+        let (leading, fields) = shape("[%{%d/%b/%Y:%H:%M:%S %z}t] %h");
+        assert_eq!(leading, "[");
+        assert_eq!(
+            fields,
+            owned(&[
+                ("%{%d/%b/%Y:%H:%M:%S %z}t", "time", Some("] ")),
+                ("%h", "remote_host", None),
+            ])
+        );
+        let f = Format::compile("[%{%d/%b/%Y:%H:%M:%S %z}t] %h", &Zone::UTC).unwrap();
+        assert!(f.fields[0].time.is_some());
+        assert!(f.fields[1].time.is_none());
+    }
+
+    #[test]
+    fn pieces_of_one_time_join_into_one_format() {
+        // The example of Apache's docs for a time with milliseconds.
+        let f =
+            Format::compile("%h [%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t] %>s", &Zone::UTC).unwrap();
+        let time = &f.fields[1].directive;
+        assert_eq!(time.text, "%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t");
+        assert_eq!(
+            time.time_format.as_ref().map(|t| t.format.as_str()),
+            Some("%d/%b/%Y %T.%f %z")
+        );
+        assert_eq!(f.fields.len(), 3);
+        assert_eq!(
+            f.fields[1].end.as_ref().map(|l| &l.bytes[..]),
+            Some(&b"] "[..])
+        );
+        // Adjacent pieces, a literal percent, and `end:` pieces join too.
+        let f = Format::compile(
+            "%{end:%F}t%{end:%T}t 100%% %{end:usec_frac}t|%h",
+            &Zone::UTC,
+        )
+        .unwrap();
+        assert_eq!(
+            f.fields[0]
+                .directive
+                .time_format
+                .as_ref()
+                .map(|t| t.format.as_str()),
+            Some("%F%T 100%% %f")
+        );
+        assert_eq!(f.fields.len(), 2);
+        // A fraction of its own, or after another moment, is an integer field.
+        let names = |format: &str| {
+            let (_, fields) = shape(format);
+            fields
+                .into_iter()
+                .map(|(_, name, _)| name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("%{sec}t.%{msec_frac}t"), ["time", "time_msec_frac"]);
+        assert_eq!(
+            names("%{msec_frac}t %{%F}t %{end:usec_frac}t"),
+            ["time_msec_frac", "time", "time_usec_frac"]
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! steps ([`format`]), each directive knowing its field's name and type
 //! ([`directive`]); a line is then matched in one pass, with nginx's
 //! matcher helpers, and each field converted ([`fields`]). Apache escapes
-//! logged strings as nginx does, so nginx's decoder undoes them.
+//! logged strings as nginx does, so nginx's decoder undoes them. A
+//! `%{FORMAT}t` time is read with levee's strftime ([`crate::time`]).
 
 mod directive;
 mod fields;
@@ -16,7 +17,9 @@ use levee_event::Record;
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason};
+use crate::nginx::format::Literal;
 use crate::nginx::matcher::{find_end, match_leading};
+use crate::time::{Now, TimeSpec, Zone};
 use crate::{Parsed, ParserConfigError};
 use format::Format;
 
@@ -32,7 +35,7 @@ pub struct ApacheConfig {
     /// Directives and the fields they make: `%h` remote_host, `%{c}h`
     /// peer_host, `%a` remote_addr, `%{c}a` peer_addr, `%A` local_addr,
     /// `%l` remote_logname, `%u` remote_user, `%t` time (the event time;
-    /// `%{sec}t`, `%{msec}t`, `%{usec}t` give an integer), `%r` request
+    /// see below for `%{...}t`), `%r` request
     /// (also split into method, path, query and protocol), `%m`
     /// request_method, `%U` url_path, `%q` query_string (without its `?`),
     /// `%H` request_protocol, `%s` and `%>s` status, `%b` and `%B`
@@ -48,11 +51,32 @@ pub struct ApacheConfig {
     /// literal `%`. Status conditions (`%400,501{User-agent}i`) and the
     /// `<`/`>` modifiers are accepted.
     ///
+    /// Times, all in the field time and all the event time: `%t`
+    /// (`[10/Oct/2000:13:55:36 -0700]`, with its brackets); `%{sec}t`,
+    /// `%{msec}t`, `%{usec}t`, epoch integers; `%{FORMAT}t`, text written
+    /// with a strftime format, such as `[%{%d/%b/%Y:%H:%M:%S %z}t]` (the
+    /// brackets are the format's here), read with levee's strftime (see
+    /// [`TimeSpec`] for the conversions it reads; others, such as the
+    /// locale's `%c`, are refused) in `time_zone` when the format has no
+    /// `%z`. Each may start with `begin:` (the default) or `end:`;
+    /// `%{begin}t` and `%{end}t` are `%t`. `%{msec_frac}t` and
+    /// `%{usec_frac}t` right after a `%{FORMAT}t` are part of its time, as
+    /// in Apache's `%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t`; elsewhere they
+    /// are the integers time_msec_frac and time_usec_frac. A time that
+    /// does not read leaves its text in the record, and the source uses the
+    /// time of ingest.
+    ///
     /// Statuses, byte counts, times taken, ports, pids and `%k` are
     /// integers; anything else is a string; a lone `-` is null (except for
     /// `%X`, where `-` means "connection closed").
     #[serde(default = "default_format")]
     pub format: String,
+    /// The zone of `%{FORMAT}t` times whose format has no `%z`: the
+    /// server's local time zone, since that is what Apache writes. `UTC`
+    /// (the default), a fixed offset such as `+09:00`, or an IANA name
+    /// such as `Europe/Berlin`. Refused for a format without such a time.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 fn default_format() -> String {
@@ -63,6 +87,7 @@ impl Default for ApacheConfig {
     fn default() -> ApacheConfig {
         ApacheConfig {
             format: default_format(),
+            time_zone: None,
         }
     }
 }
@@ -108,14 +133,21 @@ impl ApacheParser {
                 ));
             }
         };
-        Ok(ApacheParser {
-            format: Format::compile(text)?,
-        })
+        let zone = match config.time_zone.as_deref() {
+            Some(name) => Zone::parse(name)?,
+            None => Zone::UTC,
+        };
+        let format = Format::compile(text, &zone)?;
+        if config.time_zone.is_some() && format.fields.iter().all(|f| f.time.is_none()) {
+            return Err(ParserConfigError::TimeZoneWithoutStrftime);
+        }
+        Ok(ApacheParser { format })
     }
 
     /// Matches `line` in one pass: each field's text runs to the first
-    /// occurrence of the literal after it.
-    pub(crate) fn parse(&self, line: &[u8]) -> Result<Parsed, ParseError> {
+    /// occurrence of the literal after it, except a `%{FORMAT}t` time's,
+    /// which its format measures. `now` places a time without its year.
+    pub(crate) fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
         if line.is_empty() {
             return Err(ParseError::new(0, ParseErrorReason::EmptyLine));
         }
@@ -128,8 +160,16 @@ impl ApacheParser {
         };
         for field in &format.fields {
             let rest = line.get(pos..).unwrap_or_default();
-            let (raw, next) = match &field.end {
-                Some(end) => {
+            let time_len = field
+                .time
+                .as_ref()
+                .and_then(|spec| time_len(spec, rest, field.end.as_ref()));
+            let (raw, next) = match (time_len, &field.end) {
+                (Some(len), end) => (
+                    rest.get(..len).unwrap_or(rest),
+                    pos + len + end.as_ref().map_or(0, |end| end.bytes.len()),
+                ),
+                (None, Some(end)) => {
                     let at = find_end(rest, &end.bytes).ok_or_else(|| {
                         ParseError::new(
                             line.len(),
@@ -140,9 +180,9 @@ impl ApacheParser {
                     })?;
                     (rest.get(..at).unwrap_or(rest), pos + at + end.bytes.len())
                 }
-                None => (rest, line.len()),
+                (None, None) => (rest, line.len()),
             };
-            out.store(&field.directive, raw, pos)?;
+            out.store(&field.directive, field.time.as_ref(), raw, pos, now)?;
             pos = next;
         }
         if pos < line.len() {
@@ -154,4 +194,19 @@ impl ApacheParser {
             time_error: out.time_error,
         })
     }
+}
+
+/// The length of a `%{FORMAT}t` time at the start of `rest`, measured by its
+/// format, since its text may hold the literal that ends it (the space in
+/// `%Y-%m-%d %H:%M:%S`). `None` when the text does not match the format or
+/// is not followed by that literal: then the field runs to the literal, as
+/// any other does, and its time does not read.
+fn time_len(spec: &TimeSpec, rest: &[u8], end: Option<&Literal>) -> Option<usize> {
+    let len = spec.match_len(rest)?;
+    let after = rest.get(len..)?;
+    let ended = match end {
+        Some(end) => after.starts_with(&end.bytes),
+        None => after.is_empty(),
+    };
+    ended.then_some(len)
 }

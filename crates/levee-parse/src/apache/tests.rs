@@ -13,6 +13,7 @@ const TIME: i64 = 971_211_336 * NANOS_PER_SEC;
 fn parser(format: &str) -> Parser {
     ParserConfig::Apache(ApacheConfig {
         format: format.to_owned(),
+        time_zone: None,
     })
     .build()
     .unwrap()
@@ -212,6 +213,7 @@ fn configs_are_checked_once() {
     let build = |format: &str| {
         ParserConfig::Apache(ApacheConfig {
             format: format.to_owned(),
+            time_zone: None,
         })
         .build()
     };
@@ -236,6 +238,168 @@ fn configs_are_checked_once() {
     ] {
         assert_eq!(build(name).unwrap().type_name(), "apache", "{name}");
     }
+}
+
+fn with_zone(format: &str, zone: &str) -> Result<Parser, ParserConfigError> {
+    ParserConfig::Apache(ApacheConfig {
+        format: format.to_owned(),
+        time_zone: Some(zone.to_owned()),
+    })
+    .build()
+}
+
+#[test]
+fn strftime_time_in_brackets_is_the_event_time() {
+    let p = parser(r#"%h [%{%d/%b/%Y:%H:%M:%S %z}t] \"%r\" %>s"#);
+    let parsed = p
+        .parse(br#"192.0.2.1 [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200"#)
+        .unwrap();
+    assert_eq!(
+        fields(&parsed)[..2],
+        [
+            ("remote_host", &s("192.0.2.1")),
+            ("time", &s("10/Oct/2000:13:55:36 -0700")),
+        ]
+    );
+    assert_eq!((parsed.time, parsed.time_error), (Some(TIME), false));
+    // begin: and end: name the moment; the text reads the same.
+    let p = parser("%h [%{end:%d/%b/%Y:%H:%M:%S %z}t]");
+    let parsed = p.parse(b"192.0.2.1 [10/Oct/2000:13:55:36 -0700]").unwrap();
+    assert_eq!(parsed.time, Some(TIME));
+    // Without a format they log as %t does, brackets and all.
+    let parsed = parser("%h %{end}t")
+        .parse(b"192.0.2.1 [10/Oct/2000:13:55:36 -0700]")
+        .unwrap();
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn strftime_time_may_hold_the_literal_that_ends_it() {
+    // The time has a space, and a space ends it: its format says where.
+    let p = with_zone("%{%Y-%m-%d %H:%M:%S}t %h %>s", "-07:00").unwrap();
+    let parsed = p.parse(b"2000-10-10 13:55:36 192.0.2.1 200").unwrap();
+    assert_eq!(parsed.record["time"], s("2000-10-10 13:55:36"));
+    assert_eq!(parsed.record["remote_host"], s("192.0.2.1"));
+    assert_eq!(parsed.time, Some(TIME));
+    // Space-padded days and runs of spaces are part of the time.
+    let p = parser("%{%a %b %e %H:%M:%S %Y}t %h");
+    let parsed = p.parse(b"Tue Oct  3 13:55:36 2000 192.0.2.1").unwrap();
+    assert_eq!(parsed.record["time"], s("Tue Oct  3 13:55:36 2000"));
+    assert_eq!(parsed.record["remote_host"], s("192.0.2.1"));
+    assert!(parsed.time.is_some());
+}
+
+#[test]
+fn strftime_time_with_milliseconds_as_apache_docs_write_it() {
+    let p = parser(r#"%h [%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t] \"%r\""#);
+    let parsed = p
+        .parse(br#"192.0.2.1 [10/Oct/2000 13:55:36.123 -0700] "GET / HTTP/1.1""#)
+        .unwrap();
+    assert_eq!(parsed.record["time"], s("10/Oct/2000 13:55:36.123 -0700"));
+    assert_eq!(parsed.time, Some(TIME + 123_000_000));
+    let p = parser("%{%s}t.%{usec_frac}t %h");
+    let parsed = p.parse(b"971211336.000250 192.0.2.1").unwrap();
+    assert_eq!(parsed.time, Some(TIME + 250_000));
+    // A fraction on its own is a number.
+    let parsed = parser("%{sec}t.%{msec_frac}t %h")
+        .parse(b"971211336.123 192.0.2.1")
+        .unwrap();
+    assert_eq!(parsed.record["time_msec_frac"], Value::Int(123));
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn strftime_time_without_year_or_zone() {
+    let p = with_zone("%{%b %d %H:%M:%S}t %h", "America/Los_Angeles").unwrap();
+    let now = 1_718_452_800 * NANOS_PER_SEC; // 2024-06-15T12:00:00Z
+    let parsed = p.parse_at(b"Jun 15 04:00:00 192.0.2.1", now).unwrap();
+    assert_eq!(parsed.time, Some(now - 1_000_000_000 * 3600));
+    // Without time_zone, UTC.
+    let parsed = parser("%{%F %T}t %h")
+        .parse(b"2000-10-10 20:55:36 192.0.2.1")
+        .unwrap();
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn unreadable_strftime_time_keeps_the_text() {
+    let p = parser("%{%Y-%m-%d %H:%M:%S}t %h %>s");
+    // Not the format's shape: the field runs to the first space.
+    let parsed = p.parse(b"yesterday 192.0.2.1 200").unwrap();
+    assert_eq!((parsed.time, parsed.time_error), (None, true));
+    assert_eq!(parsed.record["time"], s("yesterday"));
+    assert_eq!(parsed.record["remote_host"], s("192.0.2.1"));
+    // The shape, with a month that does not exist.
+    let parsed = p.parse(b"2000-13-10 13:55:36 192.0.2.1 200").unwrap();
+    assert_eq!((parsed.time, parsed.time_error), (None, true));
+    assert_eq!(parsed.record["time"], s("2000-13-10 13:55:36"));
+    assert_eq!(parsed.record["status"], Value::Int(200));
+    // Garbage that only starts like a time.
+    let parsed = p.parse(b"2000-10-10 \xff\x00 192.0.2.1 200");
+    assert!(parsed.is_err() || parsed.is_ok_and(|p| p.time_error));
+    let p = parser("[%{%d/%b/%Y:%H:%M:%S %z}t] %h");
+    let parsed = p.parse(b"[10/Oct/2000:13:55:36 +9999] 192.0.2.1").unwrap();
+    assert_eq!((parsed.time, parsed.time_error), (None, true));
+    assert_eq!(parsed.record["time"], s("10/Oct/2000:13:55:36 +9999"));
+    let err = p
+        .parse(b"[10/Oct/2000:13:55:36 -0700 192.0.2.1")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("at byte 37: line ended; expected '] ' after %{{%d/%b/%Y:%H:%M:%S %z}}t")
+    );
+}
+
+#[test]
+fn time_zone_is_checked_and_needs_a_strftime_time() {
+    assert!(with_zone("%{%F %T}t %h", "Europe/Berlin").is_ok());
+    assert_eq!(
+        with_zone("%{%F %T}t %h", "Mars/Olympus").unwrap_err(),
+        ParserConfigError::UnknownTimeZone("Mars/Olympus".into())
+    );
+    for format in ["combined", "%{msec}t %h"] {
+        let err = with_zone(format, "+09:00").unwrap_err();
+        assert_eq!(err, ParserConfigError::TimeZoneWithoutStrftime);
+        assert!(err.to_string().contains("%{FORMAT}t"), "{err}");
+    }
+    #[derive(serde::Deserialize)]
+    struct Source {
+        parser: ParserConfig,
+    }
+    let source: Source = toml::from_str(
+        r#"parser = { type = "apache", format = '%{%F %T}t %h', time_zone = "+02:00" }"#,
+    )
+    .unwrap();
+    let parsed = source
+        .parser
+        .build()
+        .unwrap()
+        .parse(b"2000-10-10 22:55:36 192.0.2.1")
+        .unwrap();
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn unknown_strftime_conversions_are_refused_at_start() {
+    let err = parser_result("%h %{%Y-%m-%d %H:%M:%S %Q}t").unwrap_err();
+    assert!(
+        matches!(err, ParserConfigError::InvalidLogFormat { position: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`%Q` is not supported"), "{err}");
+    // Locale-dependent conversions are refused too, not guessed.
+    for format in ["%{%c}t", "%{%x %X}t", "%{%F %r}t"] {
+        let err = parser_result(format).unwrap_err().to_string();
+        assert!(err.contains("is not supported"), "{format}: {err}");
+    }
+}
+
+fn parser_result(format: &str) -> Result<Parser, ParserConfigError> {
+    ParserConfig::Apache(ApacheConfig {
+        format: format.to_owned(),
+        time_zone: None,
+    })
+    .build()
 }
 
 /// Writes text as Apache escapes it in a quoted field.
@@ -269,7 +433,12 @@ proptest! {
 
     #[test]
     fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
-        for p in [parser("combined"), parser("%h %{msec}t %U%q %X %D \"%{A}i\"")] {
+        for p in [
+            parser("combined"),
+            parser("%h %{msec}t %U%q %X %D \"%{A}i\""),
+            parser("%{%F %T}t.%{usec_frac}t %h \"%r\""),
+            parser("[%{end:%b %e %T}t] %h"),
+        ] {
             if let Err(e) = p.parse(&line) {
                 prop_assert!(e.position <= line.len());
             }
@@ -281,7 +450,7 @@ proptest! {
         format in r#"[%a-zA-Z{}<>!0-9,\\" \[\]-]{0,40}"#,
         line in proptest::collection::vec(any::<u8>(), 0..100),
     ) {
-        let config = ParserConfig::Apache(ApacheConfig { format: format.clone() });
+        let config = ParserConfig::Apache(ApacheConfig { format: format.clone(), time_zone: None });
         if let Ok(p) = config.build() {
             let _ = p.parse(&line);
             let _ = p.parse(format.as_bytes());

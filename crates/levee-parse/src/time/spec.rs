@@ -112,6 +112,28 @@ impl TimeSpec {
         Ok(TimeSpec { format, zone })
     }
 
+    /// A strftime format exactly as written (not trimmed, never a named
+    /// format), reading times written without an offset in `zone`: for a
+    /// format taken from the log's own format string, such as apache's
+    /// `%{%d/%b/%Y %T}t`.
+    pub(crate) fn strftime(format: &str, zone: Zone) -> Result<TimeSpec, ParserConfigError> {
+        Ok(TimeSpec {
+            format: Format::Strftime(Strftime::compile(format)?),
+            zone,
+        })
+    }
+
+    /// How many bytes at the start of `text` a strftime format matches, for
+    /// a field whose end only its format knows (its text may hold the
+    /// literal that ends it); `None` if it does not match, or for the
+    /// named formats.
+    pub(crate) fn match_len(&self, text: &[u8]) -> Option<usize> {
+        match &self.format {
+            Format::Strftime(format) => format.parse_prefix(text).map(|(_, len)| len),
+            Format::Auto | Format::Iso8601 | Format::Epoch(_) => None,
+        }
+    }
+
     /// The event time in `text` (surrounding whitespace ignored), as
     /// nanoseconds since the epoch UTC; `None` if it does not read as a
     /// time of this format. A format without a year takes it from the

@@ -168,12 +168,19 @@ impl Strftime {
     /// Matches `text` against the whole format; `None` if it does not match
     /// or a number is out of its field's range.
     pub(crate) fn parse(&self, text: &[u8]) -> Option<Found> {
+        let (found, len) = self.parse_prefix(text)?;
+        (len == text.len()).then_some(found)
+    }
+
+    /// Matches the format at the start of `text`; returns what it held and
+    /// how many bytes it took.
+    pub(crate) fn parse_prefix(&self, text: &[u8]) -> Option<(Found, usize)> {
         let mut found = Found::default();
         let mut rest = text;
         for item in &self.items {
             rest = step(*item, rest, &mut found)?;
         }
-        rest.is_empty().then_some(found)
+        Some((found, text.len() - rest.len()))
     }
 }
 
@@ -484,6 +491,23 @@ mod tests {
         ] {
             assert_eq!(parse(format, text), None, "{format} on {text}");
         }
+    }
+
+    #[test]
+    fn a_prefix_match_says_how_far_it_read() {
+        let format = Strftime::compile("%d/%b/%Y:%H:%M:%S %z").unwrap();
+        let (found, len) = format
+            .parse_prefix(b"10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\"")
+            .unwrap();
+        assert_eq!((len, found.offset), (26, Some(-25_200)));
+        let format = Strftime::compile("%Y-%m-%d %H:%M:%S").unwrap();
+        assert_eq!(
+            format
+                .parse_prefix(b"2024-01-05 07:08:09 192.0.2.1")
+                .map(|(_, len)| len),
+            Some(19)
+        );
+        assert_eq!(format.parse_prefix(b"2024-01-05 x"), None);
     }
 
     #[test]

@@ -44,9 +44,21 @@ enum Shown {
     Failed {
         error: String,
     },
+    /// A header row the config says to drop, as a source drops it.
+    Skipped {
+        skipped: &'static str,
+    },
 }
 
 fn render(parser: &Parser, line: &[u8]) -> String {
+    if parser.is_header(line) {
+        let mut text = serde_json::to_string_pretty(&Shown::Skipped {
+            skipped: "header row",
+        })
+        .unwrap();
+        text.push('\n');
+        return text;
+    }
     let shown = match parser.parse_at(line, NOW) {
         Ok(parsed) => Shown::Parsed {
             time: parsed.time,
