@@ -111,6 +111,9 @@ pub struct LakeSink {
     absorbed: bool,
     /// Scratch for one hour's JSON lines of a batch.
     json: Vec<u8>,
+    /// The most chunks ever open at once, for tests.
+    #[cfg(test)]
+    peak_open: usize,
 }
 
 impl LakeSink {
@@ -128,6 +131,8 @@ impl LakeSink {
             sealed: VecDeque::new(),
             absorbed: false,
             json: Vec::new(),
+            #[cfg(test)]
+            peak_open: 0,
         })
     }
 
@@ -182,29 +187,41 @@ impl LakeSink {
             self.json.clear();
             ndjson_records(events.iter().copied(), &mut self.json)?;
             self.writes += 1;
-            let chunk = match self.open.entry(hour) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(OpenChunk::new(first, self.level, now)?)
+            if !self.open.contains_key(&hour) {
+                // Room first: a batch of scattered times must not hold a
+                // zstd stream per hour it touches.
+                while self.open.len() >= MAX_OPEN_CHUNKS {
+                    self.seal_least_recent()?;
                 }
+                self.open
+                    .insert(hour, OpenChunk::new(first, self.level, now)?);
+                #[cfg(test)]
+                {
+                    self.peak_open = self.peak_open.max(self.open.len());
+                }
+            }
+            let Some(chunk) = self.open.get_mut(&hour) else {
+                continue;
             };
             chunk.append(&self.json, self.writes)?;
             if chunk.raw_bytes >= self.chunk_max_bytes {
                 self.seal(hour)?;
             }
         }
-        while self.open.len() > MAX_OPEN_CHUNKS {
-            let Some(hour) = self
-                .open
-                .iter()
-                .min_by_key(|(_, c)| c.last_write)
-                .map(|(hour, _)| *hour)
-            else {
-                break;
-            };
-            self.seal(hour)?;
-        }
         Ok(())
+    }
+
+    /// Seals the open chunk that took events longest ago.
+    fn seal_least_recent(&mut self) -> Result<(), SinkError> {
+        let oldest = self
+            .open
+            .iter()
+            .min_by_key(|(_, c)| c.last_write)
+            .map(|(hour, _)| *hour);
+        match oldest {
+            Some(hour) => self.seal(hour),
+            None => Ok(()),
+        }
     }
 
     fn seal_aged(&mut self, now: Instant) -> Result<(), SinkError> {
@@ -365,6 +382,31 @@ mod tests {
         for (h, (_, text)) in found.iter().enumerate() {
             assert_eq!(*text, format!("{{\"n\":{h}}}\n"));
         }
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_scattered_hours_never_opens_more_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        // Two hundred hours, out of order, in one batch.
+        let events: Vec<Event> = (0..200)
+            .map(|i| event(BASE + (i * 7919 % 200) * HOUR, i))
+            .collect();
+        sink.write(&events).await.unwrap();
+        assert_eq!(sink.peak_open, MAX_OPEN_CHUNKS);
+        assert_eq!(chunks(dir.path()).len(), 200 - MAX_OPEN_CHUNKS);
+        sink.close().await.unwrap();
+        let mut found: Vec<i64> = chunks(dir.path())
+            .iter()
+            .flat_map(|(_, text)| text.lines().map(str::to_owned).collect::<Vec<_>>())
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(&line).unwrap()["n"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        found.sort();
+        assert_eq!(found, (0..200).collect::<Vec<_>>());
     }
 
     #[tokio::test]
