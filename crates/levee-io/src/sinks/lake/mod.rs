@@ -43,7 +43,8 @@ pub struct LakeConfig {
     pub database: String,
     /// The table (a folder under the database).
     pub table: String,
-    /// zstd level, 1 (fastest) to 19 (smallest).
+    /// zstd level, 1 (fastest) to 19 (smallest). Higher levels also hold
+    /// more memory in each of the (at most four) open chunks' streams.
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
     /// A chunk is sealed once it holds this much JSON (before compression).
