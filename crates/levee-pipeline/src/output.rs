@@ -150,7 +150,11 @@ impl Worker<'_> {
                                 tracing::error!(output = %name, attempts = attempt, error = %err,
                                 "giving up at shutdown; what the sink had not stored is lost")
                             }
-                            _ => {
+                            Step::FlushDue => {
+                                tracing::error!(output = %name, attempts = attempt, error = %err,
+                                "giving up for now; what the sink holds is tried again with the next batch")
+                            }
+                            Step::Write(_) => {
                                 tracing::error!(output = %name, attempts = attempt, events, error = %err,
                                 "giving up on a batch; its events are dropped and counted, and what the sink holds is tried again with the next one")
                             }
