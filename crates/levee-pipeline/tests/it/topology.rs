@@ -242,3 +242,88 @@ buffer = {{ flush_interval = "10ms" }}
     assert!(report.source_errors.is_empty());
     assert_eq!(reader.join().unwrap(), slow_lines);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_chunk_is_stored_when_its_interval_is_up_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    std::fs::write(&input, "{\"n\":1}\n{\"n\":2}\n").unwrap();
+    let lake = dir.path().join("lake");
+    let text = format!(
+        r#"
+data_dir = {data}
+[sources.app]
+type = "tail"
+paths = [{input}]
+tag = "app"
+parser = "json"
+
+[outputs.lake]
+match = "app"
+type = "lake"
+lake = {lake}
+database = "db"
+table = "t"
+chunk_interval = "200ms"
+buffer = {{ flush_interval = "10ms" }}
+"#,
+        data = quoted(&dir.path().join("data")),
+        input = quoted(&input),
+        lake = quoted(&lake),
+    );
+    let pipeline = config::build(&text, "test.toml").unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(topology::run(
+        pipeline,
+        metrics.clone(),
+        RunOptions { exit_on_eof: false },
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    // No more lines and no shutdown: only the chunk's age can store it.
+    let guard = tokio::time::Instant::now() + Duration::from_secs(30);
+    let chunks = loop {
+        let found = chunk_files(&lake);
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < guard,
+            "no chunk was stored while the pipeline ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let text = zstd_text(&chunks[0]);
+    assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n");
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    assert_eq!(
+        chunk_files(&lake).len(),
+        1,
+        "shutdown had nothing left to store"
+    );
+}
+
+fn chunk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(chunk_files(&path));
+        } else if path.to_string_lossy().ends_with(".ndjson.zst") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn zstd_text(path: &Path) -> String {
+    let file = std::fs::File::open(path).unwrap();
+    String::from_utf8(zstd::decode_all(file).unwrap()).unwrap()
+}
