@@ -16,7 +16,7 @@
 //! goes on as it was and `levee_filter_parse_errors_total` counts it; with
 //! `on_error = "error"` it is re-tagged `@ERROR` instead, with the reason.
 
-use levee_event::{ERROR_TAG, Event, Record, Tag, Text, Value};
+use levee_event::{ERROR_TAG, Event, Record, Tag, Value};
 use levee_parse::{ParseError, Parser, ParserConfig};
 use prometheus_client::metrics::counter::Counter;
 
@@ -246,13 +246,13 @@ impl ParseFilter {
             Place::Top => {
                 record.reserve(parsed.len());
                 for (name, value) in parsed {
-                    put_top(record, name, value);
+                    record.insert(name, value);
                 }
             }
             Place::Prefix(prefix) => {
                 record.reserve(parsed.len());
                 for (name, value) in parsed {
-                    put_top(record, format!("{prefix}{name}"), value);
+                    record.insert(format!("{prefix}{name}"), value);
                 }
             }
         }
@@ -273,23 +273,12 @@ impl ParseFilter {
         };
         let tag = std::mem::replace(&mut event.tag, self.error_tag.clone());
         let record = &mut event.record;
-        put_top(record, "error", Value::from(reason));
+        record.insert("error", Value::from(reason));
         if let Some(p) = position {
             let p = i64::try_from(p).unwrap_or(i64::MAX);
-            put_top(record, "position", Value::Int(p));
+            record.insert("position", Value::Int(p));
         }
-        put_top(record, "tag", Value::from(tag.as_str()));
-    }
-}
-
-/// Replaces a top-level field's value in place, or appends the field.
-fn put_top(record: &mut Record, name: impl Into<Text>, value: Value) {
-    let name = name.into();
-    match record.get_mut(name.as_str()) {
-        Some(slot) => *slot = value,
-        None => {
-            record.insert(name, value);
-        }
+        record.insert("tag", Value::from(tag.as_str()));
     }
 }
 

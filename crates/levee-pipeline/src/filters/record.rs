@@ -225,12 +225,13 @@ impl RecordFilter {
                 .map(|(_, value)| value.produce(record))
                 .collect();
             for ((name, _), value) in self.set.iter().zip(values) {
-                put(record, name, value);
+                record.insert(name.as_str(), value);
             }
         } else {
+            // Insert keeps an existing field's place, or appends a new one.
             for (name, value) in &self.set {
                 let value = value.produce(record);
-                put(record, name, value);
+                record.insert(name.as_str(), value);
             }
         }
         for (from, to) in &self.rename {
@@ -250,12 +251,6 @@ impl RecordFilter {
             }),
         }
     }
-}
-
-/// Replaces a field's value in place, or appends the field.
-fn put(record: &mut Record, name: &str, value: Value) {
-    // Insert keeps an existing field's place: one lookup either way.
-    record.insert(name, value);
 }
 
 /// Renames a field in its place, replacing any field already named `to`.
