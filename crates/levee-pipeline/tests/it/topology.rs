@@ -21,6 +21,24 @@ fn quoted(path: &Path) -> String {
     format!("{:?}", path.to_string_lossy())
 }
 
+type Running = tokio::task::JoinHandle<Result<topology::RunReport, levee_pipeline::PipelineError>>;
+
+/// Runs the pipeline `text` until the returned sender is used.
+fn start(text: &str) -> (Arc<Metrics>, tokio::sync::oneshot::Sender<()>, Running) {
+    let pipeline = config::build(text, "test.toml").unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(topology::run(
+        pipeline,
+        metrics.clone(),
+        RunOptions { exit_on_eof: false },
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    (metrics, stop_tx, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_every_matching_output_and_bad_lines_reach_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,17 +213,7 @@ buffer = {{ flush_interval = "10ms" }}
         fifo = quoted(&fifo),
         free = quoted(&free),
     );
-    let pipeline = config::build(&text, "test.toml").unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(topology::run(
-        pipeline,
-        metrics.clone(),
-        RunOptions { exit_on_eof: false },
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (metrics, stop_tx, run) = start(&text);
 
     // The fast route delivers everything while the slow one is stuck.
     let guard = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -271,17 +279,7 @@ buffer = {{ flush_interval = "10ms" }}
         input = quoted(&input),
         lake = quoted(&lake),
     );
-    let pipeline = config::build(&text, "test.toml").unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(topology::run(
-        pipeline,
-        metrics.clone(),
-        RunOptions { exit_on_eof: false },
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (_metrics, stop_tx, run) = start(&text);
 
     // No more lines and no shutdown: only the chunk's age can store it.
     let guard = tokio::time::Instant::now() + Duration::from_secs(30);
