@@ -313,7 +313,7 @@ pub(crate) fn rename_partition_fields(record: &mut Record) {
             renamed.push('_');
         }
         if let Some((index, _, value)) = record.shift_remove_full(name.as_str()) {
-            record.shift_insert(index, renamed.into(), value);
+            record.shift_insert(index, renamed, value);
         }
     }
 }

@@ -73,7 +73,7 @@ impl Out {
     }
 
     fn request(&mut self, name: &str, raw: &[u8]) {
-        store_request(&mut self.record, name, raw);
+        store_request(&mut self.record, false, name, raw);
     }
 
     /// `%U%q`: the path up to the first `?`, and the query after it.

@@ -58,6 +58,8 @@ pub(super) struct Sink<'a> {
     pub(super) record: &'a mut Record,
     /// The first event time a time variable yielded.
     pub(super) time: &'a mut Option<i64>,
+    /// The format's record names are all distinct (see [`put`]).
+    pub(super) distinct: bool,
 }
 
 impl Sink<'_> {
@@ -97,7 +99,7 @@ impl Sink<'_> {
                 Value::Float(seconds)
             }
         };
-        self.record.insert(name, value);
+        put(self.record, self.distinct, name, value);
         Ok(())
     }
 
@@ -109,7 +111,19 @@ impl Sink<'_> {
     }
 
     fn request(&mut self, name: &str, raw: &[u8]) {
-        store_request(self.record, name, raw);
+        store_request(self.record, self.distinct, name, raw);
+    }
+}
+
+/// Adds a field to a record being built. When the format's names are known
+/// to be distinct (checked once, at compile time), it appends without
+/// looking for the name first; a format that repeats a name (`$host` twice,
+/// or a `$path` beside `$request`) keeps the last value in the first place.
+fn put(record: &mut Record, distinct: bool, name: &str, value: Value) {
+    if distinct {
+        record.insert_new(name, value);
+    } else {
+        record.insert(name, value);
     }
 }
 
@@ -195,10 +209,13 @@ pub(crate) fn split_request(request: &str) -> Option<RequestParts<'_>> {
     })
 }
 
+/// The fields a request line is split into, after the line itself.
+pub(crate) const REQUEST_PARTS: [&str; 4] = ["method", "path", "query", "protocol"];
+
 /// Stores a request line (`$request`, apache's `%r`) and its parts; all
 /// parts are null when it has another shape (a TLS handshake, `""`), so every
-/// line of one format has the same keys.
-pub(crate) fn store_request(record: &mut Record, name: &str, raw: &[u8]) {
+/// line of one format has the same keys. `distinct` is as for [`put`].
+pub(crate) fn store_request(record: &mut Record, distinct: bool, name: &str, raw: &[u8]) {
     let text = (raw != b"-").then(|| decode(raw));
     let string = |s: &str| Value::from(s);
     let parts = match text.as_deref().and_then(split_request) {
@@ -210,12 +227,14 @@ pub(crate) fn store_request(record: &mut Record, name: &str, raw: &[u8]) {
         ],
         None => [Value::Null, Value::Null, Value::Null, Value::Null],
     };
-    record.insert(name, text.map_or(Value::Null, Value::from));
-    for (key, value) in ["method", "path", "query", "protocol"]
-        .into_iter()
-        .zip(parts)
-    {
-        record.insert(key, value);
+    put(
+        record,
+        distinct,
+        name,
+        text.map_or(Value::Null, Value::from),
+    );
+    for (key, value) in REQUEST_PARTS.into_iter().zip(parts) {
+        put(record, distinct, key, value);
     }
 }
 

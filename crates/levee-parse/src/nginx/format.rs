@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::fields::FieldKind;
+use super::fields::{FieldKind, REQUEST_PARTS};
 use crate::ParserConfigError;
 
 /// A compiled `log_format`.
@@ -17,6 +17,9 @@ pub(super) struct Format {
     pub(super) leading: Literal,
     /// The variables in order, each with the literal that ends it.
     pub(super) fields: Vec<Field>,
+    /// No two fields give the record the same name, so a line's record is
+    /// built by appending, without looking names up.
+    pub(super) distinct: bool,
 }
 
 /// One `$variable` of the format.
@@ -74,8 +77,26 @@ impl Format {
                 end,
             });
         }
-        Ok(Format { leading, fields })
+        let distinct = distinct_names(&fields);
+        Ok(Format {
+            leading,
+            fields,
+            distinct,
+        })
     }
+}
+
+/// True if the record names of `fields` (a request's parts included) are
+/// all different.
+fn distinct_names(fields: &[Field]) -> bool {
+    let mut names = std::collections::HashSet::new();
+    fields.iter().all(|field| {
+        let parts: &[&str] = match field.kind {
+            FieldKind::Request => &REQUEST_PARTS,
+            _ => &[],
+        };
+        names.insert(field.name.as_str()) && parts.iter().all(|part| names.insert(part))
+    })
 }
 
 /// A variable of the format string and the literal after it (maybe empty).

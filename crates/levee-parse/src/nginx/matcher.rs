@@ -29,6 +29,7 @@ impl Format {
         let mut sink = Sink {
             record: &mut record,
             time: &mut time,
+            distinct: self.distinct,
         };
         for field in &self.fields {
             let rest = line.get(pos..).unwrap_or_default();

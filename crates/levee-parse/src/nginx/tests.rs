@@ -300,3 +300,18 @@ fn pasted_nginx_conf_format() {
         br#"10.0.0.2 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl" "-""#;
     assert_eq!(p.parse(line).unwrap(), parser("main").parse(line).unwrap());
 }
+
+#[test]
+fn a_name_given_twice_keeps_its_first_place_and_last_value() {
+    // `$path` from a `map` block collides with the request's path part.
+    let parsed = parser("$host $request|$path $host")
+        .parse(b"a.example GET /x HTTP/1.1|/mapped b.example")
+        .unwrap();
+    let names: Vec<&str> = parsed.record.keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["host", "request", "method", "path", "query", "protocol"]
+    );
+    assert_eq!(parsed.record["host"], s("b.example"));
+    assert_eq!(parsed.record["path"], s("/mapped"));
+}

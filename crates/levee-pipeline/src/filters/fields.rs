@@ -59,9 +59,7 @@ pub(super) fn parent_or_insert<'r, 'p>(
     };
     let mut map = record;
     for part in parents.split('.') {
-        let slot = map
-            .entry(part)
-            .or_insert_with(|| Value::from(Record::new()));
+        let slot = map.get_or_insert_with(part, || Value::from(Record::new()));
         match slot {
             Value::Map(inner) => map = inner,
             _ => return None,

@@ -1,0 +1,394 @@
+//! An event's fields: an ordered list of names and [`Value`]s.
+//!
+//! This is the hot path's main allocation, so it is built for it:
+//! - names and text of up to 24 bytes live inline in [`Text`], so an nginx
+//!   line's field names, its address, method, status class… allocate
+//!   nothing;
+//! - the fields are one `Vec`, filled in order. A parser whose field names
+//!   are known to be distinct appends with [`Record::insert_new`] and
+//!   hashes nothing; a lookup compares names one by one, which for a dozen
+//!   fields is faster than hashing;
+//! - past [`index::LINEAR_MAX`] fields (a hostile JSON object) the record
+//!   keeps a hash index, so no operation scans thousands of names.
+
+mod index;
+mod iter;
+
+use std::fmt;
+use std::ops::Index as IndexOp;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use compact_str::CompactString;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, Serializer};
+
+use self::index::{Index, LINEAR_MAX};
+pub use self::iter::{Iter, IterMut, Keys, Values};
+use crate::Value;
+
+/// A field name or a text value: inline up to 24 bytes, on the heap beyond.
+pub type Text = CompactString;
+
+/// An event's fields, in the order the source gave them; a name appears at
+/// most once.
+#[derive(Clone, Default)]
+pub struct Record {
+    entries: Vec<(Text, Value)>,
+    /// Built once there are more than [`LINEAR_MAX`] entries.
+    index: Option<Box<Index>>,
+}
+
+/// Capacity taken on trust from a decoder's size hint, at most: a hostile
+/// frame may claim a billion entries.
+const MAX_HINTED_CAPACITY: usize = 1024;
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Record {
+        Record::default()
+    }
+
+    /// An empty record with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Record {
+        Record {
+            entries: Vec::with_capacity(n),
+            index: None,
+        }
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many fields fit before the record grows.
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    /// Makes room for `n` more fields.
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+    }
+
+    /// Removes every field.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.index = None;
+    }
+
+    /// Where field `name` is.
+    pub fn get_index_of(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.find(&self.entries, name),
+            None => self.entries.iter().position(|(k, _)| k.as_str() == name),
+        }
+    }
+
+    /// The value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.get_index_of(name).map(|at| &self.entries[at].1)
+    }
+
+    /// The value of field `name`, to change in place.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        let at = self.get_index_of(name)?;
+        Some(&mut self.entries[at].1)
+    }
+
+    /// Where field `name` is, its name and its value.
+    pub fn get_full(&self, name: &str) -> Option<(usize, &Text, &Value)> {
+        let at = self.get_index_of(name)?;
+        let (k, v) = &self.entries[at];
+        Some((at, k, v))
+    }
+
+    /// The field at position `at`.
+    pub fn get_index(&self, at: usize) -> Option<(&Text, &Value)> {
+        self.entries.get(at).map(|(k, v)| (k, v))
+    }
+
+    /// True if the record has field `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get_index_of(name).is_some()
+    }
+
+    /// The first field.
+    pub fn first(&self) -> Option<(&Text, &Value)> {
+        self.get_index(0)
+    }
+
+    /// Sets a field, keeping its place if it exists and appending it if
+    /// not; returns the old value.
+    pub fn insert(&mut self, name: impl Into<Text>, value: impl Into<Value>) -> Option<Value> {
+        let name = name.into();
+        match self.get_index_of(&name) {
+            Some(at) => Some(std::mem::replace(&mut self.entries[at].1, value.into())),
+            None => {
+                self.push(name, value.into());
+                None
+            }
+        }
+    }
+
+    /// Appends a field the caller knows is not there yet: a parser whose
+    /// field names were checked to be distinct when it was built. Skips
+    /// the search that [`Record::insert`] makes; debug builds still check.
+    pub fn insert_new(&mut self, name: impl Into<Text>, value: impl Into<Value>) {
+        let name = name.into();
+        debug_assert!(!self.contains_key(&name), "field {name:?} inserted twice");
+        self.push(name, value.into());
+    }
+
+    /// The value of field `name`, made with `make` if it is missing.
+    pub fn get_or_insert_with(
+        &mut self,
+        name: impl Into<Text>,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Value {
+        let name = name.into();
+        let at = match self.get_index_of(&name) {
+            Some(at) => at,
+            None => {
+                self.push(name, make());
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[at].1
+    }
+
+    /// Removes field `name`, keeping the order of the others.
+    pub fn shift_remove(&mut self, name: &str) -> Option<Value> {
+        self.shift_remove_full(name).map(|(_, _, v)| v)
+    }
+
+    /// Removes field `name`, keeping the order of the others; gives back
+    /// where it was, its name and its value.
+    pub fn shift_remove_full(&mut self, name: &str) -> Option<(usize, Text, Value)> {
+        let at = self.get_index_of(name)?;
+        let (k, v) = self.entries.remove(at);
+        self.reindex();
+        Some((at, k, v))
+    }
+
+    /// Puts a field at position `at` (at the end if `at` is past it),
+    /// moving it there if it exists; returns the old value.
+    pub fn shift_insert(
+        &mut self,
+        at: usize,
+        name: impl Into<Text>,
+        value: impl Into<Value>,
+    ) -> Option<Value> {
+        let name = name.into();
+        let old = self
+            .get_index_of(&name)
+            .map(|was| self.entries.remove(was).1);
+        let at = at.min(self.entries.len());
+        self.entries.insert(at, (name, value.into()));
+        self.reindex();
+        old
+    }
+
+    /// The fields in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter::new(&self.entries)
+    }
+
+    /// The fields in order, values changeable.
+    pub fn iter_mut(&mut self) -> IterMut<'_> {
+        IterMut::new(&mut self.entries)
+    }
+
+    /// The names in order.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys::new(&self.entries)
+    }
+
+    /// The values in order.
+    pub fn values(&self) -> Values<'_> {
+        Values::new(&self.entries)
+    }
+
+    /// The value of field `name`, looked for first where `hint` says it
+    /// was last time. Records from one parser keep their fields in one
+    /// order, so a filter reading the same field of every event finds it
+    /// there with one comparison.
+    pub fn get_hinted(&self, name: &str, hint: &FieldHint) -> Option<&Value> {
+        let at = hint.0.load(Ordering::Relaxed);
+        if let Some((key, value)) = self.entries.get(at)
+            && key.as_str() == name
+        {
+            return Some(value);
+        }
+        let at = self.get_index_of(name)?;
+        hint.0.store(at, Ordering::Relaxed);
+        Some(&self.entries[at].1)
+    }
+
+    /// Bytes this record holds on the heap beyond its own handle: the
+    /// entries, the index if any, and the names and values too long to be
+    /// inline.
+    pub fn heap_size(&self) -> usize {
+        self.entries.capacity() * size_of::<(Text, Value)>()
+            + self
+                .index
+                .as_ref()
+                .map_or(0, |i| size_of::<Index>() + i.heap_size())
+            + self
+                .entries
+                .iter()
+                .map(|(k, v)| text_heap(k) + v.heap_size())
+                .sum::<usize>()
+    }
+
+    fn push(&mut self, name: Text, value: Value) {
+        self.entries.push((name, value));
+        let at = self.entries.len() - 1;
+        match &mut self.index {
+            Some(index) => index.add(&self.entries, &self.entries[at].0, at),
+            None if self.entries.len() > LINEAR_MAX => {
+                self.index = Some(Box::new(Index::build(&self.entries)));
+            }
+            None => {}
+        }
+    }
+
+    /// Rebuilds the index after entries moved; drops it once the record
+    /// is small enough to scan.
+    fn reindex(&mut self) {
+        self.index =
+            (self.entries.len() > LINEAR_MAX).then(|| Box::new(Index::build(&self.entries)));
+    }
+}
+
+/// Where a field was found last time, for [`Record::get_hinted`]. Shared
+/// by the threads that run one filter: a stale hint only costs a lookup.
+#[derive(Debug, Default)]
+pub struct FieldHint(AtomicUsize);
+
+impl Clone for FieldHint {
+    fn clone(&self) -> FieldHint {
+        FieldHint(AtomicUsize::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+/// Heap bytes of a name or text value (none when inline).
+pub(crate) fn text_heap(text: &Text) -> usize {
+    if text.is_heap_allocated() {
+        text.capacity()
+    } else {
+        0
+    }
+}
+
+/// Two records are equal when they have the same fields with the same
+/// values, in any order: a record is a map.
+impl PartialEq for Record {
+    fn eq(&self, other: &Record) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl IndexOp<&str> for Record {
+    type Output = Value;
+
+    /// The value of field `name`; panics if there is none, so it is for
+    /// tests and fields known to be there.
+    fn index(&self, name: &str) -> &Value {
+        match self.get(name) {
+            Some(value) => value,
+            None => panic!("no field {name:?} in the record"),
+        }
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Into<Text>, V: Into<Value>> FromIterator<(K, V)> for Record {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Record {
+        let iter = iter.into_iter();
+        let mut record = Record::with_capacity(iter.size_hint().0.min(MAX_HINTED_CAPACITY));
+        record.extend(iter);
+        record
+    }
+}
+
+impl<K: Into<Text>, V: Into<Value>> Extend<(K, V)> for Record {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl IntoIterator for Record {
+    type Item = (Text, Value);
+    type IntoIter = std::vec::IntoIter<(Text, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Record {
+    type Item = (&'a Text, &'a Value);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Record {
+    type Item = (&'a Text, &'a mut Value);
+    type IntoIter = IterMut<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Record, D::Error> {
+        deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+pub(crate) struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of fields")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let hint = map.size_hint().unwrap_or(0).min(MAX_HINTED_CAPACITY);
+        let mut record = Record::with_capacity(hint);
+        // A name given twice keeps its first place and its last value.
+        while let Some(name) = map.next_key::<Text>()? {
+            let value = map.next_value::<Value>()?;
+            record.insert(name, value);
+        }
+        Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests;
