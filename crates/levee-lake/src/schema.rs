@@ -281,7 +281,7 @@ fn conform(v: &mut Value, t: &ColumnType) {
             conform_fields(record, columns);
         }
         (ColumnType::List(element), Value::Array(items)) => {
-            for item in items {
+            for item in items.iter_mut() {
                 conform(item, element);
             }
         }

@@ -187,7 +187,7 @@ mod tests {
         };
         assert_eq!(
             inner["x"],
-            Value::Array(vec![Value::Int(1), Value::from("two"), Value::Null])
+            Value::from(vec![Value::Int(1), Value::from("two"), Value::Null])
         );
         assert_eq!(parsed.time, None);
     }

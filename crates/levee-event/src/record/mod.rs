@@ -49,6 +49,7 @@ impl Record {
     }
 
     /// An empty record with room for `n` fields.
+    #[inline]
     pub fn with_capacity(n: usize) -> Record {
         Record {
             entries: Vec::with_capacity(n),
@@ -57,11 +58,13 @@ impl Record {
     }
 
     /// How many fields.
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True when there are no fields.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -83,6 +86,7 @@ impl Record {
     }
 
     /// Where field `name` is.
+    #[inline]
     pub fn get_index_of(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.find(&self.entries, name),
@@ -91,11 +95,13 @@ impl Record {
     }
 
     /// The value of field `name`.
+    #[inline]
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.get_index_of(name).map(|at| &self.entries[at].1)
     }
 
     /// The value of field `name`, to change in place.
+    #[inline]
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
         let at = self.get_index_of(name)?;
         Some(&mut self.entries[at].1)
@@ -109,11 +115,13 @@ impl Record {
     }
 
     /// The field at position `at`.
+    #[inline]
     pub fn get_index(&self, at: usize) -> Option<(&Text, &Value)> {
         self.entries.get(at).map(|(k, v)| (k, v))
     }
 
     /// True if the record has field `name`.
+    #[inline]
     pub fn contains_key(&self, name: &str) -> bool {
         self.get_index_of(name).is_some()
     }
@@ -125,6 +133,7 @@ impl Record {
 
     /// Sets a field, keeping its place if it exists and appending it if
     /// not; returns the old value.
+    #[inline]
     pub fn insert(&mut self, name: impl Into<Text>, value: impl Into<Value>) -> Option<Value> {
         let name = name.into();
         match self.get_index_of(&name) {
@@ -139,6 +148,7 @@ impl Record {
     /// Appends a field the caller knows is not there yet: a parser whose
     /// field names were checked to be distinct when it was built. Skips
     /// the search that [`Record::insert`] makes; debug builds still check.
+    #[inline]
     pub fn insert_new(&mut self, name: impl Into<Text>, value: impl Into<Value>) {
         let name = name.into();
         debug_assert!(!self.contains_key(&name), "field {name:?} inserted twice");
@@ -195,6 +205,7 @@ impl Record {
     }
 
     /// The fields in order.
+    #[inline]
     pub fn iter(&self) -> Iter<'_> {
         Iter::new(&self.entries)
     }
@@ -218,6 +229,7 @@ impl Record {
     /// was last time. Records from one parser keep their fields in one
     /// order, so a filter reading the same field of every event finds it
     /// there with one comparison.
+    #[inline]
     pub fn get_hinted(&self, name: &str, hint: &FieldHint) -> Option<&Value> {
         let at = hint.0.load(Ordering::Relaxed);
         if let Some((key, value)) = self.entries.get(at)
@@ -246,15 +258,23 @@ impl Record {
                 .sum::<usize>()
     }
 
+    #[inline]
     fn push(&mut self, name: Text, value: Value) {
         self.entries.push((name, value));
+        if self.index.is_some() || self.entries.len() > LINEAR_MAX {
+            self.index_last();
+        }
+    }
+
+    /// Adds the last entry to the index, building it if this entry is the
+    /// one that makes the record too big to scan. Out of line, so that
+    /// appending to a small record stays a few instructions.
+    #[cold]
+    fn index_last(&mut self) {
         let at = self.entries.len() - 1;
         match &mut self.index {
             Some(index) => index.add(&self.entries, &self.entries[at].0, at),
-            None if self.entries.len() > LINEAR_MAX => {
-                self.index = Some(Box::new(Index::build(&self.entries)));
-            }
-            None => {}
+            None => self.index = Some(Box::new(Index::build(&self.entries))),
         }
     }
 

@@ -105,7 +105,7 @@ fn absorb(t: &mut ColumnType, v: &Value, at: &Crumb<'_>, changes: &mut Changes) 
     match (t, v) {
         (ColumnType::List(element), Value::Array(items)) => {
             let at = at.element();
-            for item in items {
+            for item in items.iter() {
                 absorb(element, item, &at, changes);
             }
         }

@@ -170,7 +170,10 @@ async fn a_blocked_output_holds_back_only_its_own_sources() {
         })
     };
 
-    let slow_lines = 20_000;
+    // Well above what the stages in between hold (a 256KiB read parsed in
+    // the source, four 1024-event batches in its channel, the buffer, the
+    // pipe), so a source that was held back cannot have read it all.
+    let slow_lines = 100_000;
     let fast_lines = 1_000;
     let body = |n: usize, who: &str| -> String {
         (0..n)
