@@ -191,3 +191,98 @@ fn unparseable_times_are_counted_in_the_run_summary() {
     assert!(err.contains("source in: 2 events"), "{err}");
     assert!(err.contains("1 with a time that did not parse"), "{err}");
 }
+
+#[test]
+fn bench_collect_compares_two_builds_run_by_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bench");
+    let out = ok(levee()
+        .args([
+            "bench",
+            "collect",
+            "--lines",
+            "3000",
+            "--runs",
+            "2",
+            "--against",
+        ])
+        .arg(env!("CARGO_BIN_EXE_levee"))
+        .arg("--dir")
+        .arg(&dir));
+    let text = stdout(&out);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| stage"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "read, parse, this build, the other:\n{text}");
+    for row in &rows {
+        assert_eq!(row.len(), 8, "{row:?}");
+        let lines_per_sec: f64 = row[1].parse().unwrap();
+        assert!(lines_per_sec > 0.0, "{row:?}");
+        let (lo, hi) = row[7].split_once('-').unwrap();
+        let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        assert!(
+            lo <= lines_per_sec && lines_per_sec <= hi,
+            "median within the range: {row:?}"
+        );
+    }
+    assert!(
+        rows[3][0].ends_with("tail -> nginx -> record -> lake"),
+        "{:?}",
+        rows[3]
+    );
+    // Each run of each build logged on its own, and each found every line.
+    for log in [
+        "run-0.log",
+        "run-1.log",
+        "run-0-against.log",
+        "run-1-against.log",
+    ] {
+        assert!(dir.join(log).exists(), "{log}");
+    }
+    let ratio = text
+        .lines()
+        .find_map(|l| l.strip_prefix("this build against the other: "))
+        .unwrap_or_else(|| panic!("no ratio line:\n{text}"));
+    let times: f64 = ratio.split('x').next().unwrap().parse().unwrap();
+    assert!(times > 0.0, "{ratio}");
+}
+
+#[test]
+fn bench_collect_refuses_what_it_cannot_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zero = levee()
+        .args(["bench", "collect", "--lines", "10", "--runs", "0", "--dir"])
+        .arg(tmp.path().join("a"))
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2), "clap refuses --runs 0");
+    let missing = levee()
+        .args([
+            "bench",
+            "collect",
+            "--lines",
+            "10",
+            "--against",
+            "/nonexistent/levee",
+            "--dir",
+        ])
+        .arg(tmp.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("--against /nonexistent/levee"), "{err}");
+    // A folder that levee bench did not make is never emptied.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("keep.txt"), "x").unwrap();
+    let refused = levee()
+        .args(["bench", "collect", "--lines", "10", "--dir"])
+        .arg(&mine)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(mine.join("keep.txt").exists());
+}

@@ -1,0 +1,247 @@
+//! `levee bench collect`: how fast the collector is, stage by stage, on one
+//! generated nginx log, in one run.
+//!
+//! 1. reading alone: the file's lines counted, nothing parsed (the ceiling);
+//! 2. the nginx parser alone, on one core;
+//! 3. the whole collector, `levee run --exit-on-eof` as a child process:
+//!    tail -> nginx parser -> record filter -> lake (zstd NDJSON on disk).
+//!
+//! Each line says lines/s, MiB/s, CPU seconds, lines per CPU-second and peak
+//! RSS. Wall time includes start-up and shutdown, as a user would see them.
+//! `--runs` repeats every stage and reports the median run; `--against`
+//! runs another levee build's collector on the same file, alternating with
+//! this one, and prints the ratios: a shared machine's noise then hits
+//! both builds alike.
+
+mod stages;
+mod usage;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use levee_event::time::{NANOS_PER_SEC, parse_date};
+use levee_io::sources::generate::{Dataset, GenerateOptions};
+
+use super::generate::write_lines;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(clap::Subcommand)]
+pub enum BenchWhat {
+    /// Reading, parsing and the whole collector path on a generated nginx log.
+    Collect(CollectArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CollectArgs {
+    /// Lines of nginx log (combined plus $request_time) to generate.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub lines: u64,
+    /// Scratch folder for the log and the lake; made anew.
+    #[arg(long, default_value = "./levee-bench")]
+    pub dir: PathBuf,
+    /// Runs of each stage; the table shows the median run and the range.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Another levee binary (say, a build of the previous commit) whose
+    /// collector runs on the same file, alternating with this one's.
+    #[arg(long, value_name = "LEVEE")]
+    pub against: Option<PathBuf>,
+}
+
+/// The nginx format the benchmark's log is written in.
+const FORMAT: &str = "combined_request_time";
+
+/// One run of one stage.
+#[derive(Clone, Copy)]
+struct Sample {
+    lines: u64,
+    bytes: u64,
+    wall: Duration,
+    cpu: Duration,
+    peak_rss: Option<u64>,
+}
+
+/// A measured stage: every run of it.
+struct Stage {
+    name: String,
+    samples: Vec<Sample>,
+}
+
+impl Stage {
+    /// The run with the median wall time.
+    fn median(&self) -> Sample {
+        let mut by_wall = self.samples.clone();
+        by_wall.sort_by_key(|s| s.wall);
+        by_wall[by_wall.len() / 2]
+    }
+}
+
+pub async fn bench(args: &BenchArgs) -> Result<ExitCode> {
+    match &args.what {
+        BenchWhat::Collect(a) => collect(a).await,
+    }
+}
+
+async fn collect(args: &CollectArgs) -> Result<ExitCode> {
+    let this = std::env::current_exe().context("finding the levee binary")?;
+    let against = match &args.against {
+        Some(path) => Some(
+            std::fs::canonicalize(path).with_context(|| format!("--against {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let dir = fresh_dir(&args.dir)?;
+    let log = dir.join("access.log");
+    let bytes = generate(&log, args.lines)?;
+    // Warm the page cache, so every stage reads from memory as the others do.
+    stages::read_lines(&log)?;
+
+    let runs = args.runs as usize;
+    let mut read = stage("read lines (ceiling)");
+    let mut parse = stage("nginx parser, 1 core");
+    for _ in 0..runs {
+        read.samples
+            .push(stages::measure(bytes, || stages::read_lines(&log))?);
+        parse
+            .samples
+            .push(stages::measure(bytes, || stages::parse_lines(&log))?);
+    }
+    let config = stages::write_config(&dir, &log)?;
+    let path = "tail -> nginx -> record -> lake";
+    let mut whole = stage(&format!("levee run: {path}"));
+    let mut other = against
+        .as_ref()
+        .map(|exe| stage(&format!("{}: {path}", exe.display())));
+    for run in 0..runs {
+        let run_log = dir.join(format!("run-{run}.log"));
+        let sample = stages::whole_path(&this, &dir, &config, &run_log, args.lines, bytes)?;
+        whole.samples.push(sample);
+        if let (Some(exe), Some(other)) = (&against, &mut other) {
+            let run_log = dir.join(format!("run-{run}-against.log"));
+            let sample = stages::whole_path(exe, &dir, &config, &run_log, args.lines, bytes)?;
+            other.samples.push(sample);
+        }
+    }
+    let mut table = vec![read, parse, whole];
+    table.extend(other);
+    print_table(&table, runs);
+    if let [.., this, other] = &table[..]
+        && against.is_some()
+    {
+        print_ratios(this, other);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stage(name: &str) -> Stage {
+    Stage {
+        name: name.to_owned(),
+        samples: Vec::new(),
+    }
+}
+
+/// Makes `dir` anew; refuses to empty a folder that `levee bench` did not make.
+fn fresh_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.exists() {
+        if !dir.join(".levee-bench").exists() {
+            bail!(
+                "{} exists and is not a levee bench folder; choose another with --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(".levee-bench"), "made by `levee bench`\n")?;
+    Ok(std::fs::canonicalize(dir)?)
+}
+
+/// Writes the nginx log; returns its size.
+fn generate(log: &Path, lines: u64) -> Result<u64> {
+    let start = parse_date("2018-09-01").context("start date")? * 86_400 * NANOS_PER_SEC;
+    let options = GenerateOptions {
+        dataset: Dataset::Nginx,
+        lines,
+        start,
+        days: 7,
+        seed: 1,
+    };
+    let t = Instant::now();
+    write_lines(&options, std::fs::File::create(log)?)?;
+    let bytes = std::fs::metadata(log)?.len();
+    println!(
+        "generated {} lines ({:.1} MiB) in {:.2} s: {}",
+        lines,
+        mib(bytes),
+        t.elapsed().as_secs_f64(),
+        log.display()
+    );
+    Ok(bytes)
+}
+
+fn print_table(stages: &[Stage], runs: usize) {
+    let range = if runs > 1 {
+        format!(" | lines/s, {runs} runs")
+    } else {
+        String::new()
+    };
+    let range_rule = if runs > 1 { "---|" } else { "" };
+    println!(
+        "\n| stage | lines/s | MiB/s | wall s | CPU s | lines per CPU-s | peak RSS MiB{range} |\n|---|---:|---:|---:|---:|---:|---:|{range_rule}"
+    );
+    for stage in stages {
+        let s = stage.median();
+        let wall = s.wall.as_secs_f64();
+        let cpu = s.cpu.as_secs_f64();
+        let spread = if runs > 1 {
+            let rates = stage.samples.iter().map(lines_per_sec);
+            let (lo, hi) = rates.fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+            format!(" | {lo:.0}-{hi:.0}")
+        } else {
+            String::new()
+        };
+        println!(
+            "| {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} | {}{spread} |",
+            stage.name,
+            lines_per_sec(&s),
+            mib(s.bytes) / wall,
+            wall,
+            cpu,
+            if cpu > 0.0 { s.lines as f64 / cpu } else { 0.0 },
+            s.peak_rss
+                .map_or("n/a".to_owned(), |b| format!("{:.0}", mib(b))),
+        );
+    }
+    if runs > 1 {
+        println!("\n(each row is the run with the median wall time)");
+    }
+    println!("(in-process stages report this process's peak RSS, the generator included)");
+}
+
+/// This build's collector against the other's, medians of each.
+fn print_ratios(this: &Stage, other: &Stage) {
+    let (a, b) = (this.median(), other.median());
+    let rss = |s: &Sample| s.peak_rss.map_or(f64::NAN, mib);
+    println!(
+        "\nthis build against the other: {:.2}x the lines/s, {:.2}x the CPU seconds, peak RSS {:.0} against {:.0} MiB",
+        lines_per_sec(&a) / lines_per_sec(&b),
+        a.cpu.as_secs_f64() / b.cpu.as_secs_f64(),
+        rss(&a),
+        rss(&b),
+    );
+}
+
+fn lines_per_sec(s: &Sample) -> f64 {
+    s.lines as f64 / s.wall.as_secs_f64()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}

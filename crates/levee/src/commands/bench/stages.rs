@@ -1,0 +1,184 @@
+//! The measured stages: reading, parsing, and the collector as a child.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use levee_parse::ParserConfig;
+
+use super::usage::{self, run_child};
+use super::{FORMAT, Sample};
+
+/// Runs `work` in this process, timing wall and CPU.
+pub fn measure(bytes: u64, work: impl FnOnce() -> Result<u64>) -> Result<Sample> {
+    let cpu0 = usage::self_cpu();
+    let t = Instant::now();
+    let lines = work()?;
+    Ok(Sample {
+        lines,
+        bytes,
+        wall: t.elapsed(),
+        cpu: usage::self_cpu().saturating_sub(cpu0),
+        peak_rss: usage::self_peak_rss(),
+    })
+}
+
+pub fn read_lines(path: &Path) -> Result<u64> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+    }
+}
+
+pub fn parse_lines(path: &Path) -> Result<u64> {
+    let parser = toml::from_str::<ParserHolder>(&format!(
+        "parser = {{ type = \"nginx\", format = \"{FORMAT}\" }}"
+    ))?
+    .parser
+    .build()?;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry = Vec::new();
+    let (mut lines, mut failed) = (0u64, 0u64);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        carry.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &carry) {
+            match parser.parse(&carry[start..nl]) {
+                Ok(parsed) => drop(std::hint::black_box(parsed)),
+                Err(_) => failed += 1,
+            }
+            lines += 1;
+            start = nl + 1;
+        }
+        carry.drain(..start);
+    }
+    if failed > lines / 1000 {
+        bail!("{failed} of {lines} lines failed to parse");
+    }
+    Ok(lines)
+}
+
+#[derive(serde::Deserialize)]
+struct ParserHolder {
+    parser: ParserConfig,
+}
+
+/// Writes the collector's config: tail -> nginx -> record -> lake, with
+/// failed lines to a file.
+pub fn write_config(dir: &Path, log: &Path) -> Result<std::path::PathBuf> {
+    let config = format!(
+        r#"data_dir = {data:?}
+
+[sources.nginx]
+type = "tail"
+paths = [{log:?}]
+tag = "nginx.access"
+parser = {{ type = "nginx", format = "{FORMAT}" }}
+
+[[filters]]
+match = "nginx.**"
+type = "record"
+set = {{ api_call = "${{method|lower}}_${{path|segment(2)}}", status_class = "${{status|status_class}}" }}
+retag = "firehose_parsed.nginx"
+
+[outputs.lake]
+match = "firehose_parsed.**"
+type = "lake"
+lake = {lake:?}
+database = "bench"
+table = "api_calls"
+
+[outputs.errors]
+match = "@ERROR"
+type = "file"
+path = {errors:?}
+"#,
+        data = dir.join("data").to_string_lossy(),
+        log = log.to_string_lossy(),
+        lake = dir.join("lake").to_string_lossy(),
+        errors = dir.join("errors.ndjson").to_string_lossy(),
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+/// One run of `levee run --exit-on-eof` by the binary `exe`, as a user runs
+/// it, in a child process, from an empty lake; checks that every line
+/// arrived. The child's output goes to `run_log`.
+pub fn whole_path(
+    exe: &Path,
+    dir: &Path,
+    config: &Path,
+    run_log: &Path,
+    lines: u64,
+    bytes: u64,
+) -> Result<Sample> {
+    for leftover in ["lake", "data"] {
+        let path = dir.join(leftover);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    let errors_path = dir.join("errors.ndjson");
+    if errors_path.exists() {
+        std::fs::remove_file(&errors_path)?;
+    }
+    let t = Instant::now();
+    let usage = run_child(
+        Command::new(exe)
+            .args(["run", "--exit-on-eof", "-c"])
+            .arg(config)
+            .env("LEVEE_LOG", "warn"),
+        run_log,
+    )
+    .with_context(|| format!("running {} run", exe.display()))?;
+    let wall = t.elapsed();
+    if !usage.status.success() {
+        let said = std::fs::read_to_string(run_log).unwrap_or_default();
+        bail!("{} run failed ({}): {said}", exe.display(), usage.status);
+    }
+    let delivered = count_lake_lines(&dir.join("lake"))?;
+    let errors = std::fs::read_to_string(&errors_path).map_or(0, |t| t.lines().count() as u64);
+    if delivered + errors != lines {
+        bail!(
+            "{}: the lake holds {delivered} lines and the error file {errors}, not {lines}",
+            exe.display()
+        );
+    }
+    Ok(Sample {
+        lines,
+        bytes,
+        wall,
+        cpu: usage.cpu,
+        peak_rss: usage.peak_rss,
+    })
+}
+
+/// Every line of every zstd chunk under `dir`: proof that all arrived.
+fn count_lake_lines(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            total += count_lake_lines(&path)?;
+        } else if path.to_string_lossy().ends_with(".ndjson.zst") {
+            let text = zstd::decode_all(std::fs::File::open(&path)?)?;
+            total += memchr::memchr_iter(b'\n', &text).count() as u64;
+        }
+    }
+    Ok(total)
+}
