@@ -177,3 +177,95 @@ fn generated_logs_reach_parquet_whole_and_our_answers_equal_duckdbs() {
         EVENTS
     );
 }
+
+/// The lake writes a big chunk as several zstd frames, one after another:
+/// DuckDB, levee's own query and the compaction job read such a chunk whole.
+#[test]
+fn a_chunk_of_several_zstd_frames_reads_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = format!(
+        r#"
+data_dir = {data}
+[sources.in]
+type = "stdin"
+tag = "in"
+parser = {{ type = "json", time_key = "timestamp" }}
+[outputs.lake]
+match = "in"
+type = "lake"
+lake = {lake}
+database = "frames"
+table = "big"
+"#,
+        data = toml_path(&dir.join("data")),
+        lake = toml_path(&dir.join("lake")),
+    );
+    // 4,000 events of about 2.5KiB, all in one hour: 10MiB of JSON in one
+    // chunk, past two 4MiB frames.
+    let rows = 4_000u64;
+    let mut input = String::new();
+    for n in 0..rows {
+        input.push_str(&format!(
+            "{{\"timestamp\":\"2018-09-01T00:{:02}:00Z\",\"n\":{n},\"pad\":\"{}\"}}\n",
+            n % 60,
+            format!("{n:04x}").repeat(600)
+        ));
+    }
+    let out = crate::support::run_with_stdin(dir, &config, input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let chunks: Vec<_> = walk(&dir.join("lake"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".ndjson.zst"))
+        .collect();
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    let body = std::fs::read(&chunks[0]).unwrap();
+    assert!(frames(&body) >= 2, "{} frames", frames(&body));
+
+    let json = "read_json_auto('lake/frames/big/json/*/*/*.ndjson.zst', compression = 'zstd')";
+    assert_eq!(count(dir, &format!("select count(*) from {json}")), rows);
+    assert_eq!(
+        count(dir, &format!("select sum(n) from {json}")),
+        rows * (rows - 1) / 2
+    );
+    let ours = ok(levee()
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(dir.join("lake"))
+        .arg("select count(*) as c, sum(n) as s from frames.big_json"));
+    assert_eq!(
+        stdout(&ours).lines().nth(1),
+        Some(format!("{rows},{}", rows * (rows - 1) / 2).as_str())
+    );
+    ok(levee().args(["compact", "--lake"]).arg(dir.join("lake")));
+    let parquet = "read_parquet('lake/frames/big/parquet/*/*/*.parquet')";
+    assert_eq!(count(dir, &format!("select count(*) from {parquet}")), rows);
+}
+
+/// How many zstd frames `body` holds.
+fn frames(mut body: &[u8]) -> usize {
+    let mut n = 0;
+    while !body.is_empty() {
+        let size = zstd::zstd_safe::find_frame_compressed_size(body).unwrap();
+        body = &body[size..];
+        n += 1;
+    }
+    n
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -1,7 +1,7 @@
 //! The `lake` sink: events as zstd-compressed JSON chunks in the lake.
 //!
-//! Events are compressed as they arrive, one chunk per hour of event time
-//! (UTC). A chunk is sealed when it holds `chunk_max_bytes` of JSON, when it
+//! Events are compressed as they arrive, a 4MiB zstd frame at a time, one
+//! chunk per hour of event time (UTC). A chunk is sealed when it holds `chunk_max_bytes` of JSON, when it
 //! has been open `chunk_interval` (a minute by default, as Firehose), when
 //! too many hours are open at once, or at shutdown. A sealed chunk becomes
 //! the object `<db>/<table>/json/dt=…/hour=…/<MM>-<writer>-<seq>.ndjson.zst`
@@ -25,11 +25,11 @@ use tokio::time::Instant;
 use super::encode::ndjson_records;
 use crate::SinkError;
 use crate::units::{Interval, Size};
-use chunk::{OpenChunk, hour_of};
+use chunk::{Frames, OpenChunk, hour_of};
 
-/// Hours with a chunk open at once, at most. Each open chunk holds a zstd
-/// stream (a few MiB at level 3); a backfill spanning days seals older
-/// hours early rather than holding one stream per hour.
+/// Hours with a chunk open at once, at most. Each open chunk holds up to a
+/// frame of JSON (4MiB) and its compressed frames; a backfill spanning
+/// days seals older hours early rather than holding one chunk per hour.
 const MAX_OPEN_CHUNKS: usize = 4;
 
 /// `type = "lake"`: deliver into a table of the lake.
@@ -44,7 +44,7 @@ pub struct LakeConfig {
     /// The table (a folder under the database).
     pub table: String,
     /// zstd level, 1 (fastest) to 19 (smallest). Higher levels also hold
-    /// more memory in each of the (at most four) open chunks' streams.
+    /// more memory in the zstd context.
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
     /// A chunk is sealed once it holds this much JSON (before compression).
@@ -98,7 +98,8 @@ pub struct LakeSink {
     /// Tells this process's chunks from any other writer's.
     writer: String,
     seq: u64,
-    level: i32,
+    /// The zstd context every chunk compresses its frames with.
+    frames: Box<Frames>,
     chunk_max_bytes: usize,
     chunk_interval: Duration,
     /// Open chunks by hour since the epoch.
@@ -110,8 +111,6 @@ pub struct LakeSink {
     /// The batch being written is already in the chunks: a retry of it
     /// only stores what is sealed, so no event is written twice.
     absorbed: bool,
-    /// Scratch for one hour's JSON lines of a batch.
-    json: Vec<u8>,
     /// The most chunks ever open at once, for tests.
     #[cfg(test)]
     peak_open: usize,
@@ -124,14 +123,13 @@ impl LakeSink {
             table: TableRef::new(&config.database, &config.table)?,
             writer: format!("{:08x}", fastrand::u32(..)),
             seq: 0,
-            level: config.zstd_level,
+            frames: Box::new(Frames::new(config.zstd_level)?),
             chunk_max_bytes: config.chunk_max_bytes.as_usize(),
             chunk_interval: config.chunk_interval.0,
             open: BTreeMap::new(),
             writes: 0,
             sealed: VecDeque::new(),
             absorbed: false,
-            json: Vec::new(),
             #[cfg(test)]
             peak_open: 0,
         })
@@ -185,8 +183,6 @@ impl LakeSink {
             let Some(first) = events.first() else {
                 continue;
             };
-            self.json.clear();
-            ndjson_records(events.iter().copied(), &mut self.json)?;
             self.writes += 1;
             if !self.open.contains_key(&hour) {
                 // Room first: a batch of scattered times must not hold a
@@ -195,7 +191,7 @@ impl LakeSink {
                     self.seal_least_recent()?;
                 }
                 self.open
-                    .insert(hour, OpenChunk::new(first, self.level, now)?);
+                    .insert(hour, OpenChunk::new(first, now, &mut self.frames));
                 #[cfg(test)]
                 {
                     self.peak_open = self.peak_open.max(self.open.len());
@@ -204,7 +200,8 @@ impl LakeSink {
             let Some(chunk) = self.open.get_mut(&hour) else {
                 continue;
             };
-            chunk.append(&self.json, self.writes)?;
+            let encode = |out: &mut Vec<u8>| ndjson_records(events.iter().copied(), out);
+            chunk.append(encode, &mut self.frames, self.writes)?;
             if chunk.raw_bytes >= self.chunk_max_bytes {
                 self.seal(hour)?;
             }
@@ -244,7 +241,7 @@ impl LakeSink {
             return Ok(());
         };
         let (partition, minute) = (chunk.partition.clone(), chunk.minute);
-        let body = chunk.finish()?;
+        let body = chunk.finish(&mut self.frames)?;
         self.seq += 1;
         let key = self
             .table
@@ -366,6 +363,49 @@ mod tests {
         // Chunk names sort by their sequence number within the minute.
         let all: String = found.iter().map(|(_, text)| text.as_str()).collect();
         assert_eq!(all, want);
+    }
+
+    #[tokio::test]
+    async fn a_chunk_past_a_frame_is_several_frames_read_back_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut want = String::new();
+        // 3 batches of 1000 events of about 3KiB: 9MiB, past two frames.
+        for batch in 0..3i64 {
+            let events: Vec<Event> = (0..1000)
+                .map(|i| {
+                    let n = batch * 1000 + i;
+                    let mut e = event(BASE + n, n);
+                    e.record.insert("pad", format!("{n:x}").repeat(1000));
+                    e
+                })
+                .collect();
+            for e in &events {
+                want.push_str(&serde_json::to_string(&e.record).unwrap());
+                want.push('\n');
+            }
+            sink.write(&events).await.unwrap();
+        }
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        assert_eq!(found.len(), 1, "one chunk: 64MiB is not reached");
+        assert_eq!(found[0].1, want);
+        let file = walk(dir.path())
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(ZSTD_CHUNK_EXT))
+            .unwrap();
+        let mut body = &std::fs::read(file).unwrap()[..];
+        let mut frames = 0;
+        while !body.is_empty() {
+            let size = zstd::zstd_safe::find_frame_compressed_size(body).unwrap();
+            body = &body[size..];
+            frames += 1;
+        }
+        assert!(
+            frames >= 2,
+            "{frames} frames for {} bytes of JSON",
+            want.len()
+        );
     }
 
     #[tokio::test]
