@@ -24,6 +24,10 @@ const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
 /// JSON compressed as one zstd frame.
 pub(super) const FRAME_BYTES: usize = 4 * 1024 * 1024;
 
+/// Pending buffers kept for the next chunks, at most: with events in time
+/// order, one chunk is open at a time, two around the turn of an hour.
+const MAX_SPARE: usize = 2;
+
 /// The hour an event time falls in, as hours since the epoch: cheap to
 /// compute per event, where a [`Partition`] formats its date.
 pub(super) fn hour_of(nanos: i64) -> i64 {
@@ -86,7 +90,7 @@ impl OpenChunk {
     /// The chunk's finished bytes: its frames and the last one.
     pub(super) fn finish(mut self, frames: &mut Frames) -> Result<Vec<u8>, SinkError> {
         self.compress(frames)?;
-        frames.spare.push(self.pending);
+        frames.keep(self.pending);
         Ok(self.body)
     }
 
@@ -120,6 +124,16 @@ impl Frames {
         })
     }
 
+    /// Keeps a sealed chunk's buffer for the next chunk, unless enough are
+    /// kept or it grew past two frames (a huge batch) and would hold that
+    /// memory for good.
+    fn keep(&mut self, mut pending: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE && pending.capacity() <= 2 * FRAME_BYTES {
+            pending.clear();
+            self.spare.push(pending);
+        }
+    }
+
     /// Compresses `json` as one frame at the end of `body`.
     fn compress(&mut self, json: &[u8], body: &mut Vec<u8>) -> Result<(), SinkError> {
         self.scratch.clear();
@@ -136,6 +150,20 @@ impl Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_and_only_modest_buffers_are_kept() {
+        let mut frames = Frames::new(3).unwrap();
+        for _ in 0..4 {
+            frames.keep(Vec::with_capacity(1024));
+        }
+        frames.keep(Vec::with_capacity(3 * FRAME_BYTES));
+        assert_eq!(frames.spare.len(), MAX_SPARE);
+        assert!(frames.spare.iter().all(|b| b.capacity() == 1024));
+        frames.spare.clear();
+        frames.keep(Vec::with_capacity(3 * FRAME_BYTES));
+        assert!(frames.spare.is_empty(), "a huge buffer is let go");
+    }
 
     #[test]
     fn hours_count_from_the_epoch_and_go_down_before_it() {
