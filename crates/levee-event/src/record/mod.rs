@@ -107,28 +107,10 @@ impl Record {
         Some(&mut self.entries[at].1)
     }
 
-    /// Where field `name` is, its name and its value.
-    pub fn get_full(&self, name: &str) -> Option<(usize, &Text, &Value)> {
-        let at = self.get_index_of(name)?;
-        let (k, v) = &self.entries[at];
-        Some((at, k, v))
-    }
-
-    /// The field at position `at`.
-    #[inline]
-    pub fn get_index(&self, at: usize) -> Option<(&Text, &Value)> {
-        self.entries.get(at).map(|(k, v)| (k, v))
-    }
-
     /// True if the record has field `name`.
     #[inline]
     pub fn contains_key(&self, name: &str) -> bool {
         self.get_index_of(name).is_some()
-    }
-
-    /// The first field.
-    pub fn first(&self) -> Option<(&Text, &Value)> {
-        self.get_index(0)
     }
 
     /// Sets a field, keeping its place if it exists and appending it if

@@ -98,10 +98,9 @@ pub(crate) fn find_end(hay: &[u8], literal: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(found) = hay.get(from..).and_then(|rest| memchr(first, rest)) {
         let at = from + found;
-        // A byte loop: literals are a few bytes, too short for memcmp.
         let matches = hay
-            .get(at + 1..at + 1 + tail.len())
-            .is_some_and(|after| after.iter().zip(tail).all(|(a, b)| a == b));
+            .get(at + 1..)
+            .is_some_and(|after| after.starts_with(tail));
         if matches && !(first == b'"' && escaped(hay, at)) {
             return Some(at);
         }
