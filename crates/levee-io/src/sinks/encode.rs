@@ -2,17 +2,10 @@
 
 use levee_event::Event;
 
-use crate::SinkError;
-
 /// Appends each event's record as one JSON line.
-pub(crate) fn ndjson_records<'a>(
-    events: impl IntoIterator<Item = &'a Event>,
-    out: &mut Vec<u8>,
-) -> Result<(), SinkError> {
+pub(crate) fn ndjson_records<'a>(events: impl IntoIterator<Item = &'a Event>, out: &mut Vec<u8>) {
     for event in events {
-        serde_json::to_writer(&mut *out, &event.record)
-            .map_err(|e| SinkError::Encode(e.to_string()))?;
+        event.record.write_json(out);
         out.push(b'\n');
     }
-    Ok(())
 }

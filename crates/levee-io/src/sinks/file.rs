@@ -59,7 +59,7 @@ impl FileSink {
 
     pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
         self.buf.clear();
-        ndjson_records(events, &mut self.buf)?;
+        ndjson_records(events, &mut self.buf);
         // One write per batch: appends of whole lines, so a reader never sees
         // a batch interleaved with another writer's.
         self.file

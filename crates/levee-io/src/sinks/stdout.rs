@@ -27,7 +27,7 @@ impl StdoutSink {
 
     pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
         self.buf.clear();
-        ndjson_records(events, &mut self.buf)?;
+        ndjson_records(events, &mut self.buf);
         self.out
             .write_all(&self.buf)
             .await

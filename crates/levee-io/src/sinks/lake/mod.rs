@@ -200,7 +200,10 @@ impl LakeSink {
             let Some(chunk) = self.open.get_mut(&hour) else {
                 continue;
             };
-            let encode = |out: &mut Vec<u8>| ndjson_records(events.iter().copied(), out);
+            let encode = |out: &mut Vec<u8>| {
+                ndjson_records(events.iter().copied(), out);
+                Ok(())
+            };
             chunk.append(encode, &mut self.frames, self.writes)?;
             if chunk.raw_bytes >= self.chunk_max_bytes {
                 self.seal(hour)?;
