@@ -24,6 +24,10 @@ const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
 /// JSON compressed as one zstd frame.
 pub(super) const FRAME_BYTES: usize = 4 * 1024 * 1024;
 
+/// Room past a frame for the event that crosses it, so that a usual event
+/// does not double the buffer.
+const FRAME_SLACK: usize = 64 * 1024;
+
 /// Pending buffers kept for the next chunks, at most: with events in time
 /// order, one chunk is open at a time, two around the turn of an hour.
 const MAX_SPARE: usize = 2;
@@ -39,8 +43,8 @@ pub(super) struct OpenChunk {
     pub(super) partition: Partition,
     /// The minute of the first event, which names the chunk.
     pub(super) minute: u32,
-    /// NDJSON not compressed yet: less than a frame, or a frame and the
-    /// last batch.
+    /// NDJSON not compressed yet: less than a frame, or more if zstd
+    /// failed (it is tried again when the chunk is stored).
     pending: Vec<u8>,
     /// The compressed frames so far.
     body: Vec<u8>,
@@ -66,40 +70,54 @@ impl OpenChunk {
         }
     }
 
-    /// Adds the NDJSON lines that `encode` appends, and compresses a frame
-    /// once there is one. If `encode` fails, the chunk is left as it was.
-    pub(super) fn append(
+    /// Adds the events as NDJSON lines, compressing a frame as soon as
+    /// there is one, so the JSON held stays under a frame and an event.
+    ///
+    /// Never fails, so a batch is either absorbed whole or not at all: if
+    /// zstd fails, the JSON stays pending, and compressing it again when
+    /// the chunk is stored reports the error (and is retried).
+    pub(super) fn append<'a>(
         &mut self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), SinkError>,
+        events: impl IntoIterator<Item = &'a Event>,
         frames: &mut Frames,
         write: u64,
-    ) -> Result<(), SinkError> {
-        let before = self.pending.len();
-        if let Err(e) = encode(&mut self.pending) {
-            self.pending.truncate(before);
-            return Err(e);
+    ) {
+        for event in events {
+            let before = self.pending.len();
+            event.record.write_json(&mut self.pending);
+            self.pending.push(b'\n');
+            self.raw_bytes += self.pending.len() - before;
+            if self.pending.len() >= FRAME_BYTES {
+                // On error the JSON stays pending; see above.
+                let _ = self.compress(frames);
+            } else if self.pending.len() >= FRAME_BYTES / 2
+                && self.pending.capacity() < FRAME_BYTES + FRAME_SLACK
+            {
+                // Room for the whole frame at once, rather than doubling
+                // past it for the event that crosses it. Small chunks (a
+                // few late events) never get this far.
+                self.pending
+                    .reserve_exact(FRAME_BYTES + FRAME_SLACK - self.pending.len());
+            }
         }
-        self.raw_bytes += self.pending.len() - before;
         self.last_write = write;
-        if self.pending.len() >= FRAME_BYTES {
-            self.compress(frames)?;
-        }
-        Ok(())
     }
 
-    /// The chunk's finished bytes: its frames and the last one.
-    pub(super) fn finish(mut self, frames: &mut Frames) -> Result<Vec<u8>, SinkError> {
-        self.compress(frames)?;
-        frames.keep(self.pending);
-        Ok(self.body)
-    }
-
-    fn compress(&mut self, frames: &mut Frames) -> Result<(), SinkError> {
+    /// Compresses what is pending; the chunk's body is then whole.
+    pub(super) fn compress(&mut self, frames: &mut Frames) -> Result<(), SinkError> {
         if !self.pending.is_empty() {
             frames.compress(&self.pending, &mut self.body)?;
             self.pending.clear();
         }
         Ok(())
+    }
+
+    /// The chunk's finished bytes, once [`OpenChunk::compress`] succeeded;
+    /// its buffer goes back to `frames` for the next chunk.
+    pub(super) fn into_body(self, frames: &mut Frames) -> Vec<u8> {
+        debug_assert!(self.pending.is_empty(), "compress before into_body");
+        frames.keep(self.pending);
+        self.body
     }
 }
 
@@ -125,10 +143,10 @@ impl Frames {
     }
 
     /// Keeps a sealed chunk's buffer for the next chunk, unless enough are
-    /// kept or it grew past two frames (a huge batch) and would hold that
+    /// kept or it grew past a frame (a huge event) and would hold that
     /// memory for good.
     fn keep(&mut self, mut pending: Vec<u8>) {
-        if self.spare.len() < MAX_SPARE && pending.capacity() <= 2 * FRAME_BYTES {
+        if self.spare.len() < MAX_SPARE && pending.capacity() <= FRAME_BYTES + FRAME_SLACK {
             pending.clear();
             self.spare.push(pending);
         }
@@ -163,6 +181,38 @@ mod tests {
         frames.spare.clear();
         frames.keep(Vec::with_capacity(3 * FRAME_BYTES));
         assert!(frames.spare.is_empty(), "a huge buffer is let go");
+    }
+
+    #[test]
+    fn a_big_batch_is_compressed_as_it_goes_and_holds_under_a_frame() {
+        use levee_event::{Record, Tag, Value};
+        let events: Vec<Event> = (0..60_000)
+            .map(|n| {
+                let mut record = Record::new();
+                record.insert("n", Value::Int(n));
+                record.insert("pad", Value::from("x".repeat(200).as_str()));
+                Event::new(Tag::new("t"), 0, record)
+            })
+            .collect();
+        let mut frames = Frames::new(3).unwrap();
+        let mut chunk = OpenChunk::new(&events[0], Instant::now(), &mut frames);
+        chunk.append(&events, &mut frames, 1);
+
+        let mut json = Vec::new();
+        crate::sinks::encode::ndjson_records(&events, &mut json);
+        assert!(json.len() > 3 * FRAME_BYTES, "the batch spans frames");
+        assert_eq!(chunk.raw_bytes, json.len());
+        assert!(chunk.pending.len() < FRAME_BYTES);
+        assert!(chunk.pending.capacity() <= FRAME_BYTES + FRAME_SLACK);
+
+        chunk.compress(&mut frames).unwrap();
+        let body = chunk.into_body(&mut frames);
+        assert_eq!(zstd::decode_all(&body[..]).unwrap(), json);
+        assert_eq!(
+            frames.spare.len(),
+            1,
+            "the buffer is kept for the next chunk"
+        );
     }
 
     #[test]

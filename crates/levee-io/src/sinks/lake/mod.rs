@@ -22,7 +22,6 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::encode::ndjson_records;
 use crate::SinkError;
 use crate::units::{Interval, Size};
 use chunk::{Frames, OpenChunk, hour_of};
@@ -107,7 +106,7 @@ pub struct LakeSink {
     /// Counts writes, to find the least recently written chunk.
     writes: u64,
     /// Sealed chunks not stored yet, oldest first.
-    sealed: VecDeque<(Path, Bytes)>,
+    sealed: VecDeque<Sealed>,
     /// The batch being written is already in the chunks: a retry of it
     /// only stores what is sealed, so no event is written twice.
     absorbed: bool,
@@ -139,10 +138,10 @@ impl LakeSink {
     /// After an error the caller retries with the same batch.
     pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
         if !self.absorbed {
-            self.absorb(events)?;
+            self.absorb(events);
             self.absorbed = true;
         }
-        self.seal_aged(Instant::now())?;
+        self.seal_aged(Instant::now());
         self.store().await?;
         self.absorbed = false;
         Ok(())
@@ -158,7 +157,7 @@ impl LakeSink {
 
     /// Seals and stores the chunks that have been open long enough.
     pub(crate) async fn flush_due(&mut self) -> Result<(), SinkError> {
-        self.seal_aged(Instant::now())?;
+        self.seal_aged(Instant::now());
         self.store().await
     }
 
@@ -166,13 +165,14 @@ impl LakeSink {
     pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
         let hours: Vec<i64> = self.open.keys().copied().collect();
         for hour in hours {
-            self.seal(hour)?;
+            self.seal(hour);
         }
         self.store().await
     }
 
-    /// Compresses the batch into the chunk of each event's hour.
-    fn absorb(&mut self, events: &[Event]) -> Result<(), SinkError> {
+    /// Adds the batch to the chunk of each event's hour. Infallible, so a
+    /// batch is in the chunks whole or not at all.
+    fn absorb(&mut self, events: &[Event]) {
         // Most batches fall in one hour; group without reordering within one.
         let mut hours: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
         for event in events {
@@ -188,7 +188,7 @@ impl LakeSink {
                 // Room first: a batch of scattered times must not hold a
                 // zstd stream per hour it touches.
                 while self.open.len() >= MAX_OPEN_CHUNKS {
-                    self.seal_least_recent()?;
+                    self.seal_least_recent();
                 }
                 self.open
                     .insert(hour, OpenChunk::new(first, now, &mut self.frames));
@@ -200,32 +200,26 @@ impl LakeSink {
             let Some(chunk) = self.open.get_mut(&hour) else {
                 continue;
             };
-            let encode = |out: &mut Vec<u8>| {
-                ndjson_records(events.iter().copied(), out);
-                Ok(())
-            };
-            chunk.append(encode, &mut self.frames, self.writes)?;
+            chunk.append(events, &mut self.frames, self.writes);
             if chunk.raw_bytes >= self.chunk_max_bytes {
-                self.seal(hour)?;
+                self.seal(hour);
             }
         }
-        Ok(())
     }
 
     /// Seals the open chunk that took events longest ago.
-    fn seal_least_recent(&mut self) -> Result<(), SinkError> {
+    fn seal_least_recent(&mut self) {
         let oldest = self
             .open
             .iter()
             .min_by_key(|(_, c)| c.last_write)
             .map(|(hour, _)| *hour);
-        match oldest {
-            Some(hour) => self.seal(hour),
-            None => Ok(()),
+        if let Some(hour) = oldest {
+            self.seal(hour);
         }
     }
 
-    fn seal_aged(&mut self, now: Instant) -> Result<(), SinkError> {
+    fn seal_aged(&mut self, now: Instant) {
         let aged: Vec<i64> = self
             .open
             .iter()
@@ -233,37 +227,64 @@ impl LakeSink {
             .map(|(hour, _)| *hour)
             .collect();
         for hour in aged {
-            self.seal(hour)?;
+            self.seal(hour);
         }
-        Ok(())
     }
 
     /// Ends an hour's chunk and queues it to be stored.
-    fn seal(&mut self, hour: i64) -> Result<(), SinkError> {
+    fn seal(&mut self, hour: i64) {
         let Some(chunk) = self.open.remove(&hour) else {
-            return Ok(());
+            return;
         };
-        let (partition, minute) = (chunk.partition.clone(), chunk.minute);
-        let body = chunk.finish(&mut self.frames)?;
         self.seq += 1;
-        let key = self
-            .table
-            .json_chunk(&partition, minute, &self.writer, self.seq, ZSTD_CHUNK_EXT);
-        self.sealed.push_back((key, Bytes::from(body)));
-        Ok(())
+        let key = self.table.json_chunk(
+            &chunk.partition,
+            chunk.minute,
+            &self.writer,
+            self.seq,
+            ZSTD_CHUNK_EXT,
+        );
+        self.sealed.push_back(Sealed {
+            key,
+            chunk: Some(chunk),
+            body: Bytes::new(),
+        });
     }
 
     /// Stores the sealed chunks, oldest first; on error the rest wait for
     /// the next try.
     async fn store(&mut self) -> Result<(), SinkError> {
-        while let Some((key, body)) = self.sealed.front() {
+        while let Some(sealed) = self.sealed.front_mut() {
+            let body = sealed.body(&mut self.frames)?;
             self.lake
                 .store
-                .put(key, PutPayload::from(body.clone()))
+                .put(&sealed.key, PutPayload::from(body))
                 .await?;
             self.sealed.pop_front();
         }
         Ok(())
+    }
+}
+
+/// A chunk that takes no more events, on its way to the lake.
+struct Sealed {
+    key: Path,
+    /// Until its last frame is compressed.
+    chunk: Option<OpenChunk>,
+    body: Bytes,
+}
+
+impl Sealed {
+    /// The object's bytes, compressing the last frame the first time.
+    fn body(&mut self, frames: &mut Frames) -> Result<Bytes, SinkError> {
+        if let Some(mut chunk) = self.chunk.take() {
+            if let Err(e) = chunk.compress(frames) {
+                self.chunk = Some(chunk);
+                return Err(e);
+            }
+            self.body = Bytes::from(chunk.into_body(frames));
+        }
+        Ok(self.body.clone())
     }
 }
 
