@@ -3,13 +3,8 @@
 //! This file parses arguments and maps outcomes to exit codes; the commands
 //! are thin layers over the library crates.
 
+mod alloc;
 mod commands;
-
-/// Events are made on source threads and freed on output threads; glibc's
-/// allocator handles that pattern poorly (a third of the collector's CPU and
-/// several times its memory in `levee bench collect`), mimalloc well.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +58,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    alloc::tune();
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
