@@ -50,6 +50,10 @@ pub(super) struct OpenChunk {
     body: Vec<u8>,
     /// Uncompressed NDJSON bytes written so far.
     pub(super) raw_bytes: usize,
+    /// Pending bytes at which the next frame is compressed: a frame's
+    /// worth, or a frame past a failed try, so a failing zstd is not asked
+    /// again for every event.
+    frame_at: usize,
     pub(super) opened: Instant,
     /// When it last took events, by the sink's write counter; the least
     /// recently written chunk is sealed first when too many are open.
@@ -65,6 +69,7 @@ impl OpenChunk {
             pending: frames.spare.pop().unwrap_or_default(),
             body: Vec::new(),
             raw_bytes: 0,
+            frame_at: FRAME_BYTES,
             opened: now,
             last_write: 0,
         }
@@ -74,8 +79,8 @@ impl OpenChunk {
     /// there is one, so the JSON held stays under a frame and an event.
     ///
     /// Never fails, so a batch is either absorbed whole or not at all: if
-    /// zstd fails, the JSON stays pending, and compressing it again when
-    /// the chunk is stored reports the error (and is retried).
+    /// zstd fails, the JSON stays pending and is tried again a frame later;
+    /// when the chunk is stored, a failure is reported (and retried).
     pub(super) fn append<'a>(
         &mut self,
         events: impl IntoIterator<Item = &'a Event>,
@@ -87,9 +92,12 @@ impl OpenChunk {
             event.record.write_json(&mut self.pending);
             self.pending.push(b'\n');
             self.raw_bytes += self.pending.len() - before;
-            if self.pending.len() >= FRAME_BYTES {
-                // On error the JSON stays pending; see above.
-                let _ = self.compress(frames);
+            if self.pending.len() >= self.frame_at {
+                self.frame_at = match self.compress(frames) {
+                    Ok(()) => FRAME_BYTES,
+                    // The JSON stays pending; see above.
+                    Err(_) => self.pending.len() + FRAME_BYTES,
+                };
             } else if self.pending.len() >= FRAME_BYTES / 2
                 && self.pending.capacity() < FRAME_BYTES + FRAME_SLACK
             {
@@ -131,6 +139,10 @@ pub(super) struct Frames {
     /// chunk every hour or minute would otherwise grow a fresh buffer of
     /// megabytes, and the allocator hold on to the old ones for a while.
     spare: Vec<Vec<u8>>,
+    /// Fails this many compressions, for tests: zstd does not fail on its
+    /// own short of running out of memory.
+    #[cfg(test)]
+    pub(super) fail: usize,
 }
 
 impl Frames {
@@ -139,6 +151,8 @@ impl Frames {
             zstd: zstd::bulk::Compressor::new(level).map_err(|e| SinkError::io("zstd", e))?,
             scratch: Vec::new(),
             spare: Vec::new(),
+            #[cfg(test)]
+            fail: 0,
         })
     }
 
@@ -154,6 +168,11 @@ impl Frames {
 
     /// Compresses `json` as one frame at the end of `body`.
     fn compress(&mut self, json: &[u8], body: &mut Vec<u8>) -> Result<(), SinkError> {
+        #[cfg(test)]
+        if self.fail > 0 {
+            self.fail -= 1;
+            return Err(SinkError::Encode("zstd failure for a test".into()));
+        }
         self.scratch.clear();
         self.scratch
             .reserve(zstd::zstd_safe::compress_bound(json.len()));
@@ -213,6 +232,50 @@ mod tests {
             1,
             "the buffer is kept for the next chunk"
         );
+    }
+
+    #[test]
+    fn json_that_failed_to_compress_stays_pending_and_is_compressed_later() {
+        use levee_event::{Record, Tag, Value};
+        let events: Vec<Event> = (0..30_000)
+            .map(|n| {
+                let mut record = Record::new();
+                record.insert("n", Value::Int(n));
+                record.insert("pad", Value::from("y".repeat(200).as_str()));
+                Event::new(Tag::new("t"), 0, record)
+            })
+            .collect();
+        let mut json = Vec::new();
+        crate::sinks::encode::ndjson_records(&events, &mut json);
+        assert!(json.len() > FRAME_BYTES);
+
+        // zstd keeps failing: every byte stays pending.
+        let mut frames = Frames::new(3).unwrap();
+        let mut chunk = OpenChunk::new(&events[0], Instant::now(), &mut frames);
+        frames.fail = usize::MAX;
+        chunk.append(&events, &mut frames, 1);
+        assert_eq!(chunk.pending, json);
+        assert!(chunk.compress(&mut frames).is_err());
+        frames.fail = 0;
+        chunk.compress(&mut frames).unwrap();
+        let body = chunk.into_body(&mut frames);
+        assert_eq!(zstd::decode_all(&body[..]).unwrap(), json);
+
+        // zstd fails once: a frame later it is tried again and works.
+        let more: Vec<Event> = events.iter().chain(&events).cloned().collect();
+        let mut json = Vec::new();
+        crate::sinks::encode::ndjson_records(&more, &mut json);
+        let mut chunk = OpenChunk::new(&more[0], Instant::now(), &mut frames);
+        frames.fail = 1;
+        chunk.append(&more, &mut frames, 1);
+        assert_eq!(frames.fail, 0, "the failure happened");
+        assert!(
+            chunk.pending.len() < FRAME_BYTES,
+            "compressed after the retry"
+        );
+        chunk.compress(&mut frames).unwrap();
+        let body = chunk.into_body(&mut frames);
+        assert_eq!(zstd::decode_all(&body[..]).unwrap(), json);
     }
 
     #[test]

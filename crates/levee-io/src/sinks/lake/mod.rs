@@ -494,6 +494,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_chunk_whose_last_frame_fails_stays_queued_and_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        sink.write(&[event(BASE, 1), event(BASE + 1, 2)])
+            .await
+            .unwrap();
+        sink.frames.fail = 1;
+        assert!(sink.close().await.is_err());
+        assert!(chunks(dir.path()).is_empty());
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "{\"n\":1}\n{\"n\":2}\n");
+    }
+
+    #[tokio::test]
     async fn a_retried_batch_is_not_compressed_twice() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
