@@ -44,7 +44,8 @@ pub(super) struct OpenChunk {
     /// The minute of the first event, which names the chunk.
     pub(super) minute: u32,
     /// NDJSON not compressed yet: less than a frame, or more if zstd
-    /// failed (it is tried again when the chunk is stored).
+    /// failed (it is tried again a frame later, and when the chunk is
+    /// stored).
     pending: Vec<u8>,
     /// The compressed frames so far.
     body: Vec<u8>,
