@@ -102,7 +102,7 @@ fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
 }
 
 /// Appends `s` as a JSON string.
-pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');

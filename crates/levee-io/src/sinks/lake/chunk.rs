@@ -203,10 +203,10 @@ mod tests {
         assert!(frames.spare.is_empty(), "a huge buffer is let go");
     }
 
-    #[test]
-    fn a_big_batch_is_compressed_as_it_goes_and_holds_under_a_frame() {
+    /// `count` events of about 220 bytes of JSON each, and their NDJSON.
+    fn padded_events(count: i64) -> (Vec<Event>, Vec<u8>) {
         use levee_event::{Record, Tag, Value};
-        let events: Vec<Event> = (0..60_000)
+        let events: Vec<Event> = (0..count)
             .map(|n| {
                 let mut record = Record::new();
                 record.insert("n", Value::Int(n));
@@ -214,12 +214,18 @@ mod tests {
                 Event::new(Tag::new("t"), 0, record)
             })
             .collect();
+        let mut json = Vec::new();
+        crate::sinks::encode::ndjson_records(&events, &mut json);
+        (events, json)
+    }
+
+    #[test]
+    fn a_big_batch_is_compressed_as_it_goes_and_holds_under_a_frame() {
+        let (events, json) = padded_events(60_000);
         let mut frames = Frames::new(3).unwrap();
         let mut chunk = OpenChunk::new(&events[0], Instant::now(), &mut frames);
         chunk.append(&events, &mut frames, 1);
 
-        let mut json = Vec::new();
-        crate::sinks::encode::ndjson_records(&events, &mut json);
         assert!(json.len() > 3 * FRAME_BYTES, "the batch spans frames");
         assert_eq!(chunk.raw_bytes, json.len());
         assert!(chunk.pending.len() < FRAME_BYTES);
@@ -237,17 +243,7 @@ mod tests {
 
     #[test]
     fn json_that_failed_to_compress_stays_pending_and_is_compressed_later() {
-        use levee_event::{Record, Tag, Value};
-        let events: Vec<Event> = (0..30_000)
-            .map(|n| {
-                let mut record = Record::new();
-                record.insert("n", Value::Int(n));
-                record.insert("pad", Value::from("y".repeat(200).as_str()));
-                Event::new(Tag::new("t"), 0, record)
-            })
-            .collect();
-        let mut json = Vec::new();
-        crate::sinks::encode::ndjson_records(&events, &mut json);
+        let (events, json) = padded_events(30_000);
         assert!(json.len() > FRAME_BYTES);
 
         // zstd keeps failing: every byte stays pending.
@@ -263,9 +259,7 @@ mod tests {
         assert_eq!(zstd::decode_all(&body[..]).unwrap(), json);
 
         // zstd fails once: a frame later it is tried again and works.
-        let more: Vec<Event> = events.iter().chain(&events).cloned().collect();
-        let mut json = Vec::new();
-        crate::sinks::encode::ndjson_records(&more, &mut json);
+        let (more, json) = padded_events(60_000);
         let mut chunk = OpenChunk::new(&more[0], Instant::now(), &mut frames);
         frames.fail = 1;
         chunk.append(&more, &mut frames, 1);
