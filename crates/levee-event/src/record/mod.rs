@@ -130,7 +130,7 @@ impl Record {
     /// Appends a field the caller knows is not there yet: a parser whose
     /// field names were checked to be distinct when it was built. Skips
     /// the search that [`Record::insert`] makes; debug builds still check.
-    #[inline]
+    #[inline(always)]
     pub fn insert_new(&mut self, name: impl Into<Text>, value: impl Into<Value>) {
         let name = name.into();
         debug_assert!(!self.contains_key(&name), "field {name:?} inserted twice");
@@ -240,9 +240,21 @@ impl Record {
                 .sum::<usize>()
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, name: Text, value: Value) {
-        self.entries.push((name, value));
+        self.entries.reserve(1);
+        let len = self.entries.len();
+        let slot = self.entries.spare_capacity_mut()[0].as_mut_ptr();
+        // SAFETY: `reserve` made room for the slot, and both halves are
+        // written before `set_len` counts it. Writing them one by one, not
+        // as a tuple, keeps the compiler from building the entry on the
+        // stack and copying it with loads wider than the stores that made
+        // it, which stalled every append.
+        unsafe {
+            std::ptr::addr_of_mut!((*slot).0).write(name);
+            std::ptr::addr_of_mut!((*slot).1).write(value);
+            self.entries.set_len(len + 1);
+        }
         if self.index.is_some() || self.entries.len() > LINEAR_MAX {
             self.index_last();
         }

@@ -49,7 +49,7 @@ pub(super) struct Directive {
     /// As written in the format, for error messages: `%>s`, `%{Referer}i`.
     pub(super) text: String,
     /// The record key.
-    pub(super) name: String,
+    pub(super) name: levee_event::Text,
     pub(super) kind: Kind,
     /// For [`Kind::Strftime`] and [`Kind::TimeFraction`], the strftime
     /// format this piece of time text is written with.

@@ -1,6 +1,6 @@
 //! What each directive's text becomes in the record.
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 
 use super::directive::{Directive, Kind};
 use crate::error::{ParseError, ParseErrorReason, excerpt};
@@ -72,7 +72,7 @@ impl Out {
         }
     }
 
-    fn request(&mut self, name: &str, raw: &[u8]) {
+    fn request(&mut self, name: &Text, raw: &[u8]) {
         store_request(&mut self.record, false, name, raw);
     }
 
@@ -107,7 +107,7 @@ fn int(directive: &Directive, raw: &[u8], position: usize) -> Result<i64, ParseE
         ParseError::new(
             position,
             ParseErrorReason::InvalidValue {
-                field: directive.name.clone(),
+                field: directive.name.to_string(),
                 expected: "an integer",
                 found: excerpt(raw),
             },

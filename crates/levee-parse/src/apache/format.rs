@@ -155,7 +155,7 @@ fn tokenize(format: &str) -> Result<Vec<Token>, ParserConfigError> {
                 let (name, kind) = lookup(letter, arg).map_err(|problem| invalid(at, problem))?;
                 let directive = Directive {
                     text: format[at..letter_at + letter.len_utf8()].to_owned(),
-                    name,
+                    name: name.into(),
                     kind,
                     time_format: TimeFormat::of(kind, arg),
                 };
@@ -285,7 +285,7 @@ mod tests {
             .map(|field| {
                 (
                     field.directive.text.clone(),
-                    field.directive.name.clone(),
+                    field.directive.name.to_string(),
                     field.end.as_ref().map(|l| text(&l.bytes)),
                 )
             })

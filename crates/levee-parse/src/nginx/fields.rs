@@ -3,7 +3,7 @@
 //! Variables are strings unless listed here. A lone `-` (nginx's "no
 //! value") becomes [`Value::Null`] whatever the type.
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 
 use super::escape::decode;
 use crate::error::{ParseError, ParseErrorReason, excerpt};
@@ -71,46 +71,57 @@ impl Sink<'_> {
     /// to the time of ingest.
     pub(super) fn store(
         &mut self,
-        name: &str,
+        name: &Text,
         kind: FieldKind,
         raw: &[u8],
         position: usize,
     ) -> Result<(), ParseError> {
-        let value = match kind {
-            FieldKind::Request => {
-                self.request(name, raw);
-                return Ok(());
+        // Each arm stores its own value: one shared `put` after the match
+        // made every value a stack temporary, copied with loads wider than
+        // the stores that wrote it (a stall per field).
+        match kind {
+            FieldKind::Request => self.request(name, raw),
+            _ if raw == b"-" => self.put(name, Value::Null),
+            FieldKind::Str => self.put(name, Value::String(decode(raw))),
+            FieldKind::Int => {
+                let n = parse_int(raw).ok_or_else(|| invalid(name, "an integer", raw, position))?;
+                self.put(name, Value::Int(n));
             }
-            _ if raw == b"-" => Value::Null,
-            FieldKind::Str => Value::String(decode(raw)),
-            FieldKind::Int => Value::Int(
-                parse_int(raw).ok_or_else(|| invalid(name, "an integer", raw, position))?,
-            ),
-            FieldKind::Float => last_number(raw)
-                .map_err(|()| invalid(name, "seconds such as 0.005", raw, position))?,
-            FieldKind::TimeLocal => self.time_text(raw, parse_time_local),
-            FieldKind::TimeIso8601 => self.time_text(raw, parse_iso8601),
+            FieldKind::Float => {
+                match last_number(raw)
+                    .map_err(|()| invalid(name, "seconds such as 0.005", raw, position))?
+                {
+                    Some(seconds) => self.put(name, Value::Float(seconds)),
+                    None => self.put(name, Value::Null),
+                }
+            }
+            FieldKind::TimeLocal => self.time_text(name, raw, parse_time_local),
+            FieldKind::TimeIso8601 => self.time_text(name, raw, parse_iso8601),
             FieldKind::Msec => {
                 let seconds = parse_float(raw)
                     .ok_or_else(|| invalid(name, "epoch seconds", raw, position))?;
                 if self.time.is_none() {
                     *self.time = parse_epoch(raw);
                 }
-                Value::Float(seconds)
+                self.put(name, Value::Float(seconds));
             }
-        };
-        put(self.record, self.distinct, name, value);
+        }
         Ok(())
     }
 
-    fn time_text(&mut self, raw: &[u8], parse: fn(&[u8]) -> Option<i64>) -> Value {
+    #[inline(always)]
+    fn put(&mut self, name: &Text, value: Value) {
+        put(self.record, self.distinct, name, value);
+    }
+
+    fn time_text(&mut self, name: &Text, raw: &[u8], parse: fn(&[u8]) -> Option<i64>) {
         if self.time.is_none() {
             *self.time = parse(raw);
         }
-        Value::String(decode(raw))
+        self.put(name, Value::String(decode(raw)));
     }
 
-    fn request(&mut self, name: &str, raw: &[u8]) {
+    fn request(&mut self, name: &Text, raw: &[u8]) {
         store_request(self.record, self.distinct, name, raw);
     }
 }
@@ -119,11 +130,15 @@ impl Sink<'_> {
 /// to be distinct (checked once, at compile time), it appends without
 /// looking for the name first; a format that repeats a name (`$host` twice,
 /// or a `$path` beside `$request`) keeps the last value in the first place.
-fn put(record: &mut Record, distinct: bool, name: &str, value: Value) {
+///
+/// Inlined into each caller, so that a value is written straight into the
+/// record rather than passed through the stack.
+#[inline(always)]
+fn put(record: &mut Record, distinct: bool, name: &Text, value: Value) {
     if distinct {
-        record.insert_new(name, value);
+        record.insert_new(name.clone(), value);
     } else {
-        record.insert(name, value);
+        record.insert(name.clone(), value);
     }
 }
 
@@ -160,13 +175,14 @@ fn parse_float(raw: &[u8]) -> Option<f64> {
 }
 
 /// The last number of a list such as `0.001, 0.002 : -`; `-` entries (an
-/// upstream that gave no answer) are skipped, and a list of only `-` is null.
-fn last_number(raw: &[u8]) -> Result<Value, ()> {
-    let mut last = Value::Null;
+/// upstream that gave no answer) are skipped, and a list of only `-` is
+/// `None`.
+fn last_number(raw: &[u8]) -> Result<Option<f64>, ()> {
+    let mut last = None;
     for item in raw.split(|&b| b == b',' || b == b':') {
         let item = item.trim_ascii();
         if item != b"-" {
-            last = Value::Float(parse_float(item).ok_or(())?);
+            last = Some(parse_float(item).ok_or(())?);
         }
     }
     Ok(last)
@@ -210,31 +226,77 @@ pub(crate) fn split_request(request: &str) -> Option<RequestParts<'_>> {
 }
 
 /// The fields a request line is split into, after the line itself.
-pub(crate) const REQUEST_PARTS: [&str; 4] = ["method", "path", "query", "protocol"];
+pub(crate) static REQUEST_PARTS: [Text; 4] = [
+    Text::const_new("method"),
+    Text::const_new("path"),
+    Text::const_new("query"),
+    Text::const_new("protocol"),
+];
 
 /// Stores a request line (`$request`, apache's `%r`) and its parts; all
 /// parts are null when it has another shape (a TLS handshake, `""`), so every
 /// line of one format has the same keys. `distinct` is as for [`put`].
-pub(crate) fn store_request(record: &mut Record, distinct: bool, name: &str, raw: &[u8]) {
-    let text = (raw != b"-").then(|| decode(raw));
-    let string = |s: &str| Value::from(s);
-    let parts = match text.as_deref().and_then(split_request) {
-        Some(p) => [
-            string(p.method),
-            string(p.path),
-            p.query.map_or(Value::Null, string),
-            string(p.protocol),
-        ],
-        None => [Value::Null, Value::Null, Value::Null, Value::Null],
+pub(crate) fn store_request(record: &mut Record, distinct: bool, name: &Text, raw: &[u8]) {
+    if raw == b"-" {
+        put(record, distinct, name, Value::Null);
+        return store_no_parts(record, distinct);
+    }
+    // Most request lines have no escapes: their parts are then cut from
+    // the line itself, and each is made where it is stored. Parts made
+    // before the request is moved into the record are stack copies, read
+    // back wider than they were written: a stall per part.
+    if memchr::memchr(b'\\', raw).is_none()
+        && let Ok(request) = std::str::from_utf8(raw)
+    {
+        put(record, distinct, name, Value::from(request));
+        return store_parts(record, distinct, split_request(request));
+    }
+    let text = decode(raw);
+    let parts = split_request(&text).map(|p| {
+        (
+            Text::from(p.method),
+            Text::from(p.path),
+            p.query.map(Text::from),
+            Text::from(p.protocol),
+        )
+    });
+    put(record, distinct, name, Value::String(text));
+    let [method_key, path_key, query_key, protocol_key] = &REQUEST_PARTS;
+    match parts {
+        Some((method, path, query, protocol)) => {
+            put(record, distinct, method_key, Value::String(method));
+            put(record, distinct, path_key, Value::String(path));
+            put(
+                record,
+                distinct,
+                query_key,
+                query.map_or(Value::Null, Value::String),
+            );
+            put(record, distinct, protocol_key, Value::String(protocol));
+        }
+        None => store_no_parts(record, distinct),
+    }
+}
+
+/// Stores a request's parts, all null when it has another shape.
+fn store_parts(record: &mut Record, distinct: bool, parts: Option<RequestParts<'_>>) {
+    let Some(parts) = parts else {
+        return store_no_parts(record, distinct);
     };
-    put(
-        record,
-        distinct,
-        name,
-        text.map_or(Value::Null, Value::from),
-    );
-    for (key, value) in REQUEST_PARTS.into_iter().zip(parts) {
-        put(record, distinct, key, value);
+    let [method_key, path_key, query_key, protocol_key] = &REQUEST_PARTS;
+    put(record, distinct, method_key, Value::from(parts.method));
+    put(record, distinct, path_key, Value::from(parts.path));
+    match parts.query {
+        Some(query) => put(record, distinct, query_key, Value::from(query)),
+        None => put(record, distinct, query_key, Value::Null),
+    }
+    put(record, distinct, protocol_key, Value::from(parts.protocol));
+}
+
+/// A request line of another shape still gives every part, as null.
+fn store_no_parts(record: &mut Record, distinct: bool) {
+    for key in &REQUEST_PARTS {
+        put(record, distinct, key, Value::Null);
     }
 }
 
@@ -262,14 +324,11 @@ mod tests {
 
     #[test]
     fn upstream_lists_keep_the_last_number() {
-        assert_eq!(last_number(b"0.005"), Ok(Value::Float(0.005)));
-        assert_eq!(last_number(b"0.001, 0.002"), Ok(Value::Float(0.002)));
-        assert_eq!(
-            last_number(b"0.001, 0.002 : 0.010"),
-            Ok(Value::Float(0.010))
-        );
-        assert_eq!(last_number(b"0.003, -"), Ok(Value::Float(0.003)));
-        assert_eq!(last_number(b"-, -"), Ok(Value::Null));
+        assert_eq!(last_number(b"0.005"), Ok(Some(0.005)));
+        assert_eq!(last_number(b"0.001, 0.002"), Ok(Some(0.002)));
+        assert_eq!(last_number(b"0.001, 0.002 : 0.010"), Ok(Some(0.010)));
+        assert_eq!(last_number(b"0.003, -"), Ok(Some(0.003)));
+        assert_eq!(last_number(b"-, -"), Ok(None));
         assert_eq!(last_number(b"0.1, x"), Err(()));
         assert_eq!(last_number(b""), Err(()));
         assert_eq!(last_number(b"inf"), Err(()));

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use levee_event::Text;
+
 use super::fields::{FieldKind, REQUEST_PARTS};
 use crate::ParserConfigError;
 
@@ -26,7 +28,7 @@ pub(super) struct Format {
 #[derive(Clone, Debug)]
 pub(super) struct Field {
     /// The variable's name without `$`: the record's key.
-    pub(super) name: String,
+    pub(super) name: Text,
     pub(super) kind: FieldKind,
     /// The literal after the variable; `None` for a variable that ends the
     /// format, which takes the rest of the line.
@@ -72,7 +74,7 @@ impl Format {
             }
             let end = (!after.is_empty()).then(|| Literal::new(after, format!("after ${name}")));
             fields.push(Field {
-                name: (*name).to_owned(),
+                name: Text::from(*name),
                 kind: FieldKind::of(name),
                 end,
             });
@@ -91,11 +93,11 @@ impl Format {
 fn distinct_names(fields: &[Field]) -> bool {
     let mut names = std::collections::HashSet::new();
     fields.iter().all(|field| {
-        let parts: &[&str] = match field.kind {
+        let parts: &[Text] = match field.kind {
             FieldKind::Request => &REQUEST_PARTS,
             _ => &[],
         };
-        names.insert(field.name.as_str()) && parts.iter().all(|part| names.insert(part))
+        names.insert(field.name.as_str()) && parts.iter().all(|part| names.insert(part.as_str()))
     })
 }
 
@@ -197,7 +199,7 @@ mod tests {
             .iter()
             .map(|field| {
                 (
-                    field.name.clone(),
+                    field.name.to_string(),
                     field.end.as_ref().map(|l| text(&l.bytes)),
                 )
             })

@@ -115,6 +115,35 @@ fn tls_handshake_sent_to_the_http_port() {
 }
 
 #[test]
+fn escaped_and_raw_request_lines_split_after_decoding() {
+    // Escapes are decoded before the split; raw bytes that are not UTF-8
+    // become U+FFFD in the line and in its parts alike.
+    let escaped = combined(
+        br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET /caf\xC3\xA9?q=\x22x\x22 HTTP/1.1" 200 1 "-" "-""#,
+    )
+    .unwrap();
+    assert_eq!(escaped.record["request"], s("GET /café?q=\"x\" HTTP/1.1"));
+    assert_eq!(escaped.record["path"], s("/café"));
+    assert_eq!(escaped.record["query"], s("q=\"x\""));
+    assert_eq!(escaped.record["protocol"], s("HTTP/1.1"));
+
+    let raw = combined(
+        b"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] \"PUT /a\xff HTTP/1.0\" 200 1 \"-\" \"-\"",
+    )
+    .unwrap();
+    assert_eq!(raw.record["request"], s("PUT /a\u{FFFD} HTTP/1.0"));
+    assert_eq!(raw.record["method"], s("PUT"));
+    assert_eq!(raw.record["path"], s("/a\u{FFFD}"));
+    assert_eq!(raw.record["query"], Value::Null);
+
+    let dash =
+        combined(br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "-" 400 0 "-" "-""#).unwrap();
+    for key in ["request", "method", "path", "query", "protocol"] {
+        assert_eq!(dash.record[key], Value::Null, "{key}");
+    }
+}
+
+#[test]
 fn empty_request_with_status_400() {
     let parsed =
         combined(br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "" 400 0 "-" "-""#).unwrap();
