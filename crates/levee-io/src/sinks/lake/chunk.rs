@@ -28,14 +28,30 @@ pub(super) const FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// does not double the buffer.
 const FRAME_SLACK: usize = 64 * 1024;
 
-/// Pending buffers kept for the next chunks, at most: with events in time
-/// order, one chunk is open at a time, two around the turn of an hour.
-const MAX_SPARE: usize = 2;
+/// Pending buffers kept for the next chunks, at most. With events in time
+/// order one chunk is open at a time, two around the turn of an hour, and
+/// the next chunk opens before the last one is stored: one spare is all
+/// that is reused, and another would only hold 4MiB idle.
+const MAX_SPARE: usize = 1;
+
+/// Event time past the end of an hour after which its chunk is sealed,
+/// for the stragglers that nginx logs late (a slow request is logged with
+/// the time it began).
+const HOUR_GRACE: i64 = 5 * NANOS_PER_MINUTE;
 
 /// The hour an event time falls in, as hours since the epoch: cheap to
 /// compute per event, where a [`Partition`] formats its date.
 pub(super) fn hour_of(nanos: i64) -> i64 {
     nanos.div_euclid(NANOS_PER_HOUR)
+}
+
+/// True once an event at `nanos` is more than [`HOUR_GRACE`] past the end
+/// of `hour`: a log read in time order has left that hour behind.
+pub(super) fn hour_is_over(hour: i64, nanos: i64) -> bool {
+    hour.saturating_add(1)
+        .saturating_mul(NANOS_PER_HOUR)
+        .saturating_add(HOUR_GRACE)
+        <= nanos
 }
 
 /// One hour partition's chunk, open for more events.

@@ -1,9 +1,11 @@
 //! The `lake` sink: events as zstd-compressed JSON chunks in the lake.
 //!
 //! Events are compressed as they arrive, a 4MiB zstd frame at a time, one
-//! chunk per hour of event time (UTC). A chunk is sealed when it holds `chunk_max_bytes` of JSON, when it
-//! has been open `chunk_interval` (a minute by default, as Firehose), when
-//! too many hours are open at once, or at shutdown. A sealed chunk becomes
+//! chunk per hour of event time (UTC). A chunk is sealed when it holds
+//! `chunk_max_bytes` of JSON, when it has been open `chunk_interval` (a
+//! minute by default, as Firehose), when a batch brings events from past
+//! its hour (with five minutes' grace), when too many hours are open at
+//! once, or at shutdown. A sealed chunk becomes
 //! the object `<db>/<table>/json/dt=…/hour=…/<MM>-<writer>-<seq>.ndjson.zst`
 //! (see `levee_lake::layout`), written with one `put`, which is atomic on
 //! local disk and on S3: no reader ever sees half a chunk.
@@ -24,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::SinkError;
 use crate::units::{Interval, Size};
-use chunk::{Frames, OpenChunk, hour_of};
+use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
 
 /// Hours with a chunk open at once, at most. Each open chunk holds up to a
 /// frame of JSON (4MiB) and its compressed frames; a backfill spanning
@@ -170,13 +172,16 @@ impl LakeSink {
         self.store().await
     }
 
-    /// Adds the batch to the chunk of each event's hour. Infallible, so a
-    /// batch is in the chunks whole or not at all.
+    /// Adds the batch to the chunk of each event's hour, then seals the
+    /// hours the batch has left behind. Infallible, so a batch is in the
+    /// chunks whole or not at all.
     fn absorb(&mut self, events: &[Event]) {
         // Most batches fall in one hour; group without reordering within one.
         let mut hours: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+        let mut newest = i64::MIN;
         for event in events {
             hours.entry(hour_of(event.time)).or_default().push(event);
+            newest = newest.max(event.time);
         }
         let now = Instant::now();
         for (hour, events) in hours {
@@ -204,6 +209,25 @@ impl LakeSink {
             if chunk.raw_bytes >= self.chunk_max_bytes {
                 self.seal(hour);
             }
+        }
+        self.seal_past(newest);
+    }
+
+    /// Seals the chunks of hours that ended (with some grace) before
+    /// `newest`. Live, the chunk interval seals them first; replaying an
+    /// old log, where a minute of wall time spans hours of event time, an
+    /// hour left behind would otherwise stay open, holding a frame of JSON,
+    /// until [`MAX_OPEN_CHUNKS`] pushed it out. A straggler after that
+    /// opens a new chunk for its hour.
+    fn seal_past(&mut self, newest: i64) {
+        let past: Vec<i64> = self
+            .open
+            .keys()
+            .copied()
+            .take_while(|&hour| hour_is_over(hour, newest))
+            .collect();
+        for hour in past {
+            self.seal(hour);
         }
     }
 
@@ -437,8 +461,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = LakeSink::new(&config(dir.path())).unwrap();
         let hours = MAX_OPEN_CHUNKS as i64 + 2;
-        let events: Vec<Event> = (0..hours).map(|h| event(BASE + h * HOUR, h)).collect();
-        sink.write(&events).await.unwrap();
+        // Newest hour first, a batch each: no batch leaves an open hour
+        // behind, so only the limit seals (the two newest hours, written
+        // longest ago).
+        for h in (0..hours).rev() {
+            sink.write(&[event(BASE + h * HOUR, h)]).await.unwrap();
+        }
         assert_eq!(sink.open.len(), MAX_OPEN_CHUNKS);
         assert_eq!(chunks(dir.path()).len(), 2);
         sink.close().await.unwrap();
@@ -459,7 +487,11 @@ mod tests {
             .collect();
         sink.write(&events).await.unwrap();
         assert_eq!(sink.peak_open, MAX_OPEN_CHUNKS);
-        assert_eq!(chunks(dir.path()).len(), 200 - MAX_OPEN_CHUNKS);
+        // Then the batch's newest time (hour 199) leaves every hour but
+        // the last two behind.
+        let last = hour_of(BASE) + 199;
+        assert_eq!(sink.open.keys().collect::<Vec<_>>(), [&(last - 1), &last]);
+        assert_eq!(chunks(dir.path()).len(), 198);
         sink.close().await.unwrap();
         let mut found: Vec<i64> = chunks(dir.path())
             .iter()
@@ -472,6 +504,48 @@ mod tests {
             .collect();
         found.sort();
         assert_eq!(found, (0..200).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_log_replayed_in_time_order_seals_each_hour_it_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        // Three hours of an event a minute, in batches of ten minutes, as
+        // a collector catching up on an old log reads them: far faster
+        // than the chunk interval.
+        let mut n = 0;
+        for batch in 0..18 {
+            let events: Vec<Event> = (0..10)
+                .map(|i| {
+                    n += 1;
+                    event(BASE + (batch * 10 + i) * MINUTE, n)
+                })
+                .collect();
+            sink.write(&events).await.unwrap();
+            assert!(
+                sink.open.len() <= 2,
+                "batch {batch}: {:?}",
+                sink.open.keys()
+            );
+            // Hour 0 stays open through 1:05 for stragglers, and is
+            // stored by the batch that reaches 1:09.
+            let stored = chunks(dir.path());
+            let hour0 = stored.iter().filter(|(k, _)| k.contains("hour=00")).count();
+            assert_eq!(hour0, usize::from(batch >= 6), "batch {batch}");
+        }
+        // A straggler for an hour already stored opens a chunk of its own.
+        sink.write(&[event(BASE + 59 * MINUTE, 0)]).await.unwrap();
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        let hour0: Vec<&str> = found
+            .iter()
+            .filter(|(k, _)| k.contains("hour=00"))
+            .map(|(_, text)| text.as_str())
+            .collect();
+        assert_eq!(hour0.len(), 2, "{found:?}");
+        assert!(hour0.contains(&"{\"n\":0}\n"), "{hour0:?}");
+        let lines: usize = found.iter().map(|(_, text)| text.lines().count()).sum();
+        assert_eq!(lines, 181);
     }
 
     #[tokio::test]
