@@ -3,9 +3,9 @@
 //! Events are compressed as they arrive, a 4MiB zstd frame at a time, one
 //! chunk per hour of event time (UTC). A chunk is sealed when it holds
 //! `chunk_max_bytes` of JSON, when it has been open `chunk_interval` (a
-//! minute by default, as Firehose), when a batch brings events from past
-//! its hour (with five minutes' grace), when too many hours are open at
-//! once, or at shutdown. A sealed chunk becomes
+//! minute by default, as Firehose), when a batch brings it none of its
+//! events but some from past its hour (with five minutes' grace), when too
+//! many hours are open at once, or at shutdown. A sealed chunk becomes
 //! the object `<db>/<table>/json/dt=…/hour=…/<MM>-<writer>-<seq>.ndjson.zst`
 //! (see `levee_lake::layout`), written with one `put`, which is atomic on
 //! local disk and on S3: no reader ever sees half a chunk.
@@ -178,6 +178,7 @@ impl LakeSink {
     fn absorb(&mut self, events: &[Event]) {
         // Most batches fall in one hour; group without reordering within one.
         let mut hours: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+        let before = self.writes;
         let mut newest = i64::MIN;
         for event in events {
             hours.entry(hour_of(event.time)).or_default().push(event);
@@ -210,21 +211,25 @@ impl LakeSink {
                 self.seal(hour);
             }
         }
-        self.seal_past(newest);
+        self.seal_past(newest, before);
     }
 
-    /// Seals the chunks of hours that ended (with some grace) before
-    /// `newest`. Live, the chunk interval seals them first; replaying an
-    /// old log, where a minute of wall time spans hours of event time, an
-    /// hour left behind would otherwise stay open, holding a frame of JSON,
-    /// until [`MAX_OPEN_CHUNKS`] pushed it out. A straggler after that
-    /// opens a new chunk for its hour.
-    fn seal_past(&mut self, newest: i64) {
+    /// Seals the chunks that no event of this batch went to (none written
+    /// since write `before`) and whose hour ended, with some grace, before
+    /// the batch's `newest` event. Live, the chunk interval seals them
+    /// first; replaying an old log, where a minute of wall time spans hours
+    /// of event time, an hour left behind would otherwise stay open,
+    /// holding a frame of JSON, until [`MAX_OPEN_CHUNKS`] pushed it out. An
+    /// hour still being written stays open, so an old log read beside live
+    /// traffic is not cut into a chunk per batch. A straggler after the
+    /// seal opens a new chunk for its hour.
+    fn seal_past(&mut self, newest: i64, before: u64) {
         let past: Vec<i64> = self
             .open
-            .keys()
-            .copied()
-            .take_while(|&hour| hour_is_over(hour, newest))
+            .iter()
+            .take_while(|(hour, _)| hour_is_over(**hour, newest))
+            .filter(|(_, chunk)| chunk.last_write <= before)
+            .map(|(hour, _)| *hour)
             .collect();
         for hour in past {
             self.seal(hour);
@@ -487,11 +492,19 @@ mod tests {
             .collect();
         sink.write(&events).await.unwrap();
         assert_eq!(sink.peak_open, MAX_OPEN_CHUNKS);
-        // Then the batch's newest time (hour 199) leaves every hour but
-        // the last two behind.
-        let last = hour_of(BASE) + 199;
-        assert_eq!(sink.open.keys().collect::<Vec<_>>(), [&(last - 1), &last]);
-        assert_eq!(chunks(dir.path()).len(), 198);
+        // The hours this batch wrote stay open, even those it has left
+        // behind: only the limit sealed.
+        assert_eq!(sink.open.len(), MAX_OPEN_CHUNKS);
+        assert_eq!(chunks(dir.path()).len(), 200 - MAX_OPEN_CHUNKS);
+        // A later batch, past their grace, leaves them all behind.
+        sink.write(&[event(BASE + 200 * HOUR + 10 * MINUTE, 200)])
+            .await
+            .unwrap();
+        assert_eq!(
+            sink.open.keys().collect::<Vec<_>>(),
+            [&(hour_of(BASE) + 200)]
+        );
+        assert_eq!(chunks(dir.path()).len(), 200);
         sink.close().await.unwrap();
         let mut found: Vec<i64> = chunks(dir.path())
             .iter()
@@ -503,7 +516,7 @@ mod tests {
             })
             .collect();
         found.sort();
-        assert_eq!(found, (0..200).collect::<Vec<_>>());
+        assert_eq!(found, (0..=200).collect::<Vec<_>>());
     }
 
     #[tokio::test]
@@ -546,6 +559,30 @@ mod tests {
         assert!(hour0.contains(&"{\"n\":0}\n"), "{hour0:?}");
         let lines: usize = found.iter().map(|(_, text)| text.lines().count()).sum();
         assert_eq!(lines, 181);
+    }
+
+    #[tokio::test]
+    async fn an_old_hour_still_written_beside_live_events_stays_one_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        // Every batch has an old log's next minutes and a live hour's.
+        for batch in 0..6 {
+            let events: Vec<Event> = (0..10)
+                .flat_map(|i| {
+                    let n = batch * 10 + i;
+                    [
+                        event(BASE + n * MINUTE, n),
+                        event(BASE + 5 * HOUR + n, 100 + n),
+                    ]
+                })
+                .collect();
+            sink.write(&events).await.unwrap();
+            assert_eq!(sink.open.len(), 2, "batch {batch}");
+        }
+        sink.close().await.unwrap();
+        let found = chunks(dir.path());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|(_, text)| text.lines().count() == 60));
     }
 
     #[tokio::test]
