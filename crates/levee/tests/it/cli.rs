@@ -217,7 +217,7 @@ fn bench_collect_compares_two_builds_run_by_run() {
         .collect();
     assert_eq!(rows.len(), 4, "read, parse, this build, the other:\n{text}");
     for row in &rows {
-        assert_eq!(row.len(), 8, "{row:?}");
+        assert_eq!(row.len(), 9, "{row:?}");
         let lines_per_sec: f64 = row[1].parse().unwrap();
         assert!(lines_per_sec > 0.0, "{row:?}");
         let (lo, hi) = row[7].split_once('-').unwrap();
@@ -225,6 +225,13 @@ fn bench_collect_compares_two_builds_run_by_run() {
         assert!(
             lo <= lines_per_sec && lines_per_sec <= hi,
             "median within the range: {row:?}"
+        );
+        let rss: f64 = row[6].parse().unwrap();
+        let (lo, hi) = row[8].split_once('-').unwrap();
+        let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        assert!(
+            0.0 < lo && lo <= rss && rss <= hi,
+            "the median run's peak RSS within the range: {row:?}"
         );
     }
     assert!(

@@ -187,12 +187,14 @@ fn generate(log: &Path, lines: u64) -> Result<u64> {
 }
 
 fn print_table(stages: &[Stage], runs: usize) {
+    // The RSS goal is a bound, so the worst run matters as much as the
+    // median one.
     let range = if runs > 1 {
-        format!(" | lines/s, {runs} runs")
+        format!(" | lines/s, {runs} runs | peak RSS MiB, {runs} runs")
     } else {
         String::new()
     };
-    let range_rule = if runs > 1 { "---|" } else { "" };
+    let range_rule = if runs > 1 { "---|---|" } else { "" };
     println!(
         "\n| stage | lines/s | MiB/s | wall s | CPU s | lines per CPU-s | peak RSS MiB{range} |\n|---|---:|---:|---:|---:|---:|---:|{range_rule}"
     );
@@ -203,7 +205,20 @@ fn print_table(stages: &[Stage], runs: usize) {
         let spread = if runs > 1 {
             let rates = stage.samples.iter().map(lines_per_sec);
             let (lo, hi) = rates.fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
-            format!(" | {lo:.0}-{hi:.0}")
+            let rss: Vec<f64> = stage
+                .samples
+                .iter()
+                .filter_map(|s| s.peak_rss)
+                .map(mib)
+                .collect();
+            let rss_range = match (
+                rss.iter().copied().reduce(f64::min),
+                rss.iter().copied().reduce(f64::max),
+            ) {
+                (Some(low), Some(high)) => format!("{low:.0}-{high:.0}"),
+                _ => "n/a".to_owned(),
+            };
+            format!(" | {lo:.0}-{hi:.0} | {rss_range}")
         } else {
             String::new()
         };
