@@ -205,19 +205,14 @@ fn print_table(stages: &[Stage], runs: usize) {
         let spread = if runs > 1 {
             let rates = stage.samples.iter().map(lines_per_sec);
             let (lo, hi) = rates.fold((f64::MAX, 0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
-            let rss: Vec<f64> = stage
-                .samples
-                .iter()
-                .filter_map(|s| s.peak_rss)
-                .map(mib)
-                .collect();
-            let rss_range = match (
-                rss.iter().copied().reduce(f64::min),
-                rss.iter().copied().reduce(f64::max),
-            ) {
-                (Some(low), Some(high)) => format!("{low:.0}-{high:.0}"),
-                _ => "n/a".to_owned(),
-            };
+            let rss = stage.samples.iter().filter_map(|s| s.peak_rss).map(mib);
+            let rss_range = rss
+                .fold(None, |range: Option<(f64, f64)>, r| {
+                    Some(range.map_or((r, r), |(low, high)| (low.min(r), high.max(r))))
+                })
+                .map_or("n/a".to_owned(), |(low, high)| {
+                    format!("{low:.0}-{high:.0}")
+                });
             format!(" | {lo:.0}-{hi:.0} | {rss_range}")
         } else {
             String::new()
