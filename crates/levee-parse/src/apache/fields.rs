@@ -32,36 +32,40 @@ impl Out {
         now: Now,
     ) -> Result<(), ParseError> {
         let name = &directive.name;
-        let value = match directive.kind {
-            Kind::Request => {
-                self.request(name, raw);
-                return Ok(());
+        // Each arm stores its own value (see the nginx parser's `Sink::store`
+        // for why), and appends: a format's keys are checked to be distinct
+        // when it is compiled.
+        match directive.kind {
+            Kind::Request => store_request(&mut self.record, true, name, raw),
+            Kind::UrlQuery => self.url_query(name, raw),
+            Kind::Verbatim => self.put(name, Value::String(decode(raw))),
+            _ if raw == b"-" => self.put(name, Value::Null),
+            Kind::Text => self.put(name, Value::String(decode(raw))),
+            Kind::Query => self.put(name, query(raw)),
+            Kind::Int | Kind::TimeFraction => {
+                let number = int(directive, raw, position)?;
+                self.put(name, Value::Int(number));
             }
-            Kind::UrlQuery => {
-                self.url_query(name, raw);
-                return Ok(());
-            }
-            Kind::Verbatim => Value::String(decode(raw)),
-            _ if raw == b"-" => Value::Null,
-            Kind::Text => Value::String(decode(raw)),
-            Kind::Query => query(raw),
-            Kind::Int | Kind::TimeFraction => Value::Int(int(directive, raw, position)?),
             Kind::Time => {
                 self.set_time(parse_time_local(raw));
-                Value::String(decode(raw))
+                self.put(name, Value::String(decode(raw)));
             }
             Kind::Strftime => {
                 self.set_time(strftime.and_then(|spec| spec.parse_with(raw, now)));
-                Value::String(decode(raw))
+                self.put(name, Value::String(decode(raw)));
             }
             Kind::Epoch { nanos } => {
                 let number = int(directive, raw, position)?;
                 self.set_time(number.checked_mul(nanos));
-                Value::Int(number)
+                self.put(name, Value::Int(number));
             }
-        };
-        self.record.insert(name.clone(), value);
+        }
         Ok(())
+    }
+
+    #[inline(always)]
+    fn put(&mut self, name: &Text, value: Value) {
+        self.record.insert_new(name.clone(), value);
     }
 
     /// The first time directive gives the event time.
@@ -72,12 +76,8 @@ impl Out {
         }
     }
 
-    fn request(&mut self, name: &Text, raw: &[u8]) {
-        store_request(&mut self.record, false, name, raw);
-    }
-
     /// `%U%q`: the path up to the first `?`, and the query after it.
-    fn url_query(&mut self, name: &str, raw: &[u8]) {
+    fn url_query(&mut self, name: &Text, raw: &[u8]) {
         let (path, query_value) = match memchr::memchr(b'?', raw) {
             Some(at) => {
                 let (path, q) = raw.split_at(at);
@@ -89,10 +89,13 @@ impl Out {
             b"-" | b"" => Value::Null,
             path => Value::String(decode(path)),
         };
-        self.record.insert(name, path);
-        self.record.insert("query_string", query_value);
+        self.put(name, path);
+        self.put(&QUERY_STRING, query_value);
     }
 }
+
+/// The key `%U%q` gives its query, beside the path.
+static QUERY_STRING: Text = Text::const_new("query_string");
 
 /// `%q` logs `?a=1`, or nothing when there is no query.
 fn query(raw: &[u8]) -> Value {
