@@ -251,31 +251,11 @@ pub(crate) fn store_request(record: &mut Record, distinct: bool, name: &Text, ra
         put(record, distinct, name, Value::from(request));
         return store_parts(record, distinct, split_request(request));
     }
+    // An escaped or non-UTF-8 line is rare: its decoded text is stored as
+    // a copy, so the parts can be cut from the original.
     let text = decode(raw);
-    let parts = split_request(&text).map(|p| {
-        (
-            Text::from(p.method),
-            Text::from(p.path),
-            p.query.map(Text::from),
-            Text::from(p.protocol),
-        )
-    });
-    put(record, distinct, name, Value::String(text));
-    let [method_key, path_key, query_key, protocol_key] = &REQUEST_PARTS;
-    match parts {
-        Some((method, path, query, protocol)) => {
-            put(record, distinct, method_key, Value::String(method));
-            put(record, distinct, path_key, Value::String(path));
-            put(
-                record,
-                distinct,
-                query_key,
-                query.map_or(Value::Null, Value::String),
-            );
-            put(record, distinct, protocol_key, Value::String(protocol));
-        }
-        None => store_no_parts(record, distinct),
-    }
+    put(record, distinct, name, Value::String(text.clone()));
+    store_parts(record, distinct, split_request(&text));
 }
 
 /// Stores a request's parts, all null when it has another shape.
