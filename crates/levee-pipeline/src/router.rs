@@ -38,9 +38,17 @@ struct TagRoutes {
 /// Bounds the cache when templated re-tags make many distinct tags.
 const MAX_CACHED_TAGS: usize = 4096;
 
-/// What each tag seen so far matches. Looked up for every event and filter,
-/// so it hashes with foldhash rather than SipHash.
-type TagCache = HashMap<Tag, TagRoutes, foldhash::fast::RandomState>;
+/// What each tag seen so far matches, looked up for every event and filter.
+/// A batch's events nearly always share one tag, so the last tag looked up
+/// is tried first, by comparing its text, before hashing into the map.
+#[derive(Default)]
+struct TagCache {
+    /// Where each tag's routes are in `routes`; hashes with foldhash rather
+    /// than SipHash.
+    index: HashMap<Tag, usize, foldhash::fast::RandomState>,
+    routes: Vec<TagRoutes>,
+    last: Option<(Tag, usize)>,
+}
 
 impl Router {
     fn resolve(&self, tag: &Tag) -> TagRoutes {
@@ -113,13 +121,26 @@ impl Router {
     }
 
     fn routes_of<'c>(&self, tag: &Tag, cache: &'c mut TagCache) -> &'c TagRoutes {
-        if !cache.contains_key(tag) {
-            if cache.len() >= MAX_CACHED_TAGS {
-                cache.clear();
+        let at = match &cache.last {
+            Some((last, at)) if last == tag => *at,
+            _ => {
+                let at = match cache.index.get(tag) {
+                    Some(&at) => at,
+                    None => {
+                        if cache.routes.len() >= MAX_CACHED_TAGS {
+                            cache.index.clear();
+                            cache.routes.clear();
+                        }
+                        cache.routes.push(self.resolve(tag));
+                        cache.index.insert(tag.clone(), cache.routes.len() - 1);
+                        cache.routes.len() - 1
+                    }
+                };
+                cache.last = Some((tag.clone(), at));
+                at
             }
-            cache.insert(tag.clone(), self.resolve(tag));
-        }
-        &cache[tag]
+        };
+        &cache.routes[at]
     }
 }
 

@@ -142,6 +142,88 @@ path = {errors}
     );
 }
 
+/// Thousands of distinct tags, interleaved so that consecutive events never
+/// share one: more than the router caches, so its cache is cleared and
+/// refilled mid-stream. Each event must still meet exactly the filters and
+/// outputs its own tag matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_distinct_tags_each_route_by_their_own_tag() {
+    const EVENTS: usize = 12_000;
+    const KINDS: usize = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    let mut text = String::new();
+    for n in 0..EVENTS {
+        let parity = if n % 2 == 0 { "even" } else { "odd" };
+        text.push_str(&format!(
+            "{{\"n\":{n},\"kind\":\"k{}\",\"parity\":\"{parity}\"}}\n",
+            n % KINDS
+        ));
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = |name: &str| dir.path().join(format!("{name}.ndjson"));
+    let config = format!(
+        r#"
+data_dir = {data}
+[sources.app]
+type = "tail"
+paths = [{input}]
+tag = "app"
+parser = "json"
+
+[[filters]]
+match = "app"
+type = "record"
+retag = "app.${{kind}}.${{parity}}"
+
+[[filters]]
+match = "app.*.odd"
+type = "record"
+set = {{ odd = "yes" }}
+
+[outputs.even]
+match = "app.*.even"
+type = "file"
+path = {even}
+
+[outputs.odd]
+match = "app.*.odd"
+type = "file"
+path = {odd}
+"#,
+        data = quoted(&dir.path().join("data")),
+        input = quoted(&input),
+        even = quoted(&out("even")),
+        odd = quoted(&out("odd")),
+    );
+    let pipeline = config::build(&config, "test.toml").unwrap();
+    let report = topology::run(
+        pipeline,
+        Arc::new(Metrics::new()),
+        RunOptions { exit_on_eof: true },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.source_errors.is_empty(),
+        "{:?}",
+        report.source_errors
+    );
+
+    for (name, remainder) in [("even", 0), ("odd", 1)] {
+        let got = lines(&out(name));
+        assert_eq!(got.len(), EVENTS / 2, "{name}");
+        for record in &got {
+            let n = record["n"].as_u64().unwrap();
+            assert_eq!(n % 2, remainder, "{name} got {record}");
+            assert_eq!(record["parity"], name);
+            let marked = record.get("odd").is_some();
+            assert_eq!(marked, remainder == 1, "{record}");
+        }
+    }
+}
+
 /// A FIFO nobody reads is a real output that cannot make progress: its
 /// source must slow down while another source's output keeps flowing.
 #[cfg(unix)]
