@@ -281,6 +281,25 @@ fn bench_collect_refuses_what_it_cannot_run() {
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("--against /nonexistent/levee"), "{err}");
+    // --fluent-bit needs a binary that runs and says it is Fluent Bit.
+    for (fluent_bit, says) in [
+        (
+            "/nonexistent/fluent-bit",
+            "--fluent-bit /nonexistent/fluent-bit",
+        ),
+        (env!("CARGO_BIN_EXE_levee"), "did not name Fluent Bit"),
+    ] {
+        let refused = levee()
+            .args(["bench", "collect", "--lines", "10", "--fluent-bit"])
+            .arg(fluent_bit)
+            .arg("--dir")
+            .arg(tmp.path().join("c"))
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains(says), "{err}");
+    }
     // A folder that levee bench did not make is never emptied.
     let mine = tmp.path().join("mine");
     std::fs::create_dir(&mine).unwrap();

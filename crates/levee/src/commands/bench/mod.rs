@@ -11,8 +11,11 @@
 //! `--runs` repeats every stage and reports the median run; `--against`
 //! runs another levee build's collector on the same file, alternating with
 //! this one, and prints the ratios: a shared machine's noise then hits
-//! both builds alike.
+//! both builds alike. `--fluent-bit` does the same with a Fluent Bit binary
+//! (tail -> its nginx regex parser -> file), the collector the goals are set
+//! against.
 
+mod fluent_bit;
 mod stages;
 mod usage;
 
@@ -53,6 +56,10 @@ pub struct CollectArgs {
     /// collector runs on the same file, alternating with this one's.
     #[arg(long, value_name = "LEVEE")]
     pub against: Option<PathBuf>,
+    /// A Fluent Bit binary, run on the same file (tail with its `nginx`
+    /// parser into a file), alternating with this build's collector.
+    #[arg(long, value_name = "FLUENT_BIT")]
+    pub fluent_bit: Option<PathBuf>,
 }
 
 /// The nginx format the benchmark's log is written in.
@@ -119,6 +126,13 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     let mut other = against
         .as_ref()
         .map(|exe| stage(&format!("{}: {path}", exe.display())));
+    let fluent_bit = match &args.fluent_bit {
+        Some(exe) => Some(fluent_bit::FluentBit::prepare(exe, &dir, &log)?),
+        None => None,
+    };
+    let mut fluent = fluent_bit
+        .as_ref()
+        .map(|fb| stage(&format!("{}: tail -> nginx regex -> file", fb.version)));
     for run in 0..runs {
         let run_log = dir.join(format!("run-{run}.log"));
         let sample = stages::whole_path(&this, &dir, &config, &run_log, args.lines, bytes)?;
@@ -128,14 +142,23 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
             let sample = stages::whole_path(exe, &dir, &config, &run_log, args.lines, bytes)?;
             other.samples.push(sample);
         }
+        if let (Some(fb), Some(fluent)) = (&fluent_bit, &mut fluent) {
+            let run_log = dir.join(format!("run-{run}-fluent-bit.log"));
+            fluent.samples.push(fb.run(&run_log, args.lines, bytes)?);
+        }
     }
-    let mut table = vec![read, parse, whole];
-    table.extend(other);
-    print_table(&table, runs);
-    if let [.., this, other] = &table[..]
-        && against.is_some()
-    {
-        print_ratios(this, other);
+    print_table(
+        [&read, &parse, &whole]
+            .into_iter()
+            .chain(other.as_ref())
+            .chain(fluent.as_ref()),
+        runs,
+    );
+    if let Some(other) = &other {
+        print_ratios("this build against the other", &whole, other);
+    }
+    if let Some(fluent) = &fluent {
+        print_ratios("this build against Fluent Bit", &whole, fluent);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -186,7 +209,7 @@ fn generate(log: &Path, lines: u64) -> Result<u64> {
     Ok(bytes)
 }
 
-fn print_table(stages: &[Stage], runs: usize) {
+fn print_table<'a>(stages: impl IntoIterator<Item = &'a Stage>, runs: usize) {
     // The RSS goal is a bound, so the worst run matters as much as the
     // median one.
     let range = if runs > 1 {
@@ -235,12 +258,12 @@ fn print_table(stages: &[Stage], runs: usize) {
     println!("(in-process stages report this process's peak RSS, the generator included)");
 }
 
-/// This build's collector against the other's, medians of each.
-fn print_ratios(this: &Stage, other: &Stage) {
+/// This build's collector against another collector, medians of each.
+fn print_ratios(label: &str, this: &Stage, other: &Stage) {
     let (a, b) = (this.median(), other.median());
     let rss = |s: &Sample| s.peak_rss.map_or(f64::NAN, mib);
     println!(
-        "\nthis build against the other: {:.2}x the lines/s, {:.2}x the CPU seconds, peak RSS {:.0} against {:.0} MiB",
+        "\n{label}: {:.2}x the lines/s, {:.2}x the CPU seconds, peak RSS {:.0} against {:.0} MiB",
         lines_per_sec(&a) / lines_per_sec(&b),
         a.cpu.as_secs_f64() / b.cpu.as_secs_f64(),
         rss(&a),

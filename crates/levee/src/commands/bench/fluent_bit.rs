@@ -1,0 +1,130 @@
+//! Fluent Bit on the same file, for the comparison the collector's goal is
+//! set against: its `tail` input with the `nginx` regex parser of its stock
+//! parsers file, into a `file` output, run as a child between levee's runs.
+//!
+//! levee does not build or ship Fluent Bit; `--fluent-bit` takes a binary
+//! the user has.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use super::Sample;
+use super::usage::run_child;
+
+/// The `nginx` parser of Fluent Bit's `conf/parsers.conf`.
+const NGINX_PARSER: &str = r#"[PARSER]
+    Name        nginx
+    Format      regex
+    Regex       ^(?<remote>[^ ]*) (?<host>[^ ]*) (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+)(?: +(?<path>[^\"]*?)(?: +\S*)?)?" (?<code>[^ ]*) (?<size>[^ ]*)(?: "(?<referer>[^\"]*)" "(?<agent>[^\"]*)")
+    Time_Key    time
+    Time_Format %d/%b/%Y:%H:%M:%S %z
+"#;
+
+const OUT_FILE: &str = "fluent-bit.ndjson";
+
+/// A Fluent Bit binary with its config written.
+pub struct FluentBit {
+    exe: PathBuf,
+    config: PathBuf,
+    out: PathBuf,
+    /// `Fluent Bit v5.1.1`, as the binary says.
+    pub version: String,
+}
+
+impl FluentBit {
+    /// Checks that `exe` runs and writes its config under `dir`.
+    pub fn prepare(exe: &Path, dir: &Path, log: &Path) -> Result<FluentBit> {
+        let said = Command::new(exe)
+            .arg("--version")
+            .output()
+            .with_context(|| format!("--fluent-bit {}", exe.display()))?;
+        let version = String::from_utf8_lossy(&said.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if !said.status.success() || !version.starts_with("Fluent Bit") {
+            bail!(
+                "--fluent-bit {}: `--version` did not name Fluent Bit ({})",
+                exe.display(),
+                said.status
+            );
+        }
+        let parsers = dir.join("fluent-bit-parsers.conf");
+        std::fs::write(&parsers, NGINX_PARSER)?;
+        let out = dir.join("fluent-bit-out");
+        // Flush 1 and Exit_On_Eof as the issue's measurement ran it: the
+        // time includes Fluent Bit's last flush and its shutdown.
+        let config = format!(
+            "[SERVICE]
+    Parsers_File {parsers}
+    Flush        1
+    Grace        60
+    Log_Level    warn
+    HTTP_Server  Off
+
+[INPUT]
+    Name           tail
+    Tag            nginx.access
+    Path           {log}
+    Read_from_Head On
+    Exit_On_Eof    On
+    Parser         nginx
+
+[OUTPUT]
+    Name   file
+    Match  *
+    Path   {out}
+    File   {OUT_FILE}
+    Format plain
+",
+            parsers = parsers.display(),
+            log = log.display(),
+            out = out.display(),
+        );
+        let config_path = dir.join("fluent-bit.conf");
+        std::fs::write(&config_path, config)?;
+        Ok(FluentBit {
+            exe: exe.to_owned(),
+            config: config_path,
+            out,
+            version,
+        })
+    }
+
+    /// One run from an empty output folder; checks that every line arrived.
+    pub fn run(&self, run_log: &Path, lines: u64, bytes: u64) -> Result<Sample> {
+        if self.out.exists() {
+            std::fs::remove_dir_all(&self.out)?;
+        }
+        std::fs::create_dir_all(&self.out)?;
+        let t = Instant::now();
+        let usage = run_child(Command::new(&self.exe).arg("-c").arg(&self.config), run_log)
+            .with_context(|| format!("running {}", self.exe.display()))?;
+        let wall = t.elapsed();
+        if !usage.status.success() {
+            let said = std::fs::read_to_string(run_log).unwrap_or_default();
+            bail!("{} failed ({}): {said}", self.exe.display(), usage.status);
+        }
+        let written = std::fs::read(self.out.join(OUT_FILE)).unwrap_or_default();
+        let delivered = memchr::memchr_iter(b'\n', &written).count() as u64;
+        if delivered != lines {
+            bail!(
+                "{} wrote {delivered} of {lines} lines; its log is {}",
+                self.exe.display(),
+                run_log.display()
+            );
+        }
+        Ok(Sample {
+            lines,
+            bytes,
+            wall,
+            cpu: usage.cpu,
+            peak_rss: usage.peak_rss,
+        })
+    }
+}
