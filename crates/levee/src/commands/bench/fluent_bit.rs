@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use super::Sample;
+use super::stages::read_lines;
 use super::usage::run_child;
 
 /// The `nginx` parser of Fluent Bit's `conf/parsers.conf`.
@@ -110,8 +111,11 @@ impl FluentBit {
             let said = std::fs::read_to_string(run_log).unwrap_or_default();
             bail!("{} failed ({}): {said}", self.exe.display(), usage.status);
         }
-        let written = std::fs::read(self.out.join(OUT_FILE)).unwrap_or_default();
-        let delivered = memchr::memchr_iter(b'\n', &written).count() as u64;
+        let out = self.out.join(OUT_FILE);
+        let delivered = read_lines(&out).with_context(|| format!("reading {}", out.display()))?;
+        // Its 400 MB of output, gone before the kernel writes it back
+        // during the next collector's run.
+        std::fs::remove_dir_all(&self.out)?;
         if delivered != lines {
             bail!(
                 "{} wrote {delivered} of {lines} lines; its log is {}",

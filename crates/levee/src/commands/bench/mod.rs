@@ -133,20 +133,37 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     let mut fluent = fluent_bit
         .as_ref()
         .map(|fb| stage(&format!("{}: tail -> nginx regex -> file", fb.version)));
-    for run in 0..runs {
+    // The order turns by one each run, so that no collector always runs
+    // in the same place, right after the same other one.
+    type Contender<'a> = Box<dyn FnMut(usize) -> Result<()> + 'a>;
+    let mut contenders: Vec<Contender> = vec![Box::new(|run| {
         let run_log = dir.join(format!("run-{run}.log"));
         let sample = stages::whole_path(&this, &dir, &config, &run_log, args.lines, bytes)?;
         whole.samples.push(sample);
-        if let (Some(exe), Some(other)) = (&against, &mut other) {
+        Ok(())
+    })];
+    if let (Some(exe), Some(other)) = (&against, &mut other) {
+        contenders.push(Box::new(|run| {
             let run_log = dir.join(format!("run-{run}-against.log"));
             let sample = stages::whole_path(exe, &dir, &config, &run_log, args.lines, bytes)?;
             other.samples.push(sample);
-        }
-        if let (Some(fb), Some(fluent)) = (&fluent_bit, &mut fluent) {
+            Ok(())
+        }));
+    }
+    if let (Some(fb), Some(fluent)) = (&fluent_bit, &mut fluent) {
+        contenders.push(Box::new(|run| {
             let run_log = dir.join(format!("run-{run}-fluent-bit.log"));
             fluent.samples.push(fb.run(&run_log, args.lines, bytes)?);
+            Ok(())
+        }));
+    }
+    for run in 0..runs {
+        for turn in 0..contenders.len() {
+            let next = (run + turn) % contenders.len();
+            contenders[next](run)?;
         }
     }
+    drop(contenders);
     print_table(
         [&read, &parse, &whole]
             .into_iter()

@@ -26,11 +26,16 @@ pub fn measure(bytes: u64, work: impl FnOnce() -> Result<u64>) -> Result<Sample>
 }
 
 pub fn read_lines(path: &Path) -> Result<u64> {
-    let mut file = std::fs::File::open(path)?;
+    count_lines(std::fs::File::open(path)?)
+}
+
+/// Newlines read from `input`, a megabyte at a time. Never more in memory:
+/// a child started later inherits this process's peak RSS in its own.
+pub fn count_lines(mut input: impl Read) -> Result<u64> {
     let mut buf = vec![0u8; 1 << 20];
     let mut lines = 0u64;
     loop {
-        let n = file.read(&mut buf)?;
+        let n = input.read(&mut buf)?;
         if n == 0 {
             return Ok(lines);
         }
@@ -176,8 +181,7 @@ fn count_lake_lines(dir: &Path) -> Result<u64> {
         if path.is_dir() {
             total += count_lake_lines(&path)?;
         } else if path.to_string_lossy().ends_with(".ndjson.zst") {
-            let text = zstd::decode_all(std::fs::File::open(&path)?)?;
-            total += memchr::memchr_iter(b'\n', &text).count() as u64;
+            total += count_lines(zstd::Decoder::new(std::fs::File::open(&path)?)?)?;
         }
     }
     Ok(total)
