@@ -95,13 +95,17 @@ fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
         let flags = needs_escape(word);
         return (flags != 0).then(|| from + (flags.trailing_zeros() / 8) as usize);
     }
-    let tail = bytes.get(from..)?;
-    tail.iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map(|i| from + i)
+    // Shorter than a word (a method, a key such as `path`): its bytes,
+    // padded with one that needs no escape, as one word.
+    let tail = bytes.get(from..).filter(|tail| !tail.is_empty())?;
+    let mut word = [b'a'; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    let flags = needs_escape(u64::from_le_bytes(word));
+    (flags != 0).then(|| from + (flags.trailing_zeros() / 8) as usize)
 }
 
 /// Appends `s` as a JSON string.
+#[inline]
 fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);

@@ -66,6 +66,7 @@ impl Value {
 
     /// Bytes this value holds on the heap (none for scalars and short
     /// text), for bounding queues by memory.
+    #[inline]
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,

@@ -292,6 +292,7 @@ impl Clone for FieldHint {
 }
 
 /// Heap bytes of a name or text value (none when inline).
+#[inline]
 pub(crate) fn text_heap(text: &Text) -> usize {
     if text.is_heap_allocated() {
         text.capacity()
