@@ -253,18 +253,17 @@ impl MemoryBuffer {
     }
 
     fn take_batch(&self, state: &mut State) -> Vec<Event> {
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        while let Some((_, size)) = state.queue.front() {
-            if !batch.is_empty() && bytes + size > self.settings.batch_max_bytes {
+        // Count first, so the batch is allocated once at its size rather
+        // than grown event by event.
+        let (mut take, mut bytes) = (0, 0);
+        for (_, size) in &state.queue {
+            if take > 0 && bytes + size > self.settings.batch_max_bytes {
                 break;
             }
-            let Some((event, size)) = state.queue.pop_front() else {
-                break;
-            };
             bytes += size;
-            batch.push(event);
+            take += 1;
         }
+        let batch: Vec<Event> = state.queue.drain(..take).map(|(event, _)| event).collect();
         state.bytes -= bytes;
         if state.queue.is_empty() {
             state.oldest = None;

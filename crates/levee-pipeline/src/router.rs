@@ -80,6 +80,16 @@ impl Router {
     /// Filters and routes one batch, waiting for room in blocking buffers.
     async fn route(&self, batch: Batch, cache: &mut TagCache) {
         let mut per_output: Vec<Vec<Event>> = (0..self.routes.len()).map(|_| Vec::new()).collect();
+        // An output's first event reserves room for the whole batch: most
+        // batches go to one output, and growing one event at a time
+        // showed in profiles.
+        let room = batch.len();
+        let mut push = |events: &mut Vec<Event>, event: Event| {
+            if events.capacity() == 0 {
+                events.reserve_exact(room);
+            }
+            events.push(event);
+        };
         for mut event in batch {
             if !self.filter(&mut event, cache) {
                 continue;
@@ -89,12 +99,12 @@ impl Router {
                 [] => {
                     routes.unrouted.inc();
                 }
-                [only] => per_output[*only].push(event),
+                [only] => push(&mut per_output[*only], event),
                 [first, rest @ ..] => {
                     for &i in rest {
-                        per_output[i].push(event.clone());
+                        push(&mut per_output[i], event.clone());
                     }
-                    per_output[*first].push(event);
+                    push(&mut per_output[*first], event);
                 }
             }
         }
