@@ -84,7 +84,7 @@ impl Router {
         // batches go to one output, and growing one event at a time
         // showed in profiles.
         let room = batch.len();
-        let mut push = |events: &mut Vec<Event>, event: Event| {
+        let push = |events: &mut Vec<Event>, event: Event| {
             if events.capacity() == 0 {
                 events.reserve_exact(room);
             }
