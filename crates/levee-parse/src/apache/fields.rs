@@ -36,7 +36,7 @@ impl Out {
         // for why), and appends: a format's keys are checked to be distinct
         // when it is compiled.
         match directive.kind {
-            Kind::Request => store_request(&mut self.record, true, name, raw),
+            Kind::Request => store_request(&mut self.record, true, name, raw, None),
             Kind::UrlQuery => self.url_query(name, raw),
             Kind::Verbatim => self.put(name, Value::String(decode(raw))),
             _ if raw == b"-" => self.put(name, Value::Null),

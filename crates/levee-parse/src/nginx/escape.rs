@@ -52,6 +52,15 @@ pub(crate) fn decode(raw: &[u8]) -> Text {
     Text::from_utf8_lossy(&out)
 }
 
+/// [`decode`], for a field whose text the caller already has as UTF-8 (cut
+/// from a line checked whole): without escapes, it is copied unchecked.
+pub(crate) fn decode_known(raw: &[u8], text: Option<&str>) -> Text {
+    match text {
+        Some(text) if memchr(b'\\', raw).is_none() => Text::from(text),
+        _ => decode(raw),
+    }
+}
+
 /// An unknown escape is kept as written: the backslash stays in the text.
 fn keep_backslash<'a>(out: &mut Vec<u8>, after: &'a [u8]) -> &'a [u8] {
     out.push(b'\\');

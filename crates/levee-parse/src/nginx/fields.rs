@@ -5,7 +5,7 @@
 
 use levee_event::{Record, Text, Value};
 
-use super::escape::decode;
+use super::escape::{decode, decode_known};
 use crate::error::{ParseError, ParseErrorReason, excerpt};
 use crate::time::{parse_epoch, parse_iso8601, parse_time_local};
 
@@ -60,9 +60,13 @@ pub(super) struct Sink<'a> {
     pub(super) time: &'a mut Option<i64>,
     /// The format's record names are all distinct (see [`put`]).
     pub(super) distinct: bool,
+    /// The whole line, when it is UTF-8 (nearly always: nginx escapes
+    /// other bytes). Checked once, so that fields cut from it need no
+    /// check of their own.
+    pub(super) line: Option<&'a str>,
 }
 
-impl Sink<'_> {
+impl<'a> Sink<'a> {
     /// Converts `raw` (the field's bytes, found at `position` in the line)
     /// and stores it under `name`.
     ///
@@ -80,9 +84,15 @@ impl Sink<'_> {
         // made every value a stack temporary, copied with loads wider than
         // the stores that wrote it (a stall per field).
         match kind {
-            FieldKind::Request => self.request(name, raw),
+            FieldKind::Request => {
+                let text = self.text_at(position, raw);
+                store_request(self.record, self.distinct, name, raw, text);
+            }
             _ if raw == b"-" => self.put(name, Value::Null),
-            FieldKind::Str => self.put(name, Value::String(decode(raw))),
+            FieldKind::Str => {
+                let text = self.text_at(position, raw);
+                self.put(name, Value::String(decode_known(raw, text)));
+            }
             FieldKind::Int => {
                 let n = parse_int(raw).ok_or_else(|| invalid(name, "an integer", raw, position))?;
                 self.put(name, Value::Int(n));
@@ -95,8 +105,8 @@ impl Sink<'_> {
                     None => self.put(name, Value::Null),
                 }
             }
-            FieldKind::TimeLocal => self.time_text(name, raw, parse_time_local),
-            FieldKind::TimeIso8601 => self.time_text(name, raw, parse_iso8601),
+            FieldKind::TimeLocal => self.time_text(name, raw, position, parse_time_local),
+            FieldKind::TimeIso8601 => self.time_text(name, raw, position, parse_iso8601),
             FieldKind::Msec => {
                 let seconds = parse_float(raw)
                     .ok_or_else(|| invalid(name, "epoch seconds", raw, position))?;
@@ -114,15 +124,24 @@ impl Sink<'_> {
         put(self.record, self.distinct, name, value);
     }
 
-    fn time_text(&mut self, name: &Text, raw: &[u8], parse: fn(&[u8]) -> Option<i64>) {
+    fn time_text(
+        &mut self,
+        name: &Text,
+        raw: &[u8],
+        position: usize,
+        parse: fn(&[u8]) -> Option<i64>,
+    ) {
         if self.time.is_none() {
             *self.time = parse(raw);
         }
-        self.put(name, Value::String(decode(raw)));
+        let text = self.text_at(position, raw);
+        self.put(name, Value::String(decode_known(raw, text)));
     }
 
-    fn request(&mut self, name: &Text, raw: &[u8]) {
-        store_request(self.record, self.distinct, name, raw);
+    /// `raw`, found at `position`, as text cut from the checked line.
+    #[inline]
+    fn text_at(&self, position: usize, raw: &[u8]) -> Option<&'a str> {
+        self.line?.get(position..position + raw.len())
     }
 }
 
@@ -236,7 +255,14 @@ pub(crate) static REQUEST_PARTS: [Text; 4] = [
 /// Stores a request line (`$request`, apache's `%r`) and its parts; all
 /// parts are null when it has another shape (a TLS handshake, `""`), so every
 /// line of one format has the same keys. `distinct` is as for [`put`].
-pub(crate) fn store_request(record: &mut Record, distinct: bool, name: &Text, raw: &[u8]) {
+/// `text` is `raw` when the caller already knows it is UTF-8.
+pub(crate) fn store_request(
+    record: &mut Record,
+    distinct: bool,
+    name: &Text,
+    raw: &[u8],
+    text: Option<&str>,
+) {
     if raw == b"-" {
         put(record, distinct, name, Value::Null);
         return store_no_parts(record, distinct);
@@ -246,7 +272,7 @@ pub(crate) fn store_request(record: &mut Record, distinct: bool, name: &Text, ra
     // before the request is moved into the record are stack copies, read
     // back wider than they were written: a stall per part.
     if memchr::memchr(b'\\', raw).is_none()
-        && let Ok(request) = std::str::from_utf8(raw)
+        && let Some(request) = text.or_else(|| std::str::from_utf8(raw).ok())
     {
         put(record, distinct, name, Value::from(request));
         return store_parts(record, distinct, split_request(request));

@@ -30,6 +30,7 @@ impl Format {
             record: &mut record,
             time: &mut time,
             distinct: self.distinct,
+            line: std::str::from_utf8(line).ok(),
         };
         for field in &self.fields {
             let rest = line.get(pos..).unwrap_or_default();

@@ -211,6 +211,21 @@ fn invalid_utf8_bytes_become_replacement_chars() {
 }
 
 #[test]
+fn utf8_fields_are_kept_whole_beside_escapes() {
+    // `escape=none` writes UTF-8 as it is: the line is checked once and
+    // each field cut from it, an escaped one still decoded.
+    let parsed = combined(
+        "192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] \"GET /café/\u{1F600}?q=ü HTTP/1.1\" 200 5 \"https://例え.jp/\" \"agent \\x22ß\\x22\""
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(parsed.record["path"], s("/café/\u{1F600}"));
+    assert_eq!(parsed.record["query"], s("q=ü"));
+    assert_eq!(parsed.record["http_referer"], s("https://例え.jp/"));
+    assert_eq!(parsed.record["http_user_agent"], s("agent \"ß\""));
+}
+
+#[test]
 fn crlf_line_endings_are_tolerated() {
     let line = br#"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl""#;
     let plain = combined(line).unwrap();
