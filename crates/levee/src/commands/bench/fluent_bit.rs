@@ -7,13 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
 use super::Sample;
-use super::stages::read_lines;
-use super::usage::run_child;
+use super::stages::{read_lines, run_collector};
 
 /// The `nginx` parser of Fluent Bit's `conf/parsers.conf`.
 const NGINX_PARSER: &str = r#"[PARSER]
@@ -103,14 +101,9 @@ impl FluentBit {
             std::fs::remove_dir_all(&self.out)?;
         }
         std::fs::create_dir_all(&self.out)?;
-        let t = Instant::now();
-        let usage = run_child(Command::new(&self.exe).arg("-c").arg(&self.config), run_log)
-            .with_context(|| format!("running {}", self.exe.display()))?;
-        let wall = t.elapsed();
-        if !usage.status.success() {
-            let said = std::fs::read_to_string(run_log).unwrap_or_default();
-            bail!("{} failed ({}): {said}", self.exe.display(), usage.status);
-        }
+        let mut command = Command::new(&self.exe);
+        command.arg("-c").arg(&self.config);
+        let sample = run_collector(&mut command, run_log, lines, bytes)?;
         let out = self.out.join(OUT_FILE);
         let delivered = read_lines(&out).with_context(|| format!("reading {}", out.display()))?;
         // Its 400 MB of output, gone before the kernel writes it back
@@ -123,12 +116,6 @@ impl FluentBit {
                 run_log.display()
             );
         }
-        Ok(Sample {
-            lines,
-            bytes,
-            wall,
-            cpu: usage.cpu,
-            peak_rss: usage.peak_rss,
-        })
+        Ok(sample)
     }
 }

@@ -142,20 +142,15 @@ pub fn whole_path(
     if errors_path.exists() {
         std::fs::remove_file(&errors_path)?;
     }
-    let t = Instant::now();
-    let usage = run_child(
+    let sample = run_collector(
         Command::new(exe)
             .args(["run", "--exit-on-eof", "-c"])
             .arg(config)
             .env("LEVEE_LOG", "warn"),
         run_log,
-    )
-    .with_context(|| format!("running {} run", exe.display()))?;
-    let wall = t.elapsed();
-    if !usage.status.success() {
-        let said = std::fs::read_to_string(run_log).unwrap_or_default();
-        bail!("{} run failed ({}): {said}", exe.display(), usage.status);
-    }
+        lines,
+        bytes,
+    )?;
     let delivered = count_lake_lines(&dir.join("lake"))?;
     let errors = std::fs::read_to_string(&errors_path).map_or(0, |t| t.lines().count() as u64);
     if delivered + errors != lines {
@@ -163,6 +158,26 @@ pub fn whole_path(
             "{}: the lake holds {delivered} lines and the error file {errors}, not {lines}",
             exe.display()
         );
+    }
+    Ok(sample)
+}
+
+/// Runs a collector to its end as a child, timed, with its output in
+/// `run_log`; fails with what it said unless it succeeded. What it
+/// delivered is for the caller to check.
+pub fn run_collector(
+    command: &mut Command,
+    run_log: &Path,
+    lines: u64,
+    bytes: u64,
+) -> Result<Sample> {
+    let name = command.get_program().to_string_lossy().into_owned();
+    let t = Instant::now();
+    let usage = run_child(command, run_log).with_context(|| format!("running {name}"))?;
+    let wall = t.elapsed();
+    if !usage.status.success() {
+        let said = std::fs::read_to_string(run_log).unwrap_or_default();
+        bail!("{name} failed ({}): {said}", usage.status);
     }
     Ok(Sample {
         lines,
