@@ -39,6 +39,27 @@ fn start(text: &str) -> (Arc<Metrics>, tokio::sync::oneshot::Sender<()>, Running
     (metrics, stop_tx, run)
 }
 
+/// Runs the pipeline `text` until its sources reach the end of their
+/// files; checks that no source failed.
+async fn run_to_eof(text: &str) -> Arc<Metrics> {
+    let pipeline = config::build(text, "test.toml").unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let report = topology::run(
+        pipeline,
+        metrics.clone(),
+        RunOptions { exit_on_eof: true },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.source_errors.is_empty(),
+        "{:?}",
+        report.source_errors
+    );
+    metrics
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_every_matching_output_and_bad_lines_reach_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,21 +117,7 @@ path = {errors}
         other = quoted(&out("other")),
         errors = quoted(&out("errors")),
     );
-    let pipeline = config::build(&text, "test.toml").unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let report = topology::run(
-        pipeline,
-        metrics.clone(),
-        RunOptions { exit_on_eof: true },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
-    assert!(
-        report.source_errors.is_empty(),
-        "{:?}",
-        report.source_errors
-    );
+    let metrics = run_to_eof(&text).await;
 
     let all = lines(&out("all"));
     let ns: Vec<_> = all.iter().map(|r| r["n"].as_i64().unwrap()).collect();
@@ -196,20 +203,7 @@ path = {odd}
         even = quoted(&out("even")),
         odd = quoted(&out("odd")),
     );
-    let pipeline = config::build(&config, "test.toml").unwrap();
-    let report = topology::run(
-        pipeline,
-        Arc::new(Metrics::new()),
-        RunOptions { exit_on_eof: true },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
-    assert!(
-        report.source_errors.is_empty(),
-        "{:?}",
-        report.source_errors
-    );
+    run_to_eof(&config).await;
 
     for (name, remainder) in [("even", 0), ("odd", 1)] {
         let got = lines(&out(name));
