@@ -2,28 +2,25 @@
 //!
 //! Every sink that writes NDJSON spends most of its encoding time here,
 //! so this skips serde's generic path: no `Result` per token, no
-//! `io::Write` per fragment, and strings are scanned eight bytes at a time
-//! for what needs escaping. The bytes are exactly what `serde_json` writes
-//! for the same record (a property test holds it to that), so readers see
-//! no difference.
+//! `io::Write` per fragment. The bytes are exactly what `serde_json`
+//! writes for the same record (a property test holds it to that), so
+//! readers see no difference.
+//!
+//! The writer checks for room once per string, not once per byte. It
+//! copies text eight bytes at a time, storing each word before it looks at
+//! it for what needs escaping, and stores a string's last word whole.
+//! Storing past the end needs initialized bytes there, so the buffer is
+//! grown with zeros ahead of the text and cut back to it at the end: no
+//! `unsafe`, and a memset per record instead of a check per byte.
 
 use crate::{Record, Value};
 
 impl Record {
     /// Appends the record as one JSON object, fields in record order.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        let mut first = true;
-        for (name, value) in self.iter() {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_str(name, out);
-            out.push(b':');
-            value.write_json(out);
-        }
-        out.push(b'}');
+        let mut writer = Writer::new(out);
+        writer.record(self);
+        writer.finish();
     }
 }
 
@@ -31,28 +28,292 @@ impl Value {
     /// Appends the value as JSON. A float that is not finite becomes
     /// `null`, as JSON has no word for it.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        match self {
-            Value::Null => out.extend_from_slice(b"null"),
-            Value::Bool(true) => out.extend_from_slice(b"true"),
-            Value::Bool(false) => out.extend_from_slice(b"false"),
-            Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-            Value::Float(x) if x.is_finite() => {
-                out.extend_from_slice(zmij::Buffer::new().format_finite(*x).as_bytes())
-            }
-            Value::Float(_) => out.extend_from_slice(b"null"),
-            Value::String(s) => write_str(s, out),
+        let mut writer = Writer::new(out);
+        writer.value(self);
+        writer.finish();
+    }
+}
+
+/// Bytes copied and checked at a time; also the room kept past a string,
+/// so that its last word can be stored whole.
+const WORD: usize = 8;
+
+/// Room made at least, when more is needed: about two nginx records.
+const AHEAD: usize = 1024;
+
+/// JSON text being appended to a buffer.
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the text ends; `out` may hold scratch bytes past it, which
+    /// [`Writer::finish`] cuts off.
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    #[inline]
+    fn new(out: &'a mut Vec<u8>) -> Writer<'a> {
+        let pos = out.len();
+        Writer { out, pos }
+    }
+
+    /// Cuts the buffer back to the text written.
+    #[inline]
+    fn finish(self) {
+        self.out.truncate(self.pos);
+    }
+
+    /// The buffer from the end of the text, at least `n` bytes long.
+    #[inline(always)]
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.out.len() - self.pos < n {
+            self.grow(n);
+        }
+        &mut self.out[self.pos..]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        self.out.resize(self.pos + n.max(AHEAD), 0);
+    }
+
+    /// Appends bytes that need no escaping.
+    #[inline(always)]
+    fn raw(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        self.room(n)[..n].copy_from_slice(bytes);
+        self.pos += n;
+    }
+
+    fn record(&mut self, record: &Record) {
+        self.raw(b"{");
+        let mut first = true;
+        for (name, value) in record.iter() {
+            self.key(first, name);
+            first = false;
+            self.value(value);
+        }
+        self.raw(b"}");
+    }
+
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::String(s) => self.string(s),
+            Value::Int(i) => self.raw(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::Float(x) => match thousandths(*x) {
+                Some(m) => self.thousandths(m),
+                None if x.is_finite() => self.raw(zmij::Buffer::new().format_finite(*x).as_bytes()),
+                None => self.raw(b"null"),
+            },
+            Value::Null => self.raw(b"null"),
+            Value::Bool(true) => self.raw(b"true"),
+            Value::Bool(false) => self.raw(b"false"),
             Value::Array(items) => {
-                out.push(b'[');
+                self.raw(b"[");
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        self.raw(b",");
                     }
-                    item.write_json(out);
+                    self.value(item);
                 }
-                out.push(b']');
+                self.raw(b"]");
             }
-            Value::Map(record) => record.write_json(out),
+            Value::Map(record) => self.record(record),
         }
+    }
+
+    /// Appends `m` thousandths as `int.frac`, the fraction without its
+    /// trailing zeros but at least one digit (`0.076`, `3.5`, `2.0`).
+    fn thousandths(&mut self, m: u64) {
+        let frac = m % 1000;
+        self.raw(itoa::Buffer::new().format(m / 1000).as_bytes());
+        let digits = [
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        let keep = if frac.is_multiple_of(100) {
+            2
+        } else if frac.is_multiple_of(10) {
+            3
+        } else {
+            4
+        };
+        self.raw(&digits[..keep]);
+    }
+
+    /// Appends `"name":`, after a comma unless it is the first.
+    #[inline]
+    fn key(&mut self, first: bool, name: &str) {
+        let bytes = name.as_bytes();
+        let n = bytes.len();
+        let lead = usize::from(!first);
+        let buf = self.room(n + 4 + WORD);
+        buf[0] = b',';
+        buf[lead] = b'"';
+        match copy_clean(buf, lead + 1, bytes) {
+            Ok(()) => {
+                buf[lead + 1 + n] = b'"';
+                buf[lead + 2 + n] = b':';
+                self.pos += lead + n + 3;
+            }
+            Err(clean) => {
+                self.pos += lead + 1;
+                self.escaped(bytes, clean);
+                self.raw(b":");
+            }
+        }
+    }
+
+    /// Appends `s` as a JSON string.
+    #[inline]
+    fn string(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let n = bytes.len();
+        let buf = self.room(n + 2 + WORD);
+        buf[0] = b'"';
+        match copy_clean(buf, 1, bytes) {
+            Ok(()) => {
+                buf[1 + n] = b'"';
+                self.pos += n + 2;
+            }
+            Err(clean) => {
+                self.pos += 1;
+                self.escaped(bytes, clean);
+            }
+        }
+    }
+
+    /// Appends the rest of a string from `start` on, escaped, and its
+    /// closing quote; `bytes[..start]` are already written. Out of line:
+    /// nginx escapes its own quotes and bytes, so few strings get here.
+    #[cold]
+    #[inline(never)]
+    fn escaped(&mut self, bytes: &[u8], mut start: usize) {
+        self.pos += start;
+        while let Some(at) = next_escape(bytes, start) {
+            self.raw(&bytes[start..at]);
+            self.escape(bytes[at]);
+            start = at + 1;
+        }
+        self.raw(&bytes[start..]);
+        self.raw(b"\"");
+    }
+
+    fn escape(&mut self, byte: u8) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let named = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            b'\t' => b't',
+            b'\n' => b'n',
+            0x0c => b'f',
+            b'\r' => b'r',
+            _ => {
+                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+                self.raw(b"\\u00");
+                return self.raw(&hex);
+            }
+        };
+        self.raw(&[b'\\', named]);
+    }
+}
+
+/// `x` as a whole number of thousandths, if it is one from 0 to a
+/// million: the seconds nginx logs (`0.076`). Their shortest text, which
+/// serde_json and zmij write, is then `int.frac`: that decimal reads back
+/// as `x` (the division below rounds it to `x`, as parsing does), and any
+/// other decimal that did would lie within an ulp of it, so need more
+/// digits. zmij's general search cost a tenth of writing an nginx record.
+#[inline]
+fn thousandths(x: f64) -> Option<u64> {
+    if !(0.0..1e6).contains(&x) || x.is_sign_negative() {
+        return None;
+    }
+    let m = (x * 1000.0).round();
+    (m / 1000.0 == x).then_some(m as u64)
+}
+
+/// Copies `bytes` into `buf` from `at`, a word at a time, each word
+/// stored before it is checked; `buf` must have `WORD` bytes to spare past
+/// the copy. Fails with where the first word that needs an escape starts,
+/// the bytes before it copied.
+#[inline(always)]
+fn copy_clean(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), usize> {
+    let n = bytes.len();
+    let mut i = 0;
+    // Two words a turn for the long strings (a request, a user agent).
+    while let Some(chunk) = bytes.get(i..i + 2 * WORD) {
+        let mut pair = [0u8; 2 * WORD];
+        pair.copy_from_slice(chunk);
+        buf[at + i..at + i + 2 * WORD].copy_from_slice(&pair);
+        let mut low = [0u8; WORD];
+        let mut high = [0u8; WORD];
+        low.copy_from_slice(&pair[..WORD]);
+        high.copy_from_slice(&pair[WORD..]);
+        if needs_escape(u64::from_le_bytes(low)) | needs_escape(u64::from_le_bytes(high)) != 0 {
+            return Err(i);
+        }
+        i += 2 * WORD;
+    }
+    if let Some(chunk) = bytes.get(i..i + WORD) {
+        let mut word = [0u8; WORD];
+        word.copy_from_slice(chunk);
+        buf[at + i..at + i + WORD].copy_from_slice(&word);
+        if needs_escape(u64::from_le_bytes(word)) != 0 {
+            return Err(i);
+        }
+        i += WORD;
+    }
+    let rest = n - i;
+    if rest == 0 {
+        return Ok(());
+    }
+    // The last `rest` bytes, fewer than a word, as the low bytes of one,
+    // the others filled with a byte that needs no escape.
+    let fill = (LOW_BITS * u64::from(b'a')) & (!0u64 << (8 * rest));
+    let word = if n >= WORD {
+        // Stored as the string's last whole word, which ends where it does.
+        let mut last = [0u8; WORD];
+        last.copy_from_slice(&bytes[n - WORD..]);
+        buf[at + n - WORD..at + n].copy_from_slice(&last);
+        (u64::from_le_bytes(last) >> (8 * (WORD - rest))) | fill
+    } else {
+        // A short string (a method, a key such as `path`): stored with its
+        // filler, which the text after it overwrites or `finish` cuts off.
+        let word = short_word(bytes) | fill;
+        buf[at..at + WORD].copy_from_slice(&word.to_le_bytes());
+        word
+    };
+    if needs_escape(word) != 0 {
+        Err(i)
+    } else {
+        Ok(())
+    }
+}
+
+/// The bytes of a string shorter than a word as the low bytes of one, the
+/// high ones zero: two overlapping loads, so no copy of variable length.
+#[inline(always)]
+fn short_word(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let two = |at: usize| {
+        let mut word = [0u8; 2];
+        word.copy_from_slice(&bytes[at..at + 2]);
+        u64::from(u16::from_le_bytes(word))
+    };
+    let four = |at: usize| {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(&bytes[at..at + 4]);
+        u64::from(u32::from_le_bytes(word))
+    };
+    match n {
+        0 => 0,
+        1 => u64::from(bytes[0]),
+        2 | 3 => two(0) | (two(n - 2) << (8 * (n - 2))),
+        _ => four(0) | (four(n - 4) << (8 * (n - 4))),
     }
 }
 
@@ -102,43 +363,6 @@ fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
     word[..tail.len()].copy_from_slice(tail);
     let flags = needs_escape(u64::from_le_bytes(word));
     (flags != 0).then(|| from + (flags.trailing_zeros() / 8) as usize)
-}
-
-/// Appends `s` as a JSON string.
-#[inline]
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    while let Some(at) = next_escape(bytes, start) {
-        out.extend_from_slice(&bytes[start..at]);
-        escape(bytes[at], out);
-        start = at + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-#[cold]
-fn escape(byte: u8, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let named = match byte {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        b'\t' => b't',
-        b'\n' => b'n',
-        0x0c => b'f',
-        b'\r' => b'r',
-        _ => {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(byte >> 4)]);
-            out.push(HEX[usize::from(byte & 0xf)]);
-            return;
-        }
-    };
-    out.extend_from_slice(&[b'\\', named]);
 }
 
 #[cfg(test)]
@@ -194,6 +418,37 @@ mod tests {
         assert_eq!(json(&Value::Float(f64::NEG_INFINITY)), "null");
     }
 
+    #[test]
+    fn appends_exactly_the_text_whatever_room_the_buffer_has() {
+        let long = "x".repeat(3 * AHEAD) + "\"\n" + &"é".repeat(AHEAD);
+        let mut record = Record::new();
+        record.insert("short", "a");
+        record.insert(long.as_str(), long.as_str());
+        record.insert("n", 7);
+        let want = serde_json::to_string(&record).unwrap();
+        for room in [0, 1, 9, 100, 5000, 20_000] {
+            let mut out = Vec::with_capacity(room);
+            out.extend_from_slice(b"before\n");
+            record.write_json(&mut out);
+            assert_eq!(out, [b"before\n", want.as_bytes()].concat(), "room {room}");
+            // Writing again appends after what is there, scratch bytes and all gone.
+            record.write_json(&mut out);
+            assert_eq!(out.len(), 7 + 2 * want.len());
+        }
+    }
+
+    #[test]
+    fn thousandths_are_written_as_serde_json_writes_them() {
+        for m in (0..20_000u64).chain([999_999_999, 123_456_789, 100_000_000]) {
+            let x = m as f64 / 1000.0;
+            assert_eq!(json(&Value::Float(x)), serde_json::to_string(&x).unwrap());
+        }
+        // Not thousandths, or out of the range: the general path.
+        for x in [-0.0, -0.5, 0.0001, 1e6, 1e300, 0.1 + 0.2, 5e-324] {
+            assert_eq!(json(&Value::Float(x)), serde_json::to_string(&x).unwrap());
+        }
+    }
+
     fn value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -218,6 +473,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_thousandths_are_written_as_serde_json_writes_them(m in 0u64..1_000_000_000) {
+            let x = m as f64 / 1000.0;
+            prop_assert_eq!(json(&Value::Float(x)), serde_json::to_string(&x).unwrap());
+        }
+
         #[test]
         fn writes_what_serde_json_writes(v in value()) {
             prop_assert_eq!(json(&v), serde_json::to_string(&v).unwrap());
