@@ -7,8 +7,9 @@
 //! readers see no difference.
 //!
 //! The writer checks for room once per string, not once per byte. It
-//! copies text eight bytes at a time, storing each word before it looks at
-//! it for what needs escaping, and stores a string's last word whole.
+//! copies text a word (eight bytes) at a time, two in a long string,
+//! storing each word before it looks at it for what needs escaping, and
+//! stores a string's last word whole.
 //! Storing past the end needs initialized bytes there, so the buffer is
 //! grown with zeros ahead of the text and cut back to it at the end: no
 //! `unsafe`, and a memset per record instead of a check per byte.
