@@ -7,9 +7,9 @@
 //! readers see no difference.
 //!
 //! The writer checks for room once per string, not once per byte. It
-//! copies text a word (eight bytes) at a time, two in a long string,
-//! storing each word before it looks at it for what needs escaping, and
-//! stores a string's last word whole.
+//! copies text a word (eight bytes) at a time, storing each word before
+//! it looks at it for what needs escaping, and stores a string's last word
+//! whole.
 //! Storing past the end needs initialized bytes there, so the buffer is
 //! grown with zeros ahead of the text and cut back to it at the end: no
 //! `unsafe`, and a memset per record instead of a check per byte.
@@ -245,21 +245,7 @@ fn thousandths(x: f64) -> Option<u64> {
 fn copy_clean(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), usize> {
     let n = bytes.len();
     let mut i = 0;
-    // Two words a turn for the long strings (a request, a user agent).
-    while let Some(chunk) = bytes.get(i..i + 2 * WORD) {
-        let mut pair = [0u8; 2 * WORD];
-        pair.copy_from_slice(chunk);
-        buf[at + i..at + i + 2 * WORD].copy_from_slice(&pair);
-        let mut low = [0u8; WORD];
-        let mut high = [0u8; WORD];
-        low.copy_from_slice(&pair[..WORD]);
-        high.copy_from_slice(&pair[WORD..]);
-        if needs_escape(u64::from_le_bytes(low)) | needs_escape(u64::from_le_bytes(high)) != 0 {
-            return Err(i);
-        }
-        i += 2 * WORD;
-    }
-    if let Some(chunk) = bytes.get(i..i + WORD) {
+    while let Some(chunk) = bytes.get(i..i + WORD) {
         let mut word = [0u8; WORD];
         word.copy_from_slice(chunk);
         buf[at + i..at + i + WORD].copy_from_slice(&word);
