@@ -186,11 +186,47 @@ pub(crate) fn parse_int(raw: &[u8]) -> Option<i64> {
 }
 
 fn parse_float(raw: &[u8]) -> Option<f64> {
+    if let Some(seconds) = short_decimal(raw) {
+        return Some(seconds);
+    }
     // Only digits and a dot: refuses `inf`, `nan` and exponents nginx never writes.
     if raw.is_empty() || !raw.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
         return None;
     }
     std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
+/// Powers of ten that an f64 holds exactly, up to [`SHORT_DECIMAL_LEN`].
+const POWERS_OF_TEN: [f64; SHORT_DECIMAL_LEN + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Digits an f64 holds exactly, whatever they are.
+const SHORT_DECIMAL_LEN: usize = 15;
+
+/// `0.076` or `1538400000.123`, the numbers nginx writes, without the
+/// general parser. With 15 digits at most, the digits as an integer and
+/// the power of ten are exact f64s, so one division rounds once: it gives
+/// the nearest f64 to the decimal, as the general parser does. `None` for
+/// anything else (longer, two dots, no digit), left to that parser.
+fn short_decimal(raw: &[u8]) -> Option<f64> {
+    if raw.len() > SHORT_DECIMAL_LEN {
+        return None;
+    }
+    let (mut digits, mut dot) = (0u64, None);
+    for (at, &b) in raw.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => digits = digits * 10 + u64::from(b - b'0'),
+            b'.' if dot.is_none() => dot = Some(at),
+            _ => return None,
+        }
+    }
+    if raw.is_empty() || raw == b"." {
+        return None;
+    }
+    let scale = dot.map_or(0, |at| raw.len() - at - 1);
+    // Both exact, as said above: below 2^53.
+    Some(digits as f64 / POWERS_OF_TEN[scale])
 }
 
 /// The last number of a list such as `0.001, 0.002 : -`; `-` entries (an
@@ -338,6 +374,50 @@ mod tests {
         assert_eq!(last_number(b"0.1, x"), Err(()));
         assert_eq!(last_number(b""), Err(()));
         assert_eq!(last_number(b"inf"), Err(()));
+    }
+
+    #[test]
+    fn short_decimals_read_as_the_general_parser_reads_them() {
+        for text in [
+            "0.076",
+            "0.1",
+            "0.3",
+            "1",
+            "0",
+            "000.000",
+            "5.",
+            ".5",
+            "123456789012345",
+            "1234567890123.5",
+            "0.0000000000001",
+            "1538400000.123",
+            "90071992547.993",
+        ] {
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(short_decimal(text.as_bytes()), Some(want), "{text}");
+            assert_eq!(parse_float(text.as_bytes()), Some(want), "{text}");
+        }
+        for text in ["", ".", "1.2.3", "-1", "1e5", "inf", "0x10", "1,5", " 1"] {
+            assert_eq!(short_decimal(text.as_bytes()), None, "{text}");
+        }
+        // Past 15 characters the general parser takes over.
+        assert_eq!(short_decimal(b"1234567890123456"), None);
+        assert_eq!(
+            parse_float(b"1234567890123456"),
+            Some(1_234_567_890_123_456.0)
+        );
+        assert_eq!(
+            parse_float(b"0.1234567890123456789"),
+            Some(0.123_456_789_012_345_68)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_decimals_match_the_general_parser(text in "[0-9]{0,8}\\.?[0-9]{0,8}") {
+            let want = text.parse::<f64>().ok();
+            proptest::prop_assert_eq!(parse_float(text.as_bytes()), want);
+        }
     }
 
     #[test]
