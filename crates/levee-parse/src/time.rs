@@ -18,11 +18,40 @@ pub use spec::TimeSpec;
 pub(crate) use spec::{Date, Now, local_nanos, without_year};
 pub(crate) use zone::Zone;
 
+use std::cell::Cell;
+
 use levee_event::time::{NANOS_PER_SEC, days_from_civil, days_in_month};
+
+/// The `$time_local` text this thread read last, and its time. A log's
+/// lines come in time order and a busy server writes many a second, so
+/// most lines carry the text of the line before.
+type LastTimeLocal = Cell<Option<([u8; TIME_LOCAL_LEN], i64)>>;
+
+/// `10/Oct/2000:13:55:36 -0700`.
+const TIME_LOCAL_LEN: usize = 26;
+
+thread_local! {
+    static LAST_TIME_LOCAL: LastTimeLocal = const { Cell::new(None) };
+}
 
 /// nginx's `$time_local`: `10/Oct/2000:13:55:36 -0700` (month names in
 /// English, any letter case).
 pub fn parse_time_local(text: &[u8]) -> Option<i64> {
+    let Ok(key) = <[u8; TIME_LOCAL_LEN]>::try_from(text) else {
+        return parse_time_local_fields(text);
+    };
+    LAST_TIME_LOCAL.with(|last| match last.get() {
+        Some((seen, nanos)) if seen == key => Some(nanos),
+        _ => {
+            let nanos = parse_time_local_fields(text)?;
+            last.set(Some((key, nanos)));
+            Some(nanos)
+        }
+    })
+}
+
+/// [`parse_time_local`] without the cache.
+fn parse_time_local_fields(text: &[u8]) -> Option<i64> {
     let [
         d1,
         d2,
@@ -489,7 +518,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn time_local_reuses_only_the_same_text() {
+        let texts: [&[u8]; 7] = [
+            b"01/Sep/2018:17:00:00 +0000",
+            b"01/Sep/2018:17:00:00 +0000",
+            b"01/Sep/2018:17:00:00 +0100",
+            b"01/Sep/2018:17:00:00 +0100",
+            b"31/Sep/2018:17:00:00 +0100",
+            b"01/Sep/2018:17:00:01 +0100",
+            b"01/Sep/2018:17:00:00 +0000",
+        ];
+        let want = [
+            Some(0),
+            Some(0),
+            Some(-3600),
+            Some(-3600),
+            None,
+            Some(-3599),
+            Some(0),
+        ];
+        let base = parse_time_local_fields(texts[0]).unwrap();
+        for (text, want) in texts.iter().zip(want) {
+            let got = parse_time_local(text).map(|t| (t - base) / NANOS_PER_SEC);
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
     proptest::proptest! {
+        /// Runs of repeated and changing texts, valid and not, read as
+        /// they read without the cache.
+        #[test]
+        fn time_local_reads_the_same_with_the_cache(
+            picks in proptest::collection::vec((0usize..4, 0u8..3), 1..40),
+        ) {
+            let texts = [
+                "01/Sep/2018:17:00:00 +0000",
+                "01/Sep/2018:17:00:00 -0000",
+                "01/sep/2018:17:00:59 +1400",
+                "29/Feb/2019:17:00:00 +0000",
+            ];
+            for (pick, digit) in picks {
+                let mut text = texts[pick].as_bytes().to_vec();
+                text[19] = b'0' + digit;
+                proptest::prop_assert_eq!(parse_time_local(&text), parse_time_local_fields(&text));
+            }
+        }
+
         #[test]
         fn time_local_round_trips(
             secs in 0i64..7_000_000_000,
