@@ -71,14 +71,19 @@ impl Value {
         match self {
             Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,
             Value::String(s) => text_heap(s),
-            Value::Array(a) => {
-                size_of::<Vec<Value>>()
-                    + a.capacity() * size_of::<Value>()
-                    + a.iter().map(Value::heap_size).sum::<usize>()
-            }
+            // Out of line, so that the common cases above inline into a
+            // record's loop over its fields.
+            Value::Array(a) => array_heap_size(a),
             Value::Map(m) => size_of::<Record>() + m.heap_size(),
         }
     }
+}
+
+#[inline(never)]
+fn array_heap_size(a: &Vec<Value>) -> usize {
+    size_of::<Vec<Value>>()
+        + a.capacity() * size_of::<Value>()
+        + a.iter().map(Value::heap_size).sum::<usize>()
 }
 
 /// Renders scalars as their plain text (strings without quotes), and lists

@@ -291,11 +291,13 @@ impl Clone for FieldHint {
     }
 }
 
-/// Heap bytes of a name or text value (none when inline).
+/// Heap bytes of a name or text value (none when inline). Its length, not
+/// its capacity: compact_str reads a heap capacity in a call of its own,
+/// once per long field of every event, and text here is made at its length.
 #[inline]
 pub(crate) fn text_heap(text: &Text) -> usize {
     if text.is_heap_allocated() {
-        text.capacity()
+        text.len()
     } else {
         0
     }
