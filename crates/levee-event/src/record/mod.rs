@@ -90,7 +90,12 @@ impl Record {
     pub fn get_index_of(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.find(&self.entries, name),
-            None => self.entries.iter().position(|(k, _)| k.as_str() == name),
+            // Lengths first: a name's length is read without a branch,
+            // its text only after working out where it lives.
+            None => self
+                .entries
+                .iter()
+                .position(|(k, _)| k.len() == name.len() && k.as_str() == name),
         }
     }
 
