@@ -38,16 +38,24 @@ struct TagRoutes {
 /// Bounds the cache when templated re-tags make many distinct tags.
 const MAX_CACHED_TAGS: usize = 4096;
 
+/// Tags tried before hashing: an event passes through its source's tag and
+/// each re-tag's, the same few for every event of a batch.
+const RECENT_TAGS: usize = 4;
+
 /// What each tag seen so far matches, looked up for every event and filter.
-/// A batch's events nearly always share one tag, so the last tag looked up
-/// is tried first, by comparing its text, before hashing into the map.
+/// The last few tags looked up are tried first, by comparing their text
+/// (or only their pointer, for a tag from the config), before hashing
+/// into the map: with one only, a filter that re-tags made every event
+/// miss twice.
 #[derive(Default)]
 struct TagCache {
     /// Where each tag's routes are in `routes`; hashes with foldhash rather
     /// than SipHash.
     index: HashMap<Tag, usize, foldhash::fast::RandomState>,
     routes: Vec<TagRoutes>,
-    last: Option<(Tag, usize)>,
+    recent: [Option<(Tag, usize)>; RECENT_TAGS],
+    /// The slot of `recent` the next miss replaces.
+    next: usize,
 }
 
 impl Router {
@@ -131,22 +139,25 @@ impl Router {
     }
 
     fn routes_of<'c>(&self, tag: &Tag, cache: &'c mut TagCache) -> &'c TagRoutes {
-        let at = match &cache.last {
-            Some((last, at)) if last == tag => *at,
-            _ => {
+        let recent = cache.recent.iter().flatten().find(|(seen, _)| seen == tag);
+        let at = match recent {
+            Some(&(_, at)) => at,
+            None => {
                 let at = match cache.index.get(tag) {
                     Some(&at) => at,
                     None => {
                         if cache.routes.len() >= MAX_CACHED_TAGS {
                             cache.index.clear();
                             cache.routes.clear();
+                            cache.recent = Default::default();
                         }
                         cache.routes.push(self.resolve(tag));
                         cache.index.insert(tag.clone(), cache.routes.len() - 1);
                         cache.routes.len() - 1
                     }
                 };
-                cache.last = Some((tag.clone(), at));
+                cache.recent[cache.next] = Some((tag.clone(), at));
+                cache.next = (cache.next + 1) % RECENT_TAGS;
                 at
             }
         };
