@@ -1,24 +1,23 @@
 //! The `tail` source: follows files as they grow, like `tail -F`.
 //!
 //! Reads each file from its start, then polls for new bytes. A file renamed
-//! away (log rotation) is read to its end before the new file at the path is
-//! opened from its start; a file truncated in place is read again from 0.
-//! Checkpoints, globs and exactly-once delivery come with the disk buffer.
+//! away (log rotation) is read to its end, and then for as long as it is
+//! still written to (until quiet for `rotate_wait`), beside the new file at
+//! the path, which is read from its start. A file truncated in place is
+//! read again from 0. Checkpoints and globs come with the disk buffer.
 
-use std::io::SeekFrom;
-#[cfg(unix)]
-use std::os::unix::fs::MetadataExt;
+mod followed;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::fs::File;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::SourceContext;
-use super::lines::{LineBuffer, LineDecoder, now_nanos};
+use super::lines::LineDecoder;
 use crate::SourceError;
 use crate::units::{Interval, Size};
+use followed::Followed;
 
 /// `type = "tail"`: follow one or more files.
 #[derive(Clone, Debug, Deserialize)]
@@ -32,6 +31,10 @@ pub struct TailConfig {
     /// How many bytes to read at once.
     #[serde(default = "default_read_buffer")]
     pub read_buffer: Size,
+    /// How long a file rotated away is still read after it last grew: a
+    /// server writes to its old file until it reopens its logs.
+    #[serde(default = "default_rotate_wait")]
+    pub rotate_wait: Interval,
 }
 
 fn default_poll_interval() -> Interval {
@@ -40,6 +43,11 @@ fn default_poll_interval() -> Interval {
 
 fn default_read_buffer() -> Size {
     Size(256 * 1024)
+}
+
+/// Fluent Bit's `Rotate_Wait` default.
+fn default_rotate_wait() -> Interval {
+    Interval(Duration::from_secs(5))
 }
 
 impl TailConfig {
@@ -58,126 +66,6 @@ impl TailConfig {
     }
 }
 
-/// One followed file.
-struct Followed {
-    path: PathBuf,
-    file: Option<File>,
-    /// Identity of the open file, to notice rotation.
-    inode: u64,
-    offset: u64,
-    lines: LineBuffer,
-    /// Set once a missing file was reported, so it is reported once.
-    warned_missing: bool,
-}
-
-impl Followed {
-    fn new(path: PathBuf, lines: LineBuffer) -> Followed {
-        Followed {
-            path,
-            file: None,
-            inode: 0,
-            offset: 0,
-            lines,
-            warned_missing: false,
-        }
-    }
-
-    async fn open(&mut self) -> Result<bool, SourceError> {
-        match File::open(&self.path).await {
-            Ok(file) => {
-                let meta = file.metadata().await.map_err(|e| self.io(e))?;
-                self.inode = inode(&meta);
-                self.file = Some(file);
-                self.offset = 0;
-                self.lines.reset();
-                tracing::info!(path = %self.path.display(), "tail: following");
-                Ok(true)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !self.warned_missing {
-                    tracing::warn!(path = %self.path.display(), "tail: file does not exist yet; waiting for it");
-                    self.warned_missing = true;
-                }
-                Ok(false)
-            }
-            Err(e) => Err(self.io(e)),
-        }
-    }
-
-    /// Reads what is there; returns the number of bytes read (0 at the end).
-    async fn read(
-        &mut self,
-        buf: &mut [u8],
-        decoder: &mut LineDecoder,
-    ) -> Result<usize, SourceError> {
-        if self.file.is_none() && !self.open().await? {
-            return Ok(0);
-        }
-        let Some(file) = self.file.as_mut() else {
-            return Ok(0);
-        };
-        let n = file.read(buf).await.map_err(|e| SourceError::Io {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        if n > 0 {
-            self.offset += n as u64;
-            decoder.metrics().bytes.inc_by(n as u64);
-            self.lines.feed(&buf[..n], decoder, now_nanos());
-        }
-        Ok(n)
-    }
-
-    /// At the end of the file: was it rotated away or truncated?
-    async fn check_rotation(&mut self, decoder: &mut LineDecoder) -> Result<(), SourceError> {
-        let Some(file) = self.file.as_mut() else {
-            return Ok(());
-        };
-        let at_path = match tokio::fs::metadata(&self.path).await {
-            Ok(meta) => meta,
-            // Renamed away and not yet replaced: keep the old handle.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.io(e)),
-        };
-        if inode(&at_path) != self.inode {
-            // Rotated: the old file was read to its end; its last line may
-            // lack a newline, and no more will come to it.
-            self.lines.finish(decoder, now_nanos());
-            tracing::info!(path = %self.path.display(), "tail: file rotated; opening the new one");
-            self.file = None;
-            self.open().await?;
-        } else if at_path.len() < self.offset {
-            tracing::warn!(path = %self.path.display(), "tail: file truncated; reading it again from the start");
-            file.seek(SeekFrom::Start(0))
-                .await
-                .map_err(|e| SourceError::Io {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-            self.offset = 0;
-            self.lines.finish(decoder, now_nanos());
-        }
-        Ok(())
-    }
-
-    fn io(&self, source: std::io::Error) -> SourceError {
-        SourceError::Io {
-            path: self.path.clone(),
-            source,
-        }
-    }
-}
-
-#[cfg(unix)]
-fn inode(meta: &std::fs::Metadata) -> u64 {
-    meta.ino()
-}
-
-#[cfg(not(unix))]
-fn inode(_meta: &std::fs::Metadata) -> u64 {
-    0
-}
-
 pub(crate) async fn run(
     config: TailConfig,
     mut decoder: LineDecoder,
@@ -189,13 +77,14 @@ pub(crate) async fn run(
         .map(|path| Followed::new(path.clone(), decoder.line_buffer()))
         .collect();
     let mut buf = vec![0u8; config.read_buffer.as_usize()];
+    let rotate_wait = config.rotate_wait.0;
     'outer: loop {
         let mut progressed = false;
         for file in &mut files {
             if ctx.shutting_down() {
                 break 'outer;
             }
-            if file.read(&mut buf, &mut decoder).await? > 0 {
+            if file.read(&mut buf, &mut decoder, rotate_wait).await? > 0 {
                 progressed = true;
             }
             while let Some(batch) = decoder.take_full() {
@@ -210,13 +99,13 @@ pub(crate) async fn run(
         // Every file is at its end.
         if ctx.exit_on_eof {
             for file in &mut files {
-                file.lines.finish(&mut decoder, now_nanos());
+                file.finish(&mut decoder);
             }
             break;
         }
         // A multiline record that waited long enough for more lines is done.
         for file in &mut files {
-            file.lines.flush_if_idle(&mut decoder);
+            file.flush_if_idle(&mut decoder);
         }
         // Don't hold a partial batch while waiting: latency stays bounded.
         if !ctx.send(decoder.take()).await {
@@ -229,7 +118,7 @@ pub(crate) async fn run(
         let poll = tokio::time::Instant::now() + config.poll_interval.0;
         let wake = files
             .iter()
-            .filter_map(|f| f.lines.record_deadline())
+            .filter_map(Followed::record_deadline)
             .fold(poll, std::cmp::min);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
@@ -239,9 +128,9 @@ pub(crate) async fn run(
     // Lines already read are not held back at shutdown: a pending multiline
     // record is parsed as it stands.
     for file in &mut files {
-        file.lines.flush_record(&mut decoder);
+        file.flush_record(&mut decoder);
     }
-    let pending: usize = files.iter().map(|f| f.lines.pending()).sum();
+    let pending: usize = files.iter().map(Followed::pending).sum();
     if pending > 0 {
         tracing::info!(
             bytes = pending,
@@ -266,13 +155,25 @@ mod tests {
     fn start(
         path: &std::path::Path,
     ) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+        start_with(
+            path,
+            r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
+        )
+    }
+
+    /// Runs a tail source on `path`, polling every 10ms, with `extra`
+    /// config lines.
+    fn start_with(
+        path: &std::path::Path,
+        extra: &str,
+    ) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
         let config: SourceConfig = toml::from_str(&format!(
             r#"
             type = "tail"
             paths = [{path:?}]
             tag = "app"
             poll_interval = "10ms"
-            multiline = {{ first_line = '^\d{{4}}-', flush_timeout = "100ms" }}
+            {extra}
             "#
         ))
         .unwrap();
@@ -330,5 +231,112 @@ mod tests {
             rest.extend(messages(&batch).into_iter().map(str::to_owned));
         }
         assert_eq!(rest, ["2024-06-15 INFO next\n  detail"]);
+    }
+
+    /// Receives messages until `want` more have come; fails after 10 s.
+    async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
+        let until = got.len() + want;
+        while got.len() < until {
+            let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+                .await
+                .expect("lines within 10 s")
+                .expect("source running");
+            got.extend(messages(&batch).into_iter().map(str::to_owned));
+        }
+    }
+
+    /// Stops the source; returns what it still sent.
+    async fn stop_and_drain(
+        stop: watch::Sender<bool>,
+        mut rx: mpsc::Receiver<Batch>,
+    ) -> Vec<String> {
+        stop.send(true).unwrap();
+        let mut rest = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            rest.extend(messages(&batch).into_iter().map(str::to_owned));
+        }
+        rest
+    }
+
+    /// logrotate renames the log and makes a new one; nginx writes to the
+    /// old one until it gets `USR1` and reopens. Lines written to either
+    /// are read once each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotated_file_is_read_while_it_is_still_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let mut nginx = std::fs::File::create(&path).unwrap();
+        nginx.write_all(b"a1\na2\n").unwrap();
+        let (mut rx, stop, _) = start_with(&path, r#"rotate_wait = "30s""#);
+        let mut got = Vec::new();
+        receive(&mut rx, &mut got, 2).await;
+
+        std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+        std::fs::write(&path, b"b1\n").unwrap();
+        receive(&mut rx, &mut got, 1).await;
+        // Still nginx's handle: the renamed file.
+        nginx.write_all(b"a3\n").unwrap();
+        receive(&mut rx, &mut got, 1).await;
+        // nginx reopened: the new file.
+        let mut reopened = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        reopened.write_all(b"b2\n").unwrap();
+        receive(&mut rx, &mut got, 1).await;
+
+        got.extend(stop_and_drain(stop, rx).await);
+        assert_eq!(got, ["a1", "a2", "b1", "a3", "b2"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotated_file_is_let_go_once_quiet_and_its_last_line_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let mut nginx = std::fs::File::create(&path).unwrap();
+        nginx.write_all(b"a1\n").unwrap();
+        let (mut rx, stop, _) = start_with(&path, r#"rotate_wait = "50ms""#);
+        let mut got = Vec::new();
+        receive(&mut rx, &mut got, 1).await;
+
+        // A last line without a newline, then rotation.
+        nginx.write_all(b"a2").unwrap();
+        std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+        std::fs::write(&path, b"b1\n").unwrap();
+        receive(&mut rx, &mut got, 2).await;
+        got[1..].sort();
+        assert_eq!(got, ["a1", "a2", "b1"]);
+
+        // Long after rotate_wait, the old file is no longer read.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        nginx.write_all(b"\nlate\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"b2\n")
+            .unwrap();
+        receive(&mut rx, &mut got, 1).await;
+        got.extend(stop_and_drain(stop, rx).await);
+        assert_eq!(got[3..], ["b2"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_truncated_file_is_read_again_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, b"first line\nsecond line\n").unwrap();
+        let (mut rx, stop, _) = start_with(&path, "");
+        let mut got = Vec::new();
+        receive(&mut rx, &mut got, 2).await;
+
+        // copytruncate: the same file, cut to nothing, then written anew.
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(b"new\n")
+            .unwrap();
+        receive(&mut rx, &mut got, 1).await;
+        got.extend(stop_and_drain(stop, rx).await);
+        assert_eq!(got, ["first line", "second line", "new"]);
     }
 }
