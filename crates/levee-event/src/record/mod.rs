@@ -34,6 +34,10 @@ pub type Text = CompactString;
 #[derive(Clone, Default)]
 pub struct Record {
     entries: Vec<(Text, Value)>,
+    /// A bit for each name's [`name_bit`], so that looking for a name that
+    /// is not there (a field a filter adds) mostly skips the scan. Removing
+    /// a field leaves its bit: a set bit means "perhaps here".
+    names: u64,
     /// Built once there are more than [`LINEAR_MAX`] entries.
     index: Option<Box<Index>>,
 }
@@ -53,6 +57,7 @@ impl Record {
     pub fn with_capacity(n: usize) -> Record {
         Record {
             entries: Vec::with_capacity(n),
+            names: 0,
             index: None,
         }
     }
@@ -82,6 +87,7 @@ impl Record {
     /// Removes every field.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.names = 0;
         self.index = None;
     }
 
@@ -92,6 +98,7 @@ impl Record {
             Some(index) => index.find(&self.entries, name),
             // Lengths first: a name's length is read without a branch,
             // its text only after working out where it lives.
+            None if self.names & name_bit(name) == 0 => None,
             None => self
                 .entries
                 .iter()
@@ -186,6 +193,7 @@ impl Record {
             .get_index_of(&name)
             .map(|was| self.entries.remove(was).1);
         let at = at.min(self.entries.len());
+        self.names |= name_bit(&name);
         self.entries.insert(at, (name, value.into()));
         self.reindex();
         old
@@ -247,6 +255,7 @@ impl Record {
 
     #[inline(always)]
     fn push(&mut self, name: Text, value: Value) {
+        self.names |= name_bit(&name);
         self.entries.reserve(1);
         let len = self.entries.len();
         let slot = self.entries.spare_capacity_mut()[0].as_mut_ptr();
@@ -283,6 +292,15 @@ impl Record {
         self.index =
             (self.entries.len() > LINEAR_MAX).then(|| Box::new(Index::build(&self.entries)));
     }
+}
+
+/// One of 64 bits, by a name's length and first byte: the fields of one
+/// kind of log mostly differ in one or the other (`api_call` and
+/// `protocol`, `status_class` and `http_referer`).
+#[inline(always)]
+fn name_bit(name: &str) -> u64 {
+    let first = name.as_bytes().first().copied().unwrap_or(0);
+    1 << ((name.len() * 7 + usize::from(first)) % 64)
 }
 
 /// Where a field was found last time, for [`Record::get_hinted`]. Shared
