@@ -184,8 +184,21 @@ impl Template {
                     } else {
                         record.get_hinted(path, &hint.0)
                     };
-                    if let Some(value) = value {
-                        push_value(out, value);
+                    let mut functions = functions.as_slice();
+                    match (value, functions.first()) {
+                        // A path's part is pushed alone, not the path and
+                        // then cut down to its part.
+                        (
+                            Some(Value::String(text)),
+                            Some(first @ (Function::Segment(_) | Function::LastSegment)),
+                        ) => {
+                            if let Some(range) = first.segment_of(text) {
+                                out.push_str(&text[range]);
+                            }
+                            functions = &functions[1..];
+                        }
+                        (Some(value), _) => push_value(out, value),
+                        (None, _) => {}
                     }
                     for function in functions {
                         function.apply(out, start);
@@ -450,35 +463,32 @@ impl Function {
     fn apply(&self, out: &mut String, start: usize) {
         match self {
             Function::Lower => {
-                if out[start..].is_ascii() {
-                    out[start..].make_ascii_lowercase();
+                let tail = &mut out[start..];
+                if tail.is_ascii() {
+                    tail.make_ascii_lowercase();
                 } else {
-                    let lowered = out[start..].to_lowercase();
+                    let lowered = tail.to_lowercase();
                     replace_tail(out, start, &lowered);
                 }
             }
             Function::Upper => {
-                if out[start..].is_ascii() {
-                    out[start..].make_ascii_uppercase();
+                let tail = &mut out[start..];
+                if tail.is_ascii() {
+                    tail.make_ascii_uppercase();
                 } else {
-                    let uppered = out[start..].to_uppercase();
+                    let uppered = tail.to_uppercase();
                     replace_tail(out, start, &uppered);
                 }
             }
-            Function::LastSegment => {
-                let found = segments(&out[start..]).last();
-                keep_tail_range(out, start, found);
-            }
-            Function::Segment(n) => {
-                let found = segments(&out[start..]).nth(*n);
+            Function::LastSegment | Function::Segment(_) => {
+                let found = self.segment_of(&out[start..]);
                 keep_tail_range(out, start, found);
             }
             Function::StatusClass => {
                 let class = status_class(&out[start..]);
                 out.truncate(start);
-                if let Some(digit) = class {
-                    out.push(digit);
-                    out.push_str("xx");
+                if let Some(class) = class {
+                    out.push_str(class);
                 }
             }
             Function::Default(text) => {
@@ -486,6 +496,14 @@ impl Function {
                     out.push_str(text);
                 }
             }
+        }
+    }
+
+    /// The part of a path that `segment(N)` or `last_segment` keeps.
+    fn segment_of(&self, path: &str) -> Option<Range<usize>> {
+        match self {
+            Function::Segment(n) => segments(path).nth(*n),
+            _ => segments(path).last(),
         }
     }
 }
@@ -548,13 +566,14 @@ impl Iterator for Segments<'_> {
     }
 }
 
-/// The first digit of an HTTP status from 100 to 599.
-fn status_class(text: &str) -> Option<char> {
+/// The class (`4xx`) of an HTTP status from 100 to 599.
+fn status_class(text: &str) -> Option<&'static str> {
+    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     match text.trim().as_bytes() {
         [first @ b'1'..=b'5', second, third]
             if second.is_ascii_digit() && third.is_ascii_digit() =>
         {
-            Some(char::from(*first))
+            Some(CLASSES[usize::from(first - b'1')])
         }
         _ => None,
     }
@@ -613,6 +632,18 @@ mod tests {
         assert_eq!(render("[${p|last_segment}]", &root), "[]");
         let fragment = record(&[("p", "/a/b#x/y".into())]);
         assert_eq!(render("${p|last_segment}", &fragment), "b");
+        // After another function, or on a value that is not text, the
+        // segment is cut from the rendered text instead.
+        let mixed = record(&[("p", "/API/Vé/x".into()), ("n", Value::Int(42))]);
+        assert_eq!(render("${p|lower|segment(1)}", &mixed), "vé");
+        assert_eq!(render("${n|last_segment}_${n|segment(1)}", &mixed), "42_");
+        assert_eq!(render("${p|segment(1)|lower}", &mixed), "vé");
+        let long = "/api/v1/sending-domains/example.com/verify?x=1";
+        let path = record(&[("p", long.into())]);
+        assert_eq!(
+            render("${p|upper}${p|segment(2)}", &path),
+            format!("{}sending-domains", long.to_uppercase())
+        );
     }
 
     #[test]
