@@ -128,6 +128,96 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
     );
 }
 
+/// logrotate while levee runs: the log is renamed, a new one made, and the
+/// server writes to the old one until it reopens. Every line is delivered
+/// once.
+#[cfg(unix)]
+#[test]
+fn a_log_rotated_while_running_loses_and_repeats_no_line() {
+    use std::io::Write as _;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let log = dir.join("access.log");
+    let out_path = dir.join("out.ndjson");
+    let config = format!(
+        "data_dir = {data}\n[sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
+         poll_interval = \"20ms\"\nrotate_wait = \"30s\"\n\
+         [outputs.out]\nmatch = \"app\"\ntype = \"file\"\npath = {out}\n\
+         buffer = {{ flush_interval = \"50ms\" }}\n",
+        data = toml_path(&dir.join("data")),
+        log = toml_path(&log),
+        out = toml_path(&out_path),
+    );
+    std::fs::write(dir.join("c.toml"), config).unwrap();
+    let lines = |prefix: &str, range: std::ops::Range<usize>| -> String {
+        range.map(|i| format!("{prefix}{i}\n")).collect()
+    };
+    let mut server = std::fs::File::create(&log).unwrap();
+    server.write_all(lines("a", 0..1000).as_bytes()).unwrap();
+    // Killed if an assertion fails first, so no levee outlives the test.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Running(
+        levee()
+            .args(["run", "-c"])
+            .arg(dir.join("c.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let delivered = || -> Vec<String> {
+        std::fs::read_to_string(&out_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|r| r["message"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let wait_for = |count: usize| {
+        let guard = Instant::now();
+        while delivered().len() < count {
+            assert!(
+                guard.elapsed() < Duration::from_secs(60),
+                "{} of {count} lines after 60 s",
+                delivered().len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(1000);
+
+    std::fs::rename(&log, dir.join("access.log.1")).unwrap();
+    std::fs::write(&log, lines("b", 0..500)).unwrap();
+    wait_for(1500);
+    // The server has not reopened yet: it still writes to the old file.
+    server.write_all(lines("a", 1000..1500).as_bytes()).unwrap();
+    wait_for(2000);
+
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.0.wait().unwrap().success());
+    let mut got = delivered();
+    got.sort();
+    let mut want: Vec<String> = lines("a", 0..1500)
+        .lines()
+        .chain(lines("b", 0..500).lines())
+        .map(str::to_owned)
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn generate_is_deterministic() {
     let run = |seed: &str| {
