@@ -112,12 +112,7 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
             .count(),
         0
     );
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     let written = std::fs::read_to_string(&out_path).unwrap();
@@ -200,12 +195,7 @@ fn a_log_rotated_while_running_loses_and_repeats_no_line() {
     server.write_all(lines("a", 1000..1500).as_bytes()).unwrap();
     wait_for(2000);
 
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.0.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child.0);
     assert!(child.0.wait().unwrap().success());
     let mut got = delivered();
     got.sort();
@@ -216,6 +206,17 @@ fn a_log_rotated_while_running_loses_and_repeats_no_line() {
         .collect();
     want.sort();
     assert_eq!(got, want);
+}
+
+/// Sends SIGTERM, as a service manager stops levee.
+#[cfg(unix)]
+fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]
