@@ -52,12 +52,13 @@ pub(crate) fn decode(raw: &[u8]) -> Text {
     Text::from_utf8_lossy(&out)
 }
 
-/// [`decode`], for a field whose text the caller already has as UTF-8 (cut
-/// from a line checked whole): without escapes, it is copied unchecked.
+/// [`decode`], unless the caller has the field as text it knows is UTF-8
+/// without a backslash (cut from a line checked whole): that is copied as
+/// it is.
 pub(crate) fn decode_known(raw: &[u8], text: Option<&str>) -> Text {
     match text {
-        Some(text) if memchr(b'\\', raw).is_none() => Text::from(text),
-        _ => decode(raw),
+        Some(text) => Text::from(text),
+        None => decode(raw),
     }
 }
 

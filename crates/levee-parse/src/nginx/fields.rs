@@ -60,9 +60,10 @@ pub(super) struct Sink<'a> {
     pub(super) time: &'a mut Option<i64>,
     /// The format's record names are all distinct (see [`put`]).
     pub(super) distinct: bool,
-    /// The whole line, when it is UTF-8 (nearly always: nginx escapes
-    /// other bytes). Checked once, so that fields cut from it need no
-    /// check of their own.
+    /// The whole line, when it is UTF-8 and has no backslash (nearly
+    /// always: nginx escapes other bytes, and writes a backslash only in an
+    /// escape). Checked once, so that a field cut from it is its own text,
+    /// with nothing to check or decode.
     pub(super) line: Option<&'a str>,
 }
 
@@ -138,7 +139,8 @@ impl<'a> Sink<'a> {
         self.put(name, Value::String(decode_known(raw, text)));
     }
 
-    /// `raw`, found at `position`, as text cut from the checked line.
+    /// `raw`, found at `position`, as text cut from the line, if the line
+    /// is plain (see [`Sink::line`]).
     #[inline]
     fn text_at(&self, position: usize, raw: &[u8]) -> Option<&'a str> {
         self.line?.get(position..position + raw.len())
@@ -291,7 +293,8 @@ pub(crate) static REQUEST_PARTS: [Text; 4] = [
 /// Stores a request line (`$request`, apache's `%r`) and its parts; all
 /// parts are null when it has another shape (a TLS handshake, `""`), so every
 /// line of one format has the same keys. `distinct` is as for [`put`].
-/// `text` is `raw` when the caller already knows it is UTF-8.
+/// `text` is `raw` when the caller already knows it is UTF-8 without a
+/// backslash.
 pub(crate) fn store_request(
     record: &mut Record,
     distinct: bool,
@@ -307,9 +310,12 @@ pub(crate) fn store_request(
     // the line itself, and each is made where it is stored. Parts made
     // before the request is moved into the record are stack copies, read
     // back wider than they were written: a stall per part.
-    if memchr::memchr(b'\\', raw).is_none()
-        && let Some(request) = text.or_else(|| std::str::from_utf8(raw).ok())
-    {
+    let plain = match text {
+        Some(text) => Some(text),
+        None if memchr::memchr(b'\\', raw).is_none() => std::str::from_utf8(raw).ok(),
+        None => None,
+    };
+    if let Some(request) = plain {
         put(record, distinct, name, Value::from(request));
         return store_parts(record, distinct, split_request(request));
     }

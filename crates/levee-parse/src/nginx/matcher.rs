@@ -30,7 +30,10 @@ impl Format {
             record: &mut record,
             time: &mut time,
             distinct: self.distinct,
-            line: std::str::from_utf8(line).ok(),
+            line: memchr(b'\\', line)
+                .is_none()
+                .then(|| std::str::from_utf8(line).ok())
+                .flatten(),
         };
         for field in &self.fields {
             let rest = line.get(pos..).unwrap_or_default();
