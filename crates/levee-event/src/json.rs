@@ -92,11 +92,19 @@ impl<'a> Writer<'a> {
         for (name, value) in record.iter() {
             self.key(first, name);
             first = false;
-            self.value(value);
+            // Text and null, most of a log record's values, are written
+            // here: a call per value, saving and restoring registers, cost
+            // a third as much as writing them.
+            match value {
+                Value::String(s) => self.string(s),
+                Value::Null => self.raw(b"null"),
+                _ => self.value(value),
+            }
         }
         self.raw(b"}");
     }
 
+    #[inline(never)]
     fn value(&mut self, value: &Value) {
         match value {
             Value::String(s) => self.string(s),
@@ -168,7 +176,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends `s` as a JSON string.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self, s: &str) {
         let bytes = s.as_bytes();
         let n = bytes.len();
