@@ -175,6 +175,11 @@ pub async fn run(
         buffer.close();
     }
     while workers.join_next().await.is_some() {}
+    // Every output wrote what it was given: where the sources stopped is
+    // now delivered, and a restart may read on from there.
+    if let Err(e) = levee_io::sources::tail::commit_checkpoints(&pipeline.data_dir) {
+        tracing::error!(error = %e, "cannot commit the sources' checkpoints; a restart reads their files again");
+    }
     // Scrapers see the final counts until the very end.
     if let Some((done, server)) = metrics_server {
         let _ = done.send(());

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
+use crate::support::{Running, sigterm};
 use crate::support::{levee, ok, run_with_stdin, stdout, toml_path};
 
 #[test]
@@ -150,14 +152,6 @@ fn a_log_rotated_while_running_loses_and_repeats_no_line() {
     };
     let mut server = std::fs::File::create(&log).unwrap();
     server.write_all(lines("a", 0..1000).as_bytes()).unwrap();
-    // Killed if an assertion fails first, so no levee outlives the test.
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut child = Running(
         levee()
             .args(["run", "-c"])
@@ -206,17 +200,6 @@ fn a_log_rotated_while_running_loses_and_repeats_no_line() {
         .collect();
     want.sort();
     assert_eq!(got, want);
-}
-
-/// Sends SIGTERM, as a service manager stops levee.
-#[cfg(unix)]
-fn sigterm(child: &std::process::Child) {
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]

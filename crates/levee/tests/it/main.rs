@@ -4,4 +4,5 @@
 mod cli;
 mod demo;
 mod lake_e2e;
+mod restart;
 mod support;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::super::lines::{LineBuffer, LineDecoder, now_nanos};
+use super::checkpoint::Mark;
 use crate::SourceError;
 
 /// One followed path.
@@ -30,6 +31,8 @@ pub(super) struct Followed {
     rotated: Vec<Rotated>,
     /// Set once a missing file was reported, so it is reported once.
     warned_missing: bool,
+    /// Where the last clean stop left the file, tried on the first open.
+    resume: Option<Mark>,
 }
 
 /// A file rotated away, read to its end and then until it stays quiet.
@@ -42,7 +45,7 @@ struct Rotated {
 }
 
 impl Followed {
-    pub(super) fn new(path: PathBuf, lines: LineBuffer) -> Followed {
+    pub(super) fn new(path: PathBuf, lines: LineBuffer, resume: Option<Mark>) -> Followed {
         Followed {
             path,
             file: None,
@@ -51,6 +54,7 @@ impl Followed {
             lines,
             rotated: Vec::new(),
             warned_missing: false,
+            resume,
         }
     }
 
@@ -59,10 +63,24 @@ impl Followed {
             Ok(file) => {
                 let meta = file.metadata().await.map_err(|e| self.io(e))?;
                 self.inode = inode(&meta);
-                self.file = Some(Arc::new(file.into_std().await));
+                let file = file.into_std().await;
                 self.offset = 0;
                 self.lines.reset();
-                tracing::info!(path = %self.path.display(), "tail: following");
+                // Checking the mark reads at most a KiB: not worth a thread.
+                match self.resume.take() {
+                    Some(mark) if mark.matches(&file, self.inode, meta.len()) => {
+                        (&file)
+                            .seek(SeekFrom::Start(mark.offset))
+                            .map_err(|e| self.io(e))?;
+                        self.offset = mark.offset;
+                        tracing::info!(path = %self.path.display(), offset = mark.offset, "tail: following from where the last stop left it");
+                    }
+                    Some(_) => {
+                        tracing::info!(path = %self.path.display(), "tail: not the file the checkpoint names (rotated, replaced or truncated); following from its start");
+                    }
+                    None => tracing::info!(path = %self.path.display(), "tail: following"),
+                }
+                self.file = Some(Arc::new(file));
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -199,6 +217,21 @@ impl Followed {
             .chain([&self.lines])
             .filter_map(LineBuffer::record_deadline)
             .min()
+    }
+
+    /// Where the file at the path was read to, up to its last whole line;
+    /// `None` before it was opened. Rotated files are not marked: they are
+    /// no longer at the path.
+    pub(super) fn mark(&self) -> Option<Mark> {
+        let file = self.file.as_ref()?;
+        let sent = self.offset - self.lines.pending() as u64;
+        match Mark::of(&self.path, file, self.inode, sent) {
+            Ok(mark) => Some(mark),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "tail: cannot mark where the file was left; a restart reads it from its start");
+                None
+            }
+        }
     }
 
     /// Bytes held in partial lines.

@@ -4,9 +4,14 @@
 //! away (log rotation) is read to its end, and then for as long as it is
 //! still written to (until quiet for `rotate_wait`), beside the new file at
 //! the path, which is read from its start. A file truncated in place is
-//! read again from 0. Checkpoints and globs come with the disk buffer.
+//! read again from 0. A clean stop records where each file was left, and a
+//! restart reads on from there (see [`checkpoint`]). Globs are not
+//! supported yet.
 
+mod checkpoint;
 mod followed;
+
+pub use checkpoint::commit as commit_checkpoints;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +40,10 @@ pub struct TailConfig {
     /// server writes to its old file until it reopens its logs.
     #[serde(default = "default_rotate_wait")]
     pub rotate_wait: Interval,
+    /// Read every file from its start, not from where the last clean stop
+    /// left it. Where files were left is still recorded. Default: false.
+    #[serde(default)]
+    pub ignore_checkpoints: bool,
 }
 
 fn default_poll_interval() -> Interval {
@@ -71,10 +80,15 @@ pub(crate) async fn run(
     mut decoder: LineDecoder,
     mut ctx: SourceContext,
 ) -> Result<(), SourceError> {
+    let mut marks = if config.ignore_checkpoints {
+        Default::default()
+    } else {
+        checkpoint::load(&ctx.data_dir, &ctx.name)
+    };
     let mut files: Vec<Followed> = config
         .paths
         .iter()
-        .map(|path| Followed::new(path.clone(), decoder.line_buffer()))
+        .map(|path| Followed::new(path.clone(), decoder.line_buffer(), marks.remove(path)))
         .collect();
     let mut buf = vec![0u8; config.read_buffer.as_usize()];
     let rotate_wait = config.rotate_wait.0;
@@ -137,206 +151,16 @@ pub(crate) async fn run(
             "tail: a partial last line is left unread until restart"
         );
     }
-    ctx.send(decoder.take()).await;
+    if !ctx.send(decoder.take()).await {
+        return Ok(());
+    }
+    // Committed by the pipeline once its outputs wrote all of it.
+    let marks = files.iter().filter_map(Followed::mark).collect();
+    if let Err(e) = checkpoint::write_pending(&ctx.data_dir, &ctx.name, marks) {
+        tracing::warn!(source = %ctx.name, error = %e, "tail: cannot record where the files were left; a restart reads them from their start");
+    }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use levee_event::Batch;
-    use tokio::sync::{mpsc, watch};
-
-    use super::super::{SourceConfig, SourceContext, SourceMetrics};
-
-    /// Runs a tail source on `path` with a multiline rule; returns where
-    /// its batches go and the switch that stops it.
-    fn start(
-        path: &std::path::Path,
-    ) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
-        start_with(
-            path,
-            r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
-        )
-    }
-
-    /// Runs a tail source on `path`, polling every 10ms, with `extra`
-    /// config lines.
-    fn start_with(
-        path: &std::path::Path,
-        extra: &str,
-    ) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
-        let config: SourceConfig = toml::from_str(&format!(
-            r#"
-            type = "tail"
-            paths = [{path:?}]
-            tag = "app"
-            poll_interval = "10ms"
-            {extra}
-            "#
-        ))
-        .unwrap();
-        let source = config.build().unwrap();
-        let (tx, rx) = mpsc::channel(16);
-        let (stop, shutdown) = watch::channel(false);
-        let metrics = SourceMetrics::default();
-        let ctx = SourceContext {
-            name: "app".into(),
-            out: tx,
-            shutdown,
-            exit_on_eof: false,
-            data_dir: std::env::temp_dir(),
-            metrics: metrics.clone(),
-        };
-        tokio::spawn(source.run(ctx));
-        (rx, stop, metrics)
-    }
-
-    fn messages(batch: &Batch) -> Vec<&str> {
-        batch
-            .iter()
-            .filter_map(|e| e.record["message"].as_str())
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_record_is_flushed_when_the_file_goes_quiet() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        let mut file = std::fs::File::create(&path).unwrap();
-        file.write_all(b"2024-06-15 ERROR boom\n\tat a.B(B.java:1)\n")
-            .unwrap();
-        let (mut rx, stop, metrics) = start(&path);
-        let started = std::time::Instant::now();
-        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(started.elapsed() >= std::time::Duration::from_millis(100));
-        assert_eq!(
-            messages(&batch),
-            ["2024-06-15 ERROR boom\n\tat a.B(B.java:1)"]
-        );
-
-        // A record still pending at shutdown is delivered, not lost.
-        file.write_all(b"2024-06-15 INFO next\n  detail\n").unwrap();
-        let written = std::fs::metadata(&path).unwrap().len();
-        while metrics.bytes.get() < written {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        stop.send(true).unwrap();
-        let mut rest = Vec::new();
-        while let Some(batch) = rx.recv().await {
-            rest.extend(messages(&batch).into_iter().map(str::to_owned));
-        }
-        assert_eq!(rest, ["2024-06-15 INFO next\n  detail"]);
-    }
-
-    /// Receives messages until `want` more have come; fails after 10 s.
-    async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
-        let until = got.len() + want;
-        while got.len() < until {
-            let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
-                .await
-                .expect("lines within 10 s")
-                .expect("source running");
-            got.extend(messages(&batch).into_iter().map(str::to_owned));
-        }
-    }
-
-    /// Stops the source; returns what it still sent.
-    async fn stop_and_drain(
-        stop: watch::Sender<bool>,
-        mut rx: mpsc::Receiver<Batch>,
-    ) -> Vec<String> {
-        stop.send(true).unwrap();
-        let mut rest = Vec::new();
-        while let Some(batch) = rx.recv().await {
-            rest.extend(messages(&batch).into_iter().map(str::to_owned));
-        }
-        rest
-    }
-
-    /// logrotate renames the log and makes a new one; nginx writes to the
-    /// old one until it gets `USR1` and reopens. Lines written to either
-    /// are read once each.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rotated_file_is_read_while_it_is_still_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("access.log");
-        let mut nginx = std::fs::File::create(&path).unwrap();
-        nginx.write_all(b"a1\na2\n").unwrap();
-        let (mut rx, stop, _) = start_with(&path, r#"rotate_wait = "30s""#);
-        let mut got = Vec::new();
-        receive(&mut rx, &mut got, 2).await;
-
-        std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
-        std::fs::write(&path, b"b1\n").unwrap();
-        receive(&mut rx, &mut got, 1).await;
-        // Still nginx's handle: the renamed file.
-        nginx.write_all(b"a3\n").unwrap();
-        receive(&mut rx, &mut got, 1).await;
-        // nginx reopened: the new file.
-        let mut reopened = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        reopened.write_all(b"b2\n").unwrap();
-        receive(&mut rx, &mut got, 1).await;
-
-        got.extend(stop_and_drain(stop, rx).await);
-        assert_eq!(got, ["a1", "a2", "b1", "a3", "b2"]);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rotated_file_is_let_go_once_quiet_and_its_last_line_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("access.log");
-        let mut nginx = std::fs::File::create(&path).unwrap();
-        nginx.write_all(b"a1\n").unwrap();
-        let (mut rx, stop, _) = start_with(&path, r#"rotate_wait = "50ms""#);
-        let mut got = Vec::new();
-        receive(&mut rx, &mut got, 1).await;
-
-        // A last line without a newline, then rotation.
-        nginx.write_all(b"a2").unwrap();
-        std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
-        std::fs::write(&path, b"b1\n").unwrap();
-        receive(&mut rx, &mut got, 2).await;
-        got[1..].sort();
-        assert_eq!(got, ["a1", "a2", "b1"]);
-
-        // Long after rotate_wait, the old file is no longer read.
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        nginx.write_all(b"\nlate\n").unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"b2\n")
-            .unwrap();
-        receive(&mut rx, &mut got, 1).await;
-        got.extend(stop_and_drain(stop, rx).await);
-        assert_eq!(got[3..], ["b2"]);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_truncated_file_is_read_again_from_its_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        std::fs::write(&path, b"first line\nsecond line\n").unwrap();
-        let (mut rx, stop, _) = start_with(&path, "");
-        let mut got = Vec::new();
-        receive(&mut rx, &mut got, 2).await;
-
-        // copytruncate: the same file, cut to nothing, then written anew.
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(b"new\n")
-            .unwrap();
-        receive(&mut rx, &mut got, 1).await;
-        got.extend(stop_and_drain(stop, rx).await);
-        assert_eq!(got, ["first line", "second line", "new"]);
-    }
-}
+mod tests;

@@ -1,0 +1,285 @@
+//! The tail source against real files: rotation, truncation, restarts.
+
+use std::io::Write;
+
+use levee_event::Batch;
+use tokio::sync::{mpsc, watch};
+
+use crate::sources::{SourceConfig, SourceContext, SourceMetrics};
+
+/// Runs a tail source on `path` with a multiline rule; returns where
+/// its batches go and the switch that stops it.
+fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+    start_with(
+        path,
+        r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
+    )
+}
+
+/// Runs a tail source on `path`, polling every 10ms, with `extra`
+/// config lines; its data folder is `data` beside the file.
+fn start_with(
+    path: &std::path::Path,
+    extra: &str,
+) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+    let config: SourceConfig = toml::from_str(&format!(
+        r#"
+        type = "tail"
+        paths = [{path:?}]
+        tag = "app"
+        poll_interval = "10ms"
+        {extra}
+        "#
+    ))
+    .unwrap();
+    let source = config.build().unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let (stop, shutdown) = watch::channel(false);
+    let metrics = SourceMetrics::default();
+    let ctx = SourceContext {
+        name: "app".into(),
+        out: tx,
+        shutdown,
+        exit_on_eof: false,
+        data_dir: data_dir(path),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(source.run(ctx));
+    (rx, stop, metrics)
+}
+
+fn data_dir(path: &std::path::Path) -> std::path::PathBuf {
+    path.parent().expect("a file in a folder").join("data")
+}
+
+fn messages(batch: &Batch) -> Vec<&str> {
+    batch
+        .iter()
+        .filter_map(|e| e.record["message"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_record_is_flushed_when_the_file_goes_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(b"2024-06-15 ERROR boom\n\tat a.B(B.java:1)\n")
+        .unwrap();
+    let (mut rx, stop, metrics) = start(&path);
+    let started = std::time::Instant::now();
+    let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert_eq!(
+        messages(&batch),
+        ["2024-06-15 ERROR boom\n\tat a.B(B.java:1)"]
+    );
+
+    // A record still pending at shutdown is delivered, not lost.
+    file.write_all(b"2024-06-15 INFO next\n  detail\n").unwrap();
+    let written = std::fs::metadata(&path).unwrap().len();
+    while metrics.bytes.get() < written {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    stop.send(true).unwrap();
+    let mut rest = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        rest.extend(messages(&batch).into_iter().map(str::to_owned));
+    }
+    assert_eq!(rest, ["2024-06-15 INFO next\n  detail"]);
+}
+
+/// Receives messages until `want` more have come; fails after 10 s.
+async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
+    let until = got.len() + want;
+    while got.len() < until {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("lines within 10 s")
+            .expect("source running");
+        got.extend(messages(&batch).into_iter().map(str::to_owned));
+    }
+}
+
+/// Stops the source; returns what it still sent.
+async fn stop_and_drain(stop: watch::Sender<bool>, mut rx: mpsc::Receiver<Batch>) -> Vec<String> {
+    stop.send(true).unwrap();
+    let mut rest = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        rest.extend(messages(&batch).into_iter().map(str::to_owned));
+    }
+    rest
+}
+
+/// logrotate renames the log and makes a new one; nginx writes to the
+/// old one until it gets `USR1` and reopens. Lines written to either
+/// are read once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_file_is_read_while_it_is_still_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let mut nginx = std::fs::File::create(&path).unwrap();
+    nginx.write_all(b"a1\na2\n").unwrap();
+    let (mut rx, stop, _) = start_with(&path, r#"rotate_wait = "30s""#);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 2).await;
+
+    std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+    std::fs::write(&path, b"b1\n").unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    // Still nginx's handle: the renamed file.
+    nginx.write_all(b"a3\n").unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    // nginx reopened: the new file.
+    let mut reopened = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    reopened.write_all(b"b2\n").unwrap();
+    receive(&mut rx, &mut got, 1).await;
+
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["a1", "a2", "b1", "a3", "b2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_file_is_let_go_once_quiet_and_its_last_line_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let mut nginx = std::fs::File::create(&path).unwrap();
+    nginx.write_all(b"a1\n").unwrap();
+    let (mut rx, stop, _) = start_with(&path, r#"rotate_wait = "50ms""#);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 1).await;
+
+    // A last line without a newline, then rotation.
+    nginx.write_all(b"a2").unwrap();
+    std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+    std::fs::write(&path, b"b1\n").unwrap();
+    receive(&mut rx, &mut got, 2).await;
+    got[1..].sort();
+    assert_eq!(got, ["a1", "a2", "b1"]);
+
+    // Long after rotate_wait, the old file is no longer read.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    nginx.write_all(b"\nlate\n").unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"b2\n")
+        .unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got[3..], ["b2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_file_is_read_again_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"first line\nsecond line\n").unwrap();
+    let (mut rx, stop, _) = start_with(&path, "");
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 2).await;
+
+    // copytruncate: the same file, cut to nothing, then written anew.
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(b"new\n")
+        .unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["first line", "second line", "new"]);
+}
+
+/// Runs the source on `path` until `want` lines came, then stops it;
+/// returns every line it sent.
+async fn run_until(path: &std::path::Path, extra: &str, want: usize) -> Vec<String> {
+    let (mut rx, stop, _) = start_with(path, extra);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, want).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    got
+}
+
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reads_on_from_where_the_last_clean_stop_left_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\na2\npart").unwrap();
+    // The partial line is left unread.
+    assert_eq!(run_until(&path, "", 2).await, ["a1", "a2"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+
+    append(&path, b"ial\na3\n");
+    assert_eq!(run_until(&path, "", 2).await, ["partial", "a3"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+
+    // And on again: only the new line.
+    append(&path, b"a4\n");
+    assert_eq!(run_until(&path, "", 1).await, ["a4"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_commit_a_restart_reads_again_from_the_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\n").unwrap();
+    assert_eq!(run_until(&path, "", 1).await, ["a1"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+
+    // Stopped, but the outputs never confirmed (a crash, a kill).
+    append(&path, b"a2\n");
+    assert_eq!(run_until(&path, "", 1).await, ["a2"]);
+    append(&path, b"a3\n");
+    assert_eq!(run_until(&path, "", 2).await, ["a2", "a3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_replaced_while_stopped_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\na2\n").unwrap();
+    assert_eq!(run_until(&path, "", 2).await, ["a1", "a2"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+
+    // Deleted and made anew, longer than what was read: it may get the
+    // old inode back, and its first bytes tell it apart.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"b1\nb2\nb3\n").unwrap();
+    assert_eq!(run_until(&path, "", 3).await, ["b1", "b2", "b3"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+
+    // Truncated in place to less than was read.
+    std::fs::write(&path, b"c\n").unwrap();
+    assert_eq!(run_until(&path, "", 1).await, ["c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_checkpoints_reads_from_the_start_and_still_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\n").unwrap();
+    assert_eq!(run_until(&path, "", 1).await, ["a1"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+
+    append(&path, b"a2\n");
+    let all = run_until(&path, "ignore_checkpoints = true", 2).await;
+    assert_eq!(all, ["a1", "a2"]);
+    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    append(&path, b"a3\n");
+    assert_eq!(run_until(&path, "", 1).await, ["a3"]);
+}
