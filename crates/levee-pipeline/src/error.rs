@@ -6,7 +6,7 @@ pub enum PipelineError {
     /// The config is invalid.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigErrors),
-    /// The state folder could not be made.
+    /// The state folder could not be made, or its leftovers cleared.
     #[error("data_dir {path}: {source}")]
     DataDir {
         path: PathBuf,

@@ -55,6 +55,13 @@ pub async fn run(
         path: pipeline.data_dir.clone(),
         source: e,
     })?;
+    // Left by a run that never finished: never confirmed delivered.
+    levee_io::sources::tail::discard_pending_checkpoints(&pipeline.data_dir).map_err(|e| {
+        PipelineError::DataDir {
+            path: pipeline.data_dir.clone(),
+            source: e,
+        }
+    })?;
 
     // Bind first: a port in use stops the start, before anything is read.
     let metrics_server = match pipeline.metrics.listen {

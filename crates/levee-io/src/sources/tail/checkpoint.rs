@@ -133,10 +133,8 @@ fn pending_path(data_dir: &Path, source: &str) -> PathBuf {
 
 /// The source's committed marks, by path. A missing checkpoint is a first
 /// start; an unreadable one is reported and read as none, so every file
-/// is read from its start: lines may repeat, none is lost. A pending
-/// checkpoint left by a run that did not finish is removed.
+/// is read from its start: lines may repeat, none is lost.
 pub(super) fn load(data_dir: &Path, source: &str) -> HashMap<PathBuf, Mark> {
-    let _ = std::fs::remove_file(pending_path(data_dir, source));
     let path = committed_path(data_dir, source);
     let text = match std::fs::read(&path) {
         Ok(text) => text,
@@ -202,21 +200,43 @@ pub(super) fn write_pending(
 /// the offsets in them delivered.
 pub fn commit(data_dir: &Path) -> std::io::Result<()> {
     let dir = folder(data_dir);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "pending") {
-            std::fs::rename(&path, path.with_extension("json"))?;
-        }
+    for path in pending(&dir)? {
+        std::fs::rename(&path, path.with_extension("json"))?;
     }
     // The renames themselves survive a crash only once the folder is synced.
     #[cfg(unix)]
-    File::open(&dir)?.sync_all()?;
+    if dir.exists() {
+        File::open(&dir)?.sync_all()?;
+    }
     Ok(())
+}
+
+/// Removes the pending checkpoints a run that did not finish left (a
+/// crash, a kill), before any source starts: what they hold was never
+/// confirmed delivered, and a later [`commit`] must not make it so, even
+/// for a source since removed from the config.
+pub fn discard_pending(data_dir: &Path) -> std::io::Result<()> {
+    for path in pending(&folder(data_dir))? {
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+/// The pending checkpoints in `dir`; none if it does not exist.
+fn pending(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "pending") {
+            found.push(path);
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -273,9 +293,12 @@ mod tests {
         let mark = Mark::of(tmp.path(), &file, 3, 5).unwrap();
         write_pending(dir.path(), "nginx", vec![mark.clone()]).unwrap();
 
-        // A restart before the commit: the pending file is thrown away.
+        // Not committed: not loaded, and gone at the next start.
         assert!(load(dir.path(), "nginx").is_empty());
+        discard_pending(dir.path()).unwrap();
         assert!(!pending_path(dir.path(), "nginx").exists());
+        commit(dir.path()).unwrap();
+        assert!(load(dir.path(), "nginx").is_empty());
 
         write_pending(dir.path(), "nginx", vec![mark.clone()]).unwrap();
         commit(dir.path()).unwrap();

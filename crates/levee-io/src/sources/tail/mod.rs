@@ -11,7 +11,9 @@
 mod checkpoint;
 mod followed;
 
-pub use checkpoint::commit as commit_checkpoints;
+pub use checkpoint::{
+    commit as commit_checkpoints, discard_pending as discard_pending_checkpoints,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;
