@@ -206,6 +206,14 @@ async fn run_until(path: &std::path::Path, extra: &str, want: usize) -> Vec<Stri
     got
 }
 
+/// [`run_until`], then commits the checkpoint as the pipeline does once its
+/// outputs wrote everything: a clean stop.
+async fn run_and_commit(path: &std::path::Path, extra: &str, want: usize) -> Vec<String> {
+    let got = run_until(path, extra, want).await;
+    super::commit_checkpoints(&data_dir(path)).unwrap();
+    got
+}
+
 fn append(path: &std::path::Path, bytes: &[u8]) {
     std::fs::OpenOptions::new()
         .append(true)
@@ -221,12 +229,10 @@ async fn a_restart_reads_on_from_where_the_last_clean_stop_left_the_file() {
     let path = dir.path().join("app.log");
     std::fs::write(&path, b"a1\na2\npart").unwrap();
     // The partial line is left unread.
-    assert_eq!(run_until(&path, "", 2).await, ["a1", "a2"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    assert_eq!(run_and_commit(&path, "", 2).await, ["a1", "a2"]);
 
     append(&path, b"ial\na3\n");
-    assert_eq!(run_until(&path, "", 2).await, ["partial", "a3"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    assert_eq!(run_and_commit(&path, "", 2).await, ["partial", "a3"]);
 
     // And on again: only the new line.
     append(&path, b"a4\n");
@@ -238,8 +244,7 @@ async fn without_a_commit_a_restart_reads_again_from_the_last_commit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     std::fs::write(&path, b"a1\n").unwrap();
-    assert_eq!(run_until(&path, "", 1).await, ["a1"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    assert_eq!(run_and_commit(&path, "", 1).await, ["a1"]);
 
     // Stopped, but the outputs never confirmed (a crash, a kill).
     append(&path, b"a2\n");
@@ -253,15 +258,13 @@ async fn a_file_replaced_while_stopped_is_read_from_its_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     std::fs::write(&path, b"a1\na2\n").unwrap();
-    assert_eq!(run_until(&path, "", 2).await, ["a1", "a2"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    assert_eq!(run_and_commit(&path, "", 2).await, ["a1", "a2"]);
 
     // Deleted and made anew, longer than what was read: it may get the
     // old inode back, and its first bytes tell it apart.
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, b"b1\nb2\nb3\n").unwrap();
-    assert_eq!(run_until(&path, "", 3).await, ["b1", "b2", "b3"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    assert_eq!(run_and_commit(&path, "", 3).await, ["b1", "b2", "b3"]);
 
     // Truncated in place to less than was read.
     std::fs::write(&path, b"c\n").unwrap();
@@ -273,13 +276,11 @@ async fn ignore_checkpoints_reads_from_the_start_and_still_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     std::fs::write(&path, b"a1\n").unwrap();
-    assert_eq!(run_until(&path, "", 1).await, ["a1"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
+    assert_eq!(run_and_commit(&path, "", 1).await, ["a1"]);
 
     append(&path, b"a2\n");
-    let all = run_until(&path, "ignore_checkpoints = true", 2).await;
+    let all = run_and_commit(&path, "ignore_checkpoints = true", 2).await;
     assert_eq!(all, ["a1", "a2"]);
-    super::commit_checkpoints(&data_dir(&path)).unwrap();
     append(&path, b"a3\n");
     assert_eq!(run_until(&path, "", 1).await, ["a3"]);
 }
