@@ -224,7 +224,7 @@ impl Followed {
     /// no longer at the path.
     pub(super) fn mark(&self) -> Option<Mark> {
         let file = self.file.as_ref()?;
-        let sent = self.offset - self.lines.pending() as u64;
+        let sent = self.offset.saturating_sub(self.lines.pending() as u64);
         match Mark::of(&self.path, file, self.inode, sent) {
             Ok(mark) => Some(mark),
             Err(e) => {
