@@ -341,4 +341,47 @@ mod tests {
         std::fs::write(committed_path(dir.path(), "nginx"), b"{not json").unwrap();
         assert!(load(dir.path(), "nginx").is_empty());
     }
+
+    fn mark() -> impl proptest::strategy::Strategy<Value = Mark> {
+        use proptest::prelude::*;
+        (
+            "[^\\x00]{1,40}",
+            any::<u64>(),
+            any::<u64>(),
+            0..=HEAD_BYTES,
+            any::<u64>(),
+        )
+            .prop_map(|(path, inode, offset, head_len, head_hash)| Mark {
+                path: PathBuf::from(path),
+                inode,
+                offset: offset.max(head_len),
+                head_len,
+                head_hash,
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            if let Ok(marks) = parse(&bytes) {
+                for m in marks {
+                    proptest::prop_assert!(m.head_len <= m.offset.min(HEAD_BYTES));
+                }
+            }
+        }
+
+        #[test]
+        fn marks_come_back_as_written(marks in proptest::collection::vec(mark(), 0..6)) {
+            let dir = tempfile::tempdir().unwrap();
+            write_pending(dir.path(), "app", marks.clone()).unwrap();
+            commit(dir.path()).unwrap();
+            let loaded = load(dir.path(), "app");
+            // One mark per path: the last written for a path wins.
+            let mut want: HashMap<PathBuf, Mark> = HashMap::new();
+            for m in marks {
+                want.insert(m.path.clone(), m);
+            }
+            proptest::prop_assert_eq!(loaded, want);
+        }
+    }
 }
