@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[cfg(unix)]
-use crate::support::{Running, sigterm};
+use crate::support::sigterm;
 use crate::support::{levee, ok, run_with_stdin, stdout, toml_path};
 
 #[test]
@@ -133,57 +133,21 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
 fn a_log_rotated_while_running_loses_and_repeats_no_line() {
     use std::io::Write as _;
 
+    use crate::tailing::{TailToFile, numbered as lines};
+
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let log = dir.join("access.log");
-    let out_path = dir.join("out.ndjson");
-    let config = format!(
-        "data_dir = {data}\n[sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
-         poll_interval = \"20ms\"\nrotate_wait = \"30s\"\n\
-         [outputs.out]\nmatch = \"app\"\ntype = \"file\"\npath = {out}\n\
-         buffer = {{ flush_interval = \"50ms\" }}\n",
-        data = toml_path(&dir.join("data")),
-        log = toml_path(&log),
-        out = toml_path(&out_path),
-    );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let lines = |prefix: &str, range: std::ops::Range<usize>| -> String {
-        range.map(|i| format!("{prefix}{i}\n")).collect()
-    };
-    let mut server = std::fs::File::create(&log).unwrap();
+    let run = TailToFile::new(dir, "rotate_wait = \"30s\"");
+    let log = &run.log;
+    let mut server = std::fs::File::create(log).unwrap();
     server.write_all(lines("a", 0..1000).as_bytes()).unwrap();
-    let mut child = Running(
-        levee()
-            .args(["run", "-c"])
-            .arg(dir.join("c.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let delivered = || -> Vec<String> {
-        std::fs::read_to_string(&out_path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|r| r["message"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let wait_for = |count: usize| {
-        let guard = Instant::now();
-        while delivered().len() < count {
-            assert!(
-                guard.elapsed() < Duration::from_secs(60),
-                "{} of {count} lines after 60 s",
-                delivered().len()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let mut child = run.start();
+    let delivered = || run.delivered();
+    let wait_for = |count: usize| run.wait_for(count);
     wait_for(1000);
 
-    std::fs::rename(&log, dir.join("access.log.1")).unwrap();
-    std::fs::write(&log, lines("b", 0..500)).unwrap();
+    std::fs::rename(log, dir.join("access.log.1")).unwrap();
+    std::fs::write(log, lines("b", 0..500)).unwrap();
     wait_for(1500);
     // The server has not reopened yet: it still writes to the old file.
     server.write_all(lines("a", 1000..1500).as_bytes()).unwrap();

@@ -6,3 +6,4 @@ mod demo;
 mod lake_e2e;
 mod restart;
 mod support;
+mod tailing;
