@@ -8,7 +8,6 @@
 //! This crate does no I/O and changes rarely: every other crate builds on it.
 
 mod event;
-mod json;
 mod pattern;
 mod record;
 pub mod time;

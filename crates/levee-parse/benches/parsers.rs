@@ -125,41 +125,6 @@ fn parsers(c: &mut Criterion) {
     bench_parser(c, "nginx_combined_request_time", &nginx, &nginx_input);
     bench_parser(c, "json", &json, &json_input);
     bench_parser(c, "none", &none, &nginx_input);
-    bench_encode(c, &nginx, &nginx_input);
-}
-
-/// The parsed nginx records written as JSON, as the sinks write them: by
-/// `Record::write_json`, and by `serde_json` for comparison in the same run.
-fn bench_encode(c: &mut Criterion, parser: &Parser, lines: &[Vec<u8>]) {
-    let records: Vec<_> = lines
-        .iter()
-        .filter_map(|line| parser.parse(line).ok())
-        .map(|parsed| parsed.record)
-        .collect();
-    let mut out = Vec::with_capacity(1 << 20);
-    let mut group = c.benchmark_group("encode_nginx_records");
-    group.throughput(Throughput::Elements(records.len() as u64));
-    group.bench_function("write_json", |b| {
-        b.iter(|| {
-            out.clear();
-            for record in &records {
-                record.write_json(&mut out);
-                out.push(b'\n');
-            }
-            black_box(out.len())
-        })
-    });
-    group.bench_function("serde_json", |b| {
-        b.iter(|| {
-            out.clear();
-            for record in &records {
-                serde_json::to_writer(&mut out, record).expect("records encode");
-                out.push(b'\n');
-            }
-            black_box(out.len())
-        })
-    });
-    group.finish();
 }
 
 /// A parser from a source's `parser = ...` line, as a user writes it.

@@ -6,7 +6,7 @@
 //! not yet stored).
 
 pub mod blackhole;
-mod encode;
+pub mod encode;
 pub mod file;
 pub mod lake;
 pub mod stdout;

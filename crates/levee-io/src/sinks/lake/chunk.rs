@@ -114,7 +114,7 @@ impl OpenChunk {
     ) {
         for event in events {
             let before = self.pending.len();
-            event.record.write_json(&mut self.pending);
+            crate::sinks::encode::json::write_record(&event.record, &mut self.pending);
             self.pending.push(b'\n');
             self.raw_bytes += self.pending.len() - before;
             if self.pending.len() >= self.frame_at {

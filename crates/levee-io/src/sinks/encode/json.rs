@@ -11,28 +11,28 @@
 //! at it for what needs escaping (one SSE2 compare on x86_64), and stores
 //! a string's last block whole.
 //! Storing past the end needs initialized bytes there, so the buffer is
-//! grown with zeros ahead of the text and cut back to it at the end: no
-//! `unsafe`, and a memset per record instead of a check per byte.
+//! grown with zeros ahead of the text and cut back to it at the end: a
+//! memset per record instead of a check per byte. The only `unsafe` is the
+//! call to the SSE2 compare, which every x86_64 CPU has.
+//!
+//! It lives beside the sinks, its only users, rather than in `levee-event`:
+//! every edit to the core crate rebuilds the whole workspace.
 
-use crate::{Record, Value};
+use levee_event::{Record, Value};
 
-impl Record {
-    /// Appends the record as one JSON object, fields in record order.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut writer = Writer::new(out);
-        writer.record(self);
-        writer.finish();
-    }
+/// Appends the record as one JSON object, fields in record order.
+pub fn write_record(record: &Record, out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    writer.record(record);
+    writer.finish();
 }
 
-impl Value {
-    /// Appends the value as JSON. A float that is not finite becomes
-    /// `null`, as JSON has no word for it.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut writer = Writer::new(out);
-        writer.value(self);
-        writer.finish();
-    }
+/// Appends the value as JSON. A float that is not finite becomes `null`,
+/// as JSON has no word for it.
+pub fn write_value(value: &Value, out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    writer.value(value);
+    writer.finish();
 }
 
 /// Bytes copied and checked at a time; also the room kept past a string,
@@ -415,7 +415,7 @@ mod tests {
 
     fn json(value: &Value) -> String {
         let mut out = Vec::new();
-        value.write_json(&mut out);
+        write_value(value, &mut out);
         String::from_utf8(out).expect("JSON is UTF-8")
     }
 
@@ -489,10 +489,10 @@ mod tests {
         for room in [0, 1, 9, 100, 5000, 20_000] {
             let mut out = Vec::with_capacity(room);
             out.extend_from_slice(b"before\n");
-            record.write_json(&mut out);
+            write_record(&record, &mut out);
             assert_eq!(out, [b"before\n", want.as_bytes()].concat(), "room {room}");
             // Writing again appends after what is there, scratch bytes and all gone.
-            record.write_json(&mut out);
+            write_record(&record, &mut out);
             assert_eq!(out.len(), 7 + 2 * want.len());
         }
     }
