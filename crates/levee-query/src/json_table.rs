@@ -1,9 +1,10 @@
 //! `<table>_json`: a table's JSON chunks, whatever each is compressed with.
 //!
-//! DataFusion reads one compression per listing, and the lake output writes
-//! zstd, gzip or plain chunks as configured; a table may hold all three after
-//! a change of setting. So the JSON copy is one listing per compression
-//! found, scanned as a union. Each listing prunes partitions on its own.
+//! DataFusion reads one compression per listing. The lake output writes
+//! only zstd chunks, but a table may also hold gzip or plain ones that other
+//! writers put there (Firehose writes gzip) and that compaction reads too.
+//! So the JSON copy is one listing per compression found, scanned as a
+//! union. Each listing prunes partitions on its own.
 
 use std::sync::Arc;
 

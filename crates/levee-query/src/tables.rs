@@ -11,8 +11,8 @@ use object_store::path::Path;
 /// The two copies of a table, each registered as its own SQL table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
-    /// Minute chunks as the lake output wrote them: NDJSON, zstd (or gzip,
-    /// or plain; see [`Format::kinds`]).
+    /// Minute chunks: NDJSON, zstd as the lake output writes them (or gzip,
+    /// or plain, as other writers may; see [`Format::kinds`]).
     Json,
     /// Hourly files written by compaction.
     Parquet,
