@@ -254,7 +254,10 @@ mod tests {
             format: "fancy".into(),
         });
         let err = unknown.build().unwrap_err();
-        assert_eq!(err, ParserConfigError::UnknownNginxFormat("fancy".into()));
+        assert!(
+            matches!(&err, ParserConfigError::UnknownNginxFormat { format, .. } if format == "fancy"),
+            "{err}"
+        );
         assert!(
             err.to_string()
                 .contains("use one of combined, common, main, combined_request_time"),

@@ -33,11 +33,17 @@ pub enum ParserConfigError {
     TimeOptionWithoutKey,
     /// An nginx `format` that is neither a known name nor a `log_format` string.
     #[error(
-        "unknown nginx format `{0}`: use one of {names}, or a log_format string such as \
+        "unknown nginx format `{format}`: use one of {}, or a log_format string such as \
          '$remote_addr [$time_local] \"$request\" $status'",
-        names = crate::nginx::FORMAT_NAMES.join(", ")
+        .names.join(", ")
     )]
-    UnknownNginxFormat(String),
+    UnknownNginxFormat {
+        /// The format as written.
+        format: String,
+        /// The names there are (the error carries them, so this module
+        /// needs nothing from the parsers that use it).
+        names: &'static [&'static str],
+    },
     /// A `log_format` string without a single `$variable`.
     #[error("log_format `{0}` has no $variables, so it would capture nothing")]
     NoVariables(String),
@@ -69,11 +75,16 @@ pub enum ParserConfigError {
     UnbalancedQuote,
     /// An apache `format` that is neither a known name nor a `LogFormat` string.
     #[error(
-        "unknown apache format `{0}`: use one of {names}, or a LogFormat string such as \
+        "unknown apache format `{format}`: use one of {}, or a LogFormat string such as \
          '%h %l %u %t \\\"%r\\\" %>s %b'",
-        names = crate::apache::FORMAT_NAMES.join(", ")
+        .names.join(", ")
     )]
-    UnknownApacheFormat(String),
+    UnknownApacheFormat {
+        /// The format as written.
+        format: String,
+        /// The names there are.
+        names: &'static [&'static str],
+    },
     /// An apache `time_zone` with no `%{FORMAT}t` time to apply to.
     #[error(
         "`time_zone` applies to times logged with a strftime format, %{{FORMAT}}t, and this \

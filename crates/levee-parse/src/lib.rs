@@ -15,6 +15,7 @@
 //! record before parsing. Timestamps in
 //! lines are read by the hand-written parsers in [`time`].
 
+mod access_log;
 mod apache;
 mod config;
 mod csv;

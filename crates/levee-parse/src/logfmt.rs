@@ -6,9 +6,9 @@ use levee_event::{Record, Text, Value};
 use memchr::memchr;
 use serde::Deserialize;
 
+use crate::access_log::escape::decode;
+use crate::access_log::matcher::find_end;
 use crate::error::{ParseError, ParseErrorReason};
-use crate::nginx::escape::decode;
-use crate::nginx::matcher::find_end;
 use crate::time::Now;
 use crate::time_key::{EventTime, TimeKey};
 use crate::types::{TypeLookup, Types};

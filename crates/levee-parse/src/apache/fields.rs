@@ -3,9 +3,9 @@
 use levee_event::{Record, Text, Value};
 
 use super::directive::{Directive, Kind};
+use crate::access_log::escape::decode;
+use crate::access_log::fields::{parse_int, store_request};
 use crate::error::{ParseError, ParseErrorReason, excerpt};
-use crate::nginx::escape::decode;
-use crate::nginx::fields::{parse_int, store_request};
 use crate::time::{Now, TimeSpec, parse_time_local};
 
 /// A line's record and event time, as its fields are stored.

@@ -6,7 +6,7 @@
 
 use super::directive::{Directive, Kind, TimeFormat, lookup};
 use crate::ParserConfigError;
-use crate::nginx::format::Literal;
+use crate::access_log::matcher::Literal;
 use crate::time::{TimeSpec, Zone};
 
 /// A compiled `LogFormat`.

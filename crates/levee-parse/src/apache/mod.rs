@@ -2,9 +2,10 @@
 //!
 //! The operator's `LogFormat` is compiled once into literal and directive
 //! steps ([`format`]), each directive knowing its field's name and type
-//! ([`directive`]); a line is then matched in one pass, with nginx's
-//! matcher helpers, and each field converted ([`fields`]). Apache escapes
-//! logged strings as nginx does, so nginx's decoder undoes them. A
+//! ([`directive`]); a line is then matched in one pass, with the access log
+//! toolkit's matcher ([`crate::access_log`]), and each field converted
+//! ([`fields`]). Apache escapes logged strings as nginx does, so the same
+//! decoder undoes them. A
 //! `%{FORMAT}t` time is read with levee's strftime ([`crate::time`]).
 
 mod directive;
@@ -16,9 +17,8 @@ mod tests;
 use levee_event::Record;
 use serde::Deserialize;
 
+use crate::access_log::matcher::{Literal, find_end, match_leading};
 use crate::error::{ParseError, ParseErrorReason};
-use crate::nginx::format::Literal;
-use crate::nginx::matcher::{find_end, match_leading};
 use crate::time::{Now, TimeSpec, Zone};
 use crate::{Parsed, ParserConfigError};
 use format::Format;
@@ -93,7 +93,7 @@ impl Default for ApacheConfig {
 }
 
 /// The names `format` accepts besides a `LogFormat` string.
-pub(crate) const FORMAT_NAMES: [&str; 6] = [
+const FORMAT_NAMES: &[&str] = &[
     "combined",
     "common",
     "vhost_combined",
@@ -128,9 +128,10 @@ impl ApacheParser {
             Some(text) => text,
             None if config.format.contains('%') => &config.format,
             None => {
-                return Err(ParserConfigError::UnknownApacheFormat(
-                    config.format.clone(),
-                ));
+                return Err(ParserConfigError::UnknownApacheFormat {
+                    format: config.format.clone(),
+                    names: FORMAT_NAMES,
+                });
             }
         };
         let zone = match config.time_zone.as_deref() {

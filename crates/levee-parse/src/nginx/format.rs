@@ -9,8 +9,10 @@ use std::borrow::Cow;
 
 use levee_event::Text;
 
-use super::fields::{FieldKind, REQUEST_PARTS};
+use super::fields::FieldKind;
 use crate::ParserConfigError;
+use crate::access_log::fields::REQUEST_PARTS;
+use crate::access_log::matcher::Literal;
 
 /// A compiled `log_format`.
 #[derive(Clone, Debug)]
@@ -33,24 +35,6 @@ pub(super) struct Field {
     /// The literal after the variable; `None` for a variable that ends the
     /// format, which takes the rest of the line.
     pub(super) end: Option<Literal>,
-}
-
-/// Literal text of the format, with its description for error messages
-/// built once here rather than per failing line.
-#[derive(Clone, Debug)]
-pub(crate) struct Literal {
-    pub(crate) bytes: Box<[u8]>,
-    /// E.g. `' [' after $remote_user`.
-    pub(crate) expected: String,
-}
-
-impl Literal {
-    pub(crate) fn new(text: &str, anchor: String) -> Literal {
-        Literal {
-            bytes: text.as_bytes().into(),
-            expected: format!("'{}' {anchor}", text.escape_default()),
-        }
-    }
 }
 
 impl Format {

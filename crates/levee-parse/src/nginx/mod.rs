@@ -3,12 +3,12 @@
 //! The operator's `log_format` is compiled once into literal and variable
 //! steps ([`format`]); each line is then matched in one pass ([`matcher`]),
 //! and each variable's text converted by its name ([`fields`]), with
-//! nginx's escapes undone ([`escape`]).
+//! nginx's escapes undone. The pieces apache's parser also uses live in
+//! [`crate::access_log`].
 
-pub(crate) mod escape;
-pub(crate) mod fields;
-pub(crate) mod format;
-pub(crate) mod matcher;
+mod fields;
+mod format;
+mod matcher;
 #[cfg(test)]
 mod tests;
 
@@ -50,7 +50,7 @@ impl Default for NginxConfig {
 }
 
 /// The names `format` accepts besides a `log_format` string.
-pub(crate) const FORMAT_NAMES: [&str; 4] = ["combined", "common", "main", "combined_request_time"];
+const FORMAT_NAMES: &[&str] = &["combined", "common", "main", "combined_request_time"];
 
 /// Apache's common log format, as nginx writes it.
 const COMMON: &str =
@@ -85,7 +85,12 @@ impl NginxParser {
         let text = match named_format(config.format.trim()) {
             Some(text) => text,
             None if config.format.contains('$') => &config.format,
-            None => return Err(ParserConfigError::UnknownNginxFormat(config.format.clone())),
+            None => {
+                return Err(ParserConfigError::UnknownNginxFormat {
+                    format: config.format.clone(),
+                    names: FORMAT_NAMES,
+                });
+            }
         };
         let format = Format::compile(text)?;
         let entries = format.fields.iter().map(|f| f.kind.entries()).sum();
