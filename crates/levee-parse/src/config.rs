@@ -1,4 +1,7 @@
 //! The `parser` setting of a source: parsed from TOML, then built once.
+//!
+//! This file is the one list of parsers: to add one, add a variant to
+//! [`ParserConfig`] and an arm to [`ParserConfig::build`].
 
 use std::fmt;
 
@@ -15,8 +18,8 @@ use crate::regex::{RegexConfig, RegexParser};
 use crate::syslog::{SyslogConfig, SyslogParser};
 use crate::{Parser, ParserConfigError};
 
-/// Parser config as written in the user's TOML: either a bare string, or a
-/// table with `type`.
+/// Parser config as written in the user's TOML: a table with `type`, or
+/// just the type's name for a parser whose options all have defaults.
 ///
 /// ```toml
 /// parser = "json"                                     # or "none", or "nginx" (format "combined")
@@ -34,8 +37,13 @@ use crate::{Parser, ParserConfigError};
 /// parser = { type = "syslog", format = "auto", time_zone = "Europe/Berlin" }   # or "rfc3164", "rfc5424"
 /// ```
 ///
-/// The default is `none`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The default is `none`. A bare name is read as the table with only
+/// `type`, so both forms go through this one enum; serde's tagging refuses
+/// an unknown type with the list of known ones.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+// `remote = "Self"` makes the derived table reader an inherent function,
+// which the `Deserialize` impl below calls for both forms.
+#[serde(remote = "Self", tag = "type", rename_all = "lowercase")]
 pub enum ParserConfig {
     /// The whole line as one field.
     None(NoneConfig),
@@ -57,11 +65,6 @@ pub enum ParserConfig {
     Syslog(SyslogConfig),
 }
 
-/// The parser types, as written in config.
-const TYPES: &[&str] = &[
-    "none", "json", "nginx", "apache", "logfmt", "ltsv", "csv", "syslog", "regex",
-];
-
 impl Default for ParserConfig {
     fn default() -> ParserConfig {
         ParserConfig::None(NoneConfig::default())
@@ -70,55 +73,27 @@ impl Default for ParserConfig {
 
 impl ParserConfig {
     /// Validates once and compiles (e.g. the log_format string) into a
-    /// ready parser.
+    /// ready parser. Each arm names the type as it is written in config.
     pub fn build(&self) -> Result<Parser, ParserConfigError> {
         Ok(match self {
-            ParserConfig::None(config) => Parser::none(NoneParser::new(config)?),
-            ParserConfig::Json(config) => Parser::json(JsonParser::new(config)?),
-            ParserConfig::Nginx(config) => Parser::nginx(NginxParser::new(config)?),
-            ParserConfig::Apache(config) => Parser::apache(ApacheParser::new(config)?),
-            ParserConfig::Logfmt(config) => Parser::logfmt(LogfmtParser::new(config)?),
-            ParserConfig::Ltsv(config) => Parser::ltsv(LtsvParser::new(config)?),
-            ParserConfig::Csv(config) => Parser::csv(CsvParser::new(config)?),
-            ParserConfig::Regex(config) => Parser::regex(RegexParser::new(config)?),
-            ParserConfig::Syslog(config) => Parser::syslog(SyslogParser::new(config)?),
+            ParserConfig::None(config) => Parser::new("none", NoneParser::new(config)?),
+            ParserConfig::Json(config) => Parser::new("json", JsonParser::new(config)?),
+            ParserConfig::Nginx(config) => Parser::new("nginx", NginxParser::new(config)?),
+            ParserConfig::Apache(config) => Parser::new("apache", ApacheParser::new(config)?),
+            ParserConfig::Logfmt(config) => Parser::new("logfmt", LogfmtParser::new(config)?),
+            ParserConfig::Ltsv(config) => Parser::new("ltsv", LtsvParser::new(config)?),
+            ParserConfig::Csv(config) => Parser::new("csv", CsvParser::new(config)?),
+            ParserConfig::Regex(config) => Parser::new("regex", RegexParser::new(config)?),
+            ParserConfig::Syslog(config) => Parser::new("syslog", SyslogParser::new(config)?),
         })
-    }
-
-    fn from_type_name<E: de::Error>(name: &str) -> Result<ParserConfig, E> {
-        match name {
-            "none" => Ok(ParserConfig::None(NoneConfig::default())),
-            "json" => Ok(ParserConfig::Json(JsonConfig::default())),
-            "nginx" => Ok(ParserConfig::Nginx(NginxConfig::default())),
-            "apache" => Ok(ParserConfig::Apache(ApacheConfig::default())),
-            "logfmt" => Ok(ParserConfig::Logfmt(LogfmtConfig::default())),
-            "ltsv" => Ok(ParserConfig::Ltsv(LtsvConfig::default())),
-            "syslog" => Ok(ParserConfig::Syslog(SyslogConfig::default())),
-            "csv" => Err(E::custom(
-                r#"the csv parser needs its columns: parser = { type = "csv", columns = ["a", "b"] }"#,
-            )),
-            "regex" => Err(E::custom(
-                r#"the regex parser needs its pattern: parser = { type = "regex", pattern = '^(?<field>\S+)' }"#,
-            )),
-            other => Err(E::unknown_variant(other, TYPES)),
-        }
     }
 }
 
-/// The table form; serde's internal tagging reads `type` and refuses
-/// unknown types with the list of known ones.
-#[derive(serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Table {
-    None(NoneConfig),
-    Json(JsonConfig),
-    Nginx(NginxConfig),
-    Apache(ApacheConfig),
-    Logfmt(LogfmtConfig),
-    Ltsv(LtsvConfig),
-    Csv(CsvConfig),
-    Syslog(SyslogConfig),
-    Regex(RegexConfig),
+/// The `none` parser with key `message`, as `ParserConfig::default()` builds.
+impl Default for Parser {
+    fn default() -> Parser {
+        Parser::new("none", NoneParser::default())
+    }
 }
 
 impl<'de> Deserialize<'de> for ParserConfig {
@@ -127,36 +102,35 @@ impl<'de> Deserialize<'de> for ParserConfig {
     }
 }
 
+/// Reads either form with the one derived table reader.
 struct ConfigVisitor;
 
 impl<'de> Visitor<'de> for ConfigVisitor {
     type Value = ParserConfig;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a parser type ({}) or a table with `type`",
-            TYPES.join(", ")
-        )
+        f.write_str("a parser type such as \"json\", or a table with `type`")
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<ParserConfig, E> {
-        ParserConfig::from_type_name(name)
+        let table =
+            de::value::MapDeserializer::<_, de::value::Error>::new(std::iter::once(("type", name)));
+        ParserConfig::deserialize(table).map_err(|err| {
+            let message = err.to_string();
+            if message.starts_with("unknown variant") {
+                E::custom(message)
+            } else {
+                // A parser with a required option, such as csv's `columns`.
+                E::custom(format_args!(
+                    "{message}: the {name} parser needs options, in a table such as \
+                     parser = {{ type = \"{name}\", ... }}"
+                ))
+            }
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ParserConfig, A::Error> {
-        let table = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(match table {
-            Table::None(config) => ParserConfig::None(config),
-            Table::Json(config) => ParserConfig::Json(config),
-            Table::Nginx(config) => ParserConfig::Nginx(config),
-            Table::Apache(config) => ParserConfig::Apache(config),
-            Table::Logfmt(config) => ParserConfig::Logfmt(config),
-            Table::Ltsv(config) => ParserConfig::Ltsv(config),
-            Table::Csv(config) => ParserConfig::Csv(config),
-            Table::Regex(config) => ParserConfig::Regex(config),
-            Table::Syslog(config) => ParserConfig::Syslog(config),
-        })
+        ParserConfig::deserialize(de::value::MapAccessDeserializer::new(map))
     }
 }
 
@@ -241,6 +215,27 @@ mod tests {
         assert!(err.contains("missing field `type`"), "{err}");
         let err = parse("parser = 3").unwrap_err();
         assert!(err.contains("a parser type"), "{err}");
+    }
+
+    #[test]
+    fn built_parsers_carry_the_type_written_in_config() {
+        for (name, options) in [
+            ("none", ""),
+            ("json", ""),
+            ("nginx", ""),
+            ("apache", ""),
+            ("logfmt", ""),
+            ("ltsv", ""),
+            ("csv", r#", columns = ["a"]"#),
+            ("regex", r#", pattern = '(?<a>.)'"#),
+            ("syslog", ""),
+        ] {
+            let config = parse(&format!(r#"parser = {{ type = "{name}"{options} }}"#)).unwrap();
+            assert_eq!(config.build().unwrap().type_name(), name);
+            if options.is_empty() {
+                assert_eq!(parse(&format!(r#"parser = "{name}""#)), Ok(config));
+            }
+        }
     }
 
     #[test]

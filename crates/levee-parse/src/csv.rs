@@ -8,6 +8,7 @@ use memchr::memchr;
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason};
+use crate::parser::LineParser;
 use crate::time::Now;
 use crate::time_key::{EventTime, TimeKey};
 use crate::types::{FieldType, Types};
@@ -334,6 +335,16 @@ fn quoted(rest: &[u8]) -> Option<(&[u8], usize)> {
     }
 }
 
+impl LineParser for CsvParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        CsvParser::parse(self, line, now)
+    }
+
+    fn is_header(&self, line: &[u8]) -> bool {
+        CsvParser::is_header(self, line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,7 +667,10 @@ mod tests {
         }
         let parse = |text: &str| toml::from_str::<Source>(text).map(|s| s.parser);
         let err = parse(r#"parser = "csv""#).err().unwrap().to_string();
-        assert!(err.contains("the csv parser needs its columns"), "{err}");
+        assert!(
+            err.contains("missing field `columns`: the csv parser needs options"),
+            "{err}"
+        );
         let err = parse(r#"parser = { type = "csv" }"#)
             .err()
             .unwrap()

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::error::Category;
 
 use crate::error::{ParseError, ParseErrorReason};
+use crate::parser::LineParser;
 use crate::time::{Now, TimeSpec};
 use crate::{Parsed, ParserConfigError};
 
@@ -99,6 +100,12 @@ impl JsonParser {
             time,
             time_error,
         })
+    }
+}
+
+impl LineParser for JsonParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        JsonParser::parse(self, line, now)
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::access_log::escape::decode;
 use crate::access_log::matcher::find_end;
 use crate::error::{ParseError, ParseErrorReason};
+use crate::parser::LineParser;
 use crate::time::Now;
 use crate::time_key::{EventTime, TimeKey};
 use crate::types::{TypeLookup, Types};
@@ -182,6 +183,12 @@ fn count_while(bytes: &[u8], keep: impl Fn(u8) -> bool) -> usize {
 
 fn expected_at(position: usize, expected: String) -> ParseError {
     ParseError::new(position, ParseErrorReason::Expected { expected })
+}
+
+impl LineParser for LogfmtParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        LogfmtParser::parse(self, line, now)
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use memchr::{memchr, memchr_iter};
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason};
+use crate::parser::LineParser;
 use crate::time::Now;
 use crate::time_key::{EventTime, TimeKey};
 use crate::types::{TypeLookup, Types};
@@ -125,6 +126,12 @@ fn strip_brackets(value: &[u8]) -> &[u8] {
         .strip_prefix(b"[")
         .and_then(|v| v.strip_suffix(b"]"))
         .unwrap_or(value)
+}
+
+impl LineParser for LtsvParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        LtsvParser::parse(self, line, now)
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 use levee_event::{Record, Text, Value};
 use serde::Deserialize;
 
-use crate::{Parsed, ParserConfigError};
+use crate::parser::LineParser;
+use crate::time::Now;
+use crate::{ParseError, Parsed, ParserConfigError};
 
 /// `parser = "none"` or `parser = { type = "none", key = "message" }`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -59,6 +61,12 @@ impl NoneParser {
             time: None,
             time_error: false,
         }
+    }
+}
+
+impl LineParser for NoneParser {
+    fn parse(&self, line: &[u8], _now: Now) -> Result<Parsed, ParseError> {
+        Ok(NoneParser::parse(self, line))
     }
 }
 

@@ -1,17 +1,11 @@
 //! The compiled parser that sources call on every line, and its output.
 
+use std::fmt;
+use std::sync::Arc;
+
 use levee_event::Record;
 
 use crate::ParseError;
-use crate::apache::ApacheParser;
-use crate::csv::CsvParser;
-use crate::json::JsonParser;
-use crate::logfmt::LogfmtParser;
-use crate::ltsv::LtsvParser;
-use crate::nginx::NginxParser;
-use crate::none::NoneParser;
-use crate::regex::RegexParser;
-use crate::syslog::SyslogParser;
 use crate::time::Now;
 
 /// A line's fields and, if it carried one, its event time.
@@ -28,78 +22,37 @@ pub struct Parsed {
     pub time_error: bool,
 }
 
+/// What a compiled parser does with a line. Each parser module implements
+/// it; [`ParserConfig::build`](crate::ParserConfig::build) is the one list
+/// of parsers.
+pub(crate) trait LineParser: fmt::Debug + Send + Sync {
+    /// Parses `line`, without its line ending; `now` places a time written
+    /// without its year.
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError>;
+
+    /// True when `line` is a header row to drop (see [`Parser::is_header`]).
+    fn is_header(&self, _line: &[u8]) -> bool {
+        false
+    }
+}
+
 /// A compiled parser, built once from a [`ParserConfig`](crate::ParserConfig)
 /// and shared by a source's readers (it is `Clone + Send + Sync`).
 #[derive(Clone, Debug)]
 pub struct Parser {
-    kind: Kind,
-}
-
-#[derive(Clone, Debug)]
-enum Kind {
-    None(NoneParser),
-    Json(JsonParser),
-    Nginx(NginxParser),
-    Apache(ApacheParser),
-    Logfmt(LogfmtParser),
-    Ltsv(LtsvParser),
-    Csv(CsvParser),
-    Regex(RegexParser),
-    Syslog(SyslogParser),
+    /// The parser's type as written in config.
+    type_name: &'static str,
+    /// One dynamic call per line; inside, each parser's loop over its
+    /// fields is plain, monomorphic code.
+    inner: Arc<dyn LineParser>,
 }
 
 impl Parser {
-    pub(crate) fn none(parser: NoneParser) -> Parser {
+    /// Wraps a compiled parser; `type_name` is its `type` in config.
+    pub(crate) fn new(type_name: &'static str, parser: impl LineParser + 'static) -> Parser {
         Parser {
-            kind: Kind::None(parser),
-        }
-    }
-
-    pub(crate) fn json(parser: JsonParser) -> Parser {
-        Parser {
-            kind: Kind::Json(parser),
-        }
-    }
-
-    pub(crate) fn nginx(parser: NginxParser) -> Parser {
-        Parser {
-            kind: Kind::Nginx(parser),
-        }
-    }
-
-    pub(crate) fn apache(parser: ApacheParser) -> Parser {
-        Parser {
-            kind: Kind::Apache(parser),
-        }
-    }
-
-    pub(crate) fn logfmt(parser: LogfmtParser) -> Parser {
-        Parser {
-            kind: Kind::Logfmt(parser),
-        }
-    }
-
-    pub(crate) fn ltsv(parser: LtsvParser) -> Parser {
-        Parser {
-            kind: Kind::Ltsv(parser),
-        }
-    }
-
-    pub(crate) fn csv(parser: CsvParser) -> Parser {
-        Parser {
-            kind: Kind::Csv(parser),
-        }
-    }
-
-    pub(crate) fn regex(parser: RegexParser) -> Parser {
-        Parser {
-            kind: Kind::Regex(parser),
-        }
-    }
-
-    pub(crate) fn syslog(parser: SyslogParser) -> Parser {
-        Parser {
-            kind: Kind::Syslog(parser),
+            type_name,
+            inner: Arc::new(parser),
         }
     }
 
@@ -122,41 +75,17 @@ impl Parser {
     /// always false for the other parsers. [`parse`](Parser::parse) still
     /// parses such a row like any other.
     pub fn is_header(&self, line: &[u8]) -> bool {
-        match &self.kind {
-            Kind::Csv(p) => p.is_header(without_line_ending(line)),
-            _ => false,
-        }
+        self.inner.is_header(without_line_ending(line))
     }
 
     fn parse_with(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
-        let line = without_line_ending(line);
-        match &self.kind {
-            Kind::None(p) => Ok(p.parse(line)),
-            Kind::Json(p) => p.parse(line, now),
-            Kind::Nginx(p) => p.parse(line),
-            Kind::Apache(p) => p.parse(line, now),
-            Kind::Logfmt(p) => p.parse(line, now),
-            Kind::Ltsv(p) => p.parse(line, now),
-            Kind::Csv(p) => p.parse(line, now),
-            Kind::Regex(p) => p.parse(line, now),
-            Kind::Syslog(p) => p.parse(line, now),
-        }
+        self.inner.parse(without_line_ending(line), now)
     }
 
     /// The parser's type as written in config (`none`, `json`, `nginx`),
     /// e.g. for a metric's label.
     pub fn type_name(&self) -> &'static str {
-        match self.kind {
-            Kind::None(_) => "none",
-            Kind::Json(_) => "json",
-            Kind::Nginx(_) => "nginx",
-            Kind::Apache(_) => "apache",
-            Kind::Logfmt(_) => "logfmt",
-            Kind::Ltsv(_) => "ltsv",
-            Kind::Csv(_) => "csv",
-            Kind::Regex(_) => "regex",
-            Kind::Syslog(_) => "syslog",
-        }
+        self.type_name
     }
 }
 
@@ -164,13 +93,6 @@ impl Parser {
 fn without_line_ending(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// The `none` parser with key `message`.
-impl Default for Parser {
-    fn default() -> Parser {
-        Parser::none(NoneParser::default())
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use levee_event::Record;
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason};
+use crate::parser::LineParser;
 use crate::time::Now;
 use crate::time_key::{EventTime, TimeKey};
 use crate::types::{FieldType, Types};
@@ -161,6 +162,12 @@ impl RegexParser {
             time: time.time,
             time_error: time.error,
         })
+    }
+}
+
+impl LineParser for RegexParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        RegexParser::parse(self, line, now)
     }
 }
 

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::access_log::matcher::{Literal, find_end, match_leading};
 use crate::error::{ParseError, ParseErrorReason};
+use crate::parser::LineParser;
 use crate::time::{Now, TimeSpec, Zone};
 use crate::{Parsed, ParserConfigError};
 use format::Format;
@@ -194,6 +195,12 @@ impl ApacheParser {
             time: out.time,
             time_error: out.time_error,
         })
+    }
+}
+
+impl LineParser for ApacheParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        ApacheParser::parse(self, line, now)
     }
 }
 

@@ -14,6 +14,8 @@ mod tests;
 
 use serde::Deserialize;
 
+use crate::parser::LineParser;
+use crate::time::Now;
 use crate::{ParseError, Parsed, ParserConfigError};
 use format::Format;
 
@@ -99,5 +101,11 @@ impl NginxParser {
 
     pub(crate) fn parse(&self, line: &[u8]) -> Result<Parsed, ParseError> {
         self.format.parse(line, self.entries)
+    }
+}
+
+impl LineParser for NginxParser {
+    fn parse(&self, line: &[u8], _now: Now) -> Result<Parsed, ParseError> {
+        NginxParser::parse(self, line)
     }
 }

@@ -201,7 +201,10 @@ fn config_from_toml() {
     }
     let parse = |text: &str| toml::from_str::<Source>(text).map(|s| s.parser);
     let err = parse(r#"parser = "regex""#).err().unwrap().to_string();
-    assert!(err.contains("the regex parser needs its pattern"), "{err}");
+    assert!(
+        err.contains("missing field `pattern`: the regex parser needs options"),
+        "{err}"
+    );
     let config =
         parse(r#"parser = { type = "regex", pattern = '^(?<n>\d+)$', types = { n = "integer" } }"#)
             .unwrap();

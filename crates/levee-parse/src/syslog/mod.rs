@@ -15,6 +15,7 @@ use levee_event::{Record, Text, Value};
 use serde::Deserialize;
 
 use crate::error::{ParseError, ParseErrorReason, excerpt};
+use crate::parser::LineParser;
 use crate::time::{Now, Zone};
 use crate::{Parsed, ParserConfigError};
 
@@ -255,4 +256,10 @@ fn text_value(bytes: &[u8]) -> Value {
 fn token(rest: &[u8]) -> &[u8] {
     let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
     &rest[..end]
+}
+
+impl LineParser for SyslogParser {
+    fn parse(&self, line: &[u8], now: Now) -> Result<Parsed, ParseError> {
+        SyslogParser::parse(self, line, now)
+    }
 }
