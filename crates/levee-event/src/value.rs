@@ -51,17 +51,11 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// Looks up a dotted path (`geo_ip.country`) through nested maps.
+    /// Looks up a dotted path (`geo_ip.country`) through nested maps,
+    /// without checking it; a path from the config is a
+    /// [`FieldPath`](crate::FieldPath), whose `get` walks the same way.
     pub fn get_path<'a>(record: &'a Record, path: &str) -> Option<&'a Value> {
-        let mut parts = path.split('.');
-        let mut current = record.get(parts.next()?)?;
-        for part in parts {
-            match current {
-                Value::Map(m) => current = m.get(part)?,
-                _ => return None,
-            }
-        }
-        Some(current)
+        crate::path::walk(record, path)
     }
 
     /// Bytes this value holds on the heap (none for scalars and short

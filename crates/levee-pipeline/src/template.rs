@@ -28,7 +28,7 @@
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 
-use levee_event::{FieldHint, Record, Value};
+use levee_event::{FieldHint, FieldPath, PathError, Record, Value};
 
 /// The functions a `${field|function}` reference may use, for error messages.
 const KNOWN_FUNCTIONS: &str = "lower, upper, last_segment, segment(N), status_class, default(text)";
@@ -63,17 +63,14 @@ pub enum TemplateError {
         /// Where the `$` is.
         offset: usize,
     },
-    /// A field path that is empty, has an empty part, or holds a character
-    /// reserved by the template syntax.
-    #[error(
-        "bad field path `{path}` in template `{template}`: a path is dot-separated names \
-         such as `geo_ip.country`, without `$ {{ }} | ( )`"
-    )]
+    /// A field path that breaks [`FieldPath::parse`]'s rule.
+    #[error("in template `{template}`: {source}")]
     BadPath {
         /// The template as written.
         template: String,
-        /// The path as written.
-        path: String,
+        /// Why the path was refused.
+        #[source]
+        source: PathError,
     },
     /// A function name that is not one of the known ones.
     #[error(
@@ -109,11 +106,7 @@ pub struct Template {
 enum Part {
     Literal(String),
     Field {
-        path: String,
-        /// The path has dots: a field inside a map. Known when compiled,
-        /// where searching the path for a dot per render showed in
-        /// profiles.
-        nested: bool,
+        path: FieldPath,
         functions: Vec<Function>,
         /// Where a top-level field was last found (see [`Record::get_hinted`]).
         hint: Hint,
@@ -147,7 +140,6 @@ impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let parts = match text.strip_prefix("$.") {
             Some(path) => vec![Part::Field {
-                nested: path.contains('.'),
                 path: check_path(text, path)?,
                 functions: Vec::new(),
                 hint: Hint::default(),
@@ -174,15 +166,14 @@ impl Template {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field {
                     path,
-                    nested,
                     functions,
                     hint,
                 } => {
                     let start = out.len();
-                    let value = if *nested {
-                        Value::get_path(record, path)
+                    let value = if path.is_nested() {
+                        path.get(record)
                     } else {
-                        record.get_hinted(path, &hint.0)
+                        record.get_hinted(path.as_str(), &hint.0)
                     };
                     let mut functions = functions.as_slice();
                     match (value, functions.first()) {
@@ -218,7 +209,7 @@ impl Template {
     /// If the template is exactly one field reference with no functions, the
     /// field path — so `set` can copy the typed value (an Int stays an Int)
     /// instead of its text.
-    pub fn as_field(&self) -> Option<&str> {
+    pub fn as_field(&self) -> Option<&FieldPath> {
         match self.parts.as_slice() {
             [
                 Part::Field {
@@ -239,9 +230,9 @@ impl Template {
     }
 
     /// The field paths the template reads, in order of appearance.
-    pub fn fields(&self) -> impl Iterator<Item = &str> {
+    pub fn fields(&self) -> impl Iterator<Item = &FieldPath> {
         self.parts.iter().filter_map(|part| match part {
-            Part::Field { path, .. } => Some(path.as_str()),
+            Part::Field { path, .. } => Some(path),
             Part::Literal(_) => None,
         })
     }
@@ -339,7 +330,6 @@ fn parse_reference(template: &str, inner: &str) -> Result<Part, TemplateError> {
         .map(|piece| parse_function(template, piece.trim()))
         .collect::<Result<_, _>>()?;
     Ok(Part::Field {
-        nested: path.contains('.'),
         path,
         functions,
         hint: Hint::default(),
@@ -422,25 +412,12 @@ fn bad_argument(template: &str, function: &str, reason: String) -> TemplateError
     }
 }
 
-/// Trims a field path and checks it has no empty part and no reserved character.
-fn check_path(template: &str, path: &str) -> Result<String, TemplateError> {
-    let path = path.trim();
-    if is_valid_path(path) {
-        Ok(path.to_owned())
-    } else {
-        Err(TemplateError::BadPath {
-            template: template.to_owned(),
-            path: path.to_owned(),
-        })
-    }
-}
-
-/// True for a dotted field path such as `geo_ip.country`: no empty part, no
-/// character the template syntax reserves.
-pub(crate) fn is_valid_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path.contains(['$', '{', '}', '|', '(', ')'])
-        && path.split('.').all(|part| !part.trim().is_empty())
+/// Trims a field path and checks it by [`FieldPath::parse`].
+fn check_path(template: &str, path: &str) -> Result<FieldPath, TemplateError> {
+    FieldPath::parse(path.trim()).map_err(|source| TemplateError::BadPath {
+        template: template.to_owned(),
+        source,
+    })
 }
 
 /// Appends a value's text: strings as they are, others by `Display`.
@@ -687,10 +664,13 @@ mod tests {
         assert_eq!(render("$.geo_ip.country", &r), "US");
         assert_eq!(render("${geo_ip.country|lower}", &r), "us");
         let t = Template::parse("$.type").unwrap();
-        assert_eq!(t.as_field(), Some("type"));
+        assert_eq!(t.as_field().map(FieldPath::as_str), Some("type"));
         assert_eq!(t.render(&r), "get_x");
         assert_eq!(
-            Template::parse("${ status }").unwrap().as_field(),
+            Template::parse("${ status }")
+                .unwrap()
+                .as_field()
+                .map(FieldPath::as_str),
             Some("status")
         );
         assert_eq!(Template::parse("${status|lower}").unwrap().as_field(), None);
@@ -734,7 +714,10 @@ mod tests {
     #[test]
     fn fields_lists_references() {
         let t = Template::parse("${a|lower}-${b.c}-x").unwrap();
-        assert_eq!(t.fields().collect::<Vec<_>>(), ["a", "b.c"]);
+        assert_eq!(
+            t.fields().map(FieldPath::as_str).collect::<Vec<_>>(),
+            ["a", "b.c"]
+        );
         assert_eq!(t.as_literal(), None);
     }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use levee_event::{Batch, ERROR_TAG, Event, Record, Tag, Text, Value};
+use levee_event::{Batch, Event, Record, Tag, Text, Value};
 use levee_parse::{Joined, Joiner, Parser};
 use tokio::time::Instant;
 
@@ -37,7 +37,7 @@ impl LineDecoder {
     pub(crate) fn new(tag: Tag, parser: Parser, ctx: &SourceContext) -> LineDecoder {
         LineDecoder {
             tag,
-            error_tag: Tag::fixed(ERROR_TAG),
+            error_tag: Tag::error(),
             source: Arc::from(ctx.name.as_str()),
             parser,
             batch: Vec::with_capacity(BATCH_EVENTS),
@@ -357,7 +357,7 @@ mod tests {
         b.feed(b"yyy\nnext\n", &mut d, 1);
         let batch = d.take();
         assert_eq!(batch.len(), 2);
-        assert_eq!(batch[0].tag.as_str(), ERROR_TAG);
+        assert_eq!(batch[0].tag.as_str(), levee_event::ERROR_TAG);
         assert_eq!(
             batch[0].record["raw"].as_str().map(str::len),
             Some(MAX_LINE_BYTES)

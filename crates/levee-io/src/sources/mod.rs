@@ -80,15 +80,7 @@ pub struct Source {
 impl SourceConfig {
     /// Validates the config once: the tag, the parser, the kind's settings.
     pub fn build(&self) -> Result<Source, SourceError> {
-        if self.tag.is_empty()
-            || self.tag.split('.').any(str::is_empty)
-            || self.tag.starts_with('@')
-        {
-            return Err(SourceError::Config(format!(
-                "invalid tag {:?}: use dot-separated words such as \"nginx.access\" (tags starting with @ are reserved)",
-                self.tag
-            )));
-        }
+        let tag = Tag::parse(&self.tag).map_err(|e| SourceError::Config(format!("tag: {e}")))?;
         match &self.kind {
             SourceKind::Tail(c) => c.validate()?,
             SourceKind::Stdin(_) => {}
@@ -105,7 +97,7 @@ impl SourceConfig {
             ));
         }
         Ok(Source {
-            tag: Tag::fixed(&self.tag),
+            tag,
             parser: self.parser.build()?,
             multiline: self.multiline.as_ref().map(|m| m.build()).transpose()?,
             time_error_field: self.time_error_field.clone(),

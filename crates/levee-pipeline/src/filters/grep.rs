@@ -11,11 +11,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use levee_event::{Event, Record, Value};
+use levee_event::{Event, FieldPath, Record, Value};
 use regex::Regex;
 
-use super::{FilterError, Verdict, with_scratch};
-use crate::template::is_valid_path;
+use super::{FilterError, Verdict, field_path, with_scratch};
 
 /// Config of a `grep` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -56,19 +55,13 @@ fn compile(key: &'static str, rules: &BTreeMap<String, String>) -> Result<Vec<Ru
     rules
         .iter()
         .map(|(path, regex)| {
-            if !is_valid_path(path) {
-                return Err(FilterError::BadField {
-                    key,
-                    name: path.clone(),
-                    reason: "a field path is dot-separated names such as `geo_ip.country`",
-                });
-            }
+            let checked = field_path(key, path)?;
             let regex = Regex::new(regex).map_err(|source| FilterError::Regex {
                 key: format!("{key}.{path}"),
                 source,
             })?;
             Ok(Rule {
-                path: path.clone(),
+                path: checked,
                 regex,
             })
         })
@@ -84,7 +77,7 @@ pub(crate) struct GrepFilter {
 
 #[derive(Debug, Clone)]
 struct Rule {
-    path: String,
+    path: FieldPath,
     regex: Regex,
 }
 
@@ -106,7 +99,7 @@ impl GrepFilter {
 impl Rule {
     /// Whether the field matches, or `None` if the record lacks it.
     fn matches(&self, record: &Record) -> Option<bool> {
-        Some(match Value::get_path(record, &self.path)? {
+        Some(match self.path.get(record)? {
             Value::String(text) => self.regex.is_match(text),
             other => with_scratch(|text| {
                 // Writing into a String cannot fail.
@@ -217,12 +210,12 @@ mod tests {
 
         let err = grep(&[("a..b", "x")], &[]).unwrap_err();
         assert!(
-            matches!(err, FilterError::BadField { key: "include", .. }),
+            matches!(err, FilterError::BadPath { key: "include", .. }),
             "{err}"
         );
         let err = grep(&[], &[("", "x")]).unwrap_err();
         assert!(
-            matches!(err, FilterError::BadField { key: "exclude", .. }),
+            matches!(err, FilterError::BadPath { key: "exclude", .. }),
             "{err}"
         );
 

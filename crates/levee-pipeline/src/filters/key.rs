@@ -4,16 +4,16 @@
 
 use std::fmt::Write as _;
 
-use levee_event::{Record, Value};
+use levee_event::{FieldPath, Record, Value};
 
-use super::{FilterError, fields, with_scratch};
+use super::{FilterError, field_path, with_scratch};
 use crate::template::Template;
 
 /// A compiled key: gives an event's key text.
 #[derive(Debug, Clone)]
 pub(super) enum Key {
     /// One field: a string value is read in place, without a copy.
-    Field(String),
+    Field(FieldPath),
     /// Several fields, rendered into a scratch buffer.
     Template(Template),
 }
@@ -23,7 +23,7 @@ impl Key {
     /// must read at least one field (a constant key would group everything).
     pub(super) fn new(text: &str) -> Result<Key, FilterError> {
         if !text.contains('$') {
-            return Ok(Key::Field(fields::check_path("key", text)?));
+            return Ok(Key::Field(field_path("key", text)?));
         }
         let template = Template::parse(text).map_err(|source| FilterError::Template {
             key: "key".to_owned(),
@@ -39,7 +39,7 @@ impl Key {
             });
         }
         Ok(match template.as_field() {
-            Some(path) => Key::Field(path.to_owned()),
+            Some(path) => Key::Field(path.clone()),
             None => Key::Template(template),
         })
     }
@@ -49,7 +49,7 @@ impl Key {
     /// other values give their text as templates show them (`404`, `true`).
     pub(super) fn with_text<R>(&self, record: &Record, f: impl FnOnce(&str) -> R) -> R {
         match self {
-            Key::Field(path) => match Value::get_path(record, path) {
+            Key::Field(path) => match path.get(record) {
                 Some(Value::String(text)) => f(text),
                 None | Some(Value::Null) => f(""),
                 Some(other) => with_scratch(|text| {

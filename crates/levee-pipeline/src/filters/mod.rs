@@ -14,13 +14,12 @@
 
 use std::cell::RefCell;
 
-use levee_event::{Event, PatternError, TagPattern};
+use levee_event::{Event, FieldPath, PathError, PatternError, TagError, TagPattern};
 
 use crate::metrics::Metrics;
 use crate::template::TemplateError;
 
 pub mod dedupe;
-mod fields;
 pub mod grep;
 mod key;
 mod key_table;
@@ -229,17 +228,27 @@ pub enum FilterError {
         /// What a valid one looks like.
         reason: &'static str,
     },
+    /// A field path that breaks [`FieldPath::parse`]'s rule.
+    #[error("`{key}`: {source}")]
+    BadPath {
+        /// The config key, as `rename` or `include`.
+        key: &'static str,
+        /// Why the path was refused.
+        #[source]
+        source: PathError,
+    },
     /// Renames that chain or collide, whose outcome would depend on order.
     #[error("`rename`: {reason}")]
     RenameConflict {
         /// Which names collide, and how.
         reason: String,
     },
-    /// A literal `retag` that no `match` pattern could ever select.
-    #[error("`retag`: bad tag `{tag}`: a tag is dot-separated non-empty parts without spaces")]
+    /// A literal `retag` that breaks [`levee_event::Tag::parse`]'s rule.
+    #[error("`retag`: {source}")]
     BadTag {
-        /// The tag as written.
-        tag: String,
+        /// Why the tag was refused.
+        #[source]
+        source: TagError,
     },
     /// A value out of range, or options that contradict each other.
     #[error("`{key}`: {reason}")]
@@ -264,6 +273,11 @@ pub enum FilterError {
         /// The keys it needs at least one of.
         needs: &'static str,
     },
+}
+
+/// Checks a field path from the config key `key`.
+fn field_path(key: &'static str, path: &str) -> Result<FieldPath, FilterError> {
+    FieldPath::parse(path).map_err(|source| FilterError::BadPath { key, source })
 }
 
 /// A whole number of at least 1 from config key `key`, such as a rate.

@@ -16,11 +16,11 @@
 //! goes on as it was and `levee_filter_parse_errors_total` counts it; with
 //! `on_error = "error"` it is re-tagged `@ERROR` instead, with the reason.
 
-use levee_event::{ERROR_TAG, Event, Record, Tag, Value};
+use levee_event::{Event, FieldPath, Record, Tag, Value};
 use levee_parse::{ParseError, Parser, ParserConfig};
 use prometheus_client::metrics::counter::Counter;
 
-use super::{FilterError, fields};
+use super::{FilterError, field_path};
 
 /// Config of a `parse` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -80,7 +80,7 @@ pub enum OnError {
 
 impl ParseConfig {
     pub(super) fn build(&self) -> Result<ParseFilter, FilterError> {
-        let field = fields::check_path("field", &self.field)?;
+        let field = field_path("field", &self.field)?;
         let parser = self
             .parser
             .build()
@@ -108,8 +108,8 @@ impl ParseConfig {
             }
             (Some(prefix), None) => Place::Prefix(prefix.clone()),
             (None, Some(into)) => {
-                let into = fields::check_path("into", into)?;
-                if fields::overlaps(&field, &into) && field != into {
+                let into = field_path("into", into)?;
+                if field.contains(&into) && field != into {
                     return Err(FilterError::Invalid {
                         key: "into",
                         reason: format!(
@@ -129,7 +129,7 @@ impl ParseConfig {
             reserve_time: self.reserve_time,
             place,
             on_error: self.on_error,
-            error_tag: Tag::fixed(ERROR_TAG),
+            error_tag: Tag::error(),
             errors: Counter::default(),
         })
     }
@@ -138,7 +138,7 @@ impl ParseConfig {
 /// A built `parse` filter.
 #[derive(Debug, Clone)]
 pub(crate) struct ParseFilter {
-    field: String,
+    field: FieldPath,
     parser: Parser,
     reserve_data: bool,
     remove_key: bool,
@@ -155,7 +155,7 @@ pub(crate) struct ParseFilter {
 enum Place {
     Top,
     Prefix(String),
-    Into(String),
+    Into(FieldPath),
 }
 
 /// Why a field could not be parsed.
@@ -177,7 +177,7 @@ impl ParseFilter {
     }
 
     pub(super) fn apply(&self, event: &mut Event) {
-        let parsed = match Value::get_path(&event.record, &self.field) {
+        let parsed = match self.field.get(&event.record) {
             Some(Value::String(text)) => self.parser.parse(text.as_bytes()).map_err(Failure::Parse),
             Some(other) => Err(Failure::NotText(kind_of(other))),
             None => Err(Failure::Missing),
@@ -208,7 +208,7 @@ impl ParseFilter {
         if !self.reserve_data {
             return Ok(());
         }
-        let Some((parents, _)) = path.rsplit_once('.') else {
+        let Some((parents, _)) = path.as_str().rsplit_once('.') else {
             return Ok(());
         };
         let mut map = record;
@@ -220,7 +220,11 @@ impl ParseFilter {
                 Some(Value::Map(inner)) => map = inner,
                 Some(other) => {
                     return Err(Failure::Blocked {
-                        at: path.get(..walked).unwrap_or(path).to_owned(),
+                        at: path
+                            .as_str()
+                            .get(..walked)
+                            .unwrap_or(path.as_str())
+                            .to_owned(),
                         kind: kind_of(other),
                     });
                 }
@@ -233,13 +237,13 @@ impl ParseFilter {
         if !self.reserve_data {
             record.clear();
         } else if self.remove_key {
-            fields::remove(record, &self.field);
+            self.field.remove(record);
         }
         match &self.place {
             Place::Into(path) => {
-                if let Err(parsed) = fields::put(record, path, Value::from(parsed)) {
+                if let Err(parsed) = path.put(record, Value::from(parsed)) {
                     // `can_place` ruled this out; still, lose nothing.
-                    record.insert(path.clone(), parsed);
+                    record.insert(path.as_str(), parsed);
                 }
             }
             Place::Top if record.is_empty() => *record = parsed,
@@ -506,7 +510,7 @@ mod tests {
         .unwrap();
         let mut e = event(&[("message", "{\"a\":".into()), ("tag", "mine".into())]);
         f.apply(&mut e);
-        assert_eq!(e.tag.as_str(), ERROR_TAG);
+        assert_eq!(e.tag.as_str(), levee_event::ERROR_TAG);
         assert_eq!(keys(&e), ["message", "tag", "error", "position"]);
         assert_eq!(e.record["tag"], Value::from("app.web"));
         assert_eq!(e.record["message"], Value::from("{\"a\":"));

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use levee_event::{Event, Record, Tag, Value};
+use levee_event::{Event, FieldPath, Record, Tag, Value};
 
 use super::{FilterError, with_scratch};
 use crate::template::Template;
@@ -74,7 +74,7 @@ impl RecordConfig {
         let two_phase = set
             .iter()
             .flat_map(|(_, value)| value.fields())
-            .any(|path| set_names.contains(path.split('.').next().unwrap_or(path)));
+            .any(|path| set_names.contains(path.root()));
         Ok(RecordFilter {
             set,
             two_phase,
@@ -140,7 +140,7 @@ enum SetValue {
     /// Plain text or a non-string TOML value.
     Constant(Value),
     /// `$.field` or `${field}`: the value itself, typed.
-    Copy(String),
+    Copy(FieldPath),
     Render(Template),
 }
 
@@ -163,16 +163,16 @@ impl SetValue {
         Ok(if let Some(literal) = template.as_literal() {
             SetValue::Constant(Value::from(literal))
         } else if let Some(path) = template.as_field() {
-            SetValue::Copy(path.to_owned())
+            SetValue::Copy(path.clone())
         } else {
             SetValue::Render(template)
         })
     }
 
-    fn fields(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+    fn fields(&self) -> Box<dyn Iterator<Item = &FieldPath> + '_> {
         match self {
             SetValue::Constant(_) => Box::new(std::iter::empty()),
-            SetValue::Copy(path) => Box::new(std::iter::once(path.as_str())),
+            SetValue::Copy(path) => Box::new(std::iter::once(path)),
             SetValue::Render(template) => Box::new(template.fields()),
         }
     }
@@ -180,9 +180,7 @@ impl SetValue {
     fn produce(&self, record: &Record) -> Value {
         match self {
             SetValue::Constant(value) => value.clone(),
-            SetValue::Copy(path) => Value::get_path(record, path)
-                .cloned()
-                .unwrap_or(Value::Null),
+            SetValue::Copy(path) => path.get(record).cloned().unwrap_or(Value::Null),
             // Rendering into scratch, then copying, allocates nothing for
             // a short value and the exact size for a long one.
             SetValue::Render(template) => with_scratch(|text| {
@@ -200,17 +198,12 @@ impl Retag {
             source,
         })?;
         match template.as_literal() {
-            Some(tag) if is_valid_tag(tag) => Ok(Retag::Fixed(Tag::fixed(tag))),
-            Some(tag) => Err(FilterError::BadTag {
-                tag: tag.to_owned(),
-            }),
+            Some(tag) => Tag::parse(tag)
+                .map(Retag::Fixed)
+                .map_err(|source| FilterError::BadTag { source }),
             None => Ok(Retag::Render(template)),
         }
     }
-}
-
-fn is_valid_tag(tag: &str) -> bool {
-    !tag.contains(char::is_whitespace) && tag.split('.').all(|part| !part.is_empty())
 }
 
 impl RecordFilter {
@@ -412,7 +405,7 @@ mod tests {
         assert!(err.to_string().contains("segment"), "{err}");
         let err = build(r#"retag = "a.${b""#).unwrap_err();
         assert!(err.to_string().contains("`retag`"), "{err}");
-        for tag in ["", "a..b", "a b", ".a"] {
+        for tag in ["", "a..b", "a b", ".a", "@ERROR", "a.*"] {
             let err = build(&format!("retag = {tag:?}")).unwrap_err();
             assert!(matches!(err, FilterError::BadTag { .. }), "{tag:?}: {err}");
         }

@@ -7,9 +7,9 @@
 //! remove = ["remote_user", "geo_ip.city"]
 //! ```
 
-use levee_event::Event;
+use levee_event::{Event, FieldPath};
 
-use super::{FilterError, fields};
+use super::{FilterError, field_path};
 
 /// Config of a `remove` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -35,15 +35,15 @@ impl RemoveConfig {
         let all = self
             .remove
             .iter()
-            .map(|path| fields::check_path("remove", path))
+            .map(|path| field_path("remove", path))
             .collect::<Result<Vec<_>, _>>()?;
         // Once `a` is gone, removing `a.b` finds nothing: skip that work,
         // and repeats.
-        let mut paths: Vec<String> = Vec::with_capacity(all.len());
+        let mut paths: Vec<FieldPath> = Vec::with_capacity(all.len());
         for path in &all {
             let inside_another = all
                 .iter()
-                .any(|outer| outer != path && fields::overlaps(outer, path));
+                .any(|outer| outer != path && outer.contains(path));
             if !inside_another && !paths.contains(path) {
                 paths.push(path.clone());
             }
@@ -55,13 +55,13 @@ impl RemoveConfig {
 /// A built `remove` filter.
 #[derive(Debug, Clone)]
 pub(crate) struct RemoveFilter {
-    paths: Vec<String>,
+    paths: Vec<FieldPath>,
 }
 
 impl RemoveFilter {
     pub(super) fn apply(&self, event: &mut Event) {
         for path in &self.paths {
-            fields::remove(&mut event.record, path);
+            path.remove(&mut event.record);
         }
     }
 }
@@ -126,7 +126,7 @@ mod tests {
         ] {
             let err = build(bad).unwrap_err();
             assert!(
-                matches!(err, FilterError::BadField { key: "remove", .. }),
+                matches!(err, FilterError::BadPath { key: "remove", .. }),
                 "{bad}: {err}"
             );
             assert!(err.to_string().contains("`remove`"), "{err}");

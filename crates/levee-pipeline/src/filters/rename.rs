@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use levee_event::Event;
+use levee_event::{Event, FieldPath};
 
-use super::{FilterError, fields};
+use super::{FilterError, field_path};
 
 /// Config of a `rename` filter.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -44,12 +44,7 @@ impl RenameConfig {
         let renames = self
             .rename
             .iter()
-            .map(|(from, to)| {
-                Ok((
-                    fields::check_path("rename", from)?,
-                    fields::check_path("rename", to)?,
-                ))
-            })
+            .map(|(from, to)| Ok((field_path("rename", from)?, field_path("rename", to)?)))
             .collect::<Result<Vec<_>, FilterError>>()?;
         check_independent(&renames)?;
         Ok(RenameFilter { renames })
@@ -57,10 +52,10 @@ impl RenameConfig {
 }
 
 /// Refuses renames whose outcome would depend on the order they run in.
-fn check_independent(renames: &[(String, String)]) -> Result<(), FilterError> {
+fn check_independent(renames: &[(FieldPath, FieldPath)]) -> Result<(), FilterError> {
     let conflict = |reason: String| Err(FilterError::RenameConflict { reason });
     for (i, (from, to)) in renames.iter().enumerate() {
-        if fields::overlaps(from, to) || fields::overlaps(to, from) {
+        if from.contains(to) || to.contains(from) {
             return conflict(format!(
                 "`{from}` cannot be renamed to `{to}`, inside itself"
             ));
@@ -81,8 +76,12 @@ fn check_independent(renames: &[(String, String)]) -> Result<(), FilterError> {
                         )
                     });
                 }
-                if fields::overlaps(a, b) || fields::overlaps(b, a) {
-                    let (outer, inner) = if a.len() < b.len() { (a, b) } else { (b, a) };
+                if a.contains(b) || b.contains(a) {
+                    let (outer, inner) = if a.as_str().len() < b.as_str().len() {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
                     return conflict(format!(
                         "`{inner}` is inside `{outer}`, which is also renamed or a target; use two filters"
                     ));
@@ -96,13 +95,13 @@ fn check_independent(renames: &[(String, String)]) -> Result<(), FilterError> {
 /// A built `rename` filter.
 #[derive(Debug, Clone)]
 pub(crate) struct RenameFilter {
-    renames: Vec<(String, String)>,
+    renames: Vec<(FieldPath, FieldPath)>,
 }
 
 impl RenameFilter {
     pub(super) fn apply(&self, event: &mut Event) {
         for (from, to) in &self.renames {
-            fields::rename(&mut event.record, from, to);
+            from.rename(&mut event.record, to);
         }
     }
 }
@@ -203,7 +202,7 @@ mod tests {
         for bad in [r#"rename = { "" = "b" }"#, r#"rename = { a = "b..c" }"#] {
             let err = build(bad).unwrap_err();
             assert!(
-                matches!(err, FilterError::BadField { key: "rename", .. }),
+                matches!(err, FilterError::BadPath { key: "rename", .. }),
                 "{bad}: {err}"
             );
         }
