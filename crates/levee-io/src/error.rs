@@ -13,6 +13,9 @@ pub enum SourceError {
     /// The parser config did not compile.
     #[error("parser: {0}")]
     Parser(#[from] levee_parse::ParserConfigError),
+    /// The `generate` source's options were refused.
+    #[error("generate: {0}")]
+    Generate(#[from] levee_generate::OptionsError),
     /// A config value that can only be checked when the source is built.
     #[error("{0}")]
     Config(String),

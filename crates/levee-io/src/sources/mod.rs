@@ -74,18 +74,28 @@ pub struct Source {
     parser: Parser,
     multiline: Option<multiline::MultilineRule>,
     time_error_field: Option<String>,
-    kind: SourceKind,
+    kind: BuiltKind,
+}
+
+/// A source kind's settings, checked.
+enum BuiltKind {
+    Tail(tail::TailConfig),
+    Stdin(stdin::StdinConfig),
+    Generate(generate::Generate),
 }
 
 impl SourceConfig {
     /// Validates the config once: the tag, the parser, the kind's settings.
     pub fn build(&self) -> Result<Source, SourceError> {
         let tag = Tag::parse(&self.tag).map_err(|e| SourceError::Config(format!("tag: {e}")))?;
-        match &self.kind {
-            SourceKind::Tail(c) => c.validate()?,
-            SourceKind::Stdin(_) => {}
-            SourceKind::Generate(c) => c.validate()?,
-        }
+        let kind = match &self.kind {
+            SourceKind::Tail(c) => {
+                c.validate()?;
+                BuiltKind::Tail(c.clone())
+            }
+            SourceKind::Stdin(c) => BuiltKind::Stdin(c.clone()),
+            SourceKind::Generate(c) => BuiltKind::Generate(c.build()?),
+        };
         if self.multiline.is_some() && matches!(self.kind, SourceKind::Generate(_)) {
             return Err(SourceError::Config(
                 "multiline applies to tail and stdin sources; generate makes whole lines".into(),
@@ -101,7 +111,7 @@ impl SourceConfig {
             parser: self.parser.build()?,
             multiline: self.multiline.as_ref().map(|m| m.build()).transpose()?,
             time_error_field: self.time_error_field.clone(),
-            kind: self.kind.clone(),
+            kind,
         })
     }
 }
@@ -113,9 +123,9 @@ impl Source {
             .with_multiline(self.multiline)
             .with_time_error_field(self.time_error_field);
         match self.kind {
-            SourceKind::Tail(c) => tail::run(c, decoder, ctx).await,
-            SourceKind::Stdin(c) => stdin::run(c, decoder, ctx).await,
-            SourceKind::Generate(c) => generate::run(c, decoder, ctx).await,
+            BuiltKind::Tail(c) => tail::run(c, decoder, ctx).await,
+            BuiltKind::Stdin(c) => stdin::run(c, decoder, ctx).await,
+            BuiltKind::Generate(g) => generate::run(g, decoder, ctx).await,
         }
     }
 }

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use levee_event::time::{NANOS_PER_SEC, parse_date};
-use levee_io::sources::generate::{Dataset, GenerateOptions};
+use levee_generate::{Dataset, GenerateOptions};
 use levee_lake::compact::{CompactOptions, HourSelection, compact_table};
 use levee_lake::{Lake, catalog};
 use levee_query::LakeSession;
@@ -113,19 +112,19 @@ pub async fn demo(args: &DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&logs)?;
 
     println!("levee demo in {}", dir.display());
-    let day = parse_date(START).context("demo start date")? * 86_400 * NANOS_PER_SEC;
-    let make = |dataset, lines| GenerateOptions {
-        dataset,
-        lines,
-        start: day,
-        days: DAYS,
-        seed: args.seed,
+    let make = |dataset, lines| {
+        GenerateOptions::builder(dataset)
+            .lines(lines)
+            .start(START)
+            .days(DAYS)
+            .seed(args.seed)
+            .build()
     };
     let access_log = logs.join("access.log");
     let events_log = logs.join("events.ndjson");
     let jobs = [
-        (make(Dataset::Nginx, args.nginx_lines), access_log.clone()),
-        (make(Dataset::Events, args.event_lines), events_log.clone()),
+        (make(Dataset::Nginx, args.nginx_lines)?, access_log.clone()),
+        (make(Dataset::Events, args.event_lines)?, events_log.clone()),
     ];
     for (options, path) in jobs {
         let file =
@@ -133,7 +132,7 @@ pub async fn demo(args: &DemoArgs) -> Result<ExitCode> {
         let lines = write_lines(&options, file)?;
         println!(
             "  generated {lines} {} lines, {DAYS} days from {START}: {}",
-            options.dataset,
+            options.dataset(),
             path.display()
         );
     }

@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use levee_event::time::{NANOS_PER_SEC, parse_date};
-use levee_io::sources::generate::{Dataset, GenerateOptions, Generator};
+use anyhow::{Context, Result};
+use levee_generate::{Dataset, GenerateOptions, Generator};
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
@@ -40,24 +39,15 @@ pub fn generate(args: &GenerateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The generator options for these arguments.
+/// The generator options for these arguments, checked as the `generate`
+/// source checks its own.
 pub fn options(args: &GenerateArgs) -> Result<GenerateOptions> {
-    let Some(day) = parse_date(&args.start) else {
-        bail!(
-            "--start must be a date such as 2018-09-01, not {:?}",
-            args.start
-        );
-    };
-    if args.days == 0 {
-        bail!("--days must be at least 1");
-    }
-    Ok(GenerateOptions {
-        dataset: args.dataset,
-        lines: args.lines,
-        start: day * 86_400 * NANOS_PER_SEC,
-        days: args.days,
-        seed: args.seed,
-    })
+    Ok(GenerateOptions::builder(args.dataset)
+        .lines(args.lines)
+        .start(args.start.as_str())
+        .days(args.days)
+        .seed(args.seed)
+        .build()?)
 }
 
 /// Writes every line of the generator to `out`, buffered.

@@ -178,6 +178,48 @@ fn generate_is_deterministic() {
     assert_eq!(run("3").lines().count(), 50);
 }
 
+/// `levee generate` and a `generate` source check their options with one
+/// set of rules and say the same thing about a bad one.
+#[test]
+fn generate_command_and_source_refuse_bad_options_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, value, key) in [
+        ("--days", "0", "days = 0"),
+        ("--start", "2018-13-01", "start = \"2018-13-01\""),
+    ] {
+        let out = levee()
+            .args(["generate", "nginx", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}");
+        let command = String::from_utf8_lossy(&out.stderr);
+        let message = command
+            .trim()
+            .strip_prefix("levee: ")
+            .unwrap_or_else(|| panic!("{command}"));
+
+        let path = tmp.path().join("gen.toml");
+        std::fs::write(
+            &path,
+            format!("[sources.g]\ntype = \"generate\"\ndataset = \"nginx\"\ntag = \"g\"\n{key}\n[outputs.x]\nmatch = \"g\"\ntype = \"blackhole\"\n"),
+        )
+        .unwrap();
+        let out = levee()
+            .args(["validate", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let config = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            config
+                .trim_end()
+                .ends_with(&format!("source `g`: generate: {message}")),
+            "levee generate said {message:?}; levee validate said {config:?}"
+        );
+    }
+}
+
 /// The user's own pipeline, exactly as shipped in examples/, from the folder
 /// the example's comment says to run it in.
 #[test]

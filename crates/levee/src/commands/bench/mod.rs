@@ -24,8 +24,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use levee_event::time::{NANOS_PER_SEC, parse_date};
-use levee_io::sources::generate::{Dataset, GenerateOptions};
+use levee_generate::{Dataset, GenerateOptions};
 
 use super::generate::write_lines;
 
@@ -205,14 +204,11 @@ fn fresh_dir(dir: &Path) -> Result<PathBuf> {
 
 /// Writes the nginx log; returns its size.
 fn generate(log: &Path, lines: u64) -> Result<u64> {
-    let start = parse_date("2018-09-01").context("start date")? * 86_400 * NANOS_PER_SEC;
-    let options = GenerateOptions {
-        dataset: Dataset::Nginx,
-        lines,
-        start,
-        days: 7,
-        seed: 1,
-    };
+    let options = GenerateOptions::builder(Dataset::Nginx)
+        .lines(lines)
+        .start("2018-09-01")
+        .days(7)
+        .build()?;
     let t = Instant::now();
     write_lines(&options, std::fs::File::create(log)?)?;
     let bytes = std::fs::metadata(log)?.len();

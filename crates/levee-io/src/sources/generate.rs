@@ -1,12 +1,11 @@
-//! The `generate` source: the generator's lines fed through a parser, at a
-//! rate, as if they were read from a file.
+//! The `generate` source: [`levee_generate`]'s lines fed through a parser,
+//! at a rate, as if they were read from a file.
 
 use std::time::Duration;
 
-use levee_event::time::{NANOS_PER_SEC, parse_date};
+use levee_generate::{Dataset, GenerateOptions, Generator};
 use serde::Deserialize;
 
-use super::{Dataset, GenerateOptions, Generator};
 use crate::SourceError;
 use crate::sources::SourceContext;
 use crate::sources::lines::{BATCH_EVENTS, LineDecoder, now_nanos};
@@ -47,41 +46,36 @@ fn default_seed() -> u64 {
 }
 
 impl GenerateConfig {
-    pub(crate) fn validate(&self) -> Result<(), SourceError> {
-        self.options().map(|_| ())
-    }
-
-    /// The generator's options, with `start` resolved.
-    pub fn options(&self) -> Result<GenerateOptions, SourceError> {
-        if self.days == 0 {
-            return Err(SourceError::Config(
-                "generate: `days` must be at least 1".into(),
-            ));
+    /// Checks the options once, with the same rules and messages as
+    /// `levee generate`, into a source ready to run.
+    pub fn build(&self) -> Result<Generate, SourceError> {
+        let mut options = GenerateOptions::builder(self.dataset)
+            .lines(self.lines)
+            .days(self.days)
+            .seed(self.seed);
+        if let Some(date) = &self.start {
+            options = options.start(date.as_str());
         }
-        let start = match &self.start {
-            Some(date) => parse_date(date).ok_or_else(|| {
-                SourceError::Config(format!(
-                    "generate: `start` must be a date such as \"2018-09-01\", not {date:?}"
-                ))
-            })?,
-            None => now_nanos().div_euclid(86_400 * NANOS_PER_SEC) - i64::from(self.days),
-        };
-        Ok(GenerateOptions {
-            dataset: self.dataset,
-            lines: self.lines,
-            start: start * 86_400 * NANOS_PER_SEC,
-            days: self.days,
-            seed: self.seed,
+        Ok(Generate {
+            options: options.build()?,
+            rate: self.rate,
         })
     }
 }
 
+/// A `generate` source with its options checked.
+#[derive(Clone, Debug)]
+pub struct Generate {
+    options: GenerateOptions,
+    rate: u64,
+}
+
 pub(crate) async fn run(
-    config: GenerateConfig,
+    config: Generate,
     mut decoder: LineDecoder,
     ctx: SourceContext,
 ) -> Result<(), SourceError> {
-    let mut generator = Generator::new(config.options()?);
+    let mut generator = Generator::new(config.options);
     let mut line = Vec::with_capacity(1024);
     let started = tokio::time::Instant::now();
     let mut sent: u64 = 0;
@@ -119,4 +113,33 @@ pub(crate) async fn run(
     }
     ctx.send(decoder.take()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> GenerateConfig {
+        toml::from_str(&format!("dataset = \"events\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn generate_options_are_checked_once_at_build() {
+        let err = config("days = 0").build().unwrap_err();
+        assert!(matches!(
+            err,
+            SourceError::Generate(levee_generate::OptionsError::NoDays)
+        ));
+        assert_eq!(err.to_string(), "generate: days must be at least 1");
+        let err = config("start = \"09/01/2018\"").build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "generate: start must be a date such as 2018-09-01, not \"09/01/2018\""
+        );
+        let built = config("start = \"2018-09-01\"\nlines = 7\nrate = 5")
+            .build()
+            .unwrap();
+        assert_eq!(built.options.lines(), 7);
+        assert_eq!(built.rate, 5);
+    }
 }

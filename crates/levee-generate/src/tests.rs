@@ -589,3 +589,39 @@ fn dataset_names_round_trip() {
     }
     assert!("apache".parse::<Dataset>().is_err());
 }
+
+#[test]
+fn options_builder_refuses_zero_days_and_bad_dates() {
+    let built = GenerateOptions::builder(Dataset::Nginx).days(0).build();
+    assert_eq!(built.unwrap_err(), OptionsError::NoDays);
+    for bad in ["2018-13-01", "yesterday", ""] {
+        let err = GenerateOptions::builder(Dataset::Events)
+            .start(bad)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, OptionsError::Start(bad.to_owned()));
+        assert_eq!(
+            err.to_string(),
+            format!("start must be a date such as 2018-09-01, not {bad:?}")
+        );
+    }
+    let options = GenerateOptions::builder(Dataset::Events)
+        .lines(12)
+        .start(START_DATE)
+        .days(3)
+        .seed(9)
+        .build()
+        .unwrap();
+    assert_eq!((options.start, options.days, options.seed), (start(), 3, 9));
+    assert_eq!((options.dataset(), options.lines()), (Dataset::Events, 12));
+}
+
+#[test]
+fn options_start_by_default_days_before_today() {
+    let options = GenerateOptions::builder(Dataset::Nginx)
+        .days(3)
+        .build()
+        .unwrap();
+    assert_eq!(options.start, (today() - 3) * DAY_NANOS);
+    assert_eq!(options.start.rem_euclid(DAY_NANOS), 0);
+}

@@ -1,16 +1,16 @@
 //! Deterministic, realistic traffic: nginx access logs of an email-sending
 //! API, or SparkPost-like email events as JSON lines.
 //!
-//! `levee generate`, the `generate` source, the demo, the tests and the
-//! benchmarks all read the same [`Generator`]: the same options give the same
-//! bytes. Lines come in increasing event time, spread over `days` with a daily
+//! Demo traffic, not part of the collector: `levee generate`, the `generate`
+//! source, the demo, the tests and the benchmarks all read the same
+//! [`Generator`], with options checked once by [`GenerateOptions::builder`]:
+//! the same options give the same bytes. Lines come in increasing event time, spread over `days` with a daily
 //! rhythm, and each is written into a caller's buffer without allocating.
 
 mod events;
 mod nginx;
 mod pick;
 mod reasons;
-mod source;
 mod timeline;
 mod vocab;
 
@@ -20,10 +20,9 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
-use levee_event::time::NANOS_PER_SEC;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use source::GenerateConfig;
-pub(crate) use source::run;
+use levee_event::time::{NANOS_PER_SEC, parse_date};
 
 use events::Events;
 use nginx::Nginx;
@@ -73,22 +72,122 @@ impl FromStr for Dataset {
     }
 }
 
-/// What to generate.
+/// What to generate: options checked by [`GenerateOptions::builder`], the
+/// one place where `levee generate` and the `generate` source check theirs.
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
     /// Which kind of lines.
-    pub dataset: Dataset,
+    pub(crate) dataset: Dataset,
     /// How many lines in all.
-    pub lines: u64,
+    pub(crate) lines: u64,
     /// Where the span of event times begins, nanoseconds since the epoch,
-    /// UTC (callers parse `--start DATE` with
-    /// [`levee_event::time::parse_date`]).
-    pub start: i64,
+    /// UTC.
+    pub(crate) start: i64,
     /// The lines spread over this many days of event time, in increasing
-    /// time order. 0 is taken as 1.
-    pub days: u32,
+    /// time order. 0 is taken as 1 (the builder refuses 0).
+    pub(crate) days: u32,
     /// The same seed (and options) give byte-identical output.
-    pub seed: u64,
+    pub(crate) seed: u64,
+}
+
+impl GenerateOptions {
+    /// Options for `dataset`, to be set and then checked by
+    /// [`OptionsBuilder::build`].
+    pub fn builder(dataset: Dataset) -> OptionsBuilder {
+        OptionsBuilder {
+            dataset,
+            lines: 10_000,
+            start: None,
+            days: 1,
+            seed: 1,
+        }
+    }
+
+    /// Which kind of lines.
+    pub fn dataset(&self) -> Dataset {
+        self.dataset
+    }
+
+    /// How many lines in all.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+}
+
+/// Options as a user wrote them, before they are checked; see
+/// [`GenerateOptions::builder`].
+#[derive(Clone, Debug)]
+pub struct OptionsBuilder {
+    dataset: Dataset,
+    lines: u64,
+    start: Option<String>,
+    days: u32,
+    seed: u64,
+}
+
+impl OptionsBuilder {
+    /// How many lines in all. Default: 10,000.
+    pub fn lines(mut self, lines: u64) -> Self {
+        self.lines = lines;
+        self
+    }
+
+    /// The date of the first event, `YYYY-MM-DD` (UTC). Default: `days`
+    /// days before today.
+    pub fn start(mut self, date: impl Into<String>) -> Self {
+        self.start = Some(date.into());
+        self
+    }
+
+    /// Event times spread over this many days, at least 1. Default: 1.
+    pub fn days(mut self, days: u32) -> Self {
+        self.days = days;
+        self
+    }
+
+    /// The same seed gives the same lines. Default: 1.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks the options; the only place they are checked.
+    pub fn build(self) -> Result<GenerateOptions, OptionsError> {
+        if self.days == 0 {
+            return Err(OptionsError::NoDays);
+        }
+        let day = match self.start {
+            Some(date) => parse_date(&date).ok_or(OptionsError::Start(date))?,
+            None => today() - i64::from(self.days),
+        };
+        Ok(GenerateOptions {
+            dataset: self.dataset,
+            lines: self.lines,
+            start: day.saturating_mul(DAY_NANOS),
+            days: self.days,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Why options were refused. The messages name the option as both the
+/// config key and the command-line flag spell it (`days`, `--days`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// `days` was 0.
+    #[error("days must be at least 1")]
+    NoDays,
+    /// `start` did not read as a date.
+    #[error("start must be a date such as 2018-09-01, not {0:?}")]
+    Start(String),
+}
+
+/// Days since the epoch, UTC, today.
+fn today() -> i64 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    secs.div_euclid(86_400)
 }
 
 /// Nanoseconds in a day.
