@@ -3,9 +3,15 @@
 //!
 //! Each source has its own router task, so a blocked output holds back only
 //! the sources routed to it.
+//!
+//! An event that leaves the filters with a tag no output matches is dropped
+//! and counted, and its tag is warned about once. Only then: a tag that no
+//! output matches but that a filter re-tags (`nginx.access` re-tagged to
+//! `firehose_parsed.nginx`) loses nothing, so it makes neither a warning
+//! nor a metric series.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use levee_event::{Batch, Event, Tag, TagPattern};
 use prometheus_client::metrics::counter::Counter;
@@ -23,17 +29,35 @@ pub(crate) struct Route {
 
 /// The filters and routes shared by every router task.
 pub(crate) struct Router {
-    pub(crate) filters: Vec<(Filter, Counter)>,
-    pub(crate) routes: Vec<Route>,
-    pub(crate) metrics: Arc<Metrics>,
+    filters: Vec<(Filter, Counter)>,
+    routes: Vec<Route>,
+    metrics: Arc<Metrics>,
+    /// Tags already warned about as dropped, shared by every router task
+    /// so that each is said once.
+    warned: Mutex<Warned>,
 }
 
 /// What one tag matches, worked out once per tag and router task.
 struct TagRoutes {
     filters: Vec<bool>,
     outputs: Vec<usize>,
-    unrouted: Counter,
+    /// Made at the tag's first event that reaches no output, so that a tag
+    /// every event of which is routed (or re-tagged) makes no series.
+    unrouted: Option<Counter>,
 }
+
+/// Tags named in warnings: bounded, since re-tags rendered from data can
+/// make any number of tags.
+#[derive(Default)]
+struct Warned {
+    tags: HashSet<Tag, foldhash::fast::RandomState>,
+    /// The warning that no more tags will be named has been given.
+    full: bool,
+}
+
+/// At most this many tags are named in "dropped" warnings; the metric
+/// counts the rest.
+const MAX_WARNED_TAGS: usize = 100;
 
 /// Bounds the cache when templated re-tags make many distinct tags.
 const MAX_CACHED_TAGS: usize = 4096;
@@ -59,15 +83,22 @@ struct TagCache {
 }
 
 impl Router {
-    fn resolve(&self, tag: &Tag) -> TagRoutes {
-        let routes = self.resolve_uncounted(tag);
-        if routes.outputs.is_empty() {
-            tracing::warn!(%tag, "events with this tag match no output; they are dropped and counted in levee_unrouted_events_total");
+    /// A router over the built filters (each with its drop counter) and the
+    /// outputs' routes.
+    pub(crate) fn new(
+        filters: Vec<(Filter, Counter)>,
+        routes: Vec<Route>,
+        metrics: Arc<Metrics>,
+    ) -> Router {
+        Router {
+            filters,
+            routes,
+            metrics,
+            warned: Mutex::default(),
         }
-        routes
     }
 
-    fn resolve_uncounted(&self, tag: &Tag) -> TagRoutes {
+    fn resolve(&self, tag: &Tag) -> TagRoutes {
         TagRoutes {
             filters: self
                 .filters
@@ -81,7 +112,42 @@ impl Router {
                 .filter(|(_, r)| r.pattern.matches(tag.as_str()))
                 .map(|(i, _)| i)
                 .collect(),
-            unrouted: self.metrics.unrouted(tag.as_str()),
+            unrouted: None,
+        }
+    }
+
+    /// Counts an event that left the filters with a tag no output matches;
+    /// the tag's first such event (per task) makes its counter and warns.
+    #[cold]
+    fn count_unrouted(&self, tag: &Tag, routes: &mut TagRoutes) {
+        routes
+            .unrouted
+            .get_or_insert_with(|| {
+                self.warn_dropped(tag);
+                self.metrics.unrouted(tag.as_str())
+            })
+            .inc();
+    }
+
+    /// Warns, once per tag across all router tasks, that events are dropped.
+    fn warn_dropped(&self, tag: &Tag) {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.tags.contains(tag) {
+            return;
+        }
+        if warned.tags.len() < MAX_WARNED_TAGS {
+            warned.tags.insert(tag.clone());
+            tracing::warn!(
+                %tag,
+                "events with this tag reach no output after the filters; they are dropped \
+                 and counted in levee_unrouted_events_total"
+            );
+        } else if !warned.full {
+            warned.full = true;
+            tracing::warn!(
+                "events of more than {MAX_WARNED_TAGS} tags reach no output; further tags are \
+                 not named here, only counted in levee_unrouted_events_total"
+            );
         }
     }
 
@@ -102,11 +168,10 @@ impl Router {
             if !self.filter(&mut event, cache) {
                 continue;
             }
-            let routes = self.routes_of(&event.tag, cache);
+            let at = self.index_of(&event.tag, cache);
+            let routes = &mut cache.routes[at];
             match routes.outputs.as_slice() {
-                [] => {
-                    routes.unrouted.inc();
-                }
+                [] => self.count_unrouted(&event.tag, routes),
                 [only] => push(&mut per_output[*only], event),
                 [first, rest @ ..] => {
                     for &i in rest {
@@ -139,8 +204,15 @@ impl Router {
     }
 
     fn routes_of<'c>(&self, tag: &Tag, cache: &'c mut TagCache) -> &'c TagRoutes {
+        let at = self.index_of(tag, cache);
+        &cache.routes[at]
+    }
+
+    /// Where the tag's routes are in `cache.routes`, resolving them first
+    /// if the tag is new.
+    fn index_of(&self, tag: &Tag, cache: &mut TagCache) -> usize {
         let recent = cache.recent.iter().flatten().find(|(seen, _)| seen == tag);
-        let at = match recent {
+        match recent {
             Some(&(_, at)) => at,
             None => {
                 let at = match cache.index.get(tag) {
@@ -160,8 +232,7 @@ impl Router {
                 cache.next = (cache.next + 1) % RECENT_TAGS;
                 at
             }
-        };
-        &cache.routes[at]
+        }
     }
 }
 
@@ -170,5 +241,137 @@ pub(crate) async fn run(router: Arc<Router>, mut batches: mpsc::Receiver<Batch>)
     let mut cache = TagCache::default();
     while let Some(batch) = batches.recv().await {
         router.route(batch, &mut cache).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use levee_event::Record;
+
+    use super::*;
+    use crate::buffer::{BufferSettings, WhenFull};
+    use crate::filters::FilterConfig;
+
+    /// Log lines written while `f` runs, at warn level and above.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// A router with one `record` filter per `(match, retag)` and one
+    /// output per pattern.
+    fn router(retags: &[(&str, &str)], outputs: &[&str]) -> (Router, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        let filters = retags
+            .iter()
+            .map(|(pattern, retag)| {
+                let text = format!("type = \"record\"\nmatch = {pattern:?}\nretag = {retag:?}\n");
+                let config: FilterConfig = toml::from_str(&text).unwrap();
+                (config.build().unwrap(), Counter::default())
+            })
+            .collect();
+        let settings = BufferSettings {
+            max_bytes: 1 << 20,
+            batch_max_bytes: 1 << 16,
+            flush_interval: Duration::from_secs(60),
+            when_full: WhenFull::DropNewest,
+        };
+        let routes = outputs
+            .iter()
+            .map(|pattern| Route {
+                pattern: TagPattern::new(pattern).unwrap(),
+                buffer: Arc::new(MemoryBuffer::new(settings, metrics.output(pattern))),
+            })
+            .collect();
+        (Router::new(filters, routes, metrics.clone()), metrics)
+    }
+
+    fn batch(tags: &[&str]) -> Batch {
+        tags.iter()
+            .map(|tag| Event::new(Tag::new(tag), 0, Record::new()))
+            .collect()
+    }
+
+    /// Routes `tags` through `router` on this thread, capturing warnings.
+    fn route(router: &Router, tags: &[&str]) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut cache = TagCache::default();
+            runtime.block_on(router.route(batch(tags), &mut cache));
+        });
+        captured.text()
+    }
+
+    /// The README's example: `nginx.access` matches no output, but a
+    /// filter re-tags it to `firehose_parsed.nginx`, which one does. It was
+    /// warned about as dropped, and given a series, when first seen.
+    #[test]
+    fn a_retagged_tag_is_neither_warned_about_nor_counted_as_unrouted() {
+        let (router, metrics) = router(
+            &[("nginx.**", "firehose_parsed.nginx")],
+            &["firehose_parsed.**", "@ERROR"],
+        );
+        let warnings = route(&router, &["nginx.access", "nginx.access"]);
+        assert_eq!(warnings, "", "nothing was dropped");
+        let text = metrics.encode();
+        assert!(!text.contains("levee_unrouted_events_total{"), "{text}");
+        assert!(
+            text.contains("levee_buffer_bytes{output=\"firehose_parsed.**\"}"),
+            "{text}"
+        );
+
+        // What really is dropped is said once per tag, and counted.
+        let warnings = route(&router, &["app.x", "app.x", "nginx.access", "app.y"]);
+        assert_eq!(warnings.matches("app.x").count(), 1, "{warnings}");
+        assert_eq!(warnings.matches("app.y").count(), 1, "{warnings}");
+        assert!(!warnings.contains("nginx"), "{warnings}");
+        assert_eq!(route(&router, &["app.x"]), "", "said once across batches");
+        let text = metrics.encode();
+        assert!(
+            text.contains("levee_unrouted_events_total{tag=\"app.x\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("levee_unrouted_events_total{tag=\"app.y\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("tag=\"nginx.access\""), "{text}");
+    }
+
+    #[test]
+    fn warnings_name_a_bounded_number_of_tags() {
+        let (router, _) = router(&[], &["routed"]);
+        let tags: Vec<String> = (0..MAX_WARNED_TAGS + 20)
+            .map(|i| format!("t.{i}"))
+            .collect();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let warnings = route(&router, &tags);
+        assert_eq!(warnings.lines().count(), MAX_WARNED_TAGS + 1, "{warnings}");
+        assert!(warnings.contains("further tags"), "{warnings}");
     }
 }

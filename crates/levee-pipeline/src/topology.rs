@@ -120,11 +120,7 @@ pub async fn run(
             (f, metrics.filter_dropped(&name))
         })
         .collect();
-    let router = Arc::new(Router {
-        filters,
-        routes,
-        metrics: metrics.clone(),
-    });
+    let router = Arc::new(Router::new(filters, routes, metrics.clone()));
 
     let (stop, stopped) = watch::channel(false);
     let mut routers = JoinSet::new();

@@ -44,14 +44,14 @@ pub(crate) async fn route_concurrently(
         },
         metrics.output("out"),
     ));
-    let router = Arc::new(Router {
-        filters: vec![(filter, metrics.filter_dropped(&name))],
-        routes: vec![Route {
+    let router = Arc::new(Router::new(
+        vec![(filter, metrics.filter_dropped(&name))],
+        vec![Route {
             pattern: TagPattern::new("**").unwrap(),
             buffer: buffer.clone(),
         }],
-        metrics: metrics.clone(),
-    });
+        metrics.clone(),
+    ));
     let mut routers = JoinSet::new();
     let mut senders = JoinSet::new();
     for task in 0..tasks {

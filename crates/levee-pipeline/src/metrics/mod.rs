@@ -5,6 +5,9 @@
 
 mod server;
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 pub use server::{MetricsConfig, bind, serve};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -61,6 +64,15 @@ struct TagLabel {
     tag: String,
 }
 
+/// Most distinct `tag` values `levee_unrouted_events_total` has: tags can
+/// come from data (a re-tag rendered from a field, a client's tag), and a
+/// series per tag would grow without end.
+pub const MAX_UNROUTED_TAGS: usize = 100;
+
+/// The `tag` label of unrouted events beyond [`MAX_UNROUTED_TAGS`]; `@`
+/// keeps it apart from any tag a config can name.
+pub const OTHER_TAG: &str = "@other";
+
 /// All of levee's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -79,6 +91,8 @@ pub struct Metrics {
     filter_parse_errors: Family<FilterLabel, Counter>,
     filter_evicted_keys: Family<FilterLabel, Counter>,
     unrouted: Family<TagLabel, Counter>,
+    /// The `tag` labels `unrouted` has made, up to [`MAX_UNROUTED_TAGS`].
+    unrouted_tags: Mutex<HashSet<String>>,
 }
 
 /// One output's counters.
@@ -126,6 +140,7 @@ impl Metrics {
             filter_parse_errors: Family::default(),
             filter_evicted_keys: Family::default(),
             unrouted: Family::default(),
+            unrouted_tags: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -200,7 +215,11 @@ impl Metrics {
         );
         registry.register(
             names::UNROUTED,
-            "Events no output matched, by tag",
+            format!(
+                "Events that reached no output after the filters and were dropped, by tag; \
+                 the first {MAX_UNROUTED_TAGS} tags are named, later ones count under \
+                 tag=\"{OTHER_TAG}\""
+            ),
             m.unrouted.clone(),
         );
         Metrics { registry, ..m }
@@ -272,11 +291,25 @@ impl Metrics {
             .clone()
     }
 
-    /// The counter of events with this tag that no output matched.
+    /// The counter of events with this tag that reached no output. Call
+    /// it when there is something to count: it makes the series. Past
+    /// [`MAX_UNROUTED_TAGS`] tags, new ones share the [`OTHER_TAG`] series.
     pub fn unrouted(&self, tag: &str) -> Counter {
+        let mut named = self
+            .unrouted_tags
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let label = if named.contains(tag) {
+            tag
+        } else if named.len() < MAX_UNROUTED_TAGS {
+            named.insert(tag.to_owned());
+            tag
+        } else {
+            OTHER_TAG
+        };
         self.unrouted
             .get_or_create(&TagLabel {
-                tag: tag.to_owned(),
+                tag: label.to_owned(),
             })
             .clone()
     }
@@ -316,5 +349,31 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    /// Tags rendered from data made one `levee_unrouted_events_total`
+    /// series each, without end.
+    #[test]
+    fn unrouted_tag_labels_are_bounded_with_an_other_bucket() {
+        let m = Metrics::new();
+        for i in 0..MAX_UNROUTED_TAGS + 50 {
+            m.unrouted(&format!("user.{i}")).inc();
+        }
+        m.unrouted("user.0").inc();
+        let text = m.encode();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("levee_unrouted_events_total{"))
+            .count();
+        assert_eq!(series, MAX_UNROUTED_TAGS + 1, "{text}");
+        assert!(
+            text.contains("levee_unrouted_events_total{tag=\"@other\"} 50"),
+            "{text}"
+        );
+        assert!(
+            text.contains("levee_unrouted_events_total{tag=\"user.0\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("later ones count under"), "{text}");
     }
 }
