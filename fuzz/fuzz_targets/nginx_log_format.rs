@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = ParserConfig::Nginx(NginxConfig {
         format: format.to_owned(),
+        ..NginxConfig::default()
     });
     if let Ok(parser) = config.build() {
         let _ = parser.parse(line.get(1..).unwrap_or_default());

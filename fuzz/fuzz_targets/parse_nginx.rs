@@ -18,6 +18,7 @@ static PARSERS: LazyLock<Vec<Parser>> = LazyLock::new(|| {
     .map(|format| {
         let config = ParserConfig::Nginx(NginxConfig {
             format: format.to_owned(),
+            ..NginxConfig::default()
         });
         config.build().expect("built-in format compiles")
     })

@@ -109,6 +109,7 @@ fn parsers(c: &mut Criterion) {
     let mut rng = Rng(0x5EED_1E7E_E000_0001);
     let nginx = ParserConfig::Nginx(NginxConfig {
         format: "combined_request_time".into(),
+        ..NginxConfig::default()
     })
     .build()
     .expect("named nginx format builds");

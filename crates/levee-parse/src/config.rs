@@ -25,6 +25,7 @@ use crate::{Parser, ParserConfigError};
 /// parser = "json"                                     # or "none", or "nginx" (format "combined")
 /// parser = { type = "nginx", format = "combined" }    # or "main", "common", "combined_request_time",
 ///                                                     # or a full log_format string
+/// parser = { type = "nginx", format = """log_format trial escape=json '{"status":"$status",' '"host":"$host"}';""" }
 /// parser = { type = "json", time_key = "timestamp" }
 /// parser = { type = "none", key = "message" }
 /// parser = { type = "apache", format = "combined" }   # or "common", "vhost_combined", a LogFormat string
@@ -160,7 +161,8 @@ mod tests {
         assert_eq!(
             parse(r#"parser = "nginx""#),
             Ok(ParserConfig::Nginx(NginxConfig {
-                format: "combined".into()
+                format: "combined".into(),
+                ..NginxConfig::default()
             }))
         );
         assert_eq!(parse(""), Ok(ParserConfig::default()));
@@ -171,7 +173,8 @@ mod tests {
         assert_eq!(
             parse(r#"parser = { type = "nginx", format = "main" }"#),
             Ok(ParserConfig::Nginx(NginxConfig {
-                format: "main".into()
+                format: "main".into(),
+                ..NginxConfig::default()
             }))
         );
         assert_eq!(
@@ -243,10 +246,12 @@ mod tests {
         assert_eq!(ParserConfig::default().build().unwrap().type_name(), "none");
         let nginx = ParserConfig::Nginx(NginxConfig {
             format: "combined_request_time".into(),
+            ..NginxConfig::default()
         });
         assert_eq!(nginx.build().unwrap().type_name(), "nginx");
         let unknown = ParserConfig::Nginx(NginxConfig {
             format: "fancy".into(),
+            ..NginxConfig::default()
         });
         let err = unknown.build().unwrap_err();
         assert!(
@@ -260,6 +265,7 @@ mod tests {
         );
         let ambiguous = ParserConfig::Nginx(NginxConfig {
             format: "$remote_addr$remote_user".into(),
+            ..NginxConfig::default()
         });
         assert!(matches!(
             ambiguous.build(),

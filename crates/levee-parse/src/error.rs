@@ -70,9 +70,21 @@ pub enum ParserConfigError {
         /// The variable right after it.
         second: String,
     },
-    /// A format pasted from nginx.conf whose single quotes do not pair up.
-    #[error("log_format: a single-quoted piece is not closed, or text stands outside the quotes")]
+    /// A format pasted from nginx.conf whose quotes do not pair up.
+    #[error("log_format: a quoted piece is not closed, or text stands outside the quotes")]
     UnbalancedQuote,
+    /// A pasted `log_format` directive that nginx would refuse, such as
+    /// one without a name or with an unknown `escape=`.
+    #[error("log_format: {0}")]
+    InvalidDirective(String),
+    /// The directive's `escape=` and the `escape` option disagree.
+    #[error("the log_format directive says escape={directive} but `escape` says {key}; keep one")]
+    EscapeConflict {
+        /// The directive's mode.
+        directive: &'static str,
+        /// The option's mode.
+        key: &'static str,
+    },
     /// An apache `format` that is neither a known name nor a `LogFormat` string.
     #[error(
         "unknown apache format `{format}`: use one of {}, or a LogFormat string such as \

@@ -41,7 +41,7 @@ pub use json::JsonConfig;
 pub use logfmt::LogfmtConfig;
 pub use ltsv::LtsvConfig;
 pub use multiline::{Joined, Joiner, Multiline};
-pub use nginx::NginxConfig;
+pub use nginx::{NginxConfig, NginxEscape};
 pub use none::NoneConfig;
 pub use parser::{Parsed, Parser};
 pub use regex::RegexConfig;

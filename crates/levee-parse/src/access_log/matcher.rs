@@ -67,6 +67,24 @@ pub(crate) fn find_end(hay: &[u8], literal: &[u8]) -> Option<usize> {
     None
 }
 
+/// The first occurrence of `literal` in `hay`, backslashes or not: for
+/// logs that escape nothing (nginx's `escape=none`).
+pub(crate) fn find_literal(hay: &[u8], literal: &[u8]) -> Option<usize> {
+    let (&first, tail) = literal.split_first()?;
+    let mut from = 0;
+    while let Some(found) = hay.get(from..).and_then(|rest| memchr(first, rest)) {
+        let at = from + found;
+        if hay
+            .get(at + 1..)
+            .is_some_and(|after| starts_with(after, tail))
+        {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// `hay.starts_with(prefix)` for the few bytes of a format's literals,
 /// compared inline: the slice comparison calls `memcmp`, which cost more
 /// than the comparing (an empty leading literal alone was 4% of a line).
@@ -94,5 +112,12 @@ mod tests {
         assert_eq!(find_end(br#"only \" here"#, b"\""), None);
         assert_eq!(find_end(b"", b" "), None);
         assert_eq!(find_end(b"abc -", b" - "), None);
+    }
+
+    #[test]
+    fn unescaped_logs_end_at_the_first_literal() {
+        assert_eq!(find_literal(br#"ends in \" next"#, b"\" "), Some(9));
+        assert_eq!(find_literal(b"abc - def", b" - "), Some(3));
+        assert_eq!(find_literal(b"abc", b""), None);
     }
 }

@@ -5,8 +5,6 @@
 //! variable `time_local` ended by `"]"`. Matching a line then walks these
 //! steps once, splitting each variable's text at the literal that follows it.
 
-use std::borrow::Cow;
-
 use levee_event::Text;
 
 use super::fields::FieldKind;
@@ -24,6 +22,8 @@ pub(super) struct Format {
     /// No two fields give the record the same name, so a line's record is
     /// built by appending, without looking names up.
     pub(super) distinct: bool,
+    /// Written with `escape=none`: strings have no escapes to undo.
+    pub(super) unescaped: bool,
 }
 
 /// One `$variable` of the format.
@@ -32,17 +32,19 @@ pub(super) struct Field {
     /// The variable's name without `$`: the record's key.
     pub(super) name: Text,
     pub(super) kind: FieldKind,
+    /// For an upstream variable nginx writes as a list, the field that
+    /// keeps the list whole: `upstream_status_list`.
+    pub(super) list: Option<Text>,
     /// The literal after the variable; `None` for a variable that ends the
     /// format, which takes the rest of the line.
     pub(super) end: Option<Literal>,
 }
 
 impl Format {
-    /// Compiles a `log_format` string, as written in nginx.conf (one or more
-    /// single-quoted pieces) or bare.
-    pub(super) fn compile(format: &str) -> Result<Format, ParserConfigError> {
-        let text = unquote(format)?;
-        let (leading, variables) = split(&text)?;
+    /// Compiles a `log_format` string, its nginx.conf quotes already
+    /// undone; `unescaped` is true for a log written with `escape=none`.
+    pub(super) fn compile(format: &str, unescaped: bool) -> Result<Format, ParserConfigError> {
+        let (leading, variables) = split(format)?;
         let Some(Piece { name: first, .. }) = variables.first() else {
             return Err(ParserConfigError::NoVariables(format.to_owned()));
         };
@@ -57,9 +59,11 @@ impl Format {
                 });
             }
             let end = (!after.is_empty()).then(|| Literal::new(after, format!("after ${name}")));
+            let kind = FieldKind::of(name);
             fields.push(Field {
                 name: Text::from(*name),
-                kind: FieldKind::of(name),
+                kind,
+                list: kind.is_list().then(|| Text::from(format!("{name}_list"))),
                 end,
             });
         }
@@ -68,12 +72,13 @@ impl Format {
             leading,
             fields,
             distinct,
+            unescaped,
         })
     }
 }
 
-/// True if the record names of `fields` (a request's parts included) are
-/// all different.
+/// True if the record names of `fields` (a request's parts and upstream
+/// lists included) are all different.
 fn distinct_names(fields: &[Field]) -> bool {
     let mut names = std::collections::HashSet::new();
     fields.iter().all(|field| {
@@ -81,7 +86,9 @@ fn distinct_names(fields: &[Field]) -> bool {
             FieldKind::Request => &REQUEST_PARTS,
             _ => &[],
         };
-        names.insert(field.name.as_str()) && parts.iter().all(|part| names.insert(part.as_str()))
+        names.insert(field.name.as_str())
+            && parts.iter().all(|part| names.insert(part.as_str()))
+            && field.list.iter().all(|list| names.insert(list.as_str()))
     })
 }
 
@@ -144,39 +151,12 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// A format pasted from nginx.conf is one or more single-quoted pieces,
-/// concatenated: `'$remote_addr - ' '"$request"';`. Inside a piece a
-/// backslash keeps the next character as is. Anything else is used as given.
-fn unquote(format: &str) -> Result<Cow<'_, str>, ParserConfigError> {
-    let trimmed = format.trim();
-    if !trimmed.starts_with('\'') {
-        return Ok(Cow::Borrowed(format));
-    }
-    let mut out = String::with_capacity(trimmed.len());
-    let mut chars = trimmed.trim_end_matches(';').trim_end().chars();
-    loop {
-        match chars.next() {
-            None => return Ok(Cow::Owned(out)),
-            Some(c) if c.is_whitespace() => continue,
-            Some('\'') => loop {
-                match chars.next() {
-                    None => return Err(ParserConfigError::UnbalancedQuote),
-                    Some('\'') => break,
-                    Some('\\') => out.push(chars.next().ok_or(ParserConfigError::UnbalancedQuote)?),
-                    Some(c) => out.push(c),
-                }
-            },
-            Some(_) => return Err(ParserConfigError::UnbalancedQuote),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn shape(format: &str) -> (String, Vec<(String, Option<String>)>) {
-        let f = Format::compile(format).unwrap();
+        let f = Format::compile(format, false).unwrap();
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
         let fields = f
             .fields
@@ -228,21 +208,8 @@ mod tests {
     }
 
     #[test]
-    fn nginx_conf_quoting_is_undone() {
-        let pasted = "'$remote_addr - $remote_user [$time_local] \"$request\" '\n    \
-                      '$status \\'$body_bytes_sent\\'';";
-        let (_, fields) = shape(pasted);
-        assert_eq!(fields[3], ("request".to_owned(), Some("\" ".to_owned())));
-        assert_eq!(fields[4], ("status".to_owned(), Some(" '".to_owned())));
-        assert_eq!(
-            fields[5],
-            ("body_bytes_sent".to_owned(), Some("'".to_owned()))
-        );
-    }
-
-    #[test]
     fn literal_descriptions_name_their_neighbour() {
-        let f = Format::compile("[$time_local] \"$request\"").unwrap();
+        let f = Format::compile("[$time_local] \"$request\"", false).unwrap();
         assert_eq!(f.leading.expected, "'[' before $time_local");
         let end = f.fields[1].end.as_ref().unwrap();
         assert_eq!(end.expected, "'\\\"' after $request");
@@ -250,7 +217,7 @@ mod tests {
 
     #[test]
     fn ambiguous_and_broken_formats_are_refused() {
-        let err = |f: &str| Format::compile(f).unwrap_err();
+        let err = |f: &str| Format::compile(f, false).unwrap_err();
         assert_eq!(
             err("$remote_addr$remote_user"),
             ParserConfigError::AdjacentVariables {
@@ -285,8 +252,6 @@ mod tests {
             err("no variables"),
             ParserConfigError::NoVariables("no variables".into())
         );
-        assert_eq!(err("'$a' x"), ParserConfigError::UnbalancedQuote);
-        assert_eq!(err("'$a"), ParserConfigError::UnbalancedQuote);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use memchr::memchr;
 use super::fields::{FieldKind, Sink};
 use super::format::Format;
 use crate::Parsed;
-use crate::access_log::matcher::{find_end, match_leading};
+use crate::access_log::matcher::{find_end, find_literal, match_leading};
 use crate::error::{ParseError, ParseErrorReason};
 
 /// Fields a `record` filter typically adds (an API call type, a status class).
@@ -31,16 +31,21 @@ impl Format {
             record: &mut record,
             time: &mut time,
             distinct: self.distinct,
-            line: memchr(b'\\', line)
-                .is_none()
+            line: (self.unescaped || memchr(b'\\', line).is_none())
                 .then(|| std::str::from_utf8(line).ok())
                 .flatten(),
+            unescaped: self.unescaped,
         };
         for field in &self.fields {
             let rest = line.get(pos..).unwrap_or_default();
             let (raw, next) = match &field.end {
                 Some(end) => {
-                    let at = find_end(rest, &end.bytes).ok_or_else(|| {
+                    let found = if self.unescaped {
+                        find_literal(rest, &end.bytes)
+                    } else {
+                        find_end(rest, &end.bytes)
+                    };
+                    let at = found.ok_or_else(|| {
                         ParseError::new(
                             line.len(),
                             ParseErrorReason::UnexpectedEnd {
@@ -53,7 +58,7 @@ impl Format {
                 }
                 None => (rest, line.len()),
             };
-            sink.store(&field.name, field.kind, raw, pos)?;
+            sink.store(&field.name, field.kind, field.list.as_ref(), raw, pos)?;
             pos = next;
         }
         if pos < line.len() {

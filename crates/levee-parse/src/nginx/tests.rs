@@ -3,14 +3,19 @@
 use levee_event::Value;
 use levee_event::time::NANOS_PER_SEC;
 
-use crate::{NginxConfig, ParseError, ParseErrorReason, Parsed, Parser, ParserConfig};
+use crate::{NginxConfig, NginxEscape, ParseError, ParseErrorReason, Parsed, Parser, ParserConfig};
 
 /// 10/Oct/2000:13:55:36 -0700, Apache's documented example.
 const TIME: i64 = 971_211_336 * NANOS_PER_SEC;
 
 fn parser(format: &str) -> Parser {
+    parser_with(format, None)
+}
+
+fn parser_with(format: &str, escape: Option<NginxEscape>) -> Parser {
     ParserConfig::Nginx(NginxConfig {
         format: format.to_owned(),
+        escape,
     })
     .build()
     .unwrap()
@@ -313,7 +318,7 @@ fn main_format_adds_forwarded_for() {
 }
 
 #[test]
-fn upstream_timings_keep_the_last_number() {
+fn upstream_timings_are_summed() {
     let p = parser(
         r#"$remote_addr [$time_iso8601] "$request" $status $request_time "$upstream_response_time" $upstream_connect_time"#,
     );
@@ -321,7 +326,7 @@ fn upstream_timings_keep_the_last_number() {
         .parse(br#"192.0.2.1 [2000-10-10T13:55:36-07:00] "POST /x HTTP/1.1" 502 0.252 "0.100, 0.150" -"#)
         .unwrap();
     assert_eq!(parsed.record["request_time"], Value::Float(0.252));
-    assert_eq!(parsed.record["upstream_response_time"], Value::Float(0.150));
+    assert_eq!(parsed.record["upstream_response_time"], Value::Float(0.250));
     assert_eq!(parsed.record["upstream_connect_time"], Value::Null);
     assert_eq!(parsed.time, Some(TIME));
 }
@@ -358,4 +363,211 @@ fn a_name_given_twice_keeps_its_first_place_and_last_value() {
     );
     assert_eq!(parsed.record["host"], s("b.example"));
     assert_eq!(parsed.record["path"], s("/mapped"));
+}
+
+/// An `escape=json` format as operators write it, with the variables that
+/// are often empty.
+const JSON_DIRECTIVE: &str = r#"log_format trial escape=json '{"remote_addr":"$remote_addr","remote_user":"$remote_user",'
+    '"time_local":"$time_local","request":"$request","status":"$status",'
+    '"body_bytes_sent":"$body_bytes_sent","request_time":"$request_time",'
+    '"upstream_response_time":"$upstream_response_time","upstream_status":"$upstream_status",'
+    '"http_referer":"$http_referer","http_user_agent":"$http_user_agent"}';"#;
+
+#[test]
+fn escape_json_empty_values_are_null_not_errors() {
+    let line = br#"{"remote_addr":"192.0.2.1","remote_user":"","time_local":"10/Oct/2000:13:55:36 -0700","request":"GET / HTTP/1.1","status":"","body_bytes_sent":"","request_time":"","upstream_response_time":"","upstream_status":"","http_referer":"","http_user_agent":"curl \"8\""}"#;
+    let parsed = parser(JSON_DIRECTIVE).parse(line).unwrap();
+    for key in [
+        "remote_user",
+        "status",
+        "body_bytes_sent",
+        "request_time",
+        "upstream_response_time",
+        "upstream_status",
+        "http_referer",
+    ] {
+        assert_eq!(parsed.record[key], Value::Null, "{key}");
+    }
+    assert_eq!(parsed.record["http_user_agent"], s("curl \"8\""));
+    assert_eq!(parsed.record["path"], s("/"));
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn empty_remote_user_and_referer_are_null_in_both_escape_modes() {
+    let line = br#"192.0.2.1 -  [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "" "curl""#;
+    let default = combined(line).unwrap();
+    let json = parser_with("combined", Some(NginxEscape::Json))
+        .parse(line)
+        .unwrap();
+    for parsed in [default, json] {
+        assert_eq!(parsed.record["remote_user"], Value::Null);
+        assert_eq!(parsed.record["http_referer"], Value::Null);
+        assert_eq!(parsed.record["http_user_agent"], s("curl"));
+    }
+}
+
+#[test]
+fn empty_typed_fields_are_null_in_the_default_escape_mode_too() {
+    let parsed = parser("$status|$request_time|$msec|$time_local")
+        .parse(b"|||")
+        .unwrap();
+    for key in ["status", "request_time", "msec", "time_local"] {
+        assert_eq!(parsed.record[key], Value::Null, "{key}");
+    }
+    assert_eq!((parsed.time, parsed.time_error), (None, false));
+}
+
+#[test]
+fn pasted_log_format_directive_with_escape_json_parses() {
+    let line = br#"{"remote_addr":"192.0.2.1","remote_user":"-","time_local":"10/Oct/2000:13:55:36 -0700","request":"GET /a?b=1 HTTP/1.1","status":"502","body_bytes_sent":"0","request_time":"0.020","upstream_response_time":"0.012, 0.004","upstream_status":"502, 504 : 200","http_referer":"https://example.com/","http_user_agent":"a\\b"}"#;
+    let parsed = parser(JSON_DIRECTIVE).parse(line).unwrap();
+    assert_eq!(parsed.record["remote_addr"], s("192.0.2.1"));
+    assert_eq!(parsed.record["status"], Value::Int(502));
+    assert_eq!(parsed.record["query"], s("b=1"));
+    assert_eq!(parsed.record["request_time"], Value::Float(0.020));
+    assert_eq!(parsed.record["http_user_agent"], s("a\\b"));
+    assert_eq!(parsed.time, Some(TIME));
+}
+
+#[test]
+fn directive_pieces_in_double_quotes_bare_and_without_semicolon() {
+    let p = parser(
+        "log_format main \"$remote_addr - $remote_user [$time_local] \\\"$request\\\" \"\n\
+         '$status $body_bytes_sent \"$http_referer\" '\n\
+         '\"$http_user_agent\" \"$http_x_forwarded_for\"'",
+    );
+    let line =
+        br#"10.0.0.2 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl" "-""#;
+    assert_eq!(p.parse(line).unwrap(), parser("main").parse(line).unwrap());
+    let bare = parser("log_format short $remote_addr ' ' $status;");
+    assert_eq!(
+        bare.parse(b"10.0.0.2 200").unwrap().record["status"],
+        Value::Int(200)
+    );
+}
+
+#[test]
+fn escape_key_beside_format() {
+    let config = |escape| NginxConfig {
+        format: JSON_DIRECTIVE.to_owned(),
+        escape,
+    };
+    assert!(
+        ParserConfig::Nginx(config(Some(NginxEscape::Json)))
+            .build()
+            .is_ok()
+    );
+    let err = ParserConfig::Nginx(config(Some(NginxEscape::Default)))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the log_format directive says escape=json but `escape` says default; keep one"
+    );
+    #[derive(serde::Deserialize)]
+    struct Source {
+        parser: ParserConfig,
+    }
+    let source: Source = toml::from_str(
+        r#"parser = { type = "nginx", format = '$remote_addr "$http_user_agent"', escape = "none" }"#,
+    )
+    .unwrap();
+    // With escape=none nothing is escaped, so a backslash is itself.
+    let parsed = source
+        .parser
+        .build()
+        .unwrap()
+        .parse(br#"10.0.0.2 "a\x41\""#)
+        .unwrap();
+    assert_eq!(parsed.record["http_user_agent"], s(r"a\x41\"));
+}
+
+#[test]
+fn a_format_that_cannot_be_compiled_is_refused_by_build() {
+    for (format, want) in [
+        (
+            "log_format trial escape=yaml '$remote_addr';",
+            "log_format: escape=yaml: use escape=default, escape=json or escape=none",
+        ),
+        (
+            "log_format '$remote_addr $status';",
+            "log_format: the directive needs a name before its format: log_format NAME '...'",
+        ),
+        (
+            "log_format trial escape=json;",
+            "log_format: the directive has no format after its name",
+        ),
+        (
+            "log_format trial '$remote_addr'; access_log x trial;",
+            "log_format: text after the `;` that ends the directive",
+        ),
+        (
+            "log_format trial '$remote_addr",
+            "log_format: a quoted piece is not closed, or text stands outside the quotes",
+        ),
+        ("log_format trial 'no variables';", "has no $variables"),
+    ] {
+        let config = ParserConfig::Nginx(NginxConfig {
+            format: format.to_owned(),
+            escape: None,
+        });
+        let err = config.build().unwrap_err().to_string();
+        assert!(err.contains(want), "{format}: {err}");
+    }
+}
+
+#[test]
+fn upstream_time_lists_are_summed_and_kept_whole() {
+    let p = parser("$upstream_response_time|$upstream_connect_time|$upstream_header_time");
+    let parsed = p.parse(b"0.012, 0.004|0.001 : 0.002|0.1, 0.2").unwrap();
+    assert_eq!(parsed.record["upstream_response_time"], Value::Float(0.016));
+    assert_eq!(
+        parsed.record["upstream_response_time_list"],
+        s("0.012, 0.004")
+    );
+    assert_eq!(parsed.record["upstream_connect_time"], Value::Float(0.003));
+    assert_eq!(
+        parsed.record["upstream_connect_time_list"],
+        s("0.001 : 0.002")
+    );
+    // Summed as decimals, so no 0.30000000000000004.
+    assert_eq!(parsed.record["upstream_header_time"], Value::Float(0.3));
+    // One upstream: one number, and no list beside it.
+    let single = p.parse(b"0.012|0.001|-").unwrap();
+    assert_eq!(single.record["upstream_response_time"], Value::Float(0.012));
+    assert_eq!(single.record.get("upstream_response_time_list"), None);
+    assert_eq!(single.record["upstream_header_time"], Value::Null);
+}
+
+#[test]
+fn upstream_status_list_keeps_the_last_status_and_the_whole_list() {
+    let p = parser("$status $upstream_status|$upstream_bytes_received");
+    let parsed = p.parse(b"200 502, 504 : 200|120, 80 : 1000").unwrap();
+    assert_eq!(parsed.record["upstream_status"], Value::Int(200));
+    assert_eq!(parsed.record["upstream_status_list"], s("502, 504 : 200"));
+    assert_eq!(parsed.record["upstream_bytes_received"], Value::Int(1200));
+    let single = p.parse(b"200 200|512").unwrap();
+    assert_eq!(single.record["upstream_status"], Value::Int(200));
+    assert_eq!(single.record.get("upstream_status_list"), None);
+}
+
+#[test]
+fn dash_entries_in_upstream_lists_do_not_fail_the_line() {
+    let p = parser("$upstream_status|$upstream_response_time");
+    let parsed = p.parse(b"502, - : 200|-, 0.002 : -").unwrap();
+    assert_eq!(parsed.record["upstream_status"], Value::Int(200));
+    assert_eq!(parsed.record["upstream_response_time"], Value::Float(0.002));
+    assert_eq!(
+        parsed.record["upstream_response_time_list"],
+        s("-, 0.002 : -")
+    );
+    let none = p.parse(b"502, -|-, -").unwrap();
+    assert_eq!(none.record["upstream_status"], Value::Int(502));
+    assert_eq!(none.record["upstream_response_time"], Value::Null);
+    let err = p.parse(b"200|0.1, x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "at byte 4: expected seconds such as 0.005 for $upstream_response_time, found '0.1, x'"
+    );
 }
