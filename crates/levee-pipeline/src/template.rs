@@ -1,16 +1,35 @@
-//! Templates that build text from an event's fields, as filters write them.
+//! Templates that build text from an event's fields, tag and time, as
+//! filters write them.
 //!
 //! A template is one of:
 //!
 //! - plain text, used as written;
-//! - text with `${field}` references, each optionally piped through functions,
-//!   as in `${method|lower}_${path|segment(2)}`;
+//! - text with `${field}` references and `${variable}`s, each optionally
+//!   piped through functions, as in `${method|lower}_${path|segment(2)}`;
 //! - exactly `$.field` (Fluentd's record_accessor style), a reference to one
 //!   whole value, so that `set` can copy it with its type.
 //!
 //! Field references are dotted paths into nested maps (`geo_ip.country`).
 //! Write `$$` for a literal `$`; any other `$` that does not start `${` (or
 //! `$.` at the very start) is refused, so a typo never renders silently.
+//!
+//! These names are variables, as Fluentd's record_transformer has them, not
+//! fields (a field so named is still reached whole with `$.time`):
+//!
+//! | variable | result |
+//! | --- | --- |
+//! | `tag` | the event's tag, `nginx.access` |
+//! | `tag_parts[N]` | the tag's N-th part from 0, or from the end if negative: `tag_parts[-1]` is `access` |
+//! | `tag_prefix[N]` | the first N+1 parts: `tag_prefix[0]` is `nginx` |
+//! | `tag_suffix[N]` | the parts from the N-th on: `tag_suffix[1]` is `access` |
+//! | `time` | the event time in UTC, RFC 3339 with milliseconds: `2018-09-01T12:00:00.000Z`; `${time\|strftime(%Y-%m-%d)}` formats it otherwise |
+//! | `hostname` | this machine's host name, read once when the config is built |
+//!
+//! Any other name written as a variable (`tag_part[0]`, `tag_parts`) is
+//! refused when the config is built. A tag part past the end is empty.
+//! `strftime` knows `%Y %m %d %H %M %S` (zero-padded), `%L` (milliseconds),
+//! `%N` (nanoseconds), `%s` (seconds since the epoch), `%F` (`%Y-%m-%d`),
+//! `%T` (`%H:%M:%S`), `%z` (`+0000`), `%Z` (`UTC`) and `%%`.
 //!
 //! Functions apply left to right:
 //!
@@ -27,11 +46,20 @@
 
 use std::fmt::{self, Write as _};
 use std::ops::Range;
+use std::sync::OnceLock;
 
-use levee_event::{FieldHint, FieldPath, PathError, Record, Value};
+use levee_event::time::UtcTime;
+use levee_event::{Event, FieldHint, FieldPath, PathError, Tag, Value};
 
 /// The functions a `${field|function}` reference may use, for error messages.
-const KNOWN_FUNCTIONS: &str = "lower, upper, last_segment, segment(N), status_class, default(text)";
+const KNOWN_FUNCTIONS: &str =
+    "lower, upper, last_segment, segment(N), status_class, default(text), strftime(format) on time";
+
+/// The variables a template may use, for error messages.
+const KNOWN_VARIABLES: &str = "tag, tag_parts[N], tag_prefix[N], tag_suffix[N], time, hostname";
+
+/// The `strftime` specifiers, for error messages.
+const KNOWN_SPECIFIERS: &str = "%Y %m %d %H %M %S %L %N %s %F %T %z %Z %%";
 
 /// Why a template was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +100,24 @@ pub enum TemplateError {
         #[source]
         source: PathError,
     },
+    /// A `${name[...]}` or other variable-like reference that is not one of
+    /// the known variables.
+    #[error(
+        "unknown variable `{name}` in template `{template}`; known variables: {KNOWN_VARIABLES} \
+         (other names are fields, written as dotted names such as `geo_ip.country`)"
+    )]
+    UnknownVariable {
+        /// The template as written.
+        template: String,
+        /// The reference as written.
+        name: String,
+    },
+    /// `${hostname}` where the host name cannot be read.
+    #[error("`${{hostname}}` in template `{template}`: this machine's host name cannot be read")]
+    NoHostname {
+        /// The template as written.
+        template: String,
+    },
     /// A function name that is not one of the known ones.
     #[error(
         "unknown function `{name}` in template `{template}`; known functions: {KNOWN_FUNCTIONS}"
@@ -108,9 +154,47 @@ enum Part {
     Field {
         path: FieldPath,
         functions: Vec<Function>,
-        /// Where a top-level field was last found (see [`Record::get_hinted`]).
+        /// Where a top-level field was last found (see
+        /// [`levee_event::Record::get_hinted`]).
         hint: Hint,
     },
+    Variable {
+        variable: Variable,
+        functions: Vec<Function>,
+    },
+}
+
+/// What a `${variable}` reads from the event.
+#[derive(Clone, Debug, PartialEq)]
+enum Variable {
+    Tag,
+    TagPart(isize),
+    TagPrefix(usize),
+    TagSuffix(usize),
+    Time(TimeFormat),
+}
+
+/// How `${time}` is written.
+#[derive(Clone, Debug, PartialEq)]
+enum TimeFormat {
+    /// `2018-09-01T12:00:00.000Z`.
+    Rfc3339,
+    /// A compiled `strftime(...)`.
+    Strftime(Vec<TimeItem>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum TimeItem {
+    Text(String),
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Millis,
+    Nanos,
+    Epoch,
 }
 
 /// A [`FieldHint`] that every hint equals, so parts compare by what they say.
@@ -157,13 +241,24 @@ impl Template {
         &self.source
     }
 
-    /// Renders against a record into `out` (cleared first). Missing fields
+    /// Renders against an event into `out` (cleared first). Missing fields
     /// render as empty text, or as the `default(x)` function's argument.
-    pub fn render_into(&self, record: &Record, out: &mut String) {
+    pub fn render_into(&self, event: &Event, out: &mut String) {
         out.clear();
+        let record = &event.record;
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
+                Part::Variable {
+                    variable,
+                    functions,
+                } => {
+                    let start = out.len();
+                    variable.push(event, out);
+                    for function in functions {
+                        function.apply(out, start);
+                    }
+                }
                 Part::Field {
                     path,
                     functions,
@@ -199,10 +294,10 @@ impl Template {
         }
     }
 
-    /// Renders against a record into a new string.
-    pub fn render(&self, record: &Record) -> String {
+    /// Renders against an event into a new string.
+    pub fn render(&self, event: &Event) -> String {
         let mut out = String::new();
-        self.render_into(record, &mut out);
+        self.render_into(event, &mut out);
         out
     }
 
@@ -220,7 +315,8 @@ impl Template {
         }
     }
 
-    /// If the template references no field, the text it always renders.
+    /// If the template reads nothing from the event, the text it always
+    /// renders (`${hostname}` is read when the template is compiled).
     pub fn as_literal(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [] => Some(""),
@@ -233,7 +329,7 @@ impl Template {
     pub fn fields(&self) -> impl Iterator<Item = &FieldPath> {
         self.parts.iter().filter_map(|part| match part {
             Part::Field { path, .. } => Some(path),
-            Part::Literal(_) => None,
+            Part::Literal(_) | Part::Variable { .. } => None,
         })
     }
 }
@@ -271,10 +367,16 @@ fn parse_parts(template: &str) -> Result<Vec<Part>, TemplateError> {
             rest = after;
         } else if let Some(inner_and_rest) = after.strip_prefix('{') {
             let close = find_close(template, offset, inner_and_rest)?;
-            if !literal.is_empty() {
-                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            match parse_reference(template, &inner_and_rest[..close])? {
+                // `${hostname}`, known now: one literal with its neighbours.
+                Part::Literal(text) => literal.push_str(&text),
+                part => {
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(part);
+                }
             }
-            parts.push(parse_reference(template, &inner_and_rest[..close])?);
             rest = &inner_and_rest[close + 1..];
         } else {
             return Err(TemplateError::StrayDollar {
@@ -322,18 +424,262 @@ fn find_close(template: &str, offset: usize, text: &str) -> Result<usize, Templa
     })
 }
 
-/// Parses the inside of `${...}`: a path, then `|`-separated functions.
+/// Parses the inside of `${...}`: a variable or a path, then
+/// `|`-separated functions. `${hostname}` becomes literal text.
 fn parse_reference(template: &str, inner: &str) -> Result<Part, TemplateError> {
-    let mut pieces = split_pipes(inner);
-    let path = check_path(template, pieces.next().unwrap_or(""))?;
-    let functions = pieces
-        .map(|piece| parse_function(template, piece.trim()))
-        .collect::<Result<_, _>>()?;
-    Ok(Part::Field {
-        path,
-        functions,
-        hint: Hint::default(),
+    let mut pieces = split_pipes(inner).map(str::trim).peekable();
+    let name = pieces.next().unwrap_or("");
+    let variable = match name {
+        "tag" => Some(Variable::Tag),
+        "time" => {
+            let format = match pieces.next_if(|piece| function_name(piece) == "strftime") {
+                Some(piece) => parse_strftime(template, piece)?,
+                None => TimeFormat::Rfc3339,
+            };
+            Some(Variable::Time(format))
+        }
+        "hostname" => {
+            let functions = parse_functions(template, pieces)?;
+            let mut text = hostname()
+                .ok_or_else(|| TemplateError::NoHostname {
+                    template: template.to_owned(),
+                })?
+                .to_owned();
+            for function in &functions {
+                function.apply(&mut text, 0);
+            }
+            return Ok(Part::Literal(text));
+        }
+        _ if name.contains(['[', ']']) || INDEXED.contains(&name) => {
+            Some(parse_indexed(template, name)?)
+        }
+        _ => None,
+    };
+    let functions = parse_functions(template, pieces)?;
+    Ok(match variable {
+        Some(variable) => Part::Variable {
+            variable,
+            functions,
+        },
+        None => Part::Field {
+            path: check_path(template, name)?,
+            functions,
+            hint: Hint::default(),
+        },
     })
+}
+
+/// The variables that take an index, `tag_parts[N]`.
+const INDEXED: [&str; 3] = ["tag_parts", "tag_prefix", "tag_suffix"];
+
+/// Parses `tag_parts[N]`, `tag_prefix[N]` or `tag_suffix[N]`.
+fn parse_indexed(template: &str, name: &str) -> Result<Variable, TemplateError> {
+    let unknown = || TemplateError::UnknownVariable {
+        template: template.to_owned(),
+        name: name.to_owned(),
+    };
+    let (base, index) = name
+        .strip_suffix(']')
+        .and_then(|head| head.split_once('['))
+        .map(|(base, index)| (base.trim(), index.trim()))
+        .ok_or_else(unknown)?;
+    if !INDEXED.contains(&base) {
+        return Err(unknown());
+    }
+    let bad_index = |reason: &str| bad_argument(template, base, reason.to_owned());
+    match base {
+        "tag_parts" => index.parse().map(Variable::TagPart).map_err(|_| {
+            bad_index("needs a whole number, from 0 or from the end if negative: `tag_parts[0]`, `tag_parts[-1]`")
+        }),
+        "tag_prefix" => index
+            .parse()
+            .map(Variable::TagPrefix)
+            .map_err(|_| bad_index("needs a whole number from 0, as in `tag_prefix[1]`")),
+        _ => index
+            .parse()
+            .map(Variable::TagSuffix)
+            .map_err(|_| bad_index("needs a whole number from 0, as in `tag_suffix[1]`")),
+    }
+}
+
+fn parse_functions<'a>(
+    template: &str,
+    pieces: impl Iterator<Item = &'a str>,
+) -> Result<Vec<Function>, TemplateError> {
+    pieces
+        .map(|piece| parse_function(template, piece))
+        .collect()
+}
+
+/// The name of a function as written, without its argument.
+fn function_name(piece: &str) -> &str {
+    piece.split_once('(').map_or(piece, |(name, _)| name).trim()
+}
+
+/// This machine's host name, read once per process: from the kernel on
+/// Linux, else from the `hostname` command.
+fn hostname() -> Option<&'static str> {
+    static HOSTNAME: OnceLock<Option<String>> = OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| {
+            let read = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+            let read = read.or_else(|| {
+                let output = std::process::Command::new("hostname").output().ok()?;
+                output
+                    .status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+            });
+            read.map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+        })
+        .as_deref()
+}
+
+/// Compiles `strftime(...)`, which follows `time` only.
+fn parse_strftime(template: &str, piece: &str) -> Result<TimeFormat, TemplateError> {
+    let bad = |reason: String| bad_argument(template, "strftime", reason);
+    let format = piece
+        .split_once('(')
+        .and_then(|(_, tail)| tail.strip_suffix(')'))
+        .map(str::trim)
+        .filter(|format| !format.is_empty())
+        .ok_or_else(|| bad("needs a format, as in `strftime(%Y-%m-%d)`".to_owned()))?;
+    let mut items = Vec::new();
+    let mut text = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            text.push(c);
+            continue;
+        }
+        let item = match chars.next() {
+            Some('Y') => TimeItem::Year,
+            Some('m') => TimeItem::Month,
+            Some('d') => TimeItem::Day,
+            Some('H') => TimeItem::Hour,
+            Some('M') => TimeItem::Minute,
+            Some('S') => TimeItem::Second,
+            Some('L') => TimeItem::Millis,
+            Some('N') => TimeItem::Nanos,
+            Some('s') => TimeItem::Epoch,
+            Some('F') => {
+                flush_text(&mut items, &mut text);
+                let dash = || TimeItem::Text("-".to_owned());
+                items.extend([TimeItem::Year, dash(), TimeItem::Month, dash()]);
+                TimeItem::Day
+            }
+            Some('T') => {
+                flush_text(&mut items, &mut text);
+                let colon = || TimeItem::Text(":".to_owned());
+                items.extend([TimeItem::Hour, colon(), TimeItem::Minute, colon()]);
+                TimeItem::Second
+            }
+            Some('z') => {
+                text.push_str("+0000");
+                continue;
+            }
+            Some('Z') => {
+                text.push_str("UTC");
+                continue;
+            }
+            Some('%') => {
+                text.push('%');
+                continue;
+            }
+            other => {
+                let found = other.map_or("a lone `%` at the end".to_owned(), |c| format!("`%{c}`"));
+                return Err(bad(format!(
+                    "unknown specifier {found} in `{format}`; known: {KNOWN_SPECIFIERS}"
+                )));
+            }
+        };
+        flush_text(&mut items, &mut text);
+        items.push(item);
+    }
+    flush_text(&mut items, &mut text);
+    Ok(TimeFormat::Strftime(items))
+}
+
+fn flush_text(items: &mut Vec<TimeItem>, text: &mut String) {
+    if !text.is_empty() {
+        items.push(TimeItem::Text(std::mem::take(text)));
+    }
+}
+
+impl Variable {
+    /// Appends the variable's text for this event.
+    fn push(&self, event: &Event, out: &mut String) {
+        let tag: &Tag = &event.tag;
+        let text = match self {
+            Variable::Tag => Some(tag.as_str()),
+            Variable::TagPart(index) => tag.part(*index),
+            Variable::TagPrefix(n) => tag.prefix(*n),
+            Variable::TagSuffix(n) => tag.suffix(*n),
+            Variable::Time(format) => {
+                push_time(out, event.time, format);
+                None
+            }
+        };
+        if let Some(text) = text {
+            out.push_str(text);
+        }
+    }
+}
+
+/// Writes an event time, without `fmt`'s machinery or an allocation.
+fn push_time(out: &mut String, nanos: i64, format: &TimeFormat) {
+    let t = UtcTime::from_nanos(nanos);
+    let push = |out: &mut String, item: &TimeItem| match item {
+        TimeItem::Text(text) => out.push_str(text),
+        TimeItem::Year => push_padded(out, t.year, 4),
+        TimeItem::Month => push_padded(out, i64::from(t.month), 2),
+        TimeItem::Day => push_padded(out, i64::from(t.day), 2),
+        TimeItem::Hour => push_padded(out, i64::from(t.hour), 2),
+        TimeItem::Minute => push_padded(out, i64::from(t.minute), 2),
+        TimeItem::Second => push_padded(out, i64::from(t.second), 2),
+        TimeItem::Millis => push_padded(out, i64::from(t.nanos / 1_000_000), 3),
+        TimeItem::Nanos => push_padded(out, i64::from(t.nanos), 9),
+        TimeItem::Epoch => {
+            out.push_str(itoa::Buffer::new().format(nanos.div_euclid(1_000_000_000)));
+        }
+    };
+    match format {
+        TimeFormat::Rfc3339 => {
+            push(out, &TimeItem::Year);
+            out.push('-');
+            push(out, &TimeItem::Month);
+            out.push('-');
+            push(out, &TimeItem::Day);
+            out.push('T');
+            push(out, &TimeItem::Hour);
+            out.push(':');
+            push(out, &TimeItem::Minute);
+            out.push(':');
+            push(out, &TimeItem::Second);
+            out.push('.');
+            push(out, &TimeItem::Millis);
+            out.push('Z');
+        }
+        TimeFormat::Strftime(items) => {
+            for item in items {
+                push(out, item);
+            }
+        }
+    }
+}
+
+/// Writes `n` with at least `width` digits, zeros in front.
+fn push_padded(out: &mut String, n: i64, width: usize) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(n.unsigned_abs());
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
 }
 
 /// Splits on `|` outside parentheses, so `default(a|b)` stays one piece.
@@ -389,6 +735,11 @@ fn parse_function(template: &str, piece: &str) -> Result<Function, TemplateError
                 ),
             )),
         },
+        "strftime" => Err(bad_argument(
+            template,
+            name,
+            "formats the event time only, right after it: `${time|strftime(%Y-%m-%d)}`".to_owned(),
+        )),
         "default" => match argument {
             Some(text) if !text.is_empty() => Ok(Function::Default(text.to_owned())),
             _ => Err(bad_argument(
@@ -558,6 +909,8 @@ fn status_class(text: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use levee_event::Record;
+
     use super::*;
 
     fn record(fields: &[(&str, Value)]) -> Record {
@@ -567,8 +920,12 @@ mod tests {
             .collect()
     }
 
+    fn event(record: &Record) -> Event {
+        Event::new(Tag::new("nginx.access"), 0, record.clone())
+    }
+
     fn render(template: &str, record: &Record) -> String {
-        Template::parse(template).unwrap().render(record)
+        Template::parse(template).unwrap().render(&event(record))
     }
 
     #[test]
@@ -665,7 +1022,7 @@ mod tests {
         assert_eq!(render("${geo_ip.country|lower}", &r), "us");
         let t = Template::parse("$.type").unwrap();
         assert_eq!(t.as_field().map(FieldPath::as_str), Some("type"));
-        assert_eq!(t.render(&r), "get_x");
+        assert_eq!(t.render(&event(&r)), "get_x");
         assert_eq!(
             Template::parse("${ status }")
                 .unwrap()
@@ -691,7 +1048,7 @@ mod tests {
     fn double_dollar_is_a_literal_dollar() {
         let r = record(&[("n", Value::Int(5))]);
         let t = Template::parse("cost $$${n} $$$$").unwrap();
-        assert_eq!(t.render(&r), "cost $5 $$");
+        assert_eq!(t.render(&event(&r)), "cost $5 $$");
         let plain = Template::parse("$$HOME").unwrap();
         assert_eq!(plain.as_literal(), Some("$HOME"));
     }
@@ -707,7 +1064,7 @@ mod tests {
     fn render_into_clears_the_buffer() {
         let t = Template::parse("${a}").unwrap();
         let mut out = "old".to_owned();
-        t.render_into(&record(&[("a", "new".into())]), &mut out);
+        t.render_into(&event(&record(&[("a", "new".into())])), &mut out);
         assert_eq!(out, "new");
     }
 
@@ -788,6 +1145,105 @@ mod tests {
         assert!(err("${a|segment(x)}").to_string().contains("segment(2)"));
     }
 
+    /// `${tag}`, `${time}` and `${hostname}` read fields of those names,
+    /// which logs rarely have, and so rendered silently empty.
+    #[test]
+    fn tag_time_and_hostname_are_variables_not_missing_fields() {
+        let time = UtcTime {
+            year: 2018,
+            month: 9,
+            day: 1,
+            hour: 12,
+            minute: 3,
+            second: 4,
+            nanos: 5_006_007,
+        };
+        let fields = record(&[("tag", "a field".into()), ("n", Value::Int(1))]);
+        let e = Event::new(
+            Tag::new("nginx.access.eu"),
+            time.to_nanos().unwrap(),
+            fields,
+        );
+        let render = |text: &str| Template::parse(text).unwrap().render(&e);
+        assert_eq!(render("${tag}"), "nginx.access.eu");
+        assert_eq!(render("$.tag"), "a field", "`$.` still reads the field");
+        assert_eq!(render("${tag_parts[0]}/${tag_parts[-1]}"), "nginx/eu");
+        assert_eq!(render("${ tag_parts[ 1 ] |upper}"), "ACCESS");
+        assert_eq!(render("${tag_parts[3]|default(none)}"), "none");
+        assert_eq!(render("${tag_parts[-4]}"), "");
+        assert_eq!(
+            render("${tag_prefix[1]} ${tag_suffix[1]}"),
+            "nginx.access access.eu"
+        );
+        assert_eq!(render("${time}"), "2018-09-01T12:03:04.005Z");
+        assert_eq!(render("${time|strftime(%Y-%m-%d)}"), "2018-09-01");
+        assert_eq!(
+            render("${time|strftime(%F %T.%L %N %z %Z %s %% x)|upper}"),
+            "2018-09-01 12:03:04.005 005006007 +0000 UTC 1535803384 % X"
+        );
+        assert_eq!(
+            render("${tag.x|default(-)}"),
+            "-",
+            "a dotted name is a field"
+        );
+
+        let host = hostname().expect("the test machine has a host name");
+        let t = Template::parse("${hostname}-${n}").unwrap();
+        assert_eq!(t.render(&e), format!("{host}-1"));
+        let t = Template::parse("at ${hostname|upper}!").unwrap();
+        assert_eq!(
+            t.as_literal(),
+            Some(format!("at {}!", host.to_uppercase()).as_str()),
+            "read once, at build"
+        );
+        assert_eq!(Template::parse("${time}").unwrap().as_literal(), None);
+        assert_eq!(Template::parse("${tag}").unwrap().as_field(), None);
+        let before_epoch = Event::new(Tag::new("t"), -1, Record::new());
+        assert_eq!(
+            Template::parse("${time}").unwrap().render(&before_epoch),
+            "1969-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_at_build() {
+        let err = |text: &str| Template::parse(text).unwrap_err();
+        for unknown in [
+            "${tag_part[0]}",
+            "${tag_parts}",
+            "${foo[1]}",
+            "${tag_parts[0}",
+            "${tag_suffix}",
+        ] {
+            assert!(
+                matches!(err(unknown), TemplateError::UnknownVariable { .. }),
+                "{unknown}: {}",
+                err(unknown)
+            );
+        }
+        let message = err("${tag_part[0]}").to_string();
+        assert!(
+            message.contains("tag_parts[N]") && message.contains("hostname"),
+            "{message}"
+        );
+        for bad in [
+            "${tag_parts[x]}",
+            "${tag_prefix[-1]}",
+            "${status|strftime(%Y)}",
+            "${time|strftime()}",
+            "${time|strftime(%q)}",
+            "${time|strftime(%Y%)}",
+            "${time|lower|strftime(%Y)}",
+        ] {
+            assert!(
+                matches!(err(bad), TemplateError::BadArgument { .. }),
+                "{bad}: {}",
+                err(bad)
+            );
+        }
+        assert!(err("${time|strftime(%q)}").to_string().contains("%Y"));
+    }
+
     proptest::proptest! {
         /// The parts are those of a split at `/`, up to a `?` or `#`.
         #[test]
@@ -802,7 +1258,7 @@ mod tests {
         fn parse_never_panics(text in r"[a-z$.{}|()\\ 0-9_]{0,32}") {
             if let Ok(t) = Template::parse(&text) {
                 let r = record(&[("a", "/x/Y?z".into()), ("b", Value::Int(404))]);
-                let _ = t.render(&r);
+                let _ = t.render(&event(&r));
             }
         }
 
@@ -814,7 +1270,7 @@ mod tests {
         #[test]
         fn text_without_dollar_renders_unchanged(text in "[^$]{0,40}") {
             let t = Template::parse(&text).unwrap();
-            proptest::prop_assert_eq!(t.render(&Record::new()), text.clone());
+            proptest::prop_assert_eq!(t.render(&event(&Record::new())), text.clone());
             proptest::prop_assert_eq!(t.as_literal(), Some(text.as_str()));
         }
 

@@ -137,7 +137,7 @@ impl DedupeFilter {
     }
 
     pub(super) fn apply(&self, event: &Event) -> Verdict {
-        let (verdict, evicted) = self.key.with_text(&event.record, |key| {
+        let (verdict, evicted) = self.key.with_text(event, |key| {
             if key.is_empty() {
                 return (Verdict::Keep, 0);
             }

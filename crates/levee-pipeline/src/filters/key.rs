@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use levee_event::{FieldPath, Record, Value};
+use levee_event::{Event, FieldPath, Value};
 
 use super::{FilterError, field_path, with_scratch};
 use crate::template::Template;
@@ -29,12 +29,12 @@ impl Key {
             key: "key".to_owned(),
             source,
         })?;
-        if template.fields().next().is_none() {
+        if template.as_literal().is_some() {
             return Err(FilterError::Invalid {
                 key: "key",
                 reason: format!(
-                    "`{text}` reads no field, so every event would have the same key; \
-                     name a field such as `message_id` or write `${{customer_id}}`"
+                    "`{text}` reads nothing from the event, so every event would have the \
+                     same key; name a field such as `message_id` or write `${{customer_id}}`"
                 ),
             });
         }
@@ -47,9 +47,9 @@ impl Key {
     /// Calls `f` with the event's key text. A missing field gives empty
     /// text (so an event without any of the fields has the empty key);
     /// other values give their text as templates show them (`404`, `true`).
-    pub(super) fn with_text<R>(&self, record: &Record, f: impl FnOnce(&str) -> R) -> R {
+    pub(super) fn with_text<R>(&self, event: &Event, f: impl FnOnce(&str) -> R) -> R {
         match self {
-            Key::Field(path) => match path.get(record) {
+            Key::Field(path) => match path.get(&event.record) {
                 Some(Value::String(text)) => f(text),
                 None | Some(Value::Null) => f(""),
                 Some(other) => with_scratch(|text| {
@@ -59,7 +59,7 @@ impl Key {
                 }),
             },
             Key::Template(template) => with_scratch(|text| {
-                template.render_into(record, text);
+                template.render_into(event, text);
                 f(text)
             }),
         }
@@ -90,6 +90,8 @@ pub(super) fn fmix64(mut k: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use levee_event::{Record, Tag};
+
     use super::*;
 
     fn render(key: &Key, fields: &[(&str, Value)]) -> String {
@@ -97,7 +99,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        key.with_text(&record, str::to_owned)
+        key.with_text(&Event::new(Tag::new("t"), 0, record), str::to_owned)
     }
 
     #[test]
@@ -126,7 +128,8 @@ mod tests {
         // A template's missing fields render empty, like a field's.
         let mut record = Record::new();
         record.insert("customer_id", Value::Int(1));
-        assert_eq!(pair.with_text(&record, str::to_owned), "1/");
+        let event = Event::new(Tag::new("t"), 0, record);
+        assert_eq!(pair.with_text(&event, str::to_owned), "1/");
     }
 
     #[test]
@@ -145,8 +148,11 @@ mod tests {
             let err = Key::new(text).unwrap_err();
             assert!(err.to_string().contains("`key`"), "{text:?}: {err}");
         }
-        let err = Key::new("$$constant").unwrap_err();
-        assert!(err.to_string().contains("reads no field"), "{err}");
+        for constant in ["$$constant", "${hostname}"] {
+            let err = Key::new(constant).unwrap_err();
+            assert!(err.to_string().contains("reads nothing"), "{err}");
+        }
+        assert!(Key::new("${tag}").is_ok(), "the tag differs between events");
     }
 
     #[test]

@@ -30,8 +30,12 @@ pub struct RecordConfig {
     /// `*` matches one dot-separated part, `**` any number, `{a,b}` either.
     pub r#match: String,
     /// Fields to set, name to value, replacing any field of that name. A
-    /// string is a template (plain text, or `${field|function}` references);
-    /// one that is just a field, `$.field` or `${field}`, copies the value
+    /// string is a template: plain text, `${field|function}` references, and
+    /// the variables `${tag}`, `${tag_parts[N]}` (negative from the end),
+    /// `${tag_prefix[N]}`, `${tag_suffix[N]}`, `${time}` (RFC 3339 UTC, or
+    /// `${time|strftime(%Y-%m-%d)}`) and `${hostname}`; an unknown variable
+    /// is refused when the config is built. A template that is just a
+    /// field, `$.field` or `${field}`, copies the value
     /// with its type (an integer stays an integer; a missing field gives
     /// null). Other TOML values (numbers, booleans, arrays, tables) are set
     /// as they are.
@@ -44,8 +48,9 @@ pub struct RecordConfig {
     /// Names of fields to remove.
     #[serde(default)]
     pub remove: Vec<String>,
-    /// The event's new tag: literal text, or a template such as
-    /// `nginx.${status|status_class}`. If a template renders empty text, the
+    /// The event's new tag: literal text (a tag as a source's `tag` is), or
+    /// a template such as `nginx.${status|status_class}` or
+    /// `${tag_parts[0]}.parsed`. If a template renders empty text, the
     /// tag is left as it was.
     #[serde(default)]
     pub retag: Option<String>,
@@ -177,14 +182,14 @@ impl SetValue {
         }
     }
 
-    fn produce(&self, record: &Record) -> Value {
+    fn produce(&self, event: &Event) -> Value {
         match self {
             SetValue::Constant(value) => value.clone(),
-            SetValue::Copy(path) => path.get(record).cloned().unwrap_or(Value::Null),
+            SetValue::Copy(path) => path.get(&event.record).cloned().unwrap_or(Value::Null),
             // Rendering into scratch, then copying, allocates nothing for
             // a short value and the exact size for a long one.
             SetValue::Render(template) => with_scratch(|text| {
-                template.render_into(record, text);
+                template.render_into(event, text);
                 Value::from(text.as_str())
             }),
         }
@@ -208,25 +213,25 @@ impl Retag {
 
 impl RecordFilter {
     pub(super) fn apply(&self, event: &mut Event) {
-        let record = &mut event.record;
         // One growth step for all new fields, rather than one per table.
-        record.reserve(self.set.len());
+        event.record.reserve(self.set.len());
         if self.two_phase {
             let values: Vec<Value> = self
                 .set
                 .iter()
-                .map(|(_, value)| value.produce(record))
+                .map(|(_, value)| value.produce(event))
                 .collect();
             for ((name, _), value) in self.set.iter().zip(values) {
-                record.insert(name.as_str(), value);
+                event.record.insert(name.as_str(), value);
             }
         } else {
             // Insert keeps an existing field's place, or appends a new one.
             for (name, value) in &self.set {
-                let value = value.produce(record);
-                record.insert(name.as_str(), value);
+                let value = value.produce(event);
+                event.record.insert(name.as_str(), value);
             }
         }
+        let record = &mut event.record;
         for (from, to) in &self.rename {
             rename(record, from, to);
         }
@@ -237,7 +242,7 @@ impl RecordFilter {
             None => {}
             Some(Retag::Fixed(tag)) => event.tag = tag.clone(),
             Some(Retag::Render(template)) => with_scratch(|text| {
-                template.render_into(&event.record, text);
+                template.render_into(event, text);
                 if !text.is_empty() {
                     event.tag = Tag::new(text);
                 }
@@ -389,6 +394,29 @@ mod tests {
         let mut e = event(&[("route", "a.b".into())]);
         f.apply(&mut e);
         assert_eq!(e.tag.as_str(), "a.b");
+    }
+
+    /// The issue's own example came out as three nulls.
+    #[test]
+    fn set_tag_time_and_hostname_are_not_silently_null() {
+        let f = build(r#"set = { t = "${tag}", ts = "${time}", hn = "${hostname}" }"#).unwrap();
+        let mut e =
+            crate::filters::testkit::event_at("nginx.access", 1_535_803_384_000_000_000, &[]);
+        f.apply(&mut e);
+        assert_eq!(e.record["t"], Value::from("nginx.access"));
+        assert_eq!(e.record["ts"], Value::from("2018-09-01T12:03:04.000Z"));
+        let Value::String(host) = &e.record["hn"] else {
+            panic!("hostname is text: {:?}", e.record["hn"])
+        };
+        assert!(!host.is_empty());
+
+        let f = build(r#"retag = "${tag_parts[0]}.${time|strftime(%Y%m%d)}""#).unwrap();
+        f.apply(&mut e);
+        assert_eq!(e.tag.as_str(), "nginx.20180901");
+
+        let err = build(r#"set = { t = "${tag_part[0]}" }"#).unwrap_err();
+        assert!(err.to_string().contains("`set.t`"), "{err}");
+        assert!(err.to_string().contains("unknown variable"), "{err}");
     }
 
     #[test]

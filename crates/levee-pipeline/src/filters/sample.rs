@@ -86,7 +86,7 @@ thread_local! {
 impl SampleFilter {
     pub(super) fn apply(&self, event: &Event) -> Verdict {
         let by_key = self.key.as_ref().and_then(|key| {
-            key.with_text(&event.record, |text| {
+            key.with_text(event, |text| {
                 (!text.is_empty()).then(|| keeps_hash(fmix64(fnv1a64(text.as_bytes())), self.rate))
             })
         });

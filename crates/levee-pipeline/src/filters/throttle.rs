@@ -160,7 +160,7 @@ impl ThrottleFilter {
             }
         };
         let (verdict, evicted) = match &self.key {
-            Some(key) => key.with_text(&event.record, decide),
+            Some(key) => key.with_text(event, decide),
             None => decide(""),
         };
         if evicted > 0 {
