@@ -26,7 +26,7 @@ use crate::{Parser, ParserConfigError};
 /// parser = { type = "nginx", format = "combined" }    # or "main", "common", "combined_request_time",
 ///                                                     # or a full log_format string
 /// parser = { type = "nginx", format = """log_format trial escape=json '{"status":"$status",' '"host":"$host"}';""" }
-/// parser = { type = "json", time_key = "timestamp" }
+/// parser = { type = "json", time_key = "timestamp", types = { status = "int", request_time = "float" } }
 /// parser = { type = "none", key = "message" }
 /// parser = { type = "apache", format = "combined" }   # or "common", "vhost_combined", a LogFormat string
 /// parser = { type = "apache", format = '%{%Y-%m-%d %H:%M:%S}t %h \"%r\" %>s %b', time_zone = "Europe/Berlin" }

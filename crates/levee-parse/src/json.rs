@@ -1,5 +1,7 @@
 //! The `json` parser: one JSON object per line.
 
+use std::borrow::Cow;
+
 use levee_event::{Record, Value};
 use serde::Deserialize;
 use serde_json::error::Category;
@@ -7,9 +9,11 @@ use serde_json::error::Category;
 use crate::error::{ParseError, ParseErrorReason};
 use crate::parser::LineParser;
 use crate::time::{Now, TimeSpec};
+use crate::types::{FieldType, Types};
 use crate::{Parsed, ParserConfigError};
 
-/// `parser = "json"` or `parser = { type = "json", time_key = "timestamp" }`.
+/// `parser = "json"` or `parser = { type = "json", time_key = "timestamp",
+/// types = { status = "int" } }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonConfig {
@@ -34,6 +38,21 @@ pub struct JsonConfig {
     /// `America/Los_Angeles`.
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// Types to give fields whose JSON values are not of the type wanted,
+    /// as nginx's `escape=json` logs write `"status":"200"`: `{ status =
+    /// "int", request_time = "float", ok = "bool", id = "string" }` (also
+    /// `integer`, `boolean`). The rules of every parser's `types` apply to
+    /// text (see [`FieldType`](crate::FieldType)): `"200"` becomes 200, and
+    /// an empty or blank text of a number or boolean is null. A value that
+    /// is already of the type stays; an integer becomes a float for
+    /// `float`, a float without a fraction an integer for `int`; any
+    /// value becomes its JSON text for `string`; `null` stays null. A
+    /// value that does not convert (`"OK"` for `int`, a list) makes the
+    /// line fail to parse, naming the field, so it goes to `@ERROR`. A
+    /// name is a top-level field, or else a dotted path into nested
+    /// objects, as for `time_key`; a field the line lacks is left out.
+    #[serde(default)]
+    pub types: Types,
 }
 
 /// A compiled `json` parser.
@@ -41,6 +60,8 @@ pub struct JsonConfig {
 pub(crate) struct JsonParser {
     /// The time field's name and how to read it.
     time: Option<(String, TimeSpec)>,
+    /// The `types` option, fields of type `string` included.
+    types: Vec<(String, FieldType)>,
 }
 
 /// Some writers start a file with a UTF-8 byte order mark.
@@ -57,7 +78,12 @@ impl JsonParser {
             }
             None => None,
         };
-        Ok(JsonParser { time })
+        let types = config
+            .types
+            .iter()
+            .map(|(name, ty)| (name.clone(), *ty))
+            .collect();
+        Ok(JsonParser { time, types })
     }
 
     /// Parses one line. Text inside JSON strings must be valid UTF-8, as
@@ -75,7 +101,7 @@ impl JsonParser {
             error.position += skipped;
             error
         })?;
-        let record = match value {
+        let mut record = match value {
             Value::Map(record) => record,
             other => {
                 let start = skipped + body.len() - body.trim_ascii_start().len();
@@ -85,6 +111,14 @@ impl JsonParser {
                 ));
             }
         };
+        for (name, ty) in &self.types {
+            if let Some(value) = field_mut(&mut record, name) {
+                let given = std::mem::take(value);
+                *value = convert(*ty, name, given).map_err(|found| {
+                    ty.invalid(name, &found, skipped + key_position(body, name))
+                })?;
+            }
+        }
         let (time, time_error) = match &self.time {
             Some((key, spec)) => match time_field(&record, key) {
                 None | Some(Value::Null) => (None, false),
@@ -112,6 +146,52 @@ impl LineParser for JsonParser {
 /// The field named `key`, or else the nested field at the dotted path.
 fn time_field<'a>(record: &'a Record, key: &str) -> Option<&'a Value> {
     record.get(key).or_else(|| Value::get_path(record, key))
+}
+
+/// The field named `key`, or else the nested field at the dotted path.
+fn field_mut<'a>(record: &'a mut Record, key: &str) -> Option<&'a mut Value> {
+    if record.contains_key(key) {
+        return record.get_mut(key);
+    }
+    let (first, rest) = key.split_once('.')?;
+    match record.get_mut(first)? {
+        Value::Map(inner) => field_mut(inner, rest),
+        _ => None,
+    }
+}
+
+/// A JSON value given the type `types` names; the value's text, for the
+/// error, when it does not convert.
+fn convert(ty: FieldType, name: &str, value: Value) -> Result<Value, String> {
+    Ok(match (ty, value) {
+        (_, Value::Null) => Value::Null,
+        (_, Value::String(text)) => {
+            return ty
+                .convert(name, Cow::Borrowed(text.as_str()), 0)
+                .map_err(|_| text.as_str().to_owned());
+        }
+        (FieldType::String, other) => {
+            Value::from(serde_json::to_string(&other).unwrap_or_default())
+        }
+        (FieldType::Int, Value::Int(n)) => Value::Int(n),
+        // Exactly a whole number within i64 (2^63 is the first beyond).
+        (FieldType::Int, Value::Float(x))
+            if x.fract() == 0.0 && x.abs() < 9.223_372_036_854_776e18 =>
+        {
+            Value::Int(x as i64)
+        }
+        (FieldType::Float, Value::Int(n)) => Value::Float(n as f64),
+        (FieldType::Float, Value::Float(x)) => Value::Float(x),
+        (FieldType::Bool, Value::Bool(b)) => Value::Bool(b),
+        (_, other) => return Err(serde_json::to_string(&other).unwrap_or_default()),
+    })
+}
+
+/// Where the field `name` starts in the line, for an error: the first
+/// `"name"` (0 if it is written with escapes, or nested under a dotted path).
+fn key_position(line: &[u8], name: &str) -> usize {
+    let quoted = format!("\"{name}\"");
+    memchr::memmem::find(line, quoted.as_bytes()).unwrap_or(0)
 }
 
 /// An event time from a field's value, if it holds one.
@@ -292,6 +372,94 @@ mod tests {
             p.parse_line(b"\xEF\xBB\xBF{\"a\":}").unwrap_err().position,
             8
         );
+    }
+
+    fn typed(types: &[(&str, FieldType)]) -> JsonParser {
+        JsonParser::new(&JsonConfig {
+            types: types.iter().map(|(k, t)| (k.to_string(), *t)).collect(),
+            ..JsonConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn json_types_convert_nginx_escape_json_strings() {
+        let p = typed(&[
+            ("status", FieldType::Int),
+            ("request_time", FieldType::Float),
+            ("upstream_response_time", FieldType::Float),
+            ("cached", FieldType::Bool),
+            ("id", FieldType::String),
+            ("missing", FieldType::Int),
+        ]);
+        let parsed = p
+            .parse_line(
+                br#"{"status":"200","request_time":"0.005","upstream_response_time":"","cached":"TRUE","id":12}"#,
+            )
+            .unwrap();
+        let r = &parsed.record;
+        assert_eq!(r["status"], Value::Int(200));
+        assert_eq!(r["request_time"], Value::Float(0.005));
+        assert_eq!(r["upstream_response_time"], Value::Null);
+        assert_eq!(r["cached"], Value::Bool(true));
+        assert_eq!(r["id"], Value::from("12"));
+        assert_eq!(r.get("missing"), None);
+        assert_eq!(r.keys().count(), 5);
+    }
+
+    #[test]
+    fn json_types_widen_numbers_and_keep_what_is_already_typed() {
+        let p = typed(&[
+            ("a", FieldType::Int),
+            ("b", FieldType::Float),
+            ("c", FieldType::Bool),
+            ("d", FieldType::String),
+            ("e", FieldType::Int),
+            ("f", FieldType::String),
+        ]);
+        let parsed = p
+            .parse_line(br#"{"a":3.0,"b":2,"c":false,"d":[1,"x"],"e":null,"f":"as is"}"#)
+            .unwrap();
+        let r = &parsed.record;
+        assert_eq!(r["a"], Value::Int(3));
+        assert_eq!(r["b"], Value::Float(2.0));
+        assert_eq!(r["c"], Value::Bool(false));
+        assert_eq!(r["d"], Value::from(r#"[1,"x"]"#));
+        assert_eq!(r["e"], Value::Null);
+        assert_eq!(r["f"], Value::from("as is"));
+    }
+
+    #[test]
+    fn json_types_reach_nested_fields_by_dotted_path() {
+        let p = typed(&[("http.status", FieldType::Int)]);
+        let parsed = p.parse_line(br#"{"http":{"status":"404"}}"#).unwrap();
+        let Value::Map(http) = &parsed.record["http"] else {
+            panic!("not a map")
+        };
+        assert_eq!(http["status"], Value::Int(404));
+    }
+
+    #[test]
+    fn json_values_that_do_not_convert_fail_the_line_naming_the_field() {
+        let p = typed(&[("status", FieldType::Int), ("ok", FieldType::Bool)]);
+        let err = p.parse_line(br#"{"x":1, "status":"OK"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "at byte 8: expected an integer for field `status`, found 'OK'"
+        );
+        for line in [
+            &br#"{"status":2.5}"#[..],
+            br#"{"status":true}"#,
+            br#"{"status":[200]}"#,
+            br#"{"ok":1}"#,
+            br#"{"status":1e300}"#,
+        ] {
+            let err = p.parse_line(line).unwrap_err();
+            assert!(
+                matches!(err.reason, ParseErrorReason::InvalidValue { .. }),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! Parsers: `none` (the line as one field), `json` (one object per line),
 //! `nginx` and `apache` (access logs written with any `log_format` or
 //! `LogFormat`), `syslog` (RFC 3164 and 5424), `regex` (named groups),
-//! `logfmt`, `ltsv` and `csv`; the last four share the `types` option
-//! ([`FieldType`]). [`Multiline`] joins continuation lines into one
+//! `logfmt`, `ltsv` and `csv`; `json` and the last four share the `types`
+//! option ([`FieldType`]). [`Multiline`] joins continuation lines into one
 //! record before parsing. Timestamps in
 //! lines are read by the hand-written parsers in [`time`].
 

@@ -1,9 +1,16 @@
-//! The `types` option shared by the `regex`, `logfmt`, `ltsv` and `csv`
-//! parsers: which fields are numbers or booleans rather than text.
+//! The `types` option shared by the `json`, `regex`, `logfmt`, `ltsv` and
+//! `csv` parsers: which fields are numbers or booleans rather than text.
 //!
 //! ```toml
 //! parser = { type = "logfmt", types = { status = "int", took = "float", ok = "bool" } }
 //! ```
+//!
+//! The same rules hold in every parser: text is converted as
+//! [`FieldType`] says; an empty or blank text of a number or boolean is
+//! null; a value that does not convert makes the line fail to parse, with
+//! an error naming the field (`expected an integer for field `status`,
+//! found 'OK'`), so the line goes to `@ERROR` with its raw bytes and is
+//! counted, rather than a record arriving with the field silently null.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -60,16 +67,20 @@ impl FieldType {
             FieldType::Float => parse_float(trimmed).map(Value::Float),
             FieldType::Bool => parse_bool(trimmed).map(Value::Bool),
         };
-        value.ok_or_else(|| {
-            ParseError::new(
-                position,
-                ParseErrorReason::InvalidValue {
-                    field: field.to_owned(),
-                    expected: self.description(),
-                    found: excerpt(text.as_bytes()),
-                },
-            )
-        })
+        value.ok_or_else(|| self.invalid(field, &text, position))
+    }
+
+    /// The error for `found`, the text of `field` at `position`, which is
+    /// not of this type.
+    pub(crate) fn invalid(self, field: &str, found: &str, position: usize) -> ParseError {
+        ParseError::new(
+            position,
+            ParseErrorReason::InvalidValue {
+                field: field.to_owned(),
+                expected: self.description(),
+                found: excerpt(found.as_bytes()),
+            },
+        )
     }
 
     /// The type as an error message says it.
