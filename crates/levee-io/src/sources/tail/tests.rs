@@ -1,6 +1,7 @@
 //! The tail source against real files: rotation, truncation, restarts.
 
 use std::io::Write;
+use std::time::Duration;
 
 use levee_event::Batch;
 use tokio::sync::{mpsc, watch};
@@ -59,20 +60,28 @@ fn messages(batch: &Batch) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
+/// On tokio's paused clock: time moves only when every task waits (file
+/// reads run on blocking threads, which hold it still), so the flush
+/// timeout is measured exactly and no wall-clock time is assumed.
+#[tokio::test(start_paused = true)]
 async fn a_record_is_flushed_when_the_file_goes_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     let mut file = std::fs::File::create(&path).unwrap();
     file.write_all(b"2024-06-15 ERROR boom\n\tat a.B(B.java:1)\n")
         .unwrap();
+    let started = tokio::time::Instant::now();
     let (mut rx, stop, metrics) = start(&path);
-    let started = std::time::Instant::now();
-    let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+    let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();
-    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    // flush_timeout is 100ms; the source wakes for it, not at a later poll.
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(100)..Duration::from_millis(110)).contains(&waited),
+        "flushed after {waited:?}"
+    );
     assert_eq!(
         messages(&batch),
         ["2024-06-15 ERROR boom\n\tat a.B(B.java:1)"]
@@ -81,22 +90,30 @@ async fn a_record_is_flushed_when_the_file_goes_quiet() {
     // A record still pending at shutdown is delivered, not lost.
     file.write_all(b"2024-06-15 INFO next\n  detail\n").unwrap();
     let written = std::fs::metadata(&path).unwrap().len();
-    while metrics.bytes.get() < written {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    wait_until("the new lines are read", || metrics.bytes.get() >= written).await;
+    assert_eq!(
+        stop_and_drain(stop, rx).await,
+        ["2024-06-15 INFO next\n  detail"]
+    );
+}
+
+/// Waits until `done` holds, looking every 5 ms; fails after 10 s.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    stop.send(true).unwrap();
-    let mut rest = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        rest.extend(messages(&batch).into_iter().map(str::to_owned));
-    }
-    assert_eq!(rest, ["2024-06-15 INFO next\n  detail"]);
 }
 
 /// Receives messages until `want` more have come; fails after 10 s.
 async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
     let until = got.len() + want;
     while got.len() < until {
-        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("lines within 10 s")
             .expect("source running");
@@ -104,11 +121,16 @@ async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: us
     }
 }
 
-/// Stops the source; returns what it still sent.
+/// Stops the source; returns what it still sent. Fails if it has not
+/// stopped within 10 s.
 async fn stop_and_drain(stop: watch::Sender<bool>, mut rx: mpsc::Receiver<Batch>) -> Vec<String> {
     stop.send(true).unwrap();
     let mut rest = Vec::new();
-    while let Some(batch) = rx.recv().await {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Some(batch) = tokio::time::timeout_at(deadline, rx.recv())
+        .await
+        .expect("the source stops within 10 s")
+    {
         rest.extend(messages(&batch).into_iter().map(str::to_owned));
     }
     rest
@@ -145,7 +167,8 @@ async fn a_rotated_file_is_read_while_it_is_still_written() {
     assert_eq!(got, ["a1", "a2", "b1", "a3", "b2"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On the paused clock, so that "long after rotate_wait" is exact.
+#[tokio::test(start_paused = true)]
 async fn a_rotated_file_is_let_go_once_quiet_and_its_last_line_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
@@ -163,8 +186,8 @@ async fn a_rotated_file_is_let_go_once_quiet_and_its_last_line_kept() {
     got[1..].sort();
     assert_eq!(got, ["a1", "a2", "b1"]);
 
-    // Long after rotate_wait, the old file is no longer read.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Long after rotate_wait (50ms, 5 polls), the old file is no longer read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     nginx.write_all(b"\nlate\n").unwrap();
     std::fs::OpenOptions::new()
         .append(true)
