@@ -69,6 +69,8 @@ pub async fn run(
             let listener = metrics::bind(addr)
                 .await
                 .map_err(|e| PipelineError::Metrics { addr, source: e })?;
+            // The port the system chose, if the config asked for port 0.
+            let addr = listener.local_addr().unwrap_or(addr);
             tracing::info!(%addr, "metrics on http://{addr}/metrics");
             let (done, until_done) = tokio::sync::oneshot::channel::<()>();
             let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 #[cfg(unix)]
 use crate::support::sigterm;
-use crate::support::{levee, ok, run_with_stdin, stdout, toml_path};
+use crate::support::{Running, levee, ok, run_with_stdin, scrape, stdout, toml_path};
 
 #[test]
 fn validate_reports_each_error_with_its_line_and_column() {
@@ -77,7 +77,8 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
     std::fs::write(&log, body).unwrap();
     let out_path = dir.join("out.ndjson");
     let config = format!(
-        "data_dir = {data}\n[sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
+        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
          [outputs.out]\nmatch = \"app\"\ntype = \"file\"\npath = {out}\n\
          buffer = {{ flush_interval = \"1h\" }}\n",
         data = toml_path(&dir.join("data")),
@@ -92,20 +93,27 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the source has followed the file, then a little for it to read.
-    let stderr = child.stderr.take().unwrap();
-    let mut reader = BufReader::new(stderr);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Running(child);
+    // The metrics address (the port the system chose) is logged at start.
     let mut line = String::new();
-    let guard = Instant::now();
-    while !line.contains("following") {
+    let metrics = loop {
         line.clear();
         assert!(
-            reader.read_line(&mut line).unwrap() > 0,
+            stderr.read_line(&mut line).unwrap() > 0,
             "levee exited early"
         );
-        assert!(guard.elapsed() < Duration::from_secs(60));
+        if let Some((_, rest)) = line.split_once("metrics on http://") {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    // Read, as the source's counter says: the test waits on that, not on time.
+    let read = format!("levee_source_events_total{{source=\"app\"}} {lines}\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !scrape(&metrics).contains(&read) {
+        assert!(Instant::now() < deadline, "{lines} lines not read in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(500));
     // The hour-long flush interval means nothing was written yet.
     assert_eq!(
         std::fs::read_to_string(&out_path)
@@ -114,8 +122,8 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
             .count(),
         0
     );
-    sigterm(&child);
-    let status = child.wait().unwrap();
+    sigterm(&child.0);
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
     let written = std::fs::read_to_string(&out_path).unwrap();
     assert_eq!(

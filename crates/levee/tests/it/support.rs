@@ -81,6 +81,23 @@ impl Drop for Running {
     }
 }
 
+/// `/metrics` from a running levee at `addr`, fetched as a scraper does;
+/// empty if it did not answer.
+pub fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return String::new();
+    }
+    response
+}
+
 /// Sends SIGTERM, as a service manager stops levee.
 #[cfg(unix)]
 pub fn sigterm(child: &std::process::Child) {
