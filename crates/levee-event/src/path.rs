@@ -107,6 +107,12 @@ impl FieldPath {
         walk(record, &self.text)
     }
 
+    /// The value at the path, to change in place.
+    pub fn get_mut<'a>(&self, record: &'a mut Record) -> Option<&'a mut Value> {
+        let (map, leaf) = parent_mut(record, &self.text)?;
+        map.get_mut(leaf)
+    }
+
     /// Removes the field at the path, keeping the order of the others.
     pub fn remove(&self, record: &mut Record) -> Option<Value> {
         let (map, leaf) = parent_mut(record, &self.text)?;
@@ -334,6 +340,10 @@ mod tests {
         assert_eq!(path("a").get(&r), Some(&Value::Int(1)));
         assert_eq!(path("a.b").get(&r), None);
         assert_eq!(path("missing").get(&r), None);
+        let mut r = r;
+        *path("geo.cc").get_mut(&mut r).unwrap() = Value::Int(7);
+        assert_eq!(path("geo.cc").get(&r), Some(&Value::Int(7)));
+        assert_eq!(path("a.b").get_mut(&mut r), None);
     }
 
     #[test]

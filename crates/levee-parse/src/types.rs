@@ -48,7 +48,7 @@ impl FieldType {
     ///
     /// `field` and `position` (where the text starts in the line) only go
     /// into the error.
-    pub(crate) fn convert(
+    pub fn convert(
         self,
         field: &str,
         text: Cow<'_, str>,

@@ -179,8 +179,11 @@ impl Filter {
             Action::Throttle(throttle) => {
                 throttle.count_evictions_into(metrics.filter_evicted_keys(name));
             }
-            Action::Grep(_)
-            | Action::Record(_)
+            Action::Record(record) if record.converts() => {
+                record.count_conversion_errors_into(metrics.filter_conversion_errors(name));
+            }
+            Action::Record(_)
+            | Action::Grep(_)
             | Action::Rename(_)
             | Action::Remove(_)
             | Action::Sample(_) => {}
@@ -587,5 +590,27 @@ mod tests {
             })
         });
         assert_eq!(nested, "y");
+    }
+
+    #[test]
+    fn record_types_count_what_does_not_convert_into_the_registry() {
+        let text = "[[filters]]\nmatch = \"**\"\ntype = \"record\"\ntypes = { status = \"int\" }\n\
+                    [[filters]]\nmatch = \"**\"\ntype = \"record\"\nset = { a = \"b\" }\n";
+        let metrics = Metrics::new();
+        let mut filters: Vec<Filter> = configs(text).iter().map(|c| c.build().unwrap()).collect();
+        for (i, filter) in filters.iter_mut().enumerate() {
+            filter.count_into(&metrics, &format!("{}_record", i + 1));
+        }
+        let mut e = event("a", &[("status", "OK".into())]);
+        assert_eq!(run(&filters, &mut e), Verdict::Keep);
+        let text = metrics.encode();
+        assert!(
+            text.contains("levee_filter_conversion_errors_total{filter=\"1_record\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("2_record"),
+            "a filter without types adds no series: {text}"
+        );
     }
 }

@@ -7,19 +7,23 @@
 //! set = { api_call = "${method|lower}_${path|segment(2)}", env = "prod" }
 //! rename = { remote_addr = "client_ip" }
 //! remove = ["remote_user"]
+//! types = { status = "int", request_time = "float" }
 //! retag = "firehose_parsed.nginx"
 //! ```
 //!
 //! Per event, in this order: `set` (every template sees the record as it
-//! came in, so sets never see each other), `rename`, `remove`, `retag` (which
-//! sees the record as changed). Field order is kept: a renamed field stays in
-//! its place, new fields go at the end.
+//! came in, so sets never see each other), `rename`, `remove`, `types`,
+//! `retag` (which sees the record as changed). Field order is kept: a
+//! renamed field stays in its place, new fields go at the end.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use levee_event::{Event, FieldPath, Record, Tag, Value};
+use levee_parse::FieldType;
+use prometheus_client::metrics::counter::Counter;
 
-use super::{FilterError, with_scratch};
+use super::{FilterError, field_path, with_scratch};
 use crate::template::Template;
 
 /// Config of a `record` filter.
@@ -48,6 +52,19 @@ pub struct RecordConfig {
     /// Names of fields to remove.
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Fields whose value to convert, field path to type: `int`, `float`,
+    /// `bool` or `string`, as in a parser's `types` (`integer` and
+    /// `boolean` too). For a JSON log whose numbers arrive as text
+    /// (`"status":"200"`). Text converts by the parsers' rules (blank text
+    /// of a number or boolean is null); an integer widens to a float, a
+    /// whole float narrows to an integer, and `string` writes numbers,
+    /// booleans, lists and maps as their JSON text; null and missing fields
+    /// stay as they are. A value that does not convert (`"OK"` for `int`,
+    /// `true` for `float`) is left as it was, so nothing is lost, and
+    /// counted in `levee_filter_conversion_errors_total`. Runs after
+    /// `rename` and `remove`, so it names fields as they are then.
+    #[serde(default)]
+    pub types: BTreeMap<String, FieldType>,
     /// The event's new tag: literal text (a tag as a source's `tag` is), or
     /// a template such as `nginx.${status|status_class}` or
     /// `${tag_parts[0]}.parsed`. If a template renders empty text, the
@@ -61,11 +78,12 @@ impl RecordConfig {
         if self.set.is_empty()
             && self.rename.is_empty()
             && self.remove.is_empty()
+            && self.types.is_empty()
             && self.retag.is_none()
         {
             return Err(FilterError::Empty {
                 kind: "record",
-                needs: "`set`, `rename`, `remove` or `retag`",
+                needs: "`set`, `rename`, `remove`, `types` or `retag`",
             });
         }
         let set = self
@@ -89,6 +107,12 @@ impl RecordConfig {
                 .iter()
                 .map(|name| check_name("remove", name))
                 .collect::<Result<_, _>>()?,
+            types: self
+                .types
+                .iter()
+                .map(|(path, ty)| Ok((field_path("types", path)?, *ty)))
+                .collect::<Result<_, FilterError>>()?,
+            conversion_errors: Counter::default(),
             retag: self.retag.as_deref().map(Retag::new).transpose()?,
         })
     }
@@ -137,6 +161,9 @@ pub(crate) struct RecordFilter {
     two_phase: bool,
     rename: Vec<(String, String)>,
     remove: Vec<String>,
+    types: Vec<(FieldPath, FieldType)>,
+    /// Values `types` could not convert.
+    conversion_errors: Counter,
     retag: Option<Retag>,
 }
 
@@ -212,6 +239,16 @@ impl Retag {
 }
 
 impl RecordFilter {
+    /// True if the filter has `types` to convert.
+    pub(super) fn converts(&self) -> bool {
+        !self.types.is_empty()
+    }
+
+    /// Counts values `types` could not convert into `counter` from now on.
+    pub(super) fn count_conversion_errors_into(&mut self, counter: Counter) {
+        self.conversion_errors = counter;
+    }
+
     pub(super) fn apply(&self, event: &mut Event) {
         // One growth step for all new fields, rather than one per table.
         event.record.reserve(self.set.len());
@@ -238,6 +275,15 @@ impl RecordFilter {
         for name in &self.remove {
             record.shift_remove(name.as_str());
         }
+        for (path, ty) in &self.types {
+            if let Some(slot) = path.get_mut(record) {
+                let value = std::mem::take(slot);
+                *slot = convert(*ty, path, value).unwrap_or_else(|kept| {
+                    self.conversion_errors.inc();
+                    kept
+                });
+            }
+        }
         match &self.retag {
             None => {}
             Some(Retag::Fixed(tag)) => event.tag = tag.clone(),
@@ -249,6 +295,39 @@ impl RecordFilter {
             }),
         }
     }
+}
+
+/// A value given the type `types` names, or the value back when it does
+/// not convert. The rules of the `json` parser's `types`.
+fn convert(ty: FieldType, path: &FieldPath, value: Value) -> Result<Value, Value> {
+    Ok(match (ty, value) {
+        (_, Value::Null) => Value::Null,
+        (FieldType::String, text @ Value::String(_)) => text,
+        (_, Value::String(text)) => {
+            return ty
+                .convert(path.as_str(), Cow::Borrowed(text.as_str()), 0)
+                .map_err(|_| Value::String(text));
+        }
+        (FieldType::String, Value::Int(n)) => Value::from(itoa::Buffer::new().format(n)),
+        (FieldType::String, other @ (Value::Float(_) | Value::Bool(_))) => {
+            Value::from(other.to_string())
+        }
+        (FieldType::String, other) => match serde_json::to_string(&other) {
+            Ok(text) => Value::from(text),
+            Err(_) => return Err(other),
+        },
+        (FieldType::Int, Value::Int(n)) => Value::Int(n),
+        // Exactly a whole number within i64 (2^63 is the first beyond).
+        (FieldType::Int, Value::Float(x))
+            if x.fract() == 0.0 && x.abs() < 9.223_372_036_854_776e18 =>
+        {
+            Value::Int(x as i64)
+        }
+        (FieldType::Float, Value::Int(n)) => Value::Float(n as f64),
+        (FieldType::Float, Value::Float(x)) => Value::Float(x),
+        (FieldType::Bool, Value::Bool(b)) => Value::Bool(b),
+        (_, other) => return Err(other),
+    })
 }
 
 /// Renames a field in its place, replacing any field already named `to`.
@@ -417,6 +496,84 @@ mod tests {
         let err = build(r#"set = { t = "${tag_part[0]}" }"#).unwrap_err();
         assert!(err.to_string().contains("`set.t`"), "{err}");
         assert!(err.to_string().contains("unknown variable"), "{err}");
+    }
+
+    /// With `parser = "json"`, nginx's JSON log gives `"status":"200"`: the
+    /// record filter had no way to give the number back its type.
+    #[test]
+    fn json_strings_get_their_types_back() {
+        let f = build(
+            r#"types = { status = "int", request_time = "float", ok = "bool", code = "string",
+                         "upstream.bytes" = "integer", blank = "int", whole = "int", missing = "int",
+                         n = "float", list = "string", nothing = "bool" }"#,
+        )
+        .unwrap();
+        let upstream: Record = [("bytes", Value::from(" 12 "))].into_iter().collect();
+        let mut e = event(&[
+            ("status", "200".into()),
+            ("request_time", "0.005".into()),
+            ("ok", "TRUE".into()),
+            ("code", Value::Int(404)),
+            ("upstream", Value::from(upstream)),
+            ("blank", "".into()),
+            ("whole", Value::Float(3.0)),
+            ("n", Value::Int(2)),
+            ("list", Value::from(vec![Value::Int(1), "a".into()])),
+            ("nothing", Value::Null),
+        ]);
+        f.apply(&mut e);
+        assert_eq!(e.record["status"], Value::Int(200));
+        assert_eq!(e.record["request_time"], Value::Float(0.005));
+        assert_eq!(e.record["ok"], Value::Bool(true));
+        assert_eq!(e.record["code"], Value::from("404"));
+        assert_eq!(
+            Value::get_path(&e.record, "upstream.bytes"),
+            Some(&Value::Int(12))
+        );
+        assert_eq!(
+            e.record["blank"],
+            Value::Null,
+            "blank text of a number is null"
+        );
+        assert_eq!(e.record["whole"], Value::Int(3));
+        assert_eq!(e.record["n"], Value::Float(2.0));
+        assert_eq!(e.record["list"], Value::from(r#"[1,"a"]"#));
+        assert_eq!(e.record["nothing"], Value::Null);
+        assert!(!e.record.contains_key("missing"));
+        assert_eq!(f.conversion_errors.get(), 0);
+
+        // What does not convert is left as it was, and counted.
+        let mut e = event(&[
+            ("status", "OK".into()),
+            ("request_time", Value::Bool(true)),
+            ("whole", Value::Float(2.5)),
+        ]);
+        f.apply(&mut e);
+        assert_eq!(e.record["status"], Value::from("OK"));
+        assert_eq!(e.record["request_time"], Value::Bool(true));
+        assert_eq!(e.record["whole"], Value::Float(2.5));
+        assert_eq!(f.conversion_errors.get(), 3);
+    }
+
+    #[test]
+    fn types_run_after_rename_and_refuse_bad_names() {
+        let f = build(
+            r#"rename = { st = "status" }
+                         types = { status = "int" }"#,
+        )
+        .unwrap();
+        let mut e = event(&[("st", "201".into())]);
+        f.apply(&mut e);
+        assert_eq!(e.record["status"], Value::Int(201));
+
+        let err = build(r#"types = { "a..b" = "int" }"#).unwrap_err();
+        assert!(
+            matches!(err, FilterError::BadPath { key: "types", .. }),
+            "{err}"
+        );
+        let config = toml::from_str::<RecordConfig>("match = \"**\"\ntypes = { a = \"number\" }");
+        let err = config.unwrap_err().to_string();
+        assert!(err.contains("number") && err.contains("int"), "{err}");
     }
 
     #[test]

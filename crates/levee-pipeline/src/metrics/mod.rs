@@ -35,6 +35,7 @@ mod names {
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
     pub const FILTER_PARSE_ERRORS: &str = "filter_parse_errors";
     pub const FILTER_EVICTED_KEYS: &str = "filter_evicted_keys";
+    pub const FILTER_CONVERSION_ERRORS: &str = "filter_conversion_errors";
     pub const UNROUTED: &str = "unrouted_events";
 }
 
@@ -90,6 +91,7 @@ pub struct Metrics {
     filter_dropped: Family<FilterLabel, Counter>,
     filter_parse_errors: Family<FilterLabel, Counter>,
     filter_evicted_keys: Family<FilterLabel, Counter>,
+    filter_conversion_errors: Family<FilterLabel, Counter>,
     unrouted: Family<TagLabel, Counter>,
     /// The `tag` labels `unrouted` has made, up to [`MAX_UNROUTED_TAGS`].
     unrouted_tags: Mutex<HashSet<String>>,
@@ -139,6 +141,7 @@ impl Metrics {
             filter_dropped: Family::default(),
             filter_parse_errors: Family::default(),
             filter_evicted_keys: Family::default(),
+            filter_conversion_errors: Family::default(),
             unrouted: Family::default(),
             unrouted_tags: Mutex::default(),
             registry: Registry::default(),
@@ -214,6 +217,11 @@ impl Metrics {
             m.filter_evicted_keys.clone(),
         );
         registry.register(
+            names::FILTER_CONVERSION_ERRORS,
+            "Values a record filter's types could not convert; they are left as they were",
+            m.filter_conversion_errors.clone(),
+        );
+        registry.register(
             names::UNROUTED,
             format!(
                 "Events that reached no output after the filters and were dropped, by tag; \
@@ -285,6 +293,15 @@ impl Metrics {
     /// stay within its `max_keys`.
     pub fn filter_evicted_keys(&self, filter: &str) -> Counter {
         self.filter_evicted_keys
+            .get_or_create(&FilterLabel {
+                filter: filter.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The counter of values a `record` filter's `types` could not convert.
+    pub fn filter_conversion_errors(&self, filter: &str) -> Counter {
+        self.filter_conversion_errors
             .get_or_create(&FilterLabel {
                 filter: filter.to_owned(),
             })
