@@ -43,7 +43,10 @@ pub struct Parser {
     /// The parser's type as written in config.
     type_name: &'static str,
     /// One dynamic call per line; inside, each parser's loop over its
-    /// fields is plain, monomorphic code.
+    /// fields is plain, monomorphic code. Against the enum match it
+    /// replaced, the nginx bench did not slow down: a median of 383 µs
+    /// against 414 µs per 1,000 lines (9 alternating `--quick` runs on a
+    /// busy 2-core machine, so within noise).
     inner: Arc<dyn LineParser>,
 }
 
