@@ -60,6 +60,16 @@ pub(super) fn read(format: &str) -> Result<Written<'_>, ParserConfigError> {
             escape: None,
         });
     }
+    // `main escape=json '...' '...';`: a directive pasted without its
+    // keyword would compile, its name and quotes taken as literal text, and
+    // then match no line.
+    if trimmed.ends_with("';") {
+        return Err(ParserConfigError::InvalidDirective(
+            "the format ends with `';` as a directive does, but does not start with \
+             `log_format` or a quote: paste the directive whole, or only its quoted pieces"
+                .to_owned(),
+        ));
+    }
     Ok(Written {
         format: Cow::Borrowed(format),
         escape: None,

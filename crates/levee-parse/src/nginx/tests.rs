@@ -507,6 +507,10 @@ fn a_format_that_cannot_be_compiled_is_refused_by_build() {
             "log_format: a quoted piece is not closed, or text stands outside the quotes",
         ),
         ("log_format trial 'no variables';", "has no $variables"),
+        (
+            "trial escape=json '{\"a\":\"$remote_addr\"}';",
+            "log_format: the format ends with `';` as a directive does",
+        ),
     ] {
         let config = ParserConfig::Nginx(NginxConfig {
             format: format.to_owned(),
