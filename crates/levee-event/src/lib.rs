@@ -11,6 +11,8 @@
 //!
 //! This crate does no I/O and changes rarely: every other crate builds on it.
 
+#![warn(missing_docs)]
+
 mod event;
 mod path;
 mod pattern;

@@ -37,12 +37,19 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// A UTC timestamp broken into calendar fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UtcTime {
+    /// The year, proleptic Gregorian (may be negative).
     pub year: i64,
+    /// 1 to 12.
     pub month: u32,
+    /// 1 to 31.
     pub day: u32,
+    /// 0 to 23.
     pub hour: u32,
+    /// 0 to 59.
     pub minute: u32,
+    /// 0 to 59 (no leap seconds).
     pub second: u32,
+    /// Nanoseconds into the second, 0 to 999,999,999.
     pub nanos: u32,
 }
 
