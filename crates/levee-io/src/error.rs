@@ -1,53 +1,126 @@
+//! The errors of sources and sinks.
+//!
+//! Config errors ([`SourceConfigError`], [`SinkConfigError`]) are found once,
+//! by `levee validate` and before `levee run` starts anything; run-time
+//! errors ([`SourceError`], [`SinkError`]) are what can still go wrong after.
+//!
+//! Each error says its cause once: a wrapped error's text is in the message
+//! (`#[error(transparent)]` or `{0}`), never also returned as its `source()`,
+//! so printing the chain does not repeat it.
+
 use std::path::PathBuf;
 
-/// Why a source stopped or could not start.
+/// Why a source stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// A file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
+        /// The file, or `<stdin>`.
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// What the system said.
+        error: std::io::Error,
     },
-    /// The parser config did not compile.
-    #[error("parser: {0}")]
-    Parser(#[from] levee_parse::ParserConfigError),
     /// The `generate` source's options were refused.
     #[error("generate: {0}")]
     Generate(#[from] levee_generate::OptionsError),
-    /// A config value that can only be checked when the source is built.
+    /// A config value refused by a source's own checks.
     #[error("{0}")]
     Config(String),
 }
 
-/// Why a sink could not write a batch. The output worker retries it.
+/// Why a source's config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceConfigError {
+    /// A value that is out of range or malformed.
+    #[error("{reason}")]
+    Invalid {
+        /// The key at fault, as written in the source's table (`tag`,
+        /// `multiline.max_lines`).
+        key: &'static str,
+        /// What is wrong, and what to write instead.
+        reason: String,
+    },
+    /// The parser's config did not compile.
+    #[error("{0}")]
+    Parser(levee_parse::ParserConfigError),
+    /// Refused by the source kind's own checks, without a key.
+    #[error("{0}")]
+    Kind(String),
+}
+
+impl SourceConfigError {
+    /// The key at fault, as a dotted path inside the source's table.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            SourceConfigError::Invalid { key, .. } => Some(key),
+            SourceConfigError::Parser(_) => Some("parser"),
+            SourceConfigError::Kind(_) => None,
+        }
+    }
+
+    pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> SourceConfigError {
+        SourceConfigError::Invalid {
+            key,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a sink's config was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct SinkConfigError {
+    /// The key at fault, as written in the output's table (`zstd_level`).
+    pub key: &'static str,
+    /// What is wrong, and what to write instead.
+    pub reason: String,
+}
+
+impl SinkConfigError {
+    pub(crate) fn new(key: &'static str, reason: impl Into<String>) -> SinkConfigError {
+        SinkConfigError {
+            key,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a sink could not open, or write a batch. The output worker retries
+/// a failed write.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Local I/O failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
+        /// What was being done, as `opening ./out.ndjson`.
         context: String,
-        #[source]
-        source: std::io::Error,
+        /// What the system said.
+        error: std::io::Error,
     },
     /// The lake refused a write.
-    #[error("lake: {0}")]
+    #[error(transparent)]
     Lake(#[from] levee_lake::LakeError),
     /// The object store refused a write.
     #[error("object store: {0}")]
-    Store(#[from] object_store::Error),
+    Store(object_store::Error),
     /// An event could not be encoded.
     #[error("encode: {0}")]
     Encode(String),
 }
 
+impl From<object_store::Error> for SinkError {
+    fn from(error: object_store::Error) -> SinkError {
+        SinkError::Store(error)
+    }
+}
+
 impl SinkError {
     /// An I/O error with what was being done.
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> SinkError {
+    pub fn io(context: impl Into<String>, error: std::io::Error) -> SinkError {
         SinkError::Io {
             context: context.into(),
-            source,
+            error,
         }
     }
 }

@@ -17,6 +17,6 @@ pub mod sinks;
 pub mod sources;
 pub mod units;
 
-pub use error::{SinkError, SourceError};
-pub use sinks::{Sink, SinkConfig};
+pub use error::{SinkConfigError, SinkError, SourceConfigError, SourceError};
+pub use sinks::{BuiltSink, Sink, SinkConfig};
 pub use sources::{SourceConfig, SourceContext, SourceMetrics};

@@ -1,5 +1,6 @@
 //! Sizes and durations as users write them in config: `"64MiB"`, `"30s"`.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::time::Duration;
 
@@ -33,16 +34,49 @@ impl<'de> serde::Deserialize<'de> for Size {
                 Ok(Size(n))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Size, E> {
-                s.trim()
-                    .parse::<bytesize::ByteSize>()
-                    .map(|b| Size(b.as_u64()))
-                    .map_err(|e| {
-                        E::custom(format!("invalid size {s:?} ({e}); write e.g. \"64MiB\""))
-                    })
+                let size = parse_size(s).map_err(|e| {
+                    E::custom(format!("invalid size {s:?} ({e}); write e.g. \"64MiB\""))
+                })?;
+                if is_decimal(s) {
+                    DECIMAL_SIZES.with(|seen| seen.borrow_mut().push(s.to_owned()));
+                }
+                Ok(Size(size))
             }
         }
         d.deserialize_any(V)
     }
+}
+
+/// Reads a size as written in config: `"64MiB"`, `"64MB"`, `"1000"`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+}
+
+/// True for a size in decimal units (`"64MB"`, `"1k"`), where a binary
+/// one (`"64MiB"`) is most often meant: the two differ by 5% at MB and 7%
+/// at GB, enough to misjudge a buffer.
+fn is_decimal(text: &str) -> bool {
+    let unit = text
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ');
+    let unit = unit.to_ascii_lowercase();
+    !unit.is_empty() && unit != "b" && !unit.contains('i')
+}
+
+thread_local! {
+    /// Sizes read in decimal units on this thread, as written.
+    static DECIMAL_SIZES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The sizes in decimal units (`"64MB"`) deserialized on this thread
+/// since the last call, as written, in order. They are accepted (as
+/// 64,000,000 bytes); the config loader warns that `MiB` may be meant. A
+/// `Size` is a plain number once read, so this is how the loader learns
+/// which were written so.
+pub fn take_decimal_sizes() -> Vec<String> {
+    DECIMAL_SIZES.with(|seen| std::mem::take(&mut *seen.borrow_mut()))
 }
 
 /// A duration, written `"30s"`, `"250ms"`, `"5m"`.
@@ -89,6 +123,18 @@ mod tests {
         let t: T = toml::from_str("size = 1000\nevery = \"1m\"").unwrap();
         assert_eq!(t.size, Size(1000));
         assert_eq!(t.every.0, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn decimal_sizes_are_read_as_written_and_noted() {
+        take_decimal_sizes();
+        let t: T = toml::from_str("size = \"64MB\"\nevery = \"1s\"").unwrap();
+        assert_eq!(t.size, Size(64_000_000));
+        assert_eq!(take_decimal_sizes(), ["64MB"]);
+        for binary in ["64MiB", "64 KiB", "100", "1B"] {
+            let _: T = toml::from_str(&format!("size = {binary:?}\nevery = \"1s\"")).unwrap();
+            assert_eq!(take_decimal_sizes(), Vec::<String>::new(), "{binary}");
+        }
     }
 
     #[test]

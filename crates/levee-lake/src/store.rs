@@ -45,15 +45,7 @@ impl Lake {
             root: location.to_owned(),
             reason,
         };
-        let path = if let Some(rest) = location.strip_prefix("file://") {
-            std::path::PathBuf::from(rest)
-        } else if location.contains("://") {
-            return Err(err(
-                "only local lakes (a path or file://) are supported so far".to_owned(),
-            ));
-        } else {
-            std::path::PathBuf::from(location)
-        };
+        let path = Lake::local_path(location)?;
         std::fs::create_dir_all(&path).map_err(|e| err(e.to_string()))?;
         let path = std::fs::canonicalize(&path).map_err(|e| err(e.to_string()))?;
         let store = LocalFileSystem::new_with_prefix(&path).map_err(|e| err(e.to_string()))?;
@@ -68,6 +60,22 @@ impl Lake {
 }
 
 impl Lake {
+    /// The folder of a lake given as `./lake`, `/abs/path` or
+    /// `file:///abs/path`, touching nothing: so a lake that [`Lake::open`]
+    /// would refuse is refused when the config is checked.
+    pub fn local_path(location: &str) -> Result<std::path::PathBuf, LakeError> {
+        if let Some(rest) = location.strip_prefix("file://") {
+            Ok(std::path::PathBuf::from(rest))
+        } else if location.contains("://") {
+            Err(LakeError::Open {
+                root: location.to_owned(),
+                reason: "only local lakes (a path or file://) are supported so far".to_owned(),
+            })
+        } else {
+            Ok(std::path::PathBuf::from(location))
+        }
+    }
+
     /// The JSON chunks of one hour, sorted by key (so by minute first).
     /// Objects that are not chunks (see [`ChunkCompression::from_key`]) are left out.
     pub async fn list_chunks(

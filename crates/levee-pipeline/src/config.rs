@@ -1,65 +1,85 @@
 //! The config file: parsed once, then validated once into a [`Pipeline`]
 //! that runtime code never checks again.
 //!
-//! Every error names the file, line and column, so `levee validate` reads
-//! like a compiler.
+//! The file is read into a table that keeps where every key and value is
+//! (`toml::de::DeTable`), and each component (`metrics`, each source,
+//! each filter, each output) is deserialized and built from its own part of
+//! it, so one mistake does not hide the next: `levee validate` reports the
+//! first problem of every component, each at the line and column of the key
+//! at fault, with the component and the key's path named, like a compiler:
+//!
+//! ```text
+//! levee.toml:12:13: outputs.lake: buffer.max_bytes: invalid size "lots" ...
+//! ```
+//!
+//! The file's top-level keys:
+//!
+//! | key | what |
+//! | --- | --- |
+//! | `data_dir` | where levee keeps its state (checkpoints, disk buffers); default `./levee-data` |
+//! | `[metrics]` | the metrics endpoint, [`MetricsConfig`] |
+//! | `[sources.NAME]` | sources by name, [`SourceConfig`] |
+//! | `[[filters]]` | filters, applied in this order, [`FilterConfig`] |
+//! | `[outputs.NAME]` | outputs by name, [`OutputConfig`] |
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use indexmap::IndexMap;
 use levee_event::TagPattern;
-use levee_io::sinks::SinkConfig;
+use levee_io::sinks::BuiltSink;
 use levee_io::sources::{Source, SourceConfig};
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::buffer::{BufferConfig, BufferSettings};
 use crate::filters::{Filter, FilterConfig};
 use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
 
-/// The whole config file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Where levee keeps its state (checkpoints, disk buffers).
-    #[serde(default = "default_data_dir")]
-    pub data_dir: PathBuf,
-    /// The metrics endpoint: `[metrics] listen = "127.0.0.1:24231"`.
-    #[serde(default)]
-    pub metrics: MetricsConfig,
-    /// Sources by name: `[sources.NAME]`.
-    #[serde(default)]
-    pub sources: IndexMap<String, Spanned<SourceConfig>>,
-    /// Filters, applied in this order: `[[filters]]`.
-    #[serde(default)]
-    pub filters: Vec<Spanned<FilterConfig>>,
-    /// Outputs by name: `[outputs.NAME]`.
-    #[serde(default)]
-    pub outputs: IndexMap<String, Spanned<OutputConfig>>,
-}
+/// The keys a config file may have at its top.
+const TOP_KEYS: &[&str] = &["data_dir", "metrics", "sources", "filters", "outputs"];
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./levee-data")
 }
 
+/// How much a [`ConfigError`] matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// The config is refused.
+    Error,
+    /// The config runs, but likely not as meant.
+    Warning,
+}
+
 /// One problem in a config file, with where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The file, as given.
     pub file: String,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
+    /// An error or a warning.
+    pub level: Level,
+    /// What is wrong, starting with the component and the key:
+    /// `outputs.lake: zstd_level: must be 1 to 19, not 0`.
     pub message: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.level {
+            Level::Error => "",
+            Level::Warning => "warning: ",
+        };
         write!(
             f,
-            "{}:{}:{}: {}",
+            "{}:{}:{}: {level}{}",
             self.file, self.line, self.column, self.message
         )
     }
@@ -85,26 +105,41 @@ impl std::error::Error for ConfigErrors {}
 
 /// A source, checked.
 pub struct BuiltSource {
+    /// Its name, from `[sources.NAME]`.
     pub name: String,
+    /// Ready to run.
     pub source: Source,
 }
 
 /// An output, checked.
 pub struct BuiltOutput {
+    /// Its name, from `[outputs.NAME]`.
     pub name: String,
+    /// The tags it receives.
     pub pattern: TagPattern,
+    /// Its buffer's settings.
     pub buffer: BufferSettings,
+    /// How failed writes are tried again.
     pub retry: RetryConfig,
-    pub sink: SinkConfig,
+    /// Its sink, ready to open.
+    pub sink: BuiltSink,
 }
 
 /// A config validated into what the topology runs.
 pub struct Pipeline {
+    /// Where levee keeps its state.
     pub data_dir: PathBuf,
+    /// The metrics endpoint.
     pub metrics: MetricsConfig,
+    /// Sources, in file order.
     pub sources: Vec<BuiltSource>,
+    /// Filters, in file order.
     pub filters: Vec<Filter>,
+    /// Outputs, in file order.
     pub outputs: Vec<BuiltOutput>,
+    /// What runs, but likely not as meant; `levee validate` prints these
+    /// and `levee run` logs them.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Reads, parses and validates a config file.
@@ -115,6 +150,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigErrors> {
             file: file.clone(),
             line: 0,
             column: 0,
+            level: Level::Error,
             message: format!("cannot read the config: {e}"),
         }])
     })?;
@@ -123,111 +159,347 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigErrors> {
 
 /// Parses and validates config text; `file` names it in errors.
 pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
-    let locate = |span: Option<Range<usize>>, message: String| {
-        let (line, column) = span.map_or((1, 1), |s| line_column(text, s.start));
-        ConfigError {
-            file: file.to_owned(),
-            line,
-            column,
-            message,
+    let mut check = Check {
+        text,
+        file,
+        found: Vec::new(),
+    };
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            check.at(e.span(), Level::Error, e.message().trim().to_owned());
+            return Err(ConfigErrors(check.found));
         }
     };
-    let config: Config = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_owned();
-        ConfigErrors(vec![locate(e.span(), message)])
-    })?;
 
-    let mut errors = Vec::new();
-    if config.sources.is_empty() {
-        errors.push(locate(
-            None,
-            "no sources: add a [sources.NAME] table, or nothing will flow".into(),
-        ));
-    }
-    if config.outputs.is_empty() {
-        errors.push(locate(
-            None,
-            "no outputs: add an [outputs.NAME] table, or events have nowhere to go".into(),
-        ));
-    }
-
+    let mut data_dir = default_data_dir();
+    let mut metrics = MetricsConfig::default();
     let mut sources = Vec::new();
-    for (name, spanned) in &config.sources {
-        match spanned.get_ref().build() {
-            Ok(source) => sources.push(BuiltSource {
-                name: name.clone(),
-                source,
-            }),
-            Err(e) => errors.push(locate(
-                Some(spanned.span()),
-                format!("source `{name}`: {e}"),
-            )),
-        }
-    }
-
     let mut filters = Vec::new();
-    for (i, spanned) in config.filters.iter().enumerate() {
-        match spanned.get_ref().build() {
-            Ok(filter) => filters.push(filter),
-            Err(e) => errors.push(locate(
-                Some(spanned.span()),
-                format!("filter #{}: {e}", i + 1),
-            )),
-        }
-    }
-
     let mut outputs = Vec::new();
-    for (name, spanned) in &config.outputs {
-        match build_output(name, spanned.get_ref()) {
-            Ok(output) => outputs.push(output),
-            Err(message) => errors.push(locate(
-                Some(spanned.span()),
-                format!("output `{name}`: {message}"),
-            )),
+    let mut seen_sources = false;
+    let mut seen_outputs = false;
+    for (key, value) in root.into_inner() {
+        match key.get_ref().as_ref() {
+            "data_dir" => {
+                if let Some(dir) = check.part("data_dir", &value, value.clone()) {
+                    data_dir = dir;
+                }
+            }
+            "metrics" => {
+                if let Some(m) = check.part("metrics", &value, value.clone()) {
+                    metrics = m;
+                }
+            }
+            "sources" => {
+                for (name, table) in check.named_tables("sources", &value) {
+                    seen_sources = true;
+                    if let Some(source) = check.source(&name, &table) {
+                        sources.push(BuiltSource { name, source });
+                    }
+                }
+            }
+            "filters" => {
+                for (i, table) in check.array_of_tables("filters", &value) {
+                    if let Some(filter) = check.filter(i, &table) {
+                        filters.push(filter);
+                    }
+                }
+            }
+            "outputs" => {
+                for (name, table) in check.named_tables("outputs", &value) {
+                    seen_outputs = true;
+                    if let Some(output) = check.output(&name, &table) {
+                        outputs.push(output);
+                    }
+                }
+            }
+            other => check.at(
+                Some(key.span()),
+                Level::Error,
+                format!(
+                    "unknown key `{other}`, expected one of {}",
+                    quoted(TOP_KEYS)
+                ),
+            ),
         }
     }
+    if !seen_sources {
+        check.at(
+            None,
+            Level::Error,
+            "no sources: add a [sources.NAME] table, or nothing will flow".into(),
+        );
+    }
+    if !seen_outputs {
+        check.at(
+            None,
+            Level::Error,
+            "no outputs: add an [outputs.NAME] table, or events have nowhere to go".into(),
+        );
+    }
 
+    let (errors, warnings): (Vec<_>, Vec<_>) = check
+        .found
+        .into_iter()
+        .partition(|e| e.level == Level::Error);
     if errors.is_empty() {
         Ok(Pipeline {
-            data_dir: config.data_dir,
-            metrics: config.metrics,
+            data_dir,
+            metrics,
             sources,
             filters,
             outputs,
+            warnings,
         })
     } else {
         Err(ConfigErrors(errors))
     }
 }
 
-fn build_output(name: &str, config: &OutputConfig) -> Result<BuiltOutput, String> {
-    let pattern = TagPattern::new(&config.pattern).map_err(|e| format!("match: {e}"))?;
-    config.sink.validate().map_err(|e| e.to_string())?;
-    Ok(BuiltOutput {
-        name: name.to_owned(),
-        pattern,
-        buffer: buffer_settings(&config.buffer)?,
-        retry: check_retry(&config.retry)?,
-        sink: config.sink.clone(),
-    })
+/// What was found so far, and how to say where.
+struct Check<'a> {
+    text: &'a str,
+    file: &'a str,
+    found: Vec<ConfigError>,
 }
 
-fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, String> {
+/// A part of the file, as parsed, with where each key and value is.
+type Part<'i> = Spanned<DeValue<'i>>;
+
+impl<'i> Check<'_> {
+    /// Records a problem at `span` (the file's start when there is none).
+    fn at(&mut self, span: Option<Range<usize>>, level: Level, message: String) {
+        let (line, column) = span.map_or((1, 1), |s| line_column(self.text, s.start));
+        self.found.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            level,
+            message,
+        });
+    }
+
+    /// Records a problem of `component` at its key `key` (a dotted path),
+    /// or at the component itself when the key is not written there.
+    fn at_key(&mut self, component: &str, part: &Part<'i>, key: Option<&str>, message: String) {
+        match key {
+            Some(key) => {
+                let span = key_span(part, key);
+                self.at(
+                    Some(span),
+                    Level::Error,
+                    format!("{component}: {key}: {message}"),
+                );
+            }
+            None => self.at(
+                Some(part.span()),
+                Level::Error,
+                format!("{component}: {message}"),
+            ),
+        }
+    }
+
+    /// Deserializes `shaped` (the component's `part`, perhaps reshaped) as
+    /// a `T`, recording the first error at the key it concerns.
+    fn part<T: Deserialize<'i>>(
+        &mut self,
+        component: &str,
+        part: &Part<'i>,
+        shaped: Part<'i>,
+    ) -> Option<T> {
+        let result = T::deserialize(ValueDeserializer::from(shaped));
+        self.decimal_sizes(component, part);
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let message = e.message().trim().to_owned();
+                let span = e.span().filter(|s| *s != part.span()).or_else(|| {
+                    // Errors from serde's buffered paths (internally tagged
+                    // enums) come without a span: find the key they name.
+                    unknown_field(&message).and_then(|key| find_key(part, key))
+                });
+                let (path, span) = match span {
+                    Some(span) => path_at(part, &span),
+                    None => (String::new(), part.span()),
+                };
+                let message = if path.is_empty() {
+                    format!("{component}: {message}")
+                } else {
+                    format!("{component}: {path}: {message}")
+                };
+                self.at(Some(span), Level::Error, message);
+                None
+            }
+        }
+    }
+
+    /// Warns about each size written in decimal units in `part` since the
+    /// last call: `64MB` is 64,000,000 bytes, where `64MiB` may be meant.
+    fn decimal_sizes(&mut self, component: &str, part: &Part<'i>) {
+        let mut seen = Vec::new();
+        for text in levee_io::units::take_decimal_sizes() {
+            let Some(value) = find_string(part, &text, &seen) else {
+                continue;
+            };
+            let (path, span) = path_at(part, &value);
+            seen.push(value);
+            let binary = binary_unit(&text);
+            self.at(
+                Some(span),
+                Level::Warning,
+                format!(
+                    "{component}: {path}: {text:?} is read as {} bytes (decimal units); write {binary:?} for {} bytes",
+                    levee_io::units::parse_size(&text).unwrap_or(0),
+                    levee_io::units::parse_size(&binary).unwrap_or(0),
+                ),
+            );
+        }
+    }
+
+    /// The tables of `[sources.NAME]` or `[outputs.NAME]`, by name.
+    fn named_tables(&mut self, kind: &str, value: &Part<'i>) -> Vec<(String, Part<'i>)> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.at(
+                Some(value.span()),
+                Level::Error,
+                format!("{kind}: expected tables such as [{kind}.NAME]"),
+            );
+            return Vec::new();
+        };
+        let mut tables = Vec::new();
+        for (name, part) in table {
+            if part.get_ref().is_table() {
+                tables.push((name.get_ref().to_string(), part.clone()));
+            } else {
+                self.at(
+                    Some(part.span()),
+                    Level::Error,
+                    format!(
+                        "{kind}.{}: expected a table such as [{kind}.{}]",
+                        name.get_ref(),
+                        name.get_ref()
+                    ),
+                );
+            }
+        }
+        tables
+    }
+
+    /// The tables of `[[filters]]`, by index.
+    fn array_of_tables(&mut self, kind: &str, value: &Part<'i>) -> Vec<(usize, Part<'i>)> {
+        let Some(array) = value.get_ref().as_array() else {
+            self.at(
+                Some(value.span()),
+                Level::Error,
+                format!("{kind}: expected a list of [[{kind}]] tables"),
+            );
+            return Vec::new();
+        };
+        let mut tables = Vec::new();
+        for (i, part) in array.iter().enumerate() {
+            if part.get_ref().is_table() {
+                tables.push((i, part.clone()));
+            } else {
+                self.at(
+                    Some(part.span()),
+                    Level::Error,
+                    format!("{kind}[{i}]: expected a table"),
+                );
+            }
+        }
+        tables
+    }
+
+    fn source(&mut self, name: &str, part: &Part<'i>) -> Option<Source> {
+        let component = format!("sources.{name}");
+        let shaped = nest_kind(part, struct_keys::<SourceConfig>());
+        let config: SourceConfig = self.part(&component, part, shaped)?;
+        match config.build() {
+            Ok(source) => Some(source),
+            Err(e) => {
+                self.at_key(&component, part, e.key(), e.to_string());
+                None
+            }
+        }
+    }
+
+    fn filter(&mut self, i: usize, part: &Part<'i>) -> Option<Filter> {
+        let component = format!("filters[{i}]");
+        let config: FilterConfig = self.part(&component, part, part.clone())?;
+        match config.build() {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                let key = e.key();
+                // The filter's messages start with the key; say it once.
+                let message = e.to_string();
+                let message = key
+                    .and_then(|k| message.strip_prefix(&format!("`{k}`: ")))
+                    .map_or(message.clone(), str::to_owned);
+                self.at_key(&component, part, key, message);
+                None
+            }
+        }
+    }
+
+    fn output(&mut self, name: &str, part: &Part<'i>) -> Option<BuiltOutput> {
+        let component = format!("outputs.{name}");
+        let shaped = nest_kind(part, struct_keys::<OutputConfig>());
+        let config: OutputConfig = self.part(&component, part, shaped)?;
+        let pattern = match TagPattern::new(&config.pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                self.at_key(&component, part, Some("match"), e.to_string());
+                return None;
+            }
+        };
+        let checked = buffer_settings(&config.buffer)
+            .and_then(|buffer| Ok((buffer, check_retry(&config.retry)?)));
+        let (buffer, retry) = match checked {
+            Ok(checked) => checked,
+            Err((key, message)) => {
+                self.at_key(&component, part, Some(key), message);
+                return None;
+            }
+        };
+        match config.sink.build() {
+            Ok(sink) => Some(BuiltOutput {
+                name: name.to_owned(),
+                pattern,
+                buffer,
+                retry,
+                sink,
+            }),
+            Err(e) => {
+                self.at_key(&component, part, Some(e.key), e.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// A problem with one key of a component: the key's path, and what is wrong.
+type KeyError = (&'static str, String);
+
+fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, KeyError> {
     let max_bytes = config.max_bytes.as_usize();
     let batch_max_bytes = config.batch_max_bytes.as_usize();
     if max_bytes < 64 * 1024 {
-        return Err("buffer.max_bytes must be at least 64KiB".into());
+        return Err(("buffer.max_bytes", "must be at least 64KiB".into()));
     }
     if batch_max_bytes == 0 || batch_max_bytes > max_bytes {
-        return Err(format!(
-            "buffer.batch_max_bytes ({batch_max_bytes} bytes) must be above 0 and at most buffer.max_bytes ({max_bytes} bytes)"
+        return Err((
+            "buffer.batch_max_bytes",
+            format!(
+                "must be above 0 and at most buffer.max_bytes ({max_bytes} bytes), not {batch_max_bytes} bytes"
+            ),
         ));
     }
     let flush_interval = config
         .flush_interval
         .map_or(Duration::from_secs(1), |i| i.0);
     if flush_interval.is_zero() {
-        return Err("buffer.flush_interval must be above 0".into());
+        return Err(("buffer.flush_interval", "must be above 0".into()));
     }
     Ok(BufferSettings {
         max_bytes,
@@ -237,14 +509,225 @@ fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, String> {
     })
 }
 
-fn check_retry(retry: &RetryConfig) -> Result<RetryConfig, String> {
+fn check_retry(retry: &RetryConfig) -> Result<RetryConfig, KeyError> {
     if retry.initial_backoff.0.is_zero() || retry.max_backoff.0 < retry.initial_backoff.0 {
-        return Err("retry: initial_backoff must be above 0 and at most max_backoff".into());
+        return Err((
+            "retry.initial_backoff",
+            "must be above 0 and at most max_backoff".into(),
+        ));
     }
     if retry.max_attempts == Some(0) {
-        return Err("retry.max_attempts must be at least 1 (leave it out to retry forever)".into());
+        return Err((
+            "retry.max_attempts",
+            "must be at least 1 (leave it out to retry forever)".into(),
+        ));
     }
     Ok(retry.clone())
+}
+
+/// Reshapes a component's table for serde: `type = "tail"` and tail's own
+/// keys become `type = { tail = { ... } }`, beside the keys every source
+/// has (`outer`). serde reads that shape (an externally tagged enum)
+/// without buffering it, so every error keeps the span of its key; with
+/// `#[serde(flatten)]` or `tag = "type"`, errors point at the table.
+fn nest_kind<'i>(part: &Part<'i>, outer: &[&str]) -> Part<'i> {
+    let span = part.span();
+    let Some(table) = part.get_ref().as_table() else {
+        return part.clone();
+    };
+    let mut top = DeTable::new();
+    let mut own = DeTable::new();
+    let mut kind = None;
+    for (key, value) in table {
+        let name: &str = key.get_ref();
+        if name == "type" {
+            kind = Some((key.clone(), value.clone()));
+        } else if outer.contains(&name) {
+            top.insert(key.clone(), value.clone());
+        } else {
+            own.insert(key.clone(), value.clone());
+        }
+    }
+    // Without a `type`, the kind's keys would be called unknown: serde's
+    // "missing field `type`" says what is wrong.
+    if let Some((key, value)) = kind {
+        let value = match value.get_ref().as_str() {
+            Some(name) => {
+                let mut variant = DeTable::new();
+                variant.insert(
+                    Spanned::new(value.span(), name.to_owned().into()),
+                    Spanned::new(span.clone(), DeValue::Table(own)),
+                );
+                Spanned::new(value.span(), DeValue::Table(variant))
+            }
+            // Not a string: serde says so, at the value.
+            None => value,
+        };
+        top.insert(key, value);
+    }
+    Spanned::new(span, DeValue::Table(top))
+}
+
+/// The keys a config struct takes, as serde names them, without `type`.
+///
+/// Asks the struct's `Deserialize` itself, so the list is never written
+/// twice: serde hands its field names to `deserialize_struct`.
+fn struct_keys<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe(&'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for &mut Probe {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("probe"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = fields;
+            Err(serde::de::Error::custom("probe"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut probe = Probe(&[]);
+    let _ = T::deserialize(&mut probe);
+    probe.0
+}
+
+/// The key serde's "unknown field `x`" message names.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// The span of top-level key `key` in a table.
+fn find_key(part: &Part<'_>, key: &str) -> Option<Range<usize>> {
+    let table = part.get_ref().as_table()?;
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .map(|(k, _)| k.span())
+}
+
+/// The span of the key at dotted `path` in `part`: the deepest key of the
+/// path that is written, or the part itself.
+fn key_span(part: &Part<'_>, path: &str) -> Range<usize> {
+    let mut span = part.span();
+    let mut at = part;
+    for name in path.split('.') {
+        let Some(table) = at.get_ref().as_table() else {
+            break;
+        };
+        let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref() == name) else {
+            break;
+        };
+        span = key.span();
+        at = value;
+    }
+    span
+}
+
+/// The dotted path of what is at `span` in `part` (`buffer.max_bytes`,
+/// `paths[1]`), and the span of the key that holds it, which is where a
+/// message points. For a key's own span (an unknown key), the path is of
+/// the table holding it: the message names the key.
+fn path_at(part: &Part<'_>, span: &Range<usize>) -> (String, Range<usize>) {
+    let mut path = String::new();
+    let mut at = part;
+    let mut key_span = span.clone();
+    loop {
+        let next = match at.get_ref() {
+            DeValue::Table(table) => {
+                let mut next = None;
+                for (key, value) in table {
+                    if key.span() == *span {
+                        return (path, key_span);
+                    }
+                    if contains(&value.span(), span) {
+                        push_key(&mut path, key.get_ref());
+                        key_span = key.span();
+                        next = Some(value);
+                        break;
+                    }
+                }
+                next
+            }
+            DeValue::Array(array) => {
+                let found = array
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| contains(&v.span(), span));
+                found.map(|(i, value)| {
+                    path.push_str(&format!("[{i}]"));
+                    value
+                })
+            }
+            _ => None,
+        };
+        match next {
+            Some(value) if value.span() != at.span() => at = value,
+            _ => return (path, key_span),
+        }
+    }
+}
+
+/// The span of the first string value equal to `text` in `part`, in file
+/// order, leaving out those at a span in `skip`.
+fn find_string(part: &Part<'_>, text: &str, skip: &[Range<usize>]) -> Option<Range<usize>> {
+    match part.get_ref() {
+        DeValue::String(s) if s.as_ref() == text && !skip.contains(&part.span()) => {
+            Some(part.span())
+        }
+        DeValue::Table(table) => table.values().find_map(|v| find_string(v, text, skip)),
+        DeValue::Array(array) => array.iter().find_map(|v| find_string(v, text, skip)),
+        _ => None,
+    }
+}
+
+/// `64MB` as `64MiB`: the binary unit of the same letter.
+fn binary_unit(text: &str) -> String {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let letter = unit.chars().next().map_or('K', |c| c.to_ascii_uppercase());
+    format!("{}{letter}iB", number.trim())
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("{key:?}"));
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// 1-based line and column (in characters) of a byte offset.

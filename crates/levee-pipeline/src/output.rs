@@ -14,7 +14,12 @@ use crate::buffer::{BufferConfig, MemoryBuffer};
 use crate::metrics::OutputMetrics;
 
 /// An output as the user configures it under `[outputs.NAME]`.
+///
+/// The keys below are every output's; the `type` picks a [`SinkConfig`],
+/// whose own keys sit beside them in the same table (the config loader
+/// hands serde the `type` as the sink's variant, holding those keys).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// Which tags this output receives: `nginx.*`, `firehose_parsed.**`,
     /// `{a,b}.c`, `@ERROR`. Every output whose pattern matches gets the event.
@@ -26,8 +31,8 @@ pub struct OutputConfig {
     /// How failed writes are tried again.
     #[serde(default)]
     pub retry: RetryConfig,
-    /// What kind of sink, and its own settings.
-    #[serde(flatten)]
+    /// What kind of sink (`type = "lake"`), and its own settings.
+    #[serde(rename = "type")]
     pub sink: SinkConfig,
 }
 

@@ -53,13 +53,13 @@ pub async fn run(
 ) -> Result<RunReport, PipelineError> {
     std::fs::create_dir_all(&pipeline.data_dir).map_err(|e| PipelineError::DataDir {
         path: pipeline.data_dir.clone(),
-        source: e,
+        error: e,
     })?;
     // Left by a run that never finished: never confirmed delivered.
     levee_io::sources::tail::discard_pending_checkpoints(&pipeline.data_dir).map_err(|e| {
         PipelineError::DataDir {
             path: pipeline.data_dir.clone(),
-            source: e,
+            error: e,
         }
     })?;
 
@@ -68,7 +68,7 @@ pub async fn run(
         Some(addr) => {
             let listener = metrics::bind(addr)
                 .await
-                .map_err(|e| PipelineError::Metrics { addr, source: e })?;
+                .map_err(|e| PipelineError::Metrics { addr, error: e })?;
             // The port the system chose, if the config asked for port 0.
             let addr = listener.local_addr().unwrap_or(addr);
             tracing::info!(%addr, "metrics on http://{addr}/metrics");
@@ -89,11 +89,11 @@ pub async fn run(
     for output in pipeline.outputs {
         let sink = output
             .sink
-            .build()
+            .open()
             .await
             .map_err(|e| PipelineError::Output {
                 name: output.name.clone(),
-                source: e,
+                error: e,
             })?;
         let output_metrics = metrics.output(&output.name);
         let buffer = Arc::new(MemoryBuffer::new(output.buffer, output_metrics.clone()));

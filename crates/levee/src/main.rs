@@ -89,10 +89,25 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("levee: {e:#}");
+            eprintln!("levee: {}", said_once(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once. Many errors put
+/// their cause's text in their own message and also return it as their
+/// `source()`; printing the chain as is (`{:#}`) would then repeat it.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 /// Logs go to stderr; `LEVEE_LOG` (e.g. `debug`, `levee_io=trace`) sets the level.

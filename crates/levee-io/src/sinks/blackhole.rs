@@ -1,8 +1,25 @@
 //! The `blackhole` sink: takes everything, writes nothing.
 
+use levee_event::Event;
 use serde::Deserialize;
+
+use super::{OpenSink, SinkFuture, WriteSink};
 
 /// `type = "blackhole"`: discard events (they are still counted as sent).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlackholeConfig {}
+
+impl OpenSink for BlackholeConfig {
+    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+        Box::pin(async { Ok(Box::new(Blackhole) as Box<dyn WriteSink>) })
+    }
+}
+
+struct Blackhole;
+
+impl WriteSink for Blackhole {
+    fn write<'a>(&'a mut self, _events: &'a [Event]) -> SinkFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}

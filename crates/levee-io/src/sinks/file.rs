@@ -8,7 +8,8 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
 use super::encode::ndjson_records;
-use crate::SinkError;
+use super::{OpenSink, SinkFuture, WriteSink};
+use crate::{SinkConfigError, SinkError};
 
 /// `type = "file"`: append each record as a JSON line.
 #[derive(Clone, Debug, Deserialize)]
@@ -19,15 +20,24 @@ pub struct FileConfig {
 }
 
 impl FileConfig {
-    pub(crate) fn validate(&self) -> Result<(), SinkError> {
+    pub(crate) fn build(self) -> Result<FileConfig, SinkConfigError> {
         if self.path.as_os_str().is_empty() {
-            return Err(SinkError::Encode("file: `path` is empty".into()));
+            return Err(SinkConfigError::new(
+                "path",
+                "must name a file, such as \"./out.ndjson\"",
+            ));
         }
-        Ok(())
+        Ok(self)
     }
 }
 
-pub struct FileSink {
+impl OpenSink for FileConfig {
+    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+        Box::pin(async { Ok(Box::new(FileSink::open(self).await?) as Box<dyn WriteSink>) })
+    }
+}
+
+struct FileSink {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
@@ -37,7 +47,7 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    pub(crate) async fn open(config: &FileConfig) -> Result<FileSink, SinkError> {
+    async fn open(config: &FileConfig) -> Result<FileSink, SinkError> {
         let ctx = |e| SinkError::io(format!("opening {}", config.path.display()), e);
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(ctx)?;
@@ -57,7 +67,7 @@ impl FileSink {
         })
     }
 
-    pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
+    async fn write_batch(&mut self, events: &[Event]) -> Result<(), SinkError> {
         self.buf.clear();
         ndjson_records(events, &mut self.buf);
         // One write per batch: appends of whole lines, so a reader never sees
@@ -72,7 +82,7 @@ impl FileSink {
             .map_err(|e| SinkError::io(format!("writing {}", self.path.display()), e))
     }
 
-    pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
+    async fn sync(&mut self) -> Result<(), SinkError> {
         if !self.syncable {
             return Ok(());
         }
@@ -80,5 +90,15 @@ impl FileSink {
             .sync_data()
             .await
             .map_err(|e| SinkError::io(format!("syncing {}", self.path.display()), e))
+    }
+}
+
+impl WriteSink for FileSink {
+    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()> {
+        Box::pin(self.write_batch(events))
+    }
+
+    fn close(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(self.sync())
     }
 }

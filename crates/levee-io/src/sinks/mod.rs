@@ -1,9 +1,15 @@
 //! Sinks: where events leave levee.
 //!
-//! The output worker in the pipeline calls [`Sink::write`] with a batch and
-//! retries it on error, with the same batch; each sink makes that retry safe
-//! (the lake does not compress a batch twice, and stores the chunks it had
-//! not yet stored).
+//! A sink is configured as a [`SinkConfig`], checked once by
+//! [`SinkConfig::build`] into a [`BuiltSink`] (nothing is touched yet), and
+//! opened at start into a [`Sink`]. The output worker in the pipeline calls
+//! [`Sink::write`] with a batch and retries it on error, with the same
+//! batch; each sink makes that retry safe (the lake does not compress a
+//! batch twice, and stores the chunks it had not yet stored).
+//!
+//! Adding a sink: a module with its config struct and a type that
+//! implements [`OpenSink`] and [`WriteSink`], a variant of [`SinkConfig`],
+//! and its arm in [`SinkConfig::build`].
 
 pub mod blackhole;
 pub mod encode;
@@ -11,14 +17,23 @@ pub mod file;
 pub mod lake;
 pub mod stdout;
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
 use levee_event::Event;
 use serde::Deserialize;
+use tokio::time::Instant;
 
-use crate::SinkError;
+use crate::{SinkConfigError, SinkError};
 
 /// Every kind of sink, by its `type` under `[outputs.NAME]`.
+///
+/// The variant is the output's `type`; the pipeline's config loader hands
+/// it the output's table without the keys every output has (`match`,
+/// `buffer`, `retry`).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SinkConfig {
     /// Minute-sized JSON chunks in the lake, partitioned by event time.
     Lake(lake::LakeConfig),
@@ -31,80 +46,87 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
-    /// The `type` as written in config.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            SinkConfig::Lake(_) => "lake",
-            SinkConfig::File(_) => "file",
-            SinkConfig::Stdout(_) => "stdout",
-            SinkConfig::Blackhole(_) => "blackhole",
-        }
-    }
-
-    /// Checks what can be checked without touching anything.
-    pub fn validate(&self) -> Result<(), SinkError> {
-        match self {
-            SinkConfig::Lake(c) => c.validate(),
-            SinkConfig::File(c) => c.validate(),
-            SinkConfig::Stdout(_) | SinkConfig::Blackhole(_) => Ok(()),
-        }
-    }
-
-    /// Opens the sink (creates folders, opens files).
-    pub async fn build(&self) -> Result<Sink, SinkError> {
+    /// Checks the config once, touching nothing, into a sink ready to open.
+    pub fn build(self) -> Result<BuiltSink, SinkConfigError> {
         Ok(match self {
-            SinkConfig::Lake(c) => Sink::Lake(lake::LakeSink::new(c)?),
-            SinkConfig::File(c) => Sink::File(file::FileSink::open(c).await?),
-            SinkConfig::Stdout(c) => Sink::Stdout(stdout::StdoutSink::new(c)),
-            SinkConfig::Blackhole(_) => Sink::Blackhole,
+            SinkConfig::Lake(c) => BuiltSink::new(c.build()?),
+            SinkConfig::File(c) => BuiltSink::new(c.build()?),
+            SinkConfig::Stdout(c) => BuiltSink::new(c),
+            SinkConfig::Blackhole(c) => BuiltSink::new(c),
         })
     }
 }
 
-/// An opened sink.
-pub enum Sink {
-    Lake(lake::LakeSink),
-    File(file::FileSink),
-    Stdout(stdout::StdoutSink),
-    Blackhole,
+/// A future a sink returns; boxed so sinks can live behind `dyn`.
+pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SinkError>> + Send + 'a>>;
+
+/// A sink's checked settings: opening is all that can still fail.
+pub trait OpenSink: fmt::Debug + Send + Sync {
+    /// Opens the sink (creates folders, opens files).
+    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>>;
 }
+
+/// An opened sink, as the output worker drives it.
+pub trait WriteSink: Send {
+    /// Writes a batch. After an error the caller retries with the same batch.
+    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()>;
+
+    /// When the sink wants [`WriteSink::flush_due`] called even if no batch
+    /// comes (the lake seals its chunks by age). Default: never.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Writes what is due by time. After an error the caller tries again.
+    fn flush_due(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Flushes and closes, at shutdown. After an error the caller may try
+    /// again: what was not written is kept.
+    fn close(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A sink's config, checked and ready to open.
+#[derive(Debug)]
+pub struct BuiltSink(Box<dyn OpenSink>);
+
+impl BuiltSink {
+    fn new(sink: impl OpenSink + 'static) -> BuiltSink {
+        BuiltSink(Box::new(sink))
+    }
+
+    /// Opens the sink (creates folders, opens files).
+    pub async fn open(&self) -> Result<Sink, SinkError> {
+        Ok(Sink(self.0.open().await?))
+    }
+}
+
+/// An opened sink.
+pub struct Sink(Box<dyn WriteSink>);
 
 impl Sink {
     /// Writes a batch. After an error the caller retries with the same batch.
     pub async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        match self {
-            Sink::Lake(s) => s.write(events).await,
-            Sink::File(s) => s.write(events).await,
-            Sink::Stdout(s) => s.write(events).await,
-            Sink::Blackhole => Ok(()),
-        }
+        self.0.write(events).await
     }
 
     /// When the sink wants [`Sink::flush_due`] called even if no batch
     /// comes: the lake seals its chunks by age.
-    pub fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        match self {
-            Sink::Lake(s) => s.next_deadline(),
-            Sink::File(_) | Sink::Stdout(_) | Sink::Blackhole => None,
-        }
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.0.next_deadline()
     }
 
     /// Writes what is due by time. After an error the caller tries again.
     pub async fn flush_due(&mut self) -> Result<(), SinkError> {
-        match self {
-            Sink::Lake(s) => s.flush_due().await,
-            Sink::File(_) | Sink::Stdout(_) | Sink::Blackhole => Ok(()),
-        }
+        self.0.flush_due().await
     }
 
     /// Flushes and closes, at shutdown. After an error the caller may try
     /// again: what was not written is kept.
     pub async fn close(&mut self) -> Result<(), SinkError> {
-        match self {
-            Sink::File(s) => s.close().await,
-            Sink::Stdout(s) => s.close().await,
-            Sink::Lake(s) => s.close().await,
-            Sink::Blackhole => Ok(()),
-        }
+        self.0.close().await
     }
 }

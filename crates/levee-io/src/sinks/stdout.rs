@@ -5,6 +5,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncWriteExt, Stdout};
 
 use super::encode::ndjson_records;
+use super::{OpenSink, SinkFuture, WriteSink};
 use crate::SinkError;
 
 /// `type = "stdout"`: print each record as a JSON line.
@@ -12,20 +13,26 @@ use crate::SinkError;
 #[serde(deny_unknown_fields)]
 pub struct StdoutConfig {}
 
-pub struct StdoutSink {
+impl OpenSink for StdoutConfig {
+    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+        Box::pin(async { Ok(Box::new(StdoutSink::new()) as Box<dyn WriteSink>) })
+    }
+}
+
+struct StdoutSink {
     out: Stdout,
     buf: Vec<u8>,
 }
 
 impl StdoutSink {
-    pub(crate) fn new(_config: &StdoutConfig) -> StdoutSink {
+    fn new() -> StdoutSink {
         StdoutSink {
             out: tokio::io::stdout(),
             buf: Vec::new(),
         }
     }
 
-    pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
+    async fn write_batch(&mut self, events: &[Event]) -> Result<(), SinkError> {
         self.buf.clear();
         ndjson_records(events, &mut self.buf);
         self.out
@@ -38,10 +45,20 @@ impl StdoutSink {
             .map_err(|e| SinkError::io("stdout", e))
     }
 
-    pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
+    async fn flush(&mut self) -> Result<(), SinkError> {
         self.out
             .flush()
             .await
             .map_err(|e| SinkError::io("stdout", e))
+    }
+}
+
+impl WriteSink for StdoutSink {
+    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()> {
+        Box::pin(self.write_batch(events))
+    }
+
+    fn close(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(self.flush())
     }
 }

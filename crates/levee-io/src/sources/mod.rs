@@ -11,7 +11,10 @@ pub mod multiline;
 pub mod stdin;
 pub mod tail;
 
+use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use levee_event::{Batch, Tag};
 use levee_parse::{Parser, ParserConfig};
@@ -19,10 +22,15 @@ use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::SourceError;
+use crate::{SourceConfigError, SourceError};
 
 /// A source as the user configures it under `[sources.NAME]`.
+///
+/// The keys below are every source's; the `type` picks a [`SourceKind`],
+/// whose own keys sit beside them in the same table. The pipeline's config
+/// loader hands serde the `type` as the kind's variant, holding those keys.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The tag of every event this source makes, such as `nginx.access`.
     pub tag: String,
@@ -40,14 +48,17 @@ pub struct SourceConfig {
     /// none; such events are always counted in `levee_time_errors_total`.
     #[serde(default)]
     pub time_error_field: Option<String>,
-    /// What kind of source, and its own settings.
-    #[serde(flatten)]
+    /// What kind of source (`type = "tail"`), and its own settings.
+    #[serde(rename = "type")]
     pub kind: SourceKind,
 }
 
 /// Every kind of source, by its `type`.
+///
+/// Adding a source: a module with its config struct and its `run`, a
+/// variant here, and its arm in [`SourceConfig::build`].
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     /// Follow files as they grow.
     Tail(tail::TailConfig),
@@ -57,15 +68,22 @@ pub enum SourceKind {
     Generate(generate::GenerateConfig),
 }
 
-impl SourceKind {
-    /// The `type` as written in config.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            SourceKind::Tail(_) => "tail",
-            SourceKind::Stdin(_) => "stdin",
-            SourceKind::Generate(_) => "generate",
-        }
-    }
+/// A source kind's run, with its settings checked and inside it.
+type Run = Box<
+    dyn FnOnce(
+            lines::LineDecoder,
+            SourceContext,
+        ) -> Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>
+        + Send,
+>;
+
+/// Boxes a kind's `run(config, decoder, ctx)` with its config bound.
+fn run_with<F, R>(run: F) -> Run
+where
+    F: FnOnce(lines::LineDecoder, SourceContext) -> R + Send + 'static,
+    R: Future<Output = Result<(), SourceError>> + Send + 'static,
+{
+    Box::new(move |decoder, ctx| Box::pin(run(decoder, ctx)))
 }
 
 /// A source checked and ready to run.
@@ -74,44 +92,51 @@ pub struct Source {
     parser: Parser,
     multiline: Option<multiline::MultilineRule>,
     time_error_field: Option<String>,
-    kind: BuiltKind,
+    run: Run,
 }
 
-/// A source kind's settings, checked.
-enum BuiltKind {
-    Tail(tail::TailConfig),
-    Stdin(stdin::StdinConfig),
-    Generate(generate::Generate),
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("tag", &self.tag).finish()
+    }
 }
 
 impl SourceConfig {
-    /// Validates the config once: the tag, the parser, the kind's settings.
-    pub fn build(&self) -> Result<Source, SourceError> {
-        let tag = Tag::parse(&self.tag).map_err(|e| SourceError::Config(format!("tag: {e}")))?;
-        let kind = match &self.kind {
+    /// Checks the config once: the tag, the parser, the kind's settings.
+    pub fn build(self) -> Result<Source, SourceConfigError> {
+        let tag =
+            Tag::parse(&self.tag).map_err(|e| SourceConfigError::invalid("tag", e.to_string()))?;
+        if self.time_error_field.as_deref() == Some("") {
+            return Err(SourceConfigError::invalid(
+                "time_error_field",
+                "must not be empty; leave it out to only count time errors",
+            ));
+        }
+        let run = match self.kind {
             SourceKind::Tail(c) => {
                 c.validate()?;
-                BuiltKind::Tail(c.clone())
+                run_with(move |decoder, ctx| tail::run(c, decoder, ctx))
             }
-            SourceKind::Stdin(c) => BuiltKind::Stdin(c.clone()),
-            SourceKind::Generate(c) => BuiltKind::Generate(c.build()?),
+            SourceKind::Stdin(c) => run_with(move |decoder, ctx| stdin::run(c, decoder, ctx)),
+            SourceKind::Generate(c) => {
+                let c = c
+                    .build()
+                    .map_err(|e| SourceConfigError::Kind(e.to_string()))?;
+                if self.multiline.is_some() {
+                    return Err(SourceConfigError::invalid(
+                        "multiline",
+                        "multiline applies to tail and stdin sources; generate makes whole lines",
+                    ));
+                }
+                run_with(move |decoder, ctx| generate::run(c, decoder, ctx))
+            }
         };
-        if self.multiline.is_some() && matches!(self.kind, SourceKind::Generate(_)) {
-            return Err(SourceError::Config(
-                "multiline applies to tail and stdin sources; generate makes whole lines".into(),
-            ));
-        }
-        if self.time_error_field.as_deref() == Some("") {
-            return Err(SourceError::Config(
-                "time_error_field must not be empty; leave it out to only count time errors".into(),
-            ));
-        }
         Ok(Source {
             tag,
-            parser: self.parser.build()?,
+            parser: self.parser.build().map_err(SourceConfigError::Parser)?,
             multiline: self.multiline.as_ref().map(|m| m.build()).transpose()?,
-            time_error_field: self.time_error_field.clone(),
-            kind,
+            time_error_field: self.time_error_field,
+            run,
         })
     }
 }
@@ -122,11 +147,7 @@ impl Source {
         let decoder = lines::LineDecoder::new(self.tag, self.parser, &ctx)
             .with_multiline(self.multiline)
             .with_time_error_field(self.time_error_field);
-        match self.kind {
-            BuiltKind::Tail(c) => tail::run(c, decoder, ctx).await,
-            BuiltKind::Stdin(c) => stdin::run(c, decoder, ctx).await,
-            BuiltKind::Generate(g) => generate::run(g, decoder, ctx).await,
-        }
+        (self.run)(decoder, ctx).await
     }
 }
 

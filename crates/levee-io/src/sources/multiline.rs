@@ -16,7 +16,7 @@ use std::time::Duration;
 use levee_parse::Multiline;
 use serde::Deserialize;
 
-use crate::SourceError;
+use crate::SourceConfigError;
 use crate::units::{Interval, Size};
 
 /// `multiline = { first_line = '^\d{4}-' }` on a `tail` or `stdin` source.
@@ -65,18 +65,21 @@ pub(crate) struct MultilineRule {
 }
 
 impl MultilineConfig {
-    pub(crate) fn build(&self) -> Result<MultilineRule, SourceError> {
+    pub(crate) fn build(&self) -> Result<MultilineRule, SourceConfigError> {
         if self.max_bytes.0 > 64 * 1024 * 1024 {
-            return Err(SourceError::Config(
-                "multiline max_bytes must be at most 64MiB".into(),
+            return Err(SourceConfigError::invalid(
+                "multiline.max_bytes",
+                "multiline max_bytes must be at most 64MiB",
             ));
         }
         if self.flush_timeout.0.is_zero() {
-            return Err(SourceError::Config(
-                "multiline flush_timeout must be more than 0s".into(),
+            return Err(SourceConfigError::invalid(
+                "multiline.flush_timeout",
+                "multiline flush_timeout must be more than 0s",
             ));
         }
-        let rule = Multiline::new(&self.first_line, self.max_lines, self.max_bytes.as_usize())?;
+        let rule = Multiline::new(&self.first_line, self.max_lines, self.max_bytes.as_usize())
+            .map_err(|e| SourceConfigError::invalid("multiline", e.to_string()))?;
         Ok(MultilineRule {
             rule,
             flush_timeout: self.flush_timeout.0,

@@ -30,7 +30,7 @@ pub(crate) async fn run(
             }
         };
         let n = tokio::select! {
-            read = stdin.read(&mut buf) => read.map_err(|e| SourceError::Io { path: "<stdin>".into(), source: e })?,
+            read = stdin.read(&mut buf) => read.map_err(|e| SourceError::Io { path: "<stdin>".into(), error: e })?,
             _ = ctx.shutdown.changed() => {
                 lines.flush_record(&mut decoder);
                 break;

@@ -278,6 +278,23 @@ pub enum FilterError {
     },
 }
 
+impl FilterError {
+    /// The config key at fault, as a dotted path inside the filter's table
+    /// (`include.status`), so `levee validate` can point at it.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            FilterError::Pattern { .. } => Some("match"),
+            FilterError::Regex { key, .. } | FilterError::Template { key, .. } => Some(key),
+            FilterError::BadField { key, .. } | FilterError::Invalid { key, .. } => Some(key),
+            FilterError::RenameConflict { .. } => Some("rename"),
+            FilterError::BadPath { key, .. } => Some(key),
+            FilterError::BadTag { .. } => Some("retag"),
+            FilterError::Parser { .. } => Some("parser"),
+            FilterError::Empty { .. } => None,
+        }
+    }
+}
+
 /// Checks a field path from the config key `key`.
 fn field_path(key: &'static str, path: &str) -> Result<FieldPath, FilterError> {
     FieldPath::parse(path).map_err(|source| FilterError::BadPath { key, source })

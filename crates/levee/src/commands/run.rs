@@ -17,6 +17,9 @@ pub async fn run(config_path: &Path, exit_on_eof: bool) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    for warning in &pipeline.warnings {
+        tracing::warn!("{warning}");
+    }
     let report = run_pipeline(pipeline, exit_on_eof).await?;
     print_report(&report);
     Ok(if report.source_errors.is_empty() {
@@ -42,12 +45,20 @@ pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunRe
 pub fn validate(config_path: &Path) -> Result<ExitCode> {
     match config::load(config_path) {
         Ok(p) => {
+            for warning in &p.warnings {
+                eprintln!("{warning}");
+            }
             println!(
-                "{}: ok ({} sources, {} filters, {} outputs)",
+                "{}: ok ({} sources, {} filters, {} outputs{})",
                 config_path.display(),
                 p.sources.len(),
                 p.filters.len(),
-                p.outputs.len()
+                p.outputs.len(),
+                match p.warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_owned(),
+                    n => format!(", {n} warnings"),
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -28,11 +28,11 @@ fn validate_reports_each_error_with_its_line_and_column() {
     assert_eq!(lines.len(), 2, "{err}");
     assert!(
         lines[0]
-            .ends_with("bad.toml:5:1: output `x`: match: unbalanced braces in tag pattern `a.{b`"),
+            .ends_with("bad.toml:6:1: outputs.x: match: unbalanced braces in tag pattern `a.{b`"),
         "{err}"
     );
     assert!(
-        lines[1].contains("bad.toml:9:1: output `y`: lake: invalid database name `..`"),
+        lines[1].contains("bad.toml:12:1: outputs.y: database: invalid database name `..`"),
         "{err}"
     );
 
@@ -40,6 +40,76 @@ fn validate_reports_each_error_with_its_line_and_column() {
     std::fs::write(&good, "[sources.a]\ntype = \"stdin\"\ntag = \"a\"\n[outputs.x]\nmatch = \"a\"\ntype = \"stdout\"\n").unwrap();
     let out = ok(levee().args(["validate", "-c"]).arg(&good));
     assert!(stdout(&out).contains("ok (1 sources, 0 filters, 1 outputs)"));
+}
+
+/// How often `needle` appears in `text`.
+fn times(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+#[test]
+fn a_lake_url_of_an_unsupported_kind_is_refused_by_validate_and_run_and_said_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = format!(
+        "data_dir = {}\n[sources.in]\ntype = \"stdin\"\ntag = \"in\"\n\n[outputs.lake]\nmatch = \"**\"\ntype = \"lake\"\nlake = \"ftp://x\"\ndatabase = \"db\"\ntable = \"t\"\n",
+        toml_path(&data)
+    );
+    let path = tmp.path().join("c.toml");
+    std::fs::write(&path, &config).unwrap();
+    let sentence = "only local lakes (a path or file://) are supported so far";
+
+    let out = levee()
+        .args(["validate", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.toml:9:1: outputs.lake: lake: "), "{err}");
+    assert_eq!(times(&err, sentence), 1, "{err}");
+
+    let out = run_with_stdin(tmp.path(), &config, b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(times(&err, sentence), 1, "{err}");
+    // Refused before anything started: not even the state folder is made.
+    assert!(!data.exists());
+}
+
+#[test]
+fn a_busy_metrics_port_is_said_once() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        "data_dir = {}\n[metrics]\nlisten = \"{addr}\"\n[sources.in]\ntype = \"stdin\"\ntag = \"in\"\n[outputs.out]\nmatch = \"**\"\ntype = \"stdout\"\n",
+        toml_path(&tmp.path().join("data"))
+    );
+    let out = run_with_stdin(tmp.path(), &config, b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("metrics listen {addr}: ")), "{err}");
+    assert_eq!(times(&err, "(os error"), 1, "{err}");
+    drop(busy);
+}
+
+#[test]
+fn validate_warns_that_decimal_units_may_mean_mib_and_still_accepts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[sources.in]\ntype = \"stdin\"\ntag = \"in\"\n[outputs.out]\nmatch = \"**\"\ntype = \"stdout\"\nbuffer = { max_bytes = \"64MB\" }\n",
+    )
+    .unwrap();
+    let out = ok(levee().args(["validate", "-c"]).arg(&path));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml:7:12: warning: outputs.out: buffer.max_bytes: \"64MB\" is read as 64000000 bytes (decimal units); write \"64MiB\" for 67108864 bytes"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("ok (1 sources, 0 filters, 1 outputs, 1 warning)"));
 }
 
 #[test]
@@ -222,7 +292,7 @@ fn generate_command_and_source_refuse_bad_options_alike() {
         assert!(
             config
                 .trim_end()
-                .ends_with(&format!("source `g`: generate: {message}")),
+                .ends_with(&format!("sources.g: generate: {message}")),
             "levee generate said {message:?}; levee validate said {config:?}"
         );
     }

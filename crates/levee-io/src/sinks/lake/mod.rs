@@ -18,14 +18,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use levee_event::Event;
 use levee_lake::layout::ZSTD_CHUNK_EXT;
-use levee_lake::{Lake, TableRef};
+use levee_lake::{Lake, LakeError, TableRef};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::SinkError;
+use super::{OpenSink, SinkFuture, WriteSink};
 use crate::units::{Interval, Size};
+use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
 
 /// Hours with a chunk open at once, at most. Each open chunk holds up to a
@@ -78,27 +79,62 @@ fn default_chunk_interval() -> Interval {
 }
 
 impl LakeConfig {
-    pub(crate) fn validate(&self) -> Result<(), SinkError> {
-        TableRef::new(&self.database, &self.table)?;
+    /// Checks every setting once, touching nothing.
+    pub(crate) fn build(self) -> Result<LakeSettings, SinkConfigError> {
+        Lake::local_path(&self.lake).map_err(|e| SinkConfigError::new("lake", e.to_string()))?;
+        let table = TableRef::new(&self.database, &self.table).map_err(|e| {
+            let key = match &e {
+                LakeError::InvalidName { what, .. } if *what == "table" => "table",
+                _ => "database",
+            };
+            SinkConfigError::new(key, e.to_string())
+        })?;
         if !(1..=19).contains(&self.zstd_level) {
-            return Err(SinkError::Encode(format!(
-                "zstd_level must be 1 to 19, not {}",
-                self.zstd_level
-            )));
+            return Err(SinkConfigError::new(
+                "zstd_level",
+                format!("must be 1 to 19, not {}", self.zstd_level),
+            ));
         }
         if self.chunk_max_bytes.0 < 1024 {
-            return Err(SinkError::Encode(
-                "chunk_max_bytes must be at least 1KiB".into(),
+            return Err(SinkConfigError::new(
+                "chunk_max_bytes",
+                "must be at least 1KiB",
             ));
         }
         if self.chunk_interval.0.is_zero() {
-            return Err(SinkError::Encode("chunk_interval must be above 0".into()));
+            return Err(SinkConfigError::new("chunk_interval", "must be above 0"));
         }
-        Ok(())
+        Ok(LakeSettings {
+            lake: self.lake,
+            table,
+            zstd_level: self.zstd_level,
+            chunk_max_bytes: self.chunk_max_bytes.as_usize(),
+            chunk_interval: self.chunk_interval.0,
+        })
     }
 }
 
-pub struct LakeSink {
+/// A lake output's settings, checked.
+#[derive(Clone, Debug)]
+pub struct LakeSettings {
+    /// The lake's root, as written: a local folder or a `file://` URL.
+    lake: String,
+    table: TableRef,
+    /// 1 to 19.
+    zstd_level: i32,
+    /// At least 1KiB.
+    chunk_max_bytes: usize,
+    /// Above zero.
+    chunk_interval: Duration,
+}
+
+impl OpenSink for LakeSettings {
+    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+        Box::pin(async { Ok(Box::new(LakeSink::new(self)?) as Box<dyn WriteSink>) })
+    }
+}
+
+struct LakeSink {
     lake: Lake,
     table: TableRef,
     /// Tells this process's chunks from any other writer's.
@@ -123,15 +159,15 @@ pub struct LakeSink {
 }
 
 impl LakeSink {
-    pub(crate) fn new(config: &LakeConfig) -> Result<LakeSink, SinkError> {
+    pub(crate) fn new(settings: &LakeSettings) -> Result<LakeSink, SinkError> {
         Ok(LakeSink {
-            lake: Lake::open(&config.lake)?,
-            table: TableRef::new(&config.database, &config.table)?,
+            lake: Lake::open(&settings.lake)?,
+            table: settings.table.clone(),
             writer: format!("{:08x}", fastrand::u32(..)),
             seq: 0,
-            frames: Box::new(Frames::new(config.zstd_level)?),
-            chunk_max_bytes: config.chunk_max_bytes.as_usize(),
-            chunk_interval: config.chunk_interval.0,
+            frames: Box::new(Frames::new(settings.zstd_level)?),
+            chunk_max_bytes: settings.chunk_max_bytes,
+            chunk_interval: settings.chunk_interval,
             open: BTreeMap::new(),
             writes: 0,
             sealed: VecDeque::new(),
@@ -300,6 +336,25 @@ impl LakeSink {
     }
 }
 
+// The inherent methods are the sink; this is how the output worker reaches them.
+impl WriteSink for LakeSink {
+    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()> {
+        Box::pin(LakeSink::write(self, events))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        LakeSink::next_deadline(self)
+    }
+
+    fn flush_due(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(LakeSink::flush_due(self))
+    }
+
+    fn close(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(LakeSink::close(self))
+    }
+}
+
 /// A chunk that takes no more events, on its way to the lake.
 struct Sealed {
     key: Path,
@@ -352,7 +407,7 @@ mod tests {
     #[tokio::test]
     async fn each_hour_of_event_time_gets_its_own_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         let events = [
             event(BASE + 5 * MINUTE, 1),
             event(BASE + HOUR + 1, 2),
@@ -385,7 +440,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_chunk_takes_batches_until_its_interval_is_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         sink.write(&[event(BASE, 1)]).await.unwrap();
         let due = sink.next_deadline().expect("a chunk is open");
         tokio::time::advance(Duration::from_secs(30)).await;
@@ -406,7 +461,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         config.chunk_max_bytes = Size(1024);
-        let mut sink = LakeSink::new(&config).unwrap();
+        let mut sink = LakeSink::new(&config.build().unwrap()).unwrap();
         let mut want = String::new();
         for batch in 0..10 {
             let events: Vec<Event> = (0..20).map(|i| event(BASE + i, batch * 20 + i)).collect();
@@ -426,7 +481,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_past_a_frame_is_several_frames_read_back_as_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         let mut want = String::new();
         // 3 batches of 1000 events of about 3KiB: 9MiB, past two frames.
         for batch in 0..3i64 {
@@ -469,7 +524,7 @@ mod tests {
     #[tokio::test]
     async fn too_many_open_hours_seal_the_least_recently_written() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         let hours = MAX_OPEN_CHUNKS as i64 + 2;
         // Newest hour first, a batch each: no batch leaves an open hour
         // behind, so only the limit seals (the two newest hours, written
@@ -490,7 +545,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_of_scattered_hours_never_opens_more_than_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         // Two hundred hours, out of order, in one batch.
         let events: Vec<Event> = (0..200)
             .map(|i| event(BASE + (i * 7919 % 200) * HOUR, i))
@@ -527,7 +582,7 @@ mod tests {
     #[tokio::test]
     async fn a_log_replayed_in_time_order_seals_each_hour_it_leaves() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         // Three hours of an event a minute, in batches of ten minutes, as
         // a collector catching up on an old log reads them: far faster
         // than the chunk interval.
@@ -569,7 +624,7 @@ mod tests {
     #[tokio::test]
     async fn an_old_hour_still_written_beside_live_events_stays_one_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         // Every batch has an old log's next minutes and a live hour's.
         for batch in 0..6 {
             let events: Vec<Event> = (0..10)
@@ -593,7 +648,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_close_can_be_tried_again() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         // A file where the table's folder should be: every put fails.
         let table = dir.path().join("db").join("t");
         std::fs::create_dir_all(&table).unwrap();
@@ -612,7 +667,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_whose_last_frame_fails_stays_queued_and_is_stored_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path())).unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
         sink.write(&[event(BASE, 1), event(BASE + 1, 2)])
             .await
             .unwrap();
@@ -630,7 +685,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         config.chunk_max_bytes = Size(1024);
-        let mut sink = LakeSink::new(&config).unwrap();
+        let mut sink = LakeSink::new(&config.build().unwrap()).unwrap();
         let table = dir.path().join("db").join("t");
         std::fs::create_dir_all(&table).unwrap();
         std::fs::write(table.join("json"), b"in the way").unwrap();
@@ -648,24 +703,27 @@ mod tests {
     }
 
     #[test]
-    fn bad_chunk_limits_are_refused() {
+    fn bad_settings_are_refused_naming_their_key() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = config(dir.path());
-        c.chunk_max_bytes = Size(10);
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("chunk_max_bytes")
+        let refused = |change: &dyn Fn(&mut LakeConfig)| {
+            let mut c = config(dir.path());
+            change(&mut c);
+            c.build().unwrap_err()
+        };
+        let e = refused(&|c| c.chunk_max_bytes = Size(10));
+        assert_eq!(e.key, "chunk_max_bytes");
+        let e = refused(&|c| c.chunk_interval = Interval(Duration::ZERO));
+        assert_eq!(e.key, "chunk_interval");
+        let e = refused(&|c| c.zstd_level = 0);
+        assert_eq!(
+            (e.key, e.to_string().as_str()),
+            ("zstd_level", "must be 1 to 19, not 0")
         );
-        let mut c = config(dir.path());
-        c.chunk_interval = Interval(Duration::ZERO);
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("chunk_interval")
-        );
+        let e = refused(&|c| c.table = "a/b".into());
+        assert_eq!(e.key, "table");
+        let e = refused(&|c| c.lake = "ftp://x".into());
+        assert_eq!(e.key, "lake");
+        assert!(e.to_string().contains("only local lakes"), "{e}");
     }
 
     /// Every chunk under `dir`, by path, with its text.

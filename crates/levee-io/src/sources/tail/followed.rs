@@ -243,10 +243,10 @@ impl Followed {
             + self.lines.pending()
     }
 
-    fn io(&self, source: std::io::Error) -> SourceError {
+    fn io(&self, error: std::io::Error) -> SourceError {
         SourceError::Io {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 }

@@ -22,8 +22,8 @@ use serde::Deserialize;
 
 use super::SourceContext;
 use super::lines::LineDecoder;
-use crate::SourceError;
 use crate::units::{Interval, Size};
+use crate::{SourceConfigError, SourceError};
 use followed::Followed;
 
 /// `type = "tail"`: follow one or more files.
@@ -62,15 +62,17 @@ fn default_rotate_wait() -> Interval {
 }
 
 impl TailConfig {
-    pub(crate) fn validate(&self) -> Result<(), SourceError> {
+    pub(crate) fn validate(&self) -> Result<(), SourceConfigError> {
         if self.paths.is_empty() {
-            return Err(SourceError::Config(
-                "tail needs at least one path in `paths`".into(),
+            return Err(SourceConfigError::invalid(
+                "paths",
+                "tail needs at least one path in `paths`",
             ));
         }
         if !(4096..=64 * 1024 * 1024).contains(&self.read_buffer.0) {
-            return Err(SourceError::Config(
-                "read_buffer must be between 4KiB and 64MiB".into(),
+            return Err(SourceConfigError::invalid(
+                "read_buffer",
+                "read_buffer must be between 4KiB and 64MiB",
             ));
         }
         Ok(())

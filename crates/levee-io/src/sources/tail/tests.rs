@@ -11,23 +11,35 @@ use crate::sources::{SourceConfig, SourceContext, SourceMetrics};
 /// Runs a tail source on `path` with a multiline rule; returns where
 /// its batches go and the switch that stops it.
 fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
-    start_with(
+    start_source(
         path,
         r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
+        "",
     )
 }
 
 /// Runs a tail source on `path`, polling every 10ms, with `extra`
-/// config lines; its data folder is `data` beside the file.
+/// config lines of tail's own; its data folder is `data` beside the file.
 fn start_with(
     path: &std::path::Path,
     extra: &str,
 ) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+    start_source(path, "", extra)
+}
+
+/// Runs a tail source with `common` lines of every source's keys and
+/// `extra` lines of tail's own, in the shape the config loader gives serde.
+fn start_source(
+    path: &std::path::Path,
+    common: &str,
+    extra: &str,
+) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
     let config: SourceConfig = toml::from_str(&format!(
         r#"
-        type = "tail"
-        paths = [{path:?}]
         tag = "app"
+        {common}
+        [type.tail]
+        paths = [{path:?}]
         poll_interval = "10ms"
         {extra}
         "#
