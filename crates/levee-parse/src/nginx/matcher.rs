@@ -19,7 +19,7 @@ const FILTER_ROOM: usize = 4;
 impl Format {
     /// Matches `line` (no trailing newline) and builds its record; `entries`
     /// sizes the record, with room for the few fields filters usually add,
-    /// so it never grows (growing rehashes the whole index).
+    /// so it never grows (growing copies every field to a new allocation).
     pub(super) fn parse(&self, line: &[u8], entries: usize) -> Result<Parsed, ParseError> {
         if line.is_empty() {
             return Err(ParseError::new(0, ParseErrorReason::EmptyLine));
