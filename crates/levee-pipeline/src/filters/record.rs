@@ -67,8 +67,9 @@ pub struct RecordConfig {
     pub types: BTreeMap<String, FieldType>,
     /// The event's new tag: literal text (a tag as a source's `tag` is), or
     /// a template such as `nginx.${status|status_class}` or
-    /// `${tag_parts[0]}.parsed`. If a template renders empty text, the
-    /// tag is left as it was.
+    /// `${tag_parts[0]}.parsed`. If a template renders empty text, or text
+    /// starting with `@` (reserved for levee's own routes, such as
+    /// `@ERROR`), the tag is left as it was.
     #[serde(default)]
     pub retag: Option<String>,
 }
@@ -289,7 +290,8 @@ impl RecordFilter {
             Some(Retag::Fixed(tag)) => event.tag = tag.clone(),
             Some(Retag::Render(template)) => with_scratch(|text| {
                 template.render_into(event, text);
-                if !text.is_empty() {
+                // A rendered tag is data: it may not reach a reserved route.
+                if !text.is_empty() && !text.starts_with('@') {
                     event.tag = Tag::new(text);
                 }
             }),
@@ -473,6 +475,13 @@ mod tests {
         let mut e = event(&[("route", "a.b".into())]);
         f.apply(&mut e);
         assert_eq!(e.tag.as_str(), "a.b");
+        let mut e = event(&[("route", "@ERROR".into())]);
+        f.apply(&mut e);
+        assert_eq!(
+            e.tag.as_str(),
+            "nginx.access",
+            "data cannot make a reserved tag"
+        );
     }
 
     /// The issue's own example came out as three nulls.
