@@ -39,6 +39,8 @@ use crate::filters::{Filter, FilterConfig};
 use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
 
+mod reach;
+
 /// The keys a config file may have at its top.
 const TOP_KEYS: &[&str] = &["data_dir", "metrics", "sources", "filters", "outputs"];
 
@@ -179,6 +181,9 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
     let mut outputs = Vec::new();
     let mut seen_sources = false;
     let mut seen_outputs = false;
+    // Each built component's name and part, to say where a warning is.
+    let mut parts = Vec::new();
+    let mut filter_names = Vec::new();
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
             "data_dir" => {
@@ -195,6 +200,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
                 for (name, table) in check.named_tables("sources", &value) {
                     seen_sources = true;
                     if let Some(source) = check.source(&name, &table) {
+                        parts.push((format!("sources.{name}"), table));
                         sources.push(BuiltSource { name, source });
                     }
                 }
@@ -202,6 +208,8 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             "filters" => {
                 for (i, table) in check.array_of_tables("filters", &value) {
                     if let Some(filter) = check.filter(i, &table) {
+                        parts.push((format!("filters[{i}]"), table));
+                        filter_names.push(format!("filters[{i}]"));
                         filters.push(filter);
                     }
                 }
@@ -210,6 +218,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
                 for (name, table) in check.named_tables("outputs", &value) {
                     seen_outputs = true;
                     if let Some(output) = check.output(&name, &table) {
+                        parts.push((format!("outputs.{name}"), table));
                         outputs.push(output);
                     }
                 }
@@ -239,6 +248,39 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
         );
     }
 
+    let has_errors = check.found.iter().any(|e| e.level == Level::Error);
+    if !has_errors {
+        let source_tags: Vec<(String, String)> = sources
+            .iter()
+            .map(|s| {
+                (
+                    format!("sources.{}", s.name),
+                    s.source.tag().as_str().to_owned(),
+                )
+            })
+            .collect();
+        let filter_list: Vec<(String, &Filter)> =
+            filter_names.iter().cloned().zip(filters.iter()).collect();
+        let output_list: Vec<(String, &TagPattern)> = outputs
+            .iter()
+            .map(|o| (format!("outputs.{}", o.name), &o.pattern))
+            .collect();
+        for finding in reach::check(&source_tags, &filter_list, &output_list) {
+            let reach::Place { component, key } = finding.place;
+            let span = parts
+                .iter()
+                .find(|(name, _)| *name == component)
+                .map(|(_, part)| key_span(part, key));
+            check.at(
+                span,
+                Level::Warning,
+                format!("{component}: {key}: {}", finding.message),
+            );
+        }
+    }
+
+    // In file order, as a compiler lists them.
+    check.found.sort_by_key(|e| (e.line, e.column));
     let (errors, warnings): (Vec<_>, Vec<_>) = check
         .found
         .into_iter()

@@ -142,6 +142,12 @@ impl SourceConfig {
 }
 
 impl Source {
+    /// The tag of every event this source makes (a line that does not
+    /// parse goes to `@ERROR` instead).
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
     /// Runs until its input ends (with `exit_on_eof`) or shutdown.
     pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
         let decoder = lines::LineDecoder::new(self.tag, self.parser, &ctx)

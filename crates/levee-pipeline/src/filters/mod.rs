@@ -111,6 +111,18 @@ enum Action {
     Throttle(throttle::ThrottleFilter),
 }
 
+/// What a filter does to the tags of the events it matches.
+#[derive(Debug, Clone, Copy)]
+pub enum Retags<'a> {
+    /// They keep their tags.
+    Keep,
+    /// They all get this tag.
+    To(&'a levee_event::Tag),
+    /// Each gets the tag this template renders, known only at run time
+    /// (an empty rendering keeps the tag).
+    Rendered(&'a crate::template::Template),
+}
+
 /// What a filter decided about an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -149,6 +161,16 @@ impl Filter {
             Action::Sample(sample) => sample.apply(event),
             Action::Dedupe(dedupe) => dedupe.apply(event),
             Action::Throttle(throttle) => throttle.apply(event),
+        }
+    }
+
+    /// What the filter does to the tags of the events it matches, as far
+    /// as its config says (`levee validate` follows tags with it). The
+    /// `@ERROR` of a failed parse is not counted: any source makes it.
+    pub fn retags(&self) -> Retags<'_> {
+        match &self.action {
+            Action::Record(record) => record.retag().unwrap_or(Retags::Keep),
+            _ => Retags::Keep,
         }
     }
 

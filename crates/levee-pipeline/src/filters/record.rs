@@ -240,6 +240,15 @@ impl Retag {
 }
 
 impl RecordFilter {
+    /// Where `retag` sends the events: a fixed tag, or a template
+    /// rendered per event.
+    pub(crate) fn retag(&self) -> Option<super::Retags<'_>> {
+        self.retag.as_ref().map(|retag| match retag {
+            Retag::Fixed(tag) => super::Retags::To(tag),
+            Retag::Render(template) => super::Retags::Rendered(template),
+        })
+    }
+
     /// True if the filter has `types` to convert.
     pub(super) fn converts(&self) -> bool {
         !self.types.is_empty()

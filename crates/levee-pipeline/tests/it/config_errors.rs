@@ -1,5 +1,6 @@
 //! Every bad config under `config_errors/` must be refused with exactly the
-//! message in its `.expected` file. `LEVEE_BLESS=1` rewrites them.
+//! message in its `.expected` file, and a config that runs with warnings
+//! must give exactly those. `LEVEE_BLESS=1` rewrites them.
 
 use std::path::Path;
 
@@ -23,7 +24,8 @@ fn bad_configs_are_refused_with_file_line_column_and_reason() {
         let text = std::fs::read_to_string(&case).unwrap();
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let actual = match levee_pipeline::config::build(&text, &name) {
-            Ok(_) => "accepted".to_owned(),
+            Ok(pipeline) if pipeline.warnings.is_empty() => "accepted".to_owned(),
+            Ok(pipeline) => levee_pipeline::config::ConfigErrors(pipeline.warnings).to_string(),
             Err(errors) => errors.to_string(),
         };
         let expected_path = case.with_extension("expected");
@@ -49,8 +51,13 @@ fn every_example_config_is_valid() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            if let Err(e) = levee_pipeline::config::load(&path) {
-                panic!("{e}");
+            match levee_pipeline::config::load(&path) {
+                Err(e) => panic!("{e}"),
+                Ok(p) => assert!(
+                    p.warnings.is_empty(),
+                    "{}",
+                    levee_pipeline::config::ConfigErrors(p.warnings)
+                ),
             }
             seen += 1;
         }
