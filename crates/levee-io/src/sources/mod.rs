@@ -119,9 +119,16 @@ impl SourceConfig {
             }
             SourceKind::Stdin(c) => run_with(move |decoder, ctx| stdin::run(c, decoder, ctx)),
             SourceKind::Generate(c) => {
-                let c = c
-                    .build()
-                    .map_err(|e| SourceConfigError::Kind(e.to_string()))?;
+                let c = c.build().map_err(|e| match e {
+                    SourceError::Generate(e) => {
+                        let key = match e {
+                            levee_generate::OptionsError::NoDays => "days",
+                            levee_generate::OptionsError::Start(_) => "start",
+                        };
+                        SourceConfigError::invalid(key, e.to_string())
+                    }
+                    e => SourceConfigError::Kind(e.to_string()),
+                })?;
                 if self.multiline.is_some() {
                     return Err(SourceConfigError::invalid(
                         "multiline",

@@ -290,9 +290,10 @@ fn generate_command_and_source_refuse_bad_options_alike() {
         assert_eq!(out.status.code(), Some(2), "{key}");
         let config = String::from_utf8_lossy(&out.stderr);
         assert!(
-            config
-                .trim_end()
-                .ends_with(&format!("sources.g: generate: {message}")),
+            config.trim_end().ends_with(&format!(
+                "gen.toml:5:1: sources.g: {}: {message}",
+                flag.trim_start_matches('-')
+            )),
             "levee generate said {message:?}; levee validate said {config:?}"
         );
     }
