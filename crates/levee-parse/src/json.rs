@@ -1,7 +1,5 @@
 //! The `json` parser: one JSON object per line.
 
-use std::borrow::Cow;
-
 use levee_event::{Record, Value};
 use serde::Deserialize;
 use serde_json::error::Category;
@@ -114,7 +112,11 @@ impl JsonParser {
         for (name, ty) in &self.types {
             if let Some(value) = field_mut(&mut record, name) {
                 let given = std::mem::take(value);
-                *value = convert(*ty, name, given).map_err(|found| {
+                *value = ty.convert_value(given).map_err(|kept| {
+                    let found = match &kept {
+                        Value::String(text) => text.as_str().to_owned(),
+                        other => serde_json::to_string(other).unwrap_or_default(),
+                    };
                     ty.invalid(name, &found, skipped + key_position(body, name))
                 })?;
             }
@@ -158,33 +160,6 @@ fn field_mut<'a>(record: &'a mut Record, key: &str) -> Option<&'a mut Value> {
         Value::Map(inner) => field_mut(inner, rest),
         _ => None,
     }
-}
-
-/// A JSON value given the type `types` names; the value's text, for the
-/// error, when it does not convert.
-fn convert(ty: FieldType, name: &str, value: Value) -> Result<Value, String> {
-    Ok(match (ty, value) {
-        (_, Value::Null) => Value::Null,
-        (_, Value::String(text)) => {
-            return ty
-                .convert(name, Cow::Borrowed(text.as_str()), 0)
-                .map_err(|_| text.as_str().to_owned());
-        }
-        (FieldType::String, other) => {
-            Value::from(serde_json::to_string(&other).unwrap_or_default())
-        }
-        (FieldType::Int, Value::Int(n)) => Value::Int(n),
-        // Exactly a whole number within i64 (2^63 is the first beyond).
-        (FieldType::Int, Value::Float(x))
-            if x.fract() == 0.0 && x.abs() < 9.223_372_036_854_776e18 =>
-        {
-            Value::Int(x as i64)
-        }
-        (FieldType::Float, Value::Int(n)) => Value::Float(n as f64),
-        (FieldType::Float, Value::Float(x)) => Value::Float(x),
-        (FieldType::Bool, Value::Bool(b)) => Value::Bool(b),
-        (_, other) => return Err(serde_json::to_string(&other).unwrap_or_default()),
-    })
 }
 
 /// Where the field `name` starts in the line, for an error: the first

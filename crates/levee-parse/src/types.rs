@@ -70,6 +70,40 @@ impl FieldType {
         value.ok_or_else(|| self.invalid(field, &text, position))
     }
 
+    /// Gives a value already parsed (a JSON field, a record's field) this
+    /// type: text converts as [`FieldType::convert`] says; a whole-number
+    /// float becomes an integer and an integer a float; `string` writes any
+    /// value as its JSON text; null stays null. A value that does not
+    /// convert comes back unchanged as the error, for the caller to report
+    /// or keep. The `json` parser's `types` and the `record` filter's share
+    /// these rules.
+    pub fn convert_value(self, value: Value) -> Result<Value, Value> {
+        Ok(match (self, value) {
+            (_, Value::Null) => Value::Null,
+            (FieldType::String, text @ Value::String(_)) => text,
+            (_, Value::String(text)) => {
+                return self
+                    .convert("", Cow::Borrowed(text.as_str()), 0)
+                    .map_err(|_| Value::String(text));
+            }
+            (FieldType::String, other) => match serde_json::to_string(&other) {
+                Ok(text) => Value::from(text),
+                Err(_) => return Err(other),
+            },
+            (FieldType::Int, Value::Int(n)) => Value::Int(n),
+            // Exactly a whole number within i64 (2^63 is the first beyond).
+            (FieldType::Int, Value::Float(x))
+                if x.fract() == 0.0 && x.abs() < 9.223_372_036_854_776e18 =>
+            {
+                Value::Int(x as i64)
+            }
+            (FieldType::Float, Value::Int(n)) => Value::Float(n as f64),
+            (FieldType::Float, Value::Float(x)) => Value::Float(x),
+            (FieldType::Bool, Value::Bool(b)) => Value::Bool(b),
+            (_, other) => return Err(other),
+        })
+    }
+
     /// The error for `found`, the text of `field` at `position`, which is
     /// not of this type.
     pub(crate) fn invalid(self, field: &str, found: &str, position: usize) -> ParseError {

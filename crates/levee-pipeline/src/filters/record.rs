@@ -16,7 +16,6 @@
 //! `retag` (which sees the record as changed). Field order is kept: a
 //! renamed field stays in its place, new fields go at the end.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use levee_event::{Event, FieldPath, Record, Tag, Value};
@@ -288,7 +287,7 @@ impl RecordFilter {
         for (path, ty) in &self.types {
             if let Some(slot) = path.get_mut(record) {
                 let value = std::mem::take(slot);
-                *slot = convert(*ty, path, value).unwrap_or_else(|kept| {
+                *slot = ty.convert_value(value).unwrap_or_else(|kept| {
                     self.conversion_errors.inc();
                     kept
                 });
@@ -306,39 +305,6 @@ impl RecordFilter {
             }),
         }
     }
-}
-
-/// A value given the type `types` names, or the value back when it does
-/// not convert. The rules of the `json` parser's `types`.
-fn convert(ty: FieldType, path: &FieldPath, value: Value) -> Result<Value, Value> {
-    Ok(match (ty, value) {
-        (_, Value::Null) => Value::Null,
-        (FieldType::String, text @ Value::String(_)) => text,
-        (_, Value::String(text)) => {
-            return ty
-                .convert(path.as_str(), Cow::Borrowed(text.as_str()), 0)
-                .map_err(|_| Value::String(text));
-        }
-        (FieldType::String, Value::Int(n)) => Value::from(itoa::Buffer::new().format(n)),
-        (FieldType::String, other @ (Value::Float(_) | Value::Bool(_))) => {
-            Value::from(other.to_string())
-        }
-        (FieldType::String, other) => match serde_json::to_string(&other) {
-            Ok(text) => Value::from(text),
-            Err(_) => return Err(other),
-        },
-        (FieldType::Int, Value::Int(n)) => Value::Int(n),
-        // Exactly a whole number within i64 (2^63 is the first beyond).
-        (FieldType::Int, Value::Float(x))
-            if x.fract() == 0.0 && x.abs() < 9.223_372_036_854_776e18 =>
-        {
-            Value::Int(x as i64)
-        }
-        (FieldType::Float, Value::Int(n)) => Value::Float(n as f64),
-        (FieldType::Float, Value::Float(x)) => Value::Float(x),
-        (FieldType::Bool, Value::Bool(b)) => Value::Bool(b),
-        (_, other) => return Err(other),
-    })
 }
 
 /// Renames a field in its place, replacing any field already named `to`.
