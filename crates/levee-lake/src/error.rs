@@ -10,6 +10,9 @@ pub enum LakeError {
     /// A database or table name that would escape its folder or break paths.
     #[error("invalid {what} name `{name}`: use letters, digits, `-` and `_`")]
     InvalidName { what: &'static str, name: String },
+    /// A name for the event-time column that cannot be one.
+    #[error("invalid time field `{name}`: {reason}")]
+    InvalidTimeField { name: String, reason: &'static str },
     /// A catalog file (schema or manifest) that cannot be read back.
     #[error("catalog file `{key}`: {reason}")]
     Catalog { key: String, reason: String },

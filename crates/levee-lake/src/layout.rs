@@ -139,6 +139,12 @@ impl TableRef {
         digits.parse().ok()
     }
 
+    /// `<db>/<table>/_levee/table.json`: the table's properties, written
+    /// by the lake output.
+    pub fn properties_key(&self) -> Path {
+        self.catalog_root().join("table.json")
+    }
+
     /// `<db>/<table>/_levee/schema.json`: the table's schema as compaction last wrote it.
     pub fn schema_key(&self) -> Path {
         self.catalog_root().join("schema.json")

@@ -13,6 +13,7 @@
 
 mod error;
 pub mod layout;
+pub mod properties;
 mod store;
 
 #[cfg(feature = "compact")]
@@ -24,4 +25,5 @@ mod schema;
 
 pub use error::LakeError;
 pub use layout::{ChunkCompression, Partition, TableRef};
+pub use properties::{TableProperties, TimeField};
 pub use store::{Chunk, Lake};

@@ -18,11 +18,21 @@
 //! field of that name (in any case, as Athena and Hive ignore case) is
 //! renamed by appending `_` (`dt` becomes `dt_`, or `dt__` if the record
 //! also has a `dt_`, and so on).
+//!
+//! A table whose properties name an event-time column (the lake output's
+//! `time_field`, `time` by default) has a `timestamp` column of that name:
+//! the lake output writes each record's event time there as RFC 3339 text,
+//! and compaction writes it as a Parquet timestamp (microseconds, UTC),
+//! which DuckDB, Athena, Trino and Spark all read as one. A top-level field
+//! of that name whose value is not a timestamp (a record's own `time`, in
+//! chunks written before the table had the column), or of that name in
+//! another case, is renamed as `dt` is. So a string never widens the
+//! column, and older chunks read as null there.
 
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use indexmap::IndexMap;
 use levee_event::{Record, Text, Value};
 use serde::{Deserialize, Serialize};
@@ -42,6 +52,8 @@ pub(crate) enum ColumnType {
     Int64,
     Float64,
     String,
+    /// The event time: only the table's event-time column has this type.
+    Timestamp,
     List(Box<ColumnType>),
     Struct(Columns),
 }
@@ -137,6 +149,27 @@ impl TableSchema {
         join_columns(&mut self.columns, &other.columns, None, changes);
     }
 
+    /// Makes `name` the event-time column. If the table had a column of
+    /// that name of another type (the records' own field, compacted before
+    /// the table had an event-time column), that column moves to `name_`
+    /// (joining one there), as those records' fields now do; the hours
+    /// written with it no longer fit the table, so compaction writes them
+    /// again. Returns whether the schema changed.
+    pub fn claim_time_column(&mut self, name: &str, changes: &mut Changes) -> bool {
+        if matches!(self.columns.get(name), None | Some(ColumnType::Timestamp)) {
+            return false;
+        }
+        let Some((index, _, theirs)) = self.columns.shift_remove_full(name) else {
+            return false;
+        };
+        self.columns
+            .shift_insert(index, name.to_owned(), ColumnType::Timestamp);
+        let mut moved = TableSchema::default();
+        moved.columns.insert(format!("{name}_"), theirs);
+        self.join(&moved, changes);
+        true
+    }
+
     /// Whether Parquet written with this schema reads as `table` without
     /// changing any value's type: `table` may only add columns and struct
     /// fields, or give a type to what was `null`.
@@ -181,6 +214,7 @@ fn join(t: &mut ColumnType, h: &ColumnType, at: &Crumb<'_>, changes: &mut Change
         | (ColumnType::String, _)
         | (ColumnType::Bool, ColumnType::Bool)
         | (ColumnType::Int64, ColumnType::Int64)
+        | (ColumnType::Timestamp, ColumnType::Timestamp)
         | (ColumnType::Float64, ColumnType::Float64 | ColumnType::Int64) => {}
         // A type for what was only ever null or empty is news, not a conflict.
         (ColumnType::Null, _) => *t = h.clone(),
@@ -206,6 +240,14 @@ fn compatible(written: &ColumnType, table: &ColumnType) -> bool {
     }
 }
 
+/// UTC as Arrow names it in the event-time column's type: an offset, as
+/// Arrow reads named zones only with chrono-tz, and as DataFusion's `now()`
+/// has it. Any zone makes Parquet's timestamp "adjusted to UTC".
+///
+/// The unit is microseconds: Athena (and Hive before 3) reads milli- and
+/// microseconds, not nanoseconds; DuckDB, Trino and Spark read all three.
+pub const UTC_OFFSET: &str = "+00:00";
+
 fn arrow_fields(columns: &Columns) -> Fields {
     columns
         .iter()
@@ -222,6 +264,9 @@ impl ColumnType {
             ColumnType::Int64 => DataType::Int64,
             ColumnType::Float64 => DataType::Float64,
             ColumnType::String => DataType::Utf8,
+            ColumnType::Timestamp => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC_OFFSET.into()))
+            }
             ColumnType::List(element) => {
                 DataType::List(Arc::new(Field::new_list_field(element.to_arrow(), true)))
             }
@@ -241,6 +286,7 @@ impl fmt::Display for ColumnType {
             ColumnType::Int64 => f.write_str("bigint"),
             ColumnType::Float64 => f.write_str("double"),
             ColumnType::String => f.write_str("string"),
+            ColumnType::Timestamp => f.write_str("timestamp"),
             ColumnType::List(element) => write!(f, "array<{element}>"),
             ColumnType::Struct(columns) => {
                 f.write_str("struct<")?;
@@ -272,7 +318,9 @@ fn conform(v: &mut Value, t: &ColumnType) {
         (ColumnType::String, Value::String(_))
         | (ColumnType::Bool, Value::Bool(_))
         | (ColumnType::Int64, Value::Int(_))
-        | (ColumnType::Float64, Value::Int(_) | Value::Float(_)) => {}
+        | (ColumnType::Float64, Value::Int(_) | Value::Float(_))
+        // Text the Arrow JSON decoder reads as a timestamp: see `is_event_time`.
+        | (ColumnType::Timestamp, Value::String(_)) => {}
         (ColumnType::String, _) => {
             // Serializing a Value cannot fail: its keys are strings.
             *v = Value::from(serde_json::to_string(v).unwrap_or_default());
@@ -296,16 +344,46 @@ fn clashes_with_partition(name: &str) -> bool {
     name.eq_ignore_ascii_case("dt") || name.eq_ignore_ascii_case("hour")
 }
 
+/// Whether a top-level field of this name and value would clash with the
+/// event-time column `time_field`: it has the column's name in another
+/// case, or its name with a value that is no event time.
+pub(crate) fn clashes_with_time(name: &str, value: &Value, time_field: &str) -> bool {
+    name.eq_ignore_ascii_case(time_field) && !(name == time_field && is_event_time(value))
+}
+
+/// Whether a value fits the event-time column: null, or text that the
+/// Arrow JSON decoder reads as a timestamp (the lake output writes RFC 3339
+/// in UTC). Checked with Arrow's own parser, so that what compaction keeps
+/// in the column the decoder takes.
+pub(crate) fn is_event_time(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(text) => is_timestamp_text(text),
+        _ => false,
+    }
+}
+
+/// Whether Arrow reads `text` as a timestamp (within nanoseconds' range,
+/// so within what any unit holds).
+pub(crate) fn is_timestamp_text(text: &str) -> bool {
+    arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text).is_ok()
+}
+
 /// Renames top-level fields that would clash with the `dt` and `hour`
-/// partition columns (see the module docs).
-pub(crate) fn rename_partition_fields(record: &mut Record) {
-    if !record.keys().any(|k| clashes_with_partition(k)) {
+/// partition columns or with the event-time column `time_field`, if the
+/// table has one (see the module docs).
+pub(crate) fn prepare_record(record: &mut Record, time_field: Option<&str>) {
+    let clashes = |name: &str, value: &Value| {
+        clashes_with_partition(name)
+            || time_field.is_some_and(|t| clashes_with_time(name, value, t))
+    };
+    if !record.iter().any(|(k, v)| clashes(k, v)) {
         return;
     }
     let names: Vec<Text> = record
-        .keys()
-        .filter(|k| clashes_with_partition(k))
-        .cloned()
+        .iter()
+        .filter(|(k, v)| clashes(k, v))
+        .map(|(k, _)| k.clone())
         .collect();
     for name in names {
         let mut renamed = format!("{name}_");
@@ -330,7 +408,7 @@ mod tests {
         let mut schema = TableSchema::default();
         let mut changes = Changes::default();
         for line in lines {
-            schema.absorb(&record(line), &mut changes);
+            schema.absorb(&record(line), None, &mut changes);
         }
         (schema, changes)
     }
@@ -396,7 +474,7 @@ mod tests {
             &DataType::Null
         );
         let mut changes = Changes::default();
-        s.absorb(&record(r#"{"e":[1],"o":{"k":"v"}}"#), &mut changes);
+        s.absorb(&record(r#"{"e":[1],"o":{"k":"v"}}"#), None, &mut changes);
         assert_eq!(s.columns["e"].to_string(), "array<bigint>");
         assert_eq!(s.columns["o"].to_string(), "struct<k:string>");
         assert!(changes.list.is_empty(), "{:?}", changes.list);
@@ -478,7 +556,7 @@ mod tests {
     #[test]
     fn partition_fields_are_renamed_in_place() {
         let mut r = record(r#"{"a":1,"dt":"x","dt_":"y","HOUR":3,"z":0}"#);
-        rename_partition_fields(&mut r);
+        prepare_record(&mut r, None);
         assert_eq!(
             r.keys().collect::<Vec<_>>(),
             ["a", "dt__", "dt_", "HOUR_", "z"]

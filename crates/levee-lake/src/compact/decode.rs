@@ -20,10 +20,11 @@ use super::plan::HourState;
 use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
 use super::writer::PartWriter;
-use crate::schema::{TableSchema, rename_partition_fields};
+use crate::schema::{TableSchema, prepare_record};
 use crate::{Lake, LakeError, TableRef};
 
 /// Writes the hour's records as Parquet files; returns the files.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_parquet(
     lake: &Lake,
     table: &TableRef,
@@ -32,6 +33,7 @@ pub(crate) async fn write_parquet(
     fetched: &[Fetched],
     scan: &Scan,
     schema: &TableSchema,
+    time_field: Option<&str>,
 ) -> Result<Vec<OutputFile>, LakeError> {
     let arrow_schema = schema.to_arrow();
     // Parquet cannot hold rows without columns; the report shows the rows unwritten.
@@ -47,7 +49,12 @@ pub(crate) async fn write_parquet(
         opts,
         first_part,
     )?;
-    match write_chunks(opts, fetched, scan, schema, arrow_schema, &mut writer).await {
+    let records = Records {
+        schema,
+        arrow_schema,
+        time_field,
+    };
+    match write_chunks(opts, fetched, scan, &records, &mut writer).await {
         Ok(()) => writer.finish().await,
         Err(e) => {
             writer.abort().await;
@@ -56,17 +63,23 @@ pub(crate) async fn write_parquet(
     }
 }
 
+/// What the hour's records are made to fit.
+struct Records<'a> {
+    schema: &'a TableSchema,
+    arrow_schema: SchemaRef,
+    time_field: Option<&'a str>,
+}
+
 async fn write_chunks(
     opts: &CompactOptions,
     fetched: &[Fetched],
     scan: &Scan,
-    schema: &TableSchema,
-    arrow_schema: SchemaRef,
+    fit: &Records<'_>,
     writer: &mut PartWriter<'_>,
 ) -> Result<(), LakeError> {
     let batch_rows = opts.batch_rows.max(1);
     let new_decoder = || {
-        ReaderBuilder::new(arrow_schema.clone())
+        ReaderBuilder::new(fit.arrow_schema.clone())
             .with_batch_size(batch_rows)
             .with_coerce_primitive(true)
             .build_decoder()
@@ -105,8 +118,8 @@ async fn write_chunks(
             let Ok(mut record) = chunk::parse_line(line) else {
                 continue;
             };
-            rename_partition_fields(&mut record);
-            schema.conform(&mut record);
+            prepare_record(&mut record, fit.time_field);
+            fit.schema.conform(&mut record);
             if let Some(batch) = records.push(record)? {
                 writer.write(batch).await?;
             }

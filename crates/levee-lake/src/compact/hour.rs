@@ -20,7 +20,9 @@ use crate::schema::TableSchema;
 use crate::{Lake, LakeError, TableRef};
 
 /// Compacts one hour, widening `schema` (the table's) as its records need,
-/// and adds what happened to `report`.
+/// and adds what happened to `report`. `time_field` is the table's
+/// event-time column, if it has one.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn compact_hour(
     lake: &Lake,
     table: &TableRef,
@@ -28,11 +30,12 @@ pub(crate) async fn compact_hour(
     state: &HourState,
     reason: CompactReason,
     schema: &mut TableSchema,
+    time_field: Option<&str>,
     report: &mut CompactReport,
 ) -> Result<(), LakeError> {
     let p = &state.partition;
     let fetched = chunk::fetch_all(lake, &state.chunks, opts.fetch_concurrency).await?;
-    let mut scan = scan::scan(&fetched, opts.max_chunk_bytes);
+    let mut scan = scan::scan(&fetched, opts.max_chunk_bytes, time_field);
 
     let mut widened = schema.clone();
     widened.join(&scan.schema, &mut scan.changes);
@@ -50,7 +53,10 @@ pub(crate) async fn compact_hour(
         });
     }
 
-    let written = decode::write_parquet(lake, table, opts, state, &fetched, &scan, schema).await?;
+    let written = decode::write_parquet(
+        lake, table, opts, state, &fetched, &scan, schema, time_field,
+    )
+    .await?;
     let new_names: HashMap<&str, &OutputFile> = written
         .iter()
         .filter_map(|f| Some((f.path.filename()?, f)))

@@ -2,7 +2,8 @@
 //!
 //! For every selected hour, compaction reads the hour's chunks, infers their
 //! schema (see the lattice in the schema module: new fields add columns,
-//! conflicts widen, `dt`/`hour` fields are renamed), merges it into the
+//! conflicts widen, `dt`/`hour` fields are renamed, the event-time column
+//! named in the table's properties is a timestamp), merges it into the
 //! table's schema in the catalog, and writes the hour's rows as
 //! `parquet/dt=YYYY-MM-DD/hour=HH/part-N.parquet`, every file with the full
 //! table schema as it stands. Then it deletes the hour's older files and
@@ -33,7 +34,8 @@ pub use report::{
     SchemaChange, SkipReason, SkippedHour,
 };
 
-use crate::schema::TableSchema;
+use crate::properties::{TimeField, read_properties};
+use crate::schema::{Changes, TableSchema};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
 use plan::Status;
 
@@ -106,7 +108,8 @@ pub async fn compact_table(
     opts: &CompactOptions,
 ) -> Result<CompactReport, LakeError> {
     let concurrency = opts.fetch_concurrency;
-    let mut schema = table_schema(lake, table, concurrency).await?;
+    let (mut schema, time_field) = table_schema(lake, table, concurrency).await?;
+    let time_field = time_field.as_ref().map(TimeField::as_str);
     let initial = schema.clone();
     let mut report = CompactReport::new(table);
     let passes = match opts.hours {
@@ -131,7 +134,17 @@ pub async fn compact_table(
         }
         for (state, reason) in work {
             report.skipped.retain(|s| s.partition != state.partition);
-            hour::compact_hour(lake, table, opts, &state, reason, &mut schema, &mut report).await?;
+            hour::compact_hour(
+                lake,
+                table,
+                opts,
+                &state,
+                reason,
+                &mut schema,
+                time_field,
+                &mut report,
+            )
+            .await?;
         }
         force = false;
     }
@@ -147,7 +160,7 @@ pub async fn pending_hours(
     table: &TableRef,
 ) -> Result<Vec<(Partition, CompactReason)>, LakeError> {
     let concurrency = CompactOptions::default().fetch_concurrency;
-    let schema = table_schema(lake, table, concurrency).await?;
+    let (schema, _) = table_schema(lake, table, concurrency).await?;
     let mut pending = Vec::new();
     for state in plan::gather(lake, table, &HourSelection::Pending, concurrency).await? {
         if let Status::Compact(reason) = state.status(&schema, false) {
@@ -157,21 +170,30 @@ pub async fn pending_hours(
     Ok(pending)
 }
 
-/// The catalog's schema; rebuilt from the manifests (and stored again) if
-/// `schema.json` is gone.
+/// The catalog's schema, rebuilt from the manifests (and stored again) if
+/// `schema.json` is gone, and the table's event-time column, if its
+/// properties name one. A catalog that holds a column of that name of
+/// another type (compacted before the table had the column) gives it up to
+/// the event time, and is stored again: see
+/// [`TableSchema::claim_time_column`].
 async fn table_schema(
     lake: &Lake,
     table: &TableRef,
     concurrency: usize,
-) -> Result<TableSchema, LakeError> {
-    if let Some(schema) = catalog::read_schema(lake, table).await? {
-        return Ok(schema);
+) -> Result<(TableSchema, Option<TimeField>), LakeError> {
+    let time_field = read_properties(lake, table).await?.map(|p| p.time_field);
+    let (mut schema, stored) = match catalog::read_schema(lake, table).await? {
+        Some(schema) => (schema, true),
+        None => match plan::schema_from_manifests(lake, table, concurrency).await? {
+            Some(schema) => (schema, false),
+            None => return Ok((TableSchema::default(), time_field)),
+        },
+    };
+    let claimed = time_field
+        .as_ref()
+        .is_some_and(|t| schema.claim_time_column(t.as_str(), &mut Changes::default()));
+    if claimed || !stored {
+        catalog::write_schema(lake, table, &schema).await?;
     }
-    match plan::schema_from_manifests(lake, table, concurrency).await? {
-        Some(schema) => {
-            catalog::write_schema(lake, table, &schema).await?;
-            Ok(schema)
-        }
-        None => Ok(TableSchema::default()),
-    }
+    Ok((schema, time_field))
 }

@@ -3,7 +3,7 @@
 
 use super::chunk::{self, Fetched, Lines};
 use super::report::BadLine;
-use crate::schema::{Changes, TableSchema, rename_partition_fields};
+use crate::schema::{Changes, TableSchema, prepare_record};
 
 /// What the first read found.
 pub(crate) struct Scan {
@@ -30,8 +30,9 @@ pub(crate) struct ChunkScan {
     pub plain: bool,
 }
 
-/// Reads every chunk, `limit` bytes at most once decompressed.
-pub(crate) fn scan(fetched: &[Fetched], limit: u64) -> Scan {
+/// Reads every chunk, `limit` bytes at most once decompressed, in a table
+/// whose event-time column is `time_field`, if it has one.
+pub(crate) fn scan(fetched: &[Fetched], limit: u64, time_field: Option<&str>) -> Scan {
     let mut scan = Scan {
         schema: TableSchema::default(),
         changes: Changes::default(),
@@ -58,8 +59,8 @@ pub(crate) fn scan(fetched: &[Fetched], limit: u64) -> Scan {
             }
         };
         scan.decoded_bytes += data.len() as u64;
-        let chunk =
-            scan_plain(&mut scan, &data).unwrap_or_else(|| scan_records(&mut scan, f, &data));
+        let chunk = scan_plain(&mut scan, &data, time_field)
+            .unwrap_or_else(|| scan_records(&mut scan, f, &data, time_field));
         scan.rows += chunk.rows;
         scan.chunks.push(chunk);
     }
@@ -68,11 +69,15 @@ pub(crate) fn scan(fetched: &[Fetched], limit: u64) -> Scan {
 
 /// The fast way, straight from the JSON text; `None` (with nothing
 /// absorbed) if a line needs the slow way.
-fn scan_plain(scan: &mut Scan, data: &[u8]) -> Option<ChunkScan> {
+fn scan_plain(scan: &mut Scan, data: &[u8], time_field: Option<&str>) -> Option<ChunkScan> {
     let before = (scan.schema.clone(), scan.changes.list.len());
     let mut rows = 0;
     for (_, line) in Lines::new(data) {
-        if scan.schema.absorb_json(line, &mut scan.changes).is_err() {
+        if scan
+            .schema
+            .absorb_json(line, time_field, &mut scan.changes)
+            .is_err()
+        {
             scan.schema = before.0;
             scan.changes.list.truncate(before.1);
             return None;
@@ -88,13 +93,13 @@ fn scan_plain(scan: &mut Scan, data: &[u8]) -> Option<ChunkScan> {
 
 /// The slow way: each line parsed into a record, renamed, absorbed; lines
 /// that are not JSON objects counted.
-fn scan_records(scan: &mut Scan, f: &Fetched, data: &[u8]) -> ChunkScan {
+fn scan_records(scan: &mut Scan, f: &Fetched, data: &[u8], time_field: Option<&str>) -> ChunkScan {
     let mut rows = 0;
     for (number, line) in Lines::new(data) {
         match chunk::parse_line(line) {
             Ok(mut record) => {
-                rename_partition_fields(&mut record);
-                scan.schema.absorb(&record, &mut scan.changes);
+                prepare_record(&mut record, time_field);
+                scan.schema.absorb(&record, time_field, &mut scan.changes);
                 rows += 1;
             }
             Err(message) => {

@@ -5,10 +5,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use levee_event::{Record, Value};
+use levee_event::{Record, Text, Value};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{Changes, ColumnType, Columns, Crumb, TableSchema, clashes_with_partition, widen};
+use super::{
+    Changes, ColumnType, Columns, Crumb, TableSchema, clashes_with_partition, is_timestamp_text,
+    widen,
+};
 
 /// A line [`TableSchema::absorb_json`] cannot take: not a JSON object, or
 /// with a field to rename. The caller parses it into a [`Record`] instead.
@@ -22,6 +25,8 @@ enum Kind {
     Int,
     Float,
     String,
+    /// Text in the event-time column.
+    Timestamp,
     List,
     Map,
 }
@@ -34,11 +39,13 @@ fn step(t: &mut ColumnType, kind: Kind, at: &Crumb<'_>, changes: &mut Changes) {
         (ColumnType::Null, Kind::Int) => *t = ColumnType::Int64,
         (ColumnType::Null, Kind::Float) => *t = ColumnType::Float64,
         (ColumnType::Null, Kind::String) => *t = ColumnType::String,
+        (ColumnType::Null, Kind::Timestamp) => *t = ColumnType::Timestamp,
         (ColumnType::Null, Kind::List) => *t = ColumnType::List(Box::new(ColumnType::Null)),
         (ColumnType::Null, Kind::Map) => *t = ColumnType::Struct(Columns::new()),
         (ColumnType::String, _)
         | (ColumnType::Bool, Kind::Bool)
         | (ColumnType::Int64, Kind::Int)
+        | (ColumnType::Timestamp, Kind::Timestamp)
         | (ColumnType::Float64, Kind::Int | Kind::Float)
         | (ColumnType::List(_), Kind::List)
         | (ColumnType::Struct(_), Kind::Map) => {}
@@ -48,20 +55,39 @@ fn step(t: &mut ColumnType, kind: Kind, at: &Crumb<'_>, changes: &mut Changes) {
 }
 
 impl TableSchema {
-    /// Widens this schema to hold `record`, reporting type conflicts.
-    pub fn absorb(&mut self, record: &Record, changes: &mut Changes) {
-        absorb_fields(&mut self.columns, record, None, changes);
+    /// Widens this schema to hold `record` (after `prepare_record`),
+    /// reporting type conflicts. Text in the event-time column
+    /// `time_field`, if the table has one, is a timestamp.
+    pub fn absorb(&mut self, record: &Record, time_field: Option<&str>, changes: &mut Changes) {
+        for (name, value) in record {
+            if time_field == Some(name.as_str()) && matches!(value, Value::String(_)) {
+                let at = Crumb::new(None, name);
+                let t = self
+                    .columns
+                    .entry(name.to_string())
+                    .or_insert(ColumnType::Null);
+                step(t, Kind::Timestamp, &at, changes);
+            } else {
+                absorb_fields(&mut self.columns, [(name, value)], None, changes);
+            }
+        }
     }
 
     /// Does what [`TableSchema::absorb`] does for the record on `line`
-    /// (after `rename_partition_fields`), reading the JSON directly.
+    /// (after `prepare_record`), reading the JSON directly.
     ///
     /// On [`NotFast`] part of the line may have been absorbed already, so
     /// the caller starts over from a copy of the schema taken before.
-    pub fn absorb_json(&mut self, line: &[u8], changes: &mut Changes) -> Result<(), NotFast> {
+    pub fn absorb_json(
+        &mut self,
+        line: &[u8],
+        time_field: Option<&str>,
+        changes: &mut Changes,
+    ) -> Result<(), NotFast> {
         let mut json = serde_json::Deserializer::from_slice(line);
         let seed = RecordSeed {
             columns: &mut self.columns,
+            time_field,
             changes,
         };
         seed.deserialize(&mut json).map_err(|_| NotFast)?;
@@ -69,9 +95,9 @@ impl TableSchema {
     }
 }
 
-fn absorb_fields(
+fn absorb_fields<'r>(
     columns: &mut Columns,
-    record: &Record,
+    record: impl IntoIterator<Item = (&'r Text, &'r Value)>,
     parent: Option<&Crumb<'_>>,
     changes: &mut Changes,
 ) {
@@ -110,7 +136,7 @@ fn absorb(t: &mut ColumnType, v: &Value, at: &Crumb<'_>, changes: &mut Changes) 
             }
         }
         (ColumnType::Struct(columns), Value::Map(record)) => {
-            absorb_fields(columns, record, Some(at), changes)
+            absorb_fields(columns, record.iter(), Some(at), changes)
         }
         _ => {}
     }
@@ -119,6 +145,8 @@ fn absorb(t: &mut ColumnType, v: &Value, at: &Crumb<'_>, changes: &mut Changes) 
 /// The top of a line: an object whose fields are the table's columns.
 struct RecordSeed<'a> {
     columns: &'a mut Columns,
+    /// The table's event-time column, if it has one.
+    time_field: Option<&'a str>,
     changes: &'a mut Changes,
 }
 
@@ -138,10 +166,40 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        absorb_entries(self.columns, &mut map, None, self.changes)
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if clashes_with_partition(&key) {
+                return Err(de::Error::custom("a field to rename"));
+            }
+            let Some(time_field) = self.time_field else {
+                absorb_entry(self.columns, &mut map, key, None, self.changes)?;
+                continue;
+            };
+            if *key == *time_field {
+                let at = Crumb::new(None, &key);
+                let mut t = self
+                    .columns
+                    .get(time_field)
+                    .cloned()
+                    .unwrap_or(ColumnType::Null);
+                map.next_value_seed(EventTime {
+                    t: &mut t,
+                    at: &at,
+                    changes: self.changes,
+                })?;
+                if t != ColumnType::Null {
+                    self.columns.insert(key.into_owned(), t);
+                }
+            } else if key.eq_ignore_ascii_case(time_field) {
+                return Err(de::Error::custom("a field to rename"));
+            } else {
+                absorb_entry(self.columns, &mut map, key, None, self.changes)?;
+            }
+        }
+        Ok(())
     }
 }
 
+/// The fields of a struct column's object.
 fn absorb_entries<'de, A: MapAccess<'de>>(
     columns: &mut Columns,
     map: &mut A,
@@ -149,31 +207,80 @@ fn absorb_entries<'de, A: MapAccess<'de>>(
     changes: &mut Changes,
 ) -> Result<(), A::Error> {
     while let Some(key) = map.next_key_seed(KeySeed)? {
-        if parent.is_none() && clashes_with_partition(&key) {
-            return Err(de::Error::custom("a field to rename"));
-        }
-        let at = Crumb::new(parent, &key);
-        match columns.get_mut(&*key) {
-            Some(t) => map.next_value_seed(Absorb {
-                t,
-                at: &at,
-                changes,
-            })?,
-            None => {
-                let mut t = ColumnType::Null;
-                map.next_value_seed(Absorb {
-                    t: &mut t,
-                    at: &at,
-                    changes,
-                })?;
-                // As in `absorb_fields`: a null gets no column.
-                if t != ColumnType::Null {
-                    columns.insert(key.into_owned(), t);
-                }
-            }
-        }
+        absorb_entry(columns, map, key, parent, changes)?;
     }
     Ok(())
+}
+
+/// The value of field `key`, into its column.
+fn absorb_entry<'de, A: MapAccess<'de>>(
+    columns: &mut Columns,
+    map: &mut A,
+    key: Cow<'de, str>,
+    parent: Option<&Crumb<'_>>,
+    changes: &mut Changes,
+) -> Result<(), A::Error> {
+    let at = Crumb::new(parent, &key);
+    match columns.get_mut(&*key) {
+        Some(t) => map.next_value_seed(Absorb {
+            t,
+            at: &at,
+            changes,
+        }),
+        None => {
+            let mut t = ColumnType::Null;
+            map.next_value_seed(Absorb {
+                t: &mut t,
+                at: &at,
+                changes,
+            })?;
+            // As in `absorb_fields`: a null gets no column.
+            if t != ColumnType::Null {
+                columns.insert(key.into_owned(), t);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The value of the event-time column: null, or text that reads as a
+/// timestamp. Anything else is refused, for the slow way to rename.
+struct EventTime<'a> {
+    t: &'a mut ColumnType,
+    at: &'a Crumb<'a>,
+    changes: &'a mut Changes,
+}
+
+impl<'de> DeserializeSeed<'de> for EventTime<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventTime<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a timestamp as text, or null")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if !is_timestamp_text(v) {
+            return Err(E::custom("not a timestamp"));
+        }
+        step(self.t, Kind::Timestamp, self.at, self.changes);
+        Ok(())
+    }
 }
 
 /// A value, absorbed into its column's type.
@@ -302,7 +409,7 @@ impl<'de> Visitor<'de> for KeySeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::rename_partition_fields;
+    use crate::schema::prepare_record;
 
     const LINES: &[&str] = &[
         r#"{"b":1,"a":"x","n":{"z":true,"f":1.5},"l":[1,2],"e":[],"o":{},"nul":null}"#,
@@ -320,8 +427,8 @@ mod tests {
         let (mut slow, mut fast) = (TableSchema::default(), TableSchema::default());
         let (mut slow_changes, mut fast_changes) = (Changes::default(), Changes::default());
         for line in LINES {
-            slow.absorb(&record(line), &mut slow_changes);
-            fast.absorb_json(line.as_bytes(), &mut fast_changes)
+            slow.absorb(&record(line), None, &mut slow_changes);
+            fast.absorb_json(line.as_bytes(), None, &mut fast_changes)
                 .unwrap();
             assert_eq!(fast, slow, "after {line}");
         }
@@ -343,18 +450,81 @@ mod tests {
             b"{\"Dt\":1}",
         ] {
             assert_eq!(
-                s.absorb_json(line, &mut changes),
+                s.absorb_json(line, None, &mut changes),
                 Err(NotFast),
                 "{}",
                 String::from_utf8_lossy(line)
             );
         }
         // Nested `dt` fields are no partition columns.
-        assert_eq!(s.absorb_json(br#"{"x":{"dt":1}}"#, &mut changes), Ok(()));
+        assert_eq!(
+            s.absorb_json(br#"{"x":{"dt":1}}"#, None, &mut changes),
+            Ok(())
+        );
         let mut r = record(r#"{"x":{"dt":1}}"#);
-        rename_partition_fields(&mut r);
+        prepare_record(&mut r, None);
         let mut slow = TableSchema::default();
-        slow.absorb(&r, &mut Changes::default());
+        slow.absorb(&r, None, &mut Changes::default());
         assert_eq!(s.columns["x"], slow.columns["x"]);
+    }
+
+    /// Lines of a table with a `time` column: the lake output's, then
+    /// older ones whose `time` is the record's own, or missing.
+    const TIMED: &[&str] = &[
+        r#"{"time":"2026-12-05T01:02:03.123Z","n":1}"#,
+        r#"{"time":"2026-12-05T01:02:04Z","time_":"05/Dec/2026:01:02:04 +0000","n":2}"#,
+        r#"{"time":null,"n":3}"#,
+        r#"{"n":4}"#,
+        r#"{"time":"05/Dec/2026:01:02:05 +0000","n":5}"#,
+        r#"{"time":1764896525,"n":6}"#,
+        r#"{"Time":"2026-12-05T01:02:03Z","n":7}"#,
+    ];
+
+    /// The schema of [`TIMED`] read the slow way, and which lines the fast
+    /// way refused.
+    fn timed_schema() -> (TableSchema, Vec<usize>) {
+        let (mut slow, mut fast) = (TableSchema::default(), TableSchema::default());
+        let mut refused = Vec::new();
+        for (i, line) in TIMED.iter().enumerate() {
+            let mut r = record(line);
+            prepare_record(&mut r, Some("time"));
+            slow.absorb(&r, Some("time"), &mut Changes::default());
+            let before = fast.clone();
+            if fast
+                .absorb_json(line.as_bytes(), Some("time"), &mut Changes::default())
+                .is_err()
+            {
+                refused.push(i);
+                fast = before;
+                fast.absorb(&r, Some("time"), &mut Changes::default());
+            }
+            assert_eq!(fast, slow, "after {line}");
+        }
+        (slow, refused)
+    }
+
+    #[test]
+    fn a_string_field_named_time_does_not_turn_the_time_column_into_a_string() {
+        let (s, refused) = timed_schema();
+        assert_eq!(s.columns["time"], ColumnType::Timestamp);
+        assert_eq!(s.columns["time_"], ColumnType::String);
+        // The records' own `time` (text, a number) went to `time_`, and
+        // widened it to text; `Time` went to `Time_`.
+        assert_eq!(
+            s.columns.keys().collect::<Vec<_>>(),
+            ["time", "n", "time_", "Time_"]
+        );
+        assert_eq!(s.columns["Time_"], ColumnType::String);
+        assert_eq!(refused, [4, 5, 6], "lines to rename take the slow way");
+    }
+
+    #[test]
+    fn without_an_event_time_column_time_is_an_ordinary_field() {
+        let mut s = TableSchema::default();
+        for line in TIMED {
+            s.absorb_json(line.as_bytes(), None, &mut Changes::default())
+                .unwrap();
+        }
+        assert_eq!(s.columns["time"], ColumnType::String);
     }
 }

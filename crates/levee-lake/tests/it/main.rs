@@ -2,6 +2,7 @@
 
 mod catalog;
 mod compact;
+mod event_time;
 mod evolution;
 mod hostile;
 mod support;
