@@ -27,6 +27,27 @@ pub fn write_record(record: &Record, out: &mut Vec<u8>) {
     writer.finish();
 }
 
+/// Appends the record as one JSON object led by the field `lead` with the
+/// text `text`, which must need no escaping (an event time). A field of the
+/// record with the lead's name in any ASCII case is renamed by appending
+/// `_` until the name is free in the record (`time` becomes `time_`, or
+/// `time__` if there is a `time_`), as compaction renames `dt`: SQL engines
+/// ignore case, and two columns of one name would make every query
+/// ambiguous.
+pub fn write_led_record(lead: &str, text: &str, record: &Record, out: &mut Vec<u8>) {
+    let mut writer = Writer::new(out);
+    writer.raw(b"{");
+    writer.key(true, lead);
+    writer.string(text);
+    if record.keys().any(|name| name.eq_ignore_ascii_case(lead)) {
+        writer.fields_renaming(record, lead);
+    } else {
+        writer.fields(record, false);
+    }
+    writer.raw(b"}");
+    writer.finish();
+}
+
 /// Appends the value as JSON. A float that is not finite becomes `null`,
 /// as JSON has no word for it.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) {
@@ -88,7 +109,13 @@ impl<'a> Writer<'a> {
 
     fn record(&mut self, record: &Record) {
         self.raw(b"{");
-        let mut first = true;
+        self.fields(record, true);
+        self.raw(b"}");
+    }
+
+    /// Appends the record's fields, after a comma unless `first`.
+    #[inline(always)]
+    fn fields(&mut self, record: &Record, mut first: bool) {
         for (name, value) in record.iter() {
             self.key(first, name);
             first = false;
@@ -101,7 +128,25 @@ impl<'a> Writer<'a> {
                 _ => self.value(value),
             }
         }
-        self.raw(b"}");
+    }
+
+    /// [`Writer::fields`], after a lead field, renaming the fields that
+    /// clash with it (see [`write_led_record`]).
+    #[cold]
+    #[inline(never)]
+    fn fields_renaming(&mut self, record: &Record, lead: &str) {
+        for (name, value) in record.iter() {
+            if name.eq_ignore_ascii_case(lead) {
+                let mut renamed = format!("{name}_");
+                while record.contains_key(&renamed) {
+                    renamed.push('_');
+                }
+                self.key(false, &renamed);
+            } else {
+                self.key(false, name);
+            }
+            self.value(value);
+        }
     }
 
     #[inline(never)]
@@ -509,6 +554,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_led_record_renames_the_fields_that_clash_with_its_lead() {
+        let mut record = Record::new();
+        record.insert("time", "05/Dec/2026:01:02:03 +0000");
+        record.insert("a", 1);
+        record.insert("Time", Value::Null);
+        record.insert("time_", "taken");
+        let mut out = b"x".to_vec();
+        write_led_record("time", "2026-12-05T01:02:03Z", &record, &mut out);
+        let want = serde_json::json!({
+            "time": "2026-12-05T01:02:03Z",
+            "time__": "05/Dec/2026:01:02:03 +0000",
+            "a": 1,
+            "Time_": null,
+            "time_": "taken",
+        });
+        assert_eq!(out[0], b'x');
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out[1..]).unwrap(),
+            want
+        );
+        // Fields in order, as compaction's renaming keeps them.
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            r#"x{"time":"2026-12-05T01:02:03Z","time__":"05/Dec/2026:01:02:03 +0000","a":1,"Time_":null,"time_":"taken"}"#
+        );
+    }
+
     fn value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -542,6 +616,26 @@ mod tests {
         #[test]
         fn writes_what_serde_json_writes(v in value()) {
             prop_assert_eq!(json(&v), serde_json::to_string(&v).unwrap());
+        }
+
+        #[test]
+        fn a_led_record_without_clashes_is_its_lead_then_the_record(
+            fields in prop::collection::vec(("[a-z]{1,6}", value()), 0..6)
+        ) {
+            let mut record = Record::new();
+            for (name, value) in fields {
+                if name != "time" {
+                    record.insert(name.as_str(), value);
+                }
+            }
+            let mut out = Vec::new();
+            write_led_record("time", "2026-12-05T01:02:03Z", &record, &mut out);
+            let rest = serde_json::to_string(&record).unwrap();
+            let want = match rest.as_str() {
+                "{}" => r#"{"time":"2026-12-05T01:02:03Z"}"#.to_owned(),
+                _ => format!(r#"{{"time":"2026-12-05T01:02:03Z",{}"#, &rest[1..]),
+            };
+            prop_assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }
 }

@@ -17,6 +17,8 @@ use levee_lake::Partition;
 use tokio::time::Instant;
 
 use crate::SinkError;
+use crate::sinks::encode::Rfc3339;
+use crate::sinks::encode::json::write_led_record;
 
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
 const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
@@ -100,7 +102,8 @@ impl OpenChunk {
         }
     }
 
-    /// Adds the events as NDJSON lines, compressing a frame as soon as
+    /// Adds the events as NDJSON lines, each led by its event time in the
+    /// column `time_field`, compressing a frame as soon as
     /// there is one, so the JSON held stays under a frame and an event.
     ///
     /// Never fails, so a batch is either absorbed whole or not at all: if
@@ -109,12 +112,14 @@ impl OpenChunk {
     pub(super) fn append<'a>(
         &mut self,
         events: impl IntoIterator<Item = &'a Event>,
+        time_field: &str,
         frames: &mut Frames,
         write: u64,
     ) {
         for event in events {
             let before = self.pending.len();
-            crate::sinks::encode::json::write_record(&event.record, &mut self.pending);
+            let time = Rfc3339::new(event.time);
+            write_led_record(time_field, time.as_str(), &event.record, &mut self.pending);
             self.pending.push(b'\n');
             self.raw_bytes += self.pending.len() - before;
             if self.pending.len() >= self.frame_at {
@@ -242,7 +247,15 @@ mod tests {
             })
             .collect();
         let mut json = Vec::new();
-        crate::sinks::encode::ndjson_records(&events, &mut json);
+        for event in &events {
+            write_led_record(
+                "time",
+                Rfc3339::new(event.time).as_str(),
+                &event.record,
+                &mut json,
+            );
+            json.push(b'\n');
+        }
         (events, json)
     }
 
@@ -251,7 +264,7 @@ mod tests {
         let (events, json) = padded_events(60_000);
         let mut frames = Frames::new(3).unwrap();
         let mut chunk = OpenChunk::new(&events[0], Instant::now(), &mut frames);
-        chunk.append(&events, &mut frames, 1);
+        chunk.append(&events, "time", &mut frames, 1);
 
         assert!(json.len() > 3 * FRAME_BYTES, "the batch spans frames");
         assert_eq!(chunk.raw_bytes, json.len());
@@ -277,7 +290,7 @@ mod tests {
         let mut frames = Frames::new(3).unwrap();
         let mut chunk = OpenChunk::new(&events[0], Instant::now(), &mut frames);
         frames.fail = usize::MAX;
-        chunk.append(&events, &mut frames, 1);
+        chunk.append(&events, "time", &mut frames, 1);
         assert_eq!(chunk.pending, json);
         assert!(chunk.compress(&mut frames).is_err());
         frames.fail = 0;
@@ -289,7 +302,7 @@ mod tests {
         let (more, json) = padded_events(60_000);
         let mut chunk = OpenChunk::new(&more[0], Instant::now(), &mut frames);
         frames.fail = 1;
-        chunk.append(&more, &mut frames, 1);
+        chunk.append(&more, "time", &mut frames, 1);
         assert_eq!(frames.fail, 0, "the failure happened");
         assert!(
             chunk.pending.len() < FRAME_BYTES,

@@ -9,6 +9,11 @@
 //! the object `<db>/<table>/json/dt=…/hour=…/<MM>-<writer>-<seq>.ndjson.zst`
 //! (see `levee_lake::layout`), written with one `put`, which is atomic on
 //! local disk and on S3: no reader ever sees half a chunk.
+//!
+//! Each record is written led by its event time, in the column named by
+//! `time_field`; before its first chunk the sink writes the table's
+//! properties (`_levee/table.json`), which name that column to compaction
+//! and queries.
 
 mod chunk;
 
@@ -18,7 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use levee_event::Event;
 use levee_lake::layout::ZSTD_CHUNK_EXT;
-use levee_lake::{Lake, LakeError, TableRef};
+use levee_lake::properties::{TableProperties, write_properties};
+use levee_lake::{Lake, LakeError, TableRef, TimeField};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
@@ -60,10 +66,25 @@ pub struct LakeConfig {
     /// A chunk is sealed once it has been open this long.
     #[serde(default = "default_chunk_interval")]
     pub chunk_interval: Interval,
+    /// The column that holds each record's event time (the time that picks
+    /// its partition): RFC 3339 text in UTC in the JSON chunks, to the
+    /// precision the event has (`2026-12-05T01:02:03.123Z`), and a
+    /// timestamp in Parquet and in `levee query`, so `where time between
+    /// ...` and `date_trunc('minute', time)` need no parsing. A record's own
+    /// field of that name, in any case, is renamed by appending `_` (`time`
+    /// becomes `time_`), as `dt` and `hour` are. Letters, digits and `_`;
+    /// not `dt` or `hour`. One name per table: outputs writing one table
+    /// should agree on it.
+    #[serde(default = "default_time_field")]
+    pub time_field: String,
 }
 
 fn default_lake() -> String {
     "./lake".into()
+}
+
+fn default_time_field() -> String {
+    levee_lake::properties::DEFAULT_TIME_FIELD.into()
 }
 
 fn default_zstd_level() -> i32 {
@@ -104,12 +125,15 @@ impl LakeConfig {
         if self.chunk_interval.0.is_zero() {
             return Err(SinkConfigError::new("chunk_interval", "must be above 0"));
         }
+        let time_field = TimeField::new(&self.time_field)
+            .map_err(|e| SinkConfigError::new("time_field", e.to_string()))?;
         Ok(LakeSettings {
             lake: self.lake,
             table,
             zstd_level: self.zstd_level,
             chunk_max_bytes: self.chunk_max_bytes.as_usize(),
             chunk_interval: self.chunk_interval.0,
+            time_field,
         })
     }
 }
@@ -126,6 +150,8 @@ pub struct LakeSettings {
     chunk_max_bytes: usize,
     /// Above zero.
     chunk_interval: Duration,
+    /// A name a column can have.
+    time_field: TimeField,
 }
 
 impl OpenSink for LakeSettings {
@@ -144,6 +170,10 @@ struct LakeSink {
     frames: Box<Frames>,
     chunk_max_bytes: usize,
     chunk_interval: Duration,
+    /// The event-time column each record is led by.
+    time_field: TimeField,
+    /// The table's properties are stored (before the first chunk).
+    properties_stored: bool,
     /// Open chunks by hour since the epoch.
     open: BTreeMap<i64, OpenChunk>,
     /// Counts writes, to find the least recently written chunk.
@@ -168,6 +198,8 @@ impl LakeSink {
             frames: Box::new(Frames::new(settings.zstd_level)?),
             chunk_max_bytes: settings.chunk_max_bytes,
             chunk_interval: settings.chunk_interval,
+            time_field: settings.time_field.clone(),
+            properties_stored: false,
             open: BTreeMap::new(),
             writes: 0,
             sealed: VecDeque::new(),
@@ -247,7 +279,12 @@ impl LakeSink {
             let Some(chunk) = self.open.get_mut(&hour) else {
                 continue;
             };
-            chunk.append(events, &mut self.frames, self.writes);
+            chunk.append(
+                events,
+                self.time_field.as_str(),
+                &mut self.frames,
+                self.writes,
+            );
             if chunk.raw_bytes >= self.chunk_max_bytes {
                 self.seal(hour);
             }
@@ -324,6 +361,13 @@ impl LakeSink {
     /// Stores the sealed chunks, oldest first; on error the rest wait for
     /// the next try.
     async fn store(&mut self) -> Result<(), SinkError> {
+        if !self.properties_stored && !self.sealed.is_empty() {
+            // Before any chunk, so compaction never reads a chunk of the
+            // column without knowing the column.
+            let props = TableProperties::new(self.time_field.clone());
+            write_properties(&self.lake, &self.table, &props).await?;
+            self.properties_stored = true;
+        }
         while let Some(sealed) = self.sealed.front_mut() {
             let body = sealed.body(&mut self.frames)?;
             self.lake
@@ -401,6 +445,7 @@ mod tests {
             zstd_level: 3,
             chunk_max_bytes: default_chunk_max_bytes(),
             chunk_interval: default_chunk_interval(),
+            time_field: default_time_field(),
         }
     }
 
@@ -726,6 +771,77 @@ mod tests {
         assert!(e.to_string().contains("only local lakes"), "{e}");
     }
 
+    /// Every chunk's lines, as written, with the times that lead them.
+    fn raw_lines(dir: &std::path::Path) -> Vec<String> {
+        walk(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(ZSTD_CHUNK_EXT))
+            .flat_map(|p| {
+                let text = zstd::decode_all(std::fs::File::open(&p).unwrap()).unwrap();
+                let text = String::from_utf8(text).unwrap();
+                text.lines().map(str::to_owned).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn lake_records_carry_their_event_time_as_a_time_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut nginx = event(BASE + 3 * MINUTE + 4_123_000_000, 1);
+        nginx
+            .record
+            .insert("time_local", "01/Sep/2018:00:03:04 +0000");
+        sink.write(&[nginx]).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(
+            raw_lines(dir.path()),
+            [
+                r#"{"time":"2018-09-01T00:03:04.123Z","n":1,"time_local":"01/Sep/2018:00:03:04 +0000"}"#
+            ]
+        );
+        // The table's properties name the column, for compaction and queries.
+        let lake = Lake::open(&config(dir.path()).lake).unwrap();
+        let table = TableRef::new("db", "t").unwrap();
+        let props = levee_lake::properties::read_properties(&lake, &table)
+            .await
+            .unwrap();
+        assert_eq!(props, Some(TableProperties::new(TimeField::default())));
+    }
+
+    #[tokio::test]
+    async fn a_record_field_named_like_the_time_column_is_renamed_with_an_underscore() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.time_field = "ts".into();
+        let mut sink = LakeSink::new(&config.build().unwrap()).unwrap();
+        let mut e = event(BASE, 1);
+        e.record.insert("ts", "their own");
+        e.record.insert("TS", 2);
+        e.record.insert("time", "not the column");
+        sink.write(&[e]).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(
+            raw_lines(dir.path()),
+            [
+                r#"{"ts":"2018-09-01T00:00:00Z","n":1,"ts_":"their own","TS_":2,"time":"not the column"}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_time_field_that_cannot_be_a_column_is_refused_in_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.time_field = "event_time".into();
+        assert_eq!(c.build().unwrap().time_field.as_str(), "event_time");
+        for bad in ["dt", "a-b", ""] {
+            let mut c = config(dir.path());
+            c.time_field = bad.into();
+            assert_eq!(c.build().unwrap_err().key, "time_field", "{bad:?}");
+        }
+    }
+
     /// Every chunk under `dir`, by path, with its text.
     fn chunks(dir: &std::path::Path) -> Vec<(String, String)> {
         let mut found: Vec<(String, String)> = walk(dir)
@@ -734,11 +850,32 @@ mod tests {
             .map(|p| {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
                 let text = zstd::decode_all(std::fs::File::open(&p).unwrap()).unwrap();
-                (rel, String::from_utf8(text).unwrap())
+                (rel, without_times(&String::from_utf8(text).unwrap()))
             })
             .collect();
         found.sort_by_key(|(rel, _)| seq_order(rel));
         found
+    }
+
+    /// The chunk's lines without the event time that leads each, which
+    /// must be there.
+    fn without_times(text: &str) -> String {
+        text.lines()
+            .map(|line| {
+                let rest = line
+                    .strip_prefix(r#"{"time":""#)
+                    .unwrap_or_else(|| panic!("no time leads {line}"));
+                let (time, rest) = rest.split_once('"').unwrap();
+                assert!(time.len() >= 20 && time.ends_with('Z'), "{time}");
+                match rest.strip_prefix(',') {
+                    Some(fields) => format!("{{{fields}\n"),
+                    None => {
+                        assert_eq!(rest, "}", "{line}");
+                        "{}\n".to_owned()
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Sorts by partition, then by the writer's sequence number.
