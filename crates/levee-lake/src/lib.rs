@@ -25,5 +25,5 @@ mod schema;
 
 pub use error::LakeError;
 pub use layout::{ChunkCompression, Partition, TableRef};
-pub use properties::{TableProperties, TimeField};
+pub use properties::{TableProperties, TimeField, UTC_OFFSET};
 pub use store::{Chunk, Lake};

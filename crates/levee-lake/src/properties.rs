@@ -16,6 +16,11 @@ const FORMAT_VERSION: u32 = 1;
 /// The event-time column's name unless an output names another.
 pub const DEFAULT_TIME_FIELD: &str = "time";
 
+/// UTC as Arrow names it in the event-time column's type: an offset, as
+/// Arrow reads named zones only with chrono-tz, and as DataFusion's `now()`
+/// has it. Any zone makes Parquet's timestamp "adjusted to UTC".
+pub const UTC_OFFSET: &str = "+00:00";
+
 /// What `table.json` holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

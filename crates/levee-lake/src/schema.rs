@@ -240,14 +240,6 @@ fn compatible(written: &ColumnType, table: &ColumnType) -> bool {
     }
 }
 
-/// UTC as Arrow names it in the event-time column's type: an offset, as
-/// Arrow reads named zones only with chrono-tz, and as DataFusion's `now()`
-/// has it. Any zone makes Parquet's timestamp "adjusted to UTC".
-///
-/// The unit is microseconds: Athena (and Hive before 3) reads milli- and
-/// microseconds, not nanoseconds; DuckDB, Trino and Spark read all three.
-pub const UTC_OFFSET: &str = "+00:00";
-
 fn arrow_fields(columns: &Columns) -> Fields {
     columns
         .iter()
@@ -265,7 +257,10 @@ impl ColumnType {
             ColumnType::Float64 => DataType::Float64,
             ColumnType::String => DataType::Utf8,
             ColumnType::Timestamp => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC_OFFSET.into()))
+                // Microseconds: Athena (and Hive before 3) reads milli- and
+                // microseconds, not nanoseconds; DuckDB, Trino and Spark
+                // read all three.
+                DataType::Timestamp(TimeUnit::Microsecond, Some(crate::UTC_OFFSET.into()))
             }
             ColumnType::List(element) => {
                 DataType::List(Arc::new(Field::new_list_field(element.to_arrow(), true)))

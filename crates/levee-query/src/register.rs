@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -11,7 +11,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use levee_lake::{Lake, TableRef, catalog};
+use levee_lake::{Lake, TableRef, catalog, properties};
 
 use crate::QueryError;
 use crate::json_source::LakeJsonFormat;
@@ -113,7 +113,9 @@ pub(crate) async fn register_table(
 /// which compaction widens to hold every hour, is the authority for both
 /// copies. Before the first compaction each copy's columns are inferred from
 /// its files, and a copy without files borrows the other's, so `_parquet`
-/// exists from the start. `None` when there is no catalog and no data file.
+/// exists from the start; the event-time column that the table's properties
+/// name, text in the chunks, is read as the timestamp compaction makes it.
+/// `None` when there is no catalog and no data file.
 async fn file_schemas(
     ctx: &SessionContext,
     lake: &Lake,
@@ -124,6 +126,9 @@ async fn file_schemas(
         let schema = without_partition_columns(&schema);
         return Ok(Some(copies.iter().map(|_| schema.clone()).collect()));
     }
+    let time_field = properties::read_properties(lake, table)
+        .await?
+        .map(|p| p.time_field);
     let state = ctx.state();
     let mut inferred = Vec::new();
     for copy in copies {
@@ -134,7 +139,11 @@ async fn file_schemas(
                     .infer_schema(&state, &table_url(copy.format, table)?)
                     .await
                     .map_err(|e| table_error(copy.format, table, e.into()))?;
-                Some(without_partition_columns(&s))
+                let s = without_partition_columns(&s);
+                Some(match &time_field {
+                    Some(t) => with_event_time(&s, t.as_str()),
+                    None => s,
+                })
             }
         };
         inferred.push(schema);
@@ -182,6 +191,24 @@ fn table_error(format: Format, table: &TableRef, e: QueryError) -> QueryError {
         table: format!("{}.{}", table.database, format.sql_name(table)),
         message: e.to_string(),
     }
+}
+
+/// Makes the text column `time_field` a timestamp, typed as compaction
+/// writes it (Arrow's JSON reader parses the RFC 3339 text).
+fn with_event_time(schema: &Schema, time_field: &str) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if f.name() == time_field => Arc::new(Field::new(
+                time_field,
+                DataType::Timestamp(TimeUnit::Microsecond, Some(levee_lake::UTC_OFFSET.into())),
+                true,
+            )),
+            _ => f.clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Drops file columns named like a partition column: the folder is the

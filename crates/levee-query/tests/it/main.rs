@@ -1,5 +1,6 @@
 //! levee-query's integration tests: one binary, one module per concern.
 
+mod event_time;
 mod lake;
 mod output;
 mod scan;

@@ -269,3 +269,74 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// An nginx record's event time is in the lake as a timestamp column
+/// `time`, not only as the `time_local` text: DuckDB reads the Parquet's
+/// column as a timestamp, and levee's SQL truncates it as one.
+#[test]
+fn the_event_time_is_a_timestamp_column_duckdb_reads_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = format!(
+        r#"
+data_dir = {data}
+[sources.in]
+type = "stdin"
+tag = "nginx.access"
+parser = {{ type = "nginx", format = "combined" }}
+[outputs.lake]
+match = "nginx.**"
+type = "lake"
+lake = {lake}
+database = "web"
+table = "access"
+"#,
+        data = toml_path(&dir.join("data")),
+        lake = toml_path(&dir.join("lake")),
+    );
+    let line = |time: &str| {
+        format!("10.0.0.1 - - [{time}] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8.4.0\"\n")
+    };
+    let input = [
+        line("05/Dec/2026:01:02:03 +0000"),
+        line("05/Dec/2026:01:02:40 +0000"),
+        // 01:03:10 in UTC.
+        line("05/Dec/2026:02:03:10 +0100"),
+    ]
+    .concat();
+    let out = crate::support::run_with_stdin(dir, &config, input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(levee().args(["compact", "--lake"]).arg(dir.join("lake")));
+
+    let parquet = "read_parquet('lake/web/access/parquet/*/*/*.parquet')";
+    let theirs = duckdb(
+        dir,
+        &format!(
+            "select any_value(typeof(time)) as t, cast(epoch(min(time)) as bigint) as first, \
+             cast(epoch(max(time)) as bigint) as last from {parquet}"
+        ),
+    );
+    // 2026-12-05T01:02:03Z and 01:03:10Z.
+    assert_eq!(
+        theirs,
+        "t,first,last\nTIMESTAMP WITH TIME ZONE,1796432523,1796432590\n"
+    );
+
+    for table in ["access_json", "access_parquet"] {
+        let ours = ok(levee()
+            .args(["query", "--format", "csv", "--lake"])
+            .arg(dir.join("lake"))
+            .arg(format!(
+                "select date_trunc('minute', time) as m, count(*) as n from web.{table} group by 1 order by 1"
+            )));
+        assert_eq!(
+            stdout(&ours),
+            "m,n\n2026-12-05T01:02:00Z,2\n2026-12-05T01:03:00Z,1\n",
+            "{table}"
+        );
+    }
+}
