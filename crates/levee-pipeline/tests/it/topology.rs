@@ -374,7 +374,13 @@ buffer = {{ flush_interval = "10ms" }}
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let text = zstd_text(&chunks[0]);
-    assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n");
+    // Each record led by its event time (here the time of reading).
+    let lines: Vec<_> = text
+        .lines()
+        .map(|l| l.split_once("Z\",").map(|(_, rest)| rest))
+        .collect();
+    assert!(text.starts_with("{\"time\":\""), "{text}");
+    assert_eq!(lines, [Some("\"n\":1}"), Some("\"n\":2}")], "{text}");
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();
     assert_eq!(
