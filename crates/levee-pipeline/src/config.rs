@@ -350,17 +350,24 @@ impl<'i> Check<'_> {
         part: &Part<'i>,
         shaped: Part<'i>,
     ) -> Option<T> {
-        let result = T::deserialize(ValueDeserializer::from(shaped));
+        let result = T::deserialize(ValueDeserializer::from(shaped.clone()));
         self.decimal_sizes(component, part);
         match result {
             Ok(value) => Some(value),
             Err(e) => {
                 let message = e.message().trim().to_owned();
-                let span = e.span().filter(|s| *s != part.span()).or_else(|| {
-                    // Errors from serde's buffered paths (internally tagged
-                    // enums) come without a span: find the key they name.
-                    unknown_field(&message).and_then(|key| find_key(part, key))
-                });
+                // Errors from serde's buffered paths (internally tagged
+                // enums: the filters) come without a span.
+                let span = e
+                    .span()
+                    .filter(|s| *s != part.span())
+                    .or_else(|| unknown_field(&message).and_then(|key| find_key(part, key)))
+                    .or_else(|| {
+                        let found = culprit::<T>(&shaped, &message);
+                        // The probes' own sizes were warned about already.
+                        levee_io::units::take_decimal_sizes();
+                        found
+                    });
                 let (path, span) = match span {
                     Some(span) => path_at(part, &span),
                     None => (String::new(), part.span()),
@@ -648,6 +655,32 @@ fn struct_keys<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
+}
+
+/// The value an error without a span is about, found by reading the table
+/// again without each key in turn: serde visits keys in order and stops at
+/// the first bad value, so the same error comes back until the key at
+/// fault is the one left out. "Missing field" errors are about the table.
+fn culprit<'i, T: Deserialize<'i>>(shaped: &Part<'i>, message: &str) -> Option<Range<usize>> {
+    if message.starts_with("missing field") {
+        return None;
+    }
+    let table = shaped.get_ref().as_table()?;
+    table
+        .iter()
+        .filter(|(key, _)| key.get_ref() != "type")
+        .find_map(|(key, value)| {
+            let mut without = table.clone();
+            without.remove(key);
+            let again = T::deserialize(ValueDeserializer::from(Spanned::new(
+                shaped.span(),
+                DeValue::Table(without),
+            )));
+            match again {
+                Err(e) if e.message().trim() == message => None,
+                _ => Some(value.span()),
+            }
+        })
 }
 
 /// The span of top-level key `key` in a table.
