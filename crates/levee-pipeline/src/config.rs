@@ -812,3 +812,34 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_keys_are_the_fields_serde_reads() {
+        assert_eq!(
+            struct_keys::<OutputConfig>(),
+            ["match", "buffer", "retry", "type"]
+        );
+        assert_eq!(
+            struct_keys::<SourceConfig>(),
+            ["tag", "parser", "multiline", "time_error_field", "type"]
+        );
+    }
+
+    #[test]
+    fn three_mistakes_are_three_errors_not_only_the_first() {
+        // Three mistakes in three components: all three are reported.
+        let text = "[sources.a]\ntype = \"stdin\"\ntag = \"@x\"\n\
+                    [sources.b]\ntype = \"tail\"\ntag = \"b\"\npaths = []\n\
+                    [outputs.o]\nmatch = \"**\"\ntype = \"lake\"\ndatabase = \"d\"\ntable = \"t\"\nzstd_level = 0\n";
+        let errors = build(text, "c.toml").err().unwrap().0;
+        let at: Vec<(usize, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.split(':').next().unwrap_or("")))
+            .collect();
+        assert_eq!(at, [(3, "sources.a"), (7, "sources.b"), (13, "outputs.o")]);
+    }
+}
