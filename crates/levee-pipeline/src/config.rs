@@ -495,35 +495,24 @@ impl<'i> Check<'_> {
         let component = format!("outputs.{name}");
         let shaped = nest_kind(part, struct_keys::<OutputConfig>());
         let config: OutputConfig = self.part(&component, part, shaped)?;
-        let pattern = match TagPattern::new(&config.pattern) {
-            Ok(p) => p,
-            Err(e) => {
-                self.at_key(&component, part, Some("match"), e.to_string());
-                return None;
-            }
-        };
-        let checked = buffer_settings(&config.buffer)
-            .and_then(|buffer| Ok((buffer, check_retry(&config.retry)?)));
-        let (buffer, retry) = match checked {
-            Ok(checked) => checked,
-            Err((key, message)) => {
-                self.at_key(&component, part, Some(key), message);
-                return None;
-            }
-        };
-        match config.sink.build() {
-            Ok(sink) => Some(BuiltOutput {
-                name: name.to_owned(),
-                pattern,
-                buffer,
-                retry,
-                sink,
-            }),
-            Err(e) => {
-                self.at_key(&component, part, Some(e.key), e.to_string());
-                None
-            }
-        }
+        // Each part checked on its own, so every mistake in it is said.
+        let pattern = TagPattern::new(&config.pattern)
+            .map_err(|e| self.at_key(&component, part, Some("match"), e.to_string()));
+        let buffer = buffer_settings(&config.buffer)
+            .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
+        let retry = check_retry(&config.retry)
+            .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
+        let sink = config
+            .sink
+            .build()
+            .map_err(|e| self.at_key(&component, part, Some(e.key), e.to_string()));
+        Some(BuiltOutput {
+            name: name.to_owned(),
+            pattern: pattern.ok()?,
+            buffer: buffer.ok()?,
+            retry: retry.ok()?,
+            sink: sink.ok()?,
+        })
     }
 }
 
@@ -841,5 +830,21 @@ mod tests {
             .map(|e| (e.line, e.message.split(':').next().unwrap_or("")))
             .collect();
         assert_eq!(at, [(3, "sources.a"), (7, "sources.b"), (13, "outputs.o")]);
+    }
+
+    #[test]
+    fn an_output_with_three_mistakes_gets_three_errors() {
+        let text = "[sources.a]\ntype = \"stdin\"\ntag = \"a\"\n\
+                    [outputs.o]\nmatch = \"a.{b\"\ntype = \"lake\"\ndatabase = \"d\"\ntable = \"t\"\n\
+                    zstd_level = 0\nbuffer = { max_bytes = 10 }\n";
+        let errors = build(text, "c.toml").err().unwrap().0;
+        let keys: Vec<(usize, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.split(": ").nth(1).unwrap_or("")))
+            .collect();
+        assert_eq!(
+            keys,
+            [(5, "match"), (9, "zstd_level"), (10, "buffer.max_bytes")]
+        );
     }
 }
