@@ -8,8 +8,16 @@
 //! `coerce_primitive`, which reads numbers and booleans into string columns
 //! as their text, as compaction does. Everything else (schema inference,
 //! projection, partition columns, metrics) is DataFusion's.
+//!
+//! In a table with an event-time column, a chunk written before the table
+//! had it may hold a record's own `time` that is no timestamp. The decoder
+//! refuses such a chunk; it is then read as compaction reads it, the
+//! clashing fields renamed (`time` becomes `time_`), so the column is null
+//! there, as in the Parquet copy. Only a query that reads the column meets
+//! the refusal, so only it sees that chunk's `time_`; others read the chunk
+//! as it is, where `time_` is absent.
 
-use std::io::{BufReader, Cursor};
+use std::io::{Cursor, Read};
 use std::sync::Arc;
 
 use arrow_json::ReaderBuilder;
@@ -31,18 +39,20 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::{ExecutionPlan, apply_expression_roots};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 /// DataFusion's JSON format, reading through [`LakeJsonSource`].
 #[derive(Debug)]
 pub(crate) struct LakeJsonFormat {
     inner: JsonFormat,
+    /// The table's event-time column, if it has one.
+    time_field: Option<Arc<str>>,
 }
 
 impl LakeJsonFormat {
-    pub fn new(inner: JsonFormat) -> LakeJsonFormat {
-        LakeJsonFormat { inner }
+    pub fn new(inner: JsonFormat, time_field: Option<Arc<str>>) -> LakeJsonFormat {
+        LakeJsonFormat { inner, time_field }
     }
 }
 
@@ -92,7 +102,7 @@ impl FileFormat for LakeJsonFormat {
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
-        Arc::new(LakeJsonSource::new(table_schema))
+        Arc::new(LakeJsonSource::new(table_schema, self.time_field.clone()))
     }
 }
 
@@ -103,15 +113,17 @@ pub(crate) struct LakeJsonSource {
     batch_size: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
     projection: SplitProjection,
+    time_field: Option<Arc<str>>,
 }
 
 /// Rows per batch when DataFusion has not said.
 const DEFAULT_BATCH_SIZE: usize = 8192;
 
 impl LakeJsonSource {
-    fn new(table_schema: TableSchema) -> LakeJsonSource {
+    fn new(table_schema: TableSchema, time_field: Option<Arc<str>>) -> LakeJsonSource {
         LakeJsonSource {
             projection: SplitProjection::unprojected(&table_schema),
+            time_field,
             table_schema,
             batch_size: None,
             metrics: ExecutionPlanMetricsSet::new(),
@@ -132,6 +144,7 @@ impl FileSource for LakeJsonSource {
             projected_schema: Arc::new(file_schema.project(&self.projection.file_indices)?),
             compression: base_config.file_compression_type,
             store: object_store,
+            time_field: self.time_field.clone(),
         });
         ProjectionOpener::try_new(self.projection.clone(), opener, file_schema)
     }
@@ -188,6 +201,7 @@ struct LakeJsonOpener {
     projected_schema: SchemaRef,
     compression: FileCompressionType,
     store: Arc<dyn ObjectStore>,
+    time_field: Option<Arc<str>>,
 }
 
 impl FileOpener for LakeJsonOpener {
@@ -196,15 +210,37 @@ impl FileOpener for LakeJsonOpener {
         let schema = self.projected_schema.clone();
         let batch_size = self.batch_size;
         let compression = self.compression;
+        let time_field = self.time_field.clone();
         Ok(Box::pin(async move {
             // Whole, into memory: a chunk is a minute of one writer's events.
             let bytes = store.get(&file.object_meta.location).await?.bytes().await?;
-            let decoded = compression.convert_read(Cursor::new(bytes))?;
-            let reader = ReaderBuilder::new(schema)
-                .with_batch_size(batch_size)
-                .with_coerce_primitive(true)
-                .build(BufReader::new(decoded))?;
-            Ok(futures::stream::iter(reader).map_err(Into::into).boxed())
+            let mut data = Vec::new();
+            compression
+                .convert_read(Cursor::new(bytes))?
+                .read_to_end(&mut data)?;
+            let builder = || {
+                ReaderBuilder::new(schema.clone())
+                    .with_batch_size(batch_size)
+                    .with_coerce_primitive(true)
+            };
+            let batches = match builder().build(&data[..])?.collect::<Result<Vec<_>, _>>() {
+                Ok(batches) => batches,
+                Err(refused) => match &time_field {
+                    Some(time_field) => {
+                        let records = levee_lake::compact::read_records(&data, Some(time_field))
+                            .map_err(|_| refused)?;
+                        let mut decoder = builder().build_decoder()?;
+                        let mut batches = Vec::new();
+                        for rows in records.chunks(batch_size.max(1)) {
+                            decoder.serialize(rows)?;
+                            batches.extend(decoder.flush()?);
+                        }
+                        batches
+                    }
+                    None => return Err(refused.into()),
+                },
+            };
+            Ok(futures::stream::iter(batches.into_iter().map(Ok)).boxed())
         }))
     }
 }

@@ -68,7 +68,11 @@ pub(crate) async fn register_table(
     for format in Format::ALL {
         copies.push(survey(lake, table, format).await?);
     }
-    let Some(file_schemas) = file_schemas(ctx, lake, table, &copies).await? else {
+    let time_field: Option<Arc<str>> = properties::read_properties(lake, table)
+        .await?
+        .map(|p| p.time_field.as_str().into());
+    let Some(file_schemas) = file_schemas(ctx, lake, table, &copies, time_field.clone()).await?
+    else {
         return Ok(Vec::new());
     };
 
@@ -79,7 +83,7 @@ pub(crate) async fn register_table(
         let mut listings = Vec::new();
         for kind in &copy.kinds {
             let config = ListingTableConfig::new(table_url(format, table)?)
-                .with_listing_options(listing_options(format, kind))
+                .with_listing_options(listing_options(format, kind, time_field.clone()))
                 .with_schema(file_schema.clone());
             listings.push(ListingTable::try_new(config).map_err(err)?);
         }
@@ -121,27 +125,25 @@ async fn file_schemas(
     lake: &Lake,
     table: &TableRef,
     copies: &[Survey],
+    time_field: Option<Arc<str>>,
 ) -> Result<Option<Vec<SchemaRef>>, QueryError> {
     if let Some(schema) = catalog::load_schema(lake, table).await? {
         let schema = without_partition_columns(&schema);
         return Ok(Some(copies.iter().map(|_| schema.clone()).collect()));
     }
-    let time_field = properties::read_properties(lake, table)
-        .await?
-        .map(|p| p.time_field);
     let state = ctx.state();
     let mut inferred = Vec::new();
     for copy in copies {
         let schema = match &copy.infer_from {
             None => None,
             Some(kind) => {
-                let s = listing_options(copy.format, kind)
+                let s = listing_options(copy.format, kind, time_field.clone())
                     .infer_schema(&state, &table_url(copy.format, table)?)
                     .await
                     .map_err(|e| table_error(copy.format, table, e.into()))?;
                 let s = without_partition_columns(&s);
                 Some(match &time_field {
-                    Some(t) => with_event_time(&s, t.as_str()),
+                    Some(t) => with_event_time(&s, t),
                     None => s,
                 })
             }
@@ -160,12 +162,17 @@ async fn file_schemas(
 }
 
 /// How one kind of file of a copy is read.
-fn listing_options(format: Format, kind: &FileKind) -> ListingOptions {
+fn listing_options(
+    format: Format,
+    kind: &FileKind,
+    time_field: Option<Arc<str>>,
+) -> ListingOptions {
     let file_format: Arc<dyn FileFormat> = match format {
         Format::Json => Arc::new(LakeJsonFormat::new(
             JsonFormat::default()
                 .with_file_compression_type(kind.compression)
                 .with_schema_infer_max_rec(JSON_INFER_ROWS),
+            time_field,
         )),
         Format::Parquet => Arc::new(ParquetFormat::default()),
     };

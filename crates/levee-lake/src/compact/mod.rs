@@ -35,8 +35,9 @@ pub use report::{
 };
 
 use crate::properties::{TimeField, read_properties};
-use crate::schema::{Changes, TableSchema};
+use crate::schema::{Changes, TableSchema, prepare_record};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
+use levee_event::Record;
 use plan::Status;
 
 /// Which hours of a table to consider.
@@ -152,6 +153,23 @@ pub async fn compact_table(
         report.stale_hours = plan::stale_hours(lake, table, &schema, concurrency).await?;
     }
     Ok(report)
+}
+
+/// The records of a chunk's newline-delimited JSON (decompressed) as
+/// compaction reads them: each line parsed, and the fields that would
+/// clash with the partition columns or with the event-time column
+/// `time_field` renamed. A reader of the JSON copy uses it for chunks the
+/// Arrow decoder refuses as they are (a record's own `time` text, written
+/// before the table had the column). Fails on the first line that is not a
+/// JSON object, with its number.
+pub fn read_records(data: &[u8], time_field: Option<&str>) -> Result<Vec<Record>, String> {
+    chunk::Lines::new(data)
+        .map(|(number, line)| {
+            let mut record = chunk::parse_line(line).map_err(|e| format!("line {number}: {e}"))?;
+            prepare_record(&mut record, time_field);
+            Ok(record)
+        })
+        .collect()
 }
 
 /// The hours a `Pending` compaction would compact now, and why.
