@@ -9,7 +9,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use levee_io::sinks::encode::json::write_record;
+use levee_io::sinks::encode::Rfc3339;
+use levee_io::sinks::encode::json::{write_led_record, write_record};
 use levee_parse::{Parser, ParserConfig};
 
 const LINES: usize = 1_000;
@@ -95,17 +96,19 @@ fn from_toml(line: &str) -> Parser {
 }
 
 /// The parsed nginx records written as JSON lines, as the sinks write
-/// them: by [`write_record`], and by `serde_json`.
+/// them: by [`write_record`], led by the event time as the lake writes
+/// them, and by `serde_json`.
 fn encode(c: &mut Criterion) {
     let parser = from_toml(r#"parser = { type = "nginx", format = "combined_request_time" }"#);
-    let records: Vec<_> = nginx_lines(&mut Rng(0x5EED_1E7E_E000_0001))
+    let parsed: Vec<_> = nginx_lines(&mut Rng(0x5EED_1E7E_E000_0001))
         .iter()
         .map(|line| match parser.parse(line) {
-            Ok(parsed) => parsed.record,
+            Ok(parsed) => (parsed.time.unwrap_or_default(), parsed.record),
             // Or the benchmark measures fewer records than it says.
             Err(e) => panic!("generated line does not parse: {e}"),
         })
         .collect();
+    let records: Vec<_> = parsed.iter().map(|(_, record)| record.clone()).collect();
     let mut out = Vec::with_capacity(1 << 20);
     let mut group = c.benchmark_group("encode_nginx_records");
     group.throughput(Throughput::Elements(records.len() as u64));
@@ -114,6 +117,17 @@ fn encode(c: &mut Criterion) {
             out.clear();
             for record in &records {
                 write_record(record, &mut out);
+                out.push(b'\n');
+            }
+            black_box(out.len())
+        })
+    });
+    // As the lake writes them: each led by its event time.
+    group.bench_function("write_json_with_time", |b| {
+        b.iter(|| {
+            out.clear();
+            for (time, record) in &parsed {
+                write_led_record("time", Rfc3339::new(*time).as_str(), record, &mut out);
                 out.push(b'\n');
             }
             black_box(out.len())
