@@ -7,7 +7,10 @@
 //!   schema it wrote them with. Compaction compares them with the store to
 //!   find the hours that need it again.
 //!
-//! Both are JSON, written with one PUT each, so a reader sees the old or the
+//! Beside them, `table.json` holds the table's properties (its event-time
+//! column), which the lake output writes: see [`crate::properties`].
+//!
+//! All are JSON, written with one PUT each, so a reader sees the old or the
 //! new file, never half of one.
 
 use std::collections::BTreeSet;

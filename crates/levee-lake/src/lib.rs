@@ -3,6 +3,7 @@
 //! ```text
 //! <lake>/<db>/<table>/json/dt=YYYY-MM-DD/hour=HH/<MM>-<writer>-<seq>.ndjson.zst   written by the lake output
 //! <lake>/<db>/<table>/parquet/dt=YYYY-MM-DD/hour=HH/part-NNNNN.parquet          written by compaction
+//! <lake>/<db>/<table>/_levee/table.json                                         the table's properties, written by the lake output
 //! <lake>/<db>/<table>/_levee/                                                   the table's catalog
 //! ```
 //!
