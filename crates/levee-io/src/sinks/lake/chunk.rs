@@ -116,10 +116,15 @@ impl OpenChunk {
         frames: &mut Frames,
         write: u64,
     ) {
+        let mut time = Rfc3339::default();
         for event in events {
             let before = self.pending.len();
-            let time = Rfc3339::new(event.time);
-            write_led_record(time_field, time.as_str(), &event.record, &mut self.pending);
+            write_led_record(
+                time_field,
+                time.format(event.time),
+                &event.record,
+                &mut self.pending,
+            );
             self.pending.push(b'\n');
             self.raw_bytes += self.pending.len() - before;
             if self.pending.len() >= self.frame_at {
@@ -247,13 +252,9 @@ mod tests {
             })
             .collect();
         let mut json = Vec::new();
+        let mut time = Rfc3339::default();
         for event in &events {
-            write_led_record(
-                "time",
-                Rfc3339::new(event.time).as_str(),
-                &event.record,
-                &mut json,
-            );
+            write_led_record("time", time.format(event.time), &event.record, &mut json);
             json.push(b'\n');
         }
         (events, json)
