@@ -4,8 +4,11 @@
 //! Demo traffic, not part of the collector: `levee generate`, the `generate`
 //! source, the demo, the tests and the benchmarks all read the same
 //! [`Generator`], with options checked once by [`GenerateOptions::builder`]:
-//! the same options give the same bytes. Lines come in increasing event time, spread over `days` with a daily
-//! rhythm, and each is written into a caller's buffer without allocating.
+//! the same options give the same bytes. Lines come in increasing event
+//! time, spread over `days` with a daily rhythm, and each is written into a
+//! caller's buffer without allocating.
+
+#![warn(missing_docs)]
 
 mod events;
 mod nginx;

@@ -12,6 +12,8 @@
 //!
 //! [`Batch`]: levee_event::Batch
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod sinks;
 pub mod sources;

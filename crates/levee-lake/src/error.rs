@@ -3,19 +3,39 @@
 pub enum LakeError {
     /// The lake root is not a path or URL we can open.
     #[error("cannot open lake `{root}`: {reason}")]
-    Open { root: String, reason: String },
+    Open {
+        /// The root as given.
+        root: String,
+        /// Why it cannot be opened.
+        reason: String,
+    },
     /// The object store refused a read, write or listing.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
     /// A database or table name that would escape its folder or break paths.
     #[error("invalid {what} name `{name}`: use letters, digits, `-` and `_`")]
-    InvalidName { what: &'static str, name: String },
+    InvalidName {
+        /// `database` or `table`.
+        what: &'static str,
+        /// The name refused.
+        name: String,
+    },
     /// A name for the event-time column that cannot be one.
     #[error("invalid time field `{name}`: {reason}")]
-    InvalidTimeField { name: String, reason: &'static str },
+    InvalidTimeField {
+        /// The name refused.
+        name: String,
+        /// Why it cannot name the column.
+        reason: &'static str,
+    },
     /// A catalog file (schema or manifest) that cannot be read back.
     #[error("catalog file `{key}`: {reason}")]
-    Catalog { key: String, reason: String },
+    Catalog {
+        /// The file's key in the object store.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Writing or reading Parquet failed.
     #[cfg(feature = "compact")]
     #[error("parquet: {0}")]

@@ -60,7 +60,9 @@ impl ChunkCompression {
 /// A table in a database of the lake.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableRef {
+    /// The database: a folder under the lake's root.
     pub database: String,
+    /// The table: a folder under its database.
     pub table: String,
 }
 

@@ -12,6 +12,8 @@
 //! with [`catalog`] (tables and their schemas) and [`compact`] (JSON chunks
 //! to Parquet, hour by hour).
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod layout;
 pub mod properties;

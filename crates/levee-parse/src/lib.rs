@@ -15,6 +15,8 @@
 //! record before parsing. Timestamps in
 //! lines are read by the hand-written parsers in [`time`].
 
+#![warn(missing_docs)]
+
 mod access_log;
 mod apache;
 mod config;

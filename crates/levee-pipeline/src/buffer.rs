@@ -70,6 +70,7 @@ fn default_batch_bytes() -> Size {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BufferKind {
+    /// A bounded queue in memory, lost if the process dies.
     #[default]
     Memory,
 }
@@ -90,9 +91,13 @@ pub enum WhenFull {
 /// A buffer's settings, checked.
 #[derive(Clone, Copy, Debug)]
 pub struct BufferSettings {
+    /// The most bytes of events held; see [`BufferConfig::max_bytes`].
     pub max_bytes: usize,
+    /// A batch is ready once it holds this many bytes.
     pub batch_max_bytes: usize,
+    /// The longest an event waits before its batch is ready.
     pub flush_interval: Duration,
+    /// What a full buffer does with new events.
     pub when_full: WhenFull,
 }
 
@@ -114,6 +119,7 @@ pub struct MemoryBuffer {
 }
 
 impl MemoryBuffer {
+    /// An empty buffer that counts what it drops into `metrics`.
     pub fn new(settings: BufferSettings, metrics: OutputMetrics) -> MemoryBuffer {
         MemoryBuffer {
             settings,

@@ -7,6 +7,8 @@
 //! output's bounded [`buffer`], whose worker writes batches to the sink and
 //! retries them. Every stage counts into one [`metrics::Metrics`] registry.
 
+#![warn(missing_docs)]
+
 pub mod buffer;
 pub mod config;
 mod error;

@@ -37,7 +37,9 @@ pub struct RunOptions {
 /// What a finished run did, per output.
 #[derive(Debug)]
 pub struct RunReport {
+    /// Each source's name and counters.
     pub sources: Vec<(String, SourceMetrics)>,
+    /// Each output's name and counters.
     pub outputs: Vec<(String, OutputMetrics)>,
     /// Sources that stopped with an error, and why.
     pub source_errors: Vec<(String, String)>,

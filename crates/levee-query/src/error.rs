@@ -15,7 +15,12 @@ pub enum QueryError {
     Lake(#[from] LakeError),
     /// A table of the lake could not be registered (its schema could not be read).
     #[error("cannot open table {table}: {message}")]
-    Table { table: String, message: String },
+    Table {
+        /// The table's name.
+        table: String,
+        /// Why it could not be registered.
+        message: String,
+    },
     /// The statement does not parse.
     #[error("SQL syntax error: {0}")]
     Syntax(String),
@@ -29,7 +34,9 @@ pub enum QueryError {
     /// A result could not be written in the format asked for.
     #[error("cannot write {format}: {message}")]
     Output {
+        /// The format being written, as a reader says it (`CSV`, `Parquet`).
         format: &'static str,
+        /// What went wrong.
         message: String,
     },
 }

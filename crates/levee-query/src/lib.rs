@@ -17,6 +17,8 @@
 //! the tables hold, bytes scanned, and what Athena would have charged. The
 //! [`output`] functions print answers as a table, CSV, JSON lines or Parquet.
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod functions;
 mod json_source;

@@ -13,14 +13,20 @@ pub enum CompactReason {
     /// It had never been compacted.
     New,
     /// `new` chunks arrived (late events) or changed since its last compaction.
-    ChunksChanged { new: usize },
+    ChunksChanged {
+        /// How many chunks are new or changed.
+        new: usize,
+    },
     /// Its Parquet files are not the ones its manifest lists: a compaction
     /// stopped half way, or something else changed them.
     OutputsChanged,
     /// Its files were written with a type the table has since widened.
     SchemaWidened,
     /// Its manifest could not be read.
-    ManifestUnreadable { reason: String },
+    ManifestUnreadable {
+        /// Why it could not be read.
+        reason: String,
+    },
     /// Up to date, but compacted because the options said `force`.
     Forced,
 }
@@ -36,7 +42,10 @@ pub enum SkipReason {
     /// `missing` chunks its last compaction read are gone (expired?), so
     /// compacting it again would lose their rows. Delete the hour's manifest
     /// to compact it from what is left.
-    ChunksMissing { missing: usize },
+    ChunksMissing {
+        /// How many chunks are gone.
+        missing: usize,
+    },
 }
 
 /// A selected hour that was not compacted.

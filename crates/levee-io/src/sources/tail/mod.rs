@@ -5,7 +5,7 @@
 //! still written to (until quiet for `rotate_wait`), beside the new file at
 //! the path, which is read from its start. A file truncated in place is
 //! read again from 0. A clean stop records where each file was left, and a
-//! restart reads on from there (see [`checkpoint`]). Globs are not
+//! restart reads on from there (see `checkpoint.rs`). Globs are not
 //! supported yet.
 
 mod checkpoint;
