@@ -3,86 +3,36 @@
 //!
 //! `cargo bench -p levee-io --bench encode -- --quick`
 //!
-//! The lines are the ones `levee-parse`'s `parsers` bench generates for
-//! nginx (same generator, same seed), so figures compare across the two.
+//! The lines are the demo's nginx traffic from `levee-generate`, as
+//! `levee bench collect` parses them, so figures compare with its.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use levee_generate::{Dataset, GenerateOptions, Generator};
 use levee_io::sinks::encode::Rfc3339;
 use levee_io::sinks::encode::json::{write_led_record, write_record};
 use levee_parse::{Parser, ParserConfig};
 
-const LINES: usize = 1_000;
+const LINES: u64 = 1_000;
 
-const METHODS: &[&str] = &["GET", "GET", "GET", "POST", "PUT", "DELETE"];
-const PATHS: &[&str] = &[
-    "/",
-    "/api/v1/webhooks",
-    "/api/v1/users/1234/orders",
-    "/static/js/app.4f3c2a.js",
-    "/healthz",
-];
-const AGENTS: &[&str] = &[
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-    "curl/8.4.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
-    r#"python-requests/2.31.0 \"bot\""#,
-    "-",
-];
-
-/// A small deterministic generator, so every run writes the same records.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+/// The lines `levee bench collect` parses: the demo's nginx traffic, in
+/// the bench's format, from one seed, so every run writes the same records.
+fn nginx_lines() -> Vec<Vec<u8>> {
+    let options = GenerateOptions::builder(Dataset::Nginx)
+        .lines(LINES)
+        .start("2018-09-01")
+        .days(1)
+        .build()
+        .expect("bench generator options are valid");
+    let mut generator = Generator::new(options);
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    while generator.next_line(&mut line).is_some() {
+        line.pop(); // the '\n'
+        lines.push(std::mem::take(&mut line));
     }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
-fn nginx_lines(rng: &mut Rng) -> Vec<Vec<u8>> {
-    (0..LINES)
-        .map(|_| {
-            let query = match rng.below(3) {
-                0 => String::new(),
-                _ => format!("?limit={}&page={}", rng.below(100), rng.below(10)),
-            };
-            let line = format!(
-                r#"{}.{}.{}.{} - {} [{:02}/Oct/2023:{:02}:{:02}:{:02} +0000] "{} {}{} HTTP/1.1" {} {} "{}" "{}" {}.{:03}"#,
-                rng.below(256),
-                rng.below(256),
-                rng.below(256),
-                rng.below(256),
-                rng.pick(&["-", "-", "alice"]),
-                1 + rng.below(28),
-                rng.below(24),
-                rng.below(60),
-                rng.below(60),
-                rng.pick(METHODS),
-                rng.pick(PATHS),
-                query,
-                rng.pick(&["200", "200", "200", "304", "404", "502"]),
-                rng.below(100_000),
-                rng.pick(&["-", "https://example.com/start"]),
-                rng.pick(AGENTS),
-                rng.below(3),
-                rng.below(1000),
-            );
-            line.into_bytes()
-        })
-        .collect()
+    lines
 }
 
 /// A parser from a source's `parser = ...` line, as a user writes it.
@@ -100,7 +50,7 @@ fn from_toml(line: &str) -> Parser {
 /// them, and by `serde_json`.
 fn encode(c: &mut Criterion) {
     let parser = from_toml(r#"parser = { type = "nginx", format = "combined_request_time" }"#);
-    let parsed: Vec<_> = nginx_lines(&mut Rng(0x5EED_1E7E_E000_0001))
+    let parsed: Vec<_> = nginx_lines()
         .iter()
         .map(|line| match parser.parse(line) {
             Ok(parsed) => (parsed.time.unwrap_or_default(), parsed.record),
