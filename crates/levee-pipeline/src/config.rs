@@ -187,12 +187,12 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
             "data_dir" => {
-                if let Some(dir) = check.part("data_dir", &value, value.clone()) {
+                if let Some(dir) = check.part("data_dir", &value, Clone::clone) {
                     data_dir = dir;
                 }
             }
             "metrics" => {
-                if let Some(m) = check.part("metrics", &value, value.clone()) {
+                if let Some(m) = check.part("metrics", &value, Clone::clone) {
                     metrics = m;
                 }
             }
@@ -342,45 +342,75 @@ impl<'i> Check<'_> {
         }
     }
 
-    /// Deserializes `shaped` (the component's `part`, perhaps reshaped) as
-    /// a `T`, recording the first error at the key it concerns.
+    /// Deserializes the component's `part`, reshaped by `shape`, as a `T`,
+    /// recording each error at the key it concerns.
+    ///
+    /// serde stops at a component's first mistake, so after one the part is
+    /// read again without the key at fault, up to [`MAX_READS`] times: the
+    /// component's other mistakes are said in the same run (a wrong type in
+    /// `buffer` no longer hides a bad lake URL). What is read after a
+    /// mistake is only checked, never run: the file has errors.
     fn part<T: Deserialize<'i>>(
         &mut self,
         component: &str,
         part: &Part<'i>,
-        shaped: Part<'i>,
+        shape: impl Fn(&Part<'i>) -> Part<'i>,
     ) -> Option<T> {
-        let result = T::deserialize(ValueDeserializer::from(shaped.clone()));
-        self.decimal_sizes(component, part);
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                let message = e.message().trim().to_owned();
-                // Errors from serde's buffered paths (internally tagged
-                // enums: the filters) come without a span.
-                let span = e
-                    .span()
-                    .filter(|s| *s != part.span())
-                    .or_else(|| unknown_field(&message).and_then(|key| find_key(part, key)))
-                    .or_else(|| {
-                        let found = culprit::<T>(&shaped, &message);
-                        // The probes' own sizes were warned about already.
-                        levee_io::units::take_decimal_sizes();
-                        found
-                    });
-                let (path, span) = match span {
-                    Some(span) => path_at(part, &span),
-                    None => (String::new(), part.span()),
-                };
-                let message = if path.is_empty() {
-                    format!("{component}: {message}")
-                } else {
-                    format!("{component}: {path}: {message}")
-                };
-                self.at(Some(span), Level::Error, message);
-                None
+        let mut current = part.clone();
+        let mut removed = false;
+        for read in 0..MAX_READS {
+            let shaped = shape(&current);
+            let result = T::deserialize(ValueDeserializer::from(shaped.clone()));
+            if read == 0 {
+                self.decimal_sizes(component, part);
+            } else {
+                // Said on the first read already.
+                levee_io::units::take_decimal_sizes();
             }
+            let e = match result {
+                Ok(value) => return Some(value),
+                Err(e) => e,
+            };
+            let message = e.message().trim().to_owned();
+            // A key taken out because it was wrong is not also missing, and
+            // a misspelt key's right name (`pathz` for `paths`) is not missing
+            // either: what is still missing is said once the rest is right.
+            if removed && message.starts_with("missing field") {
+                return None;
+            }
+            // Errors from serde's buffered paths (internally tagged
+            // enums: the filters) come without a span.
+            let span = e
+                .span()
+                .filter(|s| *s != part.span())
+                .or_else(|| unknown_field(&message).and_then(|key| find_key(&current, key)))
+                .or_else(|| {
+                    let found = culprit::<T>(&shaped, &message);
+                    // The probes' own sizes were warned about already.
+                    levee_io::units::take_decimal_sizes();
+                    found
+                });
+            let (path, span) = match span {
+                Some(span) => path_at(part, &span),
+                None => (String::new(), part.span()),
+            };
+            let said = if path.is_empty() {
+                format!("{component}: {message}")
+            } else {
+                format!("{component}: {path}: {message}")
+            };
+            self.at(Some(span), Level::Error, said);
+            // An unknown key is said at the key itself, which has no path.
+            let key = match path.split('.').next() {
+                Some(first) if !first.is_empty() => first.to_owned(),
+                _ => unknown_field(&message).unwrap_or_default().to_owned(),
+            };
+            if key.is_empty() || key == "type" || !remove_key(&mut current, &key) {
+                return None;
+            }
+            removed = true;
         }
+        None
     }
 
     /// Warns about each size written in decimal units in `part` since the
@@ -462,8 +492,8 @@ impl<'i> Check<'_> {
 
     fn source(&mut self, name: &str, part: &Part<'i>) -> Option<Source> {
         let component = format!("sources.{name}");
-        let shaped = nest_kind(part, struct_keys::<SourceConfig>());
-        let config: SourceConfig = self.part(&component, part, shaped)?;
+        let keys = struct_keys::<SourceConfig>();
+        let config: SourceConfig = self.part(&component, part, |p| nest_kind(p, keys))?;
         match config.build() {
             Ok(source) => Some(source),
             Err(e) => {
@@ -475,7 +505,7 @@ impl<'i> Check<'_> {
 
     fn filter(&mut self, i: usize, part: &Part<'i>) -> Option<Filter> {
         let component = format!("filters[{i}]");
-        let config: FilterConfig = self.part(&component, part, part.clone())?;
+        let config: FilterConfig = self.part(&component, part, Clone::clone)?;
         match config.build() {
             Ok(filter) => Some(filter),
             Err(e) => {
@@ -493,8 +523,8 @@ impl<'i> Check<'_> {
 
     fn output(&mut self, name: &str, part: &Part<'i>) -> Option<BuiltOutput> {
         let component = format!("outputs.{name}");
-        let shaped = nest_kind(part, struct_keys::<OutputConfig>());
-        let config: OutputConfig = self.part(&component, part, shaped)?;
+        let keys = struct_keys::<OutputConfig>();
+        let config: OutputConfig = self.part(&component, part, |p| nest_kind(p, keys))?;
         // Each part checked on its own, so every mistake in it is said.
         let pattern = TagPattern::new(&config.pattern)
             .map_err(|e| self.at_key(&component, part, Some("match"), e.to_string()));
@@ -670,6 +700,21 @@ fn culprit<'i, T: Deserialize<'i>>(shaped: &Part<'i>, message: &str) -> Option<R
                 _ => Some(value.span()),
             }
         })
+}
+
+/// How many times one component is read, each time without a key found
+/// wrong: more mistakes than this in one component are said on the next run.
+const MAX_READS: usize = 8;
+
+/// Takes the top-level key `key` out of a table; false if it is not there.
+fn remove_key(part: &mut Part<'_>, key: &str) -> bool {
+    let DeValue::Table(table) = part.get_mut() else {
+        return false;
+    };
+    let Some(found) = table.keys().find(|k| k.get_ref() == key).cloned() else {
+        return false;
+    };
+    table.remove(&found).is_some()
 }
 
 /// The span of top-level key `key` in a table.
