@@ -149,7 +149,7 @@ impl FieldPath {
         if same_map {
             if let Some((map, leaf)) = parent_mut(record, from) {
                 let to_leaf = to.rsplit_once('.').map_or(to, |(_, leaf)| leaf);
-                rename_in_place(map, leaf, to_leaf);
+                map.rename_in_place(leaf, to_leaf);
             }
             return;
         }
@@ -217,22 +217,6 @@ fn parent_or_insert<'r, 'p>(
         }
     }
     Some((map, leaf))
-}
-
-/// Renames a key of one map in its place, replacing any key named `to`.
-fn rename_in_place(map: &mut Record, from: &str, to: &str) {
-    let Some((index, mut key, value)) = map.shift_remove_full(from) else {
-        return;
-    };
-    let index = match map.shift_remove_full(to) {
-        Some((taken, ..)) if taken < index => index - 1,
-        _ => index,
-    };
-    // Reuses the old name's allocation for the new name.
-    key.clear();
-    key.push_str(to);
-    let at = index.min(map.len());
-    map.shift_insert(at, key, value);
 }
 
 impl fmt::Debug for FieldPath {

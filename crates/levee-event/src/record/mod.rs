@@ -180,6 +180,23 @@ impl Record {
         Some((at, k, v))
     }
 
+    /// Renames field `from` to `to` in its place, replacing any field
+    /// already named `to`; nothing happens if there is no `from`.
+    pub fn rename_in_place(&mut self, from: &str, to: &str) {
+        let Some((index, mut key, value)) = self.shift_remove_full(from) else {
+            return;
+        };
+        let index = match self.shift_remove_full(to) {
+            Some((taken, ..)) if taken < index => index - 1,
+            _ => index,
+        };
+        // Reuses the old name's allocation for the new name.
+        key.clear();
+        key.push_str(to);
+        let at = index.min(self.len());
+        self.shift_insert(at, key, value);
+    }
+
     /// Puts a field at position `at` (at the end if `at` is past it),
     /// moving it there if it exists; returns the old value.
     pub fn shift_insert(

@@ -279,7 +279,7 @@ impl RecordFilter {
         }
         let record = &mut event.record;
         for (from, to) in &self.rename {
-            rename(record, from, to);
+            record.rename_in_place(from, to);
         }
         for name in &self.remove {
             record.shift_remove(name.as_str());
@@ -305,22 +305,6 @@ impl RecordFilter {
             }),
         }
     }
-}
-
-/// Renames a field in its place, replacing any field already named `to`.
-fn rename(record: &mut Record, from: &str, to: &str) {
-    let Some((index, mut key, value)) = record.shift_remove_full(from) else {
-        return;
-    };
-    let index = match record.shift_remove_full(to) {
-        Some((taken, ..)) if taken < index => index - 1,
-        _ => index,
-    };
-    // Reuses the old name's allocation for the new name.
-    key.clear();
-    key.push_str(to);
-    let at = index.min(record.len());
-    record.shift_insert(at, key, value);
 }
 
 #[cfg(test)]
