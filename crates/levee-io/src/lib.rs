@@ -20,5 +20,5 @@ pub mod sources;
 pub mod units;
 
 pub use error::{SinkConfigError, SinkError, SourceConfigError, SourceError};
-pub use sinks::{BuiltSink, Sink, SinkConfig};
+pub use sinks::{BuiltSink, Sink, SinkConfig, SinkContext, SinkMetrics};
 pub use sources::{SourceConfig, SourceContext, SourceMetrics};

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use levee_io::{SourceContext, SourceMetrics};
+use levee_io::{SinkContext, SinkMetrics, SourceContext, SourceMetrics};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -89,15 +89,22 @@ pub async fn run(
     let mut buffers = Vec::new();
     let mut reports = Vec::new();
     for output in pipeline.outputs {
+        let output_metrics = metrics.output(&output.name);
+        let ctx = SinkContext {
+            output: output.name.clone(),
+            data_dir: pipeline.data_dir.clone(),
+            metrics: SinkMetrics {
+                replay_skipped: output_metrics.replay_skipped.clone(),
+            },
+        };
         let sink = output
             .sink
-            .open()
+            .open(&ctx)
             .await
             .map_err(|e| PipelineError::Output {
                 name: output.name.clone(),
                 error: e,
             })?;
-        let output_metrics = metrics.output(&output.name);
         let buffer = Arc::new(MemoryBuffer::new(output.buffer, output_metrics.clone()));
         workers.spawn(output::run_worker(
             output.name.clone(),

@@ -3,7 +3,7 @@
 use levee_event::Event;
 use serde::Deserialize;
 
-use super::{OpenSink, SinkFuture, WriteSink};
+use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
 
 /// `type = "blackhole"`: discard events (they are still counted as sent).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -11,7 +11,7 @@ use super::{OpenSink, SinkFuture, WriteSink};
 pub struct BlackholeConfig {}
 
 impl OpenSink for BlackholeConfig {
-    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+    fn open<'a>(&'a self, _ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
         Box::pin(async { Ok(Box::new(Blackhole) as Box<dyn WriteSink>) })
     }
 }

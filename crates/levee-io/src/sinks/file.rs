@@ -8,7 +8,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
 use super::encode::ndjson_records;
-use super::{OpenSink, SinkFuture, WriteSink};
+use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
 use crate::{SinkConfigError, SinkError};
 
 /// `type = "file"`: append each record as a JSON line.
@@ -32,7 +32,7 @@ impl FileConfig {
 }
 
 impl OpenSink for FileConfig {
-    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+    fn open<'a>(&'a self, _ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
         Box::pin(async { Ok(Box::new(FileSink::open(self).await?) as Box<dyn WriteSink>) })
     }
 }

@@ -19,9 +19,11 @@ pub mod stdout;
 
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use levee_event::Event;
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -60,10 +62,47 @@ impl SinkConfig {
 /// A future a sink returns; boxed so sinks can live behind `dyn`.
 pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SinkError>> + Send + 'a>>;
 
+/// Where a sink runs, as the pipeline tells it at open.
+#[derive(Clone, Debug)]
+pub struct SinkContext {
+    /// The output's name (`[outputs.NAME]`).
+    pub output: String,
+    /// The pipeline's `data_dir`. A sink keeps its own state in
+    /// [`SinkContext::state_dir`].
+    pub data_dir: PathBuf,
+    /// Counters a sink keeps itself, beside the output worker's.
+    pub metrics: SinkMetrics,
+}
+
+impl SinkContext {
+    /// The folder of this output's own state, `<data_dir>/outputs/<output>`,
+    /// the name kept to letters, digits, `-` and `_` (any other byte as
+    /// `%XX`) so no name climbs out of it. Not created here.
+    pub fn state_dir(&self) -> PathBuf {
+        let mut stem = String::with_capacity(self.output.len());
+        for b in self.output.bytes() {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                stem.push(char::from(b));
+            } else {
+                stem.push_str(&format!("%{b:02X}"));
+            }
+        }
+        self.data_dir.join("outputs").join(stem)
+    }
+}
+
+/// Counters a sink keeps itself; the pipeline registers them.
+#[derive(Clone, Debug, Default)]
+pub struct SinkMetrics {
+    /// Events a replay brought again that a stored chunk already holds,
+    /// skipped (the lake, from a `tail` source).
+    pub replay_skipped: Counter,
+}
+
 /// A sink's checked settings: opening is all that can still fail.
 pub trait OpenSink: fmt::Debug + Send + Sync {
     /// Opens the sink (creates folders, opens files).
-    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>>;
+    fn open<'a>(&'a self, ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>>;
 }
 
 /// An opened sink, as the output worker drives it.
@@ -98,9 +137,9 @@ impl BuiltSink {
         BuiltSink(Box::new(sink))
     }
 
-    /// Opens the sink (creates folders, opens files).
-    pub async fn open(&self) -> Result<Sink, SinkError> {
-        Ok(Sink(self.0.open().await?))
+    /// Opens the sink (creates folders, opens files, reads its state).
+    pub async fn open(&self, ctx: &SinkContext) -> Result<Sink, SinkError> {
+        Ok(Sink(self.0.open(ctx).await?))
     }
 }
 
@@ -128,5 +167,27 @@ impl Sink {
     /// again: what was not written is kept.
     pub async fn close(&mut self) -> Result<(), SinkError> {
         self.0.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_name_cannot_climb_out_of_its_state_folder() {
+        let ctx = |output: &str| SinkContext {
+            output: output.into(),
+            data_dir: PathBuf::from("data"),
+            metrics: SinkMetrics::default(),
+        };
+        assert_eq!(
+            ctx("lake_1-a").state_dir(),
+            PathBuf::from("data/outputs/lake_1-a")
+        );
+        assert_eq!(
+            ctx("../x.y").state_dir(),
+            PathBuf::from("data/outputs/%2E%2E%2Fx%2Ey")
+        );
     }
 }

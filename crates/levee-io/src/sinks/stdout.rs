@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncWriteExt, Stdout};
 
 use super::encode::ndjson_records;
-use super::{OpenSink, SinkFuture, WriteSink};
+use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
 use crate::SinkError;
 
 /// `type = "stdout"`: print each record as a JSON line.
@@ -14,7 +14,7 @@ use crate::SinkError;
 pub struct StdoutConfig {}
 
 impl OpenSink for StdoutConfig {
-    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
+    fn open<'a>(&'a self, _ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
         Box::pin(async { Ok(Box::new(StdoutSink::new()) as Box<dyn WriteSink>) })
     }
 }

@@ -31,6 +31,7 @@ mod names {
     pub const OUTPUT_ERRORS: &str = "output_errors";
     pub const OUTPUT_RETRIES: &str = "output_retries";
     pub const OUTPUT_DROPPED: &str = "output_dropped_events";
+    pub const OUTPUT_REPLAY_SKIPPED: &str = "output_replay_skipped";
     pub const BUFFER_BYTES: &str = "buffer_bytes";
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
     pub const FILTER_PARSE_ERRORS: &str = "filter_parse_errors";
@@ -87,6 +88,7 @@ pub struct Metrics {
     output_errors: Family<OutputLabel, Counter>,
     output_retries: Family<OutputLabel, Counter>,
     output_dropped: Family<DropLabel, Counter>,
+    output_replay_skipped: Family<OutputLabel, Counter>,
     buffer_bytes: Family<OutputLabel, Gauge>,
     filter_dropped: Family<FilterLabel, Counter>,
     filter_parse_errors: Family<FilterLabel, Counter>,
@@ -112,6 +114,9 @@ pub struct OutputMetrics {
     pub dropped_full: Counter,
     /// Events dropped after the last retry failed.
     pub dropped_failed: Counter,
+    /// Events a replay brought again that the sink had already stored,
+    /// skipped (the lake).
+    pub replay_skipped: Counter,
     /// Bytes held in the buffer now.
     pub buffer_bytes: Gauge,
 }
@@ -137,6 +142,7 @@ impl Metrics {
             output_errors: Family::default(),
             output_retries: Family::default(),
             output_dropped: Family::default(),
+            output_replay_skipped: Family::default(),
             buffer_bytes: Family::default(),
             filter_dropped: Family::default(),
             filter_parse_errors: Family::default(),
@@ -195,6 +201,11 @@ impl Metrics {
             names::OUTPUT_DROPPED,
             "Events an output dropped, by reason",
             m.output_dropped.clone(),
+        );
+        registry.register(
+            names::OUTPUT_REPLAY_SKIPPED,
+            "Events a replay after a crash brought again that a stored lake chunk already holds, skipped",
+            m.output_replay_skipped.clone(),
         );
         registry.register(
             names::BUFFER_BYTES,
@@ -267,6 +278,7 @@ impl Metrics {
             retries: self.output_retries.get_or_create(&label).clone(),
             dropped_full: dropped("buffer_full"),
             dropped_failed: dropped("retries_exhausted"),
+            replay_skipped: self.output_replay_skipped.get_or_create(&label).clone(),
             buffer_bytes: self.buffer_bytes.get_or_create(&label).clone(),
         }
     }

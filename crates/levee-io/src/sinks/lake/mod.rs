@@ -30,7 +30,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{OpenSink, SinkFuture, WriteSink};
+use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
 use crate::units::{Interval, Size};
 use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
@@ -155,8 +155,10 @@ pub struct LakeSettings {
 }
 
 impl OpenSink for LakeSettings {
-    fn open(&self) -> SinkFuture<'_, Box<dyn WriteSink>> {
-        Box::pin(async { Ok(Box::new(LakeSink::new(self)?) as Box<dyn WriteSink>) })
+    fn open<'a>(&'a self, ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
+        Box::pin(
+            async move { Ok(Box::new(LakeSink::open(self, ctx).await?) as Box<dyn WriteSink>) },
+        )
     }
 }
 
@@ -189,11 +191,17 @@ struct LakeSink {
 }
 
 impl LakeSink {
-    pub(crate) fn new(settings: &LakeSettings) -> Result<LakeSink, SinkError> {
+    /// Opens the lake.
+    pub(crate) async fn open(
+        settings: &LakeSettings,
+        _ctx: &SinkContext,
+    ) -> Result<LakeSink, SinkError> {
+        let lake = Lake::open(&settings.lake)?;
+        let writer = format!("{:08x}", fastrand::u32(..));
         Ok(LakeSink {
-            lake: Lake::open(&settings.lake)?,
+            lake,
             table: settings.table.clone(),
-            writer: format!("{:08x}", fastrand::u32(..)),
+            writer,
             seq: 0,
             frames: Box::new(Frames::new(settings.zstd_level)?),
             chunk_max_bytes: settings.chunk_max_bytes,
@@ -424,6 +432,7 @@ impl Sealed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sinks::SinkMetrics;
     use levee_event::{Record, Tag, Value};
 
     const MINUTE: i64 = 60_000_000_000;
@@ -435,6 +444,21 @@ mod tests {
         let mut record = Record::new();
         record.insert("n", Value::Int(n));
         Event::new(Tag::new("t"), time, record)
+    }
+
+    /// Opens a sink of `config` whose state is kept under `dir/data`.
+    async fn open(config: LakeConfig, dir: &std::path::Path) -> LakeSink {
+        LakeSink::open(&config.build().unwrap(), &context(dir))
+            .await
+            .unwrap()
+    }
+
+    fn context(dir: &std::path::Path) -> SinkContext {
+        SinkContext {
+            output: "lake".into(),
+            data_dir: dir.join("data"),
+            metrics: SinkMetrics::default(),
+        }
     }
 
     fn config(dir: &std::path::Path) -> LakeConfig {
@@ -452,7 +476,7 @@ mod tests {
     #[tokio::test]
     async fn each_hour_of_event_time_gets_its_own_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         let events = [
             event(BASE + 5 * MINUTE, 1),
             event(BASE + HOUR + 1, 2),
@@ -485,7 +509,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_chunk_takes_batches_until_its_interval_is_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         sink.write(&[event(BASE, 1)]).await.unwrap();
         let due = sink.next_deadline().expect("a chunk is open");
         tokio::time::advance(Duration::from_secs(30)).await;
@@ -506,7 +530,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         config.chunk_max_bytes = Size(1024);
-        let mut sink = LakeSink::new(&config.build().unwrap()).unwrap();
+        let mut sink = open(config, dir.path()).await;
         let mut want = String::new();
         for batch in 0..10 {
             let events: Vec<Event> = (0..20).map(|i| event(BASE + i, batch * 20 + i)).collect();
@@ -526,7 +550,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_past_a_frame_is_several_frames_read_back_as_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         let mut want = String::new();
         // 3 batches of 1000 events of about 3KiB: 9MiB, past two frames.
         for batch in 0..3i64 {
@@ -569,7 +593,7 @@ mod tests {
     #[tokio::test]
     async fn too_many_open_hours_seal_the_least_recently_written() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         let hours = MAX_OPEN_CHUNKS as i64 + 2;
         // Newest hour first, a batch each: no batch leaves an open hour
         // behind, so only the limit seals (the two newest hours, written
@@ -590,7 +614,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_of_scattered_hours_never_opens_more_than_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         // Two hundred hours, out of order, in one batch.
         let events: Vec<Event> = (0..200)
             .map(|i| event(BASE + (i * 7919 % 200) * HOUR, i))
@@ -627,7 +651,7 @@ mod tests {
     #[tokio::test]
     async fn a_log_replayed_in_time_order_seals_each_hour_it_leaves() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         // Three hours of an event a minute, in batches of ten minutes, as
         // a collector catching up on an old log reads them: far faster
         // than the chunk interval.
@@ -669,7 +693,7 @@ mod tests {
     #[tokio::test]
     async fn an_old_hour_still_written_beside_live_events_stays_one_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         // Every batch has an old log's next minutes and a live hour's.
         for batch in 0..6 {
             let events: Vec<Event> = (0..10)
@@ -693,7 +717,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_close_can_be_tried_again() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         // A file where the table's folder should be: every put fails.
         let table = dir.path().join("db").join("t");
         std::fs::create_dir_all(&table).unwrap();
@@ -712,7 +736,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_whose_last_frame_fails_stays_queued_and_is_stored_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         sink.write(&[event(BASE, 1), event(BASE + 1, 2)])
             .await
             .unwrap();
@@ -730,7 +754,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         config.chunk_max_bytes = Size(1024);
-        let mut sink = LakeSink::new(&config.build().unwrap()).unwrap();
+        let mut sink = open(config, dir.path()).await;
         let table = dir.path().join("db").join("t");
         std::fs::create_dir_all(&table).unwrap();
         std::fs::write(table.join("json"), b"in the way").unwrap();
@@ -787,7 +811,7 @@ mod tests {
     #[tokio::test]
     async fn lake_records_carry_their_event_time_as_a_time_column() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = LakeSink::new(&config(dir.path()).build().unwrap()).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
         let mut nginx = event(BASE + 3 * MINUTE + 4_123_000_000, 1);
         nginx
             .record
@@ -814,7 +838,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         config.time_field = "ts".into();
-        let mut sink = LakeSink::new(&config.build().unwrap()).unwrap();
+        let mut sink = open(config, dir.path()).await;
         let mut e = event(BASE, 1);
         e.record.insert("ts", "their own");
         e.record.insert("TS", 2);
