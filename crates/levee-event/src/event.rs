@@ -9,12 +9,37 @@ pub struct Event {
     pub time: i64,
     /// The structured fields.
     pub record: Record,
+    /// Where in a replayable input the event was read, if it was.
+    pub origin: Option<Origin>,
+}
+
+/// Where an event was read in a stream a source can read again (a tailed
+/// file): which stream, and the byte offset where the event's (first) line
+/// starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    /// The stream, as an id the source derives (for a tailed file, from the
+    /// source's name and the file's identity).
+    pub stream: u64,
+    /// The byte offset of the event's first line in the stream.
+    pub offset: u64,
 }
 
 impl Event {
     /// Makes an event.
     pub fn new(tag: Tag, time: i64, record: Record) -> Event {
-        Event { tag, time, record }
+        Event {
+            tag,
+            time,
+            record,
+            origin: None,
+        }
+    }
+
+    /// The event, read at `origin`.
+    pub fn with_origin(mut self, origin: Origin) -> Event {
+        self.origin = Some(origin);
+        self
     }
 
     /// About how many bytes the event holds in memory, for bounding queues:

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ack;
 mod event;
 mod path;
 mod pattern;
@@ -21,7 +22,8 @@ mod tag;
 pub mod time;
 mod value;
 
-pub use event::{Batch, Event};
+pub use ack::{Ack, Ledger, Sent};
+pub use event::{Batch, Event, Origin};
 pub use path::{FieldPath, PathError};
 pub use pattern::{PatternError, TagPattern};
 pub use record::{FieldHint, Record, Text};
