@@ -4,12 +4,18 @@
 //! Producers are the router tasks of the sources that feed the output; the
 //! consumer is the output's worker. With `when_full = "block"`, a producer
 //! waits for room, which holds back only the sources routed to this output.
+//!
+//! Acks ride beside the queue, in order: each is kept at the position of
+//! the last event it covers, and leaves with the batch that takes that
+//! event (or when `drop_oldest` drops it, counted). A push whose events
+//! all go in `drop_newest`'s count drops its ack at once. One ack per
+//! pushed batch, never per event.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use levee_io::units::{Interval, Size};
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -103,10 +109,27 @@ pub struct BufferSettings {
 
 struct State {
     queue: VecDeque<(Event, usize)>,
+    /// Each ack with the count of events ever queued when its last event
+    /// was: it is done here once `dequeued` reaches that count.
+    acks: VecDeque<(u64, Ack)>,
+    /// Events ever queued.
+    enqueued: u64,
+    /// Events ever taken off the front (in batches, or dropped).
+    dequeued: u64,
     bytes: usize,
     closed: bool,
     /// When the oldest event still queued arrived.
     oldest: Option<Instant>,
+}
+
+/// A batch ready for the sink: its events, and the acks of the pushes
+/// whose last events it holds.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+    /// The acks this batch completes (for this output).
+    pub acks: Vec<Ack>,
 }
 
 /// A bounded queue of events in memory.
@@ -125,6 +148,9 @@ impl MemoryBuffer {
             settings,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                acks: VecDeque::new(),
+                enqueued: 0,
+                dequeued: 0,
                 bytes: 0,
                 closed: false,
                 oldest: None,
@@ -140,8 +166,9 @@ impl MemoryBuffer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds events, applying `when_full` if they don't fit.
-    pub async fn push(&self, events: Vec<Event>) {
+    /// Adds events, applying `when_full` if they don't fit; `ack` covers
+    /// them, and leaves with the batch that takes the last of them.
+    pub async fn push(&self, events: Vec<Event>, mut ack: Option<Ack>) {
         let mut sized: Vec<(Event, usize)> = events
             .into_iter()
             .map(|e| {
@@ -169,7 +196,9 @@ impl MemoryBuffer {
                         }
                         if moved > 0 {
                             let rest = sized.split_off(moved);
-                            self.enqueue(&mut state, std::mem::replace(&mut sized, rest));
+                            // The ack goes with the last part.
+                            let ack = if rest.is_empty() { ack.take() } else { None };
+                            self.enqueue(&mut state, std::mem::replace(&mut sized, rest), ack);
                         }
                         if sized.is_empty() {
                             break;
@@ -187,7 +216,9 @@ impl MemoryBuffer {
                                 self.metrics.dropped_full.inc();
                             }
                         }
-                        self.enqueue(&mut state, keep);
+                        // With nothing kept, the ack drops here: every
+                        // event it covers was counted.
+                        self.enqueue(&mut state, keep, ack.take());
                         break;
                     }
                     WhenFull::DropOldest => {
@@ -197,10 +228,13 @@ impl MemoryBuffer {
                                 break;
                             };
                             state.bytes -= size;
+                            state.dequeued += 1;
                             self.metrics.dropped_full.inc();
                         }
+                        // Acks whose events were all dropped (and counted).
+                        drop(take_done_acks(&mut state));
                         state.bytes += incoming;
-                        self.enqueue(&mut state, std::mem::take(&mut sized));
+                        self.enqueue(&mut state, std::mem::take(&mut sized), ack.take());
                         break;
                     }
                 }
@@ -209,14 +243,18 @@ impl MemoryBuffer {
         }
     }
 
-    fn enqueue(&self, state: &mut State, events: Vec<(Event, usize)>) {
+    fn enqueue(&self, state: &mut State, events: Vec<(Event, usize)>, ack: Option<Ack>) {
         if events.is_empty() {
             return;
         }
         if state.queue.is_empty() {
             state.oldest = Some(Instant::now());
         }
+        state.enqueued += events.len() as u64;
         state.queue.extend(events);
+        if let Some(ack) = ack {
+            state.acks.push_back((state.enqueued, ack));
+        }
         self.metrics
             .buffer_bytes
             .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
@@ -226,7 +264,7 @@ impl MemoryBuffer {
     /// The next batch to write: waits until `batch_max_bytes` are queued, the
     /// oldest event is `flush_interval` old, or the buffer is closed. `None`
     /// once the buffer is closed and empty.
-    pub async fn next_batch(&self) -> Option<Vec<Event>> {
+    pub async fn next_batch(&self) -> Option<Ready> {
         loop {
             let notified = self.readable.notified();
             tokio::pin!(notified);
@@ -258,7 +296,7 @@ impl MemoryBuffer {
         }
     }
 
-    fn take_batch(&self, state: &mut State) -> Vec<Event> {
+    fn take_batch(&self, state: &mut State) -> Ready {
         // Count first, so the batch is allocated once at its size rather
         // than grown event by event.
         let (mut take, mut bytes) = (0, 0);
@@ -269,7 +307,9 @@ impl MemoryBuffer {
             bytes += size;
             take += 1;
         }
-        let batch: Vec<Event> = state.queue.drain(..take).map(|(event, _)| event).collect();
+        let events: Vec<Event> = state.queue.drain(..take).map(|(event, _)| event).collect();
+        state.dequeued += take as u64;
+        let acks = take_done_acks(state);
         state.bytes -= bytes;
         if state.queue.is_empty() {
             state.oldest = None;
@@ -278,7 +318,7 @@ impl MemoryBuffer {
             .buffer_bytes
             .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
         self.writable.notify_waiters();
-        batch
+        Ready { events, acks }
     }
 
     /// No more pushes will come: the worker drains what is left and stops.
@@ -288,11 +328,21 @@ impl MemoryBuffer {
     }
 }
 
+/// The acks whose every event has left the queue.
+fn take_done_acks(state: &mut State) -> Vec<Ack> {
+    let done = state
+        .acks
+        .iter()
+        .take_while(|(end, _)| *end <= state.dequeued)
+        .count();
+    state.acks.drain(..done).map(|(_, ack)| ack).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use levee_event::{Record, Tag, Value};
+    use levee_event::{Ledger, Record, Tag, Value};
     use std::sync::Arc;
 
     fn event(n: i64) -> Event {
@@ -330,19 +380,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_batch_goes_at_once_a_small_one_after_the_interval() {
         let (buf, _) = buffer(100, 3, WhenFull::Block);
-        buf.push((0..4).map(event).collect()).await;
-        assert_eq!(numbers(&buf.next_batch().await.unwrap()), [0, 1, 2]);
+        buf.push((0..4).map(event).collect(), None).await;
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [0, 1, 2]);
         let start = Instant::now();
-        assert_eq!(numbers(&buf.next_batch().await.unwrap()), [3]);
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [3]);
         assert_eq!(start.elapsed(), Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]
     async fn close_flushes_what_is_left_then_ends() {
         let (buf, _) = buffer(100, 50, WhenFull::Block);
-        buf.push(vec![event(1)]).await;
+        buf.push(vec![event(1)], None).await;
         buf.close();
-        assert_eq!(numbers(&buf.next_batch().await.unwrap()), [1]);
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [1]);
         assert!(buf.next_batch().await.is_none());
     }
 
@@ -352,13 +402,13 @@ mod tests {
         let producer = {
             let buf = buf.clone();
             tokio::spawn(async move {
-                buf.push((0..5).map(event).collect()).await;
+                buf.push((0..5).map(event).collect(), None).await;
                 buf.close();
             })
         };
         let mut got = Vec::new();
         while let Some(batch) = buf.next_batch().await {
-            got.extend(numbers(&batch));
+            got.extend(numbers(&batch.events));
         }
         producer.await.unwrap();
         assert_eq!(got, [0, 1, 2, 3, 4]);
@@ -368,19 +418,108 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drop_newest_keeps_the_first_and_counts_the_rest() {
         let (buf, metrics) = buffer(2, 10, WhenFull::DropNewest);
-        buf.push((0..5).map(event).collect()).await;
+        buf.push((0..5).map(event).collect(), None).await;
         buf.close();
-        assert_eq!(numbers(&buf.next_batch().await.unwrap()), [0, 1]);
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [0, 1]);
         assert_eq!(metrics.dropped_full.get(), 3);
     }
 
     #[tokio::test(start_paused = true)]
     async fn drop_oldest_keeps_the_last_and_counts_the_rest() {
         let (buf, metrics) = buffer(2, 10, WhenFull::DropOldest);
-        buf.push((0..2).map(event).collect()).await;
-        buf.push((2..4).map(event).collect()).await;
+        buf.push((0..2).map(event).collect(), None).await;
+        buf.push((2..4).map(event).collect(), None).await;
         buf.close();
-        assert_eq!(numbers(&buf.next_batch().await.unwrap()), [2, 3]);
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [2, 3]);
         assert_eq!(metrics.dropped_full.get(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_leaves_with_the_batch_that_takes_its_last_event() {
+        let (buf, _) = buffer(100, 3, WhenFull::Block);
+        let ledger = Ledger::new();
+        let (_, a0) = ledger.issue();
+        let (_, a1) = ledger.issue();
+        buf.push((0..2).map(event).collect(), Some(a0)).await;
+        buf.push((2..5).map(event).collect(), Some(a1)).await;
+        buf.push(vec![event(5)], None).await;
+        // [0, 1, 2]: ack 0 is complete, ack 1 is not (3 and 4 wait).
+        let first = buf.next_batch().await.unwrap();
+        assert_eq!(numbers(&first.events), [0, 1, 2]);
+        assert_eq!(first.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [0]);
+        assert_eq!(ledger.done_through(), None, "the sink holds ack 0");
+        drop(first);
+        assert_eq!(ledger.done_through(), Some(0));
+        let second = buf.next_batch().await.unwrap();
+        assert_eq!(numbers(&second.events), [3, 4, 5]);
+        assert_eq!(second.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [1]);
+        drop(second);
+        assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_push_that_waits_for_room_gives_its_ack_to_its_last_part() {
+        let (buf, _) = buffer(2, 2, WhenFull::Block);
+        let ledger = Ledger::new();
+        let (_, ack) = ledger.issue();
+        let producer = {
+            let buf = buf.clone();
+            tokio::spawn(async move {
+                buf.push((0..5).map(event).collect(), Some(ack)).await;
+                buf.close();
+            })
+        };
+        let mut got = Vec::new();
+        while let Some(ready) = buf.next_batch().await {
+            let last = numbers(&ready.events).last() == Some(&4);
+            assert_eq!(ready.acks.len(), usize::from(last), "{:?}", ready.events);
+            got.extend(numbers(&ready.events));
+            drop(ready);
+            assert_eq!(ledger.done_through().is_some(), last);
+        }
+        producer.await.unwrap();
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drop_newest_drops_the_ack_of_a_push_it_dropped_whole_and_counts_it() {
+        let (buf, metrics) = buffer(2, 10, WhenFull::DropNewest);
+        let ledger = Ledger::new();
+        let (_, a0) = ledger.issue();
+        let (_, a1) = ledger.issue();
+        buf.push((0..3).map(event).collect(), Some(a0)).await;
+        assert_eq!(metrics.dropped_full.get(), 1);
+        buf.push((3..5).map(event).collect(), Some(a1)).await;
+        assert_eq!(metrics.dropped_full.get(), 3);
+        // Ack 1's events were all dropped and counted: it is done. Ack 0
+        // waits for its two kept events.
+        assert_eq!(ledger.done_through(), None);
+        buf.close();
+        let ready = buf.next_batch().await.unwrap();
+        assert_eq!(numbers(&ready.events), [0, 1]);
+        assert_eq!(ready.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [0]);
+        drop(ready);
+        assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drop_oldest_drops_the_acks_of_the_events_it_pushed_out_and_counts_them() {
+        let (buf, metrics) = buffer(2, 10, WhenFull::DropOldest);
+        let ledger = Ledger::new();
+        let acks: Vec<Ack> = (0..3).map(|_| ledger.issue().1).collect();
+        let mut acks = acks.into_iter();
+        buf.push(vec![event(0)], acks.next()).await;
+        buf.push(vec![event(1)], acks.next()).await;
+        assert_eq!(ledger.done_through(), None);
+        // Two in, both old ones out: their acks are done, counted.
+        buf.push(vec![event(2), event(3)], acks.next()).await;
+        assert_eq!(metrics.dropped_full.get(), 2);
+        assert_eq!(ledger.done_through(), Some(1));
+        buf.close();
+        let ready = buf.next_batch().await.unwrap();
+        assert_eq!(numbers(&ready.events), [2, 3]);
+        assert_eq!(ready.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [2]);
+        drop(ready);
+        assert_eq!(ledger.done_through(), Some(2));
     }
 }

@@ -1,16 +1,24 @@
 //! An output: its config, and the worker that drains its buffer into its
-//! sink, retrying failed writes with backoff and jitter.
+//! sink, retrying failed calls with backoff and jitter.
+//!
+//! The worker follows the sink protocol (`levee_io::sinks`): each batch is
+//! written (absorbed) with the acks it completes, then what is due is
+//! flushed (stored). `events` counts what the sink reports stored. A write
+//! given up on drops its batch; a flush given up on makes the sink discard
+//! what it could not store; either way `dropped_failed` counts exactly the
+//! events lost, and their acks drop, so a source may checkpoint past them
+//! (lost and counted, never silently).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use levee_event::Event;
-use levee_io::sinks::Sink;
+use levee_event::{Ack, Event};
+use levee_io::sinks::{Flush, Sink};
 use levee_io::units::Interval;
 use levee_io::{SinkConfig, SinkError};
 use serde::Deserialize;
 
-use crate::buffer::{BufferConfig, MemoryBuffer};
+use crate::buffer::{BufferConfig, MemoryBuffer, Ready};
 use crate::metrics::OutputMetrics;
 
 /// An output as the user configures it under `[outputs.NAME]`.
@@ -70,7 +78,8 @@ fn default_max_backoff() -> Interval {
     Interval(Duration::from_secs(30))
 }
 
-/// Drains the buffer into the sink until the buffer is closed and empty.
+/// Drains the buffer into the sink until the buffer is closed and empty,
+/// then flushes everything and closes the sink.
 pub(crate) async fn run_worker(
     name: String,
     buffer: Arc<MemoryBuffer>,
@@ -78,7 +87,7 @@ pub(crate) async fn run_worker(
     retry: RetryConfig,
     metrics: OutputMetrics,
 ) {
-    let mut worker = Worker {
+    let worker = Worker {
         name: &name,
         retry: &retry,
         metrics: &metrics,
@@ -90,34 +99,32 @@ pub(crate) async fn run_worker(
         };
         match next {
             // Time is up for something the sink holds, and no batch came.
-            Err(_elapsed) => worker.until_done(&mut sink, Step::FlushDue).await,
-            Ok(Some(batch)) => worker.until_done(&mut sink, Step::Write(&batch)).await,
+            Err(_elapsed) => worker.flush(&mut sink, Flush::Due).await,
+            Ok(Some(ready)) => {
+                worker.write(&mut sink, ready).await;
+                worker.flush(&mut sink, Flush::Due).await;
+            }
             Ok(None) => break,
         }
     }
-    worker.until_done(&mut sink, Step::Close).await;
+    worker.flush(&mut sink, Flush::All).await;
+    worker.close(&mut sink).await;
 }
 
-/// One call into the sink, tried until it works.
+/// One call into the sink, tried until it works or the worker gives up.
 enum Step<'a> {
-    Write(&'a [Event]),
-    FlushDue,
+    Write(&'a [Event], &'a mut Vec<Ack>),
+    Flush(Flush),
     Close,
 }
 
 impl Step<'_> {
-    async fn run(&self, sink: &mut Sink) -> Result<(), SinkError> {
+    /// Events the sink stored, if it reports them.
+    async fn run(&mut self, sink: &mut Sink) -> Result<u64, SinkError> {
         match self {
-            Step::Write(batch) => sink.write(batch).await,
-            Step::FlushDue => sink.flush_due().await,
-            Step::Close => sink.close().await,
-        }
-    }
-
-    fn events(&self) -> usize {
-        match self {
-            Step::Write(batch) => batch.len(),
-            Step::FlushDue | Step::Close => 0,
+            Step::Write(batch, acks) => sink.write(batch, acks).await,
+            Step::Flush(what) => sink.flush(*what).await,
+            Step::Close => sink.close().await.map(|()| 0),
         }
     }
 }
@@ -129,47 +136,75 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
+    /// Writes a batch; its acks drop when this returns, except those the
+    /// sink took to drop once it stores the events.
+    async fn write(&self, sink: &mut Sink, mut ready: Ready) {
+        let events = ready.events.len();
+        match self
+            .until_done(sink, Step::Write(&ready.events, &mut ready.acks))
+            .await
+        {
+            Ok(stored) => {
+                self.metrics.batches.inc();
+                self.metrics.events.inc_by(stored);
+            }
+            Err((attempts, err)) => {
+                self.metrics.dropped_failed.inc_by(events as u64);
+                tracing::error!(output = %self.name, attempts, events, error = %err,
+                    "giving up on a batch; its events are dropped and counted");
+            }
+        }
+    }
+
+    /// Stores what is due (or everything); if that is given up on, the
+    /// sink discards what it could not store, and that is counted.
+    async fn flush(&self, sink: &mut Sink, what: Flush) {
+        match self.until_done(sink, Step::Flush(what)).await {
+            Ok(stored) => {
+                self.metrics.events.inc_by(stored);
+            }
+            Err((attempts, err)) => {
+                let events = sink.discard();
+                self.metrics.dropped_failed.inc_by(events);
+                tracing::error!(output = %self.name, attempts, events, error = %err,
+                    "giving up on storing what the sink holds; its events are dropped and counted");
+            }
+        }
+    }
+
+    /// Releases the sink; everything was flushed, so nothing is lost if
+    /// this fails.
+    async fn close(&self, sink: &mut Sink) {
+        if let Err((attempts, err)) = self.until_done(sink, Step::Close).await {
+            tracing::error!(output = %self.name, attempts, error = %err,
+                "giving up on closing the sink");
+        }
+    }
+
     /// Runs `step`, retrying failures with backoff and jitter until it
-    /// works or `max_attempts` is reached.
-    async fn until_done(&mut self, sink: &mut Sink, step: Step<'_>) {
+    /// works (the events it stored) or `max_attempts` is reached (the
+    /// attempts made and the last error).
+    async fn until_done(
+        &self,
+        sink: &mut Sink,
+        mut step: Step<'_>,
+    ) -> Result<u64, (u32, SinkError)> {
         let name = self.name;
         let mut attempt: u32 = 0;
         let mut backoff = self.retry.initial_backoff.0;
         loop {
             attempt += 1;
             match step.run(sink).await {
-                Ok(()) => {
-                    if let Step::Write(batch) = step {
-                        self.metrics.events.inc_by(batch.len() as u64);
-                        self.metrics.batches.inc();
-                    }
-                    return;
-                }
+                Ok(stored) => return Ok(stored),
                 Err(err) => {
                     self.metrics.errors.inc();
                     if self.retry.max_attempts.is_some_and(|max| attempt >= max) {
-                        let events = step.events();
-                        self.metrics.dropped_failed.inc_by(events as u64);
-                        match step {
-                            Step::Close => {
-                                tracing::error!(output = %name, attempts = attempt, error = %err,
-                                "giving up at shutdown; what the sink had not stored is lost")
-                            }
-                            Step::FlushDue => {
-                                tracing::error!(output = %name, attempts = attempt, error = %err,
-                                "giving up for now; what the sink holds is tried again with the next batch")
-                            }
-                            Step::Write(_) => {
-                                tracing::error!(output = %name, attempts = attempt, events, error = %err,
-                                "giving up on a batch; its events are dropped and counted, and what the sink holds is tried again with the next one")
-                            }
-                        }
-                        return;
+                        return Err((attempt, err));
                     }
                     self.metrics.retries.inc();
                     // Jitter spreads retries of many writers after an outage.
                     let wait = backoff.mul_f64(0.5 + fastrand::f64());
-                    tracing::warn!(output = %name, attempt, error = %err, retry_in = ?wait, "write failed; will retry");
+                    tracing::warn!(output = %name, attempt, error = %err, retry_in = ?wait, "sink call failed; will retry");
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(self.retry.max_backoff.0);
                 }

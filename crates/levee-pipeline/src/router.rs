@@ -9,11 +9,16 @@
 //! output matches but that a filter re-tags (`nginx.access` re-tagged to
 //! `firehose_parsed.nginx`) loses nothing, so it makes neither a warning
 //! nor a metric series.
+//!
+//! A batch's ack (if its source can replay) goes, cloned, to every output
+//! buffer that takes some of its events; the router's own copy drops when
+//! the batch is routed, so events filtered out or routed nowhere hold
+//! nothing back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use levee_event::{Batch, Event, Tag, TagPattern};
+use levee_event::{Event, Sent, Tag, TagPattern};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
@@ -152,7 +157,8 @@ impl Router {
     }
 
     /// Filters and routes one batch, waiting for room in blocking buffers.
-    async fn route(&self, batch: Batch, cache: &mut TagCache) {
+    async fn route(&self, sent: Sent, cache: &mut TagCache) {
+        let Sent { events: batch, ack } = sent;
         let mut per_output: Vec<Vec<Event>> = (0..self.routes.len()).map(|_| Vec::new()).collect();
         // An output's first event reserves room for the whole batch: most
         // batches go to one output, and growing one event at a time
@@ -183,7 +189,7 @@ impl Router {
         }
         for (route, events) in self.routes.iter().zip(per_output) {
             if !events.is_empty() {
-                route.buffer.push(events).await;
+                route.buffer.push(events, ack.clone()).await;
             }
         }
     }
@@ -237,7 +243,7 @@ impl Router {
 }
 
 /// Routes a source's batches until the source ends.
-pub(crate) async fn run(router: Arc<Router>, mut batches: mpsc::Receiver<Batch>) {
+pub(crate) async fn run(router: Arc<Router>, mut batches: mpsc::Receiver<Sent>) {
     let mut cache = TagCache::default();
     while let Some(batch) = batches.recv().await {
         router.route(batch, &mut cache).await;
@@ -302,7 +308,7 @@ mod tests {
         (Router::new(filters, routes, metrics.clone()), metrics)
     }
 
-    fn batch(tags: &[&str]) -> Batch {
+    fn batch(tags: &[&str]) -> levee_event::Batch {
         tags.iter()
             .map(|tag| Event::new(Tag::new(tag), 0, Record::new()))
             .collect()
@@ -322,7 +328,7 @@ mod tests {
             .unwrap();
         tracing::subscriber::with_default(subscriber, || {
             let mut cache = TagCache::default();
-            runtime.block_on(router.route(batch(tags), &mut cache));
+            runtime.block_on(router.route(Sent::new(batch(tags)), &mut cache));
         });
         captured.text()
     }

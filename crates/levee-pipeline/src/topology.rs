@@ -138,7 +138,7 @@ pub async fn run(
     let mut sources = JoinSet::new();
     let mut source_reports = Vec::new();
     for built in pipeline.sources {
-        let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
+        let (tx, rx) = mpsc::channel::<levee_event::Sent>(SOURCE_CHANNEL_BATCHES);
         routers.spawn(router::run(router.clone(), rx));
         let ctx = SourceContext {
             name: built.name.clone(),

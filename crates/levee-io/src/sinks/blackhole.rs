@@ -1,6 +1,6 @@
 //! The `blackhole` sink: takes everything, writes nothing.
 
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use serde::Deserialize;
 
 use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
@@ -19,7 +19,11 @@ impl OpenSink for BlackholeConfig {
 struct Blackhole;
 
 impl WriteSink for Blackhole {
-    fn write<'a>(&'a mut self, _events: &'a [Event]) -> SinkFuture<'a, ()> {
-        Box::pin(async { Ok(()) })
+    fn write<'a>(
+        &'a mut self,
+        events: &'a [Event],
+        _acks: &'a mut Vec<Ack>,
+    ) -> SinkFuture<'a, u64> {
+        Box::pin(async move { Ok(events.len() as u64) })
     }
 }

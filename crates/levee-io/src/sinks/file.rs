@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use serde::Deserialize;
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
@@ -94,8 +94,16 @@ impl FileSink {
 }
 
 impl WriteSink for FileSink {
-    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()> {
-        Box::pin(self.write_batch(events))
+    /// Stores before returning, so the caller drops the acks at once.
+    fn write<'a>(
+        &'a mut self,
+        events: &'a [Event],
+        _acks: &'a mut Vec<Ack>,
+    ) -> SinkFuture<'a, u64> {
+        Box::pin(async move {
+            self.write_batch(events).await?;
+            Ok(events.len() as u64)
+        })
     }
 
     fn close(&mut self) -> SinkFuture<'_, ()> {

@@ -2,10 +2,39 @@
 //!
 //! A sink is configured as a [`SinkConfig`], checked once by
 //! [`SinkConfig::build`] into a [`BuiltSink`] (nothing is touched yet), and
-//! opened at start into a [`Sink`]. The output worker in the pipeline calls
-//! [`Sink::write`] with a batch and retries it on error, with the same
-//! batch; each sink makes that retry safe (the lake does not compress a
-//! batch twice, and stores the chunks it had not yet stored).
+//! opened at start into a [`Sink`].
+//!
+//! # The protocol between the output worker and its sink
+//!
+//! An event handed to a sink is, in turn:
+//!
+//! - **absorbed** when [`WriteSink::write`] returns `Ok`: the caller never
+//!   sends it again, and the sink is responsible for it. `Err` means
+//!   nothing of the batch was absorbed: the caller may call `write` again
+//!   with the same batch, or give up on it (then it drops the batch's acks
+//!   and counts its events in `dropped_failed`).
+//! - **stored** once it is durable where the sink puts it (a chunk put in
+//!   the lake, a line written to a file). A sink that stores before `write`
+//!   returns (file, stdout) reports the batch as stored at once. A sink
+//!   that holds what it absorbed (the lake's open chunks) stores it later,
+//!   in [`WriteSink::flush`], and reports how many events each call
+//!   stored. The `events` metric counts stored events, not absorbed ones.
+//! - or **discarded**: when a flush has failed `max_attempts` times, the
+//!   caller gives up with [`WriteSink::discard`], and the sink drops what
+//!   that flush could not store, returning how many events it was, so that
+//!   `dropped_failed` is exact.
+//!
+//! Acks ([`levee_event::Ack`]) follow the events: `write` is given the
+//! acks the batch completes; a sink that holds events takes the acks
+//! (`std::mem::take`) and drops each once what it covers is stored or
+//! discarded; acks it leaves in the vector are dropped by the caller as
+//! soon as `write` returns `Ok`, which is right for a sink that stored the
+//! batch. A dropped ack lets a source checkpoint past the events it covers,
+//! so no sink drops one before its events are stored or counted lost.
+//!
+//! At shutdown the caller flushes everything ([`Flush::All`], with the same
+//! retries and give-up), then calls [`WriteSink::close`], which stores
+//! nothing more: it releases the sink (syncs a file).
 //!
 //! Adding a sink: a module with its config struct and a type that
 //! implements [`OpenSink`] and [`WriteSink`], a variant of [`SinkConfig`],
@@ -22,7 +51,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -105,24 +134,49 @@ pub trait OpenSink: fmt::Debug + Send + Sync {
     fn open<'a>(&'a self, ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>>;
 }
 
-/// An opened sink, as the output worker drives it.
-pub trait WriteSink: Send {
-    /// Writes a batch. After an error the caller retries with the same batch.
-    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()>;
+/// What a flush stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// What is due by time ([`WriteSink::next_deadline`]) or by size.
+    Due,
+    /// Everything the sink holds, at shutdown.
+    All,
+}
 
-    /// When the sink wants [`WriteSink::flush_due`] called even if no batch
+/// An opened sink, as the output worker drives it; the module docs say
+/// what each call promises.
+pub trait WriteSink: Send {
+    /// Absorbs a batch; returns how many of its events (or of events
+    /// absorbed earlier) this call stored. `Ok`: every event is absorbed,
+    /// and the sink took from `acks` the acks it will drop once their
+    /// events are stored (the caller drops the rest). `Err`: nothing is
+    /// absorbed; the caller may try again with the same batch and acks.
+    fn write<'a>(&'a mut self, events: &'a [Event], acks: &'a mut Vec<Ack>) -> SinkFuture<'a, u64>;
+
+    /// When the sink wants [`WriteSink::flush`] called even if no batch
     /// comes (the lake seals its chunks by age). Default: never.
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
 
-    /// Writes what is due by time. After an error the caller tries again.
-    fn flush_due(&mut self) -> SinkFuture<'_, ()> {
-        Box::pin(async { Ok(()) })
+    /// Stores what the sink holds that is due (or everything); returns how
+    /// many events it stored. `Err`: what was not stored is still held, and
+    /// the caller tries again or gives up with [`WriteSink::discard`].
+    /// Default: the sink holds nothing.
+    fn flush(&mut self, what: Flush) -> SinkFuture<'_, u64> {
+        let _ = what;
+        Box::pin(async { Ok(0) })
     }
 
-    /// Flushes and closes, at shutdown. After an error the caller may try
-    /// again: what was not written is kept.
+    /// Gives up on what the last failed flush could not store: drops it,
+    /// with its acks, and returns how many events that was. Default: the
+    /// sink holds nothing.
+    fn discard(&mut self) -> u64 {
+        0
+    }
+
+    /// Releases the sink at shutdown, after a [`Flush::All`]; stores
+    /// nothing. After an error the caller may try again.
     fn close(&mut self) -> SinkFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
@@ -146,25 +200,41 @@ impl BuiltSink {
 /// An opened sink.
 pub struct Sink(Box<dyn WriteSink>);
 
+impl fmt::Debug for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sink")
+    }
+}
+
 impl Sink {
-    /// Writes a batch. After an error the caller retries with the same batch.
-    pub async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        self.0.write(events).await
+    /// Wraps a sink made outside a [`SinkConfig`] (test sinks).
+    pub fn new(sink: impl WriteSink + 'static) -> Sink {
+        Sink(Box::new(sink))
     }
 
-    /// When the sink wants [`Sink::flush_due`] called even if no batch
-    /// comes: the lake seals its chunks by age.
+    /// Absorbs a batch; see [`WriteSink::write`].
+    pub async fn write(&mut self, events: &[Event], acks: &mut Vec<Ack>) -> Result<u64, SinkError> {
+        self.0.write(events, acks).await
+    }
+
+    /// When the sink wants [`Sink::flush`] called even if no batch comes:
+    /// the lake seals its chunks by age.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.0.next_deadline()
     }
 
-    /// Writes what is due by time. After an error the caller tries again.
-    pub async fn flush_due(&mut self) -> Result<(), SinkError> {
-        self.0.flush_due().await
+    /// Stores what is due, or everything; see [`WriteSink::flush`].
+    pub async fn flush(&mut self, what: Flush) -> Result<u64, SinkError> {
+        self.0.flush(what).await
     }
 
-    /// Flushes and closes, at shutdown. After an error the caller may try
-    /// again: what was not written is kept.
+    /// Drops what the last failed flush could not store; see
+    /// [`WriteSink::discard`].
+    pub fn discard(&mut self) -> u64 {
+        self.0.discard()
+    }
+
+    /// Releases the sink at shutdown; see [`WriteSink::close`].
     pub async fn close(&mut self) -> Result<(), SinkError> {
         self.0.close().await
     }

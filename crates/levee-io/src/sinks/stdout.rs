@@ -1,6 +1,6 @@
 //! The `stdout` sink: one JSON line per event on standard output.
 
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use serde::Deserialize;
 use tokio::io::{AsyncWriteExt, Stdout};
 
@@ -54,8 +54,16 @@ impl StdoutSink {
 }
 
 impl WriteSink for StdoutSink {
-    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()> {
-        Box::pin(self.write_batch(events))
+    /// Stores before returning, so the caller drops the acks at once.
+    fn write<'a>(
+        &'a mut self,
+        events: &'a [Event],
+        _acks: &'a mut Vec<Ack>,
+    ) -> SinkFuture<'a, u64> {
+        Box::pin(async move {
+            self.write_batch(events).await?;
+            Ok(events.len() as u64)
+        })
     }
 
     fn close(&mut self) -> SinkFuture<'_, ()> {

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-use levee_event::{Batch, Tag};
+use levee_event::{Ack, Batch, Sent, Tag};
 use levee_parse::{Parser, ParserConfig};
 use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
@@ -168,8 +168,9 @@ impl Source {
 pub struct SourceContext {
     /// The source's name, from `[sources.NAME]`.
     pub name: String,
-    /// Where batches go. Bounded: a full channel makes the source wait.
-    pub out: mpsc::Sender<Batch>,
+    /// Where batches go, each with its ack if the source can replay it.
+    /// Bounded: a full channel makes the source wait.
+    pub out: mpsc::Sender<Sent>,
     /// Turns true when the process is shutting down.
     pub shutdown: watch::Receiver<bool>,
     /// Stop at the end of the input instead of waiting for more.
@@ -186,14 +187,28 @@ impl SourceContext {
         *self.shutdown.borrow()
     }
 
-    /// Sends a batch downstream, waiting while the pipeline is full.
+    /// Sends a batch downstream, waiting while the pipeline is full: for
+    /// sources that cannot read their input again (stdin, generate).
     ///
     /// Returns false if the pipeline is gone and the source should stop.
     pub async fn send(&self, batch: Batch) -> bool {
         if batch.is_empty() {
             return true;
         }
-        self.out.send(batch).await.is_ok()
+        self.out.send(Sent::new(batch)).await.is_ok()
+    }
+
+    /// Sends a batch with the ack that covers it, from the source's
+    /// [`levee_event::Ledger`]: the ack is done once every output that got
+    /// the events stored them (or dropped and counted them). An empty
+    /// batch's ack is done at once.
+    ///
+    /// Returns false if the pipeline is gone and the source should stop.
+    pub async fn send_acked(&self, batch: Batch, ack: Ack) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        self.out.send(Sent::acked(batch, ack)).await.is_ok()
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) async fn route_concurrently(
         let batches = batches(task);
         senders.spawn(async move {
             for batch in batches {
-                tx.send(batch).await.unwrap();
+                tx.send(levee_event::Sent::new(batch)).await.unwrap();
             }
         });
     }
@@ -73,7 +73,7 @@ pub(crate) async fn route_concurrently(
     buffer.close();
     let mut events = Vec::new();
     while let Some(batch) = buffer.next_batch().await {
-        events.extend(batch);
+        events.extend(batch.events);
     }
     Report {
         routed: events.len(),

@@ -12,7 +12,7 @@
 //! And the open chunks share one zstd context instead of holding a stream
 //! each.
 
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use levee_lake::Partition;
 use tokio::time::Instant;
 
@@ -85,6 +85,11 @@ pub(super) struct OpenChunk {
     /// When it last took events, by the sink's write counter; the least
     /// recently written chunk is sealed first when too many are open.
     pub(super) last_write: u64,
+    /// Events appended so far.
+    pub(super) events: u64,
+    /// The acks of the batches that put events here: dropped once the
+    /// chunk is stored (or given up on).
+    pub(super) acks: Vec<Ack>,
 }
 
 impl OpenChunk {
@@ -99,6 +104,8 @@ impl OpenChunk {
             frame_at: FRAME_BYTES,
             opened: now,
             last_write: 0,
+            events: 0,
+            acks: Vec::new(),
         }
     }
 
@@ -127,6 +134,7 @@ impl OpenChunk {
             );
             self.pending.push(b'\n');
             self.raw_bytes += self.pending.len() - before;
+            self.events += 1;
             if self.pending.len() >= self.frame_at {
                 self.frame_at = match self.compress(frames) {
                     Ok(()) => FRAME_BYTES,

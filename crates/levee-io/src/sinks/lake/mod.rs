@@ -10,6 +10,12 @@
 //! (see `levee_lake::layout`), written with one `put`, which is atomic on
 //! local disk and on S3: no reader ever sees half a chunk.
 //!
+//! In the sink protocol (see [`super`]), a batch is absorbed once it is in
+//! the open chunks, which cannot fail; each chunk keeps the acks of the
+//! batches that put events in it and drops them once it is stored. A flush
+//! stores the sealed chunks; giving up on a flush drops those chunks, and
+//! their events are counted as lost.
+//!
 //! Each record is written led by its event time, in the column named by
 //! `time_field`; before its first chunk the sink writes the table's
 //! properties (`_levee/table.json`), which name that column to compaction
@@ -21,7 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use levee_event::Event;
+use levee_event::{Ack, Event};
 use levee_lake::layout::ZSTD_CHUNK_EXT;
 use levee_lake::properties::{TableProperties, write_properties};
 use levee_lake::{Lake, LakeError, TableRef, TimeField};
@@ -30,7 +36,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
+use super::{Flush, OpenSink, SinkContext, SinkFuture, WriteSink};
 use crate::units::{Interval, Size};
 use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
@@ -182,9 +188,9 @@ struct LakeSink {
     writes: u64,
     /// Sealed chunks not stored yet, oldest first.
     sealed: VecDeque<Sealed>,
-    /// The batch being written is already in the chunks: a retry of it
-    /// only stores what is sealed, so no event is written twice.
-    absorbed: bool,
+    /// Events in chunks stored by a flush that then failed: reported by
+    /// the next flush that works.
+    stored_unreported: u64,
     /// The most chunks ever open at once, for tests.
     #[cfg(test)]
     peak_open: usize,
@@ -211,23 +217,10 @@ impl LakeSink {
             open: BTreeMap::new(),
             writes: 0,
             sealed: VecDeque::new(),
-            absorbed: false,
+            stored_unreported: 0,
             #[cfg(test)]
             peak_open: 0,
         })
-    }
-
-    /// Adds a batch to the open chunks and stores every chunk that is due.
-    /// After an error the caller retries with the same batch.
-    pub(crate) async fn write(&mut self, events: &[Event]) -> Result<(), SinkError> {
-        if !self.absorbed {
-            self.absorb(events);
-            self.absorbed = true;
-        }
-        self.seal_aged(Instant::now());
-        self.store().await?;
-        self.absorbed = false;
-        Ok(())
     }
 
     /// When the oldest open chunk is due to be sealed, if any is open.
@@ -238,25 +231,33 @@ impl LakeSink {
             .min()
     }
 
-    /// Seals and stores the chunks that have been open long enough.
-    pub(crate) async fn flush_due(&mut self) -> Result<(), SinkError> {
-        self.seal_aged(Instant::now());
-        self.store().await
-    }
-
-    /// Seals and stores every open chunk, at shutdown.
-    pub(crate) async fn close(&mut self) -> Result<(), SinkError> {
-        let hours: Vec<i64> = self.open.keys().copied().collect();
-        for hour in hours {
-            self.seal(hour);
+    /// Seals the chunks that have been open long enough (or every open
+    /// chunk), then stores every sealed one; returns how many events the
+    /// stored chunks held.
+    pub(crate) async fn flush(&mut self, what: Flush) -> Result<u64, SinkError> {
+        match what {
+            Flush::Due => self.seal_aged(Instant::now()),
+            Flush::All => {
+                let hours: Vec<i64> = self.open.keys().copied().collect();
+                for hour in hours {
+                    self.seal(hour);
+                }
+            }
         }
-        self.store().await
+        self.store().await?;
+        Ok(std::mem::take(&mut self.stored_unreported))
     }
 
-    /// Adds the batch to the chunk of each event's hour, then seals the
-    /// hours the batch has left behind. Infallible, so a batch is in the
-    /// chunks whole or not at all.
-    fn absorb(&mut self, events: &[Event]) {
+    /// Drops the sealed chunks a failed flush could not store, with their
+    /// acks; returns how many events they held.
+    pub(crate) fn discard(&mut self) -> u64 {
+        self.sealed.drain(..).map(|s| s.events).sum()
+    }
+
+    /// Adds the batch to the chunk of each event's hour, with a clone of
+    /// each of its acks, then seals the hours the batch has left behind.
+    /// Infallible, so a batch is in the chunks whole or not at all.
+    fn absorb(&mut self, events: &[Event], acks: &[Ack]) {
         // Most batches fall in one hour; group without reordering within one.
         let mut hours: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
         let before = self.writes;
@@ -293,6 +294,7 @@ impl LakeSink {
                 &mut self.frames,
                 self.writes,
             );
+            chunk.acks.extend(acks.iter().cloned());
             if chunk.raw_bytes >= self.chunk_max_bytes {
                 self.seal(hour);
             }
@@ -348,7 +350,7 @@ impl LakeSink {
 
     /// Ends an hour's chunk and queues it to be stored.
     fn seal(&mut self, hour: i64) {
-        let Some(chunk) = self.open.remove(&hour) else {
+        let Some(mut chunk) = self.open.remove(&hour) else {
             return;
         };
         self.seq += 1;
@@ -361,13 +363,16 @@ impl LakeSink {
         );
         self.sealed.push_back(Sealed {
             key,
+            events: chunk.events,
+            acks: std::mem::take(&mut chunk.acks),
             chunk: Some(chunk),
             body: Bytes::new(),
         });
     }
 
-    /// Stores the sealed chunks, oldest first; on error the rest wait for
-    /// the next try.
+    /// Stores the sealed chunks, oldest first, counting their events in
+    /// `stored_unreported` and dropping their acks; on error the rest wait
+    /// for the next try.
     async fn store(&mut self) -> Result<(), SinkError> {
         if !self.properties_stored && !self.sealed.is_empty() {
             // Before any chunk, so compaction never reads a chunk of the
@@ -382,6 +387,8 @@ impl LakeSink {
                 .store
                 .put(&sealed.key, PutPayload::from(body))
                 .await?;
+            self.stored_unreported += sealed.events;
+            // Its acks drop here: the chunk is durable.
             self.sealed.pop_front();
         }
         Ok(())
@@ -390,26 +397,34 @@ impl LakeSink {
 
 // The inherent methods are the sink; this is how the output worker reaches them.
 impl WriteSink for LakeSink {
-    fn write<'a>(&'a mut self, events: &'a [Event]) -> SinkFuture<'a, ()> {
-        Box::pin(LakeSink::write(self, events))
+    fn write<'a>(&'a mut self, events: &'a [Event], acks: &'a mut Vec<Ack>) -> SinkFuture<'a, u64> {
+        // Absorbing cannot fail; storing is the flush's.
+        let acks = std::mem::take(acks);
+        self.absorb(events, &acks);
+        Box::pin(async { Ok(0) })
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         LakeSink::next_deadline(self)
     }
 
-    fn flush_due(&mut self) -> SinkFuture<'_, ()> {
-        Box::pin(LakeSink::flush_due(self))
+    fn flush(&mut self, what: Flush) -> SinkFuture<'_, u64> {
+        Box::pin(LakeSink::flush(self, what))
     }
 
-    fn close(&mut self) -> SinkFuture<'_, ()> {
-        Box::pin(LakeSink::close(self))
+    fn discard(&mut self) -> u64 {
+        LakeSink::discard(self)
     }
 }
 
 /// A chunk that takes no more events, on its way to the lake.
 struct Sealed {
     key: Path,
+    /// How many events it holds.
+    events: u64,
+    /// Dropped with it, once it is stored or given up on.
+    #[expect(dead_code, reason = "held only to be dropped with the chunk")]
+    acks: Vec<Ack>,
     /// Until its last frame is compressed.
     chunk: Option<OpenChunk>,
     body: Bytes,
@@ -458,6 +473,18 @@ mod tests {
             output: "lake".into(),
             data_dir: dir.join("data"),
             metrics: SinkMetrics::default(),
+        }
+    }
+
+    /// What the output worker does with a batch, and at shutdown.
+    impl LakeSink {
+        async fn write(&mut self, events: &[Event]) -> Result<u64, SinkError> {
+            self.absorb(events, &[]);
+            self.flush(Flush::Due).await
+        }
+
+        async fn close(&mut self) -> Result<u64, SinkError> {
+            self.flush(Flush::All).await
         }
     }
 
@@ -514,11 +541,11 @@ mod tests {
         let due = sink.next_deadline().expect("a chunk is open");
         tokio::time::advance(Duration::from_secs(30)).await;
         sink.write(&[event(BASE + MINUTE, 2)]).await.unwrap();
-        sink.flush_due().await.unwrap();
+        sink.flush(Flush::Due).await.unwrap();
         assert!(chunks(dir.path()).is_empty(), "30 s is not a minute");
 
         tokio::time::advance(due - Instant::now()).await;
-        sink.flush_due().await.unwrap();
+        sink.flush(Flush::Due).await.unwrap();
         let found = chunks(dir.path());
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].1, "{\"n\":1}\n{\"n\":2}\n");
@@ -762,7 +789,7 @@ mod tests {
         let batch: Vec<Event> = (0..200).map(|i| event(BASE + i, i)).collect();
         assert!(sink.write(&batch).await.is_err(), "the store is broken");
         std::fs::remove_file(table.join("json")).unwrap();
-        sink.write(&batch).await.unwrap();
+        sink.flush(Flush::Due).await.unwrap();
         sink.close().await.unwrap();
         let lines: usize = chunks(dir.path())
             .iter()

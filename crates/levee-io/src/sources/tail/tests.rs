@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use levee_event::Batch;
+use levee_event::Sent;
 use tokio::sync::{mpsc, watch};
 
 use crate::sources::{SourceConfig, SourceContext, SourceMetrics};
 
 /// Runs a tail source on `path` with a multiline rule; returns where
 /// its batches go and the switch that stops it.
-fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+fn start(path: &std::path::Path) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, SourceMetrics) {
     start_source(
         path,
         r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
@@ -23,7 +23,7 @@ fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, watch::Sender<bool>,
 fn start_with(
     path: &std::path::Path,
     extra: &str,
-) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, SourceMetrics) {
     start_source(path, "", extra)
 }
 
@@ -33,7 +33,7 @@ fn start_source(
     path: &std::path::Path,
     common: &str,
     extra: &str,
-) -> (mpsc::Receiver<Batch>, watch::Sender<bool>, SourceMetrics) {
+) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, SourceMetrics) {
     let config: SourceConfig = toml::from_str(&format!(
         r#"
         tag = "app"
@@ -65,8 +65,9 @@ fn data_dir(path: &std::path::Path) -> std::path::PathBuf {
     path.parent().expect("a file in a folder").join("data")
 }
 
-fn messages(batch: &Batch) -> Vec<&str> {
+fn messages(batch: &Sent) -> Vec<&str> {
     batch
+        .events
         .iter()
         .filter_map(|e| e.record["message"].as_str())
         .collect()
@@ -122,7 +123,7 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 }
 
 /// Receives messages until `want` more have come; fails after 10 s.
-async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
+async fn receive(rx: &mut mpsc::Receiver<Sent>, got: &mut Vec<String>, want: usize) {
     let until = got.len() + want;
     while got.len() < until {
         let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -135,7 +136,7 @@ async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: us
 
 /// Stops the source; returns what it still sent. Fails if it has not
 /// stopped within 10 s.
-async fn stop_and_drain(stop: watch::Sender<bool>, mut rx: mpsc::Receiver<Batch>) -> Vec<String> {
+async fn stop_and_drain(stop: watch::Sender<bool>, mut rx: mpsc::Receiver<Sent>) -> Vec<String> {
     stop.send(true).unwrap();
     let mut rest = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
