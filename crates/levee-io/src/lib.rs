@@ -7,8 +7,8 @@
 //! line, so nothing is dropped silently.
 //!
 //! A sink writes batches somewhere (the lake, a file, stdout). The pipeline's
-//! output worker owns buffering, batching and retries; a sink only writes,
-//! and a retried write of the same batch must not write it twice.
+//! output worker owns buffering, batching and retries; a sink absorbs,
+//! stores and, when the worker gives up, discards, as [`sinks`] sets out.
 //!
 //! [`Batch`]: levee_event::Batch
 

@@ -16,6 +16,8 @@ pub mod filters;
 pub mod metrics;
 pub mod output;
 mod router;
+#[cfg(test)]
+mod sink_testkit;
 pub mod template;
 pub mod topology;
 

@@ -212,3 +212,290 @@ impl Worker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::path::Path;
+
+    use levee_event::{Ledger, Record, Tag, Value};
+    use levee_io::sinks::{SinkContext, SinkMetrics};
+    use tokio::task::JoinHandle;
+
+    use super::*;
+    use crate::buffer::{BufferSettings, WhenFull};
+    use crate::metrics::Metrics;
+    use crate::sink_testkit::CommandedSink;
+
+    /// 2018-09-01T00:00:00Z
+    const BASE: i64 = 1_535_760_000 * 1_000_000_000;
+
+    fn event(n: i64) -> Event {
+        let mut r = Record::new();
+        r.insert("n", Value::Int(n));
+        Event::new(Tag::new("t"), BASE + n, r)
+    }
+
+    fn numbers(events: &[Event]) -> Vec<i64> {
+        events
+            .iter()
+            .filter_map(|e| e.record["n"].as_i64())
+            .collect()
+    }
+
+    /// A worker draining a buffer into a sink, fed batches with acks.
+    struct Run {
+        buffer: Arc<MemoryBuffer>,
+        ledger: Ledger,
+        metrics: OutputMetrics,
+        worker: JoinHandle<()>,
+    }
+
+    impl Run {
+        fn start(sink: Sink, max_attempts: Option<u32>) -> Run {
+            let metrics = Metrics::new().output("o");
+            let settings = BufferSettings {
+                max_bytes: 1 << 20,
+                batch_max_bytes: 1 << 20,
+                flush_interval: Duration::from_secs(1),
+                when_full: WhenFull::Block,
+            };
+            let buffer = Arc::new(MemoryBuffer::new(settings, metrics.clone()));
+            let retry = RetryConfig {
+                max_attempts,
+                ..RetryConfig::default()
+            };
+            let worker = tokio::spawn(run_worker(
+                "o".into(),
+                buffer.clone(),
+                sink,
+                retry,
+                metrics.clone(),
+            ));
+            Run {
+                buffer,
+                ledger: Ledger::new(),
+                metrics,
+                worker,
+            }
+        }
+
+        async fn push(&self, events: impl IntoIterator<Item = Event>) {
+            let (_, ack) = self.ledger.issue();
+            self.buffer
+                .push(events.into_iter().collect(), Some(ack))
+                .await;
+        }
+
+        /// Waits (on the paused clock, or a minute of it) until `done`.
+        async fn until(&self, mut done: impl FnMut(&Run) -> bool) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while !done(self) {
+                assert!(tokio::time::Instant::now() < deadline, "never happened");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+
+        async fn finish(self) -> (OutputMetrics, Ledger) {
+            self.buffer.close();
+            self.worker.await.unwrap();
+            (self.metrics, self.ledger)
+        }
+    }
+
+    /// (events, batches, errors, retries, dropped_failed)
+    fn counts(m: &OutputMetrics) -> (u64, u64, u64, u64, u64) {
+        (
+            m.events.get(),
+            m.batches.get(),
+            m.errors.get(),
+            m.retries.get(),
+            m.dropped_failed.get(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_fails_then_works_loses_nothing() {
+        let (sink, probe) = CommandedSink::holding();
+        probe.lock().fail_writes = 2;
+        let run = Run::start(Sink::new(sink), None);
+        run.push((0..3).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+        let state = probe.lock();
+        assert_eq!(numbers(&state.stored), [0, 1, 2]);
+        assert_eq!(
+            state.calls,
+            [
+                "write!",
+                "write!",
+                "write",
+                "flush due",
+                "flush all",
+                "close"
+            ]
+        );
+        assert_eq!(counts(&metrics), (3, 1, 2, 2, 0));
+        assert_eq!(ledger.done_through(), Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_given_up_drops_its_batch_counted_and_releases_its_ack() {
+        let (sink, probe) = CommandedSink::holding();
+        probe.lock().fail_writes = 1;
+        let run = Run::start(Sink::new(sink), Some(1));
+        run.push((0..3).map(event)).await;
+        run.until(|r| r.ledger.done_through() == Some(0)).await;
+        assert_eq!(counts(&run.metrics), (0, 0, 1, 0, 3));
+        assert!(probe.lock().held.is_empty());
+        // The next batch is written, held and stored as usual.
+        run.push((3..5).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+        let state = probe.lock();
+        assert_eq!(numbers(&state.stored), [3, 4]);
+        assert_eq!(counts(&metrics), (2, 1, 1, 0, 3));
+        assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_that_fails_then_works_holds_the_acks_until_it_stores() {
+        let (sink, probe) = CommandedSink::holding();
+        probe.lock().fail_flushes = 3;
+        let run = Run::start(Sink::new(sink), None);
+        run.push((0..3).map(event)).await;
+        run.until(|_| probe.lock().calls.len() >= 3).await;
+        // Absorbed, not stored: the ack is held, nothing is counted yet.
+        assert_eq!(probe.lock().calls, ["write", "flush due!", "flush due!"]);
+        assert_eq!(run.ledger.done_through(), None);
+        assert_eq!(run.metrics.events.get(), 0);
+        run.until(|r| r.ledger.done_through() == Some(0)).await;
+        assert_eq!(numbers(&probe.lock().stored), [0, 1, 2]);
+        let (metrics, _) = run.finish().await;
+        assert_eq!(counts(&metrics), (3, 1, 3, 3, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_given_up_discards_what_the_sink_held_counted_exactly() {
+        let (sink, probe) = CommandedSink::holding();
+        probe.lock().fail_flushes = 2;
+        let run = Run::start(Sink::new(sink), Some(2));
+        run.push((0..3).map(event)).await;
+        // Given up: the three held events are discarded, their ack done.
+        run.until(|r| r.ledger.done_through() == Some(0)).await;
+        assert_eq!(counts(&run.metrics), (0, 1, 2, 1, 3));
+        run.push((3..5).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+        let state = probe.lock();
+        assert_eq!(
+            state.calls,
+            [
+                "write",
+                "flush due!",
+                "flush due!",
+                "discard",
+                "write",
+                "flush due",
+                "flush all",
+                "close"
+            ]
+        );
+        assert_eq!(numbers(&state.stored), [3, 4]);
+        assert_eq!(state.discarded, 3);
+        assert_eq!(counts(&metrics), (2, 2, 2, 1, 3));
+        assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_close_that_fails_is_tried_again_and_a_close_given_up_loses_nothing() {
+        for (max_attempts, calls) in [
+            (
+                None,
+                ["write", "flush due", "flush all", "close!", "close"].as_slice(),
+            ),
+            (
+                Some(1),
+                ["write", "flush due", "flush all", "close!"].as_slice(),
+            ),
+        ] {
+            let (sink, probe) = CommandedSink::storing();
+            probe.lock().fail_closes = 1;
+            let run = Run::start(Sink::new(sink), max_attempts);
+            run.push((0..3).map(event)).await;
+            let (metrics, ledger) = run.finish().await;
+            let state = probe.lock();
+            assert_eq!(state.calls, calls, "{max_attempts:?}");
+            assert_eq!(numbers(&state.stored), [0, 1, 2]);
+            let retries = u64::from(max_attempts.is_none());
+            assert_eq!(counts(&metrics), (3, 1, 1, retries, 0));
+            assert_eq!(ledger.done_through(), Some(0));
+        }
+    }
+
+    /// The lake once marked a batch absorbed before storing it and cleared
+    /// the mark only on success: after a give-up, the next batch found the
+    /// mark set and was counted as delivered without being absorbed (and
+    /// the batch counted as dropped was stored after all).
+    #[tokio::test]
+    async fn after_a_give_up_the_next_batch_is_absorbed_not_counted_as_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the table's chunk folder goes: every put fails.
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+        let config: SinkConfig = toml::from_str(&format!(
+            "[lake]\nlake = {:?}\ndatabase = \"db\"\ntable = \"t\"\nchunk_max_bytes = \"1KiB\"\n",
+            dir.path().to_string_lossy()
+        ))
+        .unwrap();
+        let ctx = SinkContext {
+            output: "o".into(),
+            data_dir: dir.path().join("data"),
+            metrics: SinkMetrics::default(),
+        };
+        let sink = config.build().unwrap().open(&ctx).await.unwrap();
+        let run = Run::start(sink, Some(1));
+
+        // 30 events, past 1KiB: sealed at once, and its store fails.
+        let padded = (0..30).map(|n| {
+            let mut e = event(n);
+            e.record.insert("pad", "x".repeat(100));
+            e
+        });
+        run.push(padded).await;
+        run.until(|r| r.metrics.dropped_failed.get() > 0).await;
+        std::fs::remove_file(table.join("json")).unwrap();
+        run.push((100..105).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+
+        let stored = lake_numbers(dir.path());
+        assert_eq!(stored, [100, 101, 102, 103, 104], "the second batch");
+        assert_eq!(metrics.events.get(), stored.len() as u64);
+        assert_eq!(metrics.dropped_failed.get(), 30);
+        assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    /// The `n` of every record in the lake's chunks under `dir`, sorted.
+    fn lake_numbers(dir: &Path) -> Vec<i64> {
+        let mut found = Vec::new();
+        let mut folders = vec![dir.to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.to_string_lossy().ends_with(".ndjson.zst") {
+                    let mut text = String::new();
+                    zstd::Decoder::new(std::fs::File::open(&path).unwrap())
+                        .unwrap()
+                        .read_to_string(&mut text)
+                        .unwrap();
+                    for line in text.lines() {
+                        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                        found.push(v["n"].as_i64().unwrap());
+                    }
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}

@@ -798,6 +798,47 @@ mod tests {
         assert_eq!(lines, 200);
     }
 
+    #[tokio::test]
+    async fn a_batchs_ack_drops_once_every_chunk_holding_its_events_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        let ledger = levee_event::Ledger::new();
+        let mut acks = vec![ledger.issue().1];
+        // Two hours: two chunks hold the batch's events.
+        let batch = [event(BASE, 1), event(BASE + HOUR, 2)];
+        let stored = WriteSink::write(&mut sink, &batch, &mut acks).await;
+        assert_eq!(stored.unwrap(), 0, "absorbed, not stored");
+        assert!(acks.is_empty(), "the sink holds the ack");
+        sink.seal(hour_of(BASE));
+        assert_eq!(sink.flush(Flush::Due).await.unwrap(), 1);
+        assert_eq!(ledger.done_through(), None, "hour 1 is not stored");
+        assert_eq!(sink.flush(Flush::All).await.unwrap(), 1);
+        assert_eq!(ledger.done_through(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_discard_drops_the_unstored_chunks_with_their_acks_and_counts_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+        let ledger = levee_event::Ledger::new();
+        let mut acks = vec![ledger.issue().1];
+        let batch = [event(BASE, 1), event(BASE + HOUR, 2), event(BASE + 2, 3)];
+        WriteSink::write(&mut sink, &batch, &mut acks)
+            .await
+            .unwrap();
+        assert!(sink.flush(Flush::All).await.is_err());
+        assert_eq!(ledger.done_through(), None, "held while it may be retried");
+        assert_eq!(sink.discard(), 3);
+        assert_eq!(ledger.done_through(), Some(0));
+        assert_eq!(sink.discard(), 0, "nothing is counted twice");
+        std::fs::remove_file(table.join("json")).unwrap();
+        assert_eq!(sink.flush(Flush::All).await.unwrap(), 0);
+        assert!(chunks(dir.path()).is_empty());
+    }
+
     #[test]
     fn bad_settings_are_refused_naming_their_key() {
         let dir = tempfile::tempdir().unwrap();
