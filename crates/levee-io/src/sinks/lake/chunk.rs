@@ -16,6 +16,7 @@ use levee_event::{Ack, Event};
 use levee_lake::Partition;
 use tokio::time::Instant;
 
+use super::coverage::ChunkRanges;
 use crate::SinkError;
 use crate::sinks::encode::Rfc3339;
 use crate::sinks::encode::json::write_led_record;
@@ -90,6 +91,8 @@ pub(super) struct OpenChunk {
     /// The acks of the batches that put events here: dropped once the
     /// chunk is stored (or given up on).
     pub(super) acks: Vec<Ack>,
+    /// The origin offsets of its events, per stream.
+    pub(super) ranges: ChunkRanges,
 }
 
 impl OpenChunk {
@@ -106,6 +109,7 @@ impl OpenChunk {
             last_write: 0,
             events: 0,
             acks: Vec::new(),
+            ranges: ChunkRanges::default(),
         }
     }
 
@@ -135,6 +139,9 @@ impl OpenChunk {
             self.pending.push(b'\n');
             self.raw_bytes += self.pending.len() - before;
             self.events += 1;
+            if let Some(origin) = event.origin {
+                self.ranges.note(origin);
+            }
             if self.pending.len() >= self.frame_at {
                 self.frame_at = match self.compress(frames) {
                     Ok(()) => FRAME_BYTES,

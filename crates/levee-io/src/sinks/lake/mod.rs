@@ -20,8 +20,22 @@
 //! `time_field`; before its first chunk the sink writes the table's
 //! properties (`_levee/table.json`), which name that column to compaction
 //! and queries.
+//!
+//! Exactly once from a `tail` source: each chunk notes, per stream and
+//! its hour, the range of origin offsets of its events (`coverage.rs`),
+//! and before it is put that range goes into a journal in the output's
+//! state folder, synced (`journal.rs`, `state.rs`). After a crash the
+//! source replays its files from their checkpoints; an event a stored
+//! chunk already holds is skipped and counted
+//! (`levee_output_replay_skipped_total`) rather than written again. The
+//! writer id in chunk names is kept there too (`writer.rs`), and chunk
+//! numbers go on from the journal's, so no name is ever used twice.
 
 mod chunk;
+mod coverage;
+pub mod journal;
+mod state;
+mod writer;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -33,6 +47,7 @@ use levee_lake::properties::{TableProperties, write_properties};
 use levee_lake::{Lake, LakeError, TableRef, TimeField};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -40,6 +55,9 @@ use super::{Flush, OpenSink, SinkContext, SinkFuture, WriteSink};
 use crate::units::{Interval, Size};
 use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
+use coverage::Covered;
+use journal::{Intent, Record};
+use state::Journal;
 
 /// Hours with a chunk open at once, at most. Each open chunk holds up to a
 /// frame of JSON (4MiB) and its compressed frames; a backfill spanning
@@ -171,9 +189,18 @@ impl OpenSink for LakeSettings {
 struct LakeSink {
     lake: Lake,
     table: TableRef,
-    /// Tells this process's chunks from any other writer's.
+    /// Tells this output's chunks from any other writer's; kept in its
+    /// state folder, so it survives restarts.
     writer: String,
-    seq: u64,
+    /// The next chunk's number: past every number the journal handed out.
+    next_seq: u64,
+    /// What chunks stored by earlier runs hold that a replay may bring
+    /// again.
+    covered: Covered,
+    /// Where each chunk's coverage is written before it is put.
+    journal: Journal,
+    /// Replayed events skipped because a stored chunk holds them.
+    replay_skipped: Counter,
     /// The zstd context every chunk compresses its frames with.
     frames: Box<Frames>,
     chunk_max_bytes: usize,
@@ -197,18 +224,22 @@ struct LakeSink {
 }
 
 impl LakeSink {
-    /// Opens the lake.
+    /// Opens the lake and settles the output's state (its writer id and
+    /// journal) in its state folder.
     pub(crate) async fn open(
         settings: &LakeSettings,
-        _ctx: &SinkContext,
+        ctx: &SinkContext,
     ) -> Result<LakeSink, SinkError> {
         let lake = Lake::open(&settings.lake)?;
-        let writer = format!("{:08x}", fastrand::u32(..));
+        let opened = state::open(ctx.state_dir(), &lake, None).await?;
         Ok(LakeSink {
             lake,
             table: settings.table.clone(),
-            writer,
-            seq: 0,
+            writer: opened.writer,
+            next_seq: opened.next_seq,
+            covered: opened.covered,
+            journal: opened.journal,
+            replay_skipped: ctx.metrics.replay_skipped.clone(),
             frames: Box::new(Frames::new(settings.zstd_level)?),
             chunk_max_bytes: settings.chunk_max_bytes,
             chunk_interval: settings.chunk_interval,
@@ -256,15 +287,30 @@ impl LakeSink {
 
     /// Adds the batch to the chunk of each event's hour, with a clone of
     /// each of its acks, then seals the hours the batch has left behind.
-    /// Infallible, so a batch is in the chunks whole or not at all.
+    /// Infallible, so a batch is in the chunks whole or not at all. An
+    /// event a stored chunk already holds (a replay after a crash) is
+    /// skipped and counted.
     fn absorb(&mut self, events: &[Event], acks: &[Ack]) {
         // Most batches fall in one hour; group without reordering within one.
         let mut hours: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
         let before = self.writes;
         let mut newest = i64::MIN;
+        let mut skipped = 0;
         for event in events {
-            hours.entry(hour_of(event.time)).or_default().push(event);
+            let hour = hour_of(event.time);
+            // Empty once each replayed stream is read past what was stored.
+            if !self.covered.is_empty()
+                && let Some(origin) = event.origin
+                && self.covered.covers(hour, origin)
+            {
+                skipped += 1;
+                continue;
+            }
+            hours.entry(hour).or_default().push(event);
             newest = newest.max(event.time);
+        }
+        if skipped > 0 {
+            self.replay_skipped.inc_by(skipped);
         }
         let now = Instant::now();
         for (hour, events) in hours {
@@ -353,15 +399,23 @@ impl LakeSink {
         let Some(mut chunk) = self.open.remove(&hour) else {
             return;
         };
-        self.seq += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let key = self.table.json_chunk(
             &chunk.partition,
             chunk.minute,
             &self.writer,
-            self.seq,
+            seq,
             ZSTD_CHUNK_EXT,
         );
         self.sealed.push_back(Sealed {
+            intent: Intent {
+                seq,
+                hour,
+                key: key.to_string(),
+                ranges: std::mem::take(&mut chunk.ranges).into_ranges(),
+            },
+            journaled: false,
             key,
             events: chunk.events,
             acks: std::mem::take(&mut chunk.acks),
@@ -372,8 +426,21 @@ impl LakeSink {
 
     /// Stores the sealed chunks, oldest first, counting their events in
     /// `stored_unreported` and dropping their acks; on error the rest wait
-    /// for the next try.
+    /// for the next try. What each covers is in the journal, synced, before
+    /// any of them is put.
     async fn store(&mut self) -> Result<(), SinkError> {
+        let intents: Vec<Record> = self
+            .sealed
+            .iter()
+            .filter(|s| !s.journaled)
+            .map(|s| Record::Intent(s.intent.clone()))
+            .collect();
+        if !intents.is_empty() {
+            self.journal.append(&intents, true).await?;
+            for sealed in &mut self.sealed {
+                sealed.journaled = true;
+            }
+        }
         if !self.properties_stored && !self.sealed.is_empty() {
             // Before any chunk, so compaction never reads a chunk of the
             // column without knowing the column.
@@ -388,8 +455,14 @@ impl LakeSink {
                 .put(&sealed.key, PutPayload::from(body))
                 .await?;
             self.stored_unreported += sealed.events;
+            let seq = sealed.intent.seq;
             // Its acks drop here: the chunk is durable.
             self.sealed.pop_front();
+            // Not synced, and not needed: a restart that misses it finds
+            // the chunk in the lake.
+            if let Err(e) = self.journal.append(&[Record::Stored(seq)], false).await {
+                tracing::warn!(error = %e, "lake: cannot note a stored chunk in the journal; the next start looks it up");
+            }
         }
         Ok(())
     }
@@ -419,6 +492,10 @@ impl WriteSink for LakeSink {
 
 /// A chunk that takes no more events, on its way to the lake.
 struct Sealed {
+    /// Its number, key, hour and coverage, as the journal has them.
+    intent: Intent,
+    /// The intent is in the journal, synced: the chunk may be put.
+    journaled: bool,
     key: Path,
     /// How many events it holds.
     events: u64,
@@ -837,6 +914,137 @@ mod tests {
         std::fs::remove_file(table.join("json")).unwrap();
         assert_eq!(sink.flush(Flush::All).await.unwrap(), 0);
         assert!(chunks(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn chunk_names_keep_the_writer_id_and_go_on_numbering_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writers = Vec::new();
+        for run in 0..2 {
+            let mut sink = open(config(dir.path()), dir.path()).await;
+            sink.write(&[event(BASE + run, run)]).await.unwrap();
+            sink.close().await.unwrap();
+            writers.push(sink.writer.clone());
+        }
+        assert_eq!(writers[0], writers[1]);
+        let found = chunks(dir.path());
+        assert_eq!(
+            found.len(),
+            2,
+            "the second run's chunk has a name of its own"
+        );
+        assert!(
+            found[0]
+                .0
+                .ends_with(&format!("-{}-00000001.ndjson.zst", writers[0]))
+        );
+        assert!(
+            found[1]
+                .0
+                .ends_with(&format!("-{}-00000002.ndjson.zst", writers[0]))
+        );
+        let kept = dir.path().join("data/outputs/lake/writer");
+        assert_eq!(
+            std::fs::read_to_string(kept).unwrap(),
+            format!("{}\n", writers[0])
+        );
+    }
+
+    /// An event read from stream 1 at offset `n * 100`, numbered `n`.
+    fn tailed(time: i64, n: i64) -> Event {
+        event(time, n).with_origin(levee_event::Origin {
+            stream: 1,
+            offset: n as u64 * 100,
+        })
+    }
+
+    /// Every `n` in the lake, sorted.
+    fn numbers(dir: &std::path::Path) -> Vec<i64> {
+        let mut found: Vec<i64> = chunks(dir)
+            .iter()
+            .flat_map(|(_, text)| text.lines().map(str::to_owned).collect::<Vec<_>>())
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(&line).unwrap()["n"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[tokio::test]
+    async fn a_replay_after_a_crash_skips_what_stored_chunks_hold_and_counts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        // Two hours' chunks stored, one still open when the process dies.
+        let first: Vec<Event> = (0..60).map(|n| tailed(BASE + n * MINUTE, n)).collect();
+        sink.write(&first).await.unwrap();
+        sink.flush(Flush::All).await.unwrap();
+        sink.write(&[tailed(BASE + HOUR, 60), tailed(BASE + HOUR + 1, 61)])
+            .await
+            .unwrap();
+        drop(sink);
+        assert_eq!(numbers(dir.path()), (0..60).collect::<Vec<_>>());
+
+        // The source replays from an older checkpoint, and reads on.
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        let replay: Vec<Event> = (10..60)
+            .map(|n| tailed(BASE + n * MINUTE, n))
+            .chain((60..70).map(|n| tailed(BASE + HOUR + n, n)))
+            .collect();
+        sink.write(&replay).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(sink.replay_skipped.get(), 50);
+        assert_eq!(numbers(dir.path()), (0..70).collect::<Vec<_>>());
+        assert!(sink.covered.is_empty(), "read past what was stored");
+    }
+
+    #[tokio::test]
+    async fn a_chunk_whose_put_failed_before_a_crash_is_written_on_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+        let batch: Vec<Event> = (0..5).map(|n| tailed(BASE + n, n)).collect();
+        sink.write(&batch).await.unwrap();
+        assert!(sink.close().await.is_err(), "the store is broken");
+        drop(sink);
+
+        std::fs::remove_file(table.join("json")).unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        assert!(
+            sink.covered.is_empty(),
+            "the intent's chunk is not in the lake"
+        );
+        sink.write(&batch).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(sink.replay_skipped.get(), 0);
+        assert_eq!(numbers(dir.path()), (0..5).collect::<Vec<_>>());
+        let found = chunks(dir.path());
+        assert!(found[0].0.ends_with("-00000002.ndjson.zst"), "{found:?}");
+    }
+
+    #[tokio::test]
+    async fn events_without_an_origin_are_never_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        sink.write(&[tailed(BASE, 0), event(BASE + 1, 1)])
+            .await
+            .unwrap();
+        sink.close().await.unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        sink.write(&[tailed(BASE, 0), event(BASE + 1, 1)])
+            .await
+            .unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(sink.replay_skipped.get(), 1);
+        assert_eq!(
+            numbers(dir.path()),
+            [0, 1, 1],
+            "stdin and the like: at least once"
+        );
     }
 
     #[test]
