@@ -195,15 +195,22 @@ impl Worker<'_> {
         loop {
             attempt += 1;
             match step.run(sink).await {
-                Ok(stored) => return Ok(stored),
+                Ok(stored) => {
+                    if attempt > 1 {
+                        self.metrics.retry_backoff.set(0.0);
+                    }
+                    return Ok(stored);
+                }
                 Err(err) => {
                     self.metrics.errors.inc();
                     if self.retry.max_attempts.is_some_and(|max| attempt >= max) {
+                        self.metrics.retry_backoff.set(0.0);
                         return Err((attempt, err));
                     }
                     self.metrics.retries.inc();
                     // Jitter spreads retries of many writers after an outage.
                     let wait = backoff.mul_f64(0.5 + fastrand::f64());
+                    self.metrics.retry_backoff.set(wait.as_secs_f64());
                     tracing::warn!(output = %name, attempt, error = %err, retry_in = ?wait, "sink call failed; will retry");
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(self.retry.max_backoff.0);

@@ -7,6 +7,7 @@ mod server;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 pub use server::{MetricsConfig, bind, serve};
 
@@ -30,6 +31,7 @@ mod names {
     pub const OUTPUT_BATCHES: &str = "output_batches";
     pub const OUTPUT_ERRORS: &str = "output_errors";
     pub const OUTPUT_RETRIES: &str = "output_retries";
+    pub const OUTPUT_RETRY_BACKOFF: &str = "output_retry_backoff_seconds";
     pub const OUTPUT_DROPPED: &str = "output_dropped_events";
     pub const OUTPUT_REPLAY_SKIPPED: &str = "output_replay_skipped";
     pub const BUFFER_BYTES: &str = "buffer_bytes";
@@ -87,6 +89,7 @@ pub struct Metrics {
     output_batches: Family<OutputLabel, Counter>,
     output_errors: Family<OutputLabel, Counter>,
     output_retries: Family<OutputLabel, Counter>,
+    output_retry_backoff: Family<OutputLabel, Gauge<f64, AtomicU64>>,
     output_dropped: Family<DropLabel, Counter>,
     output_replay_skipped: Family<OutputLabel, Counter>,
     buffer_bytes: Family<OutputLabel, Gauge>,
@@ -102,14 +105,17 @@ pub struct Metrics {
 /// One output's counters.
 #[derive(Clone, Debug)]
 pub struct OutputMetrics {
-    /// Events written by the sink.
+    /// Events the sink stored.
     pub events: Counter,
-    /// Successful writes.
+    /// Batches the sink absorbed.
     pub batches: Counter,
-    /// Failed writes.
+    /// Failed sink calls.
     pub errors: Counter,
-    /// Writes tried again.
+    /// Sink calls tried again.
     pub retries: Counter,
+    /// The wait before the next try of a failing sink call, in seconds; 0
+    /// once a call works.
+    pub retry_backoff: Gauge<f64, AtomicU64>,
     /// Events dropped because the buffer was full (`when_full = drop_*`).
     pub dropped_full: Counter,
     /// Events dropped after the last retry failed.
@@ -141,6 +147,7 @@ impl Metrics {
             output_batches: Family::default(),
             output_errors: Family::default(),
             output_retries: Family::default(),
+            output_retry_backoff: Family::default(),
             output_dropped: Family::default(),
             output_replay_skipped: Family::default(),
             buffer_bytes: Family::default(),
@@ -179,23 +186,28 @@ impl Metrics {
         );
         registry.register(
             names::OUTPUT_EVENTS,
-            "Events an output delivered",
+            "Events an output's sink stored",
             m.output_events.clone(),
         );
         registry.register(
             names::OUTPUT_BATCHES,
-            "Batches an output delivered",
+            "Batches an output's sink absorbed",
             m.output_batches.clone(),
         );
         registry.register(
             names::OUTPUT_ERRORS,
-            "Failed writes of an output",
+            "Failed calls of an output's sink (write, flush, close)",
             m.output_errors.clone(),
         );
         registry.register(
             names::OUTPUT_RETRIES,
-            "Writes an output tried again",
+            "Calls of an output's sink tried again",
             m.output_retries.clone(),
+        );
+        registry.register(
+            names::OUTPUT_RETRY_BACKOFF,
+            "The wait before an output tries a failing sink call again (doubling up to max_backoff, with jitter); 0 once a call works",
+            m.output_retry_backoff.clone(),
         );
         registry.register(
             names::OUTPUT_DROPPED,
@@ -276,6 +288,7 @@ impl Metrics {
             batches: self.output_batches.get_or_create(&label).clone(),
             errors: self.output_errors.get_or_create(&label).clone(),
             retries: self.output_retries.get_or_create(&label).clone(),
+            retry_backoff: self.output_retry_backoff.get_or_create(&label).clone(),
             dropped_full: dropped("buffer_full"),
             dropped_failed: dropped("retries_exhausted"),
             replay_skipped: self.output_replay_skipped.get_or_create(&label).clone(),

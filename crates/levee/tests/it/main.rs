@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod lake_e2e;
+mod outage;
 mod readme;
 mod restart;
 mod support;
