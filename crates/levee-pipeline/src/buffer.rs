@@ -23,6 +23,8 @@ use tokio::time::Instant;
 
 use crate::metrics::OutputMetrics;
 
+pub mod disk;
+
 /// `buffer = { ... }` under an output.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
