@@ -34,7 +34,9 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use crate::buffer::{BufferConfig, BufferSettings};
+use crate::buffer::{
+    self, BufferConfig, BufferKind, BufferSettings, DiskSettings, Fsync, FsyncMode, WhenFull,
+};
 use crate::filters::{Filter, FilterConfig};
 use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
@@ -121,6 +123,8 @@ pub struct BuiltOutput {
     pub pattern: TagPattern,
     /// Its buffer's settings.
     pub buffer: BufferSettings,
+    /// With `buffer.type = "disk"`, the disk buffer's own settings.
+    pub disk: Option<DiskSettings>,
     /// How failed writes are tried again.
     pub retry: RetryConfig,
     /// Its sink, ready to open.
@@ -536,10 +540,12 @@ impl<'i> Check<'_> {
             .sink
             .build()
             .map_err(|e| self.at_key(&component, part, Some(e.key), e.to_string()));
+        let (buffer, disk) = buffer.ok()?;
         Some(BuiltOutput {
             name: name.to_owned(),
             pattern: pattern.ok()?,
-            buffer: buffer.ok()?,
+            buffer,
+            disk,
             retry: retry.ok()?,
             sink: sink.ok()?,
         })
@@ -549,8 +555,11 @@ impl<'i> Check<'_> {
 /// A problem with one key of a component: the key's path, and what is wrong.
 type KeyError = (&'static str, String);
 
-fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, KeyError> {
-    let max_bytes = config.max_bytes.as_usize();
+fn buffer_settings(config: &BufferConfig) -> Result<(BufferSettings, Option<DiskSettings>), KeyError> {
+    let max_bytes = config
+        .max_bytes
+        .unwrap_or_else(|| buffer::default_max_bytes(config.kind))
+        .as_usize();
     let batch_max_bytes = config.batch_max_bytes.as_usize();
     if max_bytes < 64 * 1024 {
         return Err(("buffer.max_bytes", "must be at least 64KiB".into()));
@@ -569,12 +578,62 @@ fn buffer_settings(config: &BufferConfig) -> Result<BufferSettings, KeyError> {
     if flush_interval.is_zero() {
         return Err(("buffer.flush_interval", "must be above 0".into()));
     }
-    Ok(BufferSettings {
+    let settings = BufferSettings {
         max_bytes,
         batch_max_bytes,
         flush_interval,
         when_full: config.when_full,
-    })
+    };
+    let disk = match config.kind {
+        BufferKind::Memory => {
+            for (set, key) in [
+                (config.fsync.is_some(), "buffer.fsync"),
+                (config.fsync_interval.is_some(), "buffer.fsync_interval"),
+                (config.segment_bytes.is_some(), "buffer.segment_bytes"),
+            ] {
+                if set {
+                    return Err((key, "is for a disk buffer only (type = \"disk\")".into()));
+                }
+            }
+            None
+        }
+        BufferKind::Disk => {
+            if config.when_full == WhenFull::DropOldest {
+                return Err((
+                    "buffer.when_full",
+                    "drop_oldest is for a memory buffer only; a disk buffer can `block` or `drop_newest`".into(),
+                ));
+            }
+            let interval = config.fsync_interval.map_or(Duration::from_secs(1), |i| i.0);
+            let fsync = match config.fsync.unwrap_or_default() {
+                FsyncMode::Always => {
+                    if config.fsync_interval.is_some() {
+                        return Err((
+                            "buffer.fsync_interval",
+                            "is for fsync = \"interval\" only".into(),
+                        ));
+                    }
+                    Fsync::Always
+                }
+                FsyncMode::Interval if interval.is_zero() => {
+                    return Err(("buffer.fsync_interval", "must be above 0".into()));
+                }
+                FsyncMode::Interval => Fsync::Every(interval),
+            };
+            let segment_bytes = match config.segment_bytes {
+                Some(size) if size.0 < 64 * 1024 => {
+                    return Err(("buffer.segment_bytes", "must be at least 64KiB".into()));
+                }
+                Some(size) => size.0,
+                None => (max_bytes as u64 / 8).clamp(1 << 20, 64 << 20),
+            };
+            Some(DiskSettings {
+                fsync,
+                segment_bytes,
+            })
+        }
+    };
+    Ok((settings, disk))
 }
 
 fn check_retry(retry: &RetryConfig) -> Result<RetryConfig, KeyError> {

@@ -50,6 +50,9 @@ enum Command {
         #[arg(long, default_value = "./lake")]
         lake: String,
     },
+    /// Look into disk buffers.
+    #[command(subcommand)]
+    Buffer(commands::buffer::BufferCommand),
     /// Measure the collector stage by stage (release builds only make sense).
     Bench(commands::bench::BenchArgs),
     /// Generate a week of traffic, deliver it into a local lake, compact it
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
             Command::Tables { lake } => commands::query::tables(&lake).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Bench(args) => commands::bench::bench(&args).await,
+            Command::Buffer(command) => commands::buffer::buffer(&command),
         }
     });
     match outcome {

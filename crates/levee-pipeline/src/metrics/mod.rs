@@ -35,6 +35,8 @@ mod names {
     pub const OUTPUT_DROPPED: &str = "output_dropped_events";
     pub const OUTPUT_REPLAY_SKIPPED: &str = "output_replay_skipped";
     pub const BUFFER_BYTES: &str = "buffer_bytes";
+    pub const BUFFER_DAMAGE: &str = "buffer_damage";
+    pub const BUFFER_DAMAGED_BYTES: &str = "buffer_damaged_bytes";
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
     pub const FILTER_PARSE_ERRORS: &str = "filter_parse_errors";
     pub const FILTER_EVICTED_KEYS: &str = "filter_evicted_keys";
@@ -93,6 +95,8 @@ pub struct Metrics {
     output_dropped: Family<DropLabel, Counter>,
     output_replay_skipped: Family<OutputLabel, Counter>,
     buffer_bytes: Family<OutputLabel, Gauge>,
+    buffer_damage: Family<OutputLabel, Counter>,
+    buffer_damaged_bytes: Family<OutputLabel, Counter>,
     filter_dropped: Family<FilterLabel, Counter>,
     filter_parse_errors: Family<FilterLabel, Counter>,
     filter_evicted_keys: Family<FilterLabel, Counter>,
@@ -123,8 +127,15 @@ pub struct OutputMetrics {
     /// Events a replay brought again that the sink had already stored,
     /// skipped (the lake).
     pub replay_skipped: Counter,
+    /// Events a disk buffer could not write (a full or failing disk).
+    pub dropped_disk: Counter,
     /// Bytes held in the buffer now.
     pub buffer_bytes: Gauge,
+    /// Places where a disk buffer found damage (a torn or corrupt record,
+    /// a foreign segment, a damaged position) and skipped it.
+    pub buffer_damage: Counter,
+    /// Bytes of a disk buffer skipped as damaged.
+    pub buffer_damaged_bytes: Counter,
 }
 
 impl Default for Metrics {
@@ -151,6 +162,8 @@ impl Metrics {
             output_dropped: Family::default(),
             output_replay_skipped: Family::default(),
             buffer_bytes: Family::default(),
+            buffer_damage: Family::default(),
+            buffer_damaged_bytes: Family::default(),
             filter_dropped: Family::default(),
             filter_parse_errors: Family::default(),
             filter_evicted_keys: Family::default(),
@@ -225,6 +238,16 @@ impl Metrics {
             m.buffer_bytes.clone(),
         );
         registry.register(
+            names::BUFFER_DAMAGE,
+            "Places where a disk buffer found damage (a torn or corrupt record, a damaged segment or position) and skipped it",
+            m.buffer_damage.clone(),
+        );
+        registry.register(
+            names::BUFFER_DAMAGED_BYTES,
+            "Bytes of a disk buffer skipped as damaged; the events in them are lost",
+            m.buffer_damaged_bytes.clone(),
+        );
+        registry.register(
             names::FILTER_DROPPED,
             "Events a filter dropped",
             m.filter_dropped.clone(),
@@ -292,7 +315,10 @@ impl Metrics {
             dropped_full: dropped("buffer_full"),
             dropped_failed: dropped("retries_exhausted"),
             replay_skipped: self.output_replay_skipped.get_or_create(&label).clone(),
+            dropped_disk: dropped("disk_error"),
             buffer_bytes: self.buffer_bytes.get_or_create(&label).clone(),
+            buffer_damage: self.buffer_damage.get_or_create(&label).clone(),
+            buffer_damaged_bytes: self.buffer_damaged_bytes.get_or_create(&label).clone(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod buffer;
 pub mod compact;
 pub mod demo;
 pub mod generate;

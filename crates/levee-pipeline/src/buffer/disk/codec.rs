@@ -16,7 +16,7 @@
 //! record's checksum catches damage first; the decoder is the second line,
 //! and the one the fuzz target exercises.
 
-use levee_event::{Event, Record, Tag, Text, Value};
+use levee_event::{Event, Origin, Record, Tag, Text, Value};
 
 /// Deepest nesting of lists and maps the decoder follows: a deeper value
 /// can only come from damage, and following it would spend the stack.
@@ -65,16 +65,34 @@ pub enum DecodeError {
 
 /// Appends the payload for `events` to `out`.
 pub fn encode(events: &[Event], out: &mut Vec<u8>) {
-    put_varint(out, events.len() as u64);
+    put_count(out, events.len());
     for event in events {
         encode_event(event, out);
     }
 }
 
-fn encode_event(event: &Event, out: &mut Vec<u8>) {
-    out.push(0);
-    put_text(out, event.tag.as_str());
-    out.extend_from_slice(&event.time.to_le_bytes());
+/// Appends a payload's count of events: a payload is this, then that many
+/// [`encode_event`]s.
+pub fn put_count(out: &mut Vec<u8>, count: usize) {
+    put_varint(out, count as u64);
+}
+
+/// Appends one event.
+pub fn encode_event(event: &Event, out: &mut Vec<u8>) {
+    match event.origin {
+        Some(origin) => {
+            out.push(HAS_ORIGIN);
+            put_text(out, event.tag.as_str());
+            out.extend_from_slice(&event.time.to_le_bytes());
+            out.extend_from_slice(&origin.stream.to_le_bytes());
+            out.extend_from_slice(&origin.offset.to_le_bytes());
+        }
+        None => {
+            out.push(0);
+            put_text(out, event.tag.as_str());
+            out.extend_from_slice(&event.time.to_le_bytes());
+        }
+    }
     put_record(out, &event.record);
 }
 
@@ -246,12 +264,20 @@ impl<'a> Reader<'a> {
             }
         };
         let time = self.u64_le()? as i64;
-        if flags & HAS_ORIGIN != 0 {
-            let _stream = self.u64_le()?;
-            let _offset = self.u64_le()?;
-        }
+        let origin = if flags & HAS_ORIGIN != 0 {
+            Some(Origin {
+                stream: self.u64_le()?,
+                offset: self.u64_le()?,
+            })
+        } else {
+            None
+        };
         let record = self.record(0)?;
-        Ok(Event::new(tag, time, record))
+        let event = Event::new(tag, time, record);
+        Ok(match origin {
+            Some(origin) => event.with_origin(origin),
+            None => event,
+        })
     }
 
     fn record(&mut self, depth: usize) -> Result<Record, DecodeError> {
@@ -346,7 +372,14 @@ mod tests {
 
     #[test]
     fn every_kind_of_value_comes_back_as_it_was() {
-        let events = vec![every_kind(), Event::new(Tag::error(), 0, Record::new())];
+        let events = vec![
+            every_kind(),
+            Event::new(Tag::error(), 0, Record::new()),
+            every_kind().with_origin(Origin {
+                stream: u64::MAX,
+                offset: 1 << 40,
+            }),
+        ];
         assert_eq!(round_trip(&events), events);
     }
 
@@ -453,13 +486,19 @@ mod tests {
         #[test]
         fn any_events_come_back_as_they_were(
             events in proptest::collection::vec(
-                ("[a-z.]{1,12}", any::<i64>(), proptest::collection::vec(("[a-z_]{0,10}", value()), 0..8)),
+                ("[a-z.]{1,12}", any::<i64>(), proptest::option::of(any::<(u64, u64)>()), proptest::collection::vec(("[a-z_]{0,10}", value()), 0..8)),
                 0..8,
             )
         ) {
             let events: Vec<Event> = events
                 .into_iter()
-                .map(|(tag, time, fields)| Event::new(Tag::new(&tag), time, fields.into_iter().collect()))
+                .map(|(tag, time, origin, fields)| {
+                    let event = Event::new(Tag::new(&tag), time, fields.into_iter().collect());
+                    match origin {
+                        Some((stream, offset)) => event.with_origin(Origin { stream, offset }),
+                        None => event,
+                    }
+                })
                 .collect();
             prop_assert_eq!(round_trip(&events), events);
         }

@@ -69,9 +69,24 @@ pub fn checksum(payload: &[u8]) -> u32 {
 
 /// Appends the frame and payload of one record to `out`.
 pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&checksum(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    frame_parts(&[payload], out);
+}
+
+/// Appends one record whose payload is `parts` one after the other, without
+/// joining them first.
+pub fn frame_parts(parts: &[&[u8]], out: &mut Vec<u8>) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = (len as u32).to_le_bytes();
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len);
+    for part in parts {
+        hasher.update(part);
+    }
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&hasher.finalize().to_le_bytes());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
 }
 
 /// What is wrong at a place in a segment.
