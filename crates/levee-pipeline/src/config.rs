@@ -555,7 +555,9 @@ impl<'i> Check<'_> {
 /// A problem with one key of a component: the key's path, and what is wrong.
 type KeyError = (&'static str, String);
 
-fn buffer_settings(config: &BufferConfig) -> Result<(BufferSettings, Option<DiskSettings>), KeyError> {
+fn buffer_settings(
+    config: &BufferConfig,
+) -> Result<(BufferSettings, Option<DiskSettings>), KeyError> {
     let max_bytes = config
         .max_bytes
         .unwrap_or_else(|| buffer::default_max_bytes(config.kind))
@@ -604,7 +606,9 @@ fn buffer_settings(config: &BufferConfig) -> Result<(BufferSettings, Option<Disk
                     "drop_oldest is for a memory buffer only; a disk buffer can `block` or `drop_newest`".into(),
                 ));
             }
-            let interval = config.fsync_interval.map_or(Duration::from_secs(1), |i| i.0);
+            let interval = config
+                .fsync_interval
+                .map_or(Duration::from_secs(1), |i| i.0);
             let fsync = match config.fsync.unwrap_or_default() {
                 FsyncMode::Always => {
                     if config.fsync_interval.is_some() {

@@ -18,7 +18,7 @@ use levee_io::units::Interval;
 use levee_io::{SinkConfig, SinkError};
 use serde::Deserialize;
 
-use crate::buffer::{BufferConfig, MemoryBuffer, Ready};
+use crate::buffer::{Buffer, BufferConfig, Ready};
 use crate::metrics::OutputMetrics;
 
 /// An output as the user configures it under `[outputs.NAME]`.
@@ -82,7 +82,7 @@ fn default_max_backoff() -> Interval {
 /// then flushes everything and closes the sink.
 pub(crate) async fn run_worker(
     name: String,
-    buffer: Arc<MemoryBuffer>,
+    buffer: Arc<Buffer>,
     mut sink: Sink,
     retry: RetryConfig,
     metrics: OutputMetrics,

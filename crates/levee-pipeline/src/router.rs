@@ -22,14 +22,14 @@ use levee_event::{Event, Sent, Tag, TagPattern};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
-use crate::buffer::MemoryBuffer;
+use crate::buffer::Buffer;
 use crate::filters::{Filter, Verdict};
 use crate::metrics::Metrics;
 
 /// An output as the router sees it.
 pub(crate) struct Route {
     pub(crate) pattern: TagPattern,
-    pub(crate) buffer: Arc<MemoryBuffer>,
+    pub(crate) buffer: Arc<Buffer>,
 }
 
 /// The filters and routes shared by every router task.
@@ -257,7 +257,7 @@ mod tests {
     use levee_event::Record;
 
     use super::*;
-    use crate::buffer::{BufferSettings, WhenFull};
+    use crate::buffer::{BufferSettings, MemoryBuffer, WhenFull};
     use crate::filters::FilterConfig;
 
     /// Log lines written while `f` runs, at warn level and above.
@@ -302,7 +302,10 @@ mod tests {
             .iter()
             .map(|pattern| Route {
                 pattern: TagPattern::new(pattern).unwrap(),
-                buffer: Arc::new(MemoryBuffer::new(settings, metrics.output(pattern))),
+                buffer: Arc::new(Buffer::Memory(MemoryBuffer::new(
+                    settings,
+                    metrics.output(pattern),
+                ))),
             })
             .collect();
         (Router::new(filters, routes, metrics.clone()), metrics)

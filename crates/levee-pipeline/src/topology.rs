@@ -16,7 +16,7 @@ use levee_io::{SinkContext, SinkMetrics, SourceContext, SourceMetrics};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::buffer::MemoryBuffer;
+use crate::buffer::{Buffer, DiskBuffer, MemoryBuffer};
 use crate::config::Pipeline;
 use crate::metrics::{self, Metrics, OutputMetrics};
 use crate::router::{self, Route, Router};
@@ -105,7 +105,26 @@ pub async fn run(
                 name: output.name.clone(),
                 error: e,
             })?;
-        let buffer = Arc::new(MemoryBuffer::new(output.buffer, output_metrics.clone()));
+        let buffer = match output.disk {
+            None => Buffer::Memory(MemoryBuffer::new(output.buffer, output_metrics.clone())),
+            Some(disk) => {
+                let dir = crate::buffer::disk::dir_for(&pipeline.data_dir, &output.name);
+                let opened = DiskBuffer::open(
+                    dir.clone(),
+                    output.name.clone(),
+                    output.buffer,
+                    disk,
+                    output_metrics.clone(),
+                )
+                .await
+                .map_err(|e| PipelineError::DataDir {
+                    path: dir,
+                    error: e,
+                })?;
+                Buffer::Disk(opened)
+            }
+        };
+        let buffer = Arc::new(buffer);
         workers.spawn(output::run_worker(
             output.name.clone(),
             buffer.clone(),
@@ -189,6 +208,10 @@ pub async fn run(
         buffer.close();
     }
     while workers.join_next().await.is_some() {}
+    // What the sinks stored is where a disk buffer reads on after a restart.
+    for buffer in &buffers {
+        buffer.finish().await;
+    }
     // Every output wrote what it was given: where the sources stopped is
     // now delivered, and a restart may read on from there.
     if let Err(e) = levee_io::sources::tail::commit_checkpoints(&pipeline.data_dir) {

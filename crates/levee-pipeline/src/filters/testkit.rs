@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::FilterConfig;
-use crate::buffer::{BufferSettings, MemoryBuffer, WhenFull};
+use crate::buffer::{Buffer, BufferSettings, MemoryBuffer, WhenFull};
 use crate::metrics::Metrics;
 use crate::router::{self, Route, Router};
 
@@ -35,7 +35,7 @@ pub(crate) async fn route_concurrently(
     let mut filter = config.build().unwrap();
     let name = format!("1_{}", filter.kind());
     filter.count_into(&metrics, &name);
-    let buffer = Arc::new(MemoryBuffer::new(
+    let buffer = Arc::new(Buffer::Memory(MemoryBuffer::new(
         BufferSettings {
             max_bytes: 1 << 30,
             batch_max_bytes: 1 << 20,
@@ -43,7 +43,7 @@ pub(crate) async fn route_concurrently(
             when_full: WhenFull::Block,
         },
         metrics.output("out"),
-    ));
+    )));
     let router = Arc::new(Router::new(
         vec![(filter, metrics.filter_dropped(&name))],
         vec![Route {

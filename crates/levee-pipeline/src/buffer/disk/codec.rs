@@ -357,7 +357,12 @@ mod tests {
         r.insert("", "empty name");
         r.insert(
             "list",
-            vec![Value::Null, Value::Int(1), Value::from("a"), Value::Float(2.5)],
+            vec![
+                Value::Null,
+                Value::Int(1),
+                Value::from("a"),
+                Value::Float(2.5),
+            ],
         );
         r.insert("map", nested);
         Event::new(Tag::new("nginx.access"), -1_234_567_890_123, r)

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use levee_event::time::UtcTime;
 
+use super::codec;
 use super::position::{self, Pos};
 use super::segment::{self, Damage, HEADER_LEN};
-use super::codec;
 
 /// One segment file.
 #[derive(Debug, Default)]
@@ -121,7 +121,10 @@ impl fmt::Display for Report {
                 p.segment, p.offset
             )?,
             Ok(None) => writeln!(f, "position   none saved (reads from the oldest segment)")?,
-            Err(why) => writeln!(f, "position   DAMAGED: {why} (reads from the oldest segment)")?,
+            Err(why) => writeln!(
+                f,
+                "position   DAMAGED: {why} (reads from the oldest segment)"
+            )?,
         }
         writeln!(
             f,
@@ -130,9 +133,18 @@ impl fmt::Display for Report {
             self.events(),
             self.unread_events()
         )?;
-        let times = self.segments.iter().filter_map(|s| s.times).reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let times = self
+            .segments
+            .iter()
+            .filter_map(|s| s.times)
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
         match times {
-            Some((lo, hi)) => writeln!(f, "events     oldest {}, newest {}", rfc3339(lo), rfc3339(hi))?,
+            Some((lo, hi)) => writeln!(
+                f,
+                "events     oldest {}, newest {}",
+                rfc3339(lo),
+                rfc3339(hi)
+            )?,
             None => writeln!(f, "events     none")?,
         }
         writeln!(f, "damage     {}", self.damage())?;
@@ -151,7 +163,10 @@ impl fmt::Display for Report {
             }
             writeln!(f)?;
             for (at, damage, spoilt) in &s.damage {
-                writeln!(f, "    DAMAGE at byte {at}: {damage} ({spoilt} bytes skipped)")?;
+                writeln!(
+                    f,
+                    "    DAMAGE at byte {at}: {damage} ({spoilt} bytes skipped)"
+                )?;
             }
         }
         Ok(())
@@ -211,7 +226,14 @@ mod tests {
         }
         bytes.extend_from_slice(&[7; 5]);
         std::fs::write(segment::path(dir.path(), 4), &bytes).unwrap();
-        position::write(dir.path(), Pos { segment: 4, offset: second }).unwrap();
+        position::write(
+            dir.path(),
+            Pos {
+                segment: 4,
+                offset: second,
+            },
+        )
+        .unwrap();
 
         let report = Report::read(dir.path()).unwrap();
         assert_eq!(find(dir.path()).unwrap(), [dir.path().to_owned()]);

@@ -368,8 +368,7 @@ impl DiskBuffer {
         let this = self.clone();
         let events: usize = records.iter().map(|(_, n)| n).sum();
         let reserved: u64 = records.iter().map(|(b, _)| b.len() as u64).sum();
-        let written =
-            tokio::task::spawn_blocking(move || this.write_blocking(&records)).await;
+        let written = tokio::task::spawn_blocking(move || this.write_blocking(&records)).await;
         let mut state = self.lock();
         state.reserved -= reserved;
         match written {
@@ -454,27 +453,27 @@ impl DiskBuffer {
         loop {
             let notified = self.readable.notified();
             tokio::pin!(notified);
-            let deadline;
-            {
+            let (read, deadline) = {
                 let state = self.lock();
                 let unread = state.unread();
-                let due = state.oldest_unread.map(|t| t + self.settings.flush_interval);
+                let due = state
+                    .oldest_unread
+                    .map(|t| t + self.settings.flush_interval);
                 let ready = unread >= self.settings.batch_max_bytes as u64
                     || state.closed
                     || due.is_some_and(|d| d <= Instant::now());
-                if ready && unread > 0 {
-                    drop(state);
-                    match self.read_batch().await {
-                        Some(batch) => return Some(batch),
-                        // Only damage was there: look again.
-                        None => continue,
-                    }
-                }
-                if state.closed {
+                if !(ready && unread > 0) && state.closed {
                     return None;
                 }
-                deadline = due;
                 notified.as_mut().enable();
+                (ready && unread > 0, due)
+            };
+            if read {
+                match self.read_batch().await {
+                    Some(batch) => return Some(batch),
+                    // Only damage was there: look again.
+                    None => continue,
+                }
             }
             match deadline {
                 Some(d) => {
@@ -493,8 +492,7 @@ impl DiskBuffer {
     async fn read_batch(self: &Arc<Self>) -> Option<DiskBatch> {
         let (from, segments) = {
             let state = self.lock();
-            let segments: Vec<(u64, u64)> =
-                state.segments.iter().map(|s| (s.id, s.len)).collect();
+            let segments: Vec<(u64, u64)> = state.segments.iter().map(|s| (s.id, s.len)).collect();
             (state.read, segments)
         };
         let this = self.clone();
@@ -553,7 +551,10 @@ impl DiskBuffer {
             let Some(limit) = limit_of(pos.segment) else {
                 break;
             };
-            if reader.as_ref().is_none_or(|r| r.id != pos.segment || r.pos != pos.offset) {
+            if reader
+                .as_ref()
+                .is_none_or(|r| r.id != pos.segment || r.pos != pos.offset)
+            {
                 *reader = match SegmentReader::open(&self.dir, pos.segment, pos.offset) {
                     Ok(Ok(r)) => Some(r),
                     Ok(Err(damage)) => {

@@ -224,7 +224,8 @@ pub fn scan(bytes: &[u8]) -> (Vec<&[u8]>, Option<(u64, Damage)>) {
         if left < FRAME_LEN {
             return (records, Some((at as u64, Damage::TornFrame(left))));
         }
-        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let len = u64::from(word(at));
         let crc = word(at + 4);
         if len > left - FRAME_LEN {
@@ -296,7 +297,11 @@ mod tests {
             let (records, damage) = scan(&bytes[..end]);
             let whole = usize::from(end >= first_end);
             assert_eq!(records.len(), whole, "cut at {end}");
-            assert_eq!(damage.is_some(), end != MAGIC.len() && end != first_end, "cut at {end}");
+            assert_eq!(
+                damage.is_some(),
+                end != MAGIC.len() && end != first_end,
+                "cut at {end}"
+            );
         }
     }
 

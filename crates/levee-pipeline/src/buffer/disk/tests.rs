@@ -56,15 +56,9 @@ impl Setup {
             fsync: self.fsync,
             segment_bytes: self.segment_bytes,
         };
-        let buffer = DiskBuffer::open(
-            dir.to_owned(),
-            "o".into(),
-            settings,
-            disk,
-            metrics.clone(),
-        )
-        .await
-        .unwrap();
+        let buffer = DiskBuffer::open(dir.to_owned(), "o".into(), settings, disk, metrics.clone())
+            .await
+            .unwrap();
         (buffer, metrics)
     }
 }
@@ -82,7 +76,11 @@ async fn drain(buffer: &Arc<DiskBuffer>) -> Vec<i64> {
 }
 
 fn segments(dir: &Path) -> Vec<u64> {
-    segment::list(dir).unwrap().into_iter().map(|s| s.0).collect()
+    segment::list(dir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect()
 }
 
 #[tokio::test]
@@ -159,7 +157,9 @@ async fn segments_roll_at_their_size_and_go_once_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let (buffer, _) = Setup::default().open(dir.path()).await;
     for chunk in 0..20 {
-        buffer.push(events(chunk * 100..chunk * 100 + 100), None).await;
+        buffer
+            .push(events(chunk * 100..chunk * 100 + 100), None)
+            .await;
     }
     let written = segments(dir.path());
     assert!(written.len() > 3, "{written:?}");
@@ -185,7 +185,9 @@ async fn block_waits_for_room_and_loses_nothing() {
         let buffer = buffer.clone();
         tokio::spawn(async move {
             for chunk in 0..10 {
-                buffer.push(events(chunk * 200..chunk * 200 + 200), None).await;
+                buffer
+                    .push(events(chunk * 200..chunk * 200 + 200), None)
+                    .await;
             }
             buffer.close();
         })
@@ -258,7 +260,9 @@ async fn a_sources_ack_drops_once_its_events_are_durable() {
 async fn written(dir: &Path, n: i64) -> Vec<u64> {
     let (buffer, _) = Setup::default().open(dir).await;
     for chunk in 0..n / 100 {
-        buffer.push(events(chunk * 100..chunk * 100 + 100), None).await;
+        buffer
+            .push(events(chunk * 100..chunk * 100 + 100), None)
+            .await;
     }
     drop(buffer);
     segments(dir)
@@ -316,7 +320,11 @@ async fn a_foreign_file_and_a_damaged_position_are_reported_not_fatal() {
     std::fs::write(dir.path().join(position::FILE), b"garbage").unwrap();
     let (buffer, metrics) = Setup::default().open(dir.path()).await;
     let got = drain(&buffer).await;
-    assert_eq!(metrics.buffer_damage.get(), 2, "the position and the header");
+    assert_eq!(
+        metrics.buffer_damage.get(),
+        2,
+        "the position and the header"
+    );
     assert!(got[0] > 0, "{:?}", &got[..10]);
     assert_eq!(got, (got[0]..2000).collect::<Vec<_>>());
 }
