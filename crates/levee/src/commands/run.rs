@@ -93,14 +93,22 @@ fn print_report(report: &RunReport) {
         eprintln!("{line}");
     }
     for (name, m) in &report.outputs {
-        let dropped = m.dropped_full.get() + m.dropped_failed.get();
-        eprintln!(
+        let dropped = m.dropped_full.get() + m.dropped_failed.get() + m.dropped_disk.get();
+        let mut line = format!(
             "output {name}: {} events in {} batches, {} retries, {} dropped",
             m.events.get(),
             m.batches.get(),
             m.retries.get(),
             dropped
         );
+        if m.buffer_damage.get() > 0 {
+            line.push_str(&format!(
+                ", {} damaged places in its disk buffer skipped ({} bytes)",
+                m.buffer_damage.get(),
+                m.buffer_damaged_bytes.get()
+            ));
+        }
+        eprintln!("{line}");
     }
     for (name, error) in &report.source_errors {
         eprintln!("source {name} failed: {error}");

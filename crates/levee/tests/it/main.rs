@@ -3,9 +3,11 @@
 
 mod cli;
 mod demo;
+mod flood;
 mod lake_e2e;
 mod outage;
 mod readme;
 mod restart;
+mod slow_pipe;
 mod support;
 mod tailing;

@@ -582,7 +582,9 @@ impl DiskBuffer {
                 Ok(Next::Record { payload, end }) => {
                     match codec::decode(&payload) {
                         Ok(decoded) => {
-                            bytes += payload.len();
+                            // Counted as the memory buffer counts, so a
+                            // batch costs as much memory with either.
+                            bytes += decoded.iter().map(Event::size_hint).sum::<usize>();
                             events.extend(decoded);
                         }
                         // The frame is sound, so only this record is lost.
