@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod disk_buffer;
 mod flood;
 mod lake_e2e;
 mod outage;
