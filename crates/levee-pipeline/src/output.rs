@@ -230,7 +230,7 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use super::*;
-    use crate::buffer::{BufferSettings, WhenFull};
+    use crate::buffer::{BufferSettings, MemoryBuffer, WhenFull};
     use crate::metrics::Metrics;
     use crate::sink_testkit::CommandedSink;
 
@@ -252,7 +252,7 @@ mod tests {
 
     /// A worker draining a buffer into a sink, fed batches with acks.
     struct Run {
-        buffer: Arc<MemoryBuffer>,
+        buffer: Arc<Buffer>,
         ledger: Ledger,
         metrics: OutputMetrics,
         worker: JoinHandle<()>,
@@ -267,7 +267,7 @@ mod tests {
                 flush_interval: Duration::from_secs(1),
                 when_full: WhenFull::Block,
             };
-            let buffer = Arc::new(MemoryBuffer::new(settings, metrics.clone()));
+            let buffer = Arc::new(Buffer::Memory(MemoryBuffer::new(settings, metrics.clone())));
             let retry = RetryConfig {
                 max_attempts,
                 ..RetryConfig::default()

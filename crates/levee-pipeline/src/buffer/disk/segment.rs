@@ -349,4 +349,31 @@ mod tests {
             Err(Damage::Header)
         ));
     }
+
+    proptest::proptest! {
+        /// The fuzz target's property (fuzz/fuzz_targets/disk_buffer_segment.rs),
+        /// on the inputs proptest makes, so CI checks it on stable too.
+        #[test]
+        fn any_bytes_scan_to_records_end_to_end_or_damage_after_them(
+            header in proptest::bool::ANY,
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let bytes = if header { [&MAGIC[..], &data].concat() } else { data };
+            let (records, damage) = scan(&bytes);
+            let mut end = HEADER_LEN;
+            for payload in &records {
+                end += FRAME_LEN + payload.len() as u64;
+                if let Ok(events) = super::super::codec::decode(payload) {
+                    let mut again = Vec::new();
+                    super::super::codec::encode(&events, &mut again);
+                    proptest::prop_assert!(again.len() <= payload.len());
+                }
+            }
+            proptest::prop_assert!(end <= bytes.len() as u64 || records.is_empty());
+            match damage {
+                Some((at, _)) => proptest::prop_assert!(at == 0 || at == end),
+                None => proptest::prop_assert_eq!(end, bytes.len() as u64),
+            }
+        }
+    }
 }
