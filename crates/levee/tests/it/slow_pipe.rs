@@ -21,8 +21,6 @@ pub fn mkfifo(path: &Path) {
 pub struct SlowReader {
     /// Reading is paused while this is false.
     pub go: Arc<AtomicBool>,
-    /// Bytes read so far.
-    pub bytes: Arc<AtomicU64>,
     thread: JoinHandle<Vec<u8>>,
 }
 
@@ -32,8 +30,7 @@ impl SlowReader {
     pub fn start(fifo: &Path, rate: u64, go: bool) -> SlowReader {
         let fifo: PathBuf = fifo.to_owned();
         let go = Arc::new(AtomicBool::new(go));
-        let bytes = Arc::new(AtomicU64::new(0));
-        let (g, b) = (go.clone(), bytes.clone());
+        let g = go.clone();
         let thread = std::thread::spawn(move || {
             let mut file = std::fs::File::open(&fifo).unwrap();
             let mut all = Vec::new();
@@ -51,7 +48,6 @@ impl SlowReader {
                     return all;
                 }
                 all.extend_from_slice(&chunk[..n]);
-                b.fetch_add(n as u64, Ordering::Relaxed);
                 // Pace: the deliberate slowness of this sink, not a wait
                 // for a condition.
                 paced += n as u64;
@@ -61,7 +57,7 @@ impl SlowReader {
                 }
             }
         });
-        SlowReader { go, bytes, thread }
+        SlowReader { go, thread }
     }
 
     /// Everything read, once the writer closed the pipe.
