@@ -3,15 +3,20 @@
 //!
 //! `cargo bench -p levee-io --bench encode -- --quick`
 //!
+//! A second group measures the lake sink's work per event into a chunk,
+//! with and without what exactly-once adds.
+//!
 //! The lines are the demo's nginx traffic from `levee-generate`, as
 //! `levee bench collect` parses them, so figures compare with its.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use levee_event::{Event, Origin, Tag};
 use levee_generate::{Dataset, GenerateOptions, Generator};
 use levee_io::sinks::encode::Rfc3339;
 use levee_io::sinks::encode::json::{write_led_record, write_record};
+use levee_io::sinks::lake::bench::Absorb;
 use levee_parse::{Parser, ParserConfig};
 
 const LINES: u64 = 1_000;
@@ -97,5 +102,43 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encode);
+/// The lake sink's work per event on the way into a chunk (the JSON led
+/// by its time, plus what exactly-once adds): events without an origin
+/// (stdin, the generator); from a tailed file, whose offsets each chunk
+/// notes; and the same while another stream's replay is not over, so each
+/// event is looked at against the stored ranges.
+fn lake_absorb(c: &mut Criterion) {
+    let parser = from_toml(r#"parser = { type = "nginx", format = "combined_request_time" }"#);
+    let mut offset = 0;
+    let tailed: Vec<Event> = nginx_lines()
+        .iter()
+        .map(|line| {
+            let parsed = parser.parse(line).expect("generated lines parse");
+            let event = Event::new(
+                Tag::new("nginx"),
+                parsed.time.unwrap_or_default(),
+                parsed.record,
+            )
+            .with_origin(Origin { stream: 7, offset });
+            offset += line.len() as u64 + 1;
+            event
+        })
+        .collect();
+    let untailed: Vec<Event> = tailed
+        .iter()
+        .map(|e| Event::new(e.tag.clone(), e.time, e.record.clone()))
+        .collect();
+    let mut group = c.benchmark_group("lake_absorb_nginx_records");
+    group.throughput(Throughput::Elements(tailed.len() as u64));
+    let mut absorb = Absorb::new(false);
+    group.bench_function("no_origin", |b| b.iter(|| black_box(absorb.run(&untailed))));
+    group.bench_function("tailed", |b| b.iter(|| black_box(absorb.run(&tailed))));
+    let mut replaying = Absorb::new(true);
+    group.bench_function("tailed_replay_elsewhere", |b| {
+        b.iter(|| black_box(replaying.run(&tailed)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encode, lake_absorb);
 criterion_main!(benches);

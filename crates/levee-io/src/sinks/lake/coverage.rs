@@ -75,6 +75,10 @@ pub(super) struct Covered {
     /// Per stream, the highest covered offset: an event past it is not
     /// looked up, and the stream is then forgotten.
     highest: HashMap<u64, u64>,
+    /// The last stream found to have nothing covered: events come in runs
+    /// of one stream, and a stream with nothing covered never gets any,
+    /// so its next events need no lookup.
+    uncovered: Option<u64>,
 }
 
 impl Covered {
@@ -127,7 +131,11 @@ impl Covered {
     /// so nothing after it can be covered (and a file truncated and
     /// written again later in this run is never mistaken for the old).
     pub(super) fn covers(&mut self, hour: i64, origin: Origin) -> bool {
+        if self.uncovered == Some(origin.stream) {
+            return false;
+        }
         let Some(&highest) = self.highest.get(&origin.stream) else {
+            self.uncovered = Some(origin.stream);
             return false;
         };
         if origin.offset > highest {

@@ -31,6 +31,8 @@
 //! writer id in chunk names is kept there too (`writer.rs`), and chunk
 //! numbers go on from the journal's, so no name is ever used twice.
 
+#[doc(hidden)]
+pub mod bench;
 mod chunk;
 mod coverage;
 pub mod journal;
