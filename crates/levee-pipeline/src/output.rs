@@ -99,7 +99,9 @@ pub(crate) async fn run_worker(
         };
         match next {
             // Time is up for something the sink holds, and no batch came.
-            Err(_elapsed) => worker.flush(&mut sink, Flush::Due).await,
+            Err(_elapsed) => {
+                worker.flush(&mut sink, Flush::Due).await;
+            }
             Ok(Some(ready)) => {
                 worker.write(&mut sink, ready).await;
                 worker.flush(&mut sink, Flush::Due).await;
@@ -107,7 +109,15 @@ pub(crate) async fn run_worker(
             Ok(None) => break,
         }
     }
-    worker.flush(&mut sink, Flush::All).await;
+    if !worker.flush(&mut sink, Flush::All).await {
+        // Given up at shutdown. A flush that stored part of what it held
+        // before it failed reports that part with the next flush that
+        // works, and no other comes: one more, with nothing left to store
+        // (the sink discarded it), brings the count.
+        if let Ok(stored) = sink.flush(Flush::All).await {
+            metrics.events.inc_by(stored);
+        }
+    }
     worker.close(&mut sink).await;
 }
 
@@ -157,17 +167,20 @@ impl Worker<'_> {
     }
 
     /// Stores what is due (or everything); if that is given up on, the
-    /// sink discards what it could not store, and that is counted.
-    async fn flush(&self, sink: &mut Sink, what: Flush) {
+    /// sink discards what it could not store, and that is counted. False
+    /// if it was given up on.
+    async fn flush(&self, sink: &mut Sink, what: Flush) -> bool {
         match self.until_done(sink, Step::Flush(what)).await {
             Ok(stored) => {
                 self.metrics.events.inc_by(stored);
+                true
             }
             Err((attempts, err)) => {
                 let events = sink.discard();
                 self.metrics.dropped_failed.inc_by(events);
                 tracing::error!(output = %self.name, attempts, events, error = %err,
                     "giving up on storing what the sink holds; its events are dropped and counted");
+                false
             }
         }
     }
@@ -478,6 +491,42 @@ mod tests {
         assert_eq!(metrics.events.get(), stored.len() as u64);
         assert_eq!(metrics.dropped_failed.get(), 30);
         assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    /// A lake flush at shutdown that stores one chunk, fails on the next
+    /// and is given up on: the one stored counts in `events`, the other in
+    /// `dropped_failed`, though no flush after it works.
+    #[tokio::test]
+    async fn a_flush_given_up_at_shutdown_still_counts_what_it_stored_before_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where hour 01's folder goes: its chunk fails, hour 00's not.
+        let day = dir.path().join("db/t/json/dt=2018-09-01");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("hour=01"), b"in the way").unwrap();
+        let config: SinkConfig = toml::from_str(&format!(
+            "[lake]\nlake = {:?}\ndatabase = \"db\"\ntable = \"t\"\n",
+            dir.path().to_string_lossy()
+        ))
+        .unwrap();
+        let ctx = SinkContext {
+            output: "o".into(),
+            data_dir: dir.path().join("data"),
+            metrics: SinkMetrics::default(),
+        };
+        let sink = config.build().unwrap().open(&ctx).await.unwrap();
+        let run = Run::start(sink, Some(1));
+        const HOUR: i64 = 3_600_000_000_000;
+        let hour1 = (10..12).map(|n| {
+            let mut e = event(n);
+            e.time += HOUR;
+            e
+        });
+        run.push((0..3).map(event).chain(hour1)).await;
+        let (metrics, ledger) = run.finish().await;
+        assert_eq!(lake_numbers(dir.path()), [0, 1, 2]);
+        assert_eq!(metrics.events.get(), 3);
+        assert_eq!(metrics.dropped_failed.get(), 2);
+        assert_eq!(ledger.done_through(), Some(0));
     }
 
     /// The `n` of every record in the lake's chunks under `dir`, sorted.

@@ -18,7 +18,9 @@
 //!   returns (file, stdout) reports the batch as stored at once. A sink
 //!   that holds what it absorbed (the lake's open chunks) stores it later,
 //!   in [`WriteSink::flush`], and reports how many events each call
-//!   stored. The `events` metric counts stored events, not absorbed ones.
+//!   stored (a flush that fails after storing part reports that part with
+//!   the next flush that works). The `events` metric counts stored
+//!   events, not absorbed ones.
 //! - or **discarded**: when a flush has failed `max_attempts` times, the
 //!   caller gives up with [`WriteSink::discard`], and the sink drops what
 //!   that flush could not store, returning how many events it was, so that
