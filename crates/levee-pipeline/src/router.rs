@@ -383,4 +383,34 @@ mod tests {
         assert_eq!(warnings.lines().count(), MAX_WARNED_TAGS + 1, "{warnings}");
         assert!(warnings.contains("further tags"), "{warnings}");
     }
+
+    /// A batch's ack is held by every output that got some of its events,
+    /// and by nothing else: events filtered out or routed nowhere are done.
+    #[tokio::test]
+    async fn an_ack_is_done_once_every_output_that_got_events_is_done_with_them() {
+        let (router, _) = router(&[], &["a", "b", "c"]);
+        let ledger = levee_event::Ledger::new();
+        let mut cache = TagCache::default();
+        let (_, ack) = ledger.issue();
+        router
+            .route(Sent::acked(batch(&["a", "b", "x"]), ack), &mut cache)
+            .await;
+        let (_, ack) = ledger.issue();
+        router
+            .route(Sent::acked(batch(&["x", "y"]), ack), &mut cache)
+            .await;
+        assert_eq!(ledger.done_through(), None, "outputs a and b hold ack 0");
+        assert_eq!(ledger.outstanding(), 1, "ack 1 reached no output");
+        for route in &router.routes {
+            route.buffer.close();
+        }
+        let a = router.routes[0].buffer.next_batch().await.unwrap();
+        assert_eq!(a.acks.len(), 1);
+        drop(a);
+        assert_eq!(ledger.done_through(), None, "output b holds it");
+        let b = router.routes[1].buffer.next_batch().await.unwrap();
+        drop(b);
+        assert_eq!(ledger.done_through(), Some(1));
+        assert!(router.routes[2].buffer.next_batch().await.is_none());
+    }
 }
