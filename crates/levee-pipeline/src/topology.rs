@@ -57,13 +57,6 @@ pub async fn run(
         path: pipeline.data_dir.clone(),
         error: e,
     })?;
-    // Left by a run that never finished: never confirmed delivered.
-    levee_io::sources::tail::discard_pending_checkpoints(&pipeline.data_dir).map_err(|e| {
-        PipelineError::DataDir {
-            path: pipeline.data_dir.clone(),
-            error: e,
-        }
-    })?;
 
     // Bind first: a port in use stops the start, before anything is read.
     let metrics_server = match pipeline.metrics.listen {
@@ -172,6 +165,16 @@ pub async fn run(
         sources.spawn(async move { (name, built.source.run(ctx).await) });
     }
     drop(router);
+    // The buffers close once every source has let go of its channel, not
+    // once every source task ended: a tail source then waits for its last
+    // acks, which come back only as the outputs drain.
+    let to_close = buffers.clone();
+    let closing = tokio::spawn(async move {
+        while routers.join_next().await.is_some() {}
+        for buffer in &to_close {
+            buffer.close();
+        }
+    });
 
     let mut source_errors = Vec::new();
     let mut note = |joined: Result<
@@ -203,19 +206,11 @@ pub async fn run(
             }
         }
     }
-    while routers.join_next().await.is_some() {}
-    for buffer in &buffers {
-        buffer.close();
-    }
+    let _ = closing.await;
     while workers.join_next().await.is_some() {}
     // What the sinks stored is where a disk buffer reads on after a restart.
     for buffer in &buffers {
         buffer.finish().await;
-    }
-    // Every output wrote what it was given: where the sources stopped is
-    // now delivered, and a restart may read on from there.
-    if let Err(e) = levee_io::sources::tail::commit_checkpoints(&pipeline.data_dir) {
-        tracing::error!(error = %e, "cannot commit the sources' checkpoints; a restart reads their files again");
     }
     // Scrapers see the final counts until the very end.
     if let Some((done, server)) = metrics_server {

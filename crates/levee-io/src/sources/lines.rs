@@ -15,8 +15,13 @@ use super::{SourceContext, SourceMetrics};
 /// routing costs, small enough to keep latency and memory low.
 pub(crate) const BATCH_EVENTS: usize = 1024;
 
-/// Longest line kept whole. A longer one goes to `@ERROR`, cut to this length.
+/// Longest line kept whole by default (`max_line_bytes` of a `tail`
+/// source; stdin's limit). A longer one goes to `@ERROR`, cut to this length.
 pub(crate) const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Where an event's line came from: a replayable stream (a tailed file) and
+/// the byte offset its (first) line starts at.
+pub(crate) use levee_event::Origin;
 
 /// Turns lines into events: parsed ones under the source's tag, failed ones
 /// under `@ERROR` with their raw text.
@@ -59,8 +64,8 @@ impl LineDecoder {
         self
     }
 
-    /// A buffer for one stream of bytes (one file), joining lines into
-    /// records if the source has a multiline rule.
+    /// A buffer for one stream of bytes that cannot be read again (stdin),
+    /// joining lines into records if the source has a multiline rule.
     pub(crate) fn line_buffer(&self) -> LineBuffer {
         LineBuffer {
             joiner: self.multiline.as_ref().map(|m| m.rule.joiner()),
@@ -72,10 +77,27 @@ impl LineDecoder {
         }
     }
 
+    /// A buffer for a replayable stream (a tailed file) read from
+    /// `offset` on: its events carry their [`Origin`] in `stream`.
+    pub(crate) fn line_buffer_from(&self, stream: u64, offset: u64, max_line: usize) -> LineBuffer {
+        LineBuffer {
+            stream: Some(stream),
+            next: offset,
+            line_start: offset,
+            max_line,
+            ..self.line_buffer()
+        }
+    }
+
     /// Parses one line (its newline already cut off) into the pending batch.
     ///
     /// The time of ingest is also "now" for times written without a year.
     pub(crate) fn push_line(&mut self, line: &[u8], ingest_time: i64) {
+        self.push_line_from(line, ingest_time, None);
+    }
+
+    /// [`push_line`](Self::push_line) for a line from a replayable stream.
+    pub(crate) fn push_line_from(&mut self, line: &[u8], ingest_time: i64, origin: Option<Origin>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         // A csv header row (`skip_header`) names the columns: it is no event.
         if self.parser.is_header(line) {
@@ -90,25 +112,28 @@ impl LineDecoder {
                         parsed.record.insert(field.clone(), Value::Bool(true));
                     }
                 }
-                self.batch.push(Event::new(
-                    self.tag.clone(),
-                    parsed.time.unwrap_or(ingest_time),
-                    parsed.record,
+                self.batch.push(with_origin(
+                    Event::new(
+                        self.tag.clone(),
+                        parsed.time.unwrap_or(ingest_time),
+                        parsed.record,
+                    ),
+                    origin,
                 ));
             }
             Err(err) => {
                 let reason = err.to_string();
-                self.push_error(line, &reason, Some(err.position), ingest_time);
+                self.push_error(line, &reason, Some(err.position), ingest_time, origin);
             }
         }
     }
 
     /// Parses a record a multiline joiner completed.
-    fn push_record(&mut self, record: Joined<'_>) {
+    fn push_record(&mut self, record: Joined<'_>, origin: Option<Origin>) {
         if record.cut {
             self.metrics.multiline_cuts.inc();
         }
-        self.push_line(record.text, record.stamp);
+        self.push_line_from(record.text, record.stamp, origin);
     }
 
     /// Records a line that could not be parsed or read whole.
@@ -118,6 +143,7 @@ impl LineDecoder {
         reason: &str,
         position: Option<usize>,
         ingest_time: i64,
+        origin: Option<Origin>,
     ) {
         self.metrics.parse_errors.inc();
         let mut record = Record::with_capacity(5);
@@ -128,8 +154,10 @@ impl LineDecoder {
         record.insert("source", Value::from(&*self.source));
         record.insert("tag", Value::from(self.tag.as_str()));
         record.insert("raw", Value::from(Text::from_utf8_lossy(raw)));
-        self.batch
-            .push(Event::new(self.error_tag.clone(), ingest_time, record));
+        self.batch.push(with_origin(
+            Event::new(self.error_tag.clone(), ingest_time, record),
+            origin,
+        ));
     }
 
     /// The pending batch, if it is full.
@@ -149,11 +177,30 @@ impl LineDecoder {
 
 /// Bytes read but not yet cut into lines, and with a multiline rule, lines
 /// not yet joined into a complete record.
-#[derive(Default)]
+///
+/// It knows the offset of every byte it is fed, so it can say where the
+/// first line not yet made into an event starts ([`sent_offset`]): a
+/// checkpoint never passes a partial line or a pending record.
+///
+/// [`sent_offset`]: LineBuffer::sent_offset
 pub(crate) struct LineBuffer {
+    /// The partial line, at most `max_line` bytes of it.
     buf: Vec<u8>,
-    /// Set while skipping the rest of an over-long line.
-    skipping: bool,
+    /// Bytes of the partial line past `max_line`: counted, not kept.
+    cut: u64,
+    /// Longest line kept whole.
+    max_line: usize,
+    /// The stream events' [`Origin`] names; none for stdin.
+    stream: Option<u64>,
+    /// Offset of the next byte to be fed.
+    next: u64,
+    /// Offset where the partial line starts.
+    line_start: u64,
+    /// Offset of the first line of the pending multiline record.
+    record_start: Option<u64>,
+    /// The pending record's origin offset: its first line's start, or
+    /// just past it for the rest of a line the joiner split.
+    record_origin: u64,
     /// Joins lines into records, when the source has a multiline rule.
     joiner: Option<Joiner>,
     /// How long a pending record waits for another line.
@@ -163,18 +210,36 @@ pub(crate) struct LineBuffer {
     last_line: Option<Instant>,
 }
 
+impl Default for LineBuffer {
+    fn default() -> LineBuffer {
+        LineBuffer {
+            buf: Vec::new(),
+            cut: 0,
+            max_line: MAX_LINE_BYTES,
+            stream: None,
+            next: 0,
+            line_start: 0,
+            record_start: None,
+            record_origin: 0,
+            joiner: None,
+            flush_timeout: Duration::ZERO,
+            last_line: None,
+        }
+    }
+}
+
 impl LineBuffer {
     /// Adds bytes and hands every complete line to `decoder`.
     pub(crate) fn feed(&mut self, bytes: &[u8], decoder: &mut LineDecoder, ingest_time: i64) {
         let mut rest = bytes;
+        let mut at = self.next;
         while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (head, tail) = (&rest[..nl], &rest[nl + 1..]);
-            rest = tail;
-            if self.skipping {
-                self.skipping = false;
-                continue;
-            }
-            if self.buf.is_empty() {
+            let end = at + nl as u64 + 1;
+            if self.cut > 0 || self.buf.len() + head.len() > self.max_line {
+                self.keep(head);
+                self.cut_line(decoder, ingest_time);
+            } else if self.buf.is_empty() {
                 // The common case: the whole line is in this read; no copy.
                 self.line(head, decoder, ingest_time);
             } else {
@@ -184,50 +249,106 @@ impl LineBuffer {
                 self.buf = line;
                 self.buf.clear();
             }
+            self.line_start = end;
+            rest = tail;
+            at = end;
         }
-        if !self.skipping {
-            self.buf.extend_from_slice(rest);
-            if self.buf.len() > MAX_LINE_BYTES {
-                let reason = format!(
-                    "line longer than {MAX_LINE_BYTES} bytes; kept its first {MAX_LINE_BYTES}"
-                );
-                self.buf.truncate(MAX_LINE_BYTES);
-                decoder.push_error(&self.buf, &reason, None, ingest_time);
-                self.buf.clear();
-                self.skipping = true;
-            }
-        }
+        self.keep(rest);
+        self.next = at + rest.len() as u64;
     }
 
-    /// One complete line: parsed, or joined into the pending record.
+    /// Adds to the partial line up to `max_line` bytes; counts the rest.
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = self.max_line.saturating_sub(self.buf.len());
+        let kept = bytes.len().min(room);
+        self.buf.extend_from_slice(&bytes[..kept]);
+        self.cut += (bytes.len() - kept) as u64;
+    }
+
+    /// The partial line was longer than `max_line`: its first `max_line`
+    /// bytes go to `@ERROR`, with how many were cut.
+    fn cut_line(&mut self, decoder: &mut LineDecoder, ingest_time: i64) {
+        let reason = format!(
+            "line of {} bytes longer than {}; kept its first {}, cut {}",
+            self.buf.len() as u64 + self.cut,
+            self.max_line,
+            self.buf.len(),
+            self.cut
+        );
+        let origin = self.origin(self.line_start);
+        decoder.push_error(&self.buf, &reason, None, ingest_time, origin);
+        self.buf.clear();
+        self.cut = 0;
+    }
+
+    fn origin(&self, offset: u64) -> Option<Origin> {
+        self.stream.map(|stream| Origin { stream, offset })
+    }
+
+    /// One complete line, starting at `line_start`: parsed, or joined into
+    /// the pending record.
     fn line(&mut self, line: &[u8], decoder: &mut LineDecoder, ingest_time: i64) {
-        match &mut self.joiner {
-            None => decoder.push_line(line, ingest_time),
-            Some(joiner) => {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                joiner.push(line, ingest_time, &mut |record| decoder.push_record(record));
-                self.last_line = joiner.is_pending().then(Instant::now);
+        let start = self.line_start;
+        let Some(joiner) = &mut self.joiner else {
+            let origin = self.origin(start);
+            decoder.push_line_from(line, ingest_time, origin);
+            return;
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let stream = self.stream;
+        let was_pending = joiner.is_pending();
+        // The first record this line completes is the pending one, which
+        // began at `record_origin`; any more (a line split at max_bytes)
+        // are pieces of this line, each given an offset of its own in it.
+        let (mut old, mut pieces, mut any) = (was_pending, 0u64, false);
+        let pending_origin = self.record_origin;
+        joiner.push(line, ingest_time, &mut |record| {
+            let offset = if old {
+                old = false;
+                pending_origin
+            } else {
+                pieces += 1;
+                start + pieces - 1
+            };
+            any = true;
+            decoder.push_record(record, stream.map(|stream| Origin { stream, offset }));
+        });
+        if joiner.is_pending() {
+            if any || !was_pending {
+                self.record_start = Some(start);
+                self.record_origin = start + pieces;
             }
+            self.last_line = Some(Instant::now());
+        } else {
+            self.record_start = None;
+            self.last_line = None;
         }
     }
 
     /// At the end of input: a last line without a newline is still a line,
     /// and a pending multiline record is complete.
     pub(crate) fn finish(&mut self, decoder: &mut LineDecoder, ingest_time: i64) {
-        if !self.buf.is_empty() && !self.skipping {
+        if self.cut > 0 {
+            self.cut_line(decoder, ingest_time);
+        } else if !self.buf.is_empty() {
             let line = std::mem::take(&mut self.buf);
             self.line(&line, decoder, ingest_time);
         }
         self.buf.clear();
-        self.skipping = false;
+        self.line_start = self.next;
         self.flush_record(decoder);
     }
 
     /// Parses the pending multiline record, if any.
     pub(crate) fn flush_record(&mut self, decoder: &mut LineDecoder) {
         if let Some(joiner) = &mut self.joiner {
-            joiner.flush(&mut |record| decoder.push_record(record));
+            let origin = self.stream.map(|stream| Origin {
+                stream,
+                offset: self.record_origin,
+            });
+            joiner.flush(&mut |record| decoder.push_record(record, origin));
         }
+        self.record_start = None;
         self.last_line = None;
     }
 
@@ -247,15 +368,28 @@ impl LineBuffer {
         }
     }
 
-    /// Forgets a partial line (the file it came from was truncated).
-    pub(crate) fn reset(&mut self) {
-        self.buf.clear();
-        self.skipping = false;
+    /// Bytes held: a partial line and a pending multiline record.
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.len() + self.joiner.as_ref().map_or(0, Joiner::pending_bytes)
     }
 
-    /// Bytes held in a partial line.
-    pub(crate) fn pending(&self) -> usize {
-        self.buf.len()
+    /// Where the first line not yet made into an event starts: every line
+    /// before it is in the decoder's batch or was sent.
+    pub(crate) fn sent_offset(&self) -> u64 {
+        self.record_start.unwrap_or(self.line_start)
+    }
+
+    /// Offset of the next byte to be fed: what was read of the stream.
+    pub(crate) fn read_offset(&self) -> u64 {
+        self.next
+    }
+}
+
+/// Sets an event's origin, when it has one.
+fn with_origin(event: Event, origin: Option<Origin>) -> Event {
+    match origin {
+        Some(origin) => event.with_origin(origin),
+        None => event,
     }
 }
 

@@ -19,6 +19,7 @@ use std::pin::Pin;
 use levee_event::{Ack, Batch, Sent, Tag};
 use levee_parse::{Parser, ParserConfig};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -114,7 +115,7 @@ impl SourceConfig {
         }
         let run = match self.kind {
             SourceKind::Tail(c) => {
-                c.validate()?;
+                let c = c.build()?;
                 run_with(move |decoder, ctx| tail::run(c, decoder, ctx))
             }
             SourceKind::Stdin(c) => run_with(move |decoder, ctx| stdin::run(c, decoder, ctx)),
@@ -226,4 +227,7 @@ pub struct SourceMetrics {
     pub time_errors: Counter,
     /// Multiline records cut at `max_lines` or `max_bytes`.
     pub multiline_cuts: Counter,
+    /// Bytes read from the files a `tail` source follows and not yet
+    /// delivered by every output (what a crash now would read again).
+    pub checkpoint_lag: Gauge,
 }

@@ -27,6 +27,7 @@ mod names {
     pub const PARSE_ERRORS: &str = "parse_errors";
     pub const TIME_ERRORS: &str = "time_errors";
     pub const MULTILINE_CUTS: &str = "multiline_cut_records";
+    pub const CHECKPOINT_LAG: &str = "source_checkpoint_lag_bytes";
     pub const OUTPUT_EVENTS: &str = "output_events";
     pub const OUTPUT_BATCHES: &str = "output_batches";
     pub const OUTPUT_ERRORS: &str = "output_errors";
@@ -87,6 +88,7 @@ pub struct Metrics {
     parse_errors: Family<SourceLabel, Counter>,
     time_errors: Family<SourceLabel, Counter>,
     multiline_cuts: Family<SourceLabel, Counter>,
+    checkpoint_lag: Family<SourceLabel, Gauge>,
     output_events: Family<OutputLabel, Counter>,
     output_batches: Family<OutputLabel, Counter>,
     output_errors: Family<OutputLabel, Counter>,
@@ -154,6 +156,7 @@ impl Metrics {
             parse_errors: Family::default(),
             time_errors: Family::default(),
             multiline_cuts: Family::default(),
+            checkpoint_lag: Family::default(),
             output_events: Family::default(),
             output_batches: Family::default(),
             output_errors: Family::default(),
@@ -196,6 +199,12 @@ impl Metrics {
             names::MULTILINE_CUTS,
             "Multiline records cut at max_lines or max_bytes",
             m.multiline_cuts.clone(),
+        );
+        registry.register(
+            names::CHECKPOINT_LAG,
+            "Bytes a tail source read from its files that not every output has delivered yet: \
+             what a crash now would read again",
+            m.checkpoint_lag.clone(),
         );
         registry.register(
             names::OUTPUT_EVENTS,
@@ -290,6 +299,7 @@ impl Metrics {
             parse_errors: self.parse_errors.get_or_create(&label).clone(),
             time_errors: self.time_errors.get_or_create(&label).clone(),
             multiline_cuts: self.multiline_cuts.get_or_create(&label).clone(),
+            checkpoint_lag: self.checkpoint_lag.get_or_create(&label).clone(),
         }
     }
 

@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use levee_event::Sent;
+use levee_event::Batch;
 use tokio::sync::{mpsc, watch};
 
 use crate::sources::{SourceConfig, SourceContext, SourceMetrics};
 
 /// Runs a tail source on `path` with a multiline rule; returns where
 /// its batches go and the switch that stops it.
-fn start(path: &std::path::Path) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, SourceMetrics) {
+fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
     start_source(
         path,
         r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
@@ -20,10 +20,7 @@ fn start(path: &std::path::Path) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, 
 
 /// Runs a tail source on `path`, polling every 10ms, with `extra`
 /// config lines of tail's own; its data folder is `data` beside the file.
-fn start_with(
-    path: &std::path::Path,
-    extra: &str,
-) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, SourceMetrics) {
+fn start_with(path: &std::path::Path, extra: &str) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
     start_source(path, "", extra)
 }
 
@@ -33,16 +30,17 @@ fn start_source(
     path: &std::path::Path,
     common: &str,
     extra: &str,
-) -> (mpsc::Receiver<Sent>, watch::Sender<bool>, SourceMetrics) {
+) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
     let config: SourceConfig = toml::from_str(&format!(
         r#"
         tag = "app"
         {common}
         [type.tail]
-        paths = [{path:?}]
+        paths = [{:?}]
         poll_interval = "10ms"
         {extra}
-        "#
+        "#,
+        path.display().to_string()
     ))
     .unwrap();
     let source = config.build().unwrap();
@@ -57,17 +55,22 @@ fn start_source(
         data_dir: data_dir(path),
         metrics: metrics.clone(),
     };
-    tokio::spawn(source.run(ctx));
-    (rx, stop, metrics)
+    let task = tokio::spawn(source.run(ctx));
+    (rx, Stop { stop, task }, metrics)
+}
+
+/// A running source's switch, and its task.
+struct Stop {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), crate::SourceError>>,
 }
 
 fn data_dir(path: &std::path::Path) -> std::path::PathBuf {
     path.parent().expect("a file in a folder").join("data")
 }
 
-fn messages(batch: &Sent) -> Vec<&str> {
+fn messages(batch: &Batch) -> Vec<&str> {
     batch
-        .events
         .iter()
         .filter_map(|e| e.record["message"].as_str())
         .collect()
@@ -123,7 +126,7 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 }
 
 /// Receives messages until `want` more have come; fails after 10 s.
-async fn receive(rx: &mut mpsc::Receiver<Sent>, got: &mut Vec<String>, want: usize) {
+async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
     let until = got.len() + want;
     while got.len() < until {
         let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -136,8 +139,8 @@ async fn receive(rx: &mut mpsc::Receiver<Sent>, got: &mut Vec<String>, want: usi
 
 /// Stops the source; returns what it still sent. Fails if it has not
 /// stopped within 10 s.
-async fn stop_and_drain(stop: watch::Sender<bool>, mut rx: mpsc::Receiver<Sent>) -> Vec<String> {
-    stop.send(true).unwrap();
+async fn stop_and_drain(stop: Stop, mut rx: mpsc::Receiver<Batch>) -> Vec<String> {
+    stop.stop.send(true).unwrap();
     let mut rest = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while let Some(batch) = tokio::time::timeout_at(deadline, rx.recv())
@@ -146,6 +149,12 @@ async fn stop_and_drain(stop: watch::Sender<bool>, mut rx: mpsc::Receiver<Sent>)
     {
         rest.extend(messages(&batch).into_iter().map(str::to_owned));
     }
+    // Its last checkpoint is written once the acks are back.
+    tokio::time::timeout_at(deadline, stop.task)
+        .await
+        .expect("the source ends within 10 s")
+        .expect("the source task")
+        .expect("the source ends without an error");
     rest
 }
 
@@ -242,12 +251,9 @@ async fn run_until(path: &std::path::Path, extra: &str, want: usize) -> Vec<Stri
     got
 }
 
-/// [`run_until`], then commits the checkpoint as the pipeline does once its
-/// outputs wrote everything: a clean stop.
+/// [`run_until`]: a clean stop, whose checkpoint comes from the acks.
 async fn run_and_commit(path: &std::path::Path, extra: &str, want: usize) -> Vec<String> {
-    let got = run_until(path, extra, want).await;
-    super::commit_checkpoints(&data_dir(path)).unwrap();
-    got
+    run_until(path, extra, want).await
 }
 
 fn append(path: &std::path::Path, bytes: &[u8]) {
@@ -273,20 +279,6 @@ async fn a_restart_reads_on_from_where_the_last_clean_stop_left_the_file() {
     // And on again: only the new line.
     append(&path, b"a4\n");
     assert_eq!(run_until(&path, "", 1).await, ["a4"]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_commit_a_restart_reads_again_from_the_last_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.log");
-    std::fs::write(&path, b"a1\n").unwrap();
-    assert_eq!(run_and_commit(&path, "", 1).await, ["a1"]);
-
-    // Stopped, but the outputs never confirmed (a crash, a kill).
-    append(&path, b"a2\n");
-    assert_eq!(run_until(&path, "", 1).await, ["a2"]);
-    append(&path, b"a3\n");
-    assert_eq!(run_until(&path, "", 2).await, ["a2", "a3"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
