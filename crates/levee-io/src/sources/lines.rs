@@ -591,4 +591,73 @@ mod tests {
         assert_eq!(messages(&d.take()), ["start\n  more\n  again"]);
         assert_eq!(b.record_deadline(), None);
     }
+
+    fn offsets(batch: &Batch) -> Vec<u64> {
+        batch.iter().map(|e| e.origin.unwrap().offset).collect()
+    }
+
+    #[test]
+    fn the_sent_offset_never_passes_a_partial_line_or_a_pending_record() {
+        let mut d = decoder().with_multiline(multiline("^start", 1000));
+        let mut b = d.line_buffer_from(9, 100, MAX_LINE_BYTES);
+        b.feed(
+            b"start a
+  more
+sta",
+            &mut d,
+            1,
+        );
+        assert!(d.take().is_empty());
+        assert_eq!(b.sent_offset(), 100, "the record is pending");
+        assert_eq!(b.read_offset(), 118);
+        b.feed(
+            b"rt b
+", &mut d, 1,
+        );
+        let batch = d.take();
+        assert_eq!(messages(&batch), ["start a\n  more"]);
+        assert_eq!(offsets(&batch), [100]);
+        assert_eq!(batch[0].origin.unwrap().stream, 9);
+        assert_eq!(b.sent_offset(), 115, "where `start b` begins");
+        b.flush_record(&mut d);
+        assert_eq!(offsets(&d.take()), [115]);
+        assert_eq!(b.sent_offset(), 123);
+
+        // Without a rule: the end of the last whole line.
+        let mut d = decoder();
+        let mut b = d.line_buffer_from(9, 0, MAX_LINE_BYTES);
+        b.feed(
+            b"one
+two
+thr",
+            &mut d,
+            1,
+        );
+        assert_eq!(offsets(&d.take()), [0, 4]);
+        assert_eq!(b.sent_offset(), 8);
+        b.finish(&mut d, 1);
+        assert_eq!(offsets(&d.take()), [8]);
+        assert_eq!(b.sent_offset(), 11);
+    }
+
+    #[test]
+    fn the_pieces_of_a_split_line_get_offsets_of_their_own() {
+        // max_bytes 4: "abcdefghij" is three pieces, the last pending.
+        let rule = Some(MultilineRule {
+            rule: levee_parse::Multiline::new("^x", 1000, 4).unwrap(),
+            flush_timeout: Duration::from_secs(1),
+        });
+        let mut d = decoder().with_multiline(rule);
+        let mut b = d.line_buffer_from(1, 0, MAX_LINE_BYTES);
+        b.feed(
+            b"abcdefghij
+",
+            &mut d,
+            1,
+        );
+        b.finish(&mut d, 1);
+        let batch = d.take();
+        assert_eq!(messages(&batch), ["abcd", "efgh", "ij"]);
+        assert_eq!(offsets(&batch), [0, 1, 2]);
+    }
 }

@@ -242,6 +242,9 @@ pub(crate) async fn run(
     let mut next_checkpoint = Instant::now() + config.checkpoint_interval;
     let mut last_scan = Instant::now();
     'outer: loop {
+        if ctx.shutting_down() {
+            break;
+        }
         let mut progressed = false;
         let mut at = 0;
         while let Some(n) = files.read_one(at, &mut buf, &mut decoder).await {

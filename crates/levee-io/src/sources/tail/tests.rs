@@ -312,3 +312,236 @@ async fn ignore_checkpoints_reads_from_the_start_and_still_records() {
     append(&path, b"a3\n");
     assert_eq!(run_until(&path, "", 1).await, ["a3"]);
 }
+
+/// Runs a tail source with `paths` (globs) and `extra` lines of tail's
+/// own; its data folder is `dir/data`.
+fn start_globs(
+    dir: &std::path::Path,
+    paths: &[&str],
+    extra: &str,
+) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
+    let paths: Vec<String> = paths
+        .iter()
+        .map(|p| dir.join(p).display().to_string())
+        .collect();
+    let config: SourceConfig = toml::from_str(&format!(
+        r#"
+        tag = "app"
+        [type.tail]
+        paths = {paths:?}
+        poll_interval = "10ms"
+        {extra}
+        "#
+    ))
+    .unwrap();
+    let source = config.build().unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let (stop, shutdown) = watch::channel(false);
+    let metrics = SourceMetrics::default();
+    let ctx = SourceContext {
+        name: "app".into(),
+        out: tx,
+        shutdown,
+        exit_on_eof: false,
+        data_dir: dir.join("data"),
+        metrics: metrics.clone(),
+    };
+    let task = tokio::spawn(source.run(ctx));
+    (rx, Stop { stop, task }, metrics)
+}
+
+/// The checkpoint's text, once it holds `want`; fails after 10 s.
+async fn checkpoint_with(dir: &std::path::Path, want: &str) -> String {
+    let path = dir.join("data/checkpoints/app.json");
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    wait_until(&format!("the checkpoint holds {want}"), || {
+        read().contains(want)
+    })
+    .await;
+    read()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn globs_pick_up_new_files_and_skip_excluded_and_compressed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.log"), b"a1\n").unwrap();
+    let (mut rx, stop, _) = start_globs(dir.path(), &["*.log*"], r#"exclude = ["*.old"]"#);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 1).await;
+
+    // Picked up while running; the excluded and the compressed are not.
+    std::fs::write(dir.path().join("b.log"), b"b1\n").unwrap();
+    std::fs::write(dir.path().join("c.log.2.gz"), b"gz\n").unwrap();
+    std::fs::write(dir.path().join("d.log.old"), b"old\n").unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    append(&dir.path().join("a.log"), b"a2\n");
+    receive(&mut rx, &mut got, 1).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["a1", "b1", "a2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_without_a_newline_makes_no_events_until_it_has_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"part").unwrap();
+    let (mut rx, stop, metrics) = start_globs(dir.path(), &["app.log"], "");
+    // It has no identity yet, so it is not even read.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(metrics.bytes.get(), 0);
+    append(&path, b"ial\nnext\n");
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 2).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["partial", "next"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_from_tail_applies_to_a_first_start_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    std::fs::write(&path, b"old1\nold2\npar").unwrap();
+    let tail = r#"read_from = "tail""#;
+    let (mut rx, stop, _) = start_globs(dir.path(), &["*.log"], tail);
+    // Started after the last whole line: the partial one is still read.
+    checkpoint_with(dir.path(), r#""offset":10"#).await;
+    append(&path, b"tial\nnew\n");
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 2).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["partial", "new"]);
+
+    // Stopped: a line for the known file, and a file that appeared.
+    append(&path, b"more\n");
+    std::fs::write(dir.path().join("b.log"), b"b1\nb2\n").unwrap();
+    let (mut rx, stop, _) = start_globs(dir.path(), &["*.log"], tail);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 3).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    got.sort();
+    assert_eq!(got, ["b1", "b2", "more"]);
+}
+
+/// The defect of issue 15: `kill -9` just after `mv access.log
+/// access.log.1` lost the rest of access.log.1, because the restart looked
+/// for the file only at its old path. Here the source is aborted (no clean
+/// stop, no last checkpoint) once a checkpoint was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_just_after_a_rotation_does_not_lose_the_rest_of_the_renamed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let lines =
+        |from: usize, to: usize| -> String { (from..to).map(|i| format!("line {i}\n")).collect() };
+    std::fs::write(&path, lines(0, 10)).unwrap();
+    let extra = r#"checkpoint_interval = "10ms""#;
+    let (mut rx, stop, _) = start_globs(dir.path(), &["access.log"], extra);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 10).await;
+    let len = std::fs::metadata(&path).unwrap().len();
+    checkpoint_with(dir.path(), &format!(r#""offset":{len}"#)).await;
+    stop.task.abort();
+    let _ = stop.task.await;
+
+    // Rotated; the server wrote on to its old file before it reopened.
+    std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+    append(&dir.path().join("access.log.1"), lines(10, 15).as_bytes());
+    std::fs::write(&path, b"new 0\n").unwrap();
+
+    let (mut rx, stop, _) = start_globs(dir.path(), &["access.log"], extra);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 6).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    got.sort();
+    let mut want: Vec<String> = lines(10, 15).lines().map(str::to_owned).collect();
+    want.push("new 0".into());
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_carry_their_file_and_line_offset_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a\nbb\n").unwrap();
+    let origins = |batches: &[Batch]| -> Vec<(u64, u64)> {
+        batches
+            .iter()
+            .flatten()
+            .map(|e| e.origin.map(|o| (o.stream, o.offset)).unwrap())
+            .collect()
+    };
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let first = vec![rx.recv().await.unwrap()];
+    stop_and_drain(stop, rx).await;
+    let got = origins(&first);
+    assert_eq!(got.iter().map(|o| o.1).collect::<Vec<_>>(), [0, 2]);
+    let stream = got[0].0;
+
+    append(&path, b"ccc\n");
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let second = vec![rx.recv().await.unwrap()];
+    stop_and_drain(stop, rx).await;
+    assert_eq!(origins(&second), [(stream, 5)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_longer_than_max_line_bytes_is_cut_and_the_rest_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut text = vec![b'x'; 3000];
+    text.extend_from_slice(b"\nok\n");
+    std::fs::write(&path, &text).unwrap();
+    let extra = r#"max_line_bytes = "1KiB"
+        read_buffer = "4KiB""#;
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], extra);
+    let batch = rx.recv().await.unwrap();
+    stop_and_drain(stop, rx).await;
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[0].tag.as_str(), levee_event::ERROR_TAG);
+    assert_eq!(batch[0].record["raw"].as_str().map(str::len), Some(1024));
+    let error = batch[0].record["error"].as_str().unwrap();
+    assert!(error.contains("line of 3000 bytes"), "{error}");
+    assert!(error.contains("cut 1976"), "{error}");
+    assert_eq!(batch[1].record["message"].as_str(), Some("ok"));
+    assert_eq!(batch[1].origin.map(|o| o.offset), Some(3001));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_checkpoint_reads_every_file_again_and_a_future_one_stops_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\n").unwrap();
+    let checkpoints = dir.path().join("data/checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    std::fs::write(checkpoints.join("app.json"), b"\x00{garbage").unwrap();
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], r#"read_from = "tail""#);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 1).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["a1"], "read from its start, whatever read_from says");
+
+    std::fs::write(checkpoints.join("app.json"), br#"{"version":9,"files":[]}"#).unwrap();
+    let (_rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let err = stop.task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("newer levee"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_file_is_read_to_its_end_then_let_go_and_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut writer = std::fs::File::create(&path).unwrap();
+    writer.write_all(b"a1\n").unwrap();
+    let extra = r#"rotate_wait = "50ms"
+        checkpoint_interval = "10ms""#;
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], extra);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 1).await;
+    checkpoint_with(dir.path(), "app.log").await;
+    // Deleted while its writer still writes to it.
+    std::fs::remove_file(&path).unwrap();
+    writer.write_all(b"a2\n").unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    checkpoint_with(dir.path(), r#""files":[]"#).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["a1", "a2"]);
+}
