@@ -1,5 +1,7 @@
-//! Stopping and starting levee again: a clean stop lets a restart read on
-//! where it stopped; a kill makes it read again from the last clean stop.
+//! Stopping and starting levee again: a restart reads on from the last
+//! checkpoint, written every `checkpoint_interval` from what the outputs
+//! delivered, so a kill repeats at most the lines of the last interval;
+//! a file rotated while levee was down is found under its new name.
 
 use std::path::Path;
 
@@ -66,8 +68,8 @@ fn a_restart_reads_on_where_the_last_clean_stop_left_the_log() {
     backfill();
     assert_delivered(&run, &owned(&lines("a", 0..2100)));
 
-    // Killed: its checkpoint was never committed, so the next start reads
-    // again from the last clean stop. Lines repeat; none is lost.
+    // Killed: the lines delivered since the last checkpoint (a second's
+    // worth at most; 200 lines here) are read again. None is lost.
     let mut running = run.start();
     append(log, &lines("a", 2100..2300));
     run.wait_for(2300);
@@ -75,6 +77,103 @@ fn a_restart_reads_on_where_the_last_clean_stop_left_the_log() {
     running.0.wait().unwrap();
     drop(running);
     backfill();
-    let want = owned(&(lines("a", 0..2300) + &lines("a", 2100..2300)));
-    assert_delivered(&run, &want);
+    let got = run.delivered();
+    assert_delivered_with_repeat(&got, &owned(&lines("a", 0..2300)), 200);
+}
+
+/// `got` is `want` followed by a repeat of at most `bound` of its last
+/// lines, in order.
+fn assert_delivered_with_repeat(got: &[String], want: &[String], bound: usize) {
+    assert!(
+        got.len() >= want.len(),
+        "{} of {} lines",
+        got.len(),
+        want.len()
+    );
+    let at = got.iter().zip(want).take_while(|(g, w)| g == w).count();
+    let repeat = &got[at..];
+    assert!(
+        repeat.len() <= bound,
+        "{} lines repeated, more than {bound}",
+        repeat.len()
+    );
+    // The repeat starts at some line and runs to the end: a replay.
+    assert_eq!(repeat, &want[want.len() - repeat.len()..], "not a replay");
+    assert_eq!(at, want.len(), "every line once before the repeat");
+}
+
+/// The defect of issue 15: `kill -9` just after `mv access.log
+/// access.log.1` lost the rest of access.log.1: the restart looked for the
+/// file only at `access.log`, found another, and read that from its start.
+#[cfg(unix)]
+#[test]
+fn a_kill_just_after_a_rotation_loses_none_of_the_renamed_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = TailToFile::new(tmp.path(), "");
+    let log = &run.log;
+    append(log, &lines("a", 0..1000));
+    ok(levee()
+        .args(["run", "--exit-on-eof", "-c"])
+        .arg(&run.config));
+    let mut running = run.start();
+    append(log, &lines("a", 1000..3000));
+    run.wait_for(3000);
+
+    // logrotate renames; levee is killed before it looks again; the server
+    // writes on to its old file until it reopens, then to a new one.
+    std::fs::rename(log, tmp.path().join("access.log.1")).unwrap();
+    running.0.kill().unwrap();
+    running.0.wait().unwrap();
+    drop(running);
+    append(&tmp.path().join("access.log.1"), &lines("a", 3000..3500));
+    append(log, &lines("b", 0..100));
+
+    ok(levee()
+        .args(["run", "--exit-on-eof", "-c"])
+        .arg(&run.config));
+    let got: std::collections::HashSet<String> = run.delivered().into_iter().collect();
+    let missing: Vec<String> = owned(&(lines("a", 0..3500) + &lines("b", 0..100)))
+        .into_iter()
+        .filter(|l| !got.contains(l))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} lines lost, from {:?} to {:?}",
+        missing.len(),
+        missing.first(),
+        missing.last()
+    );
+}
+
+/// Before issue 15 a kill repeated every line since the last clean stop.
+/// Now checkpoints are written every `checkpoint_interval` (200ms here)
+/// from what the output delivered: lines are written at 10 every 20ms
+/// (500 a second, 100 an interval), and a kill repeats at most five
+/// intervals' worth (500 lines: the interval, the file output's 50ms
+/// flush, the ack's way back and a slow machine's slack), never the
+/// 5,000 lines before them.
+#[cfg(unix)]
+#[test]
+fn a_kill_repeats_at_most_a_few_checkpoint_intervals_of_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = TailToFile::new(tmp.path(), "checkpoint_interval = \"200ms\"");
+    let log = &run.log;
+    let mut running = run.start();
+    append(log, &lines("a", 0..5000));
+    run.wait_for(5000);
+    let mut written = 5000;
+    for _ in 0..100 {
+        append(log, &lines("a", written..written + 10));
+        written += 10;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run.wait_for(written);
+    running.0.kill().unwrap();
+    running.0.wait().unwrap();
+    drop(running);
+    ok(levee()
+        .args(["run", "--exit-on-eof", "-c"])
+        .arg(&run.config));
+    let got = run.delivered();
+    assert_delivered_with_repeat(&got, &owned(&lines("a", 0..written)), 500);
 }

@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use levee_event::Batch;
+use levee_event::{Batch, Sent};
 use tokio::sync::{mpsc, watch};
 
 use crate::sources::{SourceConfig, SourceContext, SourceMetrics};
 
 /// Runs a tail source on `path` with a multiline rule; returns where
 /// its batches go and the switch that stops it.
-fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
+fn start(path: &std::path::Path) -> (mpsc::Receiver<Sent>, Stop, SourceMetrics) {
     start_source(
         path,
         r#"multiline = { first_line = '^\d{4}-', flush_timeout = "100ms" }"#,
@@ -20,7 +20,7 @@ fn start(path: &std::path::Path) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics)
 
 /// Runs a tail source on `path`, polling every 10ms, with `extra`
 /// config lines of tail's own; its data folder is `data` beside the file.
-fn start_with(path: &std::path::Path, extra: &str) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
+fn start_with(path: &std::path::Path, extra: &str) -> (mpsc::Receiver<Sent>, Stop, SourceMetrics) {
     start_source(path, "", extra)
 }
 
@@ -30,7 +30,7 @@ fn start_source(
     path: &std::path::Path,
     common: &str,
     extra: &str,
-) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
+) -> (mpsc::Receiver<Sent>, Stop, SourceMetrics) {
     let config: SourceConfig = toml::from_str(&format!(
         r#"
         tag = "app"
@@ -69,8 +69,9 @@ fn data_dir(path: &std::path::Path) -> std::path::PathBuf {
     path.parent().expect("a file in a folder").join("data")
 }
 
-fn messages(batch: &Batch) -> Vec<&str> {
+fn messages(batch: &Sent) -> Vec<&str> {
     batch
+        .events
         .iter()
         .filter_map(|e| e.record["message"].as_str())
         .collect()
@@ -88,10 +89,12 @@ async fn a_record_is_flushed_when_the_file_goes_quiet() {
         .unwrap();
     let started = tokio::time::Instant::now();
     let (mut rx, stop, metrics) = start(&path);
-    let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let mut batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();
+    // Done with: a source stops only once its batches are.
+    batch.ack = None;
     // flush_timeout is 100ms; the source wakes for it, not at a later poll.
     let waited = started.elapsed();
     assert!(
@@ -126,7 +129,7 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 }
 
 /// Receives messages until `want` more have come; fails after 10 s.
-async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: usize) {
+async fn receive(rx: &mut mpsc::Receiver<Sent>, got: &mut Vec<String>, want: usize) {
     let until = got.len() + want;
     while got.len() < until {
         let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -139,7 +142,7 @@ async fn receive(rx: &mut mpsc::Receiver<Batch>, got: &mut Vec<String>, want: us
 
 /// Stops the source; returns what it still sent. Fails if it has not
 /// stopped within 10 s.
-async fn stop_and_drain(stop: Stop, mut rx: mpsc::Receiver<Batch>) -> Vec<String> {
+async fn stop_and_drain(stop: Stop, mut rx: mpsc::Receiver<Sent>) -> Vec<String> {
     stop.stop.send(true).unwrap();
     let mut rest = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -319,7 +322,7 @@ fn start_globs(
     dir: &std::path::Path,
     paths: &[&str],
     extra: &str,
-) -> (mpsc::Receiver<Batch>, Stop, SourceMetrics) {
+) -> (mpsc::Receiver<Sent>, Stop, SourceMetrics) {
     let paths: Vec<String> = paths
         .iter()
         .map(|p| dir.join(p).display().to_string())
@@ -470,7 +473,7 @@ async fn events_carry_their_file_and_line_offset_across_restarts() {
             .collect()
     };
     let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
-    let first = vec![rx.recv().await.unwrap()];
+    let first = vec![rx.recv().await.unwrap().events];
     stop_and_drain(stop, rx).await;
     let got = origins(&first);
     assert_eq!(got.iter().map(|o| o.1).collect::<Vec<_>>(), [0, 2]);
@@ -478,7 +481,7 @@ async fn events_carry_their_file_and_line_offset_across_restarts() {
 
     append(&path, b"ccc\n");
     let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
-    let second = vec![rx.recv().await.unwrap()];
+    let second = vec![rx.recv().await.unwrap().events];
     stop_and_drain(stop, rx).await;
     assert_eq!(origins(&second), [(stream, 5)]);
 }
@@ -493,7 +496,7 @@ async fn a_line_longer_than_max_line_bytes_is_cut_and_the_rest_counted() {
     let extra = r#"max_line_bytes = "1KiB"
         read_buffer = "4KiB""#;
     let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], extra);
-    let batch = rx.recv().await.unwrap();
+    let batch = rx.recv().await.unwrap().events;
     stop_and_drain(stop, rx).await;
     assert_eq!(batch.len(), 2);
     assert_eq!(batch[0].tag.as_str(), levee_event::ERROR_TAG);
@@ -544,4 +547,39 @@ async fn a_deleted_file_is_read_to_its_end_then_let_go_and_forgotten() {
     checkpoint_with(dir.path(), r#""files":[]"#).await;
     got.extend(stop_and_drain(stop, rx).await);
     assert_eq!(got, ["a1", "a2"]);
+}
+
+/// What is delivered is not read again after a crash; what is not yet
+/// delivered is, and the lag says how much that is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_repeats_only_what_was_not_delivered_and_the_lag_says_how_much() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\na2\n").unwrap();
+    let extra = r#"checkpoint_interval = "10ms""#;
+    let (mut rx, stop, metrics) = start_globs(dir.path(), &["app.log"], extra);
+    let first = rx.recv().await.unwrap();
+    assert_eq!(messages(&first), ["a1", "a2"]);
+    drop(first);
+    checkpoint_with(dir.path(), r#""offset":6"#).await;
+
+    append(&path, b"b1\n");
+    let held = rx.recv().await.unwrap();
+    assert_eq!(messages(&held), ["b1"]);
+    // Sent, not delivered: the lag is its 3 bytes, the checkpoint stays.
+    wait_until("the lag is 3 bytes", || metrics.checkpoint_lag.get() == 3).await;
+    assert!(
+        checkpoint_with(dir.path(), r#""offset":6"#)
+            .await
+            .contains(r#""offset":6"#)
+    );
+    stop.task.abort();
+    let _ = stop.task.await;
+    drop(held);
+
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], extra);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 1).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["b1"]);
 }
