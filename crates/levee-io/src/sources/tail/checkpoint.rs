@@ -17,6 +17,7 @@
 //! of its files is looked at once, and if it is still the file named, its
 //! identity is taken from it.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub(super) struct Entry {
     pub(super) dev: u64,
     pub(super) inode: u64,
     pub(super) fingerprint: u64,
+    /// The [`Origin`](levee_event::Origin) stream of its events, for the
+    /// lake output (see [`resume_offsets`]); set as the file is written.
+    pub(super) stream: u64,
     /// Every line before this offset was delivered.
     pub(super) offset: u64,
 }
@@ -52,6 +56,7 @@ impl Entry {
             dev: id.dev,
             inode: id.inode,
             fingerprint: id.fingerprint,
+            stream: 0,
             offset,
         }
     }
@@ -238,9 +243,41 @@ fn convert_v1(mark: MarkV1) -> Option<Entry> {
     Some(Entry::new(mark.path, id, mark.offset))
 }
 
+/// Per stream, the offset its tail source resumes at, from every source's
+/// checkpoint under `data_dir`: what a replay after a crash can still
+/// reach (the lake output prunes its coverage journal by it). `None` when
+/// one of them cannot be read as this version: its source then reads its
+/// files from their start, and nothing may be pruned.
+pub fn resume_offsets(data_dir: &Path) -> Option<HashMap<u64, u64>> {
+    let mut offsets = HashMap::new();
+    let entries = match std::fs::read_dir(folder(data_dir)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(offsets),
+        Err(_) => return None,
+    };
+    for entry in entries {
+        let path = entry.ok()?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read(&path).ok()?;
+        let checkpoint: Checkpoint = serde_json::from_slice(&text).ok()?;
+        if checkpoint.version != VERSION {
+            return None;
+        }
+        for file in checkpoint.files {
+            offsets.insert(file.stream, file.offset);
+        }
+    }
+    Some(offsets)
+}
+
 /// Writes the source's checkpoint atomically: a temporary file beside it,
 /// synced, renamed over it, and the folder synced so the rename lasts.
-pub(super) fn write(data_dir: &Path, source: &str, files: Vec<Entry>) -> std::io::Result<()> {
+pub(super) fn write(data_dir: &Path, source: &str, mut files: Vec<Entry>) -> std::io::Result<()> {
+    for entry in &mut files {
+        entry.stream = entry.id().stream(source);
+    }
     let dir = folder(data_dir);
     std::fs::create_dir_all(&dir)?;
     let text = serde_json::to_vec(&Checkpoint {
@@ -289,7 +326,11 @@ mod tests {
         write(dir.path(), "nginx", files.clone()).unwrap();
         let loaded = load(dir.path(), "nginx").unwrap();
         assert!(loaded.readable);
-        assert_eq!(loaded.entries, files);
+        let streams: Vec<u64> = loaded.entries.iter().map(|e| e.stream).collect();
+        assert_eq!(
+            streams,
+            [files[0].id().stream("nginx"), files[1].id().stream("nginx")]
+        );
         // Written again, over the old one.
         write(dir.path(), "nginx", vec![entry("a.log", 1, 20)]).unwrap();
         assert_eq!(load(dir.path(), "nginx").unwrap().entries[0].offset, 20);
@@ -299,6 +340,21 @@ mod tests {
             .collect();
         assert_eq!(names, ["nginx.json"]);
         assert!(load(dir.path(), "other").unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn resume_offsets_are_read_by_stream_from_every_source() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(resume_offsets(dir.path()), Some(HashMap::new()));
+        let a = entry("a.log", 1, 10);
+        write(dir.path(), "nginx", vec![a.clone()]).unwrap();
+        write(dir.path(), "app", vec![entry("b.log", 2, 20)]).unwrap();
+        let offsets = resume_offsets(dir.path()).unwrap();
+        assert_eq!(offsets.len(), 2);
+        assert_eq!(offsets[&a.id().stream("nginx")], 10);
+        // One that cannot be read: nothing can be said.
+        std::fs::write(path(dir.path(), "bad"), b"{").unwrap();
+        assert_eq!(resume_offsets(dir.path()), None);
     }
 
     #[test]
@@ -312,15 +368,15 @@ mod tests {
             (br#"{"version":0,"files":[]}"#, "unknown version 0"),
             (br#"{"version":2,"files":[{"path":"a""#, "EOF"),
             (
-                br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"offset":-1}]}"#,
+                br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"stream":1,"offset":-1}]}"#,
                 "invalid value",
             ),
             (
-                br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"offset":1e400}]}"#,
+                br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"stream":1,"offset":1e400}]}"#,
                 "",
             ),
             (
-                br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"offset":1,"x":2}]}"#,
+                br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"stream":1,"offset":1,"x":2}]}"#,
                 "unknown field",
             ),
         ] {

@@ -24,6 +24,8 @@ mod progress;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use checkpoint::resume_offsets;
+
 use levee_event::{Batch, Ledger};
 use serde::Deserialize;
 use tokio::time::Instant;
