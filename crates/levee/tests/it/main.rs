@@ -6,6 +6,8 @@ mod demo;
 mod disk_buffer;
 mod flood;
 mod lake_e2e;
+// /proc for memory, renameat2 for the fault.
+#[cfg(target_os = "linux")]
 mod outage;
 mod readme;
 mod restart;

@@ -209,8 +209,10 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// read-only, as in the outage this test is about. The tests run as root
 /// too, and root writes through permissions (CAP_DAC_OVERRIDE), so when a
 /// file can still be made in a read-only folder the fault is another one:
-/// the chunk folder is moved aside and a plain file takes its name, so
-/// every put fails in the kernel (ENOTDIR) until it is moved back.
+/// a plain file takes the chunk folder's place, so every put fails in the
+/// kernel (ENOTDIR) until the folder is back. Both swaps are atomic
+/// (`renameat2` with `RENAME_EXCHANGE`): a put never finds the name free
+/// and makes a fresh folder there.
 enum Fault {
     ReadOnly(Vec<PathBuf>),
     FileInTheWay { json: PathBuf, aside: PathBuf },
@@ -245,8 +247,8 @@ impl Fault {
         std::fs::remove_file(&probe).unwrap();
         set(0o755);
         let aside = table.join("json.aside");
-        std::fs::rename(&json, &aside).unwrap();
-        std::fs::write(&json, b"in the way").unwrap();
+        std::fs::write(&aside, b"in the way").unwrap();
+        exchange(&json, &aside);
         Fault::FileInTheWay { json, aside }
     }
 
@@ -260,11 +262,30 @@ impl Fault {
                 }
             }
             Fault::FileInTheWay { json, aside } => {
-                std::fs::remove_file(&json).unwrap();
-                std::fs::rename(&aside, &json).unwrap();
+                exchange(&json, &aside);
+                std::fs::remove_file(&aside).unwrap();
             }
         }
     }
+}
+
+/// Swaps what two paths name, in one step.
+fn exchange(a: &Path, b: &Path) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = CString::new(b.as_os_str().as_bytes()).unwrap();
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(done, 0, "renameat2: {}", std::io::Error::last_os_error());
 }
 
 /// `(events, retries, dropped)` from the report line levee prints at exit.
