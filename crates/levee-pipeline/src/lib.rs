@@ -14,6 +14,7 @@ pub mod config;
 mod error;
 pub mod filters;
 pub mod metrics;
+mod opening;
 pub mod output;
 mod router;
 #[cfg(test)]

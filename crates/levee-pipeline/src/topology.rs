@@ -20,7 +20,7 @@ use crate::buffer::{Buffer, DiskBuffer, MemoryBuffer};
 use crate::config::Pipeline;
 use crate::metrics::{self, Metrics, OutputMetrics};
 use crate::router::{self, Route, Router};
-use crate::{PipelineError, output};
+use crate::{PipelineError, opening, output};
 
 /// Batches in flight between a source and its router: small, because the
 /// buffers behind the router are where events wait.
@@ -53,10 +53,16 @@ pub async fn run(
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunReport, PipelineError> {
-    std::fs::create_dir_all(&pipeline.data_dir).map_err(|e| PipelineError::DataDir {
-        path: pipeline.data_dir.clone(),
-        error: e,
-    })?;
+    // Off the runtime's workers, as every file-system call: a hung mount
+    // must not take a worker with it.
+    let data_dir = pipeline.data_dir.clone();
+    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&data_dir))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        .map_err(|e| PipelineError::DataDir {
+            path: pipeline.data_dir.clone(),
+            error: e,
+        })?;
 
     // Bind first: a port in use stops the start, before anything is read.
     let metrics_server = match pipeline.metrics.listen {
@@ -76,33 +82,34 @@ pub async fn run(
         None => None,
     };
 
-    // Outputs first, so that nothing is read before it has somewhere to go.
+    // Outputs first, so that nothing is read before it has somewhere to go;
+    // all at once, so that no sink's opening holds back the others.
+    let sinks = pipeline
+        .outputs
+        .iter()
+        .map(|o| {
+            let ctx = SinkContext {
+                output: o.name.clone(),
+                data_dir: pipeline.data_dir.clone(),
+                metrics: SinkMetrics {
+                    replay_skipped: metrics.output(&o.name).replay_skipped.clone(),
+                },
+            };
+            (o.name.clone(), o.sink.clone(), ctx)
+        })
+        .collect();
+    let opened = opening::open_all(sinks, opening::OPEN_GRACE).await?;
     let mut workers = JoinSet::new();
     let mut routes = Vec::new();
     let mut buffers = Vec::new();
     let mut reports = Vec::new();
-    for output in pipeline.outputs {
+    for (output, opened) in pipeline.outputs.into_iter().zip(opened) {
         let output_metrics = metrics.output(&output.name);
-        let ctx = SinkContext {
-            output: output.name.clone(),
-            data_dir: pipeline.data_dir.clone(),
-            metrics: SinkMetrics {
-                replay_skipped: output_metrics.replay_skipped.clone(),
-            },
-        };
-        let sink = output
-            .sink
-            .open(&ctx)
-            .await
-            .map_err(|e| PipelineError::Output {
-                name: output.name.clone(),
-                error: e,
-            })?;
         let buffer = match output.disk {
             None => Buffer::Memory(MemoryBuffer::new(output.buffer, output_metrics.clone())),
             Some(disk) => {
                 let dir = crate::buffer::disk::dir_for(&pipeline.data_dir, &output.name);
-                let opened = DiskBuffer::open(
+                let disk_buffer = DiskBuffer::open(
                     dir.clone(),
                     output.name.clone(),
                     output.buffer,
@@ -114,17 +121,18 @@ pub async fn run(
                     path: dir,
                     error: e,
                 })?;
-                Buffer::Disk(opened)
+                Buffer::Disk(disk_buffer)
             }
         };
         let buffer = Arc::new(buffer);
-        workers.spawn(output::run_worker(
-            output.name.clone(),
-            buffer.clone(),
-            sink,
-            output.retry,
-            output_metrics.clone(),
-        ));
+        let (name, worker_buffer, worker_metrics) =
+            (output.name.clone(), buffer.clone(), output_metrics.clone());
+        workers.spawn(async move {
+            let sink = opened
+                .into_sink(&name, &output.retry, &worker_metrics)
+                .await;
+            output::run_worker(name, worker_buffer, sink, output.retry, worker_metrics).await;
+        });
         routes.push(Route {
             pattern: output.pattern,
             buffer: buffer.clone(),
@@ -190,6 +198,7 @@ pub async fn run(
     };
 
     tokio::pin!(shutdown);
+    let mut signalled = false;
     loop {
         tokio::select! {
             joined = sources.join_next() => match joined {
@@ -197,6 +206,7 @@ pub async fn run(
                 None => break,
             },
             () = &mut shutdown => {
+                signalled = true;
                 tracing::info!("shutting down: stopping sources, then draining buffers");
                 let _ = stop.send(true);
                 while let Some(j) = sources.join_next().await {
@@ -206,8 +216,25 @@ pub async fn run(
             }
         }
     }
-    let _ = closing.await;
-    while workers.join_next().await.is_some() {}
+    let drain = async {
+        let _ = closing.await;
+        while workers.join_next().await.is_some() {}
+    };
+    tokio::pin!(drain);
+    // The sources ended by themselves: a drain that hangs (an output that
+    // never opens or never takes a write) must still heed a signal, so that
+    // the second one ends the process.
+    if !signalled {
+        tokio::select! {
+            () = &mut drain => {}
+            () = &mut shutdown => {
+                tracing::info!("signal while draining the buffers: still draining");
+                drain.await;
+            }
+        }
+    } else {
+        drain.await;
+    }
     // What the sinks stored is where a disk buffer reads on after a restart.
     for buffer in &buffers {
         buffer.finish().await;

@@ -90,6 +90,10 @@ fn main() -> ExitCode {
             Command::Buffer(command) => commands::buffer::buffer(&command),
         }
     });
+    // Nothing awaits what is still on a blocking thread now, and some of it
+    // may never return (a sink's open waiting for a FIFO's reader): don't
+    // wait on it past a moment, as dropping the runtime would.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match outcome {
         Ok(code) => code,
         Err(e) => {

@@ -52,6 +52,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use levee_event::{Ack, Event};
 use prometheus_client::metrics::counter::Counter;
@@ -133,6 +134,11 @@ pub struct SinkMetrics {
 /// A sink's checked settings: opening is all that can still fail.
 pub trait OpenSink: fmt::Debug + Send + Sync {
     /// Opens the sink (creates folders, opens files).
+    ///
+    /// The pipeline runs each open on a blocking-pool thread of its own,
+    /// beside the others, so an open may block (read a state file, wait in
+    /// the `open` of a FIFO nobody reads) without holding back the runtime
+    /// or another output.
     fn open<'a>(&'a self, ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>>;
 }
 
@@ -184,13 +190,16 @@ pub trait WriteSink: Send {
     }
 }
 
-/// A sink's config, checked and ready to open.
-#[derive(Debug)]
-pub struct BuiltSink(Box<dyn OpenSink>);
+/// A sink's config, checked and ready to open; cheap to clone, so an open
+/// can run on a thread of its own and be tried again.
+#[derive(Clone, Debug)]
+pub struct BuiltSink(Arc<dyn OpenSink>);
 
 impl BuiltSink {
-    fn new(sink: impl OpenSink + 'static) -> BuiltSink {
-        BuiltSink(Box::new(sink))
+    /// A sink from its checked settings (for a sink defined elsewhere, as
+    /// a test's).
+    pub fn new(sink: impl OpenSink + 'static) -> BuiltSink {
+        BuiltSink(Arc::new(sink))
     }
 
     /// Opens the sink (creates folders, opens files, reads its state).
