@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod disk_buffer;
 mod flood;
+mod isolation;
 mod lake_e2e;
 // /proc for memory, renameat2 for the fault.
 #[cfg(target_os = "linux")]

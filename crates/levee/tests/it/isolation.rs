@@ -1,0 +1,236 @@
+//! One output that hangs (a `file` output into a FIFO nobody reads, so its
+//! open never returns) holds back no route that does not feed it; a source
+//! that feeds it follows its `when_full`. The real binary, a real FIFO.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Running, duckdb, levee, scrape, toml_path};
+
+/// Lines the lake's route carries: several times what the stages in
+/// between hold (a 256KiB read, four 1024-event batches in the source's
+/// channel, a 64KiB buffer), so a source held back cannot have read them
+/// all.
+const LAKE_LINES: u64 = 30_000;
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `n` lines of about 100 bytes, so that what a source reads ahead (256KiB
+/// at a time) is a small part of them.
+fn numbered(path: &Path, who: &str, n: u64) {
+    let pad = "x".repeat(90);
+    let body: String = (0..n).map(|i| format!("{who} {i} {pad}\n")).collect();
+    std::fs::write(path, body).unwrap();
+}
+
+/// `levee run --exit-on-eof` on `config` in `dir` (its relative paths are
+/// from there), and the metrics address it logs.
+fn start(dir: &Path, config: &str) -> (Running, String) {
+    let path = dir.join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child: Child = levee()
+        .args(["run", "--exit-on-eof", "-c"])
+        .arg(&path)
+        .current_dir(dir)
+        .env("LEVEE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let running = Running(child);
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "levee exited early"
+        );
+        if let Some((_, rest)) = line.split_once("metrics on http://") {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    // Keep draining its log so levee never blocks writing it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (running, addr)
+}
+
+/// The value of the series `series` (name and labels, as printed).
+fn metric(addr: &str, series: &str) -> Option<u64> {
+    scrape(addr).lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+    })
+}
+
+/// Waits until `series` reaches at least `at_least`; fails after 60 s.
+fn wait_for(addr: &str, series: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = metric(addr, series).unwrap_or(0);
+        if now >= at_least {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} at {now} of {at_least} after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Opens the FIFO's reading end (which lets the hung open return) and
+/// reads it to its end on a thread: the lines it got.
+fn release(fifo: PathBuf) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        std::fs::File::open(&fifo)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|r| r["message"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+fn lake_rows(dir: &Path) -> u64 {
+    let csv = duckdb(
+        dir,
+        "select count(*) from read_json_auto('lake/db/t/json/*/*/*.ndjson.zst', compression = 'zstd')",
+    );
+    csv.lines().nth(1).and_then(|l| l.parse().ok()).unwrap()
+}
+
+fn exits_ok(mut levee: Running) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = levee.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "levee did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const LAKE_OUTPUT: &str = "[outputs.lake]\nmatch = \"a\"\ntype = \"lake\"\nlake = \"lake\"\n\
+                           database = \"db\"\ntable = \"t\"\n";
+
+/// Today's failure: the lake got 0 lines while the FIFO's open hung.
+#[cfg(unix)]
+#[test]
+fn a_file_output_into_a_fifo_nobody_reads_holds_back_no_other_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    mkfifo(&dir.join("pipe"));
+    numbered(&dir.join("a.log"), "a", LAKE_LINES);
+    numbered(&dir.join("b.log"), "b", 1_000);
+    // The hung output first: were outputs opened one by one, in order,
+    // nothing would start.
+    let config = format!(
+        "data_dir = \"data\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [sources.a]\ntype = \"tail\"\npaths = [{a}]\ntag = \"a\"\n\
+         [sources.b]\ntype = \"tail\"\npaths = [{b}]\ntag = \"b\"\n\
+         [outputs.stuck]\nmatch = \"b\"\ntype = \"file\"\npath = {pipe}\n\
+         {LAKE_OUTPUT}",
+        a = toml_path(&dir.join("a.log")),
+        b = toml_path(&dir.join("b.log")),
+        pipe = toml_path(&dir.join("pipe")),
+    );
+    let (levee, addr) = start(dir, &config);
+    // Stored, as the lake counts: every line of its route.
+    wait_for(
+        &addr,
+        "levee_output_events_total{output=\"lake\"}",
+        LAKE_LINES,
+    );
+    assert_eq!(
+        metric(&addr, "levee_output_events_total{output=\"stuck\"}"),
+        Some(0)
+    );
+    // A reader comes: the hung route delivers all it held, and levee ends.
+    let piped = release(dir.join("pipe"));
+    exits_ok(levee);
+    assert_eq!(piped.join().unwrap().len(), 1_000);
+    assert_eq!(lake_rows(dir), LAKE_LINES);
+}
+
+/// One source feeding the lake and the hung output.
+fn feeding_both(dir: &Path, when_full: &str) -> String {
+    mkfifo(&dir.join("pipe"));
+    numbered(&dir.join("a.log"), "a", LAKE_LINES);
+    format!(
+        "data_dir = \"data\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [sources.a]\ntype = \"tail\"\npaths = [{a}]\ntag = \"a\"\n\
+         [outputs.stuck]\nmatch = \"a\"\ntype = \"file\"\npath = {pipe}\n\
+         buffer = {{ max_bytes = \"64KiB\", batch_max_bytes = \"16KiB\", when_full = \"{when_full}\" }}\n\
+         {LAKE_OUTPUT}",
+        a = toml_path(&dir.join("a.log")),
+        pipe = toml_path(&dir.join("pipe")),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (levee, addr) = start(dir, &feeding_both(dir, "block"));
+    // The hung output's buffer fills; from then on its source waits.
+    wait_for(&addr, "levee_buffer_bytes{output=\"stuck\"}", 60 * 1024);
+    let read = metric(&addr, "levee_source_events_total{source=\"a\"}").unwrap();
+    assert!(
+        read < LAKE_LINES,
+        "the source must wait for the full buffer, read {read}"
+    );
+    assert_eq!(
+        metric(
+            &addr,
+            "levee_output_dropped_events_total{output=\"stuck\",reason=\"buffer_full\"}"
+        )
+        .unwrap_or(0),
+        0,
+        "block never drops"
+    );
+    // Released, both outputs get every line.
+    let piped = release(dir.join("pipe"));
+    exits_ok(levee);
+    assert_eq!(piped.join().unwrap().len() as u64, LAKE_LINES);
+    assert_eq!(lake_rows(dir), LAKE_LINES);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_source_feeding_a_hung_output_that_drops_keeps_feeding_the_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (levee, addr) = start(dir, &feeding_both(dir, "drop_newest"));
+    wait_for(
+        &addr,
+        "levee_output_events_total{output=\"lake\"}",
+        LAKE_LINES,
+    );
+    let dropped = metric(
+        &addr,
+        "levee_output_dropped_events_total{output=\"stuck\",reason=\"buffer_full\"}",
+    )
+    .unwrap();
+    assert!(dropped > 0, "the hung output's buffer overflowed");
+    let piped = release(dir.join("pipe"));
+    exits_ok(levee);
+    // Every line is in the FIFO or counted as dropped, exactly.
+    assert_eq!(piped.join().unwrap().len() as u64 + dropped, LAKE_LINES);
+    assert_eq!(lake_rows(dir), LAKE_LINES);
+}
