@@ -125,8 +125,11 @@ fn exits_ok(mut levee: Running) {
     }
 }
 
+/// The lake stores its chunks by age while levee runs: a source waits for
+/// its acks before it ends, and with the hung route's source never ending,
+/// no shutdown would store them.
 const LAKE_OUTPUT: &str = "[outputs.lake]\nmatch = \"a\"\ntype = \"lake\"\nlake = \"lake\"\n\
-                           database = \"db\"\ntable = \"t\"\n";
+                           database = \"db\"\ntable = \"t\"\nchunk_interval = \"200ms\"\n";
 
 /// Today's failure: the lake got 0 lines while the FIFO's open hung.
 #[cfg(unix)]
