@@ -154,6 +154,31 @@ struct Writer {
     len: u64,
     /// Written since the last fsync.
     dirty: bool,
+    /// A write failed: what the file holds past `len` is unknown.
+    broken: bool,
+}
+
+/// What one call of `write_blocking` did.
+#[derive(Default)]
+struct Written {
+    /// Each segment written to, with its length after, in order.
+    touched: Vec<(u64, u64)>,
+    /// Events in records written whole.
+    events: usize,
+    /// What stopped it.
+    error: Option<io::Error>,
+}
+
+/// Appends `pending` to the segment being written.
+fn write_pending(writer: &mut Writer, pending: &mut Vec<u8>) -> io::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    writer.file.write_all(pending)?;
+    writer.len += pending.len() as u64;
+    writer.dirty = true;
+    pending.clear();
+    Ok(())
 }
 
 /// An output's write-ahead log. See the module docs.
@@ -271,6 +296,7 @@ impl DiskBuffer {
                 id,
                 len: HEADER_LEN,
                 dirty: false,
+                broken: false,
             }),
             reader: Mutex::new(None),
             unsynced: Mutex::new(Vec::new()),
@@ -368,81 +394,103 @@ impl DiskBuffer {
         let this = self.clone();
         let events: usize = records.iter().map(|(_, n)| n).sum();
         let reserved: u64 = records.iter().map(|(b, _)| b.len() as u64).sum();
-        let written = tokio::task::spawn_blocking(move || this.write_blocking(&records)).await;
-        let mut state = self.lock();
-        state.reserved -= reserved;
-        match written {
-            Ok(Ok(segments)) => {
-                for (id, len) in segments {
-                    match state.segments.back_mut() {
-                        Some(last) if last.id == id => last.len = len,
-                        _ => {
-                            let base = state.end();
-                            state.segments.push_back(Seg { id, len, base });
-                        }
+        let written = tokio::task::spawn_blocking(move || this.write_blocking(&records))
+            .await
+            .unwrap_or_else(|e| Written {
+                error: Some(io::Error::other(e)),
+                ..Written::default()
+            });
+        {
+            let mut state = self.lock();
+            state.reserved -= reserved;
+            for &(id, len) in &written.touched {
+                match state.segments.back_mut() {
+                    Some(last) if last.id == id => last.len = len,
+                    _ => {
+                        let base = state.end();
+                        state.segments.push_back(Seg { id, len, base });
                     }
                 }
-                if state.oldest_unread.is_none() {
-                    state.oldest_unread = Some(Instant::now());
-                }
-                self.metrics.buffer_bytes.set(gauge(state.held()));
-                drop(state);
-                self.readable.notify_one();
             }
-            Ok(Err(e)) => {
-                drop(state);
-                self.metrics.dropped_disk.inc_by(events as u64);
-                tracing::error!(output = %self.output, dir = %self.dir.display(), error = %e, events,
-                    "cannot write to the disk buffer; these events are dropped and counted");
-                self.writable.notify_waiters();
+            if written.events > 0 && state.oldest_unread.is_none() {
+                state.oldest_unread = Some(Instant::now());
             }
-            Err(e) => {
-                drop(state);
-                self.metrics.dropped_disk.inc_by(events as u64);
-                tracing::error!(output = %self.output, error = %e, events, "the disk buffer's writer failed");
-                self.writable.notify_waiters();
-            }
+            self.metrics.buffer_bytes.set(gauge(state.held()));
+        }
+        if written.events > 0 {
+            self.readable.notify_one();
+        }
+        if let Some(e) = written.error {
+            let lost = events - written.events;
+            self.metrics.dropped_disk.inc_by(lost as u64);
+            tracing::error!(output = %self.output, dir = %self.dir.display(), error = %e, events = lost,
+                "cannot write to the disk buffer; these events are dropped and counted");
+            self.writable.notify_waiters();
         }
     }
 
-    /// Writes records, rolling segments at `segment_bytes`; returns each
-    /// segment written to and its new length, in order.
-    fn write_blocking(&self, records: &[(Vec<u8>, usize)]) -> io::Result<Vec<(u64, u64)>> {
+    /// Writes records, rolling segments at `segment_bytes`. Says which
+    /// segments it wrote to (with their new lengths, in order), how many
+    /// events are written whole, and the error that stopped it, if any.
+    fn write_blocking(&self, records: &[(Vec<u8>, usize)]) -> Written {
         let mut writer = lock(&self.writer);
-        let mut touched: Vec<(u64, u64)> = Vec::new();
-        let mut pending: Vec<u8> = Vec::new();
-        for (bytes, _) in records {
-            let size = bytes.len() as u64;
-            if writer.len + pending.len() as u64 > HEADER_LEN
-                && writer.len + pending.len() as u64 + size > self.disk.segment_bytes
-            {
-                writer.file.write_all(&pending)?;
-                writer.len += pending.len() as u64;
-                pending.clear();
-                touched.push((writer.id, writer.len));
-                // A closed segment is made durable whatever the policy:
-                // the next fsync only covers the newest.
-                writer.file.sync_data()?;
-                let id = writer.id + 1;
-                let file = create_segment(&self.dir, id)?;
-                *writer = Writer {
-                    file,
-                    id,
-                    len: HEADER_LEN,
-                    dirty: false,
-                };
+        let mut done = Written::default();
+        if writer.broken {
+            // What a failed write left at the end of that segment is never
+            // read in this run (readers stop at its known length); write
+            // on in a new one.
+            if let Err(e) = self.roll(&mut writer, &mut done) {
+                done.error = Some(e);
+                return done;
             }
-            pending.extend_from_slice(bytes);
         }
-        writer.file.write_all(&pending)?;
-        writer.len += pending.len() as u64;
-        writer.dirty = true;
-        if self.disk.fsync == Fsync::Always {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut pending_events = 0;
+        let result = (|| {
+            for (bytes, events) in records {
+                let size = bytes.len() as u64;
+                let len = writer.len + pending.len() as u64;
+                if len > HEADER_LEN && len + size > self.disk.segment_bytes {
+                    write_pending(&mut writer, &mut pending)?;
+                    done.events += std::mem::take(&mut pending_events);
+                    self.roll(&mut writer, &mut done)?;
+                }
+                pending.extend_from_slice(bytes);
+                pending_events += events;
+            }
+            write_pending(&mut writer, &mut pending)?;
+            done.events += pending_events;
+            if self.disk.fsync == Fsync::Always {
+                writer.file.sync_data()?;
+                writer.dirty = false;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            writer.broken = true;
+            done.error = Some(e);
+        }
+        done.touched.push((writer.id, writer.len));
+        done
+    }
+
+    /// Closes the segment being written (synced whatever the policy: the
+    /// next fsync covers only the newest) and starts the next.
+    fn roll(&self, writer: &mut Writer, done: &mut Written) -> io::Result<()> {
+        done.touched.push((writer.id, writer.len));
+        if !writer.broken {
             writer.file.sync_data()?;
-            writer.dirty = false;
         }
-        touched.push((writer.id, writer.len));
-        Ok(touched)
+        let id = writer.id + 1;
+        let file = create_segment(&self.dir, id)?;
+        *writer = Writer {
+            file,
+            id,
+            len: HEADER_LEN,
+            dirty: false,
+            broken: false,
+        };
+        Ok(())
     }
 
     /// The next batch to write: waits until `batch_max_bytes` are written,
@@ -738,12 +786,23 @@ async fn upkeep(buffer: Weak<DiskBuffer>) {
         if sync {
             last_sync = Instant::now();
         }
+        // Most ticks of an idle buffer have nothing to do: don't wake a
+        // blocking thread for them.
+        let to_commit = !buffer.lock().in_flight.is_empty();
+        let to_sync = sync
+            && (!lock(&buffer.unsynced).is_empty()
+                || buffer.writer.try_lock().map_or(true, |w| w.dirty));
+        if !to_commit && !to_sync {
+            continue;
+        }
         let this = buffer.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            if sync {
+            if to_sync {
                 this.sync_blocking();
             }
-            this.commit_blocking();
+            if to_commit {
+                this.commit_blocking();
+            }
         })
         .await;
     }

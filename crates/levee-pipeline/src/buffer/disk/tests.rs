@@ -336,3 +336,31 @@ fn an_output_name_is_a_safe_folder_name() {
     assert_eq!(dir_for(d, "../x"), d.join("buffers/%2E%2E%2Fx"));
     assert_eq!(dir_for(d, "a.b c"), d.join("buffers/a%2Eb%20c"));
 }
+
+#[tokio::test]
+async fn the_upkeep_task_saves_the_position_of_stored_batches_and_syncs_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        fsync: Fsync::Every(Duration::from_millis(20)),
+        ..Setup::default()
+    };
+    let (buffer, _) = setup.open(dir.path()).await;
+    let ledger = Ledger::new();
+    let (_, ack) = ledger.issue();
+    buffer.push(events(0..10), Some(ack)).await;
+    let batch = buffer.next_batch().await.unwrap();
+    drop(batch.ack);
+    // Waits on the condition, with a deadline: no wall-clock assertion.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let saved = position::read(dir.path()).unwrap().unwrap();
+        let end = buffer.lock().end();
+        if saved.is_some_and(|p| buffer.lock().bytes_at(p) == end)
+            && ledger.done_through() == Some(0)
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not saved: {saved:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
