@@ -11,7 +11,10 @@
 //! Dropping means "nothing more will happen to these events": stored by
 //! every sink that got them, filtered out, routed nowhere, or dropped and
 //! counted (a full buffer's `drop_*`, a give-up after `max_attempts`). A
-//! crash drops nothing, so nothing is marked done.
+//! crash drops nothing, so nothing is marked done; nor does a panic: an
+//! ack dropped while its thread unwinds (a task that panicked holding it)
+//! is never done, so the source's checkpoint stops before its events
+//! rather than passing them uncounted, and a restart reads them again.
 //!
 //! One ack covers a batch (about a thousand events), never one event: an
 //! ack costs an allocation and a lock when it is done.
@@ -129,6 +132,10 @@ struct Token {
 
 impl Drop for Token {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Nothing says what became of the events: never done.
+            return;
+        }
         self.ledger
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -224,6 +231,22 @@ mod tests {
         drop(ledger);
         drop((a, b));
         assert_eq!(other.done_through(), Some(1));
+    }
+
+    #[test]
+    fn an_ack_dropped_by_a_panic_is_never_done() {
+        let ledger = Ledger::new();
+        let (_, held) = ledger.issue();
+        let (_, after) = ledger.issue();
+        let unwound = std::thread::spawn(move || {
+            let _held = held;
+            panic!("a sink's bug, with a batch in hand");
+        })
+        .join();
+        assert!(unwound.is_err());
+        drop(after);
+        assert_eq!(ledger.done_through(), None);
+        assert_eq!(ledger.outstanding(), 1);
     }
 
     #[test]

@@ -450,6 +450,20 @@ mod tests {
         }
     }
 
+    /// A sink that panics with a batch in hand: its ack is dropped while
+    /// the task unwinds, and that never marks it done.
+    #[tokio::test(start_paused = true)]
+    async fn a_sink_that_panics_holding_a_batch_never_marks_it_done() {
+        let (sink, probe) = CommandedSink::holding();
+        probe.lock().panic_on_write = true;
+        let run = Run::start(Sink::new(sink), None);
+        run.push((0..3).map(event)).await;
+        run.buffer.close();
+        assert!(run.worker.await.unwrap_err().is_panic());
+        assert_eq!(run.ledger.done_through(), None);
+        assert_eq!(run.ledger.outstanding(), 1);
+    }
+
     /// The lake once marked a batch absorbed before storing it and cleared
     /// the mark only on success: after a give-up, the next batch found the
     /// mark set and was counted as delivered without being absorbed (and

@@ -18,6 +18,8 @@ pub(crate) struct State {
     pub(crate) fail_flushes: u32,
     /// Fail this many of the next `close`s.
     pub(crate) fail_closes: u32,
+    /// Panic in the next `write`, as a sink with a bug.
+    pub(crate) panic_on_write: bool,
     /// Absorbed, not stored yet, with the acks they came with.
     pub(crate) held: Vec<Event>,
     held_acks: Vec<Ack>,
@@ -81,6 +83,10 @@ fn fails(budget: &mut u32) -> bool {
 impl WriteSink for CommandedSink {
     fn write<'a>(&'a mut self, events: &'a [Event], acks: &'a mut Vec<Ack>) -> SinkFuture<'a, u64> {
         let mut state = self.probe.lock();
+        if state.panic_on_write {
+            drop(state);
+            panic!("a sink's bug");
+        }
         let result = if fails(&mut state.fail_writes) {
             state.calls.push("write!");
             Err(commanded())
