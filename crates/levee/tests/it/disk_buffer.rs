@@ -219,3 +219,64 @@ fn a_damaged_disk_buffer_segment_is_reported_and_everything_before_it_delivered(
         String::from_utf8_lossy(&report.stdout)
     );
 }
+
+/// Cuts `path` after its last newline: what a kill left half written is
+/// not a record (the next run writes the whole batch again).
+fn drop_torn_line(path: &Path) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return;
+    };
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(keep as u64).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn kill_9_at_random_moments_of_the_drain_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let setup = Setup::new(tmp.path());
+    let n = 100_000;
+    let before = setup.fill_and_kill(n);
+
+    // The same output, now into a plain file that is always up.
+    let out = tmp.path().join("out.ndjson");
+    let config = std::fs::read_to_string(&setup.config)
+        .unwrap()
+        .replace(&toml_path(&setup.fifo), &toml_path(&out));
+    let drain = tmp.path().join("drain.toml");
+    std::fs::write(&drain, config).unwrap();
+    let start = || {
+        levee()
+            .args(["run", "--exit-on-eof", "-c"])
+            .arg(&drain)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut kills = 0;
+    for round in 0..6u64 {
+        let mut child = start();
+        // A moment picked at random; what is checked does not depend on it.
+        let pause = (round * 7919 + u64::from(std::process::id())) % 400;
+        std::thread::sleep(Duration::from_millis(pause));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        drop_torn_line(&out);
+    }
+    let status = start().wait().unwrap();
+    assert!(status.success());
+    let after = std::fs::read(&out).unwrap();
+    let seen = ids(&[&before, &after]);
+    assert_eq!(seen.len() as u64, n, "after {kills} kills");
+    assert_eq!(seen.keys().last(), Some(&(n - 1)));
+    eprintln!(
+        "{kills} kills; {} records came more than once",
+        seen.values().filter(|&&c| c > 1).count()
+    );
+}
