@@ -233,7 +233,14 @@ impl LakeSink {
         ctx: &SinkContext,
     ) -> Result<LakeSink, SinkError> {
         let lake = Lake::open(&settings.lake)?;
-        let opened = state::open(ctx.state_dir(), &lake, None).await?;
+        // Where each tailed stream resumes: coverage below it is pruned.
+        let data_dir = ctx.data_dir.clone();
+        let checkpoints =
+            tokio::task::spawn_blocking(move || crate::sources::tail::resume_offsets(&data_dir))
+                .await
+                .ok()
+                .flatten();
+        let opened = state::open(ctx.state_dir(), &lake, checkpoints).await?;
         Ok(LakeSink {
             lake,
             table: settings.table.clone(),
