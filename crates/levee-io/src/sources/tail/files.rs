@@ -36,6 +36,8 @@ pub(super) struct Patterns(Arc<PatternsInner>);
 #[derive(Debug)]
 struct PatternsInner {
     paths: Vec<String>,
+    /// The same, compiled, to tell whether a path is one they match.
+    compiled: Vec<glob::Pattern>,
     /// Each with whether it holds a `/` (matched against the whole path)
     /// or not (against the file's name).
     exclude: Vec<(glob::Pattern, bool)>,
@@ -43,11 +45,17 @@ struct PatternsInner {
 
 impl Patterns {
     pub(super) fn new(paths: &[String], exclude: &[String]) -> Result<Patterns, SourceConfigError> {
-        for path in paths {
-            glob::Pattern::new(path).map_err(|e| {
-                SourceConfigError::invalid("paths", format!("{path:?} is not a valid glob: {e}"))
-            })?;
-        }
+        let compiled = paths
+            .iter()
+            .map(|path| {
+                glob::Pattern::new(path).map_err(|e| {
+                    SourceConfigError::invalid(
+                        "paths",
+                        format!("{path:?} is not a valid glob: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let exclude = exclude
             .iter()
             .map(|p| {
@@ -63,8 +71,14 @@ impl Patterns {
             .collect::<Result<_, _>>()?;
         Ok(Patterns(Arc::new(PatternsInner {
             paths: paths.to_vec(),
+            compiled,
             exclude,
         })))
+    }
+
+    /// True for a path the globs match (and do not skip): a scan finds it.
+    fn matches(&self, path: &Path) -> bool {
+        self.0.compiled.iter().any(|p| p.matches_path(path)) && !self.skipped(path)
     }
 
     /// True for a path the source never follows: excluded or compressed.
@@ -90,7 +104,14 @@ impl Patterns {
     /// Every regular file the globs match now, in a blocking thread's
     /// time: those in `known` (by device and inode) and at most `room`
     /// others. Memory stays within `known` and `room`, however many match.
-    fn expand(&self, known: &HashSet<(u64, u64)>, room: usize) -> Expanded {
+    /// A file in `idle` (closed to make room, by device and inode, with
+    /// what was read of it) is left out unless it grew or shrank.
+    fn expand(
+        &self,
+        known: &HashSet<(u64, u64)>,
+        idle: &HashMap<(u64, u64), u64>,
+        room: usize,
+    ) -> Expanded {
         let mut out = Expanded::default();
         let mut seen = HashSet::new();
         for pattern in &self.0.paths {
@@ -123,6 +144,8 @@ impl Patterns {
                 };
                 if known.contains(&(dev, inode)) {
                     out.known.push(found);
+                } else if idle.get(&(dev, inode)) == Some(&found.len) {
+                    // Closed to make room, and no byte came since.
                 } else if out.new.len() < room {
                     out.new.push(found);
                 } else {
@@ -208,6 +231,22 @@ pub(super) struct Files {
     unmatched_said: HashSet<String>,
     /// Whether more files than `max_files` match, said once.
     over_said: bool,
+    /// Files matching beyond `max_files` at the last look: idle files are
+    /// closed to make room for them.
+    waiting: usize,
+    /// Files closed to make room, by device and inode: their fingerprint,
+    /// where they were sent to and read to. Opened again when they change.
+    idle: HashMap<(u64, u64), Idle>,
+    /// Whether a file that could not be opened was said.
+    open_error_said: bool,
+}
+
+/// A file closed to make room for others.
+#[derive(Clone, Copy, Debug)]
+struct Idle {
+    fingerprint: u64,
+    sent: u64,
+    read: u64,
 }
 
 impl Files {
@@ -225,6 +264,9 @@ impl Files {
             changes: Vec::new(),
             unmatched_said: HashSet::new(),
             over_said: false,
+            waiting: 0,
+            idle: HashMap::new(),
+            open_error_said: false,
         }
     }
 
@@ -239,7 +281,9 @@ impl Files {
             self.files.iter().map(|t| (t.id.dev, t.id.inode)).collect();
         let room = self.max_files.saturating_sub(self.files.len());
         let patterns = self.patterns.clone();
-        let scan = blocking(move || patterns.expand(&known, room)).await?;
+        let idle: HashMap<(u64, u64), u64> = self.idle.iter().map(|(k, i)| (*k, i.read)).collect();
+        let scan = blocking(move || patterns.expand(&known, &idle, room)).await?;
+        self.waiting = scan.more;
 
         for pattern in scan.unmatched {
             if self.unmatched_said.insert(pattern.clone()) {
@@ -248,7 +292,7 @@ impl Files {
         }
         if scan.more > 0 && !self.over_said {
             self.over_said = true;
-            tracing::warn!(source = %self.source, max_files = self.max_files, more = scan.more, "tail: more files match than max_files; the rest are followed as others are let go");
+            tracing::warn!(source = %self.source, max_files = self.max_files, more = scan.more, "tail: more files match than max_files; files at their end are closed to make room, and opened again when they grow");
         }
 
         let index: HashMap<(u64, u64), usize> = self
@@ -281,6 +325,8 @@ impl Files {
         for (t, _) in self.files.iter_mut().zip(&present).filter(|(_, p)| !**p) {
             if !t.away {
                 t.away = true;
+                // rotate_wait counts from now: the writer may still write.
+                t.quiet_since = None;
                 tracing::info!(source = %self.source, path = %t.path.display(), "tail: file rotated or deleted away from the paths; reading it to its end");
             }
         }
@@ -301,13 +347,28 @@ impl Files {
         if new.is_empty() {
             return Ok(());
         }
-        let opened = blocking(move || open_all(new, tail)).await?;
+        let (opened, failed) = blocking(move || open_all(new, tail)).await?;
+        if let Some((path, error)) = failed
+            && !self.open_error_said
+        {
+            self.open_error_said = true;
+            tracing::warn!(source = %self.source, path = %path.display(), %error, "tail: cannot open a file; it is tried again at each look (said once)");
+        }
         for o in opened {
             let id = FileId {
                 dev: o.found.dev,
                 inode: o.found.inode,
                 fingerprint: o.fingerprint,
             };
+            let idle = self
+                .idle
+                .remove(&(id.dev, id.inode))
+                .filter(|i| i.fingerprint == id.fingerprint && i.sent <= o.found.len);
+            if let Some(idle) = idle {
+                // Opened again after it was closed to make room: quietly.
+                self.follow(decoder, o.found.path, o.file, id, idle.sent, false)?;
+                continue;
+            }
             let delivered = progress
                 .delivered(&id)
                 .filter(|_| !fresh.contains(&(id.dev, id.inode)));
@@ -349,25 +410,29 @@ impl Files {
             return;
         }
         let looked = missing.clone();
-        let found = match blocking(move || find_in_folders(&looked)).await {
+        let patterns = self.patterns.clone();
+        let (found, matched) = match blocking(move || find_in_folders(&looked, &patterns)).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!(source = %self.source, error = %e, "tail: cannot look for the checkpoint's files");
-                Vec::new()
+                return;
             }
         };
-        let mut found_ids = HashSet::new();
+        // Found at a path the globs match, or under another name beyond
+        // max_files: not gone, read when there is room.
+        let mut found_ids: HashSet<FileId> = missing
+            .iter()
+            .filter(|e| matched.contains(&(e.dev, e.inode)))
+            .map(Entry::id)
+            .collect();
         for (entry, path, file) in found {
+            found_ids.insert(entry.id());
             if self.files.len() >= self.max_files {
-                break;
+                continue;
             }
             tracing::info!(source = %self.source, was = %entry.path.display(), now = %path.display(), offset = entry.offset, "tail: found the checkpoint's file under another name; reading it to its end");
-            found_ids.insert(entry.id());
-            if self
-                .follow(decoder, path, file, entry.id(), entry.offset, true)
-                .is_err()
-            {
-                found_ids.remove(&entry.id());
+            if let Err(e) = self.follow(decoder, path, file, entry.id(), entry.offset, true) {
+                tracing::warn!(source = %self.source, error = %e, "tail: cannot read on in the renamed file");
             }
         }
         let mut gone = Vec::new();
@@ -423,9 +488,7 @@ impl Files {
         let t = self.files.get_mut(at)?;
         match read_into(Arc::clone(&t.file), buf).await {
             Ok(0) => {
-                if t.away {
-                    t.quiet_since.get_or_insert_with(Instant::now);
-                }
+                t.quiet_since.get_or_insert_with(Instant::now);
                 Some(0)
             }
             Ok(n) => {
@@ -462,6 +525,42 @@ impl Files {
             }
             at += 1;
         }
+    }
+
+    /// When more files match than `max_files`, closes followed files that
+    /// are at their end to make room; each is opened again, where its lines
+    /// were sent to, once it changes. Returns how many it closed.
+    pub(super) fn close_idle(&mut self) -> usize {
+        let mut wanted = self.waiting;
+        let mut closed = 0;
+        let mut at = 0;
+        while wanted > 0 && at < self.files.len() {
+            let t = &self.files[at];
+            if t.away || t.quiet_since.is_none() {
+                at += 1;
+                continue;
+            }
+            let t = self.files.remove(at);
+            let sent = t.lines.sent_offset();
+            self.idle.insert(
+                (t.id.dev, t.id.inode),
+                Idle {
+                    fingerprint: t.id.fingerprint,
+                    sent,
+                    read: t.lines.read_offset(),
+                },
+            );
+            self.changes
+                .push(Change::At(Entry::new(t.path, t.id, sent)));
+            wanted -= 1;
+            closed += 1;
+        }
+        closed
+    }
+
+    /// Files that match and wait for room.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting
     }
 
     /// Notes a file's last offset and that it is no longer followed; its
@@ -538,11 +637,20 @@ impl Files {
 /// Opens each found file and takes its fingerprint; a file with no whole
 /// first line yet is left for a later look. With `tail`, finds where its
 /// last whole line ends.
-fn open_all(found: Vec<Found>, tail: bool) -> Vec<Opened> {
+/// Also returns a file that could not be opened (too many open files,
+/// no permission), if one could not.
+fn open_all(found: Vec<Found>, tail: bool) -> (Vec<Opened>, Option<(PathBuf, std::io::Error)>) {
     let mut opened = Vec::with_capacity(found.len());
+    let mut failed = None;
     for found in found {
-        let Ok(file) = File::open(&found.path) else {
-            continue;
+        let file = match File::open(&found.path) {
+            Ok(file) => file,
+            // Gone since the look: nothing to say.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                failed.get_or_insert((found.path, e));
+                continue;
+            }
         };
         // Still the file the scan saw, not one put there since.
         let Ok(meta) = file.metadata() else {
@@ -565,7 +673,7 @@ fn open_all(found: Vec<Found>, tail: bool) -> Vec<Opened> {
             tail,
         });
     }
-    opened
+    (opened, failed)
 }
 
 /// Where the last whole line of a file `len` bytes long ends: its end if
@@ -593,7 +701,12 @@ fn tail_offset(file: &File, len: u64) -> u64 {
 
 /// Looks in the folder of each entry for the file it names, under any
 /// name: same device and inode, and the same first line.
-fn find_in_folders(entries: &[Entry]) -> Vec<(Entry, PathBuf, File)> {
+/// A checkpoint's file found under another name, opened.
+type Renamed = (Entry, PathBuf, File);
+
+/// Files the globs match are left to the scans, and returned apart: they
+/// are not gone (more files than `max_files` match, for instance).
+fn find_in_folders(entries: &[Entry], patterns: &Patterns) -> (Vec<Renamed>, HashSet<(u64, u64)>) {
     let mut by_folder: HashMap<PathBuf, Vec<&Entry>> = HashMap::new();
     for entry in entries {
         let folder = entry
@@ -604,6 +717,7 @@ fn find_in_folders(entries: &[Entry]) -> Vec<(Entry, PathBuf, File)> {
         by_folder.entry(folder.to_owned()).or_default().push(entry);
     }
     let mut found = Vec::new();
+    let mut matched = HashSet::new();
     for (folder, wanted) in by_folder {
         let Ok(dir) = std::fs::read_dir(&folder) else {
             continue;
@@ -621,6 +735,10 @@ fn find_in_folders(entries: &[Entry]) -> Vec<(Entry, PathBuf, File)> {
             let Some(entry) = wanted.remove(&identity::dev_inode(&meta)) else {
                 continue;
             };
+            if patterns.matches(&path) {
+                matched.insert((entry.dev, entry.inode));
+                continue;
+            }
             let Ok(file) = File::open(&path) else {
                 continue;
             };
@@ -633,7 +751,7 @@ fn find_in_folders(entries: &[Entry]) -> Vec<(Entry, PathBuf, File)> {
             }
         }
     }
-    found
+    (found, matched)
 }
 
 /// Runs `f` on tokio's blocking threads: file-system calls stay off the
@@ -713,14 +831,26 @@ mod tests {
         }
         std::fs::write(dir.path().join("old.log.gz"), b"x\n").unwrap();
         let p = patterns(&[&format!("{}/*.log*", dir.path().display())], &[]);
-        let got = p.expand(&HashSet::new(), 10);
+        let none = HashMap::new();
+        let got = p.expand(&HashSet::new(), &none, 10);
         assert_eq!((got.new.len(), got.more), (10, 40));
-        let all = p.expand(&HashSet::new(), 100);
+        let all = p.expand(&HashSet::new(), &none, 100);
         assert_eq!((all.new.len(), all.more), (50, 0), "the .gz is skipped");
         // Followed files are always seen, whatever the room.
         let known: HashSet<_> = all.new[..20].iter().map(|f| (f.dev, f.inode)).collect();
-        let got = p.expand(&known, 0);
+        let got = p.expand(&known, &none, 0);
         assert_eq!((got.known.len(), got.new.len(), got.more), (20, 0, 30));
+        // Files closed to make room are left out until they change.
+        let idle: HashMap<_, _> = all.new[20..]
+            .iter()
+            .map(|f| ((f.dev, f.inode), 2))
+            .collect();
+        let got = p.expand(&known, &idle, 0);
+        assert_eq!((got.known.len(), got.more), (20, 0));
+        let grown = &all.new[30];
+        std::fs::write(&grown.path, b"x\ny\n").unwrap();
+        let got = p.expand(&known, &idle, 1);
+        assert_eq!(got.new[0].path, grown.path);
     }
 
     #[test]

@@ -82,9 +82,10 @@ pub struct TailConfig {
     /// last write are read again: about this long's worth.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval: Interval,
-    /// Most files followed at once (default 1024, at most 65536): each
-    /// holds an open file and its partial line (up to `max_line_bytes`).
-    /// Files beyond it are reported once and picked up as others are let go.
+    /// Most files open at once (default 1024, at most 65536): each holds
+    /// a descriptor and its partial line (up to `max_line_bytes`). When more
+    /// match (said once), files at their end are closed to make room, and
+    /// opened again where they were when they grow.
     #[serde(default = "default_max_files")]
     pub max_files: usize,
     /// Read every file from its start, not from where the checkpoint says
@@ -271,13 +272,14 @@ pub(crate) async fn run(
             continue;
         }
         // Every file is at its end (or a busy second passed).
-        if ctx.exit_on_eof && !progressed {
+        if ctx.exit_on_eof && !progressed && files.waiting() == 0 {
             files.finish_all(&mut decoder);
             break;
         }
         // A multiline record that waited long enough for more lines is done.
         files.flush_if_idle(&mut decoder);
         files.let_go_quiet(&mut decoder);
+        let closed = files.close_idle();
         files.scan(&mut decoder, &mut sender.progress).await?;
         last_scan = Instant::now();
         // Don't hold a partial batch while waiting: latency stays bounded.
@@ -290,7 +292,8 @@ pub(crate) async fn run(
         if Instant::now() >= next_checkpoint {
             next_checkpoint = checkpoint(&config, &ctx, &mut sender, &files).await;
         }
-        if progressed {
+        // A backfill goes on at once with the files that wait for room.
+        if progressed || (ctx.exit_on_eof && closed > 0) {
             continue;
         }
         // Wake for the next poll, or sooner when a pending record is due.

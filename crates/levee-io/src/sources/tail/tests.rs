@@ -583,3 +583,39 @@ async fn a_crash_repeats_only_what_was_not_delivered_and_the_lag_says_how_much()
     got.extend(stop_and_drain(stop, rx).await);
     assert_eq!(got, ["b1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_files_than_max_files_are_all_read_in_turn_and_read_on_when_they_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        std::fs::write(
+            dir.path().join(format!("{i}.log")),
+            format!("f{i}a\nf{i}b\n"),
+        )
+        .unwrap();
+    }
+    let (mut rx, stop, _) = start_globs(dir.path(), &["*.log"], "max_files = 2");
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 12).await;
+    // A file closed to make room is opened again when it grows, and read
+    // on from where it was, not from its start.
+    append(&dir.path().join("0.log"), b"f0c\n");
+    receive(&mut rx, &mut got, 1).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    got.sort();
+    let mut want: Vec<String> = (0..6)
+        .flat_map(|i| [format!("f{i}a"), format!("f{i}b")])
+        .collect();
+    want.push("f0c".into());
+    want.sort();
+    assert_eq!(got, want);
+
+    // A restart reads none of it again, though only two files fit at once.
+    append(&dir.path().join("5.log"), b"f5c\n");
+    let (mut rx, stop, _) = start_globs(dir.path(), &["*.log"], "max_files = 2");
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    assert_eq!(got, ["f5c"]);
+}
