@@ -131,6 +131,11 @@ fn default_max_files() -> usize {
     1024
 }
 
+/// Longest a stopping source waits for the outputs to finish with its
+/// last batches before it writes its last checkpoint: a drain to a slow
+/// lake takes seconds; an ack lost to a panicking sink never comes.
+const FINAL_ACKS_WAIT: Duration = Duration::from_secs(60);
+
 /// A tail source's settings, checked.
 #[derive(Clone, Debug)]
 pub(crate) struct Tail {
@@ -329,10 +334,23 @@ pub(crate) async fn run(
         ..
     } = ctx;
     drop(out);
-    while sender.progress.in_flight() > 0 {
+    // An ack whose sink panicked is never done: the wait is bounded, and
+    // the checkpoint then stays where the outputs had got to (lines
+    // repeat after the restart; none is lost).
+    let give_up = Instant::now() + FINAL_ACKS_WAIT;
+    let mut next_checkpoint = Instant::now() + config.checkpoint_interval;
+    loop {
         sender.progress.done(sender.ledger.done_through());
         if sender.progress.in_flight() == 0 {
             break;
+        }
+        if Instant::now() >= give_up {
+            tracing::warn!(source = %name, batches = sender.progress.in_flight(), "tail: the outputs did not finish with every batch; the checkpoint stays where they got to");
+            break;
+        }
+        if Instant::now() >= next_checkpoint {
+            write_checkpoint(&data_dir, &name, &mut sender.progress).await;
+            next_checkpoint = Instant::now() + config.checkpoint_interval;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

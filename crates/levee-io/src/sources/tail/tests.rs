@@ -619,3 +619,24 @@ async fn more_files_than_max_files_are_all_read_in_turn_and_read_on_when_they_gr
     got.extend(stop_and_drain(stop, rx).await);
     assert_eq!(got, ["f5c"]);
 }
+
+/// On the paused clock: the minute a stopping source waits for an ack
+/// that never comes (its sink panicked) passes at once.
+#[tokio::test(start_paused = true)]
+async fn a_stopping_source_waits_a_bounded_time_for_an_ack_that_never_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"a1\n").unwrap();
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let first = rx.recv().await.unwrap();
+    drop(first);
+    checkpoint_with(dir.path(), r#""offset":3"#).await;
+    append(&path, b"a2\n");
+    let held = rx.recv().await.unwrap();
+    stop.stop.send(true).unwrap();
+    drop(rx);
+    stop.task.await.unwrap().unwrap();
+    let text = std::fs::read_to_string(dir.path().join("data/checkpoints/app.json")).unwrap();
+    assert!(text.contains(r#""offset":3"#), "{text}");
+    drop(held);
+}
