@@ -2,6 +2,7 @@
 //! engine that is not ours.
 
 mod cli;
+mod crash;
 mod demo;
 mod disk_buffer;
 mod flood;

@@ -54,6 +54,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{Flush, OpenSink, SinkContext, SinkFuture, WriteSink};
+use crate::sources::tail::resume_offsets;
 use crate::units::{Interval, Size};
 use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
@@ -233,13 +234,13 @@ impl LakeSink {
         ctx: &SinkContext,
     ) -> Result<LakeSink, SinkError> {
         let lake = Lake::open(&settings.lake)?;
-        // Where each tailed stream resumes: coverage below it is pruned.
+        // Where the tail sources resume: a replay reaches nothing before
+        // (a checkpoint written while this runs only moves on).
         let data_dir = ctx.data_dir.clone();
-        let checkpoints =
-            tokio::task::spawn_blocking(move || crate::sources::tail::resume_offsets(&data_dir))
-                .await
-                .ok()
-                .flatten();
+        let checkpoints = tokio::task::spawn_blocking(move || resume_offsets(&data_dir))
+            .await
+            .ok()
+            .flatten();
         let opened = state::open(ctx.state_dir(), &lake, checkpoints).await?;
         Ok(LakeSink {
             lake,
@@ -1033,6 +1034,32 @@ mod tests {
         assert_eq!(numbers(dir.path()), (0..5).collect::<Vec<_>>());
         let found = chunks(dir.path());
         assert!(found[0].0.ends_with("-00000002.ndjson.zst"), "{found:?}");
+    }
+
+    #[tokio::test]
+    async fn ranges_the_tail_checkpoint_has_passed_are_pruned_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        let batch: Vec<Event> = (0..10).map(|n| tailed(BASE + n, n)).collect();
+        sink.write(&batch).await.unwrap();
+        sink.close().await.unwrap();
+        drop(sink);
+        let journal = dir.path().join("data/outputs/lake/journal");
+        let with_chunk = std::fs::metadata(&journal).unwrap().len();
+
+        // The tail delivered stream 1 up to its line at 900: a replay
+        // starts past the chunk's range (0 to 900).
+        let checkpoints = dir.path().join("data/checkpoints");
+        std::fs::create_dir_all(&checkpoints).unwrap();
+        std::fs::write(
+            checkpoints.join("nginx.json"),
+            r#"{"version":2,"files":[{"path":"a.log","dev":1,"inode":2,"fingerprint":3,"stream":1,"offset":1000}]}"#,
+        )
+        .unwrap();
+        let sink = open(config(dir.path()), dir.path()).await;
+        assert!(sink.covered.is_empty());
+        assert!(std::fs::metadata(&journal).unwrap().len() < with_chunk);
+        assert_eq!(sink.next_seq, 2, "the number is kept");
     }
 
     #[tokio::test]
