@@ -107,6 +107,18 @@ pub enum SinkError {
     /// An event could not be encoded.
     #[error("encode: {0}")]
     Encode(String),
+    /// The sink can never take some events of the batch, however often it
+    /// is asked (an event it cannot encode, a record its target refuses):
+    /// nothing of the batch is absorbed, and the caller sends those events
+    /// to the output's `secondary` (or drops and counts them) at once,
+    /// then writes the rest again.
+    #[error("{} malformed event(s): {reason}", events.len())]
+    Malformed {
+        /// The positions, in the batch, of the events refused.
+        events: Vec<usize>,
+        /// Why, for the log.
+        reason: String,
+    },
 }
 
 impl From<object_store::Error> for SinkError {
@@ -116,6 +128,15 @@ impl From<object_store::Error> for SinkError {
 }
 
 impl SinkError {
+    /// The positions of the batch's events the sink refuses for good, if
+    /// that is what this error says; see [`SinkError::Malformed`].
+    pub fn malformed(&self) -> Option<&[usize]> {
+        match self {
+            SinkError::Malformed { events, .. } => Some(events),
+            _ => None,
+        }
+    }
+
     /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, error: std::io::Error) -> SinkError {
         SinkError::Io {

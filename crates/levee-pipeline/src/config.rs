@@ -129,6 +129,8 @@ pub struct BuiltOutput {
     pub retry: RetryConfig,
     /// Its sink, ready to open.
     pub sink: BuiltSink,
+    /// Where what the sink cannot take goes (`secondary = { ... }`).
+    pub secondary: Option<BuiltSink>,
 }
 
 /// A config validated into what the topology runs.
@@ -528,7 +530,11 @@ impl<'i> Check<'_> {
     fn output(&mut self, name: &str, part: &Part<'i>) -> Option<BuiltOutput> {
         let component = format!("outputs.{name}");
         let keys = struct_keys::<OutputConfig>();
-        let config: OutputConfig = self.part(&component, part, |p| nest_kind(p, keys))?;
+        let config: OutputConfig = self.part(&component, part, |p| {
+            let mut shaped = nest_kind(p, keys);
+            nest_secondary(&mut shaped);
+            shaped
+        })?;
         // Each part checked on its own, so every mistake in it is said.
         let pattern = TagPattern::new(&config.pattern)
             .map_err(|e| self.at_key(&component, part, Some("match"), e.to_string()));
@@ -540,6 +546,16 @@ impl<'i> Check<'_> {
             .sink
             .build()
             .map_err(|e| self.at_key(&component, part, Some(e.key), e.to_string()));
+        let secondary = config.secondary.map(|c| {
+            c.sink.build().map_err(|e| {
+                let key = format!("secondary.{}", e.key);
+                self.at_key(&component, part, Some(&key), e.to_string());
+            })
+        });
+        let secondary = match secondary {
+            Some(built) => Some(built.ok()?),
+            None => None,
+        };
         let (buffer, disk) = buffer.ok()?;
         Some(BuiltOutput {
             name: name.to_owned(),
@@ -548,6 +564,7 @@ impl<'i> Check<'_> {
             disk,
             retry: retry.ok()?,
             sink: sink.ok()?,
+            secondary,
         })
     }
 }
@@ -697,6 +714,20 @@ fn nest_kind<'i>(part: &Part<'i>, outer: &[&str]) -> Part<'i> {
         top.insert(key, value);
     }
     Spanned::new(span, DeValue::Table(top))
+}
+
+/// Reshapes an output's `secondary = { type = "file", ... }` (already
+/// under the output's top keys) as [`nest_kind`] does the output itself:
+/// the secondary has no keys of its own beside its sink's.
+fn nest_secondary(shaped: &mut Part<'_>) {
+    let DeValue::Table(top) = shaped.get_mut() else {
+        return;
+    };
+    if let Some((_, value)) = top.iter_mut().find(|(k, _)| k.get_ref() == "secondary") {
+        if value.get_ref().as_table().is_some() {
+            *value = nest_kind(value, &[]);
+        }
+    }
 }
 
 /// The keys a config struct takes, as serde names them, without `type`.

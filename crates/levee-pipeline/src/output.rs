@@ -39,23 +39,60 @@ pub struct OutputConfig {
     /// How failed writes are tried again.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Where batches go that the sink cannot take: `secondary = { type =
+    /// "file", path = "./dead-letter.ndjson" }` (any sink, with its own
+    /// keys). A batch whose write failed `retry.max_attempts` times goes
+    /// there instead of being dropped, and events the sink refuses as
+    /// malformed go there at once instead of being retried forever; each
+    /// counted in `levee_output_secondary_events_total{reason}`
+    /// (`retries_exhausted`, `malformed`). The secondary is tried with the
+    /// same `retry`; what it cannot take either is dropped and counted in
+    /// `levee_output_dropped_events_total`. Not covered: what a sink had
+    /// absorbed and then could not store (a lake chunk whose put failed
+    /// `max_attempts` times) is discarded by the sink and counted, not sent
+    /// here. Unset: such batches are dropped and counted.
+    #[serde(default)]
+    pub secondary: Option<SecondaryConfig>,
     /// What kind of sink (`type = "lake"`), and its own settings.
     #[serde(rename = "type")]
     pub sink: SinkConfig,
 }
 
-/// `retry = { ... }` under an output.
+/// `secondary = { type = ..., ... }` under an output: a sink of any kind.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a sink's table, such as { type = \"file\", path = \"./dead-letter.ndjson\" }"
+)]
+pub struct SecondaryConfig {
+    /// What kind of sink, and its own settings beside `type`.
+    #[serde(rename = "type")]
+    pub sink: SinkConfig,
+}
+
+/// `retry = { ... }` under an output: how a failed sink call (a write, or
+/// storing what the sink holds) is tried again.
+///
+/// The wait starts at `initial_backoff` and doubles after each failure up
+/// to `max_backoff` (the cap); each wait is drawn at random between half
+/// and one and a half times that step (jitter), so that writers failing
+/// together do not retry together. The current wait is
+/// `levee_output_retry_backoff_seconds`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
-    /// The wait after the first failure; it doubles after each.
+    /// The wait after the first failure; it doubles after each. Default
+    /// `500ms`.
     #[serde(default = "default_initial_backoff")]
     pub initial_backoff: Interval,
-    /// The longest wait between two tries.
+    /// The longest wait between two tries (before jitter). Default `30s`.
     #[serde(default = "default_max_backoff")]
     pub max_backoff: Interval,
-    /// Give up on a batch after this many tries, dropping and counting its
-    /// events. Unset: try until it works (at-least-once).
+    /// Give up on a batch after this many tries: it goes to the output's
+    /// `secondary` if there is one, else its events are dropped and
+    /// counted. Unset (the default): try forever, until it works
+    /// (at-least-once; the buffer fills meanwhile and `when_full` applies).
+    /// A batch the sink refuses as malformed is never retried.
     #[serde(default)]
     pub max_attempts: Option<u32>,
 }
@@ -84,6 +121,7 @@ pub(crate) async fn run_worker(
     name: String,
     buffer: Arc<Buffer>,
     mut sink: Sink,
+    mut secondary: Option<Secondary>,
     retry: RetryConfig,
     metrics: OutputMetrics,
 ) {
@@ -103,7 +141,7 @@ pub(crate) async fn run_worker(
                 worker.flush(&mut sink, Flush::Due).await;
             }
             Ok(Some(ready)) => {
-                worker.write(&mut sink, ready).await;
+                worker.write(&mut sink, &mut secondary, ready).await;
                 worker.flush(&mut sink, Flush::Due).await;
             }
             Ok(None) => break,
@@ -119,6 +157,49 @@ pub(crate) async fn run_worker(
         }
     }
     worker.close(&mut sink).await;
+    if let Some(Secondary::Open(secondary)) = &mut secondary {
+        worker.close(secondary).await;
+    }
+}
+
+/// An output's secondary sink: still opening, or open.
+pub(crate) enum Secondary {
+    /// Its open, running on its own (see `opening`).
+    Opening(tokio::task::JoinHandle<Sink>),
+    /// Open.
+    Open(Sink),
+    /// Its open's task failed (a panic): nothing goes there.
+    Lost,
+}
+
+impl Secondary {
+    /// A secondary whose open runs in `task`.
+    pub(crate) fn opening(task: tokio::task::JoinHandle<Sink>) -> Secondary {
+        Secondary::Opening(task)
+    }
+
+    /// The open sink, waiting for its open the first time.
+    async fn sink(&mut self) -> Option<&mut Sink> {
+        if let Secondary::Opening(task) = self {
+            *self = match task.await {
+                Ok(sink) => Secondary::Open(sink),
+                Err(_) => Secondary::Lost,
+            };
+        }
+        match self {
+            Secondary::Open(sink) => Some(sink),
+            _ => None,
+        }
+    }
+}
+
+/// Why events go to the secondary.
+#[derive(Clone, Copy, Debug)]
+enum Reason {
+    /// Their batch's write failed `max_attempts` times.
+    RetriesExhausted,
+    /// The sink refused them as malformed.
+    Malformed,
 }
 
 /// One call into the sink, tried until it works or the worker gives up.
@@ -147,23 +228,104 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     /// Writes a batch; its acks drop when this returns, except those the
-    /// sink took to drop once it stores the events.
-    async fn write(&self, sink: &mut Sink, mut ready: Ready) {
-        let events = ready.events.len();
-        match self
-            .until_done(sink, Step::Write(&ready.events, &mut ready.acks))
-            .await
-        {
-            Ok(stored) => {
-                self.metrics.batches.inc();
-                self.metrics.events.inc_by(stored);
-            }
-            Err((attempts, err)) => {
-                self.metrics.dropped_failed.inc_by(events as u64);
-                tracing::error!(output = %self.name, attempts, events, error = %err,
-                    "giving up on a batch; its events are dropped and counted");
+    /// sink took to drop once it stores the events. Events the sink
+    /// refuses as malformed go to the secondary at once and the rest is
+    /// written again; a batch given up on goes to the secondary whole.
+    async fn write(&self, sink: &mut Sink, secondary: &mut Option<Secondary>, mut ready: Ready) {
+        loop {
+            let result = self
+                .until_done(sink, Step::Write(&ready.events, &mut ready.acks))
+                .await;
+            let (attempts, err) = match result {
+                Ok(stored) => {
+                    self.metrics.batches.inc();
+                    self.metrics.events.inc_by(stored);
+                    return;
+                }
+                Err(failed) => failed,
+            };
+            let bad = err.malformed().map(|at| take_events(&mut ready.events, at));
+            match bad {
+                Some(bad) if !bad.is_empty() => {
+                    tracing::warn!(output = %self.name, events = bad.len(), error = %err,
+                        "the sink refuses malformed events; they go to the secondary, the rest is written again");
+                    // Without the acks: they stay with the rest, so they
+                    // drop only once both parts are stored.
+                    self.to_secondary(secondary, bad, Vec::new(), Reason::Malformed)
+                        .await;
+                    if ready.events.is_empty() {
+                        return;
+                    }
+                }
+                _ => {
+                    tracing::error!(output = %self.name, attempts, events = ready.events.len(), error = %err,
+                        "giving up on a batch");
+                    self.to_secondary(
+                        secondary,
+                        ready.events,
+                        ready.acks,
+                        Reason::RetriesExhausted,
+                    )
+                    .await;
+                    return;
+                }
             }
         }
+    }
+
+    /// Sends events the sink could not take to the secondary and stores
+    /// them there, with the same retries; what cannot go there either (or
+    /// has nowhere to go) is dropped and counted. `acks` drop once the
+    /// secondary stored the events.
+    async fn to_secondary(
+        &self,
+        secondary: &mut Option<Secondary>,
+        events: Vec<Event>,
+        mut acks: Vec<Ack>,
+        reason: Reason,
+    ) {
+        let n = events.len() as u64;
+        let (sent, dropped) = match reason {
+            Reason::RetriesExhausted => {
+                (&self.metrics.secondary_failed, &self.metrics.dropped_failed)
+            }
+            Reason::Malformed => (
+                &self.metrics.secondary_malformed,
+                &self.metrics.dropped_malformed,
+            ),
+        };
+        let second = match secondary {
+            Some(s) => s.sink().await,
+            None => None,
+        };
+        let Some(second) = second else {
+            dropped.inc_by(n);
+            tracing::error!(output = %self.name, events = n, ?reason,
+                "no secondary: the events are dropped and counted");
+            return;
+        };
+        if let Err((_, err)) = self
+            .until_done(second, Step::Write(&events, &mut acks))
+            .await
+        {
+            dropped.inc_by(n);
+            tracing::error!(output = %self.name, events = n, ?reason, error = %err,
+                "the secondary failed too: the events are dropped and counted");
+            return;
+        }
+        // Stored at once, so the acks may drop: a secondary is for what
+        // is rare, and holding dead letters for a chunk's age gains nothing.
+        let lost = match self.until_done(second, Step::Flush(Flush::All)).await {
+            Ok(_) => 0,
+            Err((_, err)) => {
+                let lost = second.discard();
+                tracing::error!(output = %self.name, events = lost, ?reason, error = %err,
+                    "the secondary could not store them: dropped and counted");
+                lost
+            }
+        };
+        dropped.inc_by(lost);
+        sent.inc_by(n.saturating_sub(lost));
     }
 
     /// Stores what is due (or everything); if that is given up on, the
@@ -216,6 +378,10 @@ impl Worker<'_> {
                 }
                 Err(err) => {
                     self.metrics.errors.inc();
+                    // Asking again cannot help: the caller deals with it.
+                    if err.malformed().is_some() {
+                        return Err((attempt, err));
+                    }
                     if self.retry.max_attempts.is_some_and(|max| attempt >= max) {
                         self.metrics.retry_backoff.set(0.0);
                         return Err((attempt, err));
@@ -231,6 +397,23 @@ impl Worker<'_> {
             }
         }
     }
+}
+
+/// Takes the events at positions `at` out of `events` (positions past
+/// the end, or repeated, are left out), keeping both in order.
+fn take_events(events: &mut Vec<Event>, at: &[usize]) -> Vec<Event> {
+    let mut refused = vec![false; events.len()];
+    for &i in at {
+        if let Some(r) = refused.get_mut(i) {
+            *r = true;
+        }
+    }
+    let (bad, good): (Vec<_>, Vec<_>) = std::mem::take(events)
+        .into_iter()
+        .zip(refused)
+        .partition(|(_, r)| *r);
+    *events = good.into_iter().map(|(e, _)| e).collect();
+    bad.into_iter().map(|(e, _)| e).collect()
 }
 
 #[cfg(test)]
@@ -273,6 +456,10 @@ mod tests {
 
     impl Run {
         fn start(sink: Sink, max_attempts: Option<u32>) -> Run {
+            Run::with_secondary(sink, None, max_attempts)
+        }
+
+        fn with_secondary(sink: Sink, secondary: Option<Sink>, max_attempts: Option<u32>) -> Run {
             let metrics = Metrics::new().output("o");
             let settings = BufferSettings {
                 max_bytes: 1 << 20,
@@ -289,6 +476,7 @@ mod tests {
                 "o".into(),
                 buffer.clone(),
                 sink,
+                secondary.map(Secondary::Open),
                 retry,
                 metrics.clone(),
             ));
@@ -567,5 +755,79 @@ mod tests {
         }
         found.sort();
         found
+    }
+    /// (sent to the secondary: retries_exhausted, malformed; dropped:
+    /// retries_exhausted, malformed)
+    fn dead_letters(m: &OutputMetrics) -> (u64, u64, u64, u64) {
+        (
+            m.secondary_failed.get(),
+            m.secondary_malformed.get(),
+            m.dropped_failed.get(),
+            m.dropped_malformed.get(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_given_up_goes_to_the_secondary_counted_and_its_ack_waits_for_it() {
+        let (sink, probe) = CommandedSink::storing();
+        probe.lock().fail_writes = 2;
+        let (secondary, dead) = CommandedSink::holding();
+        let run = Run::with_secondary(Sink::new(sink), Some(Sink::new(secondary)), Some(2));
+        run.push((0..3).map(event)).await;
+        run.until(|r| r.ledger.done_through() == Some(0)).await;
+        // Stored in the secondary (flushed at once) before the ack dropped.
+        assert_eq!(numbers(&dead.lock().stored), [0, 1, 2]);
+        assert_eq!(dead.lock().calls, ["write", "flush all"]);
+        let (metrics, _) = run.finish().await;
+        assert!(probe.lock().stored.is_empty());
+        assert_eq!(dead_letters(&metrics), (3, 0, 0, 0));
+        assert_eq!(
+            metrics.events.get(),
+            0,
+            "events counts what the sink stored"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_events_go_to_the_secondary_at_once_and_the_rest_is_written() {
+        let (sink, probe) = CommandedSink::storing();
+        probe.lock().malformed = vec![1, 3];
+        let (secondary, dead) = CommandedSink::storing();
+        // Retrying forever: a malformed batch must still not be retried.
+        let run = Run::with_secondary(Sink::new(sink), Some(Sink::new(secondary)), None);
+        run.push((0..5).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+        assert_eq!(numbers(&dead.lock().stored), [1, 3]);
+        assert_eq!(numbers(&probe.lock().stored), [0, 2, 4]);
+        assert_eq!(dead_letters(&metrics), (0, 2, 0, 0));
+        assert_eq!(counts(&metrics), (3, 1, 1, 0, 0));
+        assert_eq!(ledger.done_through(), Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_events_without_a_secondary_are_dropped_and_counted_not_retried() {
+        let (sink, probe) = CommandedSink::storing();
+        probe.lock().malformed = vec![0];
+        let run = Run::start(Sink::new(sink), None);
+        run.push((0..3).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+        assert_eq!(numbers(&probe.lock().stored), [1, 2]);
+        assert_eq!(dead_letters(&metrics), (0, 0, 0, 1));
+        assert_eq!(metrics.retries.get(), 0);
+        assert_eq!(ledger.done_through(), Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_the_secondary_refuses_too_is_dropped_and_counted() {
+        let (sink, probe) = CommandedSink::storing();
+        probe.lock().fail_writes = 1;
+        let (secondary, dead) = CommandedSink::storing();
+        dead.lock().fail_writes = 1;
+        let run = Run::with_secondary(Sink::new(sink), Some(Sink::new(secondary)), Some(1));
+        run.push((0..3).map(event)).await;
+        let (metrics, ledger) = run.finish().await;
+        assert!(dead.lock().stored.is_empty());
+        assert_eq!(dead_letters(&metrics), (0, 0, 3, 0));
+        assert_eq!(ledger.done_through(), Some(0));
     }
 }

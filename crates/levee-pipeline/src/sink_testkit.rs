@@ -20,6 +20,9 @@ pub(crate) struct State {
     pub(crate) fail_closes: u32,
     /// Panic in the next `write`, as a sink with a bug.
     pub(crate) panic_on_write: bool,
+    /// Refuse, as malformed, every batch holding events whose `n` is one
+    /// of these (naming their positions), every time.
+    pub(crate) malformed: Vec<i64>,
     /// Absorbed, not stored yet, with the acks they came with.
     pub(crate) held: Vec<Event>,
     held_acks: Vec<Ack>,
@@ -87,9 +90,25 @@ impl WriteSink for CommandedSink {
             drop(state);
             panic!("a sink's bug");
         }
+        let refused: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.record["n"]
+                    .as_i64()
+                    .is_some_and(|n| state.malformed.contains(&n))
+            })
+            .map(|(i, _)| i)
+            .collect();
         let result = if fails(&mut state.fail_writes) {
             state.calls.push("write!");
             Err(commanded())
+        } else if !refused.is_empty() {
+            state.calls.push("write malformed");
+            Err(SinkError::Malformed {
+                events: refused,
+                reason: "refused on command".into(),
+            })
         } else if self.holds {
             state.calls.push("write");
             state.held.extend_from_slice(events);

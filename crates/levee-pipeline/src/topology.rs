@@ -84,26 +84,36 @@ pub async fn run(
 
     // Outputs first, so that nothing is read before it has somewhere to go;
     // all at once, so that no sink's opening holds back the others.
-    let sinks = pipeline
-        .outputs
-        .iter()
-        .map(|o| {
-            let ctx = SinkContext {
-                output: o.name.clone(),
-                data_dir: pipeline.data_dir.clone(),
-                metrics: SinkMetrics {
-                    replay_skipped: metrics.output(&o.name).replay_skipped.clone(),
-                },
-            };
-            (o.name.clone(), o.sink.clone(), ctx)
-        })
-        .collect();
+    // Each output's sink, then its secondary's if it has one.
+    let ctx = |output: &str, state: String| SinkContext {
+        metrics: SinkMetrics {
+            replay_skipped: metrics.output(output).replay_skipped.clone(),
+        },
+        output: state,
+        data_dir: pipeline.data_dir.clone(),
+    };
+    let mut sinks = Vec::new();
+    for o in &pipeline.outputs {
+        sinks.push((o.name.clone(), o.sink.clone(), ctx(&o.name, o.name.clone())));
+        if let Some(secondary) = &o.secondary {
+            // A state folder of its own (a lake's writer id and journal).
+            let state = format!("{}.secondary", o.name);
+            sinks.push((state.clone(), secondary.clone(), ctx(&o.name, state)));
+        }
+    }
     let opened = opening::open_all(sinks, opening::OPEN_GRACE).await?;
     let mut workers = JoinSet::new();
     let mut routes = Vec::new();
     let mut buffers = Vec::new();
     let mut reports = Vec::new();
-    for (output, opened) in pipeline.outputs.into_iter().zip(opened) {
+    let mut opened = opened.into_iter();
+    for output in pipeline.outputs {
+        let Some(sink) = opened.next() else { break };
+        let secondary = if output.secondary.is_some() {
+            opened.next()
+        } else {
+            None
+        };
         let output_metrics = metrics.output(&output.name);
         let buffer = match output.disk {
             None => Buffer::Memory(MemoryBuffer::new(output.buffer, output_metrics.clone())),
@@ -128,10 +138,25 @@ pub async fn run(
         let (name, worker_buffer, worker_metrics) =
             (output.name.clone(), buffer.clone(), output_metrics.clone());
         workers.spawn(async move {
-            let sink = opened
-                .into_sink(&name, &output.retry, &worker_metrics)
-                .await;
-            output::run_worker(name, worker_buffer, sink, output.retry, worker_metrics).await;
+            let sink = sink.into_sink(&name, &output.retry, &worker_metrics).await;
+            // Opened on its own: a secondary that hangs holds back only
+            // the first batch that needs it.
+            let secondary = secondary.map(|s| {
+                let (name, retry, metrics) =
+                    (name.clone(), output.retry.clone(), worker_metrics.clone());
+                output::Secondary::opening(tokio::spawn(async move {
+                    s.into_sink(&name, &retry, &metrics).await
+                }))
+            });
+            output::run_worker(
+                name,
+                worker_buffer,
+                sink,
+                secondary,
+                output.retry,
+                worker_metrics,
+            )
+            .await;
         });
         routes.push(Route {
             pattern: output.pattern,

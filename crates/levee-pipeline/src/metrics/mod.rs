@@ -34,6 +34,7 @@ mod names {
     pub const OUTPUT_RETRIES: &str = "output_retries";
     pub const OUTPUT_RETRY_BACKOFF: &str = "output_retry_backoff_seconds";
     pub const OUTPUT_DROPPED: &str = "output_dropped_events";
+    pub const OUTPUT_SECONDARY: &str = "output_secondary_events";
     pub const OUTPUT_REPLAY_SKIPPED: &str = "output_replay_skipped";
     pub const BUFFER_BYTES: &str = "buffer_bytes";
     pub const BUFFER_DAMAGE: &str = "buffer_damage";
@@ -95,6 +96,7 @@ pub struct Metrics {
     output_retries: Family<OutputLabel, Counter>,
     output_retry_backoff: Family<OutputLabel, Gauge<f64, AtomicU64>>,
     output_dropped: Family<DropLabel, Counter>,
+    output_secondary: Family<DropLabel, Counter>,
     output_replay_skipped: Family<OutputLabel, Counter>,
     buffer_bytes: Family<OutputLabel, Gauge>,
     buffer_damage: Family<OutputLabel, Counter>,
@@ -126,6 +128,14 @@ pub struct OutputMetrics {
     pub dropped_full: Counter,
     /// Events dropped after the last retry failed.
     pub dropped_failed: Counter,
+    /// Events the sink refused as malformed, dropped (no `secondary`, or
+    /// the secondary failed too).
+    pub dropped_malformed: Counter,
+    /// Events sent to the output's `secondary` after the last retry of
+    /// their batch failed.
+    pub secondary_failed: Counter,
+    /// Events the sink refused as malformed, sent to the `secondary`.
+    pub secondary_malformed: Counter,
     /// Events a replay brought again that the sink had already stored,
     /// skipped (the lake).
     pub replay_skipped: Counter,
@@ -163,6 +173,7 @@ impl Metrics {
             output_retries: Family::default(),
             output_retry_backoff: Family::default(),
             output_dropped: Family::default(),
+            output_secondary: Family::default(),
             output_replay_skipped: Family::default(),
             buffer_bytes: Family::default(),
             buffer_damage: Family::default(),
@@ -235,6 +246,11 @@ impl Metrics {
             names::OUTPUT_DROPPED,
             "Events an output dropped, by reason",
             m.output_dropped.clone(),
+        );
+        registry.register(
+            names::OUTPUT_SECONDARY,
+            "Events an output sent to its secondary, by reason (retries_exhausted, malformed)",
+            m.output_secondary.clone(),
         );
         registry.register(
             names::OUTPUT_REPLAY_SKIPPED,
@@ -316,6 +332,14 @@ impl Metrics {
                 })
                 .clone()
         };
+        let secondary = |reason: &str| {
+            self.output_secondary
+                .get_or_create(&DropLabel {
+                    output: name.to_owned(),
+                    reason: reason.to_owned(),
+                })
+                .clone()
+        };
         OutputMetrics {
             events: self.output_events.get_or_create(&label).clone(),
             batches: self.output_batches.get_or_create(&label).clone(),
@@ -324,6 +348,9 @@ impl Metrics {
             retry_backoff: self.output_retry_backoff.get_or_create(&label).clone(),
             dropped_full: dropped("buffer_full"),
             dropped_failed: dropped("retries_exhausted"),
+            dropped_malformed: dropped("malformed"),
+            secondary_failed: secondary("retries_exhausted"),
+            secondary_malformed: secondary("malformed"),
             replay_skipped: self.output_replay_skipped.get_or_create(&label).clone(),
             dropped_disk: dropped("disk_error"),
             buffer_bytes: self.buffer_bytes.get_or_create(&label).clone(),
