@@ -723,10 +723,11 @@ fn nest_secondary(shaped: &mut Part<'_>) {
     let DeValue::Table(top) = shaped.get_mut() else {
         return;
     };
-    if let Some((_, value)) = top.iter_mut().find(|(k, _)| k.get_ref() == "secondary") {
-        if value.get_ref().as_table().is_some() {
-            *value = nest_kind(value, &[]);
-        }
+    if let Some((_, value)) = top
+        .iter_mut()
+        .find(|(k, v)| k.get_ref() == "secondary" && v.get_ref().as_table().is_some())
+    {
+        *value = nest_kind(value, &[]);
     }
 }
 
