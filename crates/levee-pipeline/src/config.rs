@@ -950,7 +950,7 @@ mod tests {
     fn struct_keys_are_the_fields_serde_reads() {
         assert_eq!(
             struct_keys::<OutputConfig>(),
-            ["match", "buffer", "retry", "type"]
+            ["match", "buffer", "retry", "secondary", "type"]
         );
         assert_eq!(
             struct_keys::<SourceConfig>(),
