@@ -16,7 +16,7 @@ use levee_io::{SinkContext, SinkMetrics, SourceContext, SourceMetrics};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::buffer::{Buffer, DiskBuffer, MemoryBuffer};
+use crate::buffer::{self, Buffer, DiskBuffer, MemoryBuffer};
 use crate::config::Pipeline;
 use crate::metrics::{self, Metrics, OutputMetrics};
 use crate::router::{self, Route, Router};
@@ -82,6 +82,23 @@ pub async fn run(
         None => None,
     };
 
+    // A disk buffer no output reads any more holds events nobody delivers.
+    let with_disk: Vec<String> = pipeline
+        .outputs
+        .iter()
+        .filter(|o| o.disk.is_some())
+        .map(|o| o.name.clone())
+        .collect();
+    let data_dir = pipeline.data_dir.clone();
+    if let Ok(orphans) =
+        tokio::task::spawn_blocking(move || buffer::disk::orphans(&data_dir, &with_disk)).await
+    {
+        for (dir, bytes) in orphans {
+            tracing::warn!(dir = %dir.display(), bytes,
+                "a disk buffer of an output that has none now (renamed, or switched to memory); its events are not delivered (see `levee buffer inspect`)");
+        }
+    }
+
     // Outputs first, so that nothing is read before it has somewhere to go;
     // all at once, so that no sink's opening holds back the others.
     // Each output's sink, then its secondary's if it has one.
@@ -118,7 +135,7 @@ pub async fn run(
         let buffer = match output.disk {
             None => Buffer::Memory(MemoryBuffer::new(output.buffer, output_metrics.clone())),
             Some(disk) => {
-                let dir = crate::buffer::disk::dir_for(&pipeline.data_dir, &output.name);
+                let dir = buffer::disk::dir_for(&pipeline.data_dir, &output.name);
                 let disk_buffer = DiskBuffer::open(
                     dir.clone(),
                     output.name.clone(),

@@ -88,6 +88,40 @@ pub fn dir_for(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join("buffers").join(safe)
 }
 
+/// Disk buffers under `data_dir` that hold undelivered records but belong to none of
+/// `outputs` (the outputs with a disk buffer now): an output renamed, or
+/// its buffer switched to memory. Nothing reads them, so they are reported
+/// (with their bytes) rather than kept silently. Blocking file I/O.
+pub fn orphans(data_dir: &Path, outputs: &[String]) -> Vec<(PathBuf, u64)> {
+    let ours: Vec<PathBuf> = outputs.iter().map(|o| dir_for(data_dir, o)).collect();
+    let Ok(entries) = std::fs::read_dir(data_dir.join("buffers")) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if ours.contains(&dir) {
+            continue;
+        }
+        // Only what is past its saved position was never delivered.
+        let from = position::read(&dir).ok().and_then(Result::ok).flatten();
+        let bytes: u64 = segment::list(&dir)
+            .unwrap_or_default()
+            .iter()
+            .map(|&(id, len)| match from {
+                Some(p) if id < p.segment => 0,
+                Some(p) if id == p.segment => len.saturating_sub(p.offset.max(HEADER_LEN)),
+                _ => len.saturating_sub(HEADER_LEN),
+            })
+            .sum();
+        if bytes > 0 {
+            found.push((dir, bytes));
+        }
+    }
+    found.sort();
+    found
+}
+
 /// A segment still on disk.
 #[derive(Clone, Copy, Debug)]
 struct Seg {

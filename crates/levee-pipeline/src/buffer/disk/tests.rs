@@ -364,3 +364,23 @@ async fn the_upkeep_task_saves_the_position_of_stored_batches_and_syncs_on_its_o
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_buffer_no_output_reads_is_found_once_it_holds_records() {
+    let data = tempfile::tempdir().unwrap();
+    let (kept, _) = Setup::default().open(&dir_for(data.path(), "kept")).await;
+    let (gone, _) = Setup::default().open(&dir_for(data.path(), "gone")).await;
+    let (_empty, _) = Setup::default().open(&dir_for(data.path(), "empty")).await;
+    let (delivered, _) = Setup::default()
+        .open(&dir_for(data.path(), "delivered"))
+        .await;
+    kept.push(events(0..10), None).await;
+    gone.push(events(0..10), None).await;
+    delivered.push(events(0..10), None).await;
+    assert_eq!(drain(&delivered).await.len(), 10);
+    let outputs = ["kept".to_owned()];
+    let found = orphans(data.path(), &outputs);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, dir_for(data.path(), "gone"));
+    assert!(found[0].1 > 0);
+}
