@@ -142,6 +142,9 @@ impl Patterns {
                     inode,
                     len: meta.len(),
                 };
+                if idle.contains_key(&(dev, inode)) {
+                    out.idle_seen.insert((dev, inode));
+                }
                 if known.contains(&(dev, inode)) {
                     out.known.push(found);
                 } else if idle.get(&(dev, inode)) == Some(&found.len) {
@@ -173,6 +176,8 @@ struct Expanded {
     more: usize,
     /// Patterns that matched no file.
     unmatched: Vec<String>,
+    /// Files closed to make room that are still at a matched path.
+    idle_seen: HashSet<(u64, u64)>,
 }
 
 /// A regular file at a matched path.
@@ -242,8 +247,9 @@ pub(super) struct Files {
 }
 
 /// A file closed to make room for others.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Idle {
+    path: PathBuf,
     fingerprint: u64,
     sent: u64,
     read: u64,
@@ -341,6 +347,8 @@ impl Files {
             fresh.insert((found.dev, found.inode));
             new.push(found);
         }
+
+        self.find_idle_moved(decoder, &scan.idle_seen).await;
 
         let tail = self.first_scan && self.first_start && self.read_from == ReadFrom::Tail;
         self.first_scan = false;
@@ -445,6 +453,53 @@ impl Files {
         progress.record(gone);
     }
 
+    /// A file closed to make room that is no longer at a matched path was
+    /// rotated away or deleted while closed: renamed in its folder, it is
+    /// opened again and read to its end; deleted, it is forgotten.
+    async fn find_idle_moved(&mut self, decoder: &LineDecoder, seen: &HashSet<(u64, u64)>) {
+        let moved: Vec<(u64, u64)> = self
+            .idle
+            .keys()
+            .filter(|k| !seen.contains(k))
+            .copied()
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let entries: Vec<Entry> = moved
+            .iter()
+            .filter_map(|k| self.idle.remove(k).map(|i| (k, i)))
+            .map(|(&(dev, inode), i)| {
+                let id = FileId {
+                    dev,
+                    inode,
+                    fingerprint: i.fingerprint,
+                };
+                Entry::new(i.path, id, i.sent)
+            })
+            .collect();
+        let looked = entries.clone();
+        let patterns = self.patterns.clone();
+        let Ok((found, _)) = blocking(move || find_in_folders(&looked, &patterns)).await else {
+            return;
+        };
+        let mut followed = HashSet::new();
+        for (entry, path, file) in found {
+            tracing::info!(source = %self.source, was = %entry.path.display(), now = %path.display(), "tail: a file closed to make room was rotated away; reading it to its end");
+            if self
+                .follow(decoder, path, file, entry.id(), entry.offset, true)
+                .is_ok()
+            {
+                followed.insert(entry.id());
+            }
+        }
+        for entry in entries {
+            if !followed.contains(&entry.id()) {
+                self.changes.push(Change::Gone(entry.id()));
+            }
+        }
+    }
+
     /// Starts following `file` from `start`.
     fn follow(
         &mut self,
@@ -545,6 +600,7 @@ impl Files {
             self.idle.insert(
                 (t.id.dev, t.id.inode),
                 Idle {
+                    path: t.path.clone(),
                     fingerprint: t.id.fingerprint,
                     sent,
                     read: t.lines.read_offset(),

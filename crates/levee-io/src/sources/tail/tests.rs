@@ -640,3 +640,27 @@ async fn a_stopping_source_waits_a_bounded_time_for_an_ack_that_never_comes() {
     assert!(text.contains(r#""offset":3"#), "{text}");
     drop(held);
 }
+
+/// With more files than max_files, one of these two is closed to make
+/// room when both are renamed away: each is still read to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_closed_to_make_room_and_rotated_away_is_read_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(dir.path().join(format!("{name}.log")), format!("{name}1\n")).unwrap();
+    }
+    let extra = r#"max_files = 1
+        rotate_wait = "30s""#;
+    let (mut rx, stop, _) = start_globs(dir.path(), &["*.log"], extra);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 2).await;
+    for name in ["a", "b"] {
+        let old = dir.path().join(format!("{name}.old"));
+        std::fs::rename(dir.path().join(format!("{name}.log")), &old).unwrap();
+        append(&old, format!("{name}2\n").as_bytes());
+    }
+    receive(&mut rx, &mut got, 2).await;
+    got.extend(stop_and_drain(stop, rx).await);
+    got.sort();
+    assert_eq!(got, ["a1", "a2", "b1", "b2"]);
+}
