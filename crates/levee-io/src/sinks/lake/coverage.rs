@@ -191,6 +191,58 @@ pub(super) fn prune(
     still_named
 }
 
+/// Which streams a committed checkpoint has named, as the journal says
+/// (see [`prune`]), kept up to date while the output runs: a file found,
+/// read and let go between two starts is named by the checkpoints in
+/// between, and the next start then knows to prune it.
+#[derive(Debug, Default)]
+pub(super) struct Naming {
+    /// Named in the journal.
+    named: HashSet<u64>,
+    /// Streams of journaled ranges that no checkpoint has named yet.
+    unnamed: HashSet<u64>,
+}
+
+impl Naming {
+    /// From what a start settled: the streams named, and those of the
+    /// ranges kept.
+    pub(super) fn new(named: HashSet<u64>, streams: impl IntoIterator<Item = u64>) -> Naming {
+        let unnamed = streams.into_iter().filter(|s| !named.contains(s)).collect();
+        Naming { named, unnamed }
+    }
+
+    /// Notes the streams of a chunk's ranges.
+    pub(super) fn note(&mut self, ranges: &[Range]) {
+        for r in ranges {
+            if !self.named.contains(&r.stream) {
+                self.unnamed.insert(r.stream);
+            }
+        }
+    }
+
+    /// True while some stream waits to be named.
+    pub(super) fn waiting(&self) -> bool {
+        !self.unnamed.is_empty()
+    }
+
+    /// The waiting streams the checkpoints (`offsets`) name, now taken as
+    /// named: the caller journals them.
+    pub(super) fn name(&mut self, offsets: &HashMap<u64, u64>) -> Vec<u64> {
+        let mut now: Vec<u64> = self
+            .unnamed
+            .iter()
+            .copied()
+            .filter(|s| offsets.contains_key(s))
+            .collect();
+        now.sort_unstable();
+        for s in &now {
+            self.unnamed.remove(s);
+            self.named.insert(*s);
+        }
+        now
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +323,19 @@ mod tests {
         assert!(!covered.is_empty(), "stream 2 is still covered");
         assert!(!covered.covers(10, at(2, 101)));
         assert!(covered.is_empty());
+    }
+
+    #[test]
+    fn streams_are_named_once_a_checkpoint_names_them() {
+        let mut naming = Naming::new(HashSet::from([1]), [1, 2]);
+        assert!(naming.waiting());
+        naming.note(&[range(1, 0, 5), range(3, 0, 5)]);
+        assert_eq!(naming.name(&HashMap::from([(1, 0), (3, 9)])), [3]);
+        assert!(naming.waiting(), "stream 2 is not named yet");
+        assert_eq!(naming.name(&HashMap::from([(2, 0)])), [2]);
+        assert!(!naming.waiting());
+        naming.note(&[range(2, 6, 9)]);
+        assert!(!naming.waiting());
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod state;
 mod writer;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -58,7 +59,7 @@ use crate::sources::tail::resume_offsets;
 use crate::units::{Interval, Size};
 use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
-use coverage::Covered;
+use coverage::{Covered, Naming};
 use journal::{Intent, Record};
 use state::Journal;
 
@@ -202,6 +203,10 @@ struct LakeSink {
     covered: Covered,
     /// Where each chunk's coverage is written before it is put.
     journal: Journal,
+    /// Which streams the tail's checkpoints have named, for pruning.
+    naming: Naming,
+    /// The pipeline's data folder, where the tail's checkpoints are.
+    data_dir: PathBuf,
     /// Replayed events skipped because a stored chunk holds them.
     replay_skipped: Counter,
     /// The zstd context every chunk compresses its frames with.
@@ -249,6 +254,8 @@ impl LakeSink {
             next_seq: opened.next_seq,
             covered: opened.covered,
             journal: opened.journal,
+            naming: opened.naming,
+            data_dir: ctx.data_dir.clone(),
             replay_skipped: ctx.metrics.replay_skipped.clone(),
             frames: Box::new(Frames::new(settings.zstd_level)?),
             chunk_max_bytes: settings.chunk_max_bytes,
@@ -418,12 +425,14 @@ impl LakeSink {
             seq,
             ZSTD_CHUNK_EXT,
         );
+        let ranges = std::mem::take(&mut chunk.ranges).into_ranges();
+        self.naming.note(&ranges);
         self.sealed.push_back(Sealed {
             intent: Intent {
                 seq,
                 hour,
                 key: key.to_string(),
-                ranges: std::mem::take(&mut chunk.ranges).into_ranges(),
+                ranges,
             },
             journaled: false,
             key,
@@ -474,7 +483,32 @@ impl LakeSink {
                 tracing::warn!(error = %e, "lake: cannot note a stored chunk in the journal; the next start looks it up");
             }
         }
+        if self.naming.waiting() {
+            self.name_streams().await;
+        }
         Ok(())
+    }
+
+    /// Journals the streams of stored chunks that the tail's committed
+    /// checkpoints now name, so that the next start can tell a file the
+    /// source let go (pruned) from one it never checkpointed (kept: it
+    /// would be read from its start). Best effort: a stream not named only
+    /// keeps its ranges longer.
+    async fn name_streams(&mut self) {
+        let data_dir = self.data_dir.clone();
+        let Ok(Some(offsets)) =
+            tokio::task::spawn_blocking(move || resume_offsets(&data_dir)).await
+        else {
+            return;
+        };
+        let named = self.naming.name(&offsets);
+        if named.is_empty() {
+            return;
+        }
+        let records: Vec<Record> = named.into_iter().map(Record::Named).collect();
+        if let Err(e) = self.journal.append(&records, false).await {
+            tracing::warn!(error = %e, "lake: cannot note checkpointed files in the journal");
+        }
     }
 }
 
@@ -1060,6 +1094,44 @@ mod tests {
         assert!(sink.covered.is_empty());
         assert!(std::fs::metadata(&journal).unwrap().len() < with_chunk);
         assert_eq!(sink.next_seq, 2, "the number is kept");
+    }
+
+    /// Writes the tail's checkpoint of source `nginx`: stream to offset.
+    fn checkpoint(dir: &std::path::Path, streams: &[(u64, u64)]) {
+        let files: Vec<String> = streams
+            .iter()
+            .map(|(stream, offset)| {
+                format!(
+                    r#"{{"path":"a.log","dev":1,"inode":{stream},"fingerprint":3,"stream":{stream},"offset":{offset}}}"#
+                )
+            })
+            .collect();
+        let folder = dir.join("data/checkpoints");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("nginx.json"),
+            format!(r#"{{"version":2,"files":[{}]}}"#, files.join(",")),
+        )
+        .unwrap();
+    }
+
+    /// A file found, checkpointed and let go within one run: the next
+    /// start prunes its ranges. Named only at a start, it was kept for
+    /// good, and the journal grew by a file at each rotation.
+    #[tokio::test]
+    async fn a_file_checkpointed_and_let_go_within_one_run_is_pruned_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        checkpoint(dir.path(), &[(1, 0)]);
+        let batch: Vec<Event> = (0..10).map(|n| tailed(BASE + n, n)).collect();
+        sink.write(&batch).await.unwrap();
+        sink.close().await.unwrap();
+        drop(sink);
+
+        // The source read the file to its end and let it go.
+        checkpoint(dir.path(), &[(2, 0)]);
+        let sink = open(config(dir.path()), dir.path()).await;
+        assert!(sink.covered.is_empty(), "stream 1 was let go");
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use levee_lake::Lake;
 use object_store::ObjectStoreExt;
 
-use super::coverage::{self, Covered};
+use super::coverage::{self, Covered, Naming};
 use super::journal::{self, Damage, Intent, MAGIC, Record};
 use super::writer;
 use crate::SinkError;
@@ -38,6 +38,8 @@ pub(super) struct Opened {
     pub(super) covered: Covered,
     /// Where the output appends as it stores chunks.
     pub(super) journal: Journal,
+    /// The streams checkpoints have named, and those waiting to be.
+    pub(super) naming: Naming,
 }
 
 /// Reads and settles the state in `dir` (see the module's docs).
@@ -84,9 +86,13 @@ pub(super) async fn open(
         settled.push(Record::Intent(chunk.clone()));
         settled.push(Record::Stored(chunk.seq));
     }
-    let mut named: Vec<u64> = named.into_iter().collect();
-    named.sort_unstable();
-    settled.extend(named.into_iter().map(Record::Named));
+    let mut in_order: Vec<u64> = named.iter().copied().collect();
+    in_order.sort_unstable();
+    settled.extend(in_order.into_iter().map(Record::Named));
+    let streams: HashSet<u64> = chunks
+        .iter()
+        .flat_map(|c| c.ranges.iter().map(|r| r.stream))
+        .collect();
 
     let journal = blocking(move || Journal::rewrite(dir, &settled))
         .await
@@ -96,6 +102,7 @@ pub(super) async fn open(
         next_seq: folded.next_seq,
         covered: Covered::of(&chunks),
         journal,
+        naming: Naming::new(named, streams),
     })
 }
 
