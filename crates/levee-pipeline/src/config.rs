@@ -131,6 +131,8 @@ pub struct BuiltOutput {
     pub sink: BuiltSink,
     /// Where what the sink cannot take goes (`secondary = { ... }`).
     pub secondary: Option<BuiltSink>,
+    /// How many workers write batches at once (`workers`), at least 1.
+    pub workers: usize,
 }
 
 /// A config validated into what the topology runs.
@@ -542,6 +544,8 @@ impl<'i> Check<'_> {
             .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
         let retry = check_retry(&config.retry)
             .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
+        let workers = check_workers(&config)
+            .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
         let sink = config
             .sink
             .build()
@@ -565,8 +569,37 @@ impl<'i> Check<'_> {
             retry: retry.ok()?,
             sink: sink.ok()?,
             secondary,
+            workers: workers.ok()?,
         })
     }
+}
+
+/// Most workers an output may have: each holds a batch in memory.
+const MAX_WORKERS: u32 = 64;
+
+fn check_workers(config: &OutputConfig) -> Result<usize, KeyError> {
+    let n = config.workers;
+    if n == 0 || n > MAX_WORKERS {
+        return Err(("workers", format!("must be 1 to {MAX_WORKERS}, not {n}")));
+    }
+    if n > 1 {
+        if let Err(why) = config.sink.parallel() {
+            return Err(("workers", format!("must be 1 for this output: {why}")));
+        }
+        if config.buffer.kind != buffer::BufferKind::Memory {
+            return Err((
+                "workers",
+                "must be 1 with a disk buffer, which is read one batch at a time".into(),
+            ));
+        }
+        if config.secondary.is_some() {
+            return Err((
+                "workers",
+                "must be 1 with a secondary, which takes one batch at a time".into(),
+            ));
+        }
+    }
+    Ok(n as usize)
 }
 
 /// A problem with one key of a component: the key's path, and what is wrong.
@@ -950,7 +983,7 @@ mod tests {
     fn struct_keys_are_the_fields_serde_reads() {
         assert_eq!(
             struct_keys::<OutputConfig>(),
-            ["match", "buffer", "retry", "secondary", "type"]
+            ["match", "buffer", "retry", "workers", "secondary", "type"]
         );
         assert_eq!(
             struct_keys::<SourceConfig>(),

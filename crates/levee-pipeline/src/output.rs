@@ -39,6 +39,15 @@ pub struct OutputConfig {
     /// How failed writes are tried again.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// How many batches are written at once, each by a worker with a sink
+    /// of its own. Default 1. Above 1 only for a sink that can take
+    /// batches in parallel (`blackhole`; `lake`, `file` and `stdout` write
+    /// one batch at a time, in order, and refuse it at validate), with a
+    /// memory buffer and no `secondary`. With several workers, batches may
+    /// be stored out of order; each ack waits for every batch that holds
+    /// its events.
+    #[serde(default = "default_workers")]
+    pub workers: u32,
     /// Where batches go that the sink cannot take: `secondary = { type =
     /// "file", path = "./dead-letter.ndjson" }` (any sink, with its own
     /// keys). A batch whose write failed `retry.max_attempts` times goes
@@ -105,6 +114,10 @@ impl Default for RetryConfig {
             max_attempts: None,
         }
     }
+}
+
+fn default_workers() -> u32 {
+    1
 }
 
 fn default_initial_backoff() -> Interval {

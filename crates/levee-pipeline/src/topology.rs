@@ -111,7 +111,10 @@ pub async fn run(
     };
     let mut sinks = Vec::new();
     for o in &pipeline.outputs {
-        sinks.push((o.name.clone(), o.sink.clone(), ctx(&o.name, o.name.clone())));
+        // One sink per worker (`workers`): only sinks that allow it get more.
+        for _ in 0..o.workers {
+            sinks.push((o.name.clone(), o.sink.clone(), ctx(&o.name, o.name.clone())));
+        }
         if let Some(secondary) = &o.secondary {
             // A state folder of its own (a lake's writer id and journal).
             let state = format!("{}.secondary", o.name);
@@ -125,8 +128,8 @@ pub async fn run(
     let mut reports = Vec::new();
     let mut opened = opened.into_iter();
     for output in pipeline.outputs {
-        let Some(sink) = opened.next() else { break };
-        let secondary = if output.secondary.is_some() {
+        let own: Vec<_> = opened.by_ref().take(output.workers).collect();
+        let mut secondary = if output.secondary.is_some() {
             opened.next()
         } else {
             None
@@ -152,29 +155,30 @@ pub async fn run(
             }
         };
         let buffer = Arc::new(buffer);
-        let (name, worker_buffer, worker_metrics) =
-            (output.name.clone(), buffer.clone(), output_metrics.clone());
-        workers.spawn(async move {
-            let sink = sink.into_sink(&name, &output.retry, &worker_metrics).await;
-            // Opened on its own: a secondary that hangs holds back only
-            // the first batch that needs it.
-            let secondary = secondary.map(|s| {
-                let (name, retry, metrics) =
-                    (name.clone(), output.retry.clone(), worker_metrics.clone());
-                output::Secondary::opening(tokio::spawn(async move {
-                    s.into_sink(&name, &retry, &metrics).await
-                }))
+        for sink in own {
+            let (name, worker_buffer, worker_metrics, retry) = (
+                output.name.clone(),
+                buffer.clone(),
+                output_metrics.clone(),
+                output.retry.clone(),
+            );
+            // Only with one worker (checked in config).
+            let secondary = secondary.take();
+            workers.spawn(async move {
+                let sink = sink.into_sink(&name, &retry, &worker_metrics).await;
+                // Opened on its own: a secondary that hangs holds back only
+                // the first batch that needs it.
+                let secondary = secondary.map(|s| {
+                    let (name, retry, metrics) =
+                        (name.clone(), retry.clone(), worker_metrics.clone());
+                    output::Secondary::opening(tokio::spawn(async move {
+                        s.into_sink(&name, &retry, &metrics).await
+                    }))
+                });
+                output::run_worker(name, worker_buffer, sink, secondary, retry, worker_metrics)
+                    .await;
             });
-            output::run_worker(
-                name,
-                worker_buffer,
-                sink,
-                secondary,
-                output.retry,
-                worker_metrics,
-            )
-            .await;
-        });
+        }
         routes.push(Route {
             pattern: output.pattern,
             buffer: buffer.clone(),

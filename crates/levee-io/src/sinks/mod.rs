@@ -80,6 +80,21 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// Whether this kind of sink can take batches in parallel (an output's
+    /// `workers` above 1, each worker with a sink of its own), or why not.
+    pub fn parallel(&self) -> Result<(), &'static str> {
+        match self {
+            SinkConfig::Lake(_) => Err(
+                "the lake sink writes one batch at a time: an output's chunks come from one writer id and one coverage journal, which exactly-once delivery relies on",
+            ),
+            SinkConfig::File(_) => Err(
+                "the file sink writes one batch at a time: batches are appended in order through one handle, and a FIFO would interleave parallel writes",
+            ),
+            SinkConfig::Stdout(_) => Err("the stdout sink writes one batch at a time, in order"),
+            SinkConfig::Blackhole(_) => Ok(()),
+        }
+    }
+
     /// Checks the config once, touching nothing, into a sink ready to open.
     pub fn build(self) -> Result<BuiltSink, SinkConfigError> {
         Ok(match self {

@@ -23,9 +23,10 @@ use crate::metrics::OutputMetrics;
 
 struct State {
     queue: VecDeque<(Event, usize)>,
-    /// Each ack with the count of events ever queued when its last event
-    /// was: it is done here once `dequeued` reaches that count.
-    acks: VecDeque<(u64, Ack)>,
+    /// Each ack with the counts of events ever queued before its first
+    /// event and with its last: it is done here once `dequeued` reaches
+    /// the second.
+    acks: VecDeque<(u64, u64, Ack)>,
     /// Events ever queued.
     enqueued: u64,
     /// Events ever taken off the front (in batches, or dropped).
@@ -154,10 +155,11 @@ impl MemoryBuffer {
         if state.queue.is_empty() {
             state.oldest = Some(Instant::now());
         }
+        let start = state.enqueued;
         state.enqueued += events.len() as u64;
         state.queue.extend(events);
         if let Some(ack) = ack {
-            state.acks.push_back((state.enqueued, ack));
+            state.acks.push_back((start, state.enqueued, ack));
         }
         self.metrics
             .buffer_bytes
@@ -213,7 +215,15 @@ impl MemoryBuffer {
         }
         let events: Vec<Event> = state.queue.drain(..take).map(|(event, _)| event).collect();
         state.dequeued += take as u64;
-        let acks = take_done_acks(state);
+        let mut acks = take_done_acks(state);
+        // An ack whose events this batch only begins: the batch holds a
+        // clone, so that with several workers the ack is not done before
+        // every batch with its events is stored, whichever finishes first.
+        if let Some((start, _, ack)) = state.acks.front()
+            && *start < state.dequeued
+        {
+            acks.push(ack.clone());
+        }
         state.bytes -= bytes;
         if state.queue.is_empty() {
             state.oldest = None;
@@ -228,6 +238,8 @@ impl MemoryBuffer {
     /// No more pushes will come: the worker drains what is left and stops.
     pub fn close(&self) {
         self.lock().closed = true;
+        // Every worker (`workers = N`), waiting or about to.
+        self.readable.notify_waiters();
         self.readable.notify_one();
     }
 }
@@ -237,9 +249,9 @@ fn take_done_acks(state: &mut State) -> Vec<Ack> {
     let done = state
         .acks
         .iter()
-        .take_while(|(end, _)| *end <= state.dequeued)
+        .take_while(|(_, end, _)| *end <= state.dequeued)
         .count();
-    state.acks.drain(..done).map(|(_, ack)| ack).collect()
+    state.acks.drain(..done).map(|(_, _, ack)| ack).collect()
 }
 
 #[cfg(test)]
@@ -348,10 +360,11 @@ mod tests {
         buf.push((0..2).map(event).collect(), Some(a0)).await;
         buf.push((2..5).map(event).collect(), Some(a1)).await;
         buf.push(vec![event(5)], None).await;
-        // [0, 1, 2]: ack 0 is complete, ack 1 is not (3 and 4 wait).
+        // [0, 1, 2]: ack 0 is complete, ack 1 is not (3 and 4 wait): the
+        // batch holds a clone of it.
         let first = buf.next_batch().await.unwrap();
         assert_eq!(numbers(&first.events), [0, 1, 2]);
-        assert_eq!(first.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [0]);
+        assert_eq!(first.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(ledger.done_through(), None, "the sink holds ack 0");
         drop(first);
         assert_eq!(ledger.done_through(), Some(0));
@@ -360,6 +373,45 @@ mod tests {
         assert_eq!(second.acks.iter().map(Ack::seq).collect::<Vec<_>>(), [1]);
         drop(second);
         assert_eq!(ledger.done_through(), Some(1));
+    }
+
+    /// With `workers = N`, every worker waits in `next_batch`: closing
+    /// must end them all, not one.
+    #[tokio::test(start_paused = true)]
+    async fn close_ends_every_worker_waiting_for_a_batch() {
+        let (buf, _) = buffer(100, 2, WhenFull::Block);
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let buf = buf.clone();
+                tokio::spawn(async move { buf.next_batch().await.is_none() })
+            })
+            .collect();
+        // Let each reach its wait.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        buf.close();
+        for w in waiting {
+            let ended = tokio::time::timeout(Duration::from_secs(60), w).await;
+            assert!(ended.expect("a worker still waits after close").unwrap());
+        }
+    }
+
+    /// With `workers = N`, the batch with an ack's last events may be
+    /// stored before the batch with its first ones: the ack waits for both.
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_split_over_two_batches_waits_for_both_in_either_order() {
+        let (buf, _) = buffer(100, 2, WhenFull::Block);
+        let ledger = Ledger::new();
+        let (_, a0) = ledger.issue();
+        buf.push((0..4).map(event).collect(), Some(a0)).await;
+        let first = buf.next_batch().await.unwrap();
+        let second = buf.next_batch().await.unwrap();
+        assert_eq!(numbers(&second.events), [2, 3]);
+        drop(second);
+        assert_eq!(ledger.done_through(), None, "[0, 1] is not stored yet");
+        drop(first);
+        assert_eq!(ledger.done_through(), Some(0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -410,3 +410,38 @@ fn zstd_text(path: &Path) -> String {
     let file = std::fs::File::open(path).unwrap();
     String::from_utf8(zstd::decode_all(file).unwrap()).unwrap()
 }
+
+/// `workers = 4` on a sink that allows it: every batch is written by one of
+/// them, and closing the buffer ends every worker (each is woken, not just
+/// one), so the run ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_write_every_batch_and_all_end_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    let lines = 20_000;
+    let body: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, body).unwrap();
+    let text = format!(
+        r#"
+data_dir = {data}
+[sources.app]
+type = "tail"
+paths = [{input}]
+tag = "app"
+
+[outputs.out]
+match = "app"
+type = "blackhole"
+workers = 4
+buffer = {{ max_bytes = "64KiB", batch_max_bytes = "4KiB", flush_interval = "10ms" }}
+"#,
+        data = quoted(&dir.path().join("data")),
+        input = quoted(&input),
+    );
+    let metrics = tokio::time::timeout(Duration::from_secs(60), run_to_eof(&text))
+        .await
+        .expect("the run ends once the buffer is closed and drained");
+    let out = metrics.output("out");
+    assert_eq!(out.events.get(), lines);
+    assert!(out.batches.get() > 4, "{} batches", out.batches.get());
+}
