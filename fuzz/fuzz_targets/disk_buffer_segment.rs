@@ -1,20 +1,29 @@
-//! Any bytes as a disk-buffer segment (half of them behind a valid header),
-//! read as the buffer reads one: no panic; the records read lie within the
-//! bytes, end to end from the header; every record that decodes encodes
-//! back to the same payload, so nothing is invented; damage is reported at
-//! or after the last whole record, never before it.
+//! Any bytes as a disk-buffer segment (a third behind a valid header, a
+//! third framed as one record with a valid checksum), read as the buffer
+//! reads one: no panic; the records read lie end to end from the header
+//! within the bytes; a record that decodes encodes back no longer than it
+//! came (nothing is invented); damage is reported right after the last
+//! whole record, never before it.
 #![no_main]
 
 use levee_pipeline::buffer::disk::{codec, segment};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut bytes = Vec::with_capacity(data.len() + 8);
-    if data.first().is_some_and(|b| b & 1 == 1) {
-        bytes.extend_from_slice(segment::MAGIC);
-        bytes.extend_from_slice(&data[1..]);
-    } else {
-        bytes.extend_from_slice(data);
+    // A third of the inputs as they are, a third behind a valid header, and
+    // a third as one record with a valid checksum, so that the event
+    // decoder is reached and not only the frame checks.
+    let mut bytes = Vec::with_capacity(data.len() + 16);
+    match data.first().map(|b| b % 3) {
+        Some(1) => {
+            bytes.extend_from_slice(segment::MAGIC);
+            bytes.extend_from_slice(&data[1..]);
+        }
+        Some(2) => {
+            bytes.extend_from_slice(segment::MAGIC);
+            segment::frame(&data[1..], &mut bytes);
+        }
+        _ => bytes.extend_from_slice(data),
     }
     let (records, damage) = segment::scan(&bytes);
     let mut end = segment::HEADER_LEN;
