@@ -572,33 +572,56 @@ impl DiskBuffer {
     /// Reads records from the read position, up to `batch_max_bytes`.
     /// `None` if nothing but damage was read.
     async fn read_batch(self: &Arc<Self>) -> Option<DiskBatch> {
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || this.take_blocking()).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(output = %self.output, error = %e, "the disk buffer's reader failed");
+                None
+            }
+        }
+    }
+
+    /// Reads the next records and moves the read position past them, as
+    /// one step under the reader's lock, so that workers sharing the
+    /// buffer (`workers = N`) never take the same records.
+    fn take_blocking(&self) -> Option<DiskBatch> {
+        let mut reader = lock(&self.reader);
         let (from, segments) = {
             let state = self.lock();
             let segments: Vec<(u64, u64)> = state.segments.iter().map(|s| (s.id, s.len)).collect();
             (state.read, segments)
         };
-        let this = self.clone();
-        let read = tokio::task::spawn_blocking(move || this.read_blocking(from, &segments)).await;
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.read_blocking(&mut reader, from, &segments)
+        }));
         let (events, end) = match read {
             Ok(read) => read,
-            Err(e) => {
+            Err(_) => {
                 // A panic in the decoder: never expected, but the output
                 // must not stop. Pass over the rest of this segment.
-                tracing::error!(output = %self.output, error = %e, "the disk buffer's reader failed");
+                *reader = None;
+                self.metrics.buffer_damage.inc();
+                tracing::error!(output = %self.output, segment = from.segment,
+                    "the disk buffer's reader failed; skipping the rest of this segment");
                 let state = self.lock();
-                let next = self.after_segment(&state, from.segment);
-                (Vec::new(), next)
+                (Vec::new(), self.after_segment(&state, from.segment))
             }
         };
-        let (seq, ack) = self.ledger.issue();
-        {
+        if end == from {
+            // Another worker took what there was.
+            return None;
+        }
+        let ack = {
             let mut state = self.lock();
+            let (seq, ack) = self.ledger.issue();
             state.read = end;
             state.in_flight.push_back((seq, end));
             state.oldest_unread = (state.unread() > 0).then(Instant::now);
-        }
+            ack
+        };
         if events.is_empty() {
-            // The place after the damage is done with.
+            // Only damage was there: the place after it is done with.
             drop(ack);
             return None;
         }
@@ -622,8 +645,12 @@ impl DiskBuffer {
         }
     }
 
-    fn read_blocking(&self, from: Pos, segments: &[(u64, u64)]) -> (Vec<Event>, Pos) {
-        let mut reader = lock(&self.reader);
+    fn read_blocking(
+        &self,
+        reader: &mut Option<SegmentReader>,
+        from: Pos,
+        segments: &[(u64, u64)],
+    ) -> (Vec<Event>, Pos) {
         let mut events = Vec::new();
         let mut bytes = 0usize;
         let mut pos = from;
@@ -725,7 +752,8 @@ impl DiskBuffer {
     /// No more pushes will come: the worker drains what is left and stops.
     pub fn close(&self) {
         self.lock().closed = true;
-        self.readable.notify_one();
+        // Every worker (`workers = N`) waiting for a batch must see it.
+        self.readable.notify_waiters();
     }
 
     /// After the worker stopped: syncs the log (the sources' acks drop) and

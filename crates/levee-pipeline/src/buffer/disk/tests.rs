@@ -384,3 +384,41 @@ async fn a_buffer_no_output_reads_is_found_once_it_holds_records() {
     assert_eq!(found[0].0, dir_for(data.path(), "gone"));
     assert!(found[0].1 > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_sharing_the_buffer_take_each_record_once_and_all_see_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        batch_max_bytes: 16 * 1024,
+        ..Setup::default()
+    };
+    let (buffer, _) = setup.open(dir.path()).await;
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let buffer = buffer.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(batch) = buffer.next_batch().await {
+                    got.extend(numbers(&batch.events));
+                }
+                got
+            })
+        })
+        .collect();
+    for chunk in 0..20 {
+        buffer
+            .push(events(chunk * 100..chunk * 100 + 100), None)
+            .await;
+    }
+    buffer.close();
+    let mut all = Vec::new();
+    for worker in workers {
+        // Each ends: the close woke every one of them.
+        let got = tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .expect("a worker never saw the close");
+        all.extend(got.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..2000).collect::<Vec<_>>());
+}
