@@ -1,4 +1,10 @@
 //! The `file` sink: newline-delimited JSON appended to a local file.
+//!
+//! Every file-system call runs on tokio's blocking threads (`tokio::fs`
+//! hands each open, write, flush and sync to one), never on a runtime
+//! worker: a target that blocks (a FIFO nobody reads, a full or hung
+//! disk) holds a blocking thread and this output's worker, nothing else.
+//! The pipeline opens it on a thread of its own too (`OpenSink`).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,8 @@
 //! The `stdout` sink: one JSON line per event on standard output.
+//!
+//! `tokio::io::stdout` writes on tokio's blocking threads, so a reader
+//! that stops reading (a full pipe) holds this output's worker, never a
+//! runtime worker.
 
 use levee_event::{Ack, Event};
 use serde::Deserialize;

@@ -445,3 +445,45 @@ buffer = {{ max_bytes = "64KiB", batch_max_bytes = "4KiB", flush_interval = "10m
     assert_eq!(out.events.get(), lines);
     assert!(out.batches.get() > 4, "{} batches", out.batches.get());
 }
+
+/// A `file` output into `/dev/full` (every write fails: no space), given
+/// up after one try: its batches go to the `secondary`, whole and counted,
+/// and the run ends with every line there.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_given_up_go_to_the_secondary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    let count = 1_000;
+    let body: String = (0..count).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, body).unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let text = format!(
+        r#"
+data_dir = {data}
+[sources.app]
+type = "tail"
+paths = [{input}]
+tag = "app"
+
+[outputs.full]
+match = "app"
+type = "file"
+path = "/dev/full"
+retry = {{ max_attempts = 1 }}
+secondary = {{ type = "file", path = {dead} }}
+buffer = {{ flush_interval = "10ms" }}
+"#,
+        data = quoted(&dir.path().join("data")),
+        input = quoted(&input),
+        dead = quoted(&dead),
+    );
+    let metrics = tokio::time::timeout(Duration::from_secs(60), run_to_eof(&text))
+        .await
+        .expect("the run ends");
+    let out = metrics.output("full");
+    assert_eq!(lines(&dead).len(), count);
+    assert_eq!(out.secondary_failed.get(), count as u64);
+    assert_eq!(out.events.get(), 0);
+    assert_eq!(out.dropped_failed.get(), 0);
+}
