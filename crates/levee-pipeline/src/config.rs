@@ -586,12 +586,6 @@ fn check_workers(config: &OutputConfig) -> Result<usize, KeyError> {
         if let Err(why) = config.sink.parallel() {
             return Err(("workers", format!("must be 1 for this output: {why}")));
         }
-        if config.buffer.kind != buffer::BufferKind::Memory {
-            return Err((
-                "workers",
-                "must be 1 with a disk buffer, which is read one batch at a time".into(),
-            ));
-        }
         if config.secondary.is_some() {
             return Err((
                 "workers",

@@ -42,8 +42,8 @@ pub struct OutputConfig {
     /// How many batches are written at once, each by a worker with a sink
     /// of its own. Default 1. Above 1 only for a sink that can take
     /// batches in parallel (`blackhole`; `lake`, `file` and `stdout` write
-    /// one batch at a time, in order, and refuse it at validate), with a
-    /// memory buffer and no `secondary`. With several workers, batches may
+    /// one batch at a time, in order, and refuse it at validate), and no
+    /// `secondary`. With several workers, batches may
     /// be stored out of order; each ack waits for every batch that holds
     /// its events.
     #[serde(default = "default_workers")]
