@@ -11,8 +11,11 @@
 //! Files are known by identity ([`FileId`]), not by name: a restart finds a
 //! file renamed since (`access.log.1`) as the one it was reading.
 //!
-//! Version 2 (this one) names each file by device, inode and the
-//! fingerprint of its first line. Version 1 (a clean stop's offsets by path,
+//! Version 3 (this one) names each file by device, inode and the
+//! fingerprint of its first line, with its generation: how many times it
+//! was seen truncated in place, a part of its events' stream. Version 2 is
+//! the same without generations, and is read as generation 0 throughout.
+//! Version 1 (a clean stop's offsets by path,
 //! with the inode and a hash of the first bytes read) is still read: each
 //! of its files is looked at once, and if it is still the file named, its
 //! identity is taken from it.
@@ -27,7 +30,10 @@ use serde::{Deserialize, Serialize};
 use super::identity::{self, FileId};
 
 /// The format's version, so a later levee can tell an older file.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+
+/// Version 2: as this one, without generations.
+const VERSION_2: u32 = 2;
 
 /// Most files a checkpoint may name, so that a hostile or corrupt file
 /// cannot make the source hold an unbounded list.
@@ -42,6 +48,10 @@ pub(super) struct Entry {
     pub(super) dev: u64,
     pub(super) inode: u64,
     pub(super) fingerprint: u64,
+    /// Truncations in place seen so far (see [`FileId::stream`]); 0 in a
+    /// version 2 checkpoint.
+    #[serde(default)]
+    pub(super) generation: u32,
     /// The [`Origin`](levee_event::Origin) stream of its events, for the
     /// lake output (see [`resume_offsets`]); set as the file is written.
     pub(super) stream: u64,
@@ -50,12 +60,13 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    pub(super) fn new(path: PathBuf, id: FileId, offset: u64) -> Entry {
+    pub(super) fn new(path: PathBuf, id: FileId, generation: u32, offset: u64) -> Entry {
         Entry {
             path,
             dev: id.dev,
             inode: id.inode,
             fingerprint: id.fingerprint,
+            generation,
             stream: 0,
             offset,
         }
@@ -97,7 +108,7 @@ pub(super) enum LoadError {
     /// Written by a later levee: reading it as nothing would read every
     /// file again, and writing ours would lose what it knows.
     #[error(
-        "{path}: checkpoint version {version} is from a newer levee (this one reads 1 and {VERSION}); \
+        "{path}: checkpoint version {version} is from a newer levee (this one reads 1 to {VERSION}); \
          remove the file or set ignore_checkpoints = true to read every file from its start"
     )]
     Future {
@@ -196,10 +207,16 @@ fn parse(text: &[u8]) -> Result<Vec<Entry>, Parsed> {
             check_len(v1.files.len())?;
             v1.files.into_iter().filter_map(convert_v1).collect()
         }
-        VERSION => {
-            let v2: Checkpoint = serde_json::from_slice(text).map_err(invalid)?;
-            check_len(v2.files.len())?;
-            v2.files
+        VERSION_2 | VERSION => {
+            let checkpoint: Checkpoint = serde_json::from_slice(text).map_err(invalid)?;
+            check_len(checkpoint.files.len())?;
+            // Version 2 had no generations: a file with one is not one.
+            if version == VERSION_2 && checkpoint.files.iter().any(|f| f.generation != 0) {
+                return Err(Parsed::Invalid(
+                    "a generation in a version 2 checkpoint".into(),
+                ));
+            }
+            checkpoint.files
         }
         v if v > VERSION => return Err(Parsed::Future(v)),
         v => return Err(Parsed::Invalid(format!("unknown version {v}"))),
@@ -240,7 +257,7 @@ fn convert_v1(mark: MarkV1) -> Option<Entry> {
         inode,
         fingerprint,
     };
-    Some(Entry::new(mark.path, id, mark.offset))
+    Some(Entry::new(mark.path, id, 0, mark.offset))
 }
 
 /// Per stream, the offset its tail source resumes at, from every source's
@@ -262,7 +279,7 @@ pub fn resume_offsets(data_dir: &Path) -> Option<HashMap<u64, u64>> {
         }
         let text = std::fs::read(&path).ok()?;
         let checkpoint: Checkpoint = serde_json::from_slice(&text).ok()?;
-        if checkpoint.version != VERSION {
+        if checkpoint.version != VERSION && checkpoint.version != VERSION_2 {
             return None;
         }
         for file in checkpoint.files {
@@ -276,7 +293,7 @@ pub fn resume_offsets(data_dir: &Path) -> Option<HashMap<u64, u64>> {
 /// synced, renamed over it, and the folder synced so the rename lasts.
 pub(super) fn write(data_dir: &Path, source: &str, mut files: Vec<Entry>) -> std::io::Result<()> {
     for entry in &mut files {
-        entry.stream = entry.id().stream(source);
+        entry.stream = entry.id().stream(source, entry.generation);
     }
     let dir = folder(data_dir);
     std::fs::create_dir_all(&dir)?;
@@ -307,7 +324,7 @@ mod tests {
             inode,
             fingerprint: 99,
         };
-        Entry::new(PathBuf::from(path), id, offset)
+        Entry::new(PathBuf::from(path), id, 0, offset)
     }
 
     #[test]
@@ -329,7 +346,10 @@ mod tests {
         let streams: Vec<u64> = loaded.entries.iter().map(|e| e.stream).collect();
         assert_eq!(
             streams,
-            [files[0].id().stream("nginx"), files[1].id().stream("nginx")]
+            [
+                files[0].id().stream("nginx", 0),
+                files[1].id().stream("nginx", 0)
+            ]
         );
         // Written again, over the old one.
         write(dir.path(), "nginx", vec![entry("a.log", 1, 20)]).unwrap();
@@ -351,7 +371,7 @@ mod tests {
         write(dir.path(), "app", vec![entry("b.log", 2, 20)]).unwrap();
         let offsets = resume_offsets(dir.path()).unwrap();
         assert_eq!(offsets.len(), 2);
-        assert_eq!(offsets[&a.id().stream("nginx")], 10);
+        assert_eq!(offsets[&a.id().stream("nginx", 0)], 10);
         // One that cannot be read: nothing can be said.
         std::fs::write(path(dir.path(), "bad"), b"{").unwrap();
         assert_eq!(resume_offsets(dir.path()), None);
@@ -422,11 +442,11 @@ mod tests {
         std::fs::create_dir_all(folder(dir.path())).unwrap();
         std::fs::write(
             path(dir.path(), "nginx"),
-            br#"{"version":3,"files":[],"more":"things"}"#,
+            br#"{"version":4,"files":[],"more":"things"}"#,
         )
         .unwrap();
         let err = load(dir.path(), "nginx").unwrap_err();
-        assert!(err.to_string().contains("version 3 is from a newer levee"));
+        assert!(err.to_string().contains("version 4 is from a newer levee"));
     }
 
     #[test]
@@ -457,6 +477,40 @@ mod tests {
             got.fingerprint,
             identity::fingerprint(&file).unwrap().unwrap()
         );
+    }
+
+    /// A truncation's generation survives a restart, and a version 2
+    /// checkpoint (written before generations) reads as generation 0,
+    /// with the streams it had.
+    #[test]
+    fn generations_are_kept_and_a_version_2_checkpoint_reads_as_generation_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut truncated = entry("a.log", 1, 4);
+        truncated.generation = 2;
+        write(dir.path(), "nginx", vec![truncated.clone()]).unwrap();
+        let got = &load(dir.path(), "nginx").unwrap().entries[0];
+        assert_eq!(got.generation, 2);
+        assert_eq!(got.stream, truncated.id().stream("nginx", 2));
+        assert_ne!(got.stream, truncated.id().stream("nginx", 0));
+        let offsets = resume_offsets(dir.path()).unwrap();
+        assert_eq!(offsets[&truncated.id().stream("nginx", 2)], 4);
+
+        let old = entry("b.log", 2, 9);
+        let v2 = serde_json::json!({
+            "version": 2,
+            "files": [{"path": "b.log", "dev": 7, "inode": 2, "fingerprint": 99,
+                       "stream": old.id().stream("nginx", 0), "offset": 9}]
+        });
+        std::fs::write(path(dir.path(), "nginx"), v2.to_string()).unwrap();
+        let loaded = load(dir.path(), "nginx").unwrap();
+        assert!(loaded.readable);
+        assert_eq!(loaded.entries[0].generation, 0);
+        assert_eq!(loaded.entries[0].id(), old.id());
+        let offsets = resume_offsets(dir.path()).unwrap();
+        assert_eq!(offsets[&old.id().stream("nginx", 0)], 9);
+        // A version 2 file never had generations.
+        let bad = br#"{"version":2,"files":[{"path":"a","dev":1,"inode":1,"fingerprint":1,"generation":1,"stream":1,"offset":1}]}"#;
+        assert!(matches!(parse(bad), Err(Parsed::Invalid(_))));
     }
 
     proptest::proptest! {

@@ -201,6 +201,8 @@ struct Opened {
 /// One followed file.
 struct Tracked {
     id: FileId,
+    /// Truncations in place seen so far: a part of its stream.
+    generation: u32,
     path: PathBuf,
     /// Read on tokio's blocking threads (see [`read_into`]), so shared.
     file: Arc<File>,
@@ -244,6 +246,14 @@ pub(super) struct Files {
     idle: HashMap<(u64, u64), Idle>,
     /// Whether a file that could not be opened was said.
     open_error_said: bool,
+    /// Files seen truncated in place and not opened again yet (their new
+    /// first line may still be short of a newline), by device and inode:
+    /// the identity they had, and the generation they start anew in.
+    truncated: HashMap<(u64, u64), (FileId, u32)>,
+    /// No more bytes come in this run (`--exit-on-eof` at the end of
+    /// input): a file short of a newline is opened too, known by the bytes
+    /// it has.
+    at_end: bool,
 }
 
 /// A file closed to make room for others.
@@ -251,6 +261,7 @@ pub(super) struct Files {
 struct Idle {
     path: PathBuf,
     fingerprint: u64,
+    generation: u32,
     sent: u64,
     read: u64,
 }
@@ -273,7 +284,26 @@ impl Files {
             waiting: 0,
             idle: HashMap::new(),
             open_error_said: false,
+            truncated: HashMap::new(),
+            at_end: false,
         }
+    }
+
+    /// At the end of input with `--exit-on-eof`: a last look at the globs
+    /// also opens the files whose first line has no newline (nothing more
+    /// comes in this run), so their bytes are read and sent as a last
+    /// line. False if it was done already.
+    pub(super) async fn open_at_end(
+        &mut self,
+        decoder: &mut LineDecoder,
+        progress: &mut Progress,
+    ) -> Result<bool, SourceError> {
+        if self.at_end {
+            return Ok(false);
+        }
+        self.at_end = true;
+        self.scan(decoder, progress).await?;
+        Ok(true)
     }
 
     /// Looks at the globs: picks up new files, notices files renamed within
@@ -336,15 +366,16 @@ impl Files {
                 tracing::info!(source = %self.source, path = %t.path.display(), "tail: file rotated or deleted away from the paths; reading it to its end");
             }
         }
-        // A truncated file is a new file: its first line is another.
+        // A truncated file is read again from its start, in a new
+        // generation: refilled with the same first line, it has the same
+        // identity, and its new lines must not share a stream (and so
+        // offsets) with the old ones, which the lake may already hold.
         let mut new = scan.new;
-        let mut fresh = HashSet::new();
         for (i, found) in truncated.into_iter().rev() {
             let mut t = self.files.remove(i);
             tracing::warn!(source = %self.source, path = %t.path.display(), "tail: file truncated; reading it again from the start");
             t.lines.finish(decoder, now_nanos());
-            self.let_go(t);
-            fresh.insert((found.dev, found.inode));
+            self.let_go_truncated(t);
             new.push(found);
         }
 
@@ -355,7 +386,8 @@ impl Files {
         if new.is_empty() {
             return Ok(());
         }
-        let (opened, failed) = blocking(move || open_all(new, tail)).await?;
+        let at_end = self.at_end;
+        let (opened, failed) = blocking(move || open_all(new, tail, at_end)).await?;
         if let Some((path, error)) = failed
             && !self.open_error_said
         {
@@ -368,37 +400,55 @@ impl Files {
                 inode: o.found.inode,
                 fingerprint: o.fingerprint,
             };
+            if let Some((was, generation)) = self.truncated.remove(&(id.dev, id.inode)) {
+                // Truncated in place: from its start, in its new generation.
+                if was != id {
+                    // Refilled with another first line: the old identity's
+                    // entry (which says where the new generation starts)
+                    // is of no more use.
+                    self.changes.push(Change::Gone(was));
+                }
+                self.follow(decoder, o.found.path, o.file, id, generation, 0, false)?;
+                continue;
+            }
             let idle = self
                 .idle
                 .remove(&(id.dev, id.inode))
-                .filter(|i| i.fingerprint == id.fingerprint && i.sent <= o.found.len);
+                .filter(|i| i.fingerprint == id.fingerprint);
             if let Some(idle) = idle {
-                // Opened again after it was closed to make room: quietly.
-                self.follow(decoder, o.found.path, o.file, id, idle.sent, false)?;
+                // Opened again after it was closed to make room: quietly,
+                // unless it was truncated while closed.
+                let (generation, start) = if o.found.len < idle.read {
+                    tracing::warn!(source = %self.source, path = %o.found.path.display(), "tail: file truncated; reading it again from the start");
+                    (idle.generation.wrapping_add(1), 0)
+                } else {
+                    (idle.generation, idle.sent)
+                };
+                self.follow(decoder, o.found.path, o.file, id, generation, start, false)?;
                 continue;
             }
-            let delivered = progress
-                .delivered(&id)
-                .filter(|_| !fresh.contains(&(id.dev, id.inode)));
-            let start = match (delivered, o.tail) {
-                (Some(offset), _) if offset <= o.found.len => {
+            let delivered = progress.entry(&id).map(|e| (e.offset, e.generation));
+            let (generation, start) = match (delivered, o.tail) {
+                (Some((offset, generation)), _) if offset <= o.found.len => {
                     tracing::info!(source = %self.source, path = %o.found.path.display(), offset, "tail: following from where it was delivered to");
-                    offset
+                    (generation, offset)
                 }
-                (Some(offset), _) => {
+                (Some((offset, generation)), _) => {
+                    // Truncated in place while stopped (or while it had no
+                    // whole first line): a new generation.
                     tracing::warn!(source = %self.source, path = %o.found.path.display(), offset, len = o.found.len, "tail: file shorter than where it was delivered to; reading it from its start");
-                    0
+                    (generation.wrapping_add(1), 0)
                 }
                 (None, Some(tail)) => {
                     tracing::info!(source = %self.source, path = %o.found.path.display(), offset = tail, "tail: following from its end (read_from = tail)");
-                    tail
+                    (0, tail)
                 }
                 (None, None) => {
                     tracing::info!(source = %self.source, path = %o.found.path.display(), "tail: following");
-                    0
+                    (0, 0)
                 }
             };
-            self.follow(decoder, o.found.path, o.file, id, start, false)?;
+            self.follow(decoder, o.found.path, o.file, id, generation, start, false)?;
         }
         Ok(())
     }
@@ -439,7 +489,15 @@ impl Files {
                 continue;
             }
             tracing::info!(source = %self.source, was = %entry.path.display(), now = %path.display(), offset = entry.offset, "tail: found the checkpoint's file under another name; reading it to its end");
-            if let Err(e) = self.follow(decoder, path, file, entry.id(), entry.offset, true) {
+            if let Err(e) = self.follow(
+                decoder,
+                path,
+                file,
+                entry.id(),
+                entry.generation,
+                entry.offset,
+                true,
+            ) {
                 tracing::warn!(source = %self.source, error = %e, "tail: cannot read on in the renamed file");
             }
         }
@@ -475,7 +533,7 @@ impl Files {
                     inode,
                     fingerprint: i.fingerprint,
                 };
-                Entry::new(i.path, id, i.sent)
+                Entry::new(i.path, id, i.generation, i.sent)
             })
             .collect();
         let looked = entries.clone();
@@ -487,7 +545,15 @@ impl Files {
         for (entry, path, file) in found {
             tracing::info!(source = %self.source, was = %entry.path.display(), now = %path.display(), "tail: a file closed to make room was rotated away; reading it to its end");
             if self
-                .follow(decoder, path, file, entry.id(), entry.offset, true)
+                .follow(
+                    decoder,
+                    path,
+                    file,
+                    entry.id(),
+                    entry.generation,
+                    entry.offset,
+                    true,
+                )
                 .is_ok()
             {
                 followed.insert(entry.id());
@@ -500,13 +566,15 @@ impl Files {
         }
     }
 
-    /// Starts following `file` from `start`.
+    /// Starts following `file` from `start`, in its `generation`.
+    #[allow(clippy::too_many_arguments)]
     fn follow(
         &mut self,
         decoder: &LineDecoder,
         path: PathBuf,
         file: File,
         id: FileId,
+        generation: u32,
         start: u64,
         away: bool,
     ) -> Result<(), SourceError> {
@@ -517,9 +585,10 @@ impl Files {
                 path: path.clone(),
                 error,
             })?;
-        let stream = id.stream(&self.source);
+        let stream = id.stream(&self.source, generation);
         self.files.push(Tracked {
             id,
+            generation,
             path,
             file: Arc::new(file),
             lines: decoder.line_buffer_from(stream, start, self.max_line),
@@ -558,7 +627,7 @@ impl Files {
                 // Where its lines were sent is still delivered in time.
                 let offset = t.lines.sent_offset();
                 self.changes
-                    .push(Change::At(Entry::new(t.path, t.id, offset)));
+                    .push(Change::At(Entry::new(t.path, t.id, t.generation, offset)));
                 Some(0)
             }
         }
@@ -602,12 +671,13 @@ impl Files {
                 Idle {
                     path: t.path.clone(),
                     fingerprint: t.id.fingerprint,
+                    generation: t.generation,
                     sent,
                     read: t.lines.read_offset(),
                 },
             );
             self.changes
-                .push(Change::At(Entry::new(t.path, t.id, sent)));
+                .push(Change::At(Entry::new(t.path, t.id, t.generation, sent)));
             wanted -= 1;
             closed += 1;
         }
@@ -624,8 +694,26 @@ impl Files {
     fn let_go(&mut self, t: Tracked) {
         let offset = t.lines.sent_offset();
         self.changes
-            .push(Change::At(Entry::new(t.path, t.id, offset)));
+            .push(Change::At(Entry::new(t.path, t.id, t.generation, offset)));
         self.changes.push(Change::Gone(t.id));
+    }
+
+    /// Notes a truncated file's last offset, then that it starts anew in
+    /// its next generation: the checkpoint says so once its last lines are
+    /// delivered, so a restart before it is opened again (its new first
+    /// line still short of a newline) does not go back to the old one.
+    fn let_go_truncated(&mut self, t: Tracked) {
+        let offset = t.lines.sent_offset();
+        let next = t.generation.wrapping_add(1);
+        self.changes.push(Change::At(Entry::new(
+            t.path.clone(),
+            t.id,
+            t.generation,
+            offset,
+        )));
+        self.changes
+            .push(Change::At(Entry::new(t.path, t.id, next, 0)));
+        self.truncated.insert((t.id.dev, t.id.inode), (t.id, next));
     }
 
     /// Where every file was sent to, for those that moved since last asked.
@@ -635,7 +723,12 @@ impl Files {
             let offset = t.lines.sent_offset();
             if t.recorded != Some(offset) {
                 t.recorded = Some(offset);
-                out.push(Change::At(Entry::new(t.path.clone(), t.id, offset)));
+                out.push(Change::At(Entry::new(
+                    t.path.clone(),
+                    t.id,
+                    t.generation,
+                    offset,
+                )));
             }
         }
         out
@@ -691,11 +784,15 @@ impl Files {
 }
 
 /// Opens each found file and takes its fingerprint; a file with no whole
-/// first line yet is left for a later look. With `tail`, finds where its
+/// first line yet is left for a later look (unless `at_end`). With `tail`, finds where its
 /// last whole line ends.
 /// Also returns a file that could not be opened (too many open files,
 /// no permission), if one could not.
-fn open_all(found: Vec<Found>, tail: bool) -> (Vec<Opened>, Option<(PathBuf, std::io::Error)>) {
+fn open_all(
+    found: Vec<Found>,
+    tail: bool,
+    at_end: bool,
+) -> (Vec<Opened>, Option<(PathBuf, std::io::Error)>) {
     let mut opened = Vec::with_capacity(found.len());
     let mut failed = None;
     for found in found {
@@ -715,7 +812,7 @@ fn open_all(found: Vec<Found>, tail: bool) -> (Vec<Opened>, Option<(PathBuf, std
         if identity::dev_inode(&meta) != (found.dev, found.inode) {
             continue;
         }
-        let Ok(Some(fingerprint)) = identity::fingerprint(&file) else {
+        let Ok(Some(fingerprint)) = identity::fingerprint_of(&file, at_end) else {
             continue;
         };
         let tail = tail.then(|| tail_offset(&file, meta.len()));

@@ -22,14 +22,25 @@ pub(super) struct FileId {
 
 impl FileId {
     /// The [`Origin`](levee_event::Origin) stream of this file's events in
-    /// source `source`: stable across restarts, builds and platforms.
-    pub(super) fn stream(&self, source: &str) -> u64 {
+    /// source `source`, in its `generation`th life (each truncation in
+    /// place starts a new one): stable across restarts, builds and
+    /// platforms. A truncated file refilled with the same first line has
+    /// the same identity, and its new lines' offsets are offsets the lake
+    /// may already cover: the generation keeps them apart.
+    pub(super) fn stream(&self, source: &str, generation: u32) -> u64 {
         let mut hash = fnv(FNV_OFFSET, source.as_bytes());
         // A separator byte no name holds keeps ("a", dev 1) from ("a\x01", ...).
         hash = fnv(hash, &[0xff]);
         hash = fnv(hash, &self.dev.to_le_bytes());
         hash = fnv(hash, &self.inode.to_le_bytes());
-        fnv(hash, &self.fingerprint.to_le_bytes())
+        hash = fnv(hash, &self.fingerprint.to_le_bytes());
+        // Generation 0 hashes as before generations were kept: streams
+        // already in a lake stay the same.
+        if generation == 0 {
+            hash
+        } else {
+            fnv(hash, &generation.to_le_bytes())
+        }
     }
 }
 
@@ -48,12 +59,20 @@ pub(super) fn dev_inode(_meta: &std::fs::Metadata) -> (u64, u64) {
 /// The fingerprint of `file`: `None` while its first line is still short
 /// of a newline (it has no identity yet and makes no events yet).
 pub(super) fn fingerprint(file: &File) -> std::io::Result<Option<u64>> {
+    fingerprint_of(file, false)
+}
+
+/// The fingerprint of `file`; with `at_end` (no more bytes will come in
+/// this run: `--exit-on-eof` at the end of input), a first line short of
+/// a newline is known by the bytes it has, if it has any.
+pub(super) fn fingerprint_of(file: &File, at_end: bool) -> std::io::Result<Option<u64>> {
     let mut head = [0u8; FINGERPRINT_BYTES];
     let n = read_head(file, &mut head)?;
     let head = &head[..n];
     Ok(match memchr::memchr(b'\n', head) {
         Some(nl) => Some(fnv(FNV_OFFSET, &head[..=nl])),
         None if n == FINGERPRINT_BYTES => Some(fnv(FNV_OFFSET, head)),
+        None if at_end && n > 0 => Some(fnv(FNV_OFFSET, head)),
         None => None,
     })
 }
@@ -126,6 +145,13 @@ mod tests {
         // Only the first line counts: the file grows, it stays the same.
         assert_eq!(fingerprint(&file_with(b"first\nsecond\n")).unwrap(), one);
         assert_ne!(fingerprint(&file_with(b"other\n")).unwrap(), one);
+        // At the end of input, the bytes it has are its identity.
+        assert!(
+            fingerprint_of(&file_with(b"partial"), true)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(fingerprint_of(&file_with(b""), true).unwrap(), None);
     }
 
     #[test]
@@ -146,12 +172,15 @@ mod tests {
             fingerprint: 3,
         };
         // Pinned: a change here changes every stream already in a lake.
-        assert_eq!(id.stream("nginx"), id.stream("nginx"));
-        assert_eq!(id.stream("nginx"), 0x88f7_9dd6_3e68_5bf0_u64);
-        assert_ne!(id.stream("nginx"), id.stream("nginx2"));
+        assert_eq!(id.stream("nginx", 0), id.stream("nginx", 0));
+        assert_eq!(id.stream("nginx", 0), 0x88f7_9dd6_3e68_5bf0_u64);
+        assert_ne!(id.stream("nginx", 0), id.stream("nginx2", 0));
         assert_ne!(
-            id.stream("nginx"),
-            FileId { inode: 3, ..id }.stream("nginx")
+            id.stream("nginx", 0),
+            FileId { inode: 3, ..id }.stream("nginx", 0)
         );
+        // Each generation (a truncation in place) is a stream of its own.
+        assert_ne!(id.stream("nginx", 0), id.stream("nginx", 1));
+        assert_ne!(id.stream("nginx", 1), id.stream("nginx", 2));
     }
 }

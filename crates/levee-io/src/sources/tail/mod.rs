@@ -7,7 +7,9 @@
 //! deleted is read to its end, and then for as long as it is still written
 //! to (until quiet for `rotate_wait`), beside the new file at the path,
 //! which is read from its start. A file truncated in place is read again
-//! from 0 (it is a new file: its first line changed).
+//! from 0, in a new generation (a part of its events' stream, kept in the
+//! checkpoint): refilled with the same first line, its new lines are not
+//! taken by the lake for replays of the old ones.
 //!
 //! Each batch goes out with an ack from the source's ledger; the source
 //! keeps where each file was sent to with it (`progress.rs`), and every
@@ -278,6 +280,15 @@ pub(crate) async fn run(
         }
         // Every file is at its end (or a busy second passed).
         if ctx.exit_on_eof && !progressed && files.waiting() == 0 {
+            // Files with no newline yet have no identity and were not
+            // opened: nothing more comes in this run, so they are opened
+            // now, read, and their bytes sent as a last line.
+            if files
+                .open_at_end(&mut decoder, &mut sender.progress)
+                .await?
+            {
+                continue;
+            }
             files.finish_all(&mut decoder);
             break;
         }

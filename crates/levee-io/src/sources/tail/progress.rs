@@ -106,6 +106,12 @@ impl Progress {
         self.delivered.get(id).map(|e| e.offset)
     }
 
+    /// What the checkpoint knows of `id`: where it is delivered to, in
+    /// which generation.
+    pub(super) fn entry(&self, id: &FileId) -> Option<&Entry> {
+        self.delivered.get(id)
+    }
+
     /// Every file the checkpoint knows.
     pub(super) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.delivered.values()
@@ -149,7 +155,7 @@ mod tests {
             inode,
             fingerprint: 2,
         };
-        Entry::new(PathBuf::from(format!("f{inode}")), id, offset)
+        Entry::new(PathBuf::from(format!("f{inode}")), id, 0, offset)
     }
 
     fn offsets(p: &Progress) -> Vec<(u64, u64)> {

@@ -664,3 +664,137 @@ async fn a_file_closed_to_make_room_and_rotated_away_is_read_to_its_end() {
     got.sort();
     assert_eq!(got, ["a1", "a2", "b1", "b2"]);
 }
+
+/// Each event's message with its origin's stream and offset.
+fn with_origins(batch: &Sent) -> Vec<(String, u64, u64)> {
+    batch
+        .events
+        .iter()
+        .map(|e| {
+            let origin = e.origin.expect("a tailed line has an origin");
+            let message = e.record["message"].as_str().unwrap_or_default();
+            (message.to_owned(), origin.stream, origin.offset)
+        })
+        .collect()
+}
+
+/// Receives lines with their origins until `want` more have come.
+async fn receive_origins(
+    rx: &mut mpsc::Receiver<Sent>,
+    got: &mut Vec<(String, u64, u64)>,
+    want: usize,
+) {
+    let until = got.len() + want;
+    while got.len() < until {
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("lines within 10 s")
+            .expect("source running");
+        got.extend(with_origins(&batch));
+    }
+}
+
+/// The defect: a file truncated in place (copytruncate) and refilled with
+/// a byte-identical first line kept its identity, so its new lines came
+/// with the stream and offsets of lines the lake already held, and the
+/// lake skipped them as replays. A truncation starts a new generation: a
+/// new stream, kept across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_file_refilled_with_the_same_first_line_is_a_new_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, b"same first\nsecond\n").unwrap();
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let mut got = Vec::new();
+    receive_origins(&mut rx, &mut got, 2).await;
+    let old = got[0].1;
+
+    // copytruncate, then the server writes the same first line again.
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(b"same first\nthird\n")
+        .unwrap();
+    receive_origins(&mut rx, &mut got, 2).await;
+    let new = got[2].1;
+    assert_ne!(new, old, "a truncation starts a new stream");
+    assert_eq!(
+        got[2..],
+        [
+            ("same first".to_owned(), new, 0),
+            ("third".to_owned(), new, 11)
+        ]
+    );
+    stop_and_drain(stop, rx).await;
+
+    // The generation survives a restart: the file reads on in it.
+    append(&path, b"fourth\n");
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let mut got = Vec::new();
+    receive_origins(&mut rx, &mut got, 1).await;
+    stop_and_drain(stop, rx).await;
+    assert_eq!(got, [("fourth".to_owned(), new, 17)]);
+
+    // Truncated while stopped (the checkpoint's offset is past its end):
+    // another generation again.
+    std::fs::write(&path, b"same first\n").unwrap();
+    let (mut rx, stop, _) = start_globs(dir.path(), &["app.log"], "");
+    let mut got = Vec::new();
+    receive_origins(&mut rx, &mut got, 1).await;
+    stop_and_drain(stop, rx).await;
+    let third = got[0].1;
+    assert_eq!(got, [("same first".to_owned(), third, 0)]);
+    assert!(third != old && third != new, "a third stream");
+}
+
+/// Runs a tail source on `paths` with `--exit-on-eof` to its end; returns
+/// every line it sent.
+async fn run_to_eof(dir: &std::path::Path, paths: &[&str]) -> Vec<String> {
+    let paths: Vec<String> = paths
+        .iter()
+        .map(|p| dir.join(p).display().to_string())
+        .collect();
+    let config: SourceConfig = toml::from_str(&format!(
+        r#"
+        tag = "app"
+        [type.tail]
+        paths = {paths:?}
+        poll_interval = "10ms"
+        "#
+    ))
+    .unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let (_stop, shutdown) = watch::channel(false);
+    let ctx = SourceContext {
+        name: "app".into(),
+        out: tx,
+        shutdown,
+        exit_on_eof: true,
+        data_dir: dir.join("data"),
+        metrics: SourceMetrics::default(),
+    };
+    let task = tokio::spawn(config.build().unwrap().run(ctx));
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Some(batch) = tokio::time::timeout_at(deadline, rx.recv())
+        .await
+        .expect("the source ends at the end of its files within 10 s")
+    {
+        got.extend(messages(&batch).into_iter().map(str::to_owned));
+    }
+    task.await.unwrap().unwrap();
+    got
+}
+
+/// The defect: a file with no newline at all has no identity yet, so it
+/// was never opened, even with `--exit-on-eof`, which sends every file's
+/// last partial line. At the end of input it is known by the bytes it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_on_eof_sends_a_file_that_has_no_newline_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.log"), b"hello").unwrap();
+    std::fs::write(dir.path().join("b.log"), b"b1\nb2").unwrap();
+    std::fs::write(dir.path().join("empty.log"), b"").unwrap();
+    let mut got = run_to_eof(dir.path(), &["*.log"]).await;
+    got.sort();
+    assert_eq!(got, ["b1", "b2", "hello"]);
+}
