@@ -177,3 +177,157 @@ fn a_kill_repeats_at_most_a_few_checkpoint_intervals_of_lines() {
     let got = run.delivered();
     assert_delivered_with_repeat(&got, &owned(&lines("a", 0..written)), 500);
 }
+
+/// A tail of `logs/app.log` (JSON lines with their time) into a lake, and
+/// of `logs/*.txt` (plain lines) into `out.ndjson`.
+fn tail_to_lake_config(dir: &Path) -> String {
+    use crate::support::toml_path;
+    format!(
+        r#"
+data_dir = {data}
+
+[sources.app]
+type = "tail"
+paths = [{app}]
+tag = "app"
+parser = {{ type = "json", time_key = "timestamp" }}
+poll_interval = "20ms"
+
+[sources.plain]
+type = "tail"
+paths = [{plain}]
+tag = "plain"
+poll_interval = "20ms"
+
+[outputs.lake]
+match = "app"
+type = "lake"
+lake = {lake}
+database = "db"
+table = "app"
+chunk_interval = "100ms"
+
+[outputs.plain]
+match = "plain"
+type = "file"
+path = {out}
+"#,
+        data = toml_path(&dir.join("data")),
+        app = toml_path(&dir.join("logs/app.log")),
+        plain = toml_path(&dir.join("logs/*.txt")),
+        lake = toml_path(&dir.join("lake")),
+        out = toml_path(&dir.join("out.ndjson")),
+    )
+}
+
+/// Every value of `field` in the lake's chunks, sorted.
+fn lake_values(lake: &Path, field: &str) -> Vec<String> {
+    fn walk(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.to_string_lossy().ends_with(".ndjson.zst") {
+                found.push(path);
+            }
+        }
+    }
+    let mut chunks = Vec::new();
+    walk(lake, &mut chunks);
+    let mut values = Vec::new();
+    for chunk in chunks {
+        let bytes = zstd::stream::decode_all(std::fs::File::open(&chunk).unwrap()).unwrap();
+        for line in String::from_utf8(bytes).unwrap().lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            values.push(record[field].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    values.sort();
+    values
+}
+
+fn run_to_eof(dir: &Path) {
+    let config = dir.join("levee.toml");
+    std::fs::write(&config, tail_to_lake_config(dir)).unwrap();
+    ok(levee().args(["run", "--exit-on-eof", "-c"]).arg(&config));
+}
+
+/// Waits until the lake holds `count` values of `n`; returns them (fewer
+/// if they did not come within 20 s).
+fn lake_waits_for(lake: &Path, count: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = lake_values(lake, "n");
+        if got.len() >= count || std::time::Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The defect: a log truncated in place (copytruncate) and refilled with
+/// a byte-identical first line kept its stream id, so the lake took its
+/// new lines, at offsets and in an hour a stored chunk covered, for
+/// replays and skipped them: lost without a count. The truncation starts
+/// a new generation of the file, a new stream, whether levee sees it
+/// running or at a restart. (The lake skips only what a run before this
+/// one stored, so it is the truncation while stopped, with the coverage of
+/// the lines before it kept, that lost lines without the fix.)
+#[test]
+fn tail_a_copytruncated_log_with_the_same_first_line_loses_no_line_in_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    let (log, lake) = (dir.path().join("logs/app.log"), dir.path().join("lake"));
+    let line =
+        |n: &str, s: u32| format!("{{\"timestamp\":\"2024-06-15T10:00:{s:02}Z\",\"n\":\"{n}\"}}\n");
+    let head = line("start", 0);
+    std::fs::write(&log, format!("{head}{}{}", line("a1", 1), line("a2", 2))).unwrap();
+    let config = dir.path().join("levee.toml");
+    std::fs::write(&config, tail_to_lake_config(dir.path())).unwrap();
+    let mut running = crate::support::Running(
+        levee()
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(lake_waits_for(&lake, 3), ["a1", "a2", "start"]);
+
+    // copytruncate while running.
+    std::fs::write(&log, format!("{head}{}", line("b1", 3))).unwrap();
+    let got = lake_waits_for(&lake, 5);
+    sigterm(&running.0);
+    assert!(running.0.wait().unwrap().success());
+    assert_eq!(got, ["a1", "a2", "b1", "start", "start"]);
+
+    // And while stopped: the lake keeps, from the run before, a chunk of
+    // this hour covering offset 0 of the file's stream.
+    std::fs::write(&log, head).unwrap();
+    run_to_eof(dir.path());
+    assert_eq!(
+        lake_values(&lake, "n"),
+        ["a1", "a2", "b1", "start", "start", "start"]
+    );
+}
+
+/// The defect: a file with no newline at all has no identity yet, and
+/// was never read, even with `--exit-on-eof`, which sends every file's
+/// partial last line.
+#[test]
+fn tail_with_exit_on_eof_sends_a_file_that_has_no_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::fs::write(dir.path().join("logs/hello.txt"), b"hello").unwrap();
+    run_to_eof(dir.path());
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let messages: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).unwrap();
+            record["message"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(messages, ["hello"]);
+}
