@@ -1,12 +1,14 @@
 //! The commands' contracts: exit codes, messages, signals.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[cfg(unix)]
 use crate::support::sigterm;
-use crate::support::{Running, levee, ok, run_with_stdin, scrape, stdout, toml_path};
+use crate::support::{
+    Running, levee, metrics_addr, ok, run_with_stdin, scrape, stdout, toml_path, wait_until,
+};
 
 #[test]
 fn validate_reports_each_error_with_its_line_and_column() {
@@ -165,25 +167,14 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut child = Running(child);
-    // The metrics address (the port the system chose) is logged at start.
-    let mut line = String::new();
-    let metrics = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "levee exited early"
-        );
-        if let Some((_, rest)) = line.split_once("metrics on http://") {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let metrics = metrics_addr(&mut stderr);
     // Read, as the source's counter says: the test waits on that, not on time.
     let read = format!("levee_source_events_total{{source=\"app\"}} {lines}\n");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !scrape(&metrics).contains(&read) {
-        assert!(Instant::now() < deadline, "{lines} lines not read in 60 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        format_args!("{lines} lines not read"),
+        || scrape(&metrics).contains(&read).then_some(()),
+    );
     // The hour-long flush interval means nothing was written yet.
     assert_eq!(
         std::fs::read_to_string(&out_path)

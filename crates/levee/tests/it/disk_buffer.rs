@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::slow_pipe::{SlowReader, mkfifo};
-use crate::support::{Running, levee, toml_path};
+use crate::support::{Running, levee, toml_path, wait_until};
 
 /// Fast enough that reading is not what a test waits for.
 const FAST: u64 = 200_000_000;
@@ -71,17 +71,11 @@ impl Setup {
         stdin.write_all(input.as_bytes()).unwrap();
         stdin.flush().unwrap();
         // Kept open: at its end levee would drain and stop on its own.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if self.inspect().1 == Some(n) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the disk buffer never held {n} events"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            Duration::from_secs(60),
+            format_args!("the disk buffer never held {n} events"),
+            || (self.inspect().1 == Some(n)).then_some(()),
+        );
         running.0.kill().unwrap();
         running.0.wait().unwrap();
         drop(stdin);

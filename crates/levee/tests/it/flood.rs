@@ -68,6 +68,12 @@ fn flood(lines: u64, buffer: &str) -> Flood {
         "flood with buffer = {buffer}: {} generated, {} delivered, {} dropped, peak RSS {} KiB",
         flood.generated, flood.delivered, flood.dropped, flood.peak_rss_kib
     );
+    // Every flood, whatever its buffer and `when_full`, stays bounded.
+    assert!(
+        flood.peak_rss_kib < memory_bound_kib(),
+        "{} KiB",
+        flood.peak_rss_kib
+    );
     flood
 }
 
@@ -86,61 +92,50 @@ fn memory_bound_kib() -> u64 {
     8 * 1024 * 3 / 2 + OVERHEAD_KIB
 }
 
+/// `drop_newest`: the output fell behind, and what it dropped is counted
+/// to the line.
+fn counts_exactly_what_is_missing(f: Flood) {
+    assert!(f.dropped > 0, "the output kept up: no flood");
+    assert_eq!(f.delivered + f.dropped, f.generated);
+}
+
+/// `block`: the source waits, so nothing is lost.
+fn delivers_everything(f: Flood) {
+    assert_eq!((f.delivered, f.dropped), (f.generated, 0));
+}
+
 #[cfg(unix)]
 #[test]
 fn flood_memory_buffer_drop_newest_counts_exactly_what_is_missing() {
-    let f = flood(
+    counts_exactly_what_is_missing(flood(
         200_000,
         "{ max_bytes = \"8MiB\", when_full = \"drop_newest\" }",
-    );
-    assert!(f.dropped > 0, "the output kept up: no flood");
-    assert_eq!(f.delivered + f.dropped, f.generated);
-    assert!(
-        f.peak_rss_kib < memory_bound_kib(),
-        "{} KiB",
-        f.peak_rss_kib
-    );
+    ));
 }
 
 #[cfg(unix)]
 #[test]
 fn flood_memory_buffer_block_delivers_everything() {
-    let f = flood(50_000, "{ max_bytes = \"8MiB\", when_full = \"block\" }");
-    assert_eq!((f.delivered, f.dropped), (f.generated, 0));
-    assert!(
-        f.peak_rss_kib < memory_bound_kib(),
-        "{} KiB",
-        f.peak_rss_kib
-    );
+    delivers_everything(flood(
+        50_000,
+        "{ max_bytes = \"8MiB\", when_full = \"block\" }",
+    ));
 }
 
 #[cfg(unix)]
 #[test]
 fn flood_disk_buffer_drop_newest_counts_exactly_what_is_missing() {
-    let f = flood(
+    counts_exactly_what_is_missing(flood(
         200_000,
         "{ type = \"disk\", max_bytes = \"8MiB\", when_full = \"drop_newest\" }",
-    );
-    assert!(f.dropped > 0, "the output kept up: no flood");
-    assert_eq!(f.delivered + f.dropped, f.generated);
-    assert!(
-        f.peak_rss_kib < memory_bound_kib(),
-        "{} KiB",
-        f.peak_rss_kib
-    );
+    ));
 }
 
 #[cfg(unix)]
 #[test]
 fn flood_disk_buffer_block_delivers_everything() {
-    let f = flood(
+    delivers_everything(flood(
         50_000,
         "{ type = \"disk\", max_bytes = \"8MiB\", when_full = \"block\" }",
-    );
-    assert_eq!((f.delivered, f.dropped), (f.generated, 0));
-    assert!(
-        f.peak_rss_kib < memory_bound_kib(),
-        "{} KiB",
-        f.peak_rss_kib
-    );
+    ));
 }

@@ -2,27 +2,20 @@
 //! open never returns) holds back no route that does not feed it; a source
 //! that feeds it follows its `when_full`. The real binary, a real FIFO.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Running, duckdb, levee, scrape, toml_path};
+use crate::slow_pipe::mkfifo;
+use crate::support::{Running, count, levee, metrics_addr, scrape, toml_path, wait_until};
 
 /// Lines the lake's route carries: several times what the stages in
 /// between hold (a 256KiB read, four 1024-event batches in the source's
 /// channel, a 64KiB buffer), so a source held back cannot have read them
 /// all.
 const LAKE_LINES: u64 = 30_000;
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 /// `n` lines of about 100 bytes, so that what a source reads ahead (256KiB
 /// at a time) is a small part of them.
@@ -48,17 +41,7 @@ fn start(dir: &Path, config: &str) -> (Running, String) {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let running = Running(child);
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "levee exited early"
-        );
-        if let Some((_, rest)) = line.split_once("metrics on http://") {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let addr = metrics_addr(&mut stderr);
     // Keep draining its log so levee never blocks writing it.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (running, addr)
@@ -75,18 +58,11 @@ fn metric(addr: &str, series: &str) -> Option<u64> {
 
 /// Waits until `series` reaches at least `at_least`; fails after 60 s.
 fn wait_for(addr: &str, series: &str, at_least: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = metric(addr, series).unwrap_or(0);
-        if now >= at_least {
-            return now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} at {now} of {at_least} after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        format_args!("{series} not at {at_least}"),
+        || metric(addr, series).filter(|&now| now >= at_least),
+    )
 }
 
 /// Opens the FIFO's reading end (which lets the hung open return) and
@@ -106,23 +82,10 @@ fn release(fifo: PathBuf) -> std::thread::JoinHandle<Vec<String>> {
 }
 
 fn lake_rows(dir: &Path) -> u64 {
-    let csv = duckdb(
+    count(
         dir,
         "select count(*) from read_json_auto('lake/db/t/json/*/*/*.ndjson.zst', compression = 'zstd')",
-    );
-    csv.lines().nth(1).and_then(|l| l.parse().ok()).unwrap()
-}
-
-fn exits_ok(mut levee: Running) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = levee.0.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "levee did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    )
 }
 
 /// The lake stores its chunks by age while levee runs: a source waits for
@@ -152,7 +115,7 @@ fn a_file_output_into_a_fifo_nobody_reads_holds_back_no_other_route() {
         b = toml_path(&dir.join("b.log")),
         pipe = toml_path(&dir.join("pipe")),
     );
-    let (levee, addr) = start(dir, &config);
+    let (mut levee, addr) = start(dir, &config);
     // Stored, as the lake counts: every line of its route.
     wait_for(
         &addr,
@@ -165,7 +128,7 @@ fn a_file_output_into_a_fifo_nobody_reads_holds_back_no_other_route() {
     );
     // A reader comes: the hung route delivers all it held, and levee ends.
     let piped = release(dir.join("pipe"));
-    exits_ok(levee);
+    levee.exits_ok(Duration::from_secs(60));
     assert_eq!(piped.join().unwrap().len(), 1_000);
     assert_eq!(lake_rows(dir), LAKE_LINES);
 }
@@ -190,7 +153,7 @@ fn feeding_both(dir: &Path, when_full: &str) -> String {
 fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (levee, addr) = start(dir, &feeding_both(dir, "block"));
+    let (mut levee, addr) = start(dir, &feeding_both(dir, "block"));
     // The hung output's buffer fills; from then on its source waits.
     wait_for(&addr, "levee_buffer_bytes{output=\"stuck\"}", 60 * 1024);
     let read = metric(&addr, "levee_source_events_total{source=\"a\"}").unwrap();
@@ -209,7 +172,7 @@ fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
     );
     // Released, both outputs get every line.
     let piped = release(dir.join("pipe"));
-    exits_ok(levee);
+    levee.exits_ok(Duration::from_secs(60));
     assert_eq!(piped.join().unwrap().len() as u64, LAKE_LINES);
     assert_eq!(lake_rows(dir), LAKE_LINES);
 }
@@ -219,7 +182,7 @@ fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
 fn a_source_feeding_a_hung_output_that_drops_keeps_feeding_the_lake() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (levee, addr) = start(dir, &feeding_both(dir, "drop_newest"));
+    let (mut levee, addr) = start(dir, &feeding_both(dir, "drop_newest"));
     wait_for(
         &addr,
         "levee_output_events_total{output=\"lake\"}",
@@ -232,7 +195,7 @@ fn a_source_feeding_a_hung_output_that_drops_keeps_feeding_the_lake() {
     .unwrap();
     assert!(dropped > 0, "the hung output's buffer overflowed");
     let piped = release(dir.join("pipe"));
-    exits_ok(levee);
+    levee.exits_ok(Duration::from_secs(60));
     // Every line is in the FIFO or counted as dropped, exactly.
     assert_eq!(piped.join().unwrap().len() as u64 + dropped, LAKE_LINES);
     assert_eq!(lake_rows(dir), LAKE_LINES);

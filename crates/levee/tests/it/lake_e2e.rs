@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::support::{duckdb, levee, ok, stdout, toml_path};
+use crate::support::{count, duckdb, files, levee, ok, stdout, toml_path};
 
 const EVENTS: u64 = 20_000;
 const NGINX: u64 = 12_000;
@@ -64,14 +64,6 @@ fn generate(dir: &Path, dataset: &str, lines: u64, file: &str) {
         .args(["generate", dataset, "--lines", &lines.to_string()])
         .args(["--start", "2018-09-01", "--days", "3", "--seed", "7", "-o"])
         .arg(dir.join(file)));
-}
-
-fn count(dir: &Path, sql: &str) -> u64 {
-    let csv = duckdb(dir, sql);
-    csv.lines()
-        .nth(1)
-        .and_then(|l| l.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {csv:?}"))
 }
 
 fn lines(path: &Path) -> u64 {
@@ -219,7 +211,7 @@ table = "big"
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let chunks: Vec<_> = walk(&dir.join("lake"))
+    let chunks: Vec<_> = files(&dir.join("lake"))
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".ndjson.zst"))
         .collect();
@@ -255,19 +247,6 @@ fn frames(mut body: &[u8]) -> usize {
         n += 1;
     }
     n
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// An nginx record's event time is in the lake as a timestamp column

@@ -12,7 +12,7 @@ use std::process::{ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Running, levee, scrape, toml_path};
+use crate::support::{Running, files, levee, scrape, toml_path};
 
 /// The buffer's bound, in bytes.
 const BUFFER_BYTES: u64 = 1024 * 1024;
@@ -127,15 +127,7 @@ impl Outage {
     /// for the lake output.
     fn finish(mut self) -> String {
         drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = self.child.0.try_wait().unwrap() {
-                assert!(status.success(), "{status}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "levee did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.child.exits_ok(Duration::from_secs(120));
         self.until("report", |o| {
             let text = o.stderr.lock().unwrap();
             let line = text.lines().find(|l| l.starts_with("output lake: "))?;
@@ -184,22 +176,6 @@ fn lake(dir: &Path) -> HashMap<String, usize> {
         }
     }
     found
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// A lake table that cannot be written, then can again: a real fault of

@@ -1,7 +1,9 @@
 //! Running the binary and the DuckDB oracle.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `levee` binary cargo built for these tests.
 pub fn levee() -> Command {
@@ -107,4 +109,72 @@ pub fn sigterm(child: &std::process::Child) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Waits, polling every 20 ms, until `check` gives a value; fails the test
+/// with `what` after `within`. Tests wait on a condition, never on time.
+pub fn wait_until<T>(
+    within: Duration,
+    what: impl std::fmt::Display,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what} after {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Running {
+    /// Waits up to `within` for levee to exit on its own; fails the test
+    /// unless it exits with success.
+    pub fn exits_ok(&mut self, within: Duration) {
+        let status = wait_until(within, "levee did not exit", || self.0.try_wait().unwrap());
+        assert!(status.success(), "{status}");
+    }
+}
+
+/// The metrics address (the port the system chose) that levee logs at
+/// start, read from its stderr (run with `LEVEE_LOG=info`).
+pub fn metrics_addr(stderr: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "levee exited early"
+        );
+        if let Some((_, rest)) = line.split_once("metrics on http://") {
+            return rest.split('/').next().unwrap().to_owned();
+        }
+    }
+}
+
+/// The single number a DuckDB query such as `select count(*) …` returns.
+pub fn count(dir: &Path, sql: &str) -> u64 {
+    let csv = duckdb(dir, sql);
+    csv.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {csv:?}"))
+}
+
+/// Every file under `dir`, at any depth; none if `dir` is not there (yet).
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
