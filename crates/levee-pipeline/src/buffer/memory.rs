@@ -190,15 +190,7 @@ impl MemoryBuffer {
                 deadline = due;
                 notified.as_mut().enable();
             }
-            match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep_until(d) => {}
-                    }
-                }
-                None => notified.await,
-            }
+            super::notified_or_due(notified.as_mut(), deadline).await;
         }
     }
 

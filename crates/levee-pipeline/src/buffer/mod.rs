@@ -205,3 +205,22 @@ impl Buffer {
         }
     }
 }
+
+/// Waits until either buffer kind's next batch may be ready: `notified`
+/// fires (a push or close; the caller enabled it under the buffer's lock,
+/// so one that came after its check is not missed) or, when the oldest
+/// unbatched event has a flush deadline, that deadline passes.
+async fn notified_or_due(
+    notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    due: Option<tokio::time::Instant>,
+) {
+    match due {
+        Some(d) => {
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(d) => {}
+            }
+        }
+        None => notified.await,
+    }
+}

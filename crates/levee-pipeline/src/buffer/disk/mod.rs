@@ -557,15 +557,7 @@ impl DiskBuffer {
                     None => continue,
                 }
             }
-            match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        _ = &mut notified => {}
-                        _ = tokio::time::sleep_until(d) => {}
-                    }
-                }
-                None => notified.await,
-            }
+            crate::buffer::notified_or_due(notified.as_mut(), deadline).await;
         }
     }
 
