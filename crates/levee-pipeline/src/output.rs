@@ -676,17 +676,7 @@ mod tests {
         let table = dir.path().join("db").join("t");
         std::fs::create_dir_all(&table).unwrap();
         std::fs::write(table.join("json"), b"in the way").unwrap();
-        let config: SinkConfig = toml::from_str(&format!(
-            "[lake]\nlake = {:?}\ndatabase = \"db\"\ntable = \"t\"\nchunk_max_bytes = \"1KiB\"\n",
-            dir.path().to_string_lossy()
-        ))
-        .unwrap();
-        let ctx = SinkContext {
-            output: "o".into(),
-            data_dir: dir.path().join("data"),
-            metrics: SinkMetrics::default(),
-        };
-        let sink = config.build().unwrap().open(&ctx).await.unwrap();
+        let sink = lake_sink(dir.path(), "chunk_max_bytes = \"1KiB\"\n").await;
         let run = Run::start(sink, Some(1));
 
         // 30 events, past 1KiB: sealed at once, and its store fails.
@@ -718,17 +708,7 @@ mod tests {
         let day = dir.path().join("db/t/json/dt=2018-09-01");
         std::fs::create_dir_all(&day).unwrap();
         std::fs::write(day.join("hour=01"), b"in the way").unwrap();
-        let config: SinkConfig = toml::from_str(&format!(
-            "[lake]\nlake = {:?}\ndatabase = \"db\"\ntable = \"t\"\n",
-            dir.path().to_string_lossy()
-        ))
-        .unwrap();
-        let ctx = SinkContext {
-            output: "o".into(),
-            data_dir: dir.path().join("data"),
-            metrics: SinkMetrics::default(),
-        };
-        let sink = config.build().unwrap().open(&ctx).await.unwrap();
+        let sink = lake_sink(dir.path(), "").await;
         let run = Run::start(sink, Some(1));
         const HOUR: i64 = 3_600_000_000_000;
         let hour1 = (10..12).map(|n| {
@@ -742,6 +722,22 @@ mod tests {
         assert_eq!(metrics.events.get(), 3);
         assert_eq!(metrics.dropped_failed.get(), 2);
         assert_eq!(ledger.done_through(), Some(0));
+    }
+
+    /// A real lake sink writing table `db.t` of a lake at `dir`, with
+    /// `extra` lines of its config.
+    async fn lake_sink(dir: &Path, extra: &str) -> Sink {
+        let config: SinkConfig = toml::from_str(&format!(
+            "[lake]\nlake = {:?}\ndatabase = \"db\"\ntable = \"t\"\n{extra}",
+            dir.to_string_lossy()
+        ))
+        .unwrap();
+        let ctx = SinkContext {
+            output: "o".into(),
+            data_dir: dir.join("data"),
+            metrics: SinkMetrics::default(),
+        };
+        config.build().unwrap().open(&ctx).await.unwrap()
     }
 
     /// The `n` of every record in the lake's chunks under `dir`, sorted.

@@ -411,38 +411,40 @@ fn zstd_text(path: &Path) -> String {
     String::from_utf8(zstd::decode_all(file).unwrap()).unwrap()
 }
 
+/// The head of a config that tails `count` lines `line N`, written to
+/// `in.log` under `dir`, as source `app` (tag `app`); the test adds its
+/// outputs.
+fn numbered_app_source(dir: &Path, count: usize) -> String {
+    let input = dir.join("in.log");
+    let body: String = (0..count).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, body).unwrap();
+    format!(
+        "data_dir = {data}\n[sources.app]\ntype = \"tail\"\npaths = [{input}]\ntag = \"app\"\n",
+        data = quoted(&dir.join("data")),
+        input = quoted(&input),
+    )
+}
+
 /// `workers = 4` on a sink that allows it: every batch is written by one of
 /// them, and closing the buffer ends every worker (each is woken, not just
 /// one), so the run ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_workers_write_every_batch_and_all_end_at_close() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.log");
     let lines = 20_000;
-    let body: String = (0..lines).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(&input, body).unwrap();
-    let text = format!(
-        r#"
-data_dir = {data}
-[sources.app]
-type = "tail"
-paths = [{input}]
-tag = "app"
-
+    let text = numbered_app_source(dir.path(), lines)
+        + r#"
 [outputs.out]
 match = "app"
 type = "blackhole"
 workers = 4
-buffer = {{ max_bytes = "64KiB", batch_max_bytes = "4KiB", flush_interval = "10ms" }}
-"#,
-        data = quoted(&dir.path().join("data")),
-        input = quoted(&input),
-    );
+buffer = { max_bytes = "64KiB", batch_max_bytes = "4KiB", flush_interval = "10ms" }
+"#;
     let metrics = tokio::time::timeout(Duration::from_secs(60), run_to_eof(&text))
         .await
         .expect("the run ends once the buffer is closed and drained");
     let out = metrics.output("out");
-    assert_eq!(out.events.get(), lines);
+    assert_eq!(out.events.get(), lines as u64);
     assert!(out.batches.get() > 4, "{} batches", out.batches.get());
 }
 
@@ -453,19 +455,11 @@ buffer = {{ max_bytes = "64KiB", batch_max_bytes = "4KiB", flush_interval = "10m
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_given_up_go_to_the_secondary_file() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.log");
     let count = 1_000;
-    let body: String = (0..count).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(&input, body).unwrap();
     let dead = dir.path().join("dead.ndjson");
-    let text = format!(
-        r#"
-data_dir = {data}
-[sources.app]
-type = "tail"
-paths = [{input}]
-tag = "app"
-
+    let text = numbered_app_source(dir.path(), count)
+        + &format!(
+            r#"
 [outputs.full]
 match = "app"
 type = "file"
@@ -474,10 +468,8 @@ retry = {{ max_attempts = 1 }}
 secondary = {{ type = "file", path = {dead} }}
 buffer = {{ flush_interval = "10ms" }}
 "#,
-        data = quoted(&dir.path().join("data")),
-        input = quoted(&input),
-        dead = quoted(&dead),
-    );
+            dead = quoted(&dead),
+        );
     let metrics = tokio::time::timeout(Duration::from_secs(60), run_to_eof(&text))
         .await
         .expect("the run ends");

@@ -83,6 +83,22 @@ fn segments(dir: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Events 0..2000 pushed into a buffer of 64KiB batches, closed, and its
+/// first two batches taken, as two sinks writing at once hold them; the
+/// setup comes back to open the folder again after a crash.
+async fn two_batches(dir: &Path) -> (Setup, Arc<DiskBuffer>, DiskBatch, DiskBatch) {
+    let setup = Setup {
+        batch_max_bytes: 64 * 1024,
+        ..Setup::default()
+    };
+    let (buffer, _) = setup.open(dir).await;
+    buffer.push(events(0..2000), None).await;
+    buffer.close();
+    let first = buffer.next_batch().await.unwrap();
+    let second = buffer.next_batch().await.unwrap();
+    (setup, buffer, first, second)
+}
+
 #[tokio::test]
 async fn what_was_pushed_comes_out_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,15 +127,7 @@ async fn a_restart_delivers_what_the_buffer_held() {
 #[tokio::test]
 async fn the_position_moves_only_when_the_sink_stored_a_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        batch_max_bytes: 64 * 1024,
-        ..Setup::default()
-    };
-    let (buffer, _) = setup.open(dir.path()).await;
-    buffer.push(events(0..2000), None).await;
-    buffer.close();
-    let first = buffer.next_batch().await.unwrap();
-    let second = buffer.next_batch().await.unwrap();
+    let (setup, buffer, first, second) = two_batches(dir.path()).await;
     let stored = numbers(&first.events).len();
     // The first is stored, the second is still in the sink at the crash.
     drop(first.ack);
@@ -135,15 +143,7 @@ async fn the_position_moves_only_when_the_sink_stored_a_batch() {
 #[tokio::test]
 async fn stored_batches_out_of_order_move_the_position_only_past_a_whole_prefix() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        batch_max_bytes: 64 * 1024,
-        ..Setup::default()
-    };
-    let (buffer, _) = setup.open(dir.path()).await;
-    buffer.push(events(0..2000), None).await;
-    buffer.close();
-    let first = buffer.next_batch().await.unwrap();
-    let second = buffer.next_batch().await.unwrap();
+    let (setup, buffer, first, second) = two_batches(dir.path()).await;
     drop(second.ack);
     buffer.commit_blocking();
     std::mem::forget(first.ack);
