@@ -783,17 +783,7 @@ mod tests {
         );
         assert_eq!(chunks(dir.path()).len(), 200);
         sink.close().await.unwrap();
-        let mut found: Vec<i64> = chunks(dir.path())
-            .iter()
-            .flat_map(|(_, text)| text.lines().map(str::to_owned).collect::<Vec<_>>())
-            .map(|line| {
-                serde_json::from_str::<serde_json::Value>(&line).unwrap()["n"]
-                    .as_i64()
-                    .unwrap()
-            })
-            .collect();
-        found.sort();
-        assert_eq!(found, (0..=200).collect::<Vec<_>>());
+        assert_eq!(numbers(dir.path()), (0..=200).collect::<Vec<_>>());
     }
 
     #[tokio::test]
