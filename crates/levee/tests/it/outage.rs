@@ -6,13 +6,13 @@
 //! chunks are counted by decompressing them here, not by levee.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Running, files, levee, scrape, toml_path};
+use crate::support::{Running, lake_records, levee, scrape, toml_path};
 
 /// The buffer's bound, in bytes.
 const BUFFER_BYTES: u64 = 1024 * 1024;
@@ -160,20 +160,9 @@ impl Outage {
 /// is there.
 fn lake(dir: &Path) -> HashMap<String, usize> {
     let mut found = HashMap::new();
-    for path in files(&dir.join("lake")) {
-        if !path.to_string_lossy().ends_with(".ndjson.zst") {
-            continue;
-        }
-        let mut text = String::new();
-        zstd::Decoder::new(std::fs::File::open(&path).unwrap())
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        for line in text.lines() {
-            let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            let message = record["message"].as_str().unwrap().to_owned();
-            *found.entry(message).or_default() += 1;
-        }
+    for record in lake_records(&dir.join("lake")) {
+        let message = record["message"].as_str().unwrap().to_owned();
+        *found.entry(message).or_default() += 1;
     }
     found
 }

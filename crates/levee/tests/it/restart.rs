@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::support::{levee, ok, sigterm};
+use crate::support::{lake_records, levee, ok, sigterm};
 use crate::tailing::{TailToFile, numbered as lines};
 
 fn append(path: &Path, text: &str) {
@@ -222,26 +222,10 @@ path = {out}
 
 /// Every value of `field` in the lake's chunks, sorted.
 fn lake_values(lake: &Path, field: &str) -> Vec<String> {
-    fn walk(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else if path.to_string_lossy().ends_with(".ndjson.zst") {
-                found.push(path);
-            }
-        }
-    }
-    let mut chunks = Vec::new();
-    walk(lake, &mut chunks);
-    let mut values = Vec::new();
-    for chunk in chunks {
-        let bytes = zstd::stream::decode_all(std::fs::File::open(&chunk).unwrap()).unwrap();
-        for line in String::from_utf8(bytes).unwrap().lines() {
-            let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            values.push(record[field].as_str().unwrap_or_default().to_owned());
-        }
-    }
+    let mut values: Vec<String> = lake_records(lake)
+        .iter()
+        .map(|record| record[field].as_str().unwrap_or_default().to_owned())
+        .collect();
     values.sort();
     values
 }

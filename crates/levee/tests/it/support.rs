@@ -178,3 +178,19 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Every record in the lake's JSON chunks under `lake`, as levee wrote
+/// them (read directly, for tests that need no SQL).
+pub fn lake_records(lake: &Path) -> Vec<serde_json::Value> {
+    let mut records = Vec::new();
+    for path in files(lake) {
+        if !path.to_string_lossy().ends_with(".ndjson.zst") {
+            continue;
+        }
+        let bytes = zstd::stream::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
+        for line in String::from_utf8(bytes).unwrap().lines() {
+            records.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    records
+}
