@@ -3,6 +3,7 @@
 //! Components get cheap handles (an atomic each) for their own labels, so
 //! counting on the hot path is one relaxed add.
 
+pub mod parse;
 mod server;
 
 use std::collections::HashSet;
