@@ -23,6 +23,7 @@ pub mod dedupe;
 pub mod grep;
 mod key;
 mod key_table;
+pub mod metric;
 pub mod parse;
 pub mod record;
 pub mod remove;
@@ -52,6 +53,8 @@ pub enum FilterConfig {
     Dedupe(dedupe::DedupeConfig),
     /// Limits the rate of events per key.
     Throttle(throttle::ThrottleConfig),
+    /// Counts events into a metric of its own, labelled from the events.
+    Metric(metric::MetricConfig),
 }
 
 impl FilterConfig {
@@ -66,6 +69,7 @@ impl FilterConfig {
             FilterConfig::Sample(config) => &config.r#match,
             FilterConfig::Dedupe(config) => &config.r#match,
             FilterConfig::Throttle(config) => &config.r#match,
+            FilterConfig::Metric(config) => &config.r#match,
         }
     }
 
@@ -86,6 +90,7 @@ impl FilterConfig {
             FilterConfig::Sample(config) => Action::Sample(config.build()?),
             FilterConfig::Dedupe(config) => Action::Dedupe(config.build()?),
             FilterConfig::Throttle(config) => Action::Throttle(config.build()?),
+            FilterConfig::Metric(config) => Action::Metric(config.build()?),
         };
         Ok(Filter { pattern, action })
     }
@@ -109,6 +114,7 @@ enum Action {
     Sample(sample::SampleFilter),
     Dedupe(dedupe::DedupeFilter),
     Throttle(throttle::ThrottleFilter),
+    Metric(metric::MetricFilter),
 }
 
 /// What a filter does to the tags of the events it matches.
@@ -161,6 +167,10 @@ impl Filter {
             Action::Sample(sample) => sample.apply(event),
             Action::Dedupe(dedupe) => dedupe.apply(event),
             Action::Throttle(throttle) => throttle.apply(event),
+            Action::Metric(metric) => {
+                metric.apply(event);
+                Verdict::Keep
+            }
         }
     }
 
@@ -185,6 +195,7 @@ impl Filter {
             Action::Sample(_) => "sample",
             Action::Dedupe(_) => "dedupe",
             Action::Throttle(_) => "throttle",
+            Action::Metric(_) => "metric",
         }
     }
 
@@ -204,6 +215,7 @@ impl Filter {
             Action::Record(record) if record.converts() => {
                 record.count_conversion_errors_into(metrics.filter_conversion_errors(name));
             }
+            Action::Metric(metric) => metrics.metric_filter(metric),
             Action::Record(_)
             | Action::Grep(_)
             | Action::Rename(_)

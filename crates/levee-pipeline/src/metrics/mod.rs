@@ -7,8 +7,8 @@ pub mod parse;
 mod server;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 pub use server::{MetricsConfig, bind, serve};
 
@@ -19,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use levee_io::SourceMetrics;
+
+use crate::filters::metric::{MetricFilter, MetricTables, OVERFLOW};
 
 /// Metric names (without the `levee_` prefix and `_total` suffix that the
 /// registry adds).
@@ -45,6 +47,7 @@ mod names {
     pub const FILTER_EVICTED_KEYS: &str = "filter_evicted_keys";
     pub const FILTER_CONVERSION_ERRORS: &str = "filter_conversion_errors";
     pub const UNROUTED: &str = "unrouted_events";
+    pub const METRIC_FOLDED: &str = "metric_folded_events";
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -66,6 +69,11 @@ struct DropLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FilterLabel {
     filter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MetricLabel {
+    metric: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -107,6 +115,9 @@ pub struct Metrics {
     filter_evicted_keys: Family<FilterLabel, Counter>,
     filter_conversion_errors: Family<FilterLabel, Counter>,
     unrouted: Family<TagLabel, Counter>,
+    metric_folded: Family<MetricLabel, Counter>,
+    /// The metric filters' own metrics, shown without the `levee_` prefix.
+    metric_tables: Arc<MetricTables>,
     /// The `tag` labels `unrouted` has made, up to [`MAX_UNROUTED_TAGS`].
     unrouted_tags: Mutex<HashSet<String>>,
 }
@@ -160,7 +171,12 @@ impl Default for Metrics {
 impl Metrics {
     /// A registry with every metric, all at zero.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("levee");
+        // The root has no prefix, for the metric filters' metrics, named
+        // by the user; levee's own are under `levee_`.
+        let mut root = Registry::default();
+        let metric_tables = Arc::new(MetricTables::default());
+        root.register_collector(Box::new(metric_tables.clone()));
+        let registry = root.sub_registry_with_prefix("levee");
         let m = Metrics {
             source_events: Family::default(),
             source_bytes: Family::default(),
@@ -184,6 +200,8 @@ impl Metrics {
             filter_evicted_keys: Family::default(),
             filter_conversion_errors: Family::default(),
             unrouted: Family::default(),
+            metric_folded: Family::default(),
+            metric_tables,
             unrouted_tags: Mutex::default(),
             registry: Registry::default(),
         };
@@ -302,7 +320,18 @@ impl Metrics {
             ),
             m.unrouted.clone(),
         );
-        Metrics { registry, ..m }
+        registry.register(
+            names::METRIC_FOLDED,
+            format!(
+                "Events a metric filter counted under label values \"{OVERFLOW}\" because its \
+                 metric had max_label_sets label sets already"
+            ),
+            m.metric_folded.clone(),
+        );
+        Metrics {
+            registry: root,
+            ..m
+        }
     }
 
     /// Handles for a source's counters.
@@ -418,6 +447,19 @@ impl Metrics {
                 tag: label.to_owned(),
             })
             .clone()
+    }
+
+    /// Shows a `metric` filter's metric on the page, and counts the events
+    /// it folds into `__overflow__`.
+    pub fn metric_filter(&self, filter: &mut MetricFilter) {
+        self.metric_tables.add(filter.table().clone());
+        let folded = self
+            .metric_folded
+            .get_or_create(&MetricLabel {
+                metric: filter.name().to_owned(),
+            })
+            .clone();
+        filter.count_folded_into(folded);
     }
 
     /// Every metric in Prometheus' text format.
