@@ -547,6 +547,19 @@ mod tests {
             text.contains("hostile_total{v=\"a\u{fffd}\u{fffd}b\"} 1"),
             "{text}"
         );
+
+        // A real parser reads every value back exactly.
+        let families = crate::metrics::parse::parse(&text).unwrap();
+        let hostile = families.iter().find(|f| f.name == "hostile").unwrap();
+        let mut read: Vec<&str> = hostile
+            .samples
+            .iter()
+            .map(|s| s.labels[0].1.as_str())
+            .collect();
+        let mut written = values.to_vec();
+        read.sort_unstable();
+        written.sort_unstable();
+        assert_eq!(read, written);
     }
 
     /// Every count equals one made independently over the same data.
