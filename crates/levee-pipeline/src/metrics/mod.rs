@@ -3,6 +3,7 @@
 //! Components get cheap handles (an atomic each) for their own labels, so
 //! counting on the hot path is one relaxed add.
 
+mod classic;
 pub mod parse;
 mod server;
 
@@ -462,12 +463,18 @@ impl Metrics {
         filter.count_folded_into(folded);
     }
 
-    /// Every metric in Prometheus' text format.
+    /// Every metric in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Every metric in Prometheus' classic text format (0.0.4), what a
+    /// scraper gets unless it asks for OpenMetrics.
+    pub fn encode_classic(&self) -> String {
+        classic::to_classic(&self.encode())
     }
 }
 
