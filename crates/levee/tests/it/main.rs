@@ -8,6 +8,7 @@ mod disk_buffer;
 mod flood;
 mod isolation;
 mod lake_e2e;
+mod metrics_endpoint;
 // /proc for memory, renameat2 for the fault.
 #[cfg(target_os = "linux")]
 mod outage;

@@ -27,16 +27,16 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The Python that has DuckDB: `LEVEE_PYTHON`, or the `.venv` that
+/// The Python that has DuckDB and prometheus_client: `LEVEE_PYTHON`, or the `.venv` that
 /// `scripts/test-deps` makes.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("LEVEE_PYTHON") {
         return PathBuf::from(p);
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     assert!(
         venv.exists(),
-        "DuckDB is needed as the oracle: run scripts/test (or scripts/test-deps) first"
+        "DuckDB and prometheus_client are the oracles: run scripts/test (or scripts/test-deps) first"
     );
     venv
 }
