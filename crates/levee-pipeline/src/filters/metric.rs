@@ -115,6 +115,18 @@ impl MetricConfig {
                     self.max_label_sets
                 ),
             })?;
+        // The registry writes HELP as it is: a line break would end the
+        // line early and break the page for every scraper.
+        if self
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains(['\n', '\r']))
+        {
+            return Err(FilterError::Invalid {
+                key: "help",
+                reason: "must be one line: a line break would break the metrics page".into(),
+            });
+        }
         let help = self
             .help
             .clone()
@@ -607,6 +619,7 @@ mod tests {
             ("name = \"ok\"\nlabels = { __x = \"x\" }", "labels"),
             ("name = \"ok\"\nlabels = { t = \"${nope\" }", "labels.t"),
             ("name = \"ok\"\nmax_label_sets = 0", "max_label_sets"),
+            ("name = \"ok\"\nhelp = \"two\\nlines\"", "help"),
         ];
         for (body, key) in cases {
             let text = format!("[[filters]]\nmatch = \"**\"\ntype = \"metric\"\n{body}\n");
