@@ -58,6 +58,9 @@ enum Command {
     /// Generate a week of traffic, deliver it into a local lake, compact it
     /// and answer three questions about it in SQL. Needs nothing installed.
     Demo(commands::demo::DemoArgs),
+    /// Read and export Prometheus metrics.
+    #[command(subcommand)]
+    Metrics(commands::metrics::MetricsCommand),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Bench(args) => commands::bench::bench(&args).await,
             Command::Buffer(command) => commands::buffer::buffer(&command),
+            Command::Metrics(command) => commands::metrics::metrics(&command).await,
         }
     });
     // Nothing awaits what is still on a blocking thread now, and some of it

@@ -9,6 +9,7 @@ mod flood;
 mod isolation;
 mod lake_e2e;
 mod metrics_endpoint;
+mod metrics_export;
 // /proc for memory, renameat2 for the fault.
 #[cfg(target_os = "linux")]
 mod outage;
