@@ -1,46 +1,17 @@
 //! `levee metrics export` against a real `levee run`, and against endpoints
 //! that fail in each way: no line printed, a non-zero exit.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::Stdio;
-use std::time::Duration;
 
-use crate::support::{Running, levee, metrics_addr, scrape, toml_path, wait_until};
+use crate::support::{levee, tailing_with_metrics};
 
 #[test]
 fn circonus_lines_from_a_running_levee() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let log = dir.join("app.log");
     let lines = 250;
-    let body: String = (0..lines).map(|i| format!("line {i}\n")).collect();
-    std::fs::write(&log, body).unwrap();
-    let config = format!(
-        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
-         [sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
-         [outputs.out]\nmatch = \"app\"\ntype = \"file\"\npath = {out}\n",
-        data = toml_path(&dir.join("data")),
-        log = toml_path(&log),
-        out = toml_path(&dir.join("out.ndjson")),
-    );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _child = Running(child);
-    let metrics = metrics_addr(&mut stderr);
-    let read = format!("levee_source_events_total{{source=\"app\"}} {lines}");
-    wait_until(
-        Duration::from_secs(60),
-        format_args!("{lines} lines not read"),
-        || scrape(&metrics).contains(&read).then_some(()),
-    );
+    let (_child, metrics) = tailing_with_metrics(dir, lines, "");
     let out = levee()
         .args(["metrics", "export", "--format", "circonus", "--url"])
         .arg(format!("http://{metrics}/metrics"))

@@ -153,6 +153,42 @@ pub fn metrics_addr(stderr: &mut impl BufRead) -> String {
     }
 }
 
+/// A `levee run` tailing `lines` numbered lines into a `file` output (with
+/// `output_extra`, TOML keys added to that output) and serving metrics on a
+/// port the system chose; returned once `/metrics` says every line was
+/// read, with that address.
+pub fn tailing_with_metrics(dir: &Path, lines: usize, output_extra: &str) -> (Running, String) {
+    let log = dir.join("app.log");
+    let text: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, text).unwrap();
+    let config = format!(
+        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
+         [outputs.out]\nmatch = \"app\"\ntype = \"file\"\npath = {out}\n{output_extra}\n",
+        data = toml_path(&dir.join("data")),
+        log = toml_path(&log),
+        out = toml_path(&dir.join("out.ndjson")),
+    );
+    std::fs::write(dir.join("c.toml"), config).unwrap();
+    let mut child = levee()
+        .args(["run", "-c"])
+        .arg(dir.join("c.toml"))
+        .env("LEVEE_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let running = Running(child);
+    let addr = metrics_addr(&mut stderr);
+    let read = format!("levee_source_events_total{{source=\"app\"}} {lines}\n");
+    wait_until(
+        Duration::from_secs(60),
+        format_args!("{lines} lines not read"),
+        || scrape(&addr).contains(&read).then_some(()),
+    );
+    (running, addr)
+}
+
 /// The single number a DuckDB query such as `select count(*) …` returns.
 pub fn count(dir: &Path, sql: &str) -> u64 {
     let csv = duckdb(dir, sql);
