@@ -8,6 +8,7 @@ mod disk_buffer;
 mod flood;
 mod isolation;
 mod lake_e2e;
+mod metric_filter;
 mod metrics_endpoint;
 mod metrics_export;
 // /proc for memory, renameat2 for the fault.

@@ -12,7 +12,7 @@ use crate::support::{python, tailing_with_metrics};
 
 /// `GET /metrics` with this `Accept` (none if empty): the content type
 /// and the body.
-fn get_metrics(addr: &str, accept: &str) -> (String, String) {
+pub(crate) fn get_metrics(addr: &str, accept: &str) -> (String, String) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     let accept = if accept.is_empty() {
         String::new()
@@ -35,7 +35,7 @@ fn get_metrics(addr: &str, accept: &str) -> (String, String) {
 }
 
 /// What `prometheus_parse.py` read from `page` in `format`.
-fn parse(format: &str, page: &str) -> Vec<Value> {
+pub(crate) fn parse(format: &str, page: &str) -> Vec<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/prometheus_parse.py");
     let mut child = Command::new(python())
         .arg(script)
