@@ -406,6 +406,55 @@ fn bench_collect_compares_two_builds_run_by_run() {
     assert!(times > 0.0, "{ratio}");
 }
 
+/// `--metric` runs the collector again with a metric filter, turn about
+/// with the path without it, and prints what metering costs.
+#[test]
+fn bench_collect_metric_alternates_with_the_path_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bench");
+    let out = ok(levee()
+        .args([
+            "bench", "collect", "--lines", "3000", "--runs", "2", "--metric",
+        ])
+        .arg("--dir")
+        .arg(&dir));
+    let text = stdout(&out);
+    let stages: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| stage"))
+        .map(|l| l.trim_matches('|').split('|').next().unwrap().trim())
+        .collect();
+    assert_eq!(
+        stages[2..],
+        [
+            "levee run: tail -> nginx -> record -> lake",
+            "levee run: tail -> nginx -> record -> metric -> lake"
+        ],
+        "{text}"
+    );
+    // Both ways ran each run, each checked to have delivered every line.
+    for log in [
+        "run-0.log",
+        "run-1.log",
+        "run-0-metric.log",
+        "run-1-metric.log",
+    ] {
+        assert!(dir.join(log).exists(), "{log}");
+    }
+    let metered = std::fs::read_to_string(dir.join("bench-metric.toml")).unwrap();
+    assert!(metered.contains("type = \"metric\""), "{metered}");
+    assert!(
+        metered.contains("labels = { type = \"$.api_call\" }"),
+        "{metered}"
+    );
+    let ratio = text
+        .lines()
+        .find_map(|l| l.strip_prefix("with the metric filter against without: "))
+        .unwrap_or_else(|| panic!("no ratio line:\n{text}"));
+    let times: f64 = ratio.split('x').next().unwrap().parse().unwrap();
+    assert!(times > 0.0, "{ratio}");
+}
+
 #[test]
 fn bench_collect_refuses_what_it_cannot_run() {
     let tmp = tempfile::tempdir().unwrap();

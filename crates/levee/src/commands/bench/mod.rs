@@ -11,7 +11,9 @@
 //! `--runs` repeats every stage and reports the median run; `--against`
 //! runs another levee build's collector on the same file, alternating with
 //! this one, and prints the ratios: a shared machine's noise then hits
-//! both builds alike. `--fluent-bit` does the same with a Fluent Bit binary
+//! both builds alike. `--metric` runs this build's collector a second
+//! way, with a `metric` filter counting by a record field, alternating with
+//! the path without it, and prints what metering costs. `--fluent-bit` does the same with a Fluent Bit binary
 //! (tail -> its nginx regex parser -> file), the collector the goals are set
 //! against.
 
@@ -59,6 +61,11 @@ pub struct CollectArgs {
     /// parser into a file), alternating with this build's collector.
     #[arg(long, value_name = "FLUENT_BIT")]
     pub fluent_bit: Option<PathBuf>,
+    /// Also run this build's collector with a `metric` filter added (a
+    /// counter labelled by each record's `api_call`), alternating with the
+    /// path without it, and print the ratio: what metering costs.
+    #[arg(long)]
+    pub metric: bool,
 }
 
 /// The nginx format the benchmark's log is written in.
@@ -119,9 +126,22 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
             .samples
             .push(stages::measure(bytes, || stages::parse_lines(&log))?);
     }
-    let config = stages::write_config(&dir, &log)?;
+    let config = stages::write_config(&dir, &log, "bench.toml", "")?;
     let path = "tail -> nginx -> record -> lake";
     let mut whole = stage(&format!("levee run: {path}"));
+    let metered_config = if args.metric {
+        Some(stages::write_config(
+            &dir,
+            &log,
+            "bench-metric.toml",
+            stages::METRIC_FILTER,
+        )?)
+    } else {
+        None
+    };
+    let mut metered = metered_config
+        .as_ref()
+        .map(|_| stage("levee run: tail -> nginx -> record -> metric -> lake"));
     let mut other = against
         .as_ref()
         .map(|exe| stage(&format!("{}: {path}", exe.display())));
@@ -141,6 +161,14 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
         whole.samples.push(sample);
         Ok(())
     })];
+    if let (Some(config), Some(metered)) = (&metered_config, &mut metered) {
+        contenders.push(Box::new(|run| {
+            let run_log = dir.join(format!("run-{run}-metric.log"));
+            let sample = stages::whole_path(&this, &dir, config, &run_log, args.lines, bytes)?;
+            metered.samples.push(sample);
+            Ok(())
+        }));
+    }
     if let (Some(exe), Some(other)) = (&against, &mut other) {
         contenders.push(Box::new(|run| {
             let run_log = dir.join(format!("run-{run}-against.log"));
@@ -166,10 +194,14 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     print_table(
         [&read, &parse, &whole]
             .into_iter()
+            .chain(metered.as_ref())
             .chain(other.as_ref())
             .chain(fluent.as_ref()),
         runs,
     );
+    if let Some(metered) = &metered {
+        print_ratios("with the metric filter against without", metered, &whole);
+    }
     if let Some(other) = &other {
         print_ratios("this build against the other", &whole, other);
     }

@@ -81,9 +81,25 @@ struct ParserHolder {
     parser: ParserConfig,
 }
 
-/// Writes the collector's config: tail -> nginx -> record -> lake, with
-/// failed lines to a file.
-pub fn write_config(dir: &Path, log: &Path) -> Result<std::path::PathBuf> {
+/// A counter labelled by a record field, as the user meters API calls: what
+/// `--metric` adds after the record filter.
+pub const METRIC_FILTER: &str = r#"
+[[filters]]
+match = "firehose_parsed.**"
+type = "metric"
+name = "outgoing_msg"
+kind = "counter"
+labels = { type = "$.api_call" }
+"#;
+
+/// Writes the collector's config into `dir` as `name`: tail -> nginx ->
+/// record -> `extra_filters` -> lake, with failed lines to a file.
+pub fn write_config(
+    dir: &Path,
+    log: &Path,
+    name: &str,
+    extra_filters: &str,
+) -> Result<std::path::PathBuf> {
     let config = format!(
         r#"data_dir = {data:?}
 
@@ -98,7 +114,7 @@ match = "nginx.**"
 type = "record"
 set = {{ api_call = "${{method|lower}}_${{path|segment(2)}}", status_class = "${{status|status_class}}" }}
 retag = "firehose_parsed.nginx"
-
+{extra_filters}
 [outputs.lake]
 match = "firehose_parsed.**"
 type = "lake"
@@ -116,7 +132,7 @@ path = {errors:?}
         lake = dir.join("lake").to_string_lossy(),
         errors = dir.join("errors.ndjson").to_string_lossy(),
     );
-    let path = dir.join("bench.toml");
+    let path = dir.join(name);
     std::fs::write(&path, config)?;
     Ok(path)
 }
