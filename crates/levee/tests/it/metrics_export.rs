@@ -1,10 +1,17 @@
 //! `levee metrics export` against a real `levee run`, and against endpoints
 //! that fail in each way: no line printed, a non-zero exit.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::support::{levee, tailing_with_metrics};
+use serde_json::Value;
+
+use crate::support::{levee, python, tailing_with_metrics};
 
 #[test]
 fn circonus_lines_from_a_running_levee() {
@@ -90,4 +97,277 @@ fn a_silent_endpoint_times_out() {
     let stderr = fails_without_output(&format!("http://{addr}/metrics"), &["--timeout", "200ms"]);
     assert!(stderr.contains("within"), "{stderr}");
     server.join().unwrap();
+}
+
+/// A request the test server read: its request line and its body.
+#[derive(Clone, Debug)]
+struct Request {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 in a thread of the test: the n-th
+/// request (from 0) is answered with `answer(n, &request)`, the whole
+/// response as bytes, then the connection is closed; `None` holds the
+/// connection open without an answer until the client gives up.
+struct Server {
+    addr: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Answer = dyn Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync;
+
+impl Server {
+    fn start(answer: impl Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for (n, stream) in listener.incoming().enumerate() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (requests, answer) = (requests.clone(), answer.clone());
+                    // A connection held open must not hold up the next one.
+                    std::thread::spawn(move || serve(n, stream, &requests, &*answer));
+                }
+            })
+        };
+        Server {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = TcpStream::connect(&self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(n: usize, stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &Answer) {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let request = Request {
+        line: line.trim_end().to_owned(),
+        headers,
+        body,
+    };
+    requests.lock().unwrap().push(request.clone());
+    let mut stream = reader.into_inner();
+    match answer(n, &request) {
+        Some(response) => {
+            let _ = stream.write_all(&response);
+        }
+        None => {
+            let _ = stream.read(&mut [0; 1]);
+        }
+    }
+}
+
+/// A 200 response with `body`.
+fn ok_page(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/metrics")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// (sample name, labels, value as text) of every sample, sorted: what two
+/// parsers must agree on.
+type Samples = Vec<(String, BTreeMap<String, String>, String)>;
+
+/// A sample name without `_total`: prometheus_client's classic parser names
+/// a counter's samples `<family>_total` even where the page (as td-agent's
+/// `outgoing_msg`) has no such suffix; the export keeps the page's name.
+fn compared_name(name: &str) -> String {
+    name.strip_suffix("_total").unwrap_or(name).to_owned()
+}
+
+fn value_text(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// What `prometheus_client` reads from `page`.
+fn prometheus_client_samples(page: &str) -> Samples {
+    let format = if page.trim_end().ends_with("# EOF") {
+        "openmetrics"
+    } else {
+        "classic"
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/prometheus_parse.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .arg(format)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the page: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let families: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut samples: Samples = families
+        .iter()
+        .flat_map(|f| f["samples"].as_array().unwrap().iter())
+        .map(|s| {
+            let labels = s["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
+            // Python's repr: nan, inf, -inf or a float.
+            let value: f64 = s["value"].as_str().unwrap().parse().unwrap();
+            (
+                compared_name(s["name"].as_str().unwrap()),
+                labels,
+                value_text(value),
+            )
+        })
+        .collect();
+    samples.sort();
+    samples
+}
+
+/// The samples in `levee metrics export --format json` lines.
+fn json_samples(stdout: &str) -> Samples {
+    let mut samples: Samples = stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let labels = v["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
+            let value = match &v["value"] {
+                Value::String(s) => match s.as_str() {
+                    "+Inf" => f64::INFINITY,
+                    "-Inf" => f64::NEG_INFINITY,
+                    "NaN" => f64::NAN,
+                    other => panic!("value {other:?}"),
+                },
+                n => n.as_f64().unwrap(),
+            };
+            (
+                compared_name(v["name"].as_str().unwrap()),
+                labels,
+                value_text(value),
+            )
+        })
+        .collect();
+    samples.sort();
+    samples
+}
+
+/// The golden pages, served over HTTP and exported as JSON by the real
+/// binary, hold exactly the samples `prometheus_client` reads from them.
+#[test]
+fn the_golden_pages_export_what_prometheus_client_reads() {
+    for name in ["td-agent.prom", "fluentd.prom", "openmetrics.prom"] {
+        let page = fixture(name);
+        let served = page.clone();
+        let server = Server::start(move |_, _| Some(ok_page(&served)));
+        let out = levee()
+            .args(["metrics", "export", "--format", "json", "--url"])
+            .arg(server.url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert_eq!(requests[0].line, "GET /metrics HTTP/1.1");
+        assert!(requests[0].body.is_empty());
+        assert!(
+            requests[0]
+                .headers
+                .iter()
+                .any(|(k, v)| k == "accept" && v.starts_with("text/plain")),
+            "{requests:?}"
+        );
+        let ours = json_samples(&String::from_utf8(out.stdout).unwrap());
+        let theirs = prometheus_client_samples(&page);
+        assert!(theirs.len() > 10, "{name}: {theirs:?}");
+        assert_eq!(ours, theirs, "{name}");
+    }
 }

@@ -3,9 +3,10 @@
 //! - `circonus`: `` name`value1`value2`…`number ``. The metric name, then the
 //!   value of each label in the page's order (label names are left out), then
 //!   the number, all joined by backticks. No labels: `` name`number ``. A
-//!   backtick, carriage return or newline in a label value becomes `_`, so a
-//!   value can never add a field or a line; an empty value stays an empty
-//!   field. No timestamp.
+//!   backtick, carriage return or newline in a label value (or in the name,
+//!   through `--prefix`) becomes `_`, so a value can never add a field or a
+//!   line; an empty value stays an empty field. No timestamp. The README
+//!   gives the grammar.
 //! - `graphite`: the plaintext protocol with tags,
 //!   `name;label=value;… number seconds`. Characters Graphite does not allow
 //!   in tags (`;`, `~`, spaces, control characters) become `_`; a label with
@@ -89,17 +90,24 @@ fn number(value: f64) -> String {
     }
 }
 
+/// Copies `text` with the characters that would end a circonus field or
+/// line turned into `_`.
+fn circonus_field(text: &str, out: &mut String) {
+    out.extend(text.chars().map(|c| {
+        if matches!(c, '`' | '\n' | '\r') {
+            '_'
+        } else {
+            c
+        }
+    }));
+}
+
 fn circonus(name: &str, sample: &Sample, out: &mut String) {
-    out.push_str(name);
+    // A name from the page can't hold these, but `--prefix` can.
+    circonus_field(name, out);
     for (_, value) in &sample.labels {
         out.push('`');
-        out.extend(value.chars().map(|c| {
-            if matches!(c, '`' | '\n' | '\r') {
-                '_'
-            } else {
-                c
-            }
-        }));
+        circonus_field(value, out);
     }
     out.push('`');
     out.push_str(&number(sample.value));

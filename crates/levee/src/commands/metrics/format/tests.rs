@@ -1,5 +1,14 @@
-//! Golden tests: a hand-made page with Fluentd's names (tests/data/metrics/
-//! fluentd.prom) in each format. `LEVEE_BLESS=1` rewrites the expectations.
+//! Golden tests: every exposition page in tests/data/metrics (`*.prom`) in
+//! every format, `<page>.<format>` beside it. `LEVEE_BLESS=1` rewrites the
+//! expectations; read the diff before committing it.
+//!
+//! The pages: `td-agent.prom` as td-agent's Prometheus plugin writes it
+//! (TYPE before HELP, families without samples, Fluentd's own names), with a
+//! metric filter's counter, histogram and summary; `fluentd.prom`, hand-made
+//! edge cases; `openmetrics.prom`, OpenMetrics with `_created`, an exemplar,
+//! info, stateset and timestamps in seconds.
+
+use std::path::{Path, PathBuf};
 
 use super::*;
 use levee_pipeline::metrics::parse::parse;
@@ -8,23 +17,62 @@ const PAGE: &str = include_str!("../../../../tests/data/metrics/fluentd.prom");
 /// 2025-12-05T02:00:00Z, for samples without a timestamp.
 const NOW_MS: i64 = 1_764_900_000_000;
 
-fn golden(format: Format, naming: &Naming, file: &str) {
-    let families = parse(PAGE).expect("the fixture parses");
+const FORMATS: [(Format, &str); 4] = [
+    (Format::Circonus, "circonus"),
+    (Format::Graphite, "graphite"),
+    (Format::Influx, "influx"),
+    (Format::Json, "json"),
+];
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/metrics")
+}
+
+/// The pages, by stem (`td-agent` for `td-agent.prom`), sorted.
+fn pages() -> Vec<String> {
+    let mut pages: Vec<String> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".prom").map(str::to_owned)
+        })
+        .collect();
+    pages.sort();
+    pages
+}
+
+/// Compares (or with `LEVEE_BLESS` writes) `file`; a difference is pushed
+/// to `failures` so one run shows (and blesses) every file.
+fn golden(page: &str, format: Format, naming: &Naming, file: &str, failures: &mut Vec<String>) {
+    let families = parse(page).unwrap_or_else(|e| panic!("{file}: the page parses: {e}"));
     let mut out = String::new();
     write(&families, format, naming, NOW_MS, &mut out);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/metrics")
-        .join(file);
+    let path = data_dir().join(file);
     if std::env::var_os("LEVEE_BLESS").is_some() {
         std::fs::write(&path, &out).unwrap();
     }
-    let expected = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(out, expected, "{file} differs");
+    match std::fs::read_to_string(&path) {
+        Ok(expected) if expected == out => {}
+        Ok(expected) => failures.push(format!(
+            "{file} differs (LEVEE_BLESS=1 rewrites it):\n--- expected\n{expected}--- got\n{out}"
+        )),
+        Err(e) => failures.push(format!("{file}: {e} (LEVEE_BLESS=1 writes it)")),
+    }
 }
 
 #[test]
-fn circonus_golden() {
-    golden(Format::Circonus, &Naming::default(), "fluentd.circonus");
+fn every_page_in_every_format_matches_its_golden_file() {
+    let pages = pages();
+    assert!(pages.len() >= 3, "{pages:?}");
+    let mut failures = Vec::new();
+    for stem in &pages {
+        let page = std::fs::read_to_string(data_dir().join(format!("{stem}.prom"))).unwrap();
+        for (format, ext) in FORMATS {
+            let file = format!("{stem}.{ext}");
+            golden(&page, format, &Naming::default(), &file, &mut failures);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -33,17 +81,26 @@ fn graphite_golden_with_prefix_and_strip_prefix() {
         strip_prefix: Some("fluentd_".to_owned()),
         prefix: "td.".to_owned(),
     };
-    golden(Format::Graphite, &naming, "fluentd.graphite");
+    let page = std::fs::read_to_string(data_dir().join("td-agent.prom")).unwrap();
+    let mut failures = Vec::new();
+    golden(
+        &page,
+        Format::Graphite,
+        &naming,
+        "td-agent.td-prefix.graphite",
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
-fn influx_golden() {
-    golden(Format::Influx, &Naming::default(), "fluentd.influx");
-}
-
-#[test]
-fn json_golden() {
-    golden(Format::Json, &Naming::default(), "fluentd.json");
+fn no_golden_file_is_left_without_its_page() {
+    let pages = pages();
+    for entry in std::fs::read_dir(data_dir()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let stem = name.split('.').next().unwrap();
+        assert!(pages.iter().any(|p| p == stem), "{name} belongs to no page");
+    }
 }
 
 #[test]
@@ -91,4 +148,34 @@ fn circonus_lines_never_break() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn numbers_are_written_as_the_readme_says() {
+    for (value, text) in [
+        (570_277.0, "570277.0"),
+        (0.042, "0.042"),
+        (0.0001, "0.0001"),
+        (1e-7, "1e-7"),
+        (9_999_999_999_999_998.0, "9999999999999998.0"),
+        (1.5e16, "1.5e16"),
+        (-0.0, "-0.0"),
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "+Inf"),
+        (f64::NEG_INFINITY, "-Inf"),
+    ] {
+        assert_eq!(number(value), text);
+    }
+}
+
+#[test]
+fn a_prefix_cannot_break_a_circonus_line() {
+    let families = parse("m{a=\"x\"} 1\n").unwrap();
+    let naming = Naming {
+        strip_prefix: None,
+        prefix: "my`team\n".to_owned(),
+    };
+    let mut out = String::new();
+    write(&families, Format::Circonus, &naming, NOW_MS, &mut out);
+    assert_eq!(out, "my_team_m`x`1.0\n");
 }
