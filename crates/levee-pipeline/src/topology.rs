@@ -74,9 +74,14 @@ pub async fn run(
             let addr = listener.local_addr().unwrap_or(addr);
             tracing::info!(%addr, "metrics on http://{addr}/metrics");
             let (done, until_done) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
-                let _ = until_done.await;
-            }));
+            let server = tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                pipeline.metrics.clone(),
+                async {
+                    let _ = until_done.await;
+                },
+            ));
             Some((done, server))
         }
         None => None,
