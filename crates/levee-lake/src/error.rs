@@ -44,6 +44,21 @@ pub enum LakeError {
     #[cfg(feature = "compact")]
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// Another compactor holds the table's lock (see `compact::lock`).
+    #[error("{table} is being compacted by {holder}")]
+    Locked {
+        /// The table, as `db.table`.
+        table: String,
+        /// Who holds the lock, as it says.
+        holder: String,
+    },
+    /// The table's lock lapsed while this compactor held it (it stalled
+    /// longer than its lease), so another may have taken it.
+    #[error("lost the compaction lock `{key}`; stopped before committing more")]
+    LockLost {
+        /// The lock's key.
+        key: String,
+    },
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),

@@ -18,12 +18,14 @@
 //! counted (the first one is quoted), a chunk that cannot be decompressed is
 //! listed with its error. Errors of the store itself stop the run.
 //!
-//! One compaction per table at a time: two at once could interleave their
-//! file swaps.
+//! One compaction per table at a time, on one machine or many: each run
+//! holds the table's lock ([`lock`]) from its first listing to its last
+//! commit, and a second waits for it or gives up, as [`LockWait`] says.
 
 mod chunk;
 mod decode;
 mod hour;
+pub mod lock;
 mod plan;
 mod report;
 mod scan;
@@ -38,7 +40,9 @@ use crate::properties::{TimeField, read_properties};
 use crate::schema::{Changes, TableSchema, prepare_record};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
 use levee_event::Record;
+pub use lock::{LockWait, TableLock};
 use plan::Status;
+use std::time::Duration;
 
 /// Which hours of a table to consider.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +82,10 @@ pub struct CompactOptions {
     pub fetch_concurrency: usize,
     /// zstd level of the Parquet pages (1..=22).
     pub zstd_level: i32,
+    /// How long the table's lock lasts unless renewed (see [`lock`]).
+    pub lock_lease: Duration,
+    /// Whether to wait for a table another compactor holds.
+    pub lock_wait: LockWait,
 }
 
 impl Default for CompactOptions {
@@ -93,6 +101,8 @@ impl Default for CompactOptions {
             max_chunk_bytes: 1 << 30,
             fetch_concurrency: 8,
             zstd_level: 3,
+            lock_lease: lock::DEFAULT_LEASE,
+            lock_wait: LockWait::Up(Duration::from_secs(600)),
         }
     }
 }
@@ -102,11 +112,29 @@ impl Default for CompactOptions {
 /// chunks arriving during the run another.
 const MAX_PASSES: usize = 3;
 
-/// Compacts the selected hours of a table and reports what it did.
+/// Compacts the selected hours of a table and reports what it did,
+/// holding the table's lock throughout: [`LakeError::Locked`] if another
+/// compactor holds it past `opts.lock_wait`.
 pub async fn compact_table(
     lake: &Lake,
     table: &TableRef,
     opts: &CompactOptions,
+) -> Result<CompactReport, LakeError> {
+    let lock = TableLock::acquire(lake, table, opts.lock_lease, opts.lock_wait).await?;
+    let result = compact_locked(lake, table, opts, &lock).await;
+    // The work's outcome matters more than a failed release, which only
+    // leaves the lock to lapse.
+    if let Err(e) = lock.release().await {
+        tracing::warn!("{table}: releasing the compaction lock: {e}");
+    }
+    result
+}
+
+async fn compact_locked(
+    lake: &Lake,
+    table: &TableRef,
+    opts: &CompactOptions,
+    lock: &TableLock,
 ) -> Result<CompactReport, LakeError> {
     let concurrency = opts.fetch_concurrency;
     let (mut schema, time_field) = table_schema(lake, table, concurrency).await?;
@@ -134,6 +162,8 @@ pub async fn compact_table(
             break;
         }
         for (state, reason) in work {
+            lock.check()?;
+            test_pause().await;
             report.skipped.retain(|s| s.partition != state.partition);
             hour::compact_hour(
                 lake,
@@ -153,6 +183,22 @@ pub async fn compact_table(
         report.stale_hours = plan::stale_hours(lake, table, &schema, concurrency).await?;
     }
     Ok(report)
+}
+
+/// A test hook, not a setting: `LEVEE_TEST_COMPACT_PAUSE_MS` makes every
+/// hour wait that long before it starts, so end-to-end tests can have two
+/// compactions overlap, or kill one mid-run, without racing the clock.
+async fn test_pause() {
+    static PAUSE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("LEVEE_TEST_COMPACT_PAUSE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis)
+    });
+    if let Some(pause) = pause {
+        tokio::time::sleep(*pause).await;
+    }
 }
 
 /// The records of a chunk's newline-delimited JSON (decompressed) as

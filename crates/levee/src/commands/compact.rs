@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use levee_lake::compact::{CompactOptions, CompactReport, HourSelection, compact_table};
+use levee_lake::compact::{CompactOptions, CompactReport, HourSelection, LockWait, compact_table};
 use levee_lake::{Lake, Partition, TableRef, catalog};
 
 #[derive(clap::Args)]
@@ -24,6 +24,10 @@ pub struct CompactArgs {
     /// Print a line for every hour compacted.
     #[arg(short, long)]
     pub verbose: bool,
+    /// How long to wait for a table another compactor is working on (its
+    /// lock), e.g. `30s`; `0s` gives up on it at once.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub lock_wait: std::time::Duration,
 }
 
 pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
@@ -49,6 +53,11 @@ pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
     }
     let options = CompactOptions {
         hours,
+        lock_wait: if args.lock_wait.is_zero() {
+            LockWait::No
+        } else {
+            LockWait::Up(args.lock_wait)
+        },
         ..CompactOptions::default()
     };
     for table in &tables {

@@ -2,6 +2,7 @@
 //! engine that is not ours.
 
 mod cli;
+mod compact_lock;
 mod crash;
 mod demo;
 mod disk_buffer;
