@@ -119,13 +119,20 @@ impl Opened {
         let started = Instant::now();
         let mut pending = late.pending;
         let mut backoff = Backoff::new(retry);
+        metrics.health.down(format_args!(
+            "its sink is still opening after {OPEN_GRACE:?}"
+        ));
         loop {
             match joined(pending.await) {
                 Ok(sink) => {
                     tracing::info!(output, after = ?started.elapsed(), "opened late; writing what its buffer holds");
+                    metrics.health.ok();
                     return sink;
                 }
                 Err(error) => {
+                    metrics
+                        .health
+                        .down(format_args!("its sink does not open: {error}"));
                     metrics.errors.inc();
                     metrics.retries.inc();
                     let wait = backoff.next();

@@ -387,14 +387,17 @@ impl Worker<'_> {
                     if attempt > 1 {
                         self.metrics.retry_backoff.set(0.0);
                     }
+                    self.metrics.health.ok();
                     return Ok(stored);
                 }
                 Err(err) => {
                     self.metrics.errors.inc();
                     // Asking again cannot help: the caller deals with it.
+                    // The data is at fault, not the sink: health stays.
                     if err.malformed().is_some() {
                         return Err((attempt, err));
                     }
+                    self.metrics.health.failing(&err);
                     if self.retry.max_attempts.is_some_and(|max| attempt >= max) {
                         self.metrics.retry_backoff.set(0.0);
                         return Err((attempt, err));

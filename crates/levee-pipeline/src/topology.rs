@@ -12,9 +12,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use levee_io::{SinkContext, SinkMetrics, SourceContext, SourceMetrics};
+use levee_io::{SinkContext, SinkMetrics, SourceContext, SourceError, SourceMetrics};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::buffer::{self, Buffer, DiskBuffer, MemoryBuffer};
 use crate::config::Pipeline;
@@ -74,9 +74,14 @@ pub async fn run(
             let addr = listener.local_addr().unwrap_or(addr);
             tracing::info!(%addr, "metrics on http://{addr}/metrics");
             let (done, until_done) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(metrics::serve(listener, metrics.clone(), async {
-                let _ = until_done.await;
-            }));
+            let server = tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                pipeline.metrics.clone(),
+                async {
+                    let _ = until_done.await;
+                },
+            ));
             Some((done, server))
         }
         None => None,
@@ -203,6 +208,8 @@ pub async fn run(
     let mut routers = JoinSet::new();
     let mut sources = JoinSet::new();
     let mut source_reports = Vec::new();
+    // A source task that panics is known only by its id.
+    let mut source_names = std::collections::HashMap::new();
     for built in pipeline.sources {
         let (tx, rx) = mpsc::channel::<levee_event::Sent>(SOURCE_CHANNEL_BATCHES);
         routers.spawn(router::run(router.clone(), rx));
@@ -215,8 +222,8 @@ pub async fn run(
             metrics: metrics.source(&built.name),
         };
         source_reports.push((built.name.clone(), ctx.metrics.clone()));
-        let name = built.name;
-        sources.spawn(async move { (name, built.source.run(ctx).await) });
+        let id = sources.spawn(built.source.run(ctx)).id();
+        source_names.insert(id, built.name);
     }
     drop(router);
     // The buffers close once every source has let go of its channel, not
@@ -231,23 +238,28 @@ pub async fn run(
     });
 
     let mut source_errors = Vec::new();
-    let mut note = |joined: Result<
-        (String, Result<(), levee_io::SourceError>),
-        tokio::task::JoinError,
-    >| match joined {
-        Ok((_, Ok(()))) => {}
-        Ok((name, Err(e))) => {
-            tracing::error!(source = %name, error = %e, "source stopped");
-            source_errors.push((name, e.to_string()));
-        }
-        Err(e) => source_errors.push(("?".into(), format!("source task failed: {e}"))),
+    // A source that ended by itself (its input ended) is fine; one that
+    // stopped with an error is down for `/health` from then on.
+    let mut note = |joined: Result<(Id, Result<(), SourceError>), JoinError>| {
+        let (id, error) = match joined {
+            Ok((_, Ok(()))) => return,
+            Ok((id, Err(e))) => (id, e.to_string()),
+            Err(e) => (e.id(), format!("source task failed: {e}")),
+        };
+        let name = source_names.get(&id).cloned().unwrap_or_else(|| "?".into());
+        tracing::error!(source = %name, %error, "source stopped");
+        metrics
+            .health()
+            .component(&format!("source {name}"))
+            .down(format_args!("stopped: {error}"));
+        source_errors.push((name, error));
     };
 
     tokio::pin!(shutdown);
     let mut signalled = false;
     loop {
         tokio::select! {
-            joined = sources.join_next() => match joined {
+            joined = sources.join_next_with_id() => match joined {
                 Some(j) => note(j),
                 None => break,
             },
@@ -255,7 +267,7 @@ pub async fn run(
                 signalled = true;
                 tracing::info!("shutting down: stopping sources, then draining buffers");
                 let _ = stop.send(true);
-                while let Some(j) = sources.join_next().await {
+                while let Some(j) = sources.join_next_with_id().await {
                     note(j);
                 }
                 break;

@@ -4,6 +4,7 @@
 //! counting on the hot path is one relaxed add.
 
 mod classic;
+pub mod health;
 pub mod parse;
 mod server;
 
@@ -11,6 +12,7 @@ use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+pub use health::{Component, Health};
 pub use server::{MetricsConfig, bind, serve};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -121,6 +123,8 @@ pub struct Metrics {
     metric_tables: Arc<MetricTables>,
     /// The `tag` labels `unrouted` has made, up to [`MAX_UNROUTED_TAGS`].
     unrouted_tags: Mutex<HashSet<String>>,
+    /// What `/health` reads.
+    health: Health,
 }
 
 /// One output's counters.
@@ -161,6 +165,9 @@ pub struct OutputMetrics {
     pub buffer_damage: Counter,
     /// Bytes of a disk buffer skipped as damaged.
     pub buffer_damaged_bytes: Counter,
+    /// The output's part of `/health` (`output NAME`): its sink open, and
+    /// its calls working or in retries.
+    pub health: Component,
 }
 
 impl Default for Metrics {
@@ -204,6 +211,7 @@ impl Metrics {
             metric_folded: Family::default(),
             metric_tables,
             unrouted_tags: Mutex::default(),
+            health: Health::new(),
             registry: Registry::default(),
         };
         registry.register(
@@ -387,7 +395,13 @@ impl Metrics {
             buffer_bytes: self.buffer_bytes.get_or_create(&label).clone(),
             buffer_damage: self.buffer_damage.get_or_create(&label).clone(),
             buffer_damaged_bytes: self.buffer_damaged_bytes.get_or_create(&label).clone(),
+            health: self.health.component(&format!("output {name}")),
         }
+    }
+
+    /// What `/health` reads: components register and report there.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// The counter of events a filter dropped.

@@ -1,21 +1,24 @@
 //! `/metrics`: the registry in Prometheus' classic text format, or in
 //! OpenMetrics for a scraper that asks for it, over HTTP, on the address
 //! `[metrics] listen` names (`127.0.0.1:24231` unless given, the port
-//! fluent-plugin-prometheus used). `/health` says the pipeline runs; `/`
-//! links both.
+//! fluent-plugin-prometheus used). `/health` says whether every component
+//! runs (see [`super::health`]); `/` links both.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use levee_io::units::Interval;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use super::Metrics;
 use super::classic::{CLASSIC, OPENMETRICS};
+use super::health::DEFAULT_UNHEALTHY_AFTER;
 
 /// `[metrics]`: where the metrics are served.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -26,6 +29,20 @@ pub struct MetricsConfig {
     /// counters are still kept and summarised at exit).
     #[serde(default = "default_listen", deserialize_with = "socket_addr")]
     pub listen: Option<SocketAddr>,
+    /// How long an output may be failing (its sink calls in retries)
+    /// before `/health` answers 503 for it, such as `"5m"`. Default
+    /// `"60s"`. A source that stopped with an error, or an output whose
+    /// sink has not opened, makes it 503 at once.
+    #[serde(default)]
+    pub unhealthy_after: Option<Interval>,
+}
+
+impl MetricsConfig {
+    /// `unhealthy_after`, or its default.
+    pub fn unhealthy_after(&self) -> Duration {
+        self.unhealthy_after
+            .map_or(DEFAULT_UNHEALTHY_AFTER, |i| i.0)
+    }
 }
 
 /// Fluentd's Prometheus plugin's port, on loopback only: the page is for
@@ -46,7 +63,7 @@ fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAd
 /// The page at `/`.
 const INDEX: &str = "<!doctype html>\n<title>levee</title>\n<h1>levee</h1>\n\
 <p><a href=\"/metrics\">/metrics</a>: every metric (Prometheus text; OpenMetrics on request)</p>\n\
-<p><a href=\"/health\">/health</a>: <code>ok</code> while the pipeline runs</p>\n";
+<p><a href=\"/health\">/health</a>: <code>ok</code> while every component runs, else 503 and why</p>\n";
 
 /// OpenMetrics if the scraper's `Accept` names it, else the classic
 /// format, as Prometheus itself negotiates.
@@ -69,12 +86,29 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves `/metrics` until `shutdown` resolves.
+/// `/health`'s answer: 200 `ok`, or 503 with one line per reason.
+fn health(metrics: &Metrics, unhealthy_after: Duration) -> axum::response::Response {
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match metrics.health().check(unhealthy_after) {
+        Ok(()) => (StatusCode::OK, text, "ok\n".to_owned()).into_response(),
+        Err(reasons) => {
+            let mut body = reasons.join("\n");
+            body.push('\n');
+            (StatusCode::SERVICE_UNAVAILABLE, text, body).into_response()
+        }
+    }
+}
+
+/// Serves `/metrics`, `/health` and `/` as `config` says, until
+/// `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    config: MetricsConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let unhealthy_after = config.unhealthy_after();
+    let for_health = metrics.clone();
     let app = Router::new()
         .route(
             "/metrics",
@@ -90,15 +124,11 @@ pub async fn serve(
                 }
             }),
         )
-        // The server runs inside the pipeline and stops with it: an answer
-        // means the pipeline runs.
         .route(
             "/health",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    "ok\n",
-                )
+            get(move || {
+                let metrics = for_health.clone();
+                async move { health(&metrics, unhealthy_after) }
             }),
         )
         .route(
@@ -138,7 +168,7 @@ mod tests {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, metrics, async {
+        let server = tokio::spawn(serve(listener, metrics, MetricsConfig::default(), async {
             let _ = stopped.await;
         }));
         let classic = get(addr, "/metrics").await;
@@ -186,10 +216,43 @@ mod tests {
         server.await.unwrap().unwrap();
     }
 
+    #[tokio::test]
+    async fn health_is_503_with_a_line_per_reason_then_200_once_all_is_well() {
+        let metrics = Arc::new(Metrics::new());
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config: MetricsConfig = toml::from_str("unhealthy_after = \"1h\"").unwrap();
+        assert_eq!(config.unhealthy_after(), Duration::from_secs(3600));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, metrics.clone(), config, async {
+            let _ = stopped.await;
+        }));
+        let source = metrics.health().component("source nginx");
+        source.down("reading access.log: permission denied");
+        // Failing for less than unhealthy_after: not a reason yet.
+        metrics.output("lake").health.failing("put: timed out");
+        let sick = get(addr, "/health").await;
+        assert!(sick.starts_with("HTTP/1.1 503"), "{sick}");
+        assert!(
+            sick.ends_with(
+                "\r\n\r\nsource nginx: down for 0s: reading access.log: permission denied\n"
+            ),
+            "{sick}"
+        );
+        source.ok();
+        metrics.output("lake").health.ok();
+        let well = get(addr, "/health").await;
+        assert!(well.starts_with("HTTP/1.1 200"), "{well}");
+        assert!(well.ends_with("\r\n\r\nok\n"), "{well}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
     #[test]
     fn metrics_without_listen_serves_on_24231_on_loopback() {
         let config: MetricsConfig = toml::from_str("").unwrap();
         assert_eq!(config.listen, Some("127.0.0.1:24231".parse().unwrap()));
         assert_eq!(MetricsConfig::default().listen, None);
+        assert_eq!(config.unhealthy_after(), Duration::from_secs(60));
     }
 }

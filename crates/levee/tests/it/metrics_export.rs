@@ -371,3 +371,127 @@ fn the_golden_pages_export_what_prometheus_client_reads() {
         assert_eq!(ours, theirs, "{name}");
     }
 }
+
+/// Poll `n`'s page: two samples holding `n`.
+fn numbered_page(n: usize) -> Vec<u8> {
+    ok_page(&format!(
+        "# TYPE polled gauge\npolled{{poll=\"{n}\"}} {n}\n# TYPE second gauge\nsecond {n}\n"
+    ))
+}
+
+/// `--every`: polls 1 to 4 fail in four ways (a 500, a malformed page, no
+/// answer within the timeout, a connection closed without answer); each is
+/// said on stderr, writes no line, and polling goes on. Every poll that
+/// worked wrote its lines whole; SIGTERM ends the export with success.
+#[cfg(unix)]
+#[test]
+fn every_keeps_polling_past_failed_polls() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::support::{sigterm, wait_until};
+
+    let server = Server::start(|n, _| match n {
+        1 => Some(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        2 => Some(ok_page("# TYPE polled gauge\npolled{poll=\"2\" 2\n")),
+        3 => None,
+        4 => Some(Vec::new()),
+        n => Some(numbered_page(n)),
+    });
+    let mut child = levee()
+        .args(["metrics", "export", "--format", "circonus"])
+        .args(["--every", "100ms", "--timeout", "300ms", "--url"])
+        .arg(server.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 || tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    wait_until(Duration::from_secs(30), "no line from poll 7", || {
+        lines.extend(rx.try_iter());
+        lines.iter().any(|l| l == "second`7.0\n").then_some(())
+    });
+    sigterm(&child);
+    let status = wait_until(Duration::from_secs(10), "export did not stop", || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status}");
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+
+    // Whole polls only, in order: 0, then 5 on; nothing from 1 to 4.
+    assert!(lines.len() >= 8 && lines.len().is_multiple_of(2), "{lines:?}");
+    let mut polls = Vec::new();
+    for pair in lines.chunks(2) {
+        let n: usize = pair[1]
+            .strip_prefix("second`")
+            .and_then(|l| l.strip_suffix(".0\n"))
+            .unwrap_or_else(|| panic!("{pair:?}"))
+            .parse()
+            .unwrap();
+        assert_eq!(pair[0], format!("polled`{n}`{n}.0\n"));
+        polls.push(n);
+    }
+    let expected: Vec<usize> = [0].into_iter().chain(5..5 + polls.len() - 1).collect();
+    assert_eq!(polls, expected);
+
+    for said in ["not 200", "line 2", "within 300ms", "not HTTP"] {
+        assert!(stderr.contains(said), "no {said:?} in {stderr}");
+    }
+    assert_eq!(stderr.matches("polling goes on").count(), 4, "{stderr}");
+    assert!(server.requests().len() >= polls.len() + 4);
+}
+
+/// `--every` into a pipe whose reader went away (`| head -1`): the export
+/// ends with an error rather than polling for nobody.
+#[test]
+fn every_ends_when_stdout_closes() {
+    use std::time::Duration;
+
+    use crate::support::wait_until;
+
+    let server = Server::start(|n, _| Some(numbered_page(n)));
+    let mut child = levee()
+        .args(["metrics", "export", "--format", "graphite"])
+        .args(["--every", "50ms", "--url"])
+        .arg(server.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("polled;poll=0 0.0 "), "{line}");
+    drop(stdout);
+    let status = wait_until(Duration::from_secs(10), "export went on", || {
+        child.try_wait().unwrap()
+    });
+    assert!(!status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("writing to stdout"), "{stderr}");
+}

@@ -32,7 +32,7 @@ impl Outage {
     fn start(dir: &Path, max_attempts: Option<u32>) -> Outage {
         let max_attempts = max_attempts.map_or(String::new(), |n| format!(", max_attempts = {n}"));
         let config = format!(
-            "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+            "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\nunhealthy_after = \"300ms\"\n\
              [sources.in]\ntype = \"stdin\"\ntag = \"in\"\n\
              [outputs.lake]\nmatch = \"in\"\ntype = \"lake\"\nlake = {lake}\n\
              database = \"db\"\ntable = \"t\"\nchunk_interval = \"200ms\"\n\
@@ -133,6 +133,21 @@ impl Outage {
             let line = text.lines().find(|l| l.starts_with("output lake: "))?;
             Some(line.to_owned())
         })
+    }
+
+    /// `GET /health`: the status code and the body.
+    fn health(&self) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(&self.metrics).unwrap();
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, body.to_owned())
     }
 
     fn lake_lines(&self) -> usize {
@@ -368,4 +383,37 @@ fn with_max_attempts_1_an_outage_drops_exactly_the_lines_reported_dropped() {
     assert_eq!(dropped, missing, "{report}");
     assert_eq!(events, total as u64 - missing, "{report}");
     assert_eq!(retries, 0, "{report}");
+}
+
+/// `/health` answered 200 whatever happened. Now an output whose sink calls
+/// keep failing makes it 503, naming the output, once that has lasted
+/// `unhealthy_after` (300ms here), and it is 200 again once a call works.
+#[test]
+fn health_is_503_naming_the_output_while_the_lake_is_down_and_200_once_it_is_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut run = Outage::start(tmp.path(), None);
+    run.stdin = Some(run.feed(0..100).join().unwrap());
+    run.until("first chunks", |o| (o.lake_lines() == 100).then_some(()));
+    assert_eq!(run.health(), (200, "ok\n".to_owned()));
+
+    let fault = Fault::start(&tmp.path().join("lake/db/t"));
+    run.stdin = Some(run.feed(100..200).join().unwrap());
+    let sick = run.until("/health to say 503", |o| {
+        let (status, body) = o.health();
+        (status == 503).then_some(body)
+    });
+    assert_eq!(sick.lines().count(), 1, "{sick}");
+    assert!(sick.starts_with("output lake: failing for "), "{sick}");
+    // The sink's own error, whichever fault this user gets (see Fault).
+    assert!(
+        sick.contains("Not a directory") || sick.contains("Permission denied"),
+        "{sick}"
+    );
+
+    fault.end();
+    run.until("/health to say 200 again", |o| {
+        (o.health() == (200, "ok\n".to_owned())).then_some(())
+    });
+    run.finish();
+    assert_eq!(lake(tmp.path()).len(), 200);
 }

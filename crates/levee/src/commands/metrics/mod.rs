@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use levee_pipeline::metrics::parse::parse;
+use tokio::time::MissedTickBehavior;
 
 use format::{Format, Naming};
 
@@ -17,7 +18,8 @@ use format::{Format, Naming};
 pub enum MetricsCommand {
     /// Read a Prometheus endpoint (levee's, Fluentd's, anyone's) and print
     /// one line per sample. A timeout, an unreachable endpoint or a
-    /// malformed page prints no line and exits 1.
+    /// malformed page prints no line and exits 1; with `--every` it is said
+    /// on stderr and polling goes on.
     Export(ExportArgs),
 }
 
@@ -38,6 +40,20 @@ pub struct ExportArgs {
     /// How long the fetch may take in all (`5s`, `500ms`).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Poll this often (`60s`) until stopped (Ctrl-C or SIGTERM, between
+    /// polls), instead of once. A failed poll is said on stderr, writes no
+    /// line, and the next poll comes on time.
+    #[arg(long, value_parser = every)]
+    every: Option<Duration>,
+}
+
+/// `--every`: a duration of at least a millisecond.
+fn every(text: &str) -> Result<Duration, String> {
+    let every = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if every < Duration::from_millis(1) {
+        return Err("must be at least 1ms".to_owned());
+    }
+    Ok(every)
 }
 
 pub async fn metrics(command: &MetricsCommand) -> Result<ExitCode> {
@@ -47,6 +63,44 @@ pub async fn metrics(command: &MetricsCommand) -> Result<ExitCode> {
 }
 
 async fn export(args: &ExportArgs) -> Result<ExitCode> {
+    let naming = Naming {
+        strip_prefix: args.strip_prefix.clone(),
+        prefix: args.prefix.clone(),
+    };
+    let Some(every) = args.every else {
+        let lines = poll(args, &naming).await?;
+        write_stdout(&lines)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    // Polls keep to the clock from the first: a slow one delays the next,
+    // never shifts the ones after it.
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        let polled = tokio::select! {
+            () = &mut stop => return Ok(ExitCode::SUCCESS),
+            polled = async {
+                ticks.tick().await;
+                poll(args, &naming).await
+            } => polled,
+        };
+        match polled {
+            // Stdout gone (a closed pipe) ends the export: no later poll
+            // could be written either.
+            Ok(lines) => write_stdout(&lines)?,
+            Err(e) => eprintln!(
+                "levee: {}: {}; polling goes on",
+                humantime::format_rfc3339_seconds(SystemTime::now()),
+                crate::said_once(&e)
+            ),
+        }
+    }
+}
+
+/// One poll: the page of `args.url` as lines, or why there are none.
+async fn poll(args: &ExportArgs, naming: &Naming) -> Result<String> {
     let page = fetch::get(&args.url, args.timeout)
         .await
         .with_context(|| format!("reading {}", args.url))?;
@@ -54,17 +108,33 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let naming = Naming {
-        strip_prefix: args.strip_prefix.clone(),
-        prefix: args.prefix.clone(),
-    };
     // The whole output is made before any of it is written.
     let mut out = String::new();
-    format::write(&families, args.format, &naming, now_ms, &mut out);
+    format::write(&families, args.format, naming, now_ms, &mut out);
+    Ok(out)
+}
+
+/// Writes one poll's lines with one call, so they go out whole.
+fn write_stdout(lines: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(out.as_bytes())
+        .write_all(lines.as_bytes())
         .and_then(|()| stdout.flush())
-        .context("writing to stdout")?;
-    Ok(ExitCode::SUCCESS)
+        .context("writing to stdout")
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
