@@ -438,7 +438,10 @@ fn every_keeps_polling_past_failed_polls() {
         .unwrap();
 
     // Whole polls only, in order: 0, then 5 on; nothing from 1 to 4.
-    assert!(lines.len() >= 8 && lines.len().is_multiple_of(2), "{lines:?}");
+    assert!(
+        lines.len() >= 8 && lines.len().is_multiple_of(2),
+        "{lines:?}"
+    );
     let mut polls = Vec::new();
     for pair in lines.chunks(2) {
         let n: usize = pair[1]
@@ -494,4 +497,219 @@ fn every_ends_when_stdout_closes() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(stderr.contains("writing to stdout"), "{stderr}");
+}
+
+/// Reads `stream`'s lines from a thread into a channel.
+fn lines_of(stream: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stream = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            if stream.read_line(&mut line).unwrap_or(0) == 0 || tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads `count` lines from a receiver's connection.
+fn read_lines(stream: &mut BufReader<TcpStream>, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let mut line = String::new();
+            stream.read_line(&mut line).unwrap();
+            line
+        })
+        .collect()
+}
+
+/// A poll's two graphite lines from `numbered_page`: its number.
+fn graphite_poll(pair: &[String]) -> usize {
+    let n: usize = pair[1]
+        .strip_prefix("second ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.strip_suffix(".0"))
+        .unwrap_or_else(|| panic!("{pair:?}"))
+        .parse()
+        .unwrap();
+    assert!(
+        pair[0].starts_with(&format!("polled;poll={n} {n}.0 ")) && pair[0].ends_with('\n'),
+        "{pair:?}"
+    );
+    assert!(pair[1].ends_with('\n'), "{pair:?}");
+    n
+}
+
+/// `--push tcp://`: graphite lines (the default format there) to a real
+/// TCP receiver. The receiver closes the first connection after one poll,
+/// then is down for a while (refused connections are said on stderr), then
+/// listens again on the same port: the export connects anew and its lines
+/// arrive whole.
+#[cfg(unix)]
+#[test]
+fn push_tcp_reconnects_to_a_receiver_that_went_away() {
+    use std::time::Duration;
+
+    use crate::support::{sigterm, wait_until};
+
+    let pages = Server::start(|n, _| Some(numbered_page(n)));
+    let receiver = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = receiver.local_addr().unwrap();
+    let mut child = levee()
+        .args(["metrics", "export", "--every", "100ms", "--url"])
+        .arg(pages.url())
+        .arg("--push")
+        .arg(format!("tcp://{addr}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines_of(child.stderr.take().unwrap());
+
+    let (first, _) = receiver.accept().unwrap();
+    // Down before the connection closes, so no poll can connect between.
+    drop(receiver);
+    let mut first = BufReader::new(first);
+    assert_eq!(graphite_poll(&read_lines(&mut first, 2)), 0);
+    drop(first);
+
+    let mut said = Vec::new();
+    wait_until(Duration::from_secs(30), "no refused send said", || {
+        said.extend(stderr.try_iter());
+        said.iter()
+            .any(|l| l.contains("connecting to") && l.contains("polling goes on"))
+            .then_some(())
+    });
+    let receiver = TcpListener::bind(addr).unwrap();
+    let (second, _) = receiver.accept().unwrap();
+    let mut second = BufReader::new(second);
+    let lines = read_lines(&mut second, 6);
+    let polls: Vec<usize> = lines.chunks(2).map(graphite_poll).collect();
+    assert!(polls[0] > 1, "{polls:?}");
+    assert!(polls.windows(2).all(|w| w[1] == w[0] + 1), "{polls:?}");
+
+    sigterm(&child);
+    let status = wait_until(Duration::from_secs(10), "export did not stop", || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status}");
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(stdout.is_empty(), "pushed lines went to stdout: {stdout}");
+    // No poll lost in silence: each one between the first connection and
+    // the second was said to have failed (a write into the connection the
+    // receiver had closed would have "worked").
+    said.extend(stderr.iter());
+    let failed = said
+        .iter()
+        .filter(|l| l.contains("polling goes on"))
+        .count();
+    assert_eq!(failed, polls[0] - 1, "{said:?}");
+}
+
+/// `--push http://`: one POST of the JSON lines per poll to a real HTTP
+/// server; an answer that is not 2xx is said on stderr and polling goes on.
+#[cfg(unix)]
+#[test]
+fn push_http_posts_each_poll_as_json_lines() {
+    use std::time::Duration;
+
+    use crate::support::{sigterm, wait_until};
+
+    let pages = Server::start(|n, _| Some(numbered_page(n)));
+    let trap = Server::start(|n, _| {
+        Some(match n {
+            1 => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy".to_vec(),
+            _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        })
+    });
+    let mut child = levee()
+        .args(["metrics", "export", "--every", "100ms", "--url"])
+        .arg(pages.url())
+        .arg("--push")
+        .arg(format!("http://{}/module/httptrap/check/secret", trap.addr))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(30), "fewer than 5 posts", || {
+        (trap.requests().len() >= 5).then_some(())
+    });
+    sigterm(&child);
+    let status = wait_until(Duration::from_secs(10), "export did not stop", || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+
+    let requests = trap.requests();
+    let mut polls = Vec::new();
+    for request in &requests {
+        assert_eq!(request.line, "POST /module/httptrap/check/secret HTTP/1.1");
+        assert!(
+            request
+                .headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "application/x-ndjson"),
+            "{request:?}"
+        );
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        assert!(body.ends_with('\n'), "{body}");
+        let samples: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(samples.len(), 2, "{body}");
+        let n = samples[1]["value"].as_f64().unwrap();
+        assert_eq!(samples[0]["labels"]["poll"], format!("{n}"));
+        assert_eq!(samples[1]["name"], "second");
+        polls.push(n as usize);
+    }
+    let expected: Vec<usize> = (0..polls.len()).collect();
+    assert_eq!(polls, expected, "one post per poll, in order");
+    assert_eq!(stderr.matches("polling goes on").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("503") && stderr.contains("busy"),
+        "{stderr}"
+    );
+}
+
+/// Without `--every`, a push that fails is an error and exit 1.
+#[test]
+fn a_failed_push_is_an_error() {
+    let pages = Server::start(|n, _| Some(numbered_page(n)));
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let trap = Server::start(|_, _| {
+        Some(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_vec())
+    });
+    for (push, said) in [
+        (format!("tcp://{closed}"), "connecting to"),
+        (format!("http://{}/trap", trap.addr), "500"),
+    ] {
+        let out = levee()
+            .args(["metrics", "export", "--url"])
+            .arg(pages.url())
+            .args(["--push", &push])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{push}");
+        assert!(stderr.contains(said), "{push}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
 }

@@ -3,16 +3,19 @@
 
 mod fetch;
 pub mod format;
+mod http;
+mod push;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use levee_pipeline::metrics::parse::parse;
 use tokio::time::MissedTickBehavior;
 
 use format::{Format, Naming};
+use push::{Pusher, Target};
 
 #[derive(clap::Subcommand)]
 pub enum MetricsCommand {
@@ -28,9 +31,10 @@ pub struct ExportArgs {
     /// The page to read, `http://host:port/path`.
     #[arg(long)]
     url: String,
-    /// The line format.
-    #[arg(long, value_enum)]
-    format: Format,
+    /// The line format. With `--push` it may be left out: graphite for
+    /// `tcp://`, json for `http(s)://`.
+    #[arg(long, value_enum, required_unless_present = "push")]
+    format: Option<Format>,
     /// Put before every metric name, as given (include a separator).
     #[arg(long, default_value = "")]
     prefix: String,
@@ -45,6 +49,12 @@ pub struct ExportArgs {
     /// line, and the next poll comes on time.
     #[arg(long, value_parser = every)]
     every: Option<Duration>,
+    /// Send the lines here instead of stdout: `tcp://host:2003` (a
+    /// Graphite-compatible receiver; the connection is kept and remade when
+    /// it fails) or `http(s)://…` (one POST of the lines per poll). The
+    /// timeout bounds each send too.
+    #[arg(long, value_parser = Target::parse)]
+    push: Option<Target>,
 }
 
 /// `--every`: a duration of at least a millisecond.
@@ -67,9 +77,21 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
         strip_prefix: args.strip_prefix.clone(),
         prefix: args.prefix.clone(),
     };
+    let format = match (args.format, &args.push) {
+        (Some(format), _) => format,
+        (None, Some(target)) => target.default_format(),
+        (None, None) => bail!("--format is needed without --push"),
+    };
+    let mut pusher = args
+        .push
+        .clone()
+        .map(|target| Pusher::new(target, format, args.timeout));
     let Some(every) = args.every else {
-        let lines = poll(args, &naming).await?;
-        write_stdout(&lines)?;
+        let lines = poll(args, format, &naming).await?;
+        match &mut pusher {
+            Some(pusher) => pusher.send(&lines).await?,
+            None => write_stdout(&lines)?,
+        }
         return Ok(ExitCode::SUCCESS);
     };
     // Polls keep to the clock from the first: a slow one delays the next,
@@ -79,28 +101,37 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
+        // A stop drops a fetch under way, never a send: no receiver is
+        // left with part of a poll.
         let polled = tokio::select! {
             () = &mut stop => return Ok(ExitCode::SUCCESS),
             polled = async {
                 ticks.tick().await;
-                poll(args, &naming).await
+                poll(args, format, &naming).await
             } => polled,
         };
-        match polled {
+        let sent = match (polled, &mut pusher) {
+            (Ok(lines), Some(pusher)) => pusher.send(&lines).await,
             // Stdout gone (a closed pipe) ends the export: no later poll
             // could be written either.
-            Ok(lines) => write_stdout(&lines)?,
-            Err(e) => eprintln!(
+            (Ok(lines), None) => {
+                write_stdout(&lines)?;
+                Ok(())
+            }
+            (Err(e), _) => Err(e),
+        };
+        if let Err(e) = sent {
+            eprintln!(
                 "levee: {}: {}; polling goes on",
                 humantime::format_rfc3339_seconds(SystemTime::now()),
                 crate::said_once(&e)
-            ),
+            );
         }
     }
 }
 
 /// One poll: the page of `args.url` as lines, or why there are none.
-async fn poll(args: &ExportArgs, naming: &Naming) -> Result<String> {
+async fn poll(args: &ExportArgs, format: Format, naming: &Naming) -> Result<String> {
     let page = fetch::get(&args.url, args.timeout)
         .await
         .with_context(|| format!("reading {}", args.url))?;
@@ -110,7 +141,7 @@ async fn poll(args: &ExportArgs, naming: &Naming) -> Result<String> {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     // The whole output is made before any of it is written.
     let mut out = String::new();
-    format::write(&families, args.format, naming, now_ms, &mut out);
+    format::write(&families, format, naming, now_ms, &mut out);
     Ok(out)
 }
 
