@@ -107,6 +107,22 @@ impl TableRef {
         self.parquet_root().join(p.dt_dir()).join(p.hour_dir())
     }
 
+    /// `<db>/<table>/quarantine`: damaged chunks compaction moved out of
+    /// `json/`, each beside a file that says why (see `compact::quarantine`).
+    pub fn quarantine_root(&self) -> Path {
+        self.root().join("quarantine")
+    }
+
+    /// Where a damaged chunk of an hour goes:
+    /// `<db>/<table>/quarantine/json/dt=YYYY-MM-DD/hour=HH/<chunk name>`.
+    pub fn quarantined_chunk(&self, p: &Partition, name: &str) -> Path {
+        self.quarantine_root()
+            .join("json")
+            .join(p.dt_dir())
+            .join(p.hour_dir())
+            .join(name)
+    }
+
     /// The key of one JSON chunk: `<MM>-<writer>-<seq>.<ext>`, where `MM` is
     /// the minute of the chunk's first event, `writer` tells processes apart
     /// and `seq` counts the writer's chunks.

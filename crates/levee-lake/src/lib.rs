@@ -5,6 +5,7 @@
 //! <lake>/<db>/<table>/parquet/dt=YYYY-MM-DD/hour=HH/part-NNNNN.parquet          written by compaction
 //! <lake>/<db>/<table>/_levee/table.json                                         the table's properties, written by the lake output
 //! <lake>/<db>/<table>/_levee/                                                   the table's catalog
+//! <lake>/<db>/<table>/quarantine/json/dt=YYYY-MM-DD/hour=HH/<chunk>              damaged chunks, each with `<chunk>.reason.json`
 //! ```
 //!
 //! The layout ([`layout`]) and the chunk listings of [`Lake`] are all the

@@ -41,28 +41,48 @@ pub(crate) async fn fetch_all(
         .await
 }
 
+/// A chunk's newline-delimited JSON, as far as it could be read.
+pub(crate) struct Decoded<'a> {
+    /// The text: all of it, or, for a damaged chunk, its whole lines
+    /// before the damage.
+    pub data: Cow<'a, [u8]>,
+    /// What cut the text short (a truncated or corrupt frame), if anything.
+    /// The chunk is damaged then, and belongs in the quarantine.
+    pub damage: Option<String>,
+}
+
 /// The chunk's newline-delimited JSON, decompressed, refusing to grow past
-/// `limit` bytes (a zstd bomb, or a runaway writer).
+/// `limit` bytes (a zstd bomb, or a runaway writer): that is an error, as
+/// the chunk may be whole. A chunk whose compressed stream breaks off
+/// (truncated, overwritten) is damaged: what came before the break is kept,
+/// up to its last whole line.
 pub(crate) fn decompress(
     compression: ChunkCompression,
     body: &[u8],
     limit: u64,
-) -> Result<Cow<'_, [u8]>, String> {
+) -> Result<Decoded<'_>, String> {
+    let whole = |data| Decoded { data, damage: None };
     // An empty object holds no rows, whatever its name says.
     if body.is_empty() {
-        return Ok(Cow::Borrowed(body));
+        return Ok(whole(Cow::Borrowed(body)));
     }
     let reader: Box<dyn Read + '_> = match compression {
         ChunkCompression::None => {
             return if body.len() as u64 > limit {
                 Err(too_large(limit))
             } else {
-                Ok(Cow::Borrowed(body))
+                Ok(whole(Cow::Borrowed(body)))
             };
         }
-        ChunkCompression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::new(body).map_err(|e| format!("zstd: {e}"))?)
-        }
+        ChunkCompression::Zstd => match zstd::stream::read::Decoder::new(body) {
+            Ok(decoder) => Box::new(decoder),
+            Err(e) => {
+                return Ok(Decoded {
+                    data: Cow::Borrowed(&[]),
+                    damage: Some(format!("zstd: {e}")),
+                });
+            }
+        },
         // Multi-member, as `cat a.gz b.gz` and some writers make.
         ChunkCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
     };
@@ -72,14 +92,42 @@ pub(crate) fn decompress(
         .saturating_mul(10)
         .min(usize::try_from(limit).unwrap_or(usize::MAX));
     let mut out = Vec::with_capacity(capacity);
-    reader
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| format!("{}: {e}", compression_name(compression)))?;
+    // On an error, `read_to_end` leaves what it read before it in `out`.
+    let read = reader.take(limit.saturating_add(1)).read_to_end(&mut out);
     if out.len() as u64 > limit {
         return Err(too_large(limit));
     }
-    Ok(Cow::Owned(out))
+    let damage = match read {
+        Ok(_) => None,
+        Err(e) => {
+            // The line the break cut through is not a record.
+            let whole_lines = memchr::memrchr(b'\n', &out).map_or(0, |i| i + 1);
+            out.truncate(whole_lines);
+            Some(format!("{}: {e}", compression_name(compression)))
+        }
+    };
+    Ok(Decoded {
+        data: Cow::Owned(out),
+        damage,
+    })
+}
+
+/// `text` compressed as a chunk named for `compression` is: how a damaged
+/// chunk's readable lines are stored again.
+pub(crate) fn compress(compression: ChunkCompression, text: &[u8]) -> Result<Vec<u8>, String> {
+    match compression {
+        ChunkCompression::None => Ok(text.to_vec()),
+        ChunkCompression::Zstd => zstd::encode_all(text, 3).map_err(|e| format!("zstd: {e}")),
+        ChunkCompression::Gzip => {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder
+                .write_all(text)
+                .and_then(|()| encoder.finish())
+                .map_err(|e| format!("gzip: {e}"))
+        }
+    }
 }
 
 fn compression_name(c: ChunkCompression) -> &'static str {
@@ -187,19 +235,43 @@ mod tests {
     fn decompression_is_bounded() {
         let text = vec![b'x'; 10_000];
         let z = zstd::encode_all(&text[..], 3).unwrap();
-        assert_eq!(
-            decompress(ChunkCompression::Zstd, &z, 10_000)
-                .unwrap()
-                .len(),
-            10_000
-        );
+        let read = decompress(ChunkCompression::Zstd, &z, 10_000).unwrap();
+        assert_eq!((read.data.len(), read.damage), (10_000, None));
         assert!(
             decompress(ChunkCompression::Zstd, &z, 9_999)
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .contains("more than")
         );
         assert!(decompress(ChunkCompression::None, &text, 100).is_err());
-        assert!(decompress(ChunkCompression::Zstd, b"not zstd at all", 100).is_err());
-        assert!(decompress(ChunkCompression::Gzip, b"not gzip at all", 100).is_err());
+    }
+
+    #[test]
+    fn garbage_is_damage_with_nothing_readable() {
+        for compression in [ChunkCompression::Zstd, ChunkCompression::Gzip] {
+            let read = decompress(compression, b"not compressed at all", 100).unwrap();
+            assert!(read.data.is_empty());
+            assert!(read.damage.is_some(), "{compression:?}");
+        }
+    }
+
+    /// Issue 18: a cut chunk gave no rows at all. The lines before the cut
+    /// are kept, the one it went through is not.
+    #[test]
+    fn a_truncated_chunk_keeps_its_whole_lines_before_the_cut() {
+        let text: Vec<u8> = (0..20_000)
+            .flat_map(|n| format!("{{\"n\":{n},\"pad\":\"{:x}\"}}\n", n * 7919).into_bytes())
+            .collect();
+        for compression in [ChunkCompression::Zstd, ChunkCompression::Gzip] {
+            let body = compress(compression, &text).unwrap();
+            let cut = &body[..body.len() / 2];
+            let read = decompress(compression, cut, 1 << 30).unwrap();
+            assert!(read.damage.is_some(), "{compression:?}");
+            assert!(!read.data.is_empty(), "{compression:?}: nothing kept");
+            assert!(text.starts_with(&read.data));
+            assert_eq!(read.data.last(), Some(&b'\n'));
+            let whole = decompress(compression, &body, 1 << 30).unwrap();
+            assert_eq!((&whole.data[..], whole.damage), (&text[..], None));
+        }
     }
 }

@@ -91,16 +91,19 @@ async fn write_chunks(
         batch_rows,
     };
     for (f, chunk) in fetched.iter().zip(&scan.chunks) {
-        let (ChunkScan { error: None, .. }, Ok(body)) = (chunk, &f.body) else {
+        // Chunks the first read found nothing in (unreadable, gone) add nothing.
+        let (ChunkScan { rows: 1.., .. }, Ok(body)) = (chunk, &f.body) else {
             continue;
         };
-        let data =
-            chunk::decompress(f.chunk.compression, body, opts.max_chunk_bytes).map_err(|e| {
+        // A damaged chunk gives the same lines before its damage as on the first read.
+        let data = chunk::decompress(f.chunk.compression, body, opts.max_chunk_bytes)
+            .map_err(|e| {
                 LakeError::Other(format!(
                     "{}: unreadable on the second read: {e}",
                     f.chunk.key
                 ))
-            })?;
+            })?
+            .data;
         if chunk.plain {
             match decode_plain(&mut plain, &data, chunk.rows) {
                 Ok(batches) => {

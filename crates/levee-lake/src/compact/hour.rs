@@ -3,6 +3,11 @@
 //!
 //! The chunks stay in memory, compressed, between the two reads (see
 //! `scan` and `decode`); the rows are decoded and written a batch at a time.
+//!
+//! An hour whose chunks now give fewer rows than its Parquet holds (a chunk
+//! damaged since) is left as it is unless the options allow the loss.
+//! Damaged chunks of an hour that is compacted go to the quarantine once the
+//! new files are written.
 
 use std::collections::HashMap;
 
@@ -10,9 +15,11 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::CompactOptions;
-use super::plan::{self, HourState};
+use super::plan::{self, HourState, ManifestState};
+use super::quarantine::{self, Left};
 use super::report::{
-    CompactReason, CompactReport, FailedChunk, HourReport, OutputFile, SchemaChange,
+    CompactReason, CompactReport, FailedChunk, HourReport, OutputFile, SchemaChange, SkipReason,
+    SkippedHour,
 };
 use super::{chunk, decode, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
@@ -36,6 +43,36 @@ pub(crate) async fn compact_hour(
     let p = &state.partition;
     let fetched = chunk::fetch_all(lake, &state.chunks, opts.fetch_concurrency).await?;
     let mut scan = scan::scan(&fetched, opts.max_chunk_bytes, time_field);
+    let mut failed_chunks: Vec<FailedChunk> = state
+        .chunks
+        .iter()
+        .zip(&scan.chunks)
+        .filter_map(|(c, scanned)| {
+            scanned.error.as_ref().map(|message| FailedChunk {
+                chunk: c.key.clone(),
+                message: message.clone(),
+                rows_read: scanned.rows,
+                quarantined: None,
+            })
+        })
+        .collect();
+
+    // Never trade good Parquet for less: damaged chunks stay where they
+    // are, for a person to look at, until they ask for the loss.
+    if let ManifestState::Found(m) = &state.manifest
+        && scan.rows < m.rows
+        && !opts.allow_fewer_rows
+    {
+        report.skipped.push(SkippedHour {
+            partition: p.clone(),
+            reason: SkipReason::FewerRows {
+                covered: m.rows,
+                readable: scan.rows,
+                failed: failed_chunks,
+            },
+        });
+        return Ok(());
+    }
 
     let mut widened = schema.clone();
     widened.join(&scan.schema, &mut scan.changes);
@@ -57,6 +94,22 @@ pub(crate) async fn compact_hour(
         lake, table, opts, state, &fetched, &scan, schema, time_field,
     )
     .await?;
+
+    // The rows the damaged chunks had are in the new files: move the chunks
+    // out of the JSON copy, before the old files go.
+    let mut left: HashMap<&Path, Left> = HashMap::new();
+    for (f, scanned) in fetched.iter().zip(&scan.chunks) {
+        if !scanned.damaged {
+            continue;
+        }
+        let moved =
+            quarantine::quarantine(lake, table, p, f, scanned, opts.max_chunk_bytes).await?;
+        if let Some(failed) = failed_chunks.iter_mut().find(|c| c.chunk == f.chunk.key) {
+            failed.quarantined = Some(moved.to);
+        }
+        left.insert(&f.chunk.key, moved.left);
+    }
+
     let new_names: HashMap<&str, &OutputFile> = written
         .iter()
         .filter_map(|f| Some((f.path.filename()?, f)))
@@ -88,10 +141,18 @@ pub(crate) async fn compact_hour(
         .chunks
         .iter()
         .zip(&scan.chunks)
-        .map(|(c, scanned)| ManifestChunk {
-            name: plan::chunk_name(c).to_owned(),
-            size: c.size,
-            error: scanned.error.clone(),
+        .filter_map(|(c, scanned)| {
+            let (size, error) = match left.get(&c.key) {
+                None => (c.size, scanned.error.clone()),
+                // Quarantined: what is left is read whole.
+                Some(Left::Lines { size }) => (*size, None),
+                Some(Left::Nothing) => return None,
+            };
+            Some(ManifestChunk {
+                name: plan::chunk_name(c).to_owned(),
+                size,
+                error,
+            })
         })
         .collect();
     let rows_written = written.iter().map(|f| f.rows).sum();
@@ -108,17 +169,6 @@ pub(crate) async fn compact_hour(
     };
     catalog::write_manifest(lake, table, &manifest).await?;
 
-    let failed_chunks = state
-        .chunks
-        .iter()
-        .zip(&scan.chunks)
-        .filter_map(|(c, scanned)| {
-            scanned.error.as_ref().map(|message| FailedChunk {
-                chunk: c.key.clone(),
-                message: message.clone(),
-            })
-        })
-        .collect();
     report.hours.push(HourReport {
         partition: p.clone(),
         reason,
@@ -144,7 +194,7 @@ async fn delete_if_present(lake: &Lake, key: &Path) -> Result<(), LakeError> {
     }
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));

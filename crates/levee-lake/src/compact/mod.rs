@@ -12,11 +12,14 @@
 //! It is idempotent: an hour is compacted again only when its chunks differ
 //! from its manifest (late events), its files differ from its manifest (an
 //! interrupted run), or the table widened a type its files hold. JSON chunks
-//! are never deleted.
+//! are never deleted; only a damaged one is moved to the quarantine.
 //!
 //! Bad input is reported, never fatal: a line that is not a JSON object is
-//! counted (the first one is quoted), a chunk that cannot be decompressed is
-//! listed with its error. Errors of the store itself stop the run.
+//! counted (the first one is quoted), a chunk that cannot be read whole is
+//! listed with its error. A damaged chunk (truncated, corrupt) gives the
+//! rows before its damage and goes to the table's quarantine with its
+//! reason; an hour's Parquet is never replaced by one with fewer rows than
+//! it holds unless the options say so. Errors of the store itself stop the run.
 //!
 //! One compaction per table at a time, on one machine or many: each run
 //! holds the table's lock ([`lock`]) from its first listing to its last
@@ -27,6 +30,7 @@ mod decode;
 mod hour;
 pub mod lock;
 mod plan;
+mod quarantine;
 mod report;
 mod scan;
 mod writer;
@@ -66,6 +70,10 @@ pub struct CompactOptions {
     /// without chunks, or missing chunks they were built from, are still
     /// left alone: compacting them would lose rows.
     pub force: bool,
+    /// Replace an hour's Parquet even with fewer rows than it holds (its
+    /// chunks damaged since it was compacted). Off, such an hour is kept as
+    /// it is and reported ([`SkipReason::FewerRows`]).
+    pub allow_fewer_rows: bool,
     /// Rows per Parquet file; a larger hour is split into several files.
     pub max_file_rows: usize,
     /// Bytes per Parquet file (as encoded so far); a larger hour is split.
@@ -93,6 +101,7 @@ impl Default for CompactOptions {
         CompactOptions {
             hours: HourSelection::Pending,
             force: false,
+            allow_fewer_rows: false,
             max_file_rows: 1 << 20,
             max_file_bytes: 256 << 20,
             row_group_rows: 1 << 18,
@@ -149,7 +158,13 @@ async fn compact_locked(
     for pass in 0..passes {
         let mut work = Vec::new();
         for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
+            // An hour kept because it would lose rows stays kept this run.
+            let kept = report
+                .skipped
+                .iter()
+                .any(|s| s.partition == state.partition && s.reason.left_rows_out());
             match state.status(&schema, force) {
+                Status::Compact(_) if kept => {}
                 Status::Compact(reason) => work.push((state, reason)),
                 Status::Skip(reason) if pass == 0 => report.skipped.push(SkippedHour {
                     partition: state.partition,

@@ -46,6 +46,25 @@ pub enum SkipReason {
         /// How many chunks are gone.
         missing: usize,
     },
+    /// Its chunks now give fewer rows than its Parquet holds (some are
+    /// damaged), so its Parquet was kept as it is, and the chunks left
+    /// where they are. [`CompactOptions::allow_fewer_rows`](super::CompactOptions)
+    /// replaces it anyway.
+    FewerRows {
+        /// Rows its Parquet holds, by its manifest.
+        covered: u64,
+        /// Rows its chunks gave now.
+        readable: u64,
+        /// The chunks that could not be read whole.
+        failed: Vec<FailedChunk>,
+    },
+}
+
+impl SkipReason {
+    /// Whether rows the chunks hold are not in the Parquet because of it.
+    pub fn left_rows_out(&self) -> bool {
+        matches!(self, SkipReason::FewerRows { .. })
+    }
 }
 
 /// A selected hour that was not compacted.
@@ -70,14 +89,19 @@ pub struct BadLine {
     pub snippet: String,
 }
 
-/// A chunk that could not be read at all (corrupt or too large once
-/// decompressed); none of its rows are in the Parquet.
+/// A chunk that could not be read whole: damaged (truncated, corrupt), too
+/// large once decompressed, or gone since it was listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedChunk {
     /// The chunk's key.
     pub chunk: Path,
     /// What went wrong (decompression, size, gone since listed).
     pub message: String,
+    /// Records read before the damage: they are in the Parquet.
+    pub rows_read: u64,
+    /// Where the chunk was moved, if it was damaged and its hour compacted:
+    /// its readable lines stay at [`FailedChunk::chunk`] (if it had any).
+    pub quarantined: Option<Path>,
 }
 
 /// A Parquet file written.
@@ -110,7 +134,7 @@ pub struct HourReport {
     pub bad_lines: u64,
     /// The first of them, quoted.
     pub first_bad_line: Option<BadLine>,
-    /// Chunks none of whose rows could be read.
+    /// Chunks that could not be read whole.
     pub failed_chunks: Vec<FailedChunk>,
     /// The Parquet files now holding the hour.
     pub output_files: Vec<OutputFile>,
@@ -175,6 +199,78 @@ impl CompactReport {
         self.hours.iter().map(|h| h.bad_lines).sum()
     }
 
+    /// Chunks that could not be read whole, in compacted hours and in
+    /// hours kept as they were.
+    pub fn failed_chunks(&self) -> impl Iterator<Item = &FailedChunk> {
+        let compacted = self.hours.iter().flat_map(|h| &h.failed_chunks);
+        let kept = self.skipped.iter().flat_map(|s| match &s.reason {
+            SkipReason::FewerRows { failed, .. } => failed.as_slice(),
+            _ => &[],
+        });
+        compacted.chain(kept)
+    }
+
+    /// Whether anything the chunks hold did not reach the Parquet: a bad
+    /// line, a chunk not read whole, an hour kept because it would have
+    /// lost rows. `levee compact` exits non-zero then.
+    pub fn left_data_out(&self) -> bool {
+        self.bad_lines() > 0
+            || self.failed_chunks().next().is_some()
+            || self.skipped.iter().any(|s| s.reason.left_rows_out())
+    }
+
+    /// What needs a person's attention, a line each: every chunk not read
+    /// whole (and where it went), the first bad line of each hour, every
+    /// hour kept because it would have lost rows.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let failed = |f: &FailedChunk| {
+            let mut line = format!("chunk {}: {}", f.chunk, f.message);
+            if f.rows_read > 0 {
+                line.push_str(&format!("; {} rows read before the damage", f.rows_read));
+            }
+            if let Some(q) = &f.quarantined {
+                line.push_str(&format!("; moved to {q}"));
+                if f.rows_read > 0 {
+                    line.push_str(", its readable lines kept in its place");
+                }
+            }
+            line
+        };
+        for h in &self.hours {
+            if let Some(bad) = &h.first_bad_line {
+                out.push(format!(
+                    "{} {}: {} lines were not JSON objects and were skipped; the first: {}:{}: {}",
+                    self.table, h.partition, h.bad_lines, bad.chunk, bad.line, bad.message
+                ));
+            }
+            out.extend(h.failed_chunks.iter().map(failed));
+        }
+        for s in &self.skipped {
+            match &s.reason {
+                SkipReason::FewerRows {
+                    covered,
+                    readable,
+                    failed: chunks,
+                } => {
+                    out.extend(chunks.iter().map(failed));
+                    out.push(format!(
+                        "{} {} kept as it was: its Parquet holds {covered} rows, its chunks now \
+                         give {readable}; --force replaces it, and the rows only the Parquet \
+                         holds are lost",
+                        self.table, s.partition
+                    ));
+                }
+                SkipReason::ChunksMissing { missing } => out.push(format!(
+                    "{} {} skipped: {missing} chunks it was built from are gone",
+                    self.table, s.partition
+                )),
+                SkipReason::UpToDate | SkipReason::NoChunks => {}
+            }
+        }
+        out
+    }
+
     /// The type conflicts, leaving out new columns.
     pub fn widenings(&self) -> impl Iterator<Item = &SchemaChange> {
         self.schema_changes
@@ -208,19 +304,9 @@ impl fmt::Display for CompactReport {
                 write!(f, "; {} bad lines", h.bad_lines)?;
             }
             if !h.failed_chunks.is_empty() {
-                write!(f, "; {} unreadable chunks", h.failed_chunks.len())?;
+                write!(f, "; {} chunks not read whole", h.failed_chunks.len())?;
             }
             writeln!(f)?;
-            if let Some(bad) = &h.first_bad_line {
-                writeln!(
-                    f,
-                    "  first bad line: {}:{}: {}",
-                    bad.chunk, bad.line, bad.message
-                )?;
-            }
-            for failed in &h.failed_chunks {
-                writeln!(f, "  unreadable chunk {}: {}", failed.chunk, failed.message)?;
-            }
         }
         for c in &self.schema_changes {
             match &c.change {
@@ -234,14 +320,8 @@ impl fmt::Display for CompactReport {
                 )?,
             }
         }
-        for s in &self.skipped {
-            if let SkipReason::ChunksMissing { missing } = s.reason {
-                writeln!(
-                    f,
-                    "{} skipped: {missing} chunks it was built from are gone",
-                    s.partition
-                )?;
-            }
+        for warning in self.warnings() {
+            writeln!(f, "{warning}")?;
         }
         if !self.stale_hours.is_empty() {
             writeln!(

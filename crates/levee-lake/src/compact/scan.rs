@@ -21,8 +21,11 @@ pub(crate) struct Scan {
 
 /// One chunk, as the first read found it.
 pub(crate) struct ChunkScan {
-    /// Why it could not be read, if it could not.
+    /// Why it could not be read, or not all of it.
     pub error: Option<String>,
+    /// Its bytes are there but break off (truncated, corrupt): its records
+    /// before the break are read, and the chunk belongs in the quarantine.
+    pub damaged: bool,
     /// Its records.
     pub rows: u64,
     /// Every line is a JSON object with no field to rename, so the second
@@ -47,11 +50,12 @@ pub(crate) fn scan(fetched: &[Fetched], limit: u64, time_field: Option<&str>) ->
             Ok(body) => chunk::decompress(f.chunk.compression, body, limit),
             Err(e) => Err(e.clone()),
         };
-        let data = match data {
-            Ok(data) => data,
+        let chunk::Decoded { data, damage } = match data {
+            Ok(decoded) => decoded,
             Err(e) => {
                 scan.chunks.push(ChunkScan {
                     error: Some(e),
+                    damaged: false,
                     rows: 0,
                     plain: false,
                 });
@@ -59,8 +63,10 @@ pub(crate) fn scan(fetched: &[Fetched], limit: u64, time_field: Option<&str>) ->
             }
         };
         scan.decoded_bytes += data.len() as u64;
-        let chunk = scan_plain(&mut scan, &data, time_field)
+        let mut chunk = scan_plain(&mut scan, &data, time_field)
             .unwrap_or_else(|| scan_records(&mut scan, f, &data, time_field));
+        chunk.damaged = damage.is_some();
+        chunk.error = damage;
         scan.rows += chunk.rows;
         scan.chunks.push(chunk);
     }
@@ -86,6 +92,7 @@ fn scan_plain(scan: &mut Scan, data: &[u8], time_field: Option<&str>) -> Option<
     }
     Some(ChunkScan {
         error: None,
+        damaged: false,
         rows,
         plain: true,
     })
@@ -115,6 +122,7 @@ fn scan_records(scan: &mut Scan, f: &Fetched, data: &[u8], time_field: Option<&s
     }
     ChunkScan {
         error: None,
+        damaged: false,
         rows,
         plain: false,
     }

@@ -1,6 +1,7 @@
 //! Bad input is reported, never fatal.
 
 use levee_lake::compact::{HourSelection, SkipReason};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use crate::support::*;
@@ -57,16 +58,24 @@ async fn corrupt_chunks_and_bad_lines_are_reported() {
     assert!(
         h.failed_chunks
             .iter()
-            .all(|f| f.message.starts_with("zstd")),
+            .all(|f| f.message.starts_with("zstd") && f.quarantined.is_some()),
         "{:?}",
         h.failed_chunks
     );
     assert_eq!(rows_in_hour(&lake, &p).await, 15);
     assert!(report.to_string().contains("3 bad lines"));
+    assert!(report.left_data_out());
 
-    // Unreadable chunks are not retried until they change.
+    // Damaged chunks with nothing readable left the JSON copy for the
+    // quarantine, so they are not read again.
+    for key in [&garbage, &truncated] {
+        assert!(!exists(&lake, key).await, "{key}");
+        let name = key.filename().unwrap();
+        assert!(exists(&lake, &t.quarantined_chunk(&p, name)).await);
+    }
     let again = compact(&lake, HourSelection::Pending).await;
     assert!(again.hours.is_empty());
+    assert!(!again.left_data_out());
     put(
         &lake,
         &garbage,
@@ -74,8 +83,101 @@ async fn corrupt_chunks_and_bad_lines_are_reported() {
     )
     .await;
     let fixed = compact(&lake, HourSelection::Pending).await;
-    assert_eq!(fixed.hours[0].failed_chunks.len(), 1);
+    assert!(fixed.hours[0].failed_chunks.is_empty());
     assert_eq!(rows_in_hour(&lake, &p).await, 18);
+}
+
+async fn exists(lake: &levee_lake::Lake, key: &Path) -> bool {
+    lake.store.head(key).await.is_ok()
+}
+
+/// Issue 18: a cut chunk gave no rows, and the hour's Parquet was replaced
+/// by the rest. Its rows before the cut are kept, in the Parquet and in a
+/// whole chunk of its name; the original waits in the quarantine.
+#[tokio::test]
+async fn a_truncated_chunk_keeps_its_rows_before_the_cut() {
+    let (_dir, lake) = lake();
+    let p = hour(19);
+    let t = table();
+    // Big enough for several zstd blocks.
+    let lines = records(0, 5_000);
+    let whole = zstd::encode_all(lines.join("\n").as_bytes(), 3).unwrap();
+    let cut = t.json_chunk(&p, 0, "w1", 1, "ndjson.zst");
+    put(&lake, &cut, whole[..whole.len() / 2].to_vec()).await;
+    put_chunk(&lake, &p, 1, 2, &records(5_000, 7)).await;
+
+    let report = compact(&lake, HourSelection::Pending).await;
+    let h = &report.hours[0];
+    let f = &h.failed_chunks[0];
+    assert!(f.rows_read > 0 && f.rows_read < 5_000, "{f:?}");
+    assert_eq!(h.rows_written, f.rows_read + 7);
+    assert_eq!(rows_in_hour(&lake, &p).await as u64, f.rows_read + 7);
+    let kept = lake.store.get(&cut).await.unwrap().bytes().await.unwrap();
+    let kept = zstd::decode_all(&kept[..]).unwrap();
+    assert_eq!(
+        String::from_utf8(kept).unwrap().lines().collect::<Vec<_>>(),
+        lines[..f.rows_read as usize]
+    );
+    let moved = f.quarantined.as_ref().unwrap();
+    let original = lake.store.get(moved).await.unwrap().bytes().await.unwrap();
+    assert_eq!(original, whole[..whole.len() / 2]);
+    assert!(report.left_data_out());
+    // What is left is whole: nothing more to do.
+    let again = compact(&lake, HourSelection::Pending).await;
+    assert!(again.hours.is_empty() && !again.left_data_out());
+}
+
+/// Issue 18: an hour whose chunk was damaged after it was compacted lost
+/// its good Parquet to a run that read nothing from the chunk.
+#[tokio::test]
+async fn an_hours_parquet_is_never_replaced_by_fewer_rows() {
+    let (_dir, lake) = lake();
+    let p = hour(18);
+    let key = put_chunk(&lake, &p, 0, 1, &records(0, 40)).await;
+    put_chunk(&lake, &p, 1, 2, &records(40, 10)).await;
+    compact(&lake, HourSelection::Pending).await;
+    assert_eq!(rows_in_hour(&lake, &p).await, 50);
+    put(&lake, &key, b"overwritten by something else".to_vec()).await;
+
+    for hours in [HourSelection::Pending, HourSelection::All] {
+        let report = compact(&lake, hours).await;
+        assert!(report.hours.is_empty());
+        let kept = &report.skipped[0];
+        assert_eq!(kept.partition, p);
+        let SkipReason::FewerRows {
+            covered,
+            readable,
+            failed,
+        } = &kept.reason
+        else {
+            panic!("{kept:?}")
+        };
+        assert_eq!((*covered, *readable), (50, 10));
+        assert_eq!(failed[0].chunk, key);
+        assert!(failed[0].quarantined.is_none());
+        assert!(report.left_data_out());
+        assert!(
+            report.warnings().iter().any(|w| w.contains(key.as_ref())),
+            "{:?}",
+            report.warnings()
+        );
+        assert_eq!(rows_in_hour(&lake, &p).await, 50);
+        assert!(exists(&lake, &key).await);
+    }
+
+    // Asked for, the loss is taken: the chunk goes to the quarantine.
+    let opts = levee_lake::compact::CompactOptions {
+        allow_fewer_rows: true,
+        ..select(HourSelection::Pending)
+    };
+    let report = levee_lake::compact::compact_table(&lake, &table(), &opts)
+        .await
+        .unwrap();
+    assert_eq!(report.hours[0].rows_written, 10);
+    assert_eq!(rows_in_hour(&lake, &p).await, 10);
+    assert!(!exists(&lake, &key).await);
+    let again = compact(&lake, HourSelection::Pending).await;
+    assert!(again.hours.is_empty() && !again.left_data_out());
 }
 
 #[tokio::test]

@@ -21,6 +21,11 @@ pub struct CompactArgs {
     /// Compact every hour again, even those already up to date.
     #[arg(long)]
     pub all: bool,
+    /// Replace an hour's Parquet even when its chunks now give fewer rows
+    /// than it holds (chunks damaged since): the damaged chunks go to the
+    /// quarantine, and the rows only the old Parquet held are lost.
+    #[arg(long)]
+    pub force: bool,
     /// Print a line for every hour compacted.
     #[arg(short, long)]
     pub verbose: bool,
@@ -29,6 +34,10 @@ pub struct CompactArgs {
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub lock_wait: std::time::Duration,
 }
+
+/// The exit code when compaction finished but left data out of the Parquet
+/// (a damaged chunk, a bad line, an hour kept): the report says what.
+const LEFT_DATA_OUT: u8 = 2;
 
 pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
     let lake = Lake::open(&args.lake)?;
@@ -58,16 +67,27 @@ pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
         } else {
             LockWait::Up(args.lock_wait)
         },
+        allow_fewer_rows: args.force,
         ..CompactOptions::default()
     };
+    let mut left_out = false;
     for table in &tables {
         let report = compact_table(&lake, table, &options)
             .await
             .with_context(|| format!("compacting {table}"))?;
         if args.verbose {
             println!("{report}");
+        } else {
+            for warning in report.warnings() {
+                eprintln!("levee: {warning}");
+            }
         }
         println!("{table}: {}", summary(&report));
+        left_out |= report.left_data_out();
+    }
+    if left_out {
+        eprintln!("levee: compaction skipped what it could not read; see above");
+        return Ok(ExitCode::from(LEFT_DATA_OUT));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -85,10 +105,28 @@ pub fn summary(report: &CompactReport) -> String {
         input as f64 / 1048576.0,
         output as f64 / 1048576.0,
     );
-    if !report.skipped.is_empty() {
+    let kept = report
+        .skipped
+        .iter()
+        .filter(|s| s.reason.left_rows_out())
+        .count();
+    let up_to_date = report.skipped.len() - kept;
+    if up_to_date > 0 {
+        line.push_str(&format!(", {up_to_date} hours already up to date"));
+    }
+    let failed = report.failed_chunks().count();
+    if failed > 0 {
+        let quarantined = report
+            .failed_chunks()
+            .filter(|c| c.quarantined.is_some())
+            .count();
         line.push_str(&format!(
-            ", {} hours already up to date",
-            report.skipped.len()
+            "; {failed} chunks not read whole ({quarantined} moved to the quarantine)"
+        ));
+    }
+    if kept > 0 {
+        line.push_str(&format!(
+            "; {kept} hours kept as they were, as their chunks now give fewer rows (--force replaces them)"
         ));
     }
     let bad = report.bad_lines();

@@ -8,6 +8,7 @@ mod demo;
 mod disk_buffer;
 mod flood;
 mod isolation;
+mod lake_damage;
 mod lake_e2e;
 mod metric_filter;
 mod metrics_endpoint;
