@@ -273,6 +273,16 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             .iter()
             .map(|o| (format!("outputs.{}", o.name), &o.pattern))
             .collect();
+        let metric_filters = filter_list
+            .iter()
+            .filter_map(|(name, f)| Some((name.as_str(), f.as_metric()?)));
+        for (component, key, message) in crate::filters::metric::conflicts(metric_filters) {
+            let span = parts
+                .iter()
+                .find(|(name, _)| *name == component)
+                .map(|(_, part)| key_span(part, key));
+            check.at(span, Level::Error, format!("{component}: {key}: {message}"));
+        }
         for finding in reach::check(&source_tags, &filter_list, &output_list) {
             let reach::Place { component, key } = finding.place;
             let span = parts

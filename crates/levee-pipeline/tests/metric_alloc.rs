@@ -53,17 +53,14 @@ struct File {
     filters: Vec<FilterConfig>,
 }
 
-#[test]
-fn counting_a_seen_label_set_allocates_nothing() {
-    let file: File = toml::from_str(
-        r#"
-        [[filters]]
-        match = "**"
-        type = "metric"
-        name = "outgoing_msg"
-        labels = { type = "$.type", country = "$.geo_ip.country", env = "prd", tag = "${tag}" }
-        "#,
-    )
+/// Applies the filter of `body` to an event 1,001 times, the first to see
+/// its label set, and returns the page and the allocations of the last
+/// 1,000.
+fn allocations_of_seen_sets(body: &str) -> (String, usize) {
+    let file: File = toml::from_str(&format!(
+        "[[filters]]\nmatch = \"**\"\ntype = \"metric\"\n{body}\n\
+         labels = {{ type = \"$.type\", country = \"$.geo_ip.country\", env = \"prd\", tag = \"${{tag}}\" }}\n"
+    ))
     .unwrap();
     let mut filter = file.filters[0].build().unwrap();
     let metrics = Metrics::new();
@@ -71,9 +68,14 @@ fn counting_a_seen_label_set_allocates_nothing() {
     let geo: Record = [("country".to_owned(), Value::from("NL"))]
         .into_iter()
         .collect();
+    let timing: Record = [("upstream".to_owned(), Value::from(0.25))]
+        .into_iter()
+        .collect();
     let record: Record = [
         ("type".to_owned(), Value::from("get_sending-domains")),
         ("geo_ip".to_owned(), Value::Map(Box::new(geo))),
+        ("request_time".to_owned(), Value::from("0.042")),
+        ("timing".to_owned(), Value::Map(Box::new(timing))),
     ]
     .into_iter()
     .collect();
@@ -85,10 +87,49 @@ fn counting_a_seen_label_set_allocates_nothing() {
         filter.apply(&mut event);
     }
     let after = allocations();
-    assert_eq!(after - before, 0);
+    (metrics.encode(), after - before)
+}
+
+#[test]
+fn counting_a_seen_label_set_allocates_nothing() {
+    let (page, allocated) = allocations_of_seen_sets("name = \"outgoing_msg\"");
+    assert_eq!(allocated, 0);
     assert!(
-        metrics
-            .encode()
-            .contains("type=\"get_sending-domains\"} 1001")
+        page.contains("type=\"get_sending-domains\"} 1001"),
+        "{page}"
     );
+}
+
+/// Every kind that observes a field: a number, or text read as one, nested
+/// or not.
+#[test]
+fn observing_a_seen_label_set_allocates_nothing_for_every_kind() {
+    for (body, shows) in [
+        (
+            "name = \"up\"\nkind = \"gauge\"\nfield = \"timing.upstream\"",
+            ("up{", "0.25"),
+        ),
+        (
+            "name = \"rt\"\nkind = \"histogram\"\nfield = \"request_time\"",
+            ("rt_count{", "1001"),
+        ),
+        (
+            "name = \"rt\"\nkind = \"histogram\"\nfield = \"request_time\"\n\
+             buckets = [0.001, 0.01, 0.1, 1, 10, 100, 1000]",
+            ("rt_bucket{le=\"0.1\"", "1001"),
+        ),
+        (
+            "name = \"rt\"\nkind = \"summary\"\nfield = \"request_time\"",
+            ("rt_count{", "1001"),
+        ),
+    ] {
+        let (page, allocated) = allocations_of_seen_sets(body);
+        assert_eq!(allocated, 0, "{body}");
+        let (sample, value) = shows;
+        assert!(
+            page.lines()
+                .any(|l| l.starts_with(sample) && l.ends_with(&format!("}} {value}"))),
+            "{body}: {page}"
+        );
+    }
 }

@@ -184,6 +184,14 @@ impl Filter {
         }
     }
 
+    /// The metric filter this is, if it is one.
+    pub fn as_metric(&self) -> Option<&metric::MetricFilter> {
+        match &self.action {
+            Action::Metric(metric) => Some(metric),
+            _ => None,
+        }
+    }
+
     /// The filter's type name, for metrics and messages ("grep", "record").
     pub fn kind(&self) -> &'static str {
         match self.action {

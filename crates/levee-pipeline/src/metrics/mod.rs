@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 
 use levee_io::SourceMetrics;
 
-use crate::filters::metric::{MetricFilter, MetricTables, OVERFLOW};
+use crate::filters::metric::{MetricFilter, MetricTables, OVERFLOW, Skipped};
 
 /// Metric names (without the `levee_` prefix and `_total` suffix that the
 /// registry adds).
@@ -51,6 +51,7 @@ mod names {
     pub const FILTER_CONVERSION_ERRORS: &str = "filter_conversion_errors";
     pub const UNROUTED: &str = "unrouted_events";
     pub const METRIC_FOLDED: &str = "metric_folded_events";
+    pub const METRIC_SKIPPED: &str = "metric_skipped_events";
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,6 +78,12 @@ struct FilterLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MetricLabel {
     metric: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MetricSkipLabel {
+    metric: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -119,6 +126,7 @@ pub struct Metrics {
     filter_conversion_errors: Family<FilterLabel, Counter>,
     unrouted: Family<TagLabel, Counter>,
     metric_folded: Family<MetricLabel, Counter>,
+    metric_skipped: Family<MetricSkipLabel, Counter>,
     /// The metric filters' own metrics, shown without the `levee_` prefix.
     metric_tables: Arc<MetricTables>,
     /// The `tag` labels `unrouted` has made, up to [`MAX_UNROUTED_TAGS`].
@@ -209,6 +217,7 @@ impl Metrics {
             filter_conversion_errors: Family::default(),
             unrouted: Family::default(),
             metric_folded: Family::default(),
+            metric_skipped: Family::default(),
             metric_tables,
             unrouted_tags: Mutex::default(),
             health: Health::new(),
@@ -336,6 +345,12 @@ impl Metrics {
                  metric had max_label_sets label sets already"
             ),
             m.metric_folded.clone(),
+        );
+        registry.register(
+            names::METRIC_SKIPPED,
+            "Events a gauge, histogram or summary metric filter did not observe, by reason: \
+             its field was missing (or null), or not_a_number",
+            m.metric_skipped.clone(),
         );
         Metrics {
             registry: root,
@@ -475,13 +490,33 @@ impl Metrics {
             })
             .clone();
         filter.count_folded_into(folded);
+        if filter.observes_a_field() {
+            let skipped = |reason: &str| {
+                self.metric_skipped
+                    .get_or_create(&MetricSkipLabel {
+                        metric: filter.name().to_owned(),
+                        reason: reason.to_owned(),
+                    })
+                    .clone()
+            };
+            let skipped = Skipped {
+                missing: skipped("missing"),
+                not_a_number: skipped("not_a_number"),
+            };
+            filter.count_skipped_into(skipped);
+        }
     }
 
     /// Every metric in the OpenMetrics text format.
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry);
+        // The registry crate has no summary type: the metric filters write
+        // theirs themselves.
+        self.metric_tables.encode_summaries(&mut out);
+        let _ = encode_eof(&mut out);
         out
     }
 
