@@ -209,3 +209,150 @@ labels = { v = "$.v" }
         );
     }
 }
+
+/// What one `type` of event held, counted here from the log.
+#[derive(Debug, Default, PartialEq)]
+struct Observed {
+    count: u64,
+    sum: f64,
+    /// Cumulative, by upper bound, as the page shows them.
+    buckets: BTreeMap<String, u64>,
+}
+
+/// A histogram, a summary and a gauge over fields of generated email
+/// events, on the live page read by `prometheus_client`: every bucket,
+/// count and sum, the gauge's last value and the skipped events equal what
+/// the test computes from the same file.
+#[test]
+fn histogram_summary_and_gauge_values_equal_an_independent_computation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let log = dir.join("events.log");
+    let lines = 5_000;
+    ok(levee()
+        .args(["generate", "events", "--seed", "18", "--days", "1"])
+        .args(["--lines", &lines.to_string(), "--output"])
+        .arg(&log));
+    let bounds = [500.0, 1000.0, 2000.0, 5000.0, f64::INFINITY];
+    let le = |b: f64| {
+        if b.is_finite() {
+            format!("{b:?}")
+        } else {
+            "+Inf".into()
+        }
+    };
+
+    let mut queue: BTreeMap<String, Observed> = BTreeMap::new();
+    let mut size: BTreeMap<String, Observed> = BTreeMap::new();
+    let (mut no_queue_time, mut last_size) = (0, None);
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let kind = record["type"].as_str().unwrap().to_owned();
+        match record["queue_time"].as_f64() {
+            Some(t) => {
+                let o = queue.entry(kind.clone()).or_default();
+                o.count += 1;
+                o.sum += t;
+                for b in bounds {
+                    *o.buckets.entry(le(b)).or_default() += u64::from(t <= b);
+                }
+            }
+            None => no_queue_time += 1,
+        }
+        if let Some(s) = record["msg_size"].as_f64() {
+            let o = size.entry(kind).or_default();
+            o.count += 1;
+            o.sum += s;
+            last_size = Some(s);
+        }
+    }
+    assert!(queue.len() >= 2 && size.len() >= 2 && no_queue_time > 0);
+
+    let filters = r#"
+[[filters]]
+match = "email.**"
+type = "metric"
+name = "queue_time_ms"
+kind = "histogram"
+field = "queue_time"
+buckets = [500, 1000, 2000, 5000]
+labels = { type = "$.type" }
+
+[[filters]]
+match = "email.**"
+type = "metric"
+name = "msg_size_bytes"
+kind = "summary"
+field = "msg_size"
+labels = { type = "$.type" }
+
+[[filters]]
+match = "email.**"
+type = "metric"
+name = "last_msg_size_bytes"
+kind = "gauge"
+field = "msg_size"
+"#;
+    let (_levee, addr) = run_with_metrics(dir, &config(dir, &log, "\"json\"", filters));
+    wait_for_all(&addr, lines);
+
+    for (format, families) in both_pages(&addr) {
+        let kind_of = |name: &str| {
+            let family = families.iter().find(|f| f["name"] == name);
+            family.map(|f| f["type"].as_str().unwrap().to_owned())
+        };
+        assert_eq!(kind_of("queue_time_ms").as_deref(), Some("histogram"));
+        assert_eq!(kind_of("msg_size_bytes").as_deref(), Some("summary"));
+        assert_eq!(kind_of("last_msg_size_bytes").as_deref(), Some("gauge"));
+
+        let mut read_queue: BTreeMap<String, Observed> = BTreeMap::new();
+        let mut read_size: BTreeMap<String, Observed> = BTreeMap::new();
+        // The gauge and the three filters' two reasons each.
+        let mut checked = 0;
+        for f in &families {
+            for s in f["samples"].as_array().unwrap() {
+                let name = s["name"].as_str().unwrap();
+                let value: f64 = s["value"].as_str().unwrap().parse().unwrap();
+                let labels = s["labels"].as_object().unwrap();
+                let kind = || labels["type"].as_str().unwrap().to_owned();
+                match name {
+                    "queue_time_ms_count" => {
+                        read_queue.entry(kind()).or_default().count = value as u64
+                    }
+                    "queue_time_ms_sum" => read_queue.entry(kind()).or_default().sum = value,
+                    "queue_time_ms_bucket" => {
+                        let bound: f64 = labels["le"].as_str().unwrap().parse().unwrap();
+                        read_queue
+                            .entry(kind())
+                            .or_default()
+                            .buckets
+                            .insert(le(bound), value as u64);
+                    }
+                    "msg_size_bytes_count" => {
+                        read_size.entry(kind()).or_default().count = value as u64
+                    }
+                    "msg_size_bytes_sum" => read_size.entry(kind()).or_default().sum = value,
+                    "last_msg_size_bytes" => {
+                        assert_eq!(Some(value), last_size, "{format}");
+                        checked += 1;
+                    }
+                    "levee_metric_skipped_events_total" => {
+                        let want = match (labels["metric"].as_str(), labels["reason"].as_str()) {
+                            (Some("queue_time_ms"), Some("missing")) => no_queue_time,
+                            (Some("msg_size_bytes" | "last_msg_size_bytes"), Some("missing")) => {
+                                lines as u64 - size.values().map(|o| o.count).sum::<u64>()
+                            }
+                            _ => 0,
+                        };
+                        assert_eq!(value as u64, want, "{format}: {s}");
+                        checked += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(checked, 7, "{format}");
+        assert_eq!(read_queue, queue, "{format}");
+        assert_eq!(read_size, size, "{format}");
+    }
+}
