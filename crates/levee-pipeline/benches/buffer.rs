@@ -48,7 +48,7 @@ fn push_and_take(c: &mut Criterion) {
             flush_interval: Duration::ZERO,
             when_full: WhenFull::Block,
         };
-        let buffer = MemoryBuffer::new(settings, metrics.output("bench"));
+        let buffer = MemoryBuffer::new(settings, metrics.output("bench", "blackhole"));
         let ledger = Ledger::new();
         let name = if acked { "acked" } else { "plain" };
         group.bench_function(name, |b| {

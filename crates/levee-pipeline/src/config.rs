@@ -121,6 +121,8 @@ pub struct BuiltOutput {
     pub name: String,
     /// The tags it receives.
     pub pattern: TagPattern,
+    /// Its sink's kind (`type`), as the metrics label it.
+    pub kind: &'static str,
     /// Its buffer's settings.
     pub buffer: BufferSettings,
     /// With `buffer.type = "disk"`, the disk buffer's own settings.
@@ -556,6 +558,7 @@ impl<'i> Check<'_> {
             .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
         let workers = check_workers(&config)
             .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
+        let kind = config.sink.kind();
         let sink = config
             .sink
             .build()
@@ -574,6 +577,7 @@ impl<'i> Check<'_> {
         Some(BuiltOutput {
             name: name.to_owned(),
             pattern: pattern.ok()?,
+            kind,
             buffer,
             disk,
             retry: retry.ok()?,

@@ -133,7 +133,7 @@ impl Opened {
                     metrics
                         .health
                         .down(format_args!("its sink does not open: {error}"));
-                    metrics.errors.inc();
+                    metrics.errors.open.inc();
                     metrics.retries.inc();
                     let wait = backoff.next();
                     tracing::warn!(output, %error, retry_in = ?wait, "open failed; will try again");
@@ -248,11 +248,11 @@ mod tests {
         // It fails once it returns, then opens: tried again, and counted.
         release.send(false).unwrap();
         release.send(true).unwrap();
-        let metrics = Metrics::new().output("stuck");
+        let metrics = Metrics::new().output("stuck", "test");
         Opened::Late(late)
             .into_sink("stuck", &quick_retry(), &metrics)
             .await;
-        assert_eq!(metrics.errors.get(), 1);
+        assert_eq!(metrics.errors.open.get(), 1);
         assert_eq!(metrics.retries.get(), 1);
     }
 

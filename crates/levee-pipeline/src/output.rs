@@ -19,7 +19,7 @@ use levee_io::{SinkConfig, SinkError};
 use serde::Deserialize;
 
 use crate::buffer::{Buffer, BufferConfig, Ready};
-use crate::metrics::OutputMetrics;
+use crate::metrics::{Call, OutputMetrics};
 
 /// An output as the user configures it under `[outputs.NAME]`.
 ///
@@ -165,8 +165,9 @@ pub(crate) async fn run_worker(
         // before it failed reports that part with the next flush that
         // works, and no other comes: one more, with nothing left to store
         // (the sink discarded it), brings the count.
+        let start = std::time::Instant::now();
         if let Ok(stored) = sink.flush(Flush::All).await {
-            metrics.events.inc_by(stored);
+            worker.stored(stored, start.elapsed());
         }
     }
     worker.close(&mut sink).await;
@@ -223,6 +224,15 @@ enum Step<'a> {
 }
 
 impl Step<'_> {
+    /// Which call this is, as `levee_output_errors_total` names it.
+    fn call(&self) -> Call {
+        match self {
+            Step::Write(..) => Call::Write,
+            Step::Flush(_) => Call::Flush,
+            Step::Close => Call::Close,
+        }
+    }
+
     /// Events the sink stored, if it reports them.
     async fn run(&mut self, sink: &mut Sink) -> Result<u64, SinkError> {
         match self {
@@ -250,9 +260,9 @@ impl Worker<'_> {
                 .until_done(sink, Step::Write(&ready.events, &mut ready.acks))
                 .await;
             let (attempts, err) = match result {
-                Ok(stored) => {
+                Ok((stored, took)) => {
                     self.metrics.batches.inc();
-                    self.metrics.events.inc_by(stored);
+                    self.stored(stored, took);
                     return;
                 }
                 Err(failed) => failed,
@@ -346,8 +356,8 @@ impl Worker<'_> {
     /// if it was given up on.
     async fn flush(&self, sink: &mut Sink, what: Flush) -> bool {
         match self.until_done(sink, Step::Flush(what)).await {
-            Ok(stored) => {
-                self.metrics.events.inc_by(stored);
+            Ok((stored, took)) => {
+                self.stored(stored, took);
                 true
             }
             Err((attempts, err)) => {
@@ -369,29 +379,43 @@ impl Worker<'_> {
         }
     }
 
+    /// Counts events the output's own sink stored in one call that took
+    /// `took`: a call that stored something is a flush.
+    fn stored(&self, stored: u64, took: Duration) {
+        self.metrics.events.inc_by(stored);
+        if stored > 0 {
+            self.metrics.flushes.inc();
+            self.metrics.flush_duration.observe(took.as_secs_f64());
+        }
+    }
+
     /// Runs `step`, retrying failures with backoff and jitter until it
-    /// works (the events it stored) or `max_attempts` is reached (the
-    /// attempts made and the last error).
+    /// works (the events it stored, and how long the try that worked
+    /// took) or `max_attempts` is reached (the attempts made and the last
+    /// error).
     async fn until_done(
         &self,
         sink: &mut Sink,
         mut step: Step<'_>,
-    ) -> Result<u64, (u32, SinkError)> {
+    ) -> Result<(u64, Duration), (u32, SinkError)> {
         let name = self.name;
         let mut attempt: u32 = 0;
         let mut backoff = self.retry.initial_backoff.0;
         loop {
             attempt += 1;
+            // The wall clock, not tokio's: how long the sink took, even
+            // in a test on a paused clock.
+            let start = std::time::Instant::now();
             match step.run(sink).await {
                 Ok(stored) => {
                     if attempt > 1 {
                         self.metrics.retry_backoff.set(0.0);
                     }
                     self.metrics.health.ok();
-                    return Ok(stored);
+                    return Ok((stored, start.elapsed()));
                 }
                 Err(err) => {
-                    self.metrics.errors.inc();
+                    self.metrics.errors.of(step.call()).inc();
                     // Asking again cannot help: the caller deals with it.
                     // The data is at fault, not the sink: health stays.
                     if err.malformed().is_some() {
@@ -476,7 +500,7 @@ mod tests {
         }
 
         fn with_secondary(sink: Sink, secondary: Option<Sink>, max_attempts: Option<u32>) -> Run {
-            let metrics = Metrics::new().output("o");
+            let metrics = Metrics::new().output("o", "test");
             let settings = BufferSettings {
                 max_bytes: 1 << 20,
                 batch_max_bytes: 1 << 20,
@@ -532,7 +556,7 @@ mod tests {
         (
             m.events.get(),
             m.batches.get(),
-            m.errors.get(),
+            m.errors.total(),
             m.retries.get(),
             m.dropped_failed.get(),
         )
@@ -560,6 +584,45 @@ mod tests {
         );
         assert_eq!(counts(&metrics), (3, 1, 2, 2, 0));
         assert_eq!(ledger.done_through(), Some(0));
+    }
+
+    /// Errors by the call that failed, and a flush counted (with its
+    /// time) only for a call that stored something.
+    #[tokio::test(start_paused = true)]
+    async fn errors_are_counted_by_call_and_flushes_only_when_something_was_stored() {
+        let (sink, probe) = CommandedSink::holding();
+        {
+            let mut state = probe.lock();
+            state.fail_writes = 1;
+            state.fail_flushes = 2;
+            state.fail_closes = 1;
+        }
+        let run = Run::start(Sink::new(sink), None);
+        run.push((0..3).map(event)).await;
+        let (metrics, _) = run.finish().await;
+        let e = &metrics.errors;
+        let by_call = (e.open.get(), e.write.get(), e.flush.get(), e.close.get());
+        assert_eq!(by_call, (0, 1, 2, 1));
+        assert_eq!(e.total(), 4);
+        // The write absorbed, the due flush stored, the last flush had
+        // nothing left.
+        assert_eq!(metrics.flushes.get(), 1);
+        assert_eq!(metrics.flush_duration.count(), 1);
+        assert_eq!(metrics.events.get(), 3);
+    }
+
+    /// A sink that stores as it writes: every write is a flush.
+    #[tokio::test(start_paused = true)]
+    async fn a_sink_that_stores_on_write_flushes_with_each_batch() {
+        let (sink, _probe) = CommandedSink::storing();
+        let run = Run::start(Sink::new(sink), None);
+        run.push((0..3).map(event)).await;
+        run.until(|r| r.metrics.events.get() == 3).await;
+        run.push((3..5).map(event)).await;
+        let (metrics, _) = run.finish().await;
+        assert_eq!(metrics.batches.get(), 2);
+        assert_eq!(metrics.flushes.get(), 2);
+        assert_eq!(metrics.flush_duration.count(), 2);
     }
 
     #[tokio::test(start_paused = true)]

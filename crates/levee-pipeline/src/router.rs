@@ -304,7 +304,7 @@ mod tests {
                 pattern: TagPattern::new(pattern).unwrap(),
                 buffer: Arc::new(Buffer::Memory(MemoryBuffer::new(
                     settings,
-                    metrics.output(pattern),
+                    metrics.output(pattern, "test"),
                 ))),
             })
             .collect();
@@ -350,7 +350,7 @@ mod tests {
         let text = metrics.encode();
         assert!(!text.contains("levee_unrouted_events_total{"), "{text}");
         assert!(
-            text.contains("levee_buffer_bytes{output=\"firehose_parsed.**\"}"),
+            text.contains("levee_buffer_bytes{output=\"firehose_parsed.**\",type=\"test\"}"),
             "{text}"
         );
 

@@ -107,23 +107,36 @@ pub async fn run(
     // Outputs first, so that nothing is read before it has somewhere to go;
     // all at once, so that no sink's opening holds back the others.
     // Each output's sink, then its secondary's if it has one.
-    let ctx = |output: &str, state: String| SinkContext {
-        metrics: SinkMetrics {
-            replay_skipped: metrics.output(output).replay_skipped.clone(),
-        },
+    let ctx = |metrics: SinkMetrics, state: String| SinkContext {
+        metrics,
         output: state,
         data_dir: pipeline.data_dir.clone(),
     };
     let mut sinks = Vec::new();
     for o in &pipeline.outputs {
+        let counts = metrics.output(&o.name, o.kind);
+        let own = SinkMetrics {
+            replay_skipped: counts.replay_skipped.clone(),
+            bytes: counts.bytes.clone(),
+        };
         // One sink per worker (`workers`): only sinks that allow it get more.
         for _ in 0..o.workers {
-            sinks.push((o.name.clone(), o.sink.clone(), ctx(&o.name, o.name.clone())));
+            sinks.push((
+                o.name.clone(),
+                o.sink.clone(),
+                ctx(own.clone(), o.name.clone()),
+            ));
         }
         if let Some(secondary) = &o.secondary {
             // A state folder of its own (a lake's writer id and journal).
+            // Its bytes are not the output's: what it stores is counted in
+            // `levee_output_secondary_events_total`, not as stored.
             let state = format!("{}.secondary", o.name);
-            sinks.push((state.clone(), secondary.clone(), ctx(&o.name, state)));
+            let theirs = SinkMetrics {
+                replay_skipped: counts.replay_skipped.clone(),
+                bytes: Default::default(),
+            };
+            sinks.push((state.clone(), secondary.clone(), ctx(theirs, state)));
         }
     }
     let opened = opening::open_all(sinks, opening::OPEN_GRACE).await?;
@@ -139,7 +152,7 @@ pub async fn run(
         } else {
             None
         };
-        let output_metrics = metrics.output(&output.name);
+        let output_metrics = metrics.output(&output.name, output.kind);
         let buffer = match output.disk {
             None => Buffer::Memory(MemoryBuffer::new(output.buffer, output_metrics.clone())),
             Some(disk) => {

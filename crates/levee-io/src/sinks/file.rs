@@ -13,6 +13,8 @@ use serde::Deserialize;
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::encode::ndjson_records;
 use super::{OpenSink, SinkContext, SinkFuture, WriteSink};
 use crate::{SinkConfigError, SinkError};
@@ -38,8 +40,11 @@ impl FileConfig {
 }
 
 impl OpenSink for FileConfig {
-    fn open<'a>(&'a self, _ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
-        Box::pin(async { Ok(Box::new(FileSink::open(self).await?) as Box<dyn WriteSink>) })
+    fn open<'a>(&'a self, ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
+        Box::pin(async {
+            let sink = FileSink::open(self, ctx.metrics.bytes.clone()).await?;
+            Ok(Box::new(sink) as Box<dyn WriteSink>)
+        })
     }
 }
 
@@ -50,10 +55,12 @@ struct FileSink {
     /// Only a regular file can be synced: a FIFO or a terminal refuses
     /// with EINVAL, which retrying would never fix.
     syncable: bool,
+    /// Bytes appended to the file.
+    bytes: Counter,
 }
 
 impl FileSink {
-    async fn open(config: &FileConfig) -> Result<FileSink, SinkError> {
+    async fn open(config: &FileConfig, bytes: Counter) -> Result<FileSink, SinkError> {
         let ctx = |e| SinkError::io(format!("opening {}", config.path.display()), e);
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(ctx)?;
@@ -70,6 +77,7 @@ impl FileSink {
             file,
             buf: Vec::new(),
             syncable,
+            bytes,
         })
     }
 
@@ -85,7 +93,9 @@ impl FileSink {
         self.file
             .flush()
             .await
-            .map_err(|e| SinkError::io(format!("writing {}", self.path.display()), e))
+            .map_err(|e| SinkError::io(format!("writing {}", self.path.display()), e))?;
+        self.bytes.inc_by(self.buf.len() as u64);
+        Ok(())
     }
 
     async fn sync(&mut self) -> Result<(), SinkError> {
@@ -114,5 +124,40 @@ impl WriteSink for FileSink {
 
     fn close(&mut self) -> SinkFuture<'_, ()> {
         Box::pin(self.sync())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use levee_event::{Record, Tag, Value};
+
+    use super::*;
+    use crate::sinks::SinkMetrics;
+
+    /// `levee_output_bytes_total`: what the file grew by.
+    #[tokio::test]
+    async fn stored_bytes_are_what_the_file_grew_by() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let ctx = SinkContext {
+            output: "file".into(),
+            data_dir: dir.path().to_owned(),
+            metrics: SinkMetrics::default(),
+        };
+        let config = FileConfig { path: path.clone() };
+        let mut sink = config.open(&ctx).await.unwrap();
+        let events: Vec<Event> = (0..10)
+            .map(|n| {
+                let mut r = Record::new();
+                r.insert("n", Value::Int(n));
+                Event::new(Tag::new("t"), 0, r)
+            })
+            .collect();
+        sink.write(&events, &mut Vec::new()).await.unwrap();
+        sink.write(&events[..3], &mut Vec::new()).await.unwrap();
+        sink.close().await.unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 13);
+        assert_eq!(ctx.metrics.bytes.get(), len);
     }
 }

@@ -80,6 +80,17 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// The kind's name, as `type` spells it: the `type` label of the
+    /// output's metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Lake(_) => "lake",
+            SinkConfig::File(_) => "file",
+            SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::Blackhole(_) => "blackhole",
+        }
+    }
+
     /// Whether this kind of sink can take batches in parallel (an output's
     /// `workers` above 1, each worker with a sink of its own), or why not.
     pub fn parallel(&self) -> Result<(), &'static str> {
@@ -144,6 +155,10 @@ pub struct SinkMetrics {
     /// Events a replay brought again that a stored chunk already holds,
     /// skipped (the lake, from a `tail` source).
     pub replay_skipped: Counter,
+    /// Bytes the sink stored, as written where it puts them (a lake
+    /// chunk's compressed object, a file's JSON lines); a sink that writes
+    /// nothing (`blackhole`) counts none.
+    pub bytes: Counter,
 }
 
 /// A sink's checked settings: opening is all that can still fail.

@@ -5,6 +5,7 @@
 //! runtime worker.
 
 use levee_event::{Ack, Event};
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio::io::{AsyncWriteExt, Stdout};
 
@@ -18,21 +19,26 @@ use crate::SinkError;
 pub struct StdoutConfig {}
 
 impl OpenSink for StdoutConfig {
-    fn open<'a>(&'a self, _ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
-        Box::pin(async { Ok(Box::new(StdoutSink::new()) as Box<dyn WriteSink>) })
+    fn open<'a>(&'a self, ctx: &'a SinkContext) -> SinkFuture<'a, Box<dyn WriteSink>> {
+        Box::pin(async {
+            Ok(Box::new(StdoutSink::new(ctx.metrics.bytes.clone())) as Box<dyn WriteSink>)
+        })
     }
 }
 
 struct StdoutSink {
     out: Stdout,
     buf: Vec<u8>,
+    /// Bytes written to standard output.
+    bytes: Counter,
 }
 
 impl StdoutSink {
-    fn new() -> StdoutSink {
+    fn new(bytes: Counter) -> StdoutSink {
         StdoutSink {
             out: tokio::io::stdout(),
             buf: Vec::new(),
+            bytes,
         }
     }
 
@@ -46,7 +52,9 @@ impl StdoutSink {
         self.out
             .flush()
             .await
-            .map_err(|e| SinkError::io("stdout", e))
+            .map_err(|e| SinkError::io("stdout", e))?;
+        self.bytes.inc_by(self.buf.len() as u64);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {

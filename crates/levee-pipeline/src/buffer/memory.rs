@@ -35,6 +35,11 @@ struct State {
     closed: bool,
     /// When the oldest event still queued arrived.
     oldest: Option<Instant>,
+    /// Each push's arrival, with the count of events ever queued after
+    /// it, oldest first: the front is when the oldest event still queued
+    /// came (`oldest` is when the queue last went from empty to not, which
+    /// the flush deadline wants). One per push, never per event.
+    arrivals: VecDeque<(u64, Instant)>,
 }
 
 /// A bounded queue of events in memory.
@@ -49,6 +54,9 @@ pub struct MemoryBuffer {
 impl MemoryBuffer {
     /// An empty buffer that counts what it drops into `metrics`.
     pub fn new(settings: BufferSettings, metrics: OutputMetrics) -> MemoryBuffer {
+        metrics
+            .buffer_limit
+            .set(i64::try_from(settings.max_bytes).unwrap_or(i64::MAX));
         MemoryBuffer {
             settings,
             state: Mutex::new(State {
@@ -59,6 +67,7 @@ impl MemoryBuffer {
                 bytes: 0,
                 closed: false,
                 oldest: None,
+                arrivals: VecDeque::new(),
             }),
             readable: Notify::new(),
             writable: Notify::new(),
@@ -138,6 +147,7 @@ impl MemoryBuffer {
                         }
                         // Acks whose events were all dropped (and counted).
                         drop(take_done_acks(&mut state));
+                        self.gauge(&mut state);
                         state.bytes += incoming;
                         self.enqueue(&mut state, std::mem::take(&mut sized), ack.take());
                         break;
@@ -161,10 +171,31 @@ impl MemoryBuffer {
         if let Some(ack) = ack {
             state.acks.push_back((start, state.enqueued, ack));
         }
-        self.metrics
-            .buffer_bytes
-            .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
+        let end = state.enqueued;
+        state.arrivals.push_back((end, Instant::now()));
+        self.gauge(state);
         self.readable.notify_one();
+    }
+
+    /// Shows the queue's bytes, batches and oldest arrival, after the
+    /// arrivals whose events all left are let go.
+    fn gauge(&self, state: &mut State) {
+        while state
+            .arrivals
+            .front()
+            .is_some_and(|&(end, _)| end <= state.dequeued)
+        {
+            state.arrivals.pop_front();
+        }
+        let m = &self.metrics;
+        m.buffer_bytes
+            .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
+        m.buffer_queue_length.set(super::batches_in(
+            state.bytes as u64,
+            self.settings.batch_max_bytes,
+        ));
+        m.buffer_oldest
+            .set(state.arrivals.front().map(|&(_, at)| at));
     }
 
     /// The next batch to write: waits until `batch_max_bytes` are queued, the
@@ -220,9 +251,7 @@ impl MemoryBuffer {
         if state.queue.is_empty() {
             state.oldest = None;
         }
-        self.metrics
-            .buffer_bytes
-            .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
+        self.gauge(state);
         self.writable.notify_waiters();
         Ready { events, acks }
     }
@@ -266,7 +295,7 @@ mod tests {
         when_full: WhenFull,
     ) -> (Arc<MemoryBuffer>, OutputMetrics) {
         let size = event(0).size_hint();
-        let metrics = Metrics::new().output("o");
+        let metrics = Metrics::new().output("o", "test");
         let settings = BufferSettings {
             max_bytes: size * max_events,
             batch_max_bytes: size * batch_events,
@@ -294,6 +323,57 @@ mod tests {
         let start = Instant::now();
         assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [3]);
         assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    /// What an alert on a falling-behind output reads: the batches
+    /// waiting, the limit, and the age of the oldest waiting event, which
+    /// is that of the push it came in (not of the queue's last refill).
+    #[tokio::test(start_paused = true)]
+    async fn the_gauges_show_batches_waiting_the_limit_and_the_oldest_events_age() {
+        let (buf, m) = buffer(100, 3, WhenFull::Block);
+        let size = event(0).size_hint() as i64;
+        assert_eq!(m.buffer_limit.get(), size * 100);
+        assert_eq!(
+            (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+            (0, 0.0)
+        );
+        buf.push((0..4).map(event).collect(), None).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
+        buf.push((4..7).map(event).collect(), None).await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // 7 events in batches of 3: 3 batches waiting; the first push is 7s old.
+        assert_eq!(m.buffer_queue_length.get(), 3);
+        assert_eq!(m.buffer_oldest.get(), 7.0);
+        // [0, 1, 2] leave; event 3 of the first push still waits.
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [0, 1, 2]);
+        assert_eq!(
+            (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+            (2, 7.0)
+        );
+        // [3, 4, 5] leave: what waits came with the second push.
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [3, 4, 5]);
+        assert_eq!(
+            (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+            (1, 2.0)
+        );
+        assert_eq!(m.buffer_bytes.get(), size);
+        buf.close();
+        assert_eq!(numbers(&buf.next_batch().await.unwrap().events), [6]);
+        assert_eq!(
+            (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+            (0, 0.0)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drop_oldest_lets_go_of_the_arrivals_it_dropped() {
+        let (buf, m) = buffer(4, 100, WhenFull::DropOldest);
+        buf.push((0..4).map(event).collect(), None).await;
+        tokio::time::advance(Duration::from_secs(9)).await;
+        buf.push((4..8).map(event).collect(), None).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(m.dropped_full.get(), 4);
+        assert_eq!(m.buffer_oldest.get(), 1.0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -206,6 +206,13 @@ impl Buffer {
     }
 }
 
+/// The batches `bytes` not yet handed to the sink make, at most
+/// `batch_max_bytes` each: `levee_buffer_queue_length`.
+fn batches_in(bytes: u64, batch_max_bytes: usize) -> i64 {
+    let n = bytes.div_ceil(batch_max_bytes.max(1) as u64);
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Waits until either buffer kind's next batch may be ready: `notified`
 /// fires (a push or close; the caller enabled it under the buffer's lock,
 /// so one that came after its check is not missed) or, when the oldest

@@ -42,7 +42,7 @@ pub(crate) async fn route_concurrently(
             flush_interval: Duration::from_secs(1),
             when_full: WhenFull::Block,
         },
-        metrics.output("out"),
+        metrics.output("out", "test"),
     )));
     let router = Arc::new(Router::new(
         vec![(filter, metrics.filter_dropped(&name))],

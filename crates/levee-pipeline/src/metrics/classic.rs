@@ -182,7 +182,7 @@ levee_thing_created NaN
     fn the_registry_in_the_classic_format() {
         let m = super::super::Metrics::new();
         m.source("nginx").events.inc_by(7);
-        m.output("lake").buffer_bytes.set(12);
+        m.output("lake", "lake").buffer_bytes.set(12);
         let text = m.encode_classic();
         assert!(
             text.contains(
@@ -193,7 +193,7 @@ levee_thing_created NaN
         );
         assert!(
             text.contains(
-                "# TYPE levee_buffer_bytes gauge\nlevee_buffer_bytes{output=\"lake\"} 12\n"
+                "# TYPE levee_buffer_bytes gauge\nlevee_buffer_bytes{output=\"lake\",type=\"lake\"} 12\n"
             ),
             "{text}"
         );

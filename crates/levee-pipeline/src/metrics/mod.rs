@@ -5,14 +5,15 @@
 
 mod classic;
 pub mod health;
+mod output;
 pub mod parse;
 mod server;
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 pub use health::{Component, Health};
+pub use output::{Call, OldestAge, OutputMetrics, SinkErrors};
 pub use server::{MetricsConfig, bind, serve};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -26,7 +27,7 @@ use levee_io::SourceMetrics;
 use crate::filters::metric::{MetricFilter, MetricTables, OVERFLOW, Skipped};
 
 /// Metric names (without the `levee_` prefix and `_total` suffix that the
-/// registry adds).
+/// registry adds); the outputs' are in `output.rs`.
 mod names {
     pub const SOURCE_EVENTS: &str = "source_events";
     pub const SOURCE_BYTES: &str = "source_bytes";
@@ -34,17 +35,6 @@ mod names {
     pub const TIME_ERRORS: &str = "time_errors";
     pub const MULTILINE_CUTS: &str = "multiline_cut_records";
     pub const CHECKPOINT_LAG: &str = "source_checkpoint_lag_bytes";
-    pub const OUTPUT_EVENTS: &str = "output_events";
-    pub const OUTPUT_BATCHES: &str = "output_batches";
-    pub const OUTPUT_ERRORS: &str = "output_errors";
-    pub const OUTPUT_RETRIES: &str = "output_retries";
-    pub const OUTPUT_RETRY_BACKOFF: &str = "output_retry_backoff_seconds";
-    pub const OUTPUT_DROPPED: &str = "output_dropped_events";
-    pub const OUTPUT_SECONDARY: &str = "output_secondary_events";
-    pub const OUTPUT_REPLAY_SKIPPED: &str = "output_replay_skipped";
-    pub const BUFFER_BYTES: &str = "buffer_bytes";
-    pub const BUFFER_DAMAGE: &str = "buffer_damage";
-    pub const BUFFER_DAMAGED_BYTES: &str = "buffer_damaged_bytes";
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
     pub const FILTER_PARSE_ERRORS: &str = "filter_parse_errors";
     pub const FILTER_EVICTED_KEYS: &str = "filter_evicted_keys";
@@ -57,17 +47,6 @@ mod names {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutputLabel {
-    output: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DropLabel {
-    output: String,
-    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,17 +88,7 @@ pub struct Metrics {
     time_errors: Family<SourceLabel, Counter>,
     multiline_cuts: Family<SourceLabel, Counter>,
     checkpoint_lag: Family<SourceLabel, Gauge>,
-    output_events: Family<OutputLabel, Counter>,
-    output_batches: Family<OutputLabel, Counter>,
-    output_errors: Family<OutputLabel, Counter>,
-    output_retries: Family<OutputLabel, Counter>,
-    output_retry_backoff: Family<OutputLabel, Gauge<f64, AtomicU64>>,
-    output_dropped: Family<DropLabel, Counter>,
-    output_secondary: Family<DropLabel, Counter>,
-    output_replay_skipped: Family<OutputLabel, Counter>,
-    buffer_bytes: Family<OutputLabel, Gauge>,
-    buffer_damage: Family<OutputLabel, Counter>,
-    buffer_damaged_bytes: Family<OutputLabel, Counter>,
+    outputs: output::OutputFamilies,
     filter_dropped: Family<FilterLabel, Counter>,
     filter_parse_errors: Family<FilterLabel, Counter>,
     filter_evicted_keys: Family<FilterLabel, Counter>,
@@ -133,49 +102,6 @@ pub struct Metrics {
     unrouted_tags: Mutex<HashSet<String>>,
     /// What `/health` reads.
     health: Health,
-}
-
-/// One output's counters.
-#[derive(Clone, Debug)]
-pub struct OutputMetrics {
-    /// Events the sink stored.
-    pub events: Counter,
-    /// Batches the sink absorbed.
-    pub batches: Counter,
-    /// Failed sink calls.
-    pub errors: Counter,
-    /// Sink calls tried again.
-    pub retries: Counter,
-    /// The wait before the next try of a failing sink call, in seconds; 0
-    /// once a call works.
-    pub retry_backoff: Gauge<f64, AtomicU64>,
-    /// Events dropped because the buffer was full (`when_full = drop_*`).
-    pub dropped_full: Counter,
-    /// Events dropped after the last retry failed.
-    pub dropped_failed: Counter,
-    /// Events the sink refused as malformed, dropped (no `secondary`, or
-    /// the secondary failed too).
-    pub dropped_malformed: Counter,
-    /// Events sent to the output's `secondary` after the last retry of
-    /// their batch failed.
-    pub secondary_failed: Counter,
-    /// Events the sink refused as malformed, sent to the `secondary`.
-    pub secondary_malformed: Counter,
-    /// Events a replay brought again that the sink had already stored,
-    /// skipped (the lake).
-    pub replay_skipped: Counter,
-    /// Events a disk buffer could not write (a full or failing disk).
-    pub dropped_disk: Counter,
-    /// Bytes held in the buffer now.
-    pub buffer_bytes: Gauge,
-    /// Places where a disk buffer found damage (a torn or corrupt record,
-    /// a foreign segment, a damaged position) and skipped it.
-    pub buffer_damage: Counter,
-    /// Bytes of a disk buffer skipped as damaged.
-    pub buffer_damaged_bytes: Counter,
-    /// The output's part of `/health` (`output NAME`): its sink open, and
-    /// its calls working or in retries.
-    pub health: Component,
 }
 
 impl Default for Metrics {
@@ -193,24 +119,15 @@ impl Metrics {
         let metric_tables = Arc::new(MetricTables::default());
         root.register_collector(Box::new(metric_tables.clone()));
         let registry = root.sub_registry_with_prefix("levee");
+        let outputs = output::OutputFamilies::register(registry);
         let m = Metrics {
+            outputs,
             source_events: Family::default(),
             source_bytes: Family::default(),
             parse_errors: Family::default(),
             time_errors: Family::default(),
             multiline_cuts: Family::default(),
             checkpoint_lag: Family::default(),
-            output_events: Family::default(),
-            output_batches: Family::default(),
-            output_errors: Family::default(),
-            output_retries: Family::default(),
-            output_retry_backoff: Family::default(),
-            output_dropped: Family::default(),
-            output_secondary: Family::default(),
-            output_replay_skipped: Family::default(),
-            buffer_bytes: Family::default(),
-            buffer_damage: Family::default(),
-            buffer_damaged_bytes: Family::default(),
             filter_dropped: Family::default(),
             filter_parse_errors: Family::default(),
             filter_evicted_keys: Family::default(),
@@ -253,61 +170,6 @@ impl Metrics {
             "Bytes a tail source read from its files that not every output has delivered yet: \
              what a crash now would read again",
             m.checkpoint_lag.clone(),
-        );
-        registry.register(
-            names::OUTPUT_EVENTS,
-            "Events an output's sink stored",
-            m.output_events.clone(),
-        );
-        registry.register(
-            names::OUTPUT_BATCHES,
-            "Batches an output's sink absorbed",
-            m.output_batches.clone(),
-        );
-        registry.register(
-            names::OUTPUT_ERRORS,
-            "Failed calls of an output's sink (write, flush, close)",
-            m.output_errors.clone(),
-        );
-        registry.register(
-            names::OUTPUT_RETRIES,
-            "Calls of an output's sink tried again",
-            m.output_retries.clone(),
-        );
-        registry.register(
-            names::OUTPUT_RETRY_BACKOFF,
-            "The wait before an output tries a failing sink call again (doubling up to max_backoff, with jitter); 0 once a call works",
-            m.output_retry_backoff.clone(),
-        );
-        registry.register(
-            names::OUTPUT_DROPPED,
-            "Events an output dropped, by reason",
-            m.output_dropped.clone(),
-        );
-        registry.register(
-            names::OUTPUT_SECONDARY,
-            "Events an output sent to its secondary, by reason (retries_exhausted, malformed)",
-            m.output_secondary.clone(),
-        );
-        registry.register(
-            names::OUTPUT_REPLAY_SKIPPED,
-            "Events a replay after a crash brought again that a stored lake chunk already holds, skipped",
-            m.output_replay_skipped.clone(),
-        );
-        registry.register(
-            names::BUFFER_BYTES,
-            "Bytes waiting in an output's buffer",
-            m.buffer_bytes.clone(),
-        );
-        registry.register(
-            names::BUFFER_DAMAGE,
-            "Places where a disk buffer found damage (a torn or corrupt record, a damaged segment or position) and skipped it",
-            m.buffer_damage.clone(),
-        );
-        registry.register(
-            names::BUFFER_DAMAGED_BYTES,
-            "Bytes of a disk buffer skipped as damaged; the events in them are lost",
-            m.buffer_damaged_bytes.clone(),
         );
         registry.register(
             names::FILTER_DROPPED,
@@ -373,45 +235,11 @@ impl Metrics {
         }
     }
 
-    /// Handles for an output's counters.
-    pub fn output(&self, name: &str) -> OutputMetrics {
-        let label = OutputLabel {
-            output: name.to_owned(),
-        };
-        let dropped = |reason: &str| {
-            self.output_dropped
-                .get_or_create(&DropLabel {
-                    output: name.to_owned(),
-                    reason: reason.to_owned(),
-                })
-                .clone()
-        };
-        let secondary = |reason: &str| {
-            self.output_secondary
-                .get_or_create(&DropLabel {
-                    output: name.to_owned(),
-                    reason: reason.to_owned(),
-                })
-                .clone()
-        };
-        OutputMetrics {
-            events: self.output_events.get_or_create(&label).clone(),
-            batches: self.output_batches.get_or_create(&label).clone(),
-            errors: self.output_errors.get_or_create(&label).clone(),
-            retries: self.output_retries.get_or_create(&label).clone(),
-            retry_backoff: self.output_retry_backoff.get_or_create(&label).clone(),
-            dropped_full: dropped("buffer_full"),
-            dropped_failed: dropped("retries_exhausted"),
-            dropped_malformed: dropped("malformed"),
-            secondary_failed: secondary("retries_exhausted"),
-            secondary_malformed: secondary("malformed"),
-            replay_skipped: self.output_replay_skipped.get_or_create(&label).clone(),
-            dropped_disk: dropped("disk_error"),
-            buffer_bytes: self.buffer_bytes.get_or_create(&label).clone(),
-            buffer_damage: self.buffer_damage.get_or_create(&label).clone(),
-            buffer_damaged_bytes: self.buffer_damaged_bytes.get_or_create(&label).clone(),
-            health: self.health.component(&format!("output {name}")),
-        }
+    /// Handles for the counters of output `name`, of kind `kind` (its
+    /// `type`: `lake`, `file`, ...), and its part of `/health`.
+    pub fn output(&self, name: &str, kind: &str) -> OutputMetrics {
+        let health = self.health.component(&format!("output {name}"));
+        self.outputs.output(name, kind, health)
     }
 
     /// What `/health` reads: components register and report there.
@@ -535,7 +363,7 @@ mod tests {
     fn handles_count_into_the_registry() {
         let m = Metrics::new();
         m.source("nginx").events.inc_by(3);
-        m.output("lake").dropped_full.inc();
+        m.output("lake", "lake").dropped_full.inc();
         m.unrouted("x.y").inc();
         let text = m.encode();
         assert!(
@@ -544,7 +372,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "levee_output_dropped_events_total{output=\"lake\",reason=\"buffer_full\"} 1"
+                "levee_output_dropped_events_total{output=\"lake\",type=\"lake\",reason=\"buffer_full\"} 1"
             ),
             "{text}"
         );
@@ -553,6 +381,39 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    /// Every per-output series carries the output's kind as `type`
+    /// beside its name, and the new families are on the page at zero.
+    #[test]
+    fn every_output_series_is_labelled_with_its_type() {
+        let m = Metrics::new();
+        let out = m.output("firehose", "lake");
+        out.bytes.inc_by(10);
+        out.flush_duration.observe(0.02);
+        out.errors.of(Call::Flush).inc();
+        let text = m.encode();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("levee_output_") || l.starts_with("levee_buffer_"))
+            .collect();
+        assert!(series.len() > 20, "{text}");
+        for line in series {
+            assert!(line.contains("output=\"firehose\",type=\"lake\""), "{line}");
+        }
+        for expected in [
+            "levee_output_bytes_total{output=\"firehose\",type=\"lake\"} 10",
+            "levee_output_flushes_total{output=\"firehose\",type=\"lake\"} 0",
+            "levee_output_flush_duration_seconds_count{output=\"firehose\",type=\"lake\"} 1",
+            "levee_output_flush_duration_seconds_bucket{le=\"0.025\",output=\"firehose\",type=\"lake\"} 1",
+            "levee_output_errors_total{output=\"firehose\",type=\"lake\",kind=\"flush\"} 1",
+            "levee_output_errors_total{output=\"firehose\",type=\"lake\",kind=\"open\"} 0",
+            "levee_buffer_queue_length{output=\"firehose\",type=\"lake\"} 0",
+            "levee_buffer_limit_bytes{output=\"firehose\",type=\"lake\"} 0",
+            "levee_buffer_oldest_age_seconds{output=\"firehose\",type=\"lake\"} 0.0",
+        ] {
+            assert!(text.contains(expected), "{expected}\n{text}");
+        }
     }
 
     /// Tags rendered from data made one `levee_unrouted_events_total`

@@ -230,7 +230,10 @@ mod tests {
         let source = metrics.health().component("source nginx");
         source.down("reading access.log: permission denied");
         // Failing for less than unhealthy_after: not a reason yet.
-        metrics.output("lake").health.failing("put: timed out");
+        metrics
+            .output("lake", "lake")
+            .health
+            .failing("put: timed out");
         let sick = get(addr, "/health").await;
         assert!(sick.starts_with("HTTP/1.1 503"), "{sick}");
         assert!(
@@ -240,7 +243,7 @@ mod tests {
             "{sick}"
         );
         source.ok();
-        metrics.output("lake").health.ok();
+        metrics.output("lake", "lake").health.ok();
         let well = get(addr, "/health").await;
         assert!(well.starts_with("HTTP/1.1 200"), "{well}");
         assert!(well.ends_with("\r\n\r\nok\n"), "{well}");

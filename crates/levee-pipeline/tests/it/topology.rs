@@ -303,7 +303,7 @@ buffer = {{ flush_interval = "10ms" }}
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let stuck = metrics.output("stuck");
+    let stuck = metrics.output("stuck", "file");
     let slow_read = metrics.source("slow").events.get();
     assert!(
         stuck.events.get() < slow_lines as u64,
@@ -443,7 +443,7 @@ buffer = { max_bytes = "64KiB", batch_max_bytes = "4KiB", flush_interval = "10ms
     let metrics = tokio::time::timeout(Duration::from_secs(60), run_to_eof(&text))
         .await
         .expect("the run ends once the buffer is closed and drained");
-    let out = metrics.output("out");
+    let out = metrics.output("out", "blackhole");
     assert_eq!(out.events.get(), lines as u64);
     assert!(out.batches.get() > 4, "{} batches", out.batches.get());
 }
@@ -473,7 +473,7 @@ buffer = {{ flush_interval = "10ms" }}
     let metrics = tokio::time::timeout(Duration::from_secs(60), run_to_eof(&text))
         .await
         .expect("the run ends");
-    let out = metrics.output("full");
+    let out = metrics.output("full", "file");
     assert_eq!(lines(&dead).len(), count);
     assert_eq!(out.secondary_failed.get(), count as u64);
     assert_eq!(out.events.get(), 0);

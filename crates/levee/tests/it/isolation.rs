@@ -119,11 +119,14 @@ fn a_file_output_into_a_fifo_nobody_reads_holds_back_no_other_route() {
     // Stored, as the lake counts: every line of its route.
     wait_for(
         &addr,
-        "levee_output_events_total{output=\"lake\"}",
+        "levee_output_events_total{output=\"lake\",type=\"lake\"}",
         LAKE_LINES,
     );
     assert_eq!(
-        metric(&addr, "levee_output_events_total{output=\"stuck\"}"),
+        metric(
+            &addr,
+            "levee_output_events_total{output=\"stuck\",type=\"file\"}"
+        ),
         Some(0)
     );
     // A reader comes: the hung route delivers all it held, and levee ends.
@@ -155,7 +158,11 @@ fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
     let dir = tmp.path();
     let (mut levee, addr) = start(dir, &feeding_both(dir, "block"));
     // The hung output's buffer fills; from then on its source waits.
-    wait_for(&addr, "levee_buffer_bytes{output=\"stuck\"}", 60 * 1024);
+    wait_for(
+        &addr,
+        "levee_buffer_bytes{output=\"stuck\",type=\"file\"}",
+        60 * 1024,
+    );
     let read = metric(&addr, "levee_source_events_total{source=\"a\"}").unwrap();
     assert!(
         read < LAKE_LINES,
@@ -164,7 +171,7 @@ fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
     assert_eq!(
         metric(
             &addr,
-            "levee_output_dropped_events_total{output=\"stuck\",reason=\"buffer_full\"}"
+            "levee_output_dropped_events_total{output=\"stuck\",type=\"file\",reason=\"buffer_full\"}"
         )
         .unwrap_or(0),
         0,
@@ -185,12 +192,12 @@ fn a_source_feeding_a_hung_output_that_drops_keeps_feeding_the_lake() {
     let (mut levee, addr) = start(dir, &feeding_both(dir, "drop_newest"));
     wait_for(
         &addr,
-        "levee_output_events_total{output=\"lake\"}",
+        "levee_output_events_total{output=\"lake\",type=\"lake\"}",
         LAKE_LINES,
     );
     let dropped = metric(
         &addr,
-        "levee_output_dropped_events_total{output=\"stuck\",reason=\"buffer_full\"}",
+        "levee_output_dropped_events_total{output=\"stuck\",type=\"file\",reason=\"buffer_full\"}",
     )
     .unwrap();
     assert!(dropped > 0, "the hung output's buffer overflowed");

@@ -209,6 +209,8 @@ struct LakeSink {
     data_dir: PathBuf,
     /// Replayed events skipped because a stored chunk holds them.
     replay_skipped: Counter,
+    /// Bytes of the chunks put in the lake (compressed, as stored).
+    stored_bytes: Counter,
     /// The zstd context every chunk compresses its frames with.
     frames: Box<Frames>,
     chunk_max_bytes: usize,
@@ -257,6 +259,7 @@ impl LakeSink {
             naming: opened.naming,
             data_dir: ctx.data_dir.clone(),
             replay_skipped: ctx.metrics.replay_skipped.clone(),
+            stored_bytes: ctx.metrics.bytes.clone(),
             frames: Box::new(Frames::new(settings.zstd_level)?),
             chunk_max_bytes: settings.chunk_max_bytes,
             chunk_interval: settings.chunk_interval,
@@ -469,10 +472,12 @@ impl LakeSink {
         }
         while let Some(sealed) = self.sealed.front_mut() {
             let body = sealed.body(&mut self.frames)?;
+            let len = body.len() as u64;
             self.lake
                 .store
                 .put(&sealed.key, PutPayload::from(body))
                 .await?;
+            self.stored_bytes.inc_by(len);
             self.stored_unreported += sealed.events;
             let seq = sealed.intent.seq;
             // Its acks drop here: the chunk is durable.
@@ -652,6 +657,33 @@ mod tests {
             found[1].0
         );
         assert_eq!(found[1].1, "{\"n\":2}\n");
+    }
+
+    /// `levee_output_bytes_total`: the bytes of the objects put, as
+    /// stored (compressed), not the JSON they hold.
+    #[tokio::test]
+    async fn stored_bytes_are_the_chunks_objects_as_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(config(dir.path()), dir.path()).await;
+        let events: Vec<Event> = (0..500).map(|n| event(BASE + n, n)).collect();
+        sink.write(&events).await.unwrap();
+        sink.write(&[event(BASE + HOUR, 1)]).await.unwrap();
+        sink.close().await.unwrap();
+        let mut on_disk = 0;
+        let mut folders = vec![dir.path().join("db")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.to_string_lossy().ends_with(".ndjson.zst") {
+                    on_disk += std::fs::metadata(&path).unwrap().len();
+                }
+            }
+        }
+        assert_eq!(chunks(dir.path()).len(), 2);
+        assert!(on_disk > 0);
+        assert_eq!(sink.stored_bytes.get(), on_disk);
     }
 
     #[tokio::test(start_paused = true)]

@@ -154,6 +154,11 @@ struct State {
     closed: bool,
     /// When the oldest record not handed out yet was written.
     oldest_unread: Option<Instant>,
+    /// Each write's time, with the log's bytes after it, oldest first:
+    /// the front is when the oldest record not handed out yet came
+    /// (`oldest_unread` restarts at each batch, for the flush deadline).
+    /// One per write, never per event.
+    arrivals: VecDeque<(u64, Instant)>,
 }
 
 impl State {
@@ -311,14 +316,18 @@ impl DiskBuffer {
             reserved: 0,
             closed: false,
             oldest_unread: None,
+            arrivals: VecDeque::new(),
         };
         if state.unread() > 0 {
-            // Left by an earlier run: due now.
+            // Left by an earlier run: due now. When it came is not kept;
+            // its age counts from this start.
             state.oldest_unread = Some(Instant::now() - settings.flush_interval);
+            state.arrivals.push_back((state.end(), Instant::now()));
             tracing::info!(output = %output, bytes = state.unread(),
                 "the disk buffer holds events from an earlier run; delivering them");
         }
-        metrics.buffer_bytes.set(gauge(state.held()));
+        metrics.buffer_limit.set(gauge(settings.max_bytes as u64));
+        show(&metrics, &mut state, &settings);
         Ok(DiskBuffer {
             dir,
             output,
@@ -446,10 +455,14 @@ impl DiskBuffer {
                     }
                 }
             }
-            if written.events > 0 && state.oldest_unread.is_none() {
-                state.oldest_unread = Some(Instant::now());
+            if written.events > 0 {
+                if state.oldest_unread.is_none() {
+                    state.oldest_unread = Some(Instant::now());
+                }
+                let end = state.end();
+                state.arrivals.push_back((end, Instant::now()));
             }
-            self.metrics.buffer_bytes.set(gauge(state.held()));
+            show(&self.metrics, &mut state, &self.settings);
         }
         if written.events > 0 {
             self.readable.notify_one();
@@ -610,6 +623,7 @@ impl DiskBuffer {
             state.read = end;
             state.in_flight.push_back((seq, end));
             state.oldest_unread = (state.unread() > 0).then(Instant::now);
+            show(&self.metrics, &mut state, &self.settings);
             ack
         };
         if events.is_empty() {
@@ -818,7 +832,7 @@ impl DiskBuffer {
         }
         let mut state = self.lock();
         state.segments.retain(|s| !behind.contains(&s.id));
-        self.metrics.buffer_bytes.set(gauge(state.held()));
+        show(&self.metrics, &mut state, &self.settings);
         drop(state);
         self.writable.notify_waiters();
     }
@@ -912,6 +926,23 @@ fn encode_records(events: &[Event], target: usize) -> Vec<(Vec<u8>, usize)> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Shows the log's bytes held, batches waiting and oldest waiting write,
+/// after the writes wholly handed out are let go.
+fn show(metrics: &OutputMetrics, state: &mut State, settings: &BufferSettings) {
+    let read = state.bytes_at(state.read);
+    while state.arrivals.front().is_some_and(|&(end, _)| end <= read) {
+        state.arrivals.pop_front();
+    }
+    metrics.buffer_bytes.set(gauge(state.held()));
+    metrics.buffer_queue_length.set(crate::buffer::batches_in(
+        state.unread(),
+        settings.batch_max_bytes,
+    ));
+    metrics
+        .buffer_oldest
+        .set(state.arrivals.front().map(|&(_, at)| at));
 }
 
 fn gauge(bytes: u64) -> i64 {

@@ -45,7 +45,7 @@ impl Default for Setup {
 
 impl Setup {
     async fn open(&self, dir: &Path) -> (Arc<DiskBuffer>, OutputMetrics) {
-        let metrics = Metrics::new().output("o");
+        let metrics = Metrics::new().output("o", "test");
         let settings = BufferSettings {
             max_bytes: self.max_bytes,
             batch_max_bytes: self.batch_max_bytes,
@@ -421,4 +421,58 @@ async fn workers_sharing_the_buffer_take_each_record_once_and_all_see_the_close(
     }
     all.sort_unstable();
     assert_eq!(all, (0..2000).collect::<Vec<_>>());
+}
+
+/// The gauges an alert on a falling-behind output reads: batches waiting
+/// (bytes not handed out, in `batch_max_bytes`), the limit, and the age of
+/// the oldest write not handed out yet.
+#[tokio::test(start_paused = true)]
+async fn the_gauges_show_batches_waiting_the_limit_and_the_oldest_writes_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        batch_max_bytes: 16 * 1024,
+        ..Setup::default()
+    };
+    let (buffer, m) = setup.open(dir.path()).await;
+    assert_eq!(m.buffer_limit.get(), 1 << 20);
+    assert_eq!(
+        (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+        (0, 0.0)
+    );
+    buffer.push(events(0..500), None).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
+    buffer.push(events(500..1000), None).await;
+    let held = m.buffer_bytes.get();
+    assert_eq!(
+        m.buffer_queue_length.get(),
+        (held as u64).div_ceil(16 * 1024) as i64
+    );
+    assert!(
+        m.buffer_queue_length.get() > 2,
+        "{}",
+        m.buffer_queue_length.get()
+    );
+    assert!(m.buffer_oldest.get() >= 5.0, "{}", m.buffer_oldest.get());
+    assert_eq!(drain(&buffer).await.len(), 1000);
+    assert_eq!(
+        (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+        (0, 0.0)
+    );
+}
+
+/// Events an earlier run left: waiting, and counted from this start.
+#[tokio::test]
+async fn a_restart_shows_what_the_last_run_left_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buffer, _) = Setup::default().open(dir.path()).await;
+    buffer.push(events(0..300), None).await;
+    drop(buffer);
+    let (buffer, m) = Setup::default().open(dir.path()).await;
+    assert_eq!(m.buffer_queue_length.get(), 1);
+    assert!(m.buffer_oldest.get() < 60.0);
+    assert_eq!(drain(&buffer).await.len(), 300);
+    assert_eq!(
+        (m.buffer_queue_length.get(), m.buffer_oldest.get()),
+        (0, 0.0)
+    );
 }
