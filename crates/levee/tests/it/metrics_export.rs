@@ -122,6 +122,47 @@ type Answer = dyn Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync;
 
 impl Server {
     fn start(answer: impl Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync + 'static) -> Self {
+        Self::start_with(None, answer)
+    }
+
+    /// The same over TLS, with the test certificate of `tests/data/tls`
+    /// (for 127.0.0.1; clients trust it through `SSL_CERT_FILE`).
+    fn start_tls(
+        answer: impl Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_tls_closing(true, answer)
+    }
+
+    /// TLS that ends each connection with close_notify or, if not
+    /// `close_notify`, by closing the TCP connection under it.
+    fn start_tls_closing(
+        close_notify: bool,
+        answer: impl Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let dir = tls_dir();
+        let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::start_with(Some((Arc::new(config), close_notify)), answer)
+    }
+
+    fn start_with(
+        tls: Option<(Arc<rustls::ServerConfig>, bool)>,
+        answer: impl Fn(usize, &Request) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -137,7 +178,22 @@ impl Server {
                     let Ok(stream) = stream else { continue };
                     let (requests, answer) = (requests.clone(), answer.clone());
                     // A connection held open must not hold up the next one.
-                    std::thread::spawn(move || serve(n, stream, &requests, &*answer));
+                    let tls = tls.clone();
+                    std::thread::spawn(move || match tls {
+                        None => {
+                            let mut stream = stream;
+                            serve(n, &mut stream, &requests, &*answer);
+                        }
+                        Some((config, close_notify)) => {
+                            let connection = rustls::ServerConnection::new(config).unwrap();
+                            let mut stream = rustls::StreamOwned::new(connection, stream);
+                            serve(n, &mut stream, &requests, &*answer);
+                            if close_notify {
+                                stream.conn.send_close_notify();
+                            }
+                            let _ = stream.flush();
+                        }
+                    });
                 }
             })
         };
@@ -151,6 +207,10 @@ impl Server {
 
     fn url(&self) -> String {
         format!("http://{}/metrics", self.addr)
+    }
+
+    fn https_url(&self) -> String {
+        format!("https://{}/metrics", self.addr)
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -169,8 +229,13 @@ impl Drop for Server {
     }
 }
 
-fn serve(n: usize, stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &Answer) {
-    let mut reader = BufReader::new(stream);
+fn serve(
+    n: usize,
+    stream: &mut (impl Read + Write),
+    requests: &Mutex<Vec<Request>>,
+    answer: &Answer,
+) {
+    let mut reader = BufReader::new(&mut *stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
@@ -203,7 +268,7 @@ fn serve(n: usize, stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &A
         body,
     };
     requests.lock().unwrap().push(request.clone());
-    let mut stream = reader.into_inner();
+    drop(reader);
     match answer(n, &request) {
         Some(response) => {
             let _ = stream.write_all(&response);
@@ -212,6 +277,10 @@ fn serve(n: usize, stream: TcpStream, requests: &Mutex<Vec<Request>>, answer: &A
             let _ = stream.read(&mut [0; 1]);
         }
     }
+}
+
+fn tls_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls")
 }
 
 /// A 200 response with `body`.
@@ -712,4 +781,84 @@ fn a_failed_push_is_an_error() {
         assert!(stderr.contains(said), "{push}: {stderr}");
         assert!(out.stdout.is_empty());
     }
+}
+
+/// `https://`, both ways: the page read over TLS and the lines posted over
+/// TLS, each checked against the CA of `SSL_CERT_FILE`; a server whose
+/// certificate is not trusted (no `SSL_CERT_FILE`: the system's roots)
+/// fails with a clear error.
+#[test]
+fn https_page_and_https_push() {
+    let pages = Server::start_tls(|n, _| Some(numbered_page(n)));
+    let trap = Server::start_tls(|_, _| {
+        Some(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".to_vec())
+    });
+    let out = levee()
+        .args(["metrics", "export", "--url"])
+        .arg(pages.https_url())
+        .arg("--push")
+        .arg(format!("https://{}/trap", trap.addr))
+        .env("SSL_CERT_FILE", tls_dir().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = trap.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let body = String::from_utf8(requests[0].body.clone()).unwrap();
+    assert!(
+        body.starts_with(
+            "{\"name\":\"polled\",\"type\":\"gauge\",\"labels\":{\"poll\":\"0\"},\"value\":0.0,"
+        ),
+        "{body}"
+    );
+
+    let untrusted = levee()
+        .args(["metrics", "export", "--format", "json", "--url"])
+        .arg(pages.https_url())
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    assert!(!untrusted.status.success());
+    assert!(untrusted.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(stderr.contains("TLS with 127.0.0.1"), "{stderr}");
+}
+
+/// A TLS connection that ends without close_notify may have been cut on the
+/// way: an answer with a Content-Length is still whole and taken, one whose
+/// end is only where the connection ended is refused.
+#[test]
+fn https_without_close_notify_takes_only_a_framed_answer() {
+    let framed = Server::start_tls_closing(false, |n, _| Some(numbered_page(n)));
+    let unframed = Server::start_tls_closing(false, |_, _| {
+        Some(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nup 1\n".to_vec())
+    });
+    let export = |server: &Server| {
+        levee()
+            .args(["metrics", "export", "--format", "circonus", "--url"])
+            .arg(server.https_url())
+            .env("SSL_CERT_FILE", tls_dir().join("ca.pem"))
+            .output()
+            .unwrap()
+    };
+    let out = export(&framed);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "polled`0`0.0\nsecond`0.0\n"
+    );
+    let out = export(&unframed);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without TLS close_notify"), "{stderr}");
 }

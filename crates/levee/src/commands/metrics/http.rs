@@ -113,6 +113,9 @@ pub struct Response {
     pub status_line: String,
     /// The body.
     pub body: Vec<u8>,
+    /// Whether the body's end was given (Content-Length or chunked), rather
+    /// than taken from where the connection ended.
+    pub framed: bool,
 }
 
 /// Reads a whole response (everything the server sent before it closed):
@@ -152,6 +155,7 @@ pub fn parse_response(response: &[u8]) -> Result<Response, HttpError> {
         }
     }
     let raw = &response[head_end + 4..];
+    let framed = chunked || length.is_some();
     let body = if chunked {
         dechunk(raw)?
     } else if let Some(length) = length {
@@ -165,6 +169,7 @@ pub fn parse_response(response: &[u8]) -> Result<Response, HttpError> {
         status,
         status_line: status_line.to_owned(),
         body,
+        framed,
     })
 }
 

@@ -28,7 +28,8 @@ pub enum MetricsCommand {
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The page to read, `http://host:port/path`.
+    /// The page to read, `http://host:port/path` or `https://…` (trusting
+    /// the system's roots, or `SSL_CERT_FILE`'s).
     #[arg(long)]
     url: String,
     /// The line format. With `--push` it may be left out: graphite for
