@@ -862,3 +862,37 @@ fn https_without_close_notify_takes_only_a_framed_answer() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("without TLS close_notify"), "{stderr}");
 }
+
+/// Arguments that can never work are refused at start (exit 2, clap's
+/// usage error), before any poll: with `--every` they would otherwise fail
+/// every poll forever.
+#[test]
+fn unusable_arguments_are_refused_at_start() {
+    for (args, said) in [
+        (&["--url", "ftp://h/metrics", "--every", "1s"][..], "--url"),
+        (&["--url", "http://h:port/metrics"][..], "--url"),
+        (
+            &["--url", "http://h/m", "--push", "udp://h:2003"][..],
+            "--push",
+        ),
+        (
+            &["--url", "http://h/m", "--push", "tcp://carbon"][..],
+            "--push",
+        ),
+        (
+            &["--url", "http://h/m", "--every", "0s", "--format", "json"][..],
+            "--every",
+        ),
+        (&["--url", "http://h/m"][..], "--format"),
+    ] {
+        let out = levee()
+            .args(["metrics", "export"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -30,7 +30,7 @@ pub enum MetricsCommand {
 pub struct ExportArgs {
     /// The page to read, `http://host:port/path` or `https://…` (trusting
     /// the system's roots, or `SSL_CERT_FILE`'s).
-    #[arg(long)]
+    #[arg(long, value_parser = url)]
     url: String,
     /// The line format. With `--push` it may be left out: graphite for
     /// `tcp://`, json for `http(s)://`.
@@ -56,6 +56,13 @@ pub struct ExportArgs {
     /// timeout bounds each send too.
     #[arg(long, value_parser = Target::parse)]
     push: Option<Target>,
+}
+
+/// `--url`: checked at start, so a URL that can never work is a usage error
+/// rather than a failed poll every minute.
+fn url(text: &str) -> Result<String, String> {
+    http::parse_url(text).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
 }
 
 /// `--every`: a duration of at least a millisecond.
