@@ -182,3 +182,103 @@ fn a_prefix_cannot_break_a_circonus_line() {
     write(&families, Format::Circonus, &naming, NOW_MS, &mut out);
     assert_eq!(out, "my_team_m`x`1.0\n");
 }
+
+/// Splits `line` at `sep` where it is not escaped by a backslash.
+fn split_unescaped(line: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            parts.last_mut().unwrap().push(c);
+            if let Some(next) = chars.next() {
+                parts.last_mut().unwrap().push(next);
+            }
+        } else if c == sep {
+            parts.push(String::new());
+        } else {
+            parts.last_mut().unwrap().push(c);
+        }
+    }
+    parts
+}
+
+/// Label values made of every character that means something to one of
+/// the formats: no line of any format gains a field, a tag or a line.
+#[test]
+fn hostile_label_values_never_break_a_line_in_any_format() {
+    use levee_pipeline::metrics::parse::{Family, MetricType, Sample};
+
+    let alphabet: Vec<char> = "`\n\r\t ,=;~\"\\{}#é\u{0}\u{7f}\u{2028}ab_"
+        .chars()
+        .collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut samples = Vec::new();
+    for i in 0..2_000 {
+        let labels = (0..next() % 4)
+            .map(|l| {
+                let value: String = (0..next() % 6)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect();
+                (format!("l{l}"), value)
+            })
+            .collect();
+        samples.push(Sample {
+            name: "m".to_owned(),
+            labels,
+            value: f64::from(i),
+            timestamp_ms: None,
+        });
+    }
+    let families = vec![Family {
+        name: "m".to_owned(),
+        help: None,
+        kind: MetricType::Gauge,
+        samples: samples.clone(),
+    }];
+    let naming = Naming::default();
+    let lines = |format| {
+        let mut out = String::new();
+        write(&families, format, &naming, NOW_MS, &mut out);
+        assert!(out.ends_with('\n'));
+        let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        assert_eq!(
+            lines.len(),
+            samples.len(),
+            "{format:?}: one line per sample"
+        );
+        lines
+    };
+    for (line, sample) in lines(Format::Circonus).iter().zip(&samples) {
+        assert_eq!(line.split('`').count(), sample.labels.len() + 2, "{line:?}");
+    }
+    for (line, sample) in lines(Format::Graphite).iter().zip(&samples) {
+        let tags = sample.labels.iter().filter(|(_, v)| !v.is_empty()).count();
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 3, "{line:?}");
+        let series: Vec<&str> = fields[0].split(';').collect();
+        assert_eq!(series.len(), tags + 1, "{line:?}");
+        assert!(series[1..].iter().all(|t| t.contains('=')), "{line:?}");
+    }
+    for (line, sample) in lines(Format::Influx).iter().zip(&samples) {
+        let tags = sample.labels.iter().filter(|(_, v)| !v.is_empty()).count();
+        let fields = split_unescaped(line, ' ');
+        assert_eq!(fields.len(), 3, "{line:?}");
+        assert_eq!(split_unescaped(&fields[0], ',').len(), tags + 1, "{line:?}");
+    }
+    for (line, sample) in lines(Format::Json).iter().zip(&samples) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let labels: Vec<(String, String)> = v["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(labels, sample.labels, "{line:?}");
+    }
+}
