@@ -161,7 +161,7 @@ impl MetricConfig {
         let mut names = Vec::with_capacity(self.labels.len());
         let mut templates = Vec::with_capacity(self.labels.len());
         for (name, value) in &self.labels {
-            check_label_name(name)?;
+            check_label_name(name, self.kind)?;
             let template = Template::parse(value).map_err(|source| FilterError::Template {
                 key: format!("labels.{name}"),
                 source,
@@ -274,8 +274,9 @@ fn check_metric_name(name: &str) -> Result<(), FilterError> {
     })
 }
 
-/// Refuses a label name that Prometheus would not take.
-fn check_label_name(name: &str) -> Result<(), FilterError> {
+/// Refuses a label name that Prometheus would not take on a metric of
+/// `kind`.
+fn check_label_name(name: &str, kind: MetricKind) -> Result<(), FilterError> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -285,8 +286,10 @@ fn check_label_name(name: &str) -> Result<(), FilterError> {
         "a label name is letters, digits and `_`, not starting with a digit"
     } else if name.starts_with("__") {
         "label names starting with `__` are reserved by Prometheus"
-    } else if name == "le" || name == "quantile" {
-        "`le` and `quantile` are the labels of histogram buckets and summary quantiles"
+    } else if kind == MetricKind::Histogram && name == "le" {
+        "`le` is the label of a histogram's buckets"
+    } else if kind == MetricKind::Summary && name == "quantile" {
+        "`quantile` is the label of a summary's quantiles"
     } else {
         return Ok(());
     };

@@ -533,6 +533,10 @@ fn bad_kinds_fields_and_buckets_name_the_key() {
             "kind = \"histogram\"\nfield = \"t\"\nlabels = { le = \"x\" }",
             "labels",
         ),
+        (
+            "kind = \"summary\"\nfield = \"t\"\nlabels = { quantile = \"x\" }",
+            "labels",
+        ),
     ];
     for (body, key) in cases {
         let text =
