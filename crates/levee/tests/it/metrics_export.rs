@@ -913,3 +913,68 @@ fn unusable_arguments_are_refused_at_start() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// `--format circonus --push http://…`: what a Circonus HTTPTrap takes, one
+/// PUT per poll of a JSON object keyed by the circonus names, the same
+/// names the circonus lines have.
+#[test]
+fn circonus_to_an_httptrap_puts_one_json_object() {
+    let pages = Server::start(|_, _| Some(ok_page(&fixture("td-agent.prom"))));
+    let trap = Server::start(|_, _| Some(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()));
+    let out = levee()
+        .args(["metrics", "export", "--format", "circonus", "--url"])
+        .arg(pages.url())
+        .arg("--push")
+        .arg(format!(
+            "http://{}/module/httptrap/2f7f9a4c-0c8a-4b2e-9d7a-3c1f0e2b5a11/s3cret",
+            trap.addr
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = trap.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        requests[0]
+            .line
+            .starts_with("PUT /module/httptrap/2f7f9a4c-0c8a-4b2e-9d7a-3c1f0e2b5a11/s3cret "),
+        "{}",
+        requests[0].line
+    );
+    assert!(
+        requests[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json")
+    );
+    let object: serde_json::Map<String, Value> = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        object["fluentd_output_status_emit_count`log-01.prd`object:3f86dc5b80cc`amazon_sns"],
+        570277.0
+    );
+    assert_eq!(
+        object["outgoing_msg`get_sending-domains`log-01.prd`prd"],
+        31190473.0
+    );
+    // Every finite circonus line is a key with its number.
+    let lines = levee()
+        .args(["metrics", "export", "--format", "circonus", "--url"])
+        .arg(pages.url())
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(lines.stdout).unwrap();
+    let finite: Vec<(&str, f64)> = lines
+        .lines()
+        .filter_map(|l| l.rsplit_once('`'))
+        .filter_map(|(key, n)| Some((key, n.parse::<f64>().ok()?)))
+        .filter(|(_, n)| n.is_finite())
+        .collect();
+    assert_eq!(object.len(), finite.len());
+    for (key, n) in finite {
+        assert_eq!(object[key].as_f64(), Some(n), "{key}");
+    }
+}

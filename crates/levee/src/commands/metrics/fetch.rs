@@ -36,10 +36,17 @@ pub async fn get(url: &str, timeout: Duration) -> Result<String> {
     String::from_utf8(response.body).context("the page is not UTF-8")
 }
 
-/// POSTs `body` to `url`; an answer other than 2xx is an error.
-pub async fn post(url: &Url, content_type: &str, body: &[u8], timeout: Duration) -> Result<()> {
+/// Sends `body` to `url` with `method` (POST, PUT); an answer other than
+/// 2xx is an error.
+pub async fn send(
+    method: &str,
+    url: &Url,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<()> {
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {length}\r\nConnection: close\r\n\r\n",
         path = url.path,
         host = url.authority,

@@ -18,6 +18,9 @@
 //!   labels in the page's order; NaN and ±Inf as the strings `"NaN"`,
 //!   `"+Inf"`, `"-Inf"`.
 //!
+//! - `circonus` pushed to `http(s)://` ([`write_httptrap`]): one JSON
+//!   object per poll for a Circonus HTTPTrap, keyed by the circonus names.
+//!
 //! Graphite and Influx cannot store NaN or ±Inf: those samples are left out
 //! in these two formats. The timestamp is the sample's own if the page gives
 //! one, else the time of the fetch.
@@ -76,6 +79,32 @@ pub fn write(families: &[Family], format: Format, naming: &Naming, now_ms: i64, 
     }
 }
 
+/// The body of a Circonus HTTPTrap submission: one JSON object whose keys
+/// are the circonus names (`` name`value1`… ``, the backtick being the
+/// trap's own separator of nested names) and whose values are the numbers,
+/// on one line. NaN and ±Inf, which JSON has no number for, are left out.
+/// Two samples with one circonus name (labels that differ only in their
+/// names) both go in; the trap keeps the later.
+pub fn write_httptrap(families: &[Family], naming: &Naming, out: &mut String) {
+    out.push('{');
+    let mut key = String::new();
+    let mut first = true;
+    for family in families {
+        for sample in family.samples.iter().filter(|s| s.value.is_finite()) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            key.clear();
+            circonus_key(&naming.name(&sample.name), sample, &mut key);
+            json_string(&key, out);
+            out.push(':');
+            out.push_str(&number(sample.value));
+        }
+    }
+    out.push_str("}\n");
+}
+
 /// A number as Prometheus pages write it: `570277.0`, `NaN`, `+Inf`, `-Inf`.
 fn number(value: f64) -> String {
     if value.is_nan() {
@@ -102,13 +131,18 @@ fn circonus_field(text: &str, out: &mut String) {
     }));
 }
 
-fn circonus(name: &str, sample: &Sample, out: &mut String) {
+/// The circonus metric name of a sample: `` name`value1`value2… ``.
+fn circonus_key(name: &str, sample: &Sample, out: &mut String) {
     // A name from the page can't hold these, but `--prefix` can.
     circonus_field(name, out);
     for (_, value) in &sample.labels {
         out.push('`');
         circonus_field(value, out);
     }
+}
+
+fn circonus(name: &str, sample: &Sample, out: &mut String) {
+    circonus_key(name, sample, out);
     out.push('`');
     out.push_str(&number(sample.value));
     out.push('\n');

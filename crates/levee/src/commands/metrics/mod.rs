@@ -94,8 +94,9 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
         .push
         .clone()
         .map(|target| Pusher::new(target, format, args.timeout));
+    let trap = pusher.as_ref().is_some_and(Pusher::is_httptrap);
     let Some(every) = args.every else {
-        let lines = poll(args, format, &naming).await?;
+        let lines = poll(args, format, &naming, trap).await?;
         match &mut pusher {
             Some(pusher) => pusher.send(&lines).await?,
             None => write_stdout(&lines)?,
@@ -115,7 +116,7 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
             () = &mut stop => return Ok(ExitCode::SUCCESS),
             polled = async {
                 ticks.tick().await;
-                poll(args, format, &naming).await
+                poll(args, format, &naming, trap).await
             } => polled,
         };
         let sent = match (polled, &mut pusher) {
@@ -139,7 +140,7 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
 }
 
 /// One poll: the page of `args.url` as lines, or why there are none.
-async fn poll(args: &ExportArgs, format: Format, naming: &Naming) -> Result<String> {
+async fn poll(args: &ExportArgs, format: Format, naming: &Naming, trap: bool) -> Result<String> {
     let page = fetch::get(&args.url, args.timeout)
         .await
         .with_context(|| format!("reading {}", args.url))?;
@@ -149,7 +150,11 @@ async fn poll(args: &ExportArgs, format: Format, naming: &Naming) -> Result<Stri
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     // The whole output is made before any of it is written.
     let mut out = String::new();
-    format::write(&families, format, naming, now_ms, &mut out);
+    if trap {
+        format::write_httptrap(&families, naming, &mut out);
+    } else {
+        format::write(&families, format, naming, now_ms, &mut out);
+    }
     Ok(out)
 }
 

@@ -5,7 +5,9 @@
 //!   polls; before each poll's lines it is checked (a receiver that closed
 //!   it is seen as gone), and a write that fails is retried once on a new
 //!   connection with the poll's lines from the start.
-//! - `http://…` / `https://…`: one POST per poll with its lines as the body.
+//! - `http://…` / `https://…`: one POST per poll with its lines as the body;
+//!   with the circonus format, one PUT per poll of a JSON object for a
+//!   Circonus HTTPTrap (`format::write_httptrap`), as the trap documents.
 
 use std::time::Duration;
 
@@ -75,22 +77,30 @@ impl Pusher {
         }
     }
 
+    /// Whether this pusher feeds a Circonus HTTPTrap: the circonus format
+    /// to an `http(s)://` target, sent as one JSON object per poll.
+    pub fn is_httptrap(&self) -> bool {
+        matches!(self.target, Target::Http(_)) && self.format == Format::Circonus
+    }
+
     /// Sends one poll's lines, bounded by the timeout. A poll without
     /// samples sends nothing.
     pub async fn send(&mut self, lines: &str) -> Result<()> {
-        if lines.is_empty() {
+        if lines.is_empty() || lines == "{}\n" {
             return Ok(());
         }
+        let trap = self.is_httptrap();
         match &self.target {
             Target::Http(url) => {
-                let content_type = match self.format {
-                    Format::Json => "application/x-ndjson",
-                    _ => "text/plain; charset=utf-8",
+                let (method, content_type) = match self.format {
+                    Format::Circonus if trap => ("PUT", "application/json"),
+                    Format::Json => ("POST", "application/x-ndjson"),
+                    _ => ("POST", "text/plain; charset=utf-8"),
                 };
-                fetch::post(url, content_type, lines.as_bytes(), self.timeout)
+                fetch::send(method, url, content_type, lines.as_bytes(), self.timeout)
                     .await
                     .with_context(|| {
-                        format!("posting to {}://{}{}", scheme(url), url.authority, url.path)
+                        format!("sending to {}://{}{}", scheme(url), url.authority, url.path)
                     })
             }
             Target::Tcp(address) => {

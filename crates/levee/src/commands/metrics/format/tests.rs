@@ -63,6 +63,35 @@ fn golden(page: &str, format: Format, naming: &Naming, file: &str, failures: &mu
     }
 }
 
+/// As [`golden`], for the HTTPTrap body of `page`, which must be one JSON
+/// object holding every finite sample.
+fn golden_httptrap(page: &str, file: &str, failures: &mut Vec<String>) {
+    let families = parse(page).unwrap();
+    let mut out = String::new();
+    write_httptrap(&families, &Naming::default(), &mut out);
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{file}: {e}\n{out}"));
+    let finite = families
+        .iter()
+        .flat_map(|f| &f.samples)
+        .filter(|s| s.value.is_finite())
+        .count();
+    // Keys are unique on these pages: one per finite sample.
+    assert_eq!(object.len(), finite, "{file}");
+    assert_eq!(out.lines().count(), 1, "{file}");
+    let path = data_dir().join(file);
+    if std::env::var_os("LEVEE_BLESS").is_some() {
+        std::fs::write(&path, &out).unwrap();
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(expected) if expected == out => {}
+        Ok(expected) => failures.push(format!(
+            "{file} differs (LEVEE_BLESS=1 rewrites it):\n--- expected\n{expected}--- got\n{out}"
+        )),
+        Err(e) => failures.push(format!("{file}: {e} (LEVEE_BLESS=1 writes it)")),
+    }
+}
+
 #[test]
 fn every_page_in_every_format_matches_its_golden_file() {
     let pages = pages();
@@ -74,6 +103,7 @@ fn every_page_in_every_format_matches_its_golden_file() {
             let file = format!("{stem}.{ext}");
             golden(&page, format, &Naming::default(), &file, &mut failures);
         }
+        golden_httptrap(&page, &format!("{stem}.httptrap"), &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
