@@ -64,6 +64,7 @@ pub async fn run(
             error: e,
         })?;
 
+    metrics.serve_names(pipeline.metrics.names);
     // Bind first: a port in use stops the start, before anything is read.
     let metrics_server = match pipeline.metrics.listen {
         Some(addr) => {

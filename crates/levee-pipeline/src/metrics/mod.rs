@@ -4,6 +4,7 @@
 //! counting on the hot path is one relaxed add.
 
 mod classic;
+mod fluentd;
 pub mod health;
 mod output;
 pub mod parse;
@@ -12,6 +13,7 @@ mod server;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+pub use fluentd::Names;
 pub use health::{Component, Health};
 pub use output::{Call, OldestAge, OutputMetrics, SinkErrors};
 pub use server::{MetricsConfig, bind, serve};
@@ -98,6 +100,8 @@ pub struct Metrics {
     metric_skipped: Family<MetricSkipLabel, Counter>,
     /// The metric filters' own metrics, shown without the `levee_` prefix.
     metric_tables: Arc<MetricTables>,
+    /// Fluentd's names for the outputs' figures, when asked for.
+    fluentd: fluentd::FluentdNames,
     /// The `tag` labels `unrouted` has made, up to [`MAX_UNROUTED_TAGS`].
     unrouted_tags: Mutex<HashSet<String>>,
     /// What `/health` reads.
@@ -118,6 +122,9 @@ impl Metrics {
         let mut root = Registry::default();
         let metric_tables = Arc::new(MetricTables::default());
         root.register_collector(Box::new(metric_tables.clone()));
+        // Fluentd's names have their own prefix (`fluentd_`), at the root.
+        let fluentd = fluentd::FluentdNames::default();
+        root.register_collector(Box::new(fluentd.clone()));
         let registry = root.sub_registry_with_prefix("levee");
         let outputs = output::OutputFamilies::register(registry);
         let m = Metrics {
@@ -136,6 +143,7 @@ impl Metrics {
             metric_folded: Family::default(),
             metric_skipped: Family::default(),
             metric_tables,
+            fluentd,
             unrouted_tags: Mutex::default(),
             health: Health::new(),
             registry: Registry::default(),
@@ -239,7 +247,15 @@ impl Metrics {
     /// `type`: `lake`, `file`, ...), and its part of `/health`.
     pub fn output(&self, name: &str, kind: &str) -> OutputMetrics {
         let health = self.health.component(&format!("output {name}"));
-        self.outputs.output(name, kind, health)
+        let handles = self.outputs.output(name, kind, health);
+        self.fluentd.add(name, kind, &handles);
+        handles
+    }
+
+    /// Which names the outputs' figures are served under: levee's, or
+    /// levee's and Fluentd's (`[metrics] names`).
+    pub fn serve_names(&self, names: Names) {
+        self.fluentd.serve(names);
     }
 
     /// What `/health` reads: components register and report there.

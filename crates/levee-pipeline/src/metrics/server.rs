@@ -16,9 +16,9 @@ use levee_io::units::Interval;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-use super::Metrics;
 use super::classic::{CLASSIC, OPENMETRICS};
 use super::health::DEFAULT_UNHEALTHY_AFTER;
+use super::{Metrics, Names};
 
 /// `[metrics]`: where the metrics are served.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -35,6 +35,15 @@ pub struct MetricsConfig {
     /// sink has not opened, makes it 503 at once.
     #[serde(default)]
     pub unhealthy_after: Option<Interval>,
+    /// Which names the outputs' figures are served under: `"levee"` (the
+    /// default: `levee_output_events_total`, ...) or `"fluentd"`, which
+    /// also serves Fluentd's (`fluentd_output_status_emit_records`,
+    /// `..._emit_count`, `..._retry_count`, `..._num_errors`,
+    /// `..._buffer_queue_length`, `..._buffer_total_bytes`,
+    /// `..._buffer_available_space_ratio`, labelled `plugin_id` and
+    /// `type`) for the same figures, so td-agent's dashboards keep working.
+    #[serde(default)]
+    pub names: Names,
 }
 
 impl MetricsConfig {

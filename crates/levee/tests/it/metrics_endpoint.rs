@@ -5,10 +5,13 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{python, tailing_with_metrics};
+use crate::support::{
+    Running, levee, metrics_addr, python, scrape, tailing_with_metrics, toml_path, wait_until,
+};
 
 /// `GET /metrics` with this `Accept` (none if empty): the content type
 /// and the body.
@@ -151,5 +154,125 @@ fn classic_parser_no_longer_reads_source_events_as_a_family_without_samples() {
             0.0,
             "{format}"
         );
+    }
+}
+
+/// The samples named `sample` whose `label` is `of`, summed (over the
+/// other labels, such as `kind`), with the labels of the first.
+fn sum_of(families: &[Value], sample: &str, label: &str, of: &str) -> (f64, Value) {
+    let mut found = families
+        .iter()
+        .flat_map(|f| f["samples"].as_array().unwrap())
+        .filter(|s| s["name"] == sample && s["labels"][label] == of)
+        .peekable();
+    let labels = found
+        .peek()
+        .unwrap_or_else(|| panic!("no {sample}{{{label}={of:?}}}"))["labels"]
+        .clone();
+    let sum = found
+        .map(|s| s["value"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    (sum, labels)
+}
+
+/// `[metrics] names = "fluentd"`: td-agent's names for the outputs, read
+/// by `prometheus_client`'s parsers, typed as fluent-plugin-prometheus
+/// types them (gauges), labelled `plugin_id` and `type`, and each equal to
+/// levee's own figure on the same page.
+#[test]
+fn fluentd_names_read_by_prometheus_client_equal_levees_own_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let lines = 200;
+    let log = dir.join("app.log");
+    std::fs::write(
+        &log,
+        (0..lines)
+            .map(|i| format!("line {i}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    // `held` keeps everything in its buffer (an hour's flush interval).
+    let config = format!(
+        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\nnames = \"fluentd\"\n\
+         [sources.app]\ntype = \"tail\"\npaths = [{log}]\ntag = \"app\"\n\
+         [outputs.out]\nmatch = \"app\"\ntype = \"file\"\npath = {out}\n\
+         [outputs.held]\nmatch = \"app\"\ntype = \"blackhole\"\n\
+         buffer = {{ flush_interval = \"1h\", max_bytes = \"4MiB\" }}\n",
+        data = toml_path(&dir.join("data")),
+        log = toml_path(&log),
+        out = toml_path(&dir.join("out.ndjson")),
+    );
+    std::fs::write(dir.join("c.toml"), config).unwrap();
+    let mut child = levee()
+        .args(["run", "-c"])
+        .arg(dir.join("c.toml"))
+        .env("LEVEE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let _running = Running(child);
+    let addr = metrics_addr(&mut stderr);
+    let stored = format!("levee_output_events_total{{output=\"out\",type=\"file\"}} {lines}\n");
+    wait_until(
+        Duration::from_secs(60),
+        format_args!("{lines} lines not stored"),
+        || scrape(&addr).contains(&stored).then_some(()),
+    );
+
+    let (_, classic_page) = get_metrics(&addr, "");
+    let (_, open_page) = get_metrics(&addr, "application/openmetrics-text");
+    for (format, page) in [("classic", &classic_page), ("openmetrics", &open_page)] {
+        let families = parse(format, page);
+        for family in families
+            .iter()
+            .filter(|f| f["name"].as_str().unwrap().starts_with("fluentd_"))
+        {
+            assert_eq!(family["type"], "gauge", "{format}: {family:#?}");
+            assert_eq!(
+                family["samples"].as_array().unwrap().len(),
+                2,
+                "{family:#?}"
+            );
+        }
+        for (output, kind) in [("out", "file"), ("held", "blackhole")] {
+            let levee = |name: &str| sum_of(&families, name, "output", output).0;
+            let fluentd = |name: &str| {
+                let (value, labels) = sum_of(
+                    &families,
+                    &format!("fluentd_output_status_{name}"),
+                    "plugin_id",
+                    output,
+                );
+                assert_eq!(labels["type"], kind, "{format}: {name} {labels}");
+                value
+            };
+            let bytes = levee("levee_buffer_bytes");
+            let limit = levee("levee_buffer_limit_bytes");
+            for (theirs, ours) in [
+                ("emit_records", levee("levee_output_events_total")),
+                ("emit_count", levee("levee_output_batches_total")),
+                ("retry_count", levee("levee_output_retries_total")),
+                ("num_errors", levee("levee_output_errors_total")),
+                ("buffer_queue_length", levee("levee_buffer_queue_length")),
+                ("buffer_total_bytes", bytes),
+                (
+                    "buffer_available_space_ratio",
+                    100.0 * (1.0 - bytes / limit),
+                ),
+            ] {
+                assert_eq!(fluentd(theirs), ours, "{format}: {output} {theirs}\n{page}");
+            }
+            let emitted = fluentd("emit_records");
+            match output {
+                "out" => assert_eq!(emitted, lines as f64),
+                _ => {
+                    assert_eq!(emitted, 0.0);
+                    assert!(bytes > 0.0 && fluentd("buffer_queue_length") == 1.0);
+                    assert!(fluentd("buffer_available_space_ratio") < 100.0);
+                }
+            }
+        }
     }
 }
