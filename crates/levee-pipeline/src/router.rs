@@ -14,6 +14,10 @@
 //! buffer that takes some of its events; the router's own copy drops when
 //! the batch is routed, so events filtered out or routed nowhere hold
 //! nothing back.
+//!
+//! Filters' events in and out and each route's events are counted once
+//! per batch, in the task's own tallies first: an atomic add per event and
+//! filter, shared by every router task, would cost the hot path.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -24,17 +28,19 @@ use tokio::sync::mpsc;
 
 use crate::buffer::Buffer;
 use crate::filters::{Filter, Verdict};
-use crate::metrics::Metrics;
+use crate::metrics::{FilterMetrics, Metrics};
 
 /// An output as the router sees it.
 pub(crate) struct Route {
     pub(crate) pattern: TagPattern,
     pub(crate) buffer: Arc<Buffer>,
+    /// Events sent to the buffer (`levee_route_events_total`).
+    pub(crate) events: Counter,
 }
 
 /// The filters and routes shared by every router task.
 pub(crate) struct Router {
-    filters: Vec<(Filter, Counter)>,
+    filters: Vec<(Filter, FilterMetrics)>,
     routes: Vec<Route>,
     metrics: Arc<Metrics>,
     /// Tags already warned about as dropped, shared by every router task
@@ -85,13 +91,22 @@ struct TagCache {
     recent: [Option<(Tag, usize)>; RECENT_TAGS],
     /// The slot of `recent` the next miss replaces.
     next: usize,
+    /// Each filter's events in and out in the batch being routed.
+    tallies: Vec<Tally>,
+}
+
+/// A filter's events in and out within one batch.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    events_in: u64,
+    events_out: u64,
 }
 
 impl Router {
-    /// A router over the built filters (each with its drop counter) and the
+    /// A router over the built filters (each with its counters) and the
     /// outputs' routes.
     pub(crate) fn new(
-        filters: Vec<(Filter, Counter)>,
+        filters: Vec<(Filter, FilterMetrics)>,
         routes: Vec<Route>,
         metrics: Arc<Metrics>,
     ) -> Router {
@@ -159,6 +174,7 @@ impl Router {
     /// Filters and routes one batch, waiting for room in blocking buffers.
     async fn route(&self, sent: Sent, cache: &mut TagCache) {
         let Sent { events: batch, ack } = sent;
+        cache.tallies.resize(self.filters.len(), Tally::default());
         let mut per_output: Vec<Vec<Event>> = (0..self.routes.len()).map(|_| Vec::new()).collect();
         // An output's first event reserves room for the whole batch: most
         // batches go to one output, and growing one event at a time
@@ -187,24 +203,44 @@ impl Router {
                 }
             }
         }
+        self.count_filtered(&mut cache.tallies);
         for (route, events) in self.routes.iter().zip(per_output) {
             if !events.is_empty() {
+                route.events.inc_by(events.len() as u64);
                 route.buffer.push(events, ack.clone()).await;
             }
         }
     }
 
+    /// Adds a batch's tallies to the filters' counters, and clears them.
+    fn count_filtered(&self, tallies: &mut [Tally]) {
+        for ((_, metrics), tally) in self.filters.iter().zip(tallies) {
+            if tally.events_in == 0 {
+                continue;
+            }
+            metrics.events_in.inc_by(tally.events_in);
+            metrics.events_out.inc_by(tally.events_out);
+            let dropped = tally.events_in - tally.events_out;
+            if dropped > 0 {
+                metrics.dropped.inc_by(dropped);
+            }
+            *tally = Tally::default();
+        }
+    }
+
     /// Runs the filters in order; false if one dropped the event.
     fn filter(&self, event: &mut Event, cache: &mut TagCache) -> bool {
-        for (i, (filter, dropped)) in self.filters.iter().enumerate() {
+        for (i, (filter, _)) in self.filters.iter().enumerate() {
             // A filter may re-tag, so look the tag up again at every step.
             if !self.routes_of(&event.tag, cache).filters[i] {
                 continue;
             }
+            let tally = &mut cache.tallies[i];
+            tally.events_in += 1;
             if matches!(filter.apply(event), Verdict::Drop) {
-                dropped.inc();
                 return false;
             }
+            tally.events_out += 1;
         }
         true
     }
@@ -286,10 +322,12 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let filters = retags
             .iter()
-            .map(|(pattern, retag)| {
+            .enumerate()
+            .map(|(i, (pattern, retag))| {
                 let text = format!("type = \"record\"\nmatch = {pattern:?}\nretag = {retag:?}\n");
                 let config: FilterConfig = toml::from_str(&text).unwrap();
-                (config.build().unwrap(), Counter::default())
+                let name = format!("{}_record", i + 1);
+                (config.build().unwrap(), metrics.filter(&name))
             })
             .collect();
         let settings = BufferSettings {
@@ -302,6 +340,7 @@ mod tests {
             .iter()
             .map(|pattern| Route {
                 pattern: TagPattern::new(pattern).unwrap(),
+                events: metrics.route(pattern, "test"),
                 buffer: Arc::new(Buffer::Memory(MemoryBuffer::new(
                     settings,
                     metrics.output(pattern, "test"),
@@ -370,6 +409,32 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("tag=\"nginx.access\""), "{text}");
+    }
+
+    /// Per filter, the events its match took in and those it passed on;
+    /// per output, the events routed to it: counted by batch, summed over
+    /// batches and re-tags.
+    #[test]
+    fn filters_count_events_in_and_out_and_routes_the_events_sent_to_each_output() {
+        let (router, metrics) = router(
+            &[("app.*", "app.kept"), ("app.kept", "done")],
+            &["done", "**"],
+        );
+        route(&router, &["app.a", "app.b", "other", "app.kept.x"]);
+        route(&router, &["app.c"]);
+        let text = metrics.encode();
+        for line in [
+            "levee_filter_events_in_total{filter=\"1_record\"} 3",
+            "levee_filter_events_out_total{filter=\"1_record\"} 3",
+            // Re-tagged by the first filter, then matched by the second.
+            "levee_filter_events_in_total{filter=\"2_record\"} 3",
+            "levee_filter_events_out_total{filter=\"2_record\"} 3",
+            "levee_filter_dropped_events_total{filter=\"2_record\"} 0",
+            "levee_route_events_total{output=\"done\",type=\"test\"} 3",
+            "levee_route_events_total{output=\"**\",type=\"test\"} 5",
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "{line} in\n{text}");
+        }
     }
 
     #[test]

@@ -201,6 +201,7 @@ pub async fn run(
         routes.push(Route {
             pattern: output.pattern,
             buffer: buffer.clone(),
+            events: metrics.route(&output.name, output.kind),
         });
         buffers.push(buffer);
         reports.push((output.name, output_metrics));
@@ -213,7 +214,7 @@ pub async fn run(
         .map(|(i, mut f)| {
             let name = format!("{}_{}", i + 1, f.kind());
             f.count_into(&metrics, &name);
-            (f, metrics.filter_dropped(&name))
+            (f, metrics.filter(&name))
         })
         .collect();
     let router = Arc::new(Router::new(filters, routes, metrics.clone()));

@@ -230,4 +230,6 @@ pub struct SourceMetrics {
     /// Bytes read from the files a `tail` source follows and not yet
     /// delivered by every output (what a crash now would read again).
     pub checkpoint_lag: Gauge,
+    /// Files a `tail` source follows now.
+    pub files_watched: Gauge,
 }

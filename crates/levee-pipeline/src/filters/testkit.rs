@@ -45,10 +45,11 @@ pub(crate) async fn route_concurrently(
         metrics.output("out", "test"),
     )));
     let router = Arc::new(Router::new(
-        vec![(filter, metrics.filter_dropped(&name))],
+        vec![(filter, metrics.filter(&name))],
         vec![Route {
             pattern: TagPattern::new("**").unwrap(),
             buffer: buffer.clone(),
+            events: metrics.route("out", "test"),
         }],
         metrics.clone(),
     ));
@@ -75,10 +76,18 @@ pub(crate) async fn route_concurrently(
     while let Some(batch) = buffer.next_batch().await {
         events.extend(batch.events);
     }
+    // Every filter test checks the filter's counts too: each event that
+    // went in came out or was dropped, and what came out was routed.
+    let counted = metrics.filter(&name);
+    let (events_in, events_out) = (counted.events_in.get(), counted.events_out.get());
+    let dropped = counted.dropped.get();
+    assert_eq!(events_in, events_out + dropped, "in = out + dropped");
+    assert_eq!(events_out, events.len() as u64, "out = routed");
+    assert_eq!(metrics.route("out", "test").get(), events.len() as u64);
     Report {
         routed: events.len(),
         events,
-        dropped: metrics.filter_dropped(&name).get(),
+        dropped,
     }
 }
 

@@ -37,7 +37,11 @@ mod names {
     pub const TIME_ERRORS: &str = "time_errors";
     pub const MULTILINE_CUTS: &str = "multiline_cut_records";
     pub const CHECKPOINT_LAG: &str = "source_checkpoint_lag_bytes";
+    pub const FILES_WATCHED: &str = "source_files_watched";
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
+    pub const FILTER_EVENTS_IN: &str = "filter_events_in";
+    pub const FILTER_EVENTS_OUT: &str = "filter_events_out";
+    pub const ROUTE_EVENTS: &str = "route_events";
     pub const FILTER_PARSE_ERRORS: &str = "filter_parse_errors";
     pub const FILTER_EVICTED_KEYS: &str = "filter_evicted_keys";
     pub const FILTER_CONVERSION_ERRORS: &str = "filter_conversion_errors";
@@ -49,6 +53,13 @@ mod names {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: String,
+}
+
+/// A route is to one output: labelled as the output's own series are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    output: String,
+    r#type: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -90,8 +101,12 @@ pub struct Metrics {
     time_errors: Family<SourceLabel, Counter>,
     multiline_cuts: Family<SourceLabel, Counter>,
     checkpoint_lag: Family<SourceLabel, Gauge>,
+    files_watched: Family<SourceLabel, Gauge>,
     outputs: output::OutputFamilies,
     filter_dropped: Family<FilterLabel, Counter>,
+    filter_events_in: Family<FilterLabel, Counter>,
+    filter_events_out: Family<FilterLabel, Counter>,
+    route_events: Family<RouteLabel, Counter>,
     filter_parse_errors: Family<FilterLabel, Counter>,
     filter_evicted_keys: Family<FilterLabel, Counter>,
     filter_conversion_errors: Family<FilterLabel, Counter>,
@@ -106,6 +121,17 @@ pub struct Metrics {
     unrouted_tags: Mutex<HashSet<String>>,
     /// What `/health` reads.
     health: Health,
+}
+
+/// One filter's counters; the router adds to them once per batch.
+#[derive(Clone, Debug, Default)]
+pub struct FilterMetrics {
+    /// Events the filter was applied to.
+    pub events_in: Counter,
+    /// Events it passed on.
+    pub events_out: Counter,
+    /// Events it dropped (`events_in - events_out`).
+    pub dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -135,7 +161,11 @@ impl Metrics {
             time_errors: Family::default(),
             multiline_cuts: Family::default(),
             checkpoint_lag: Family::default(),
+            files_watched: Family::default(),
             filter_dropped: Family::default(),
+            filter_events_in: Family::default(),
+            filter_events_out: Family::default(),
+            route_events: Family::default(),
             filter_parse_errors: Family::default(),
             filter_evicted_keys: Family::default(),
             filter_conversion_errors: Family::default(),
@@ -180,9 +210,31 @@ impl Metrics {
             m.checkpoint_lag.clone(),
         );
         registry.register(
+            names::FILES_WATCHED,
+            "Files a tail source follows now: open, or closed to make room for others (max_files) \
+             and opened again when they change",
+            m.files_watched.clone(),
+        );
+        registry.register(
             names::FILTER_DROPPED,
             "Events a filter dropped",
             m.filter_dropped.clone(),
+        );
+        registry.register(
+            names::FILTER_EVENTS_IN,
+            "Events a filter was applied to (those whose tag its match matched)",
+            m.filter_events_in.clone(),
+        );
+        registry.register(
+            names::FILTER_EVENTS_OUT,
+            "Events a filter passed on to the next filter and the outputs (in - out = dropped)",
+            m.filter_events_out.clone(),
+        );
+        registry.register(
+            names::ROUTE_EVENTS,
+            "Events the router sent to an output's buffer (after the filters; a when_full drop \
+             there is counted in levee_output_dropped_events_total)",
+            m.route_events.clone(),
         );
         registry.register(
             names::FILTER_PARSE_ERRORS,
@@ -240,6 +292,7 @@ impl Metrics {
             time_errors: self.time_errors.get_or_create(&label).clone(),
             multiline_cuts: self.multiline_cuts.get_or_create(&label).clone(),
             checkpoint_lag: self.checkpoint_lag.get_or_create(&label).clone(),
+            files_watched: self.files_watched.get_or_create(&label).clone(),
         }
     }
 
@@ -263,11 +316,25 @@ impl Metrics {
         &self.health
     }
 
-    /// The counter of events a filter dropped.
-    pub fn filter_dropped(&self, filter: &str) -> Counter {
-        self.filter_dropped
-            .get_or_create(&FilterLabel {
-                filter: filter.to_owned(),
+    /// Handles for a filter's events in, out and dropped.
+    pub fn filter(&self, filter: &str) -> FilterMetrics {
+        let label = FilterLabel {
+            filter: filter.to_owned(),
+        };
+        FilterMetrics {
+            events_in: self.filter_events_in.get_or_create(&label).clone(),
+            events_out: self.filter_events_out.get_or_create(&label).clone(),
+            dropped: self.filter_dropped.get_or_create(&label).clone(),
+        }
+    }
+
+    /// The counter of events the router sent to output `output`, of kind
+    /// `kind`.
+    pub fn route(&self, output: &str, kind: &str) -> Counter {
+        self.route_events
+            .get_or_create(&RouteLabel {
+                output: output.to_owned(),
+                r#type: kind.to_owned(),
             })
             .clone()
     }

@@ -684,6 +684,12 @@ impl Files {
         closed
     }
 
+    /// Files followed: open, or closed to make room and opened again once
+    /// they change.
+    pub(super) fn watched(&self) -> usize {
+        self.files.len() + self.idle.len()
+    }
+
     /// Files that match and wait for room.
     pub(super) fn waiting(&self) -> usize {
         self.waiting

@@ -247,6 +247,7 @@ pub(crate) async fn run(
     let mut files = Files::new(&config, &ctx.name, first_start);
     files.scan(&mut decoder, &mut sender.progress).await?;
     files.find_renamed(&decoder, &mut sender.progress).await;
+    ctx.metrics.files_watched.set(gauge(files.watched()));
 
     let mut buf = vec![0u8; config.read_buffer];
     let mut next_checkpoint = Instant::now() + config.checkpoint_interval;
@@ -297,6 +298,7 @@ pub(crate) async fn run(
         files.let_go_quiet(&mut decoder);
         let closed = files.close_idle();
         files.scan(&mut decoder, &mut sender.progress).await?;
+        ctx.metrics.files_watched.set(gauge(files.watched()));
         last_scan = Instant::now();
         // Don't hold a partial batch while waiting: latency stays bounded.
         if !sender.send(&ctx, &mut files, decoder.take()).await {
@@ -345,6 +347,8 @@ pub(crate) async fn run(
         ..
     } = ctx;
     drop(out);
+    // Files are read no more, though the acks are still awaited.
+    metrics.files_watched.set(0);
     // An ack whose sink panicked is never done: the wait is bounded, and
     // the checkpoint then stays where the outputs had got to (lines
     // repeat after the restart; none is lost).
@@ -372,6 +376,11 @@ pub(crate) async fn run(
 
 /// Notes what is done and writes the checkpoint if it moved; returns when
 /// to do so next.
+/// A count as a gauge's value.
+fn gauge(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 async fn checkpoint(
     config: &Tail,
     ctx: &SourceContext,

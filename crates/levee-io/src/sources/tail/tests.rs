@@ -798,3 +798,24 @@ async fn exit_on_eof_sends_a_file_that_has_no_newline_at_all() {
     got.sort();
     assert_eq!(got, ["b1", "b2", "hello"]);
 }
+
+/// `levee_source_files_watched`: the files a source follows, up as
+/// they come to match, down as they go, 0 once the source stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_watched_counts_the_files_followed_as_they_come_and_go() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        std::fs::write(dir.path().join(format!("{i}.log")), format!("f{i}\n")).unwrap();
+    }
+    let (mut rx, stop, metrics) = start_globs(dir.path(), &["*.log"], r#"rotate_wait = "20ms""#);
+    let mut got = Vec::new();
+    receive(&mut rx, &mut got, 3).await;
+    wait_until("3 files watched", || metrics.files_watched.get() == 3).await;
+    std::fs::write(dir.path().join("3.log"), b"f3\n").unwrap();
+    receive(&mut rx, &mut got, 1).await;
+    wait_until("4 files watched", || metrics.files_watched.get() == 4).await;
+    std::fs::remove_file(dir.path().join("0.log")).unwrap();
+    wait_until("3 files watched again", || metrics.files_watched.get() == 3).await;
+    stop_and_drain(stop, rx).await;
+    assert_eq!(metrics.files_watched.get(), 0);
+}
