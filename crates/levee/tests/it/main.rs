@@ -7,6 +7,7 @@ mod crash;
 mod demo;
 mod disk_buffer;
 mod flood;
+mod health;
 mod isolation;
 mod lake_damage;
 mod lake_e2e;
