@@ -5,6 +5,7 @@
 
 mod alloc;
 mod commands;
+mod stderr;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("levee: cannot start the runtime: {e}");
+            stderr::say!("levee: cannot start the runtime: {e}");
             return ExitCode::from(2);
         }
     };
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("levee: {}", said_once(&e));
+            stderr::say!("levee: {}", said_once(&e));
             ExitCode::FAILURE
         }
     }
@@ -128,7 +129,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| stderr::Quiet)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();

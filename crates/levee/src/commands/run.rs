@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::stderr::say;
 use anyhow::Result;
 use levee_pipeline::config::{self, Pipeline};
 use levee_pipeline::metrics::Metrics;
@@ -13,7 +14,7 @@ pub async fn run(config_path: &Path, exit_on_eof: bool) -> Result<ExitCode> {
     let pipeline = match config::load(config_path) {
         Ok(p) => p,
         Err(errors) => {
-            eprintln!("{errors}");
+            say!("{errors}");
             return Ok(ExitCode::from(2));
         }
     };
@@ -46,7 +47,7 @@ pub fn validate(config_path: &Path) -> Result<ExitCode> {
     match config::load(config_path) {
         Ok(p) => {
             for warning in &p.warnings {
-                eprintln!("{warning}");
+                say!("{warning}");
             }
             println!(
                 "{}: ok ({} sources, {} filters, {} outputs{})",
@@ -63,7 +64,7 @@ pub fn validate(config_path: &Path) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            say!("{errors}");
             Ok(ExitCode::from(2))
         }
     }
@@ -90,7 +91,7 @@ fn print_report(report: &RunReport) {
                 m.multiline_cuts.get()
             ));
         }
-        eprintln!("{line}");
+        say!("{line}");
     }
     for (name, m) in &report.outputs {
         let dropped = m.dropped_full.get() + m.dropped_failed.get() + m.dropped_disk.get();
@@ -108,10 +109,10 @@ fn print_report(report: &RunReport) {
                 m.buffer_damaged_bytes.get()
             ));
         }
-        eprintln!("{line}");
+        say!("{line}");
     }
     for (name, error) in &report.source_errors {
-        eprintln!("source {name} failed: {error}");
+        say!("source {name} failed: {error}");
     }
 }
 
@@ -120,7 +121,7 @@ async fn shutdown_signal() {
     wait_for_signal().await;
     tokio::spawn(async {
         wait_for_signal().await;
-        eprintln!("levee: second signal: exiting without draining the buffers");
+        say!("levee: second signal: exiting without draining the buffers");
         std::process::exit(130);
     });
 }

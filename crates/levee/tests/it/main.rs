@@ -2,6 +2,7 @@
 //! engine that is not ours.
 
 mod cli;
+mod closed_stderr;
 mod compact_lock;
 mod crash;
 mod demo;
