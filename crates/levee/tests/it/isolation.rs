@@ -163,6 +163,26 @@ fn a_source_feeding_a_hung_output_that_blocks_waits_for_it() {
         "levee_buffer_bytes{output=\"stuck\",type=\"file\"}",
         60 * 1024,
     );
+    // The README's first sign of an output falling behind: the age of the
+    // oldest waiting event climbs while nothing moves; beside it, the
+    // buffer's limit and the batches waiting in it.
+    wait_for(
+        &addr,
+        "levee_buffer_oldest_age_seconds{output=\"stuck\",type=\"file\"}",
+        2,
+    );
+    assert_eq!(
+        metric(
+            &addr,
+            "levee_buffer_limit_bytes{output=\"stuck\",type=\"file\"}"
+        ),
+        Some(64 * 1024)
+    );
+    let waiting = metric(
+        &addr,
+        "levee_buffer_queue_length{output=\"stuck\",type=\"file\"}",
+    );
+    assert!(waiting >= Some(3), "64KiB in 16KiB batches: {waiting:?}");
     let read = metric(&addr, "levee_source_events_total{source=\"a\"}").unwrap();
     assert!(
         read < LAKE_LINES,
