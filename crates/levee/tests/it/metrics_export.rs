@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::support::{levee, python, tailing_with_metrics};
+use crate::support::{Running, levee, python, tailing_with_metrics};
 
 #[test]
 fn circonus_lines_from_a_running_levee() {
@@ -484,14 +484,18 @@ fn every_keeps_polling_past_failed_polls() {
     });
     // The timeout is far above a local answer's time even on a loaded CI
     // machine, so only the silent poll times out.
-    let mut child = levee()
-        .args(["metrics", "export", "--format", "circonus"])
-        .args(["--every", "100ms", "--timeout", "2s", "--url"])
-        .arg(server.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails first: no poller outlives its test.
+    let mut guard = Running(
+        levee()
+            .args(["metrics", "export", "--format", "circonus"])
+            .args(["--every", "100ms", "--timeout", "2s", "--url"])
+            .arg(server.url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -508,7 +512,7 @@ fn every_keeps_polling_past_failed_polls() {
         lines.extend(rx.try_iter());
         lines.iter().any(|l| l == "second`7.0\n").then_some(())
     });
-    sigterm(&child);
+    sigterm(child);
     let status = wait_until(Duration::from_secs(10), "export did not stop", || {
         child.try_wait().unwrap()
     });
@@ -558,14 +562,18 @@ fn every_ends_when_stdout_closes() {
     use crate::support::wait_until;
 
     let server = Server::start(|n, _| Some(numbered_page(n)));
-    let mut child = levee()
-        .args(["metrics", "export", "--format", "graphite"])
-        .args(["--every", "50ms", "--url"])
-        .arg(server.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails first: no poller outlives its test.
+    let mut guard = Running(
+        levee()
+            .args(["metrics", "export", "--format", "graphite"])
+            .args(["--every", "50ms", "--url"])
+            .arg(server.url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -643,15 +651,19 @@ fn push_tcp_reconnects_to_a_receiver_that_went_away() {
     let pages = Server::start(|n, _| Some(numbered_page(n)));
     let receiver = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = receiver.local_addr().unwrap();
-    let mut child = levee()
-        .args(["metrics", "export", "--every", "100ms", "--url"])
-        .arg(pages.url())
-        .arg("--push")
-        .arg(format!("tcp://{addr}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails first: no poller outlives its test.
+    let mut guard = Running(
+        levee()
+            .args(["metrics", "export", "--every", "100ms", "--url"])
+            .arg(pages.url())
+            .arg("--push")
+            .arg(format!("tcp://{addr}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let stderr = lines_of(child.stderr.take().unwrap());
 
     let (first, _) = receiver.accept().unwrap();
@@ -676,7 +688,7 @@ fn push_tcp_reconnects_to_a_receiver_that_went_away() {
     assert!(polls[0] > 1, "{polls:?}");
     assert!(polls.windows(2).all(|w| w[1] == w[0] + 1), "{polls:?}");
 
-    sigterm(&child);
+    sigterm(child);
     let status = wait_until(Duration::from_secs(10), "export did not stop", || {
         child.try_wait().unwrap()
     });
@@ -716,18 +728,22 @@ fn push_http_posts_each_poll_as_json_lines() {
             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
         })
     });
-    let mut child = levee()
-        .args(["metrics", "export", "--every", "100ms", "--url"])
-        .arg(pages.url())
-        .arg("--push")
-        .arg(format!("http://{}/module/httptrap/check/secret", trap.addr))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails first: no poller outlives its test.
+    let mut guard = Running(
+        levee()
+            .args(["metrics", "export", "--every", "100ms", "--url"])
+            .arg(pages.url())
+            .arg("--push")
+            .arg(format!("http://{}/module/httptrap/check/secret", trap.addr))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     wait_until(Duration::from_secs(30), "fewer than 5 posts", || {
         (trap.requests().len() >= 5).then_some(())
     });
-    sigterm(&child);
+    sigterm(child);
     let status = wait_until(Duration::from_secs(10), "export did not stop", || {
         child.try_wait().unwrap()
     });
@@ -977,4 +993,78 @@ fn circonus_to_an_httptrap_puts_one_json_object() {
     for (key, n) in finite {
         assert_eq!(object[key].as_f64(), Some(n), "{key}");
     }
+}
+
+/// A graphite receiver that stops reading: the send times out with part of
+/// a poll written. The next poll goes on a new connection (the cut line
+/// dies with the old one), and every line there is whole.
+#[cfg(unix)]
+#[test]
+fn push_tcp_send_that_timed_out_starts_the_next_poll_on_a_new_connection() {
+    use std::time::Duration;
+
+    use crate::support::{sigterm, wait_until};
+
+    // 8 MB of lines a poll: more than the two sockets' buffers hold (at
+    // most 4 MiB sent and 6 MiB received by Linux's defaults, and far less
+    // on a receiver that never reads).
+    let samples = 40_000;
+    let long = "x".repeat(150);
+    let mut page = String::from("# TYPE request_count_with_a_long_name gauge\n");
+    for i in 0..samples {
+        page.push_str(&format!(
+            "request_count_with_a_long_name{{instance=\"{long}\",i=\"{i}\"}} {i}\n"
+        ));
+    }
+    let pages = Server::start(move |_, _| Some(ok_page(&page)));
+    let receiver = TcpListener::bind("127.0.0.1:0").unwrap();
+    // Killed if the test fails first: no poller outlives its test.
+    let mut guard = Running(
+        levee()
+            .args([
+                "metrics",
+                "export",
+                "--every",
+                "200ms",
+                "--timeout",
+                "2s",
+                "--url",
+            ])
+            .arg(pages.url())
+            .arg("--push")
+            .arg(format!("tcp://{}", receiver.local_addr().unwrap()))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
+    let stderr = lines_of(child.stderr.take().unwrap());
+    // Accepted, never read.
+    let (stuck, _) = receiver.accept().unwrap();
+    receiver.set_nonblocking(true).unwrap();
+    let second = wait_until(Duration::from_secs(60), "no second connection", || {
+        receiver.accept().ok().map(|(s, _)| s)
+    });
+    second.set_nonblocking(false).unwrap();
+    let mut second = BufReader::new(second);
+    for i in 0..samples {
+        let mut line = String::new();
+        second.read_line(&mut line).unwrap();
+        let expected = format!("request_count_with_a_long_name;instance={long};i={i} {i}.0 ");
+        assert!(
+            line.starts_with(&expected) && line.ends_with('\n'),
+            "line {i}: {line:?}"
+        );
+    }
+    sigterm(child);
+    let status = wait_until(Duration::from_secs(10), "export did not stop", || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status}");
+    let said: Vec<String> = stderr.iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("not sent within 2s")),
+        "{said:?}"
+    );
+    drop(stuck);
 }

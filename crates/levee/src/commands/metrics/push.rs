@@ -106,10 +106,16 @@ impl Pusher {
             Target::Tcp(address) => {
                 let address = address.clone();
                 let timeout = self.timeout;
-                tokio::time::timeout(timeout, self.send_tcp(&address, lines.as_bytes()))
-                    .await
-                    .map_err(|_| anyhow::anyhow!("not sent within {timeout:?}"))?
-                    .with_context(|| format!("sending to tcp://{address}"))
+                let sent =
+                    tokio::time::timeout(timeout, self.send_tcp(&address, lines.as_bytes())).await;
+                let Ok(sent) = sent else {
+                    // Part of a line may be out: the next poll starts on a
+                    // new connection, and the receiver drops the cut line
+                    // with the old one.
+                    self.connection = None;
+                    bail!("sending to tcp://{address}: not sent within {timeout:?}");
+                };
+                sent.with_context(|| format!("sending to tcp://{address}"))
             }
         }
     }
