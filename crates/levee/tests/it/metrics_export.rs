@@ -1068,3 +1068,87 @@ fn push_tcp_send_that_timed_out_starts_the_next_poll_on_a_new_connection() {
     );
     drop(stuck);
 }
+
+/// The seed's shell script, replaced: a live `levee run` serving Fluentd's
+/// names (`[metrics] names = "fluentd"`) and a metric filter by the
+/// records' `type`, read by the export in the circonus form, the counts
+/// checked against the log the test wrote.
+#[test]
+fn circonus_lines_with_fluentds_names_from_a_running_levee() {
+    use std::time::Duration;
+
+    use crate::support::{metrics_addr, scrape, toml_path, wait_until};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let types = ["get_sending-domains", "send_email", "get_sending-domains"];
+    let lines = 300;
+    let log: String = (0..lines)
+        .map(|i| format!("{{\"type\":\"{}\",\"n\":{i}}}\n", types[i % types.len()]))
+        .collect();
+    std::fs::write(dir.join("api.log"), log).unwrap();
+    let config = format!(
+        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\nnames = \"fluentd\"\n\
+         [sources.api]\ntype = \"tail\"\npaths = [{log}]\ntag = \"firehose_parsed.api\"\n\
+         parser = \"json\"\n\
+         [[filters]]\nmatch = \"firehose_parsed.**\"\ntype = \"metric\"\n\
+         name = \"outgoing_msg\"\nkind = \"counter\"\nhelp = \"API calls by type\"\n\
+         labels = {{ type = \"$.type\" }}\n\
+         [outputs.s3]\nmatch = \"firehose_parsed.**\"\ntype = \"file\"\npath = {out}\n",
+        data = toml_path(&dir.join("data")),
+        log = toml_path(&dir.join("api.log")),
+        out = toml_path(&dir.join("out.ndjson")),
+    );
+    std::fs::write(dir.join("c.toml"), config).unwrap();
+    let mut child = levee()
+        .args(["run", "-c"])
+        .arg(dir.join("c.toml"))
+        .env("LEVEE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let _running = Running(child);
+    let addr = metrics_addr(&mut stderr);
+    let stored =
+        format!("fluentd_output_status_emit_records{{plugin_id=\"s3\",type=\"file\"}} {lines}.0\n");
+    wait_until(Duration::from_secs(60), "the lines not stored", || {
+        scrape(&addr).contains(&stored).then_some(())
+    });
+
+    let out = levee()
+        .args(["metrics", "export", "--format", "circonus"])
+        .args(["--strip-prefix", "fluentd_", "--url"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let count = |t: &str| {
+        types
+            .iter()
+            .cycle()
+            .take(lines)
+            .filter(|x| **x == t)
+            .count()
+    };
+    for expected in [
+        format!("output_status_emit_records`s3`file`{lines}.0"),
+        "output_status_retry_count`s3`file`0.0".to_owned(),
+        "output_status_buffer_available_space_ratio`s3`file`100.0".to_owned(),
+        format!(
+            "outgoing_msg_total`get_sending-domains`{}.0",
+            count("get_sending-domains")
+        ),
+        format!("outgoing_msg_total`send_email`{}.0", count("send_email")),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == expected),
+            "no {expected:?} in\n{stdout}"
+        );
+    }
+}

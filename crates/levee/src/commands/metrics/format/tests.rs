@@ -9,7 +9,9 @@
 //! info, stateset and timestamps in seconds; `levee.prom` and
 //! `levee-openmetrics.prom`, a real `levee run`'s page in both formats (a
 //! JSON log through counter, histogram and summary metric filters, label
-//! values with quotes, a backslash, a comma and a backtick).
+//! values with quotes, a backslash, a comma and a backtick);
+//! `levee-fluentd-names.prom`, the same with `[metrics] names = "fluentd"`
+//! and two outputs.
 
 use std::path::{Path, PathBuf};
 
@@ -95,7 +97,7 @@ fn golden_httptrap(page: &str, file: &str, failures: &mut Vec<String>) {
 #[test]
 fn every_page_in_every_format_matches_its_golden_file() {
     let pages = pages();
-    assert!(pages.len() >= 5, "{pages:?}");
+    assert!(pages.len() >= 6, "{pages:?}");
     let mut failures = Vec::new();
     for stem in &pages {
         let page = std::fs::read_to_string(data_dir().join(format!("{stem}.prom"))).unwrap();
