@@ -184,6 +184,9 @@ pub async fn run(
             // Only with one worker (checked in config).
             let secondary = secondary.take();
             workers.spawn(async move {
+                let running = worker_metrics
+                    .health
+                    .guard("its worker stopped: a panic (a bug: see the log)");
                 let sink = sink.into_sink(&name, &retry, &worker_metrics).await;
                 // Opened on its own: a secondary that hangs holds back only
                 // the first batch that needs it.
@@ -196,6 +199,7 @@ pub async fn run(
                 });
                 output::run_worker(name, worker_buffer, sink, secondary, retry, worker_metrics)
                     .await;
+                running.finish();
             });
         }
         routes.push(Route {
@@ -227,7 +231,18 @@ pub async fn run(
     let mut source_names = std::collections::HashMap::new();
     for built in pipeline.sources {
         let (tx, rx) = mpsc::channel::<levee_event::Sent>(SOURCE_CHANNEL_BATCHES);
-        routers.spawn(router::run(router.clone(), rx));
+        // A router that panics (a filter's bug) ends its source's events.
+        let running = metrics
+            .health()
+            .component(&format!("source {}", built.name))
+            .guard("its router stopped: a panic (a bug: see the log)");
+        routers.spawn({
+            let router = router.clone();
+            async move {
+                router::run(router, rx).await;
+                running.finish();
+            }
+        });
         let ctx = SourceContext {
             name: built.name.clone(),
             out: tx,

@@ -135,6 +135,17 @@ impl Component {
         self.report(DOWN, reason);
     }
 
+    /// A guard for a task that should run until the pipeline stops: if
+    /// it is dropped before [`Guard::finish`] (the task panicked), the
+    /// component is down with `reason`. A panicking tokio task is
+    /// otherwise seen only when it is joined, at shutdown.
+    pub fn guard(&self, reason: &'static str) -> Guard {
+        Guard {
+            component: Some(self.clone()),
+            reason,
+        }
+    }
+
     fn report(&self, status: u8, reason: impl Display) {
         let state = &self.inner;
         // The reason first: a reader that sees the status sees it too.
@@ -176,6 +187,32 @@ impl Component {
             lasted.as_secs(),
             one_line(&reason)
         ))
+    }
+}
+
+/// Reports its component down when dropped unfinished; see
+/// [`Component::guard`].
+#[derive(Debug)]
+pub struct Guard {
+    component: Option<Component>,
+    reason: &'static str,
+}
+
+impl Guard {
+    /// The task ended as it should: nothing to report.
+    pub fn finish(mut self) {
+        self.component = None;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Tokio drops a panicked task's future after catching the panic,
+        // so `std::thread::panicking()` would not tell: unfinished is what
+        // counts.
+        if let Some(component) = self.component.take() {
+            component.down(self.reason);
+        }
     }
 }
 
@@ -223,6 +260,33 @@ mod tests {
         assert_eq!(health.check(MINUTE), Ok(()));
         // A new failure starts a new count.
         output.failing("again");
+        assert_eq!(health.check(MINUTE), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_holding_a_guard_makes_its_component_down() {
+        let health = Health::new();
+        let worker = health.component("output lake");
+        let guard = worker.guard("its worker stopped: a panic");
+        let task = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            if guard.reason.contains("panic") {
+                panic!("a sink's bug");
+            }
+            guard.finish();
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert_eq!(
+            health.check(MINUTE),
+            Err(vec![
+                "output lake: down for 0s: its worker stopped: a panic".into()
+            ])
+        );
+
+        let router = health.component("source nginx");
+        let guard = router.guard("its router stopped: a panic");
+        tokio::spawn(async move { guard.finish() }).await.unwrap();
+        worker.ok();
         assert_eq!(health.check(MINUTE), Ok(()));
     }
 

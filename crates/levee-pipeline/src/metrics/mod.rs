@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 pub use fluentd::Names;
-pub use health::{Component, Health};
+pub use health::{Component, Guard, Health};
 pub use output::{Call, OldestAge, OutputMetrics, SinkErrors};
 pub use server::{MetricsConfig, bind, serve};
 
