@@ -9,7 +9,7 @@
 //!
 //! | Fluentd's name | levee's figure |
 //! | --- | --- |
-//! | `fluentd_output_status_emit_records` | `levee_output_events_total` (events the sink stored) |
+//! | `fluentd_output_status_emit_records` | `levee_route_events_total` (events the router sent to the output) |
 //! | `fluentd_output_status_emit_count` | `levee_output_batches_total` (batches the sink absorbed) |
 //! | `fluentd_output_status_retry_count` | `levee_output_retries_total` |
 //! | `fluentd_output_status_num_errors` | `levee_output_errors_total`, summed over `kind` |
@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use serde::Deserialize;
 
@@ -46,6 +47,9 @@ pub enum Names {
 struct Output {
     kind: String,
     metrics: OutputMetrics,
+    /// Events the router sent to it: what entered the output, as Fluentd
+    /// counts its emits.
+    routed: Counter,
 }
 
 /// The collector of Fluentd's names: every output's handles, shown when
@@ -65,44 +69,44 @@ struct Inner {
 struct Family {
     name: &'static str,
     help: &'static str,
-    value: fn(&OutputMetrics) -> f64,
+    value: fn(&Output) -> f64,
 }
 
 const FAMILIES: [Family; 7] = [
     Family {
         name: "fluentd_output_status_emit_count",
         help: "Current emit counts.",
-        value: |m| m.batches.get() as f64,
+        value: |o| o.metrics.batches.get() as f64,
     },
     Family {
         name: "fluentd_output_status_emit_records",
         help: "Current emit records.",
-        value: |m| m.events.get() as f64,
+        value: |o| o.routed.get() as f64,
     },
     Family {
         name: "fluentd_output_status_retry_count",
         help: "Current retry counts.",
-        value: |m| m.retries.get() as f64,
+        value: |o| o.metrics.retries.get() as f64,
     },
     Family {
         name: "fluentd_output_status_num_errors",
         help: "Current number of errors.",
-        value: |m| m.errors.total() as f64,
+        value: |o| o.metrics.errors.total() as f64,
     },
     Family {
         name: "fluentd_output_status_buffer_queue_length",
         help: "Current length of queue buffers.",
-        value: |m| m.buffer_queue_length.get() as f64,
+        value: |o| o.metrics.buffer_queue_length.get() as f64,
     },
     Family {
         name: "fluentd_output_status_buffer_total_bytes",
         help: "Current total size of queue buffers.",
-        value: |m| m.buffer_bytes.get() as f64,
+        value: |o| o.metrics.buffer_bytes.get() as f64,
     },
     Family {
         name: "fluentd_output_status_buffer_available_space_ratio",
         help: "Ratio of available space in buffer.",
-        value: available_space_ratio,
+        value: |o| available_space_ratio(&o.metrics),
     },
 ];
 
@@ -125,13 +129,14 @@ impl FluentdNames {
             .store(names == Names::Fluentd, Ordering::Relaxed);
     }
 
-    /// Shows output `name`'s handles (once: later calls for it are the
-    /// same handles).
-    pub(super) fn add(&self, name: &str, kind: &str, metrics: &OutputMetrics) {
+    /// Shows output `name`'s handles, and `routed`, the count of events
+    /// the router sent it (once: later calls for it are the same handles).
+    pub(super) fn add(&self, name: &str, kind: &str, metrics: &OutputMetrics, routed: Counter) {
         let mut outputs = self.0.outputs.lock().unwrap_or_else(|p| p.into_inner());
         outputs.entry(name.to_owned()).or_insert_with(|| Output {
             kind: kind.to_owned(),
             metrics: metrics.clone(),
+            routed,
         });
     }
 }
@@ -151,7 +156,7 @@ impl Collector for FluentdNames {
             for (name, output) in outputs.iter() {
                 let labels = [("plugin_id", name.as_str()), ("type", output.kind.as_str())];
                 let sample = metric.encode_family(&labels)?;
-                ConstGauge::new((family.value)(&output.metrics)).encode(sample)?;
+                ConstGauge::new((family.value)(output)).encode(sample)?;
             }
         }
         Ok(())
@@ -172,7 +177,8 @@ mod tests {
     #[test]
     fn fluentd_names_are_served_only_when_asked_for() {
         let m = Metrics::new();
-        m.output("firehose", "lake").events.inc_by(5);
+        m.output("firehose", "lake");
+        m.route("firehose", "lake").inc_by(5);
         assert!(!m.encode().contains("fluentd_"), "{}", m.encode());
         m.serve_names(Names::Fluentd);
         let page = m.encode_classic();
@@ -194,7 +200,8 @@ mod tests {
         let m = Metrics::new();
         m.serve_names(Names::Fluentd);
         let out = m.output("sns", "file");
-        out.events.inc_by(570_277);
+        m.route("sns", "file").inc_by(570_277);
+        out.events.inc_by(570_000);
         out.batches.inc_by(12);
         out.retries.inc_by(3);
         out.errors.write.inc_by(2);

@@ -301,7 +301,8 @@ impl Metrics {
     pub fn output(&self, name: &str, kind: &str) -> OutputMetrics {
         let health = self.health.component(&format!("output {name}"));
         let handles = self.outputs.output(name, kind, health);
-        self.fluentd.add(name, kind, &handles);
+        self.fluentd
+            .add(name, kind, &handles, self.route(name, kind));
         handles
     }
 
