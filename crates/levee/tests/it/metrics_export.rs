@@ -1110,10 +1110,14 @@ fn circonus_lines_with_fluentds_names_from_a_running_levee() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let _running = Running(child);
     let addr = metrics_addr(&mut stderr);
-    let stored =
+    // `emit_records` counts what entered the output; wait for the buffer
+    // to be drained into the file too, so its space ratio is back at 100.
+    let emitted =
         format!("fluentd_output_status_emit_records{{plugin_id=\"s3\",type=\"file\"}} {lines}.0\n");
+    let stored = format!("levee_output_events_total{{output=\"s3\",type=\"file\"}} {lines}\n");
     wait_until(Duration::from_secs(60), "the lines not stored", || {
-        scrape(&addr).contains(&stored).then_some(())
+        let page = scrape(&addr);
+        (page.contains(&emitted) && page.contains(&stored)).then_some(())
     });
 
     let out = levee()
