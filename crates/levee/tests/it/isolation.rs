@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::slow_pipe::mkfifo;
-use crate::support::{Running, count, levee, metrics_addr, scrape, toml_path, wait_until};
+use crate::support::{Running, count, files, levee, metrics_addr, scrape, toml_path, wait_until};
 
 /// Lines the lake's route carries: several times what the stages in
 /// between hold (a 256KiB read, four 1024-event batches in the source's
@@ -128,6 +128,21 @@ fn a_file_output_into_a_fifo_nobody_reads_holds_back_no_other_route() {
             "levee_output_events_total{output=\"stuck\",type=\"file\"}"
         ),
         Some(0)
+    );
+    // The bytes it stored are the chunks as they lie in the lake: counted
+    // at each put, before the put's events are reported stored.
+    let chunk_bytes: u64 = files(&dir.join("lake"))
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".ndjson.zst"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(chunk_bytes > 0);
+    assert_eq!(
+        metric(
+            &addr,
+            "levee_output_bytes_total{output=\"lake\",type=\"lake\"}"
+        ),
+        Some(chunk_bytes)
     );
     // A reader comes: the hung route delivers all it held, and levee ends.
     let piped = release(dir.join("pipe"));
