@@ -280,7 +280,7 @@ impl OutputFamilies {
         );
         registry.register(
             names::FLUSH_DURATION,
-            "How long an output's sink calls that stored something took, in seconds (each try apart; retries waits excluded)",
+            "How long an output's sink calls that stored something took, in seconds (each try on its own; the waits between tries excluded)",
             f.flush_duration.clone(),
         );
         registry.register(
