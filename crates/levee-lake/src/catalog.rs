@@ -5,7 +5,13 @@
 //! - `manifests/dt=YYYY-MM-DD/hour=HH.json`: for each compacted hour, the
 //!   chunks it read (with their sizes), the Parquet files it wrote and the
 //!   schema it wrote them with. Compaction compares them with the store to
-//!   find the hours that need it again.
+//!   find the hours that need it again. Writing it is what commits an
+//!   hour's new files: readers see what it lists (see
+//!   [`crate::committed`]).
+//! - `to_delete.json`: Parquet files a compaction replaced, with when; they
+//!   are deleted once past the grace period, by a later run
+//!   ([`purge_retired`]), so a query that listed them still reads them.
+//! - `lock.json`: who is compacting the table (see `compact::lock`).
 //!
 //! Beside them, `table.json` holds the table's properties (its event-time
 //! column), which the lake output writes: see [`crate::properties`].
@@ -13,7 +19,8 @@
 //! All are JSON, written with one PUT each, so a reader sees the old or the
 //! new file, never half of one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::datatypes::SchemaRef;
 use object_store::path::Path;
@@ -204,6 +211,134 @@ pub(crate) async fn list_manifests(
         }
     }
     Ok(hours)
+}
+
+/// `to_delete.json` as stored.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToDelete {
+    version: u32,
+    files: Vec<Retired>,
+}
+
+/// A replaced file, waiting for its grace period to pass.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Retired {
+    /// Its key, under the lake's root.
+    pub key: String,
+    /// When it was replaced, in milliseconds since the epoch.
+    pub retired_ms: u64,
+}
+
+fn to_delete_key(table: &TableRef) -> Path {
+    table.catalog_root().join("to_delete.json")
+}
+
+/// The files waiting to be deleted. Only a holder of the table's lock
+/// changes the list.
+pub(crate) async fn read_retired(lake: &Lake, table: &TableRef) -> Result<Vec<Retired>, LakeError> {
+    let key = to_delete_key(table);
+    let Some(file) = read_json::<ToDelete>(lake, &key).await? else {
+        return Ok(Vec::new());
+    };
+    check_version(&key, file.version)?;
+    Ok(file.files)
+}
+
+/// The keys of [`read_retired`], for telling them from live files.
+pub(crate) async fn retired_keys(
+    lake: &Lake,
+    table: &TableRef,
+) -> Result<HashSet<Path>, LakeError> {
+    Ok(read_retired(lake, table)
+        .await?
+        .into_iter()
+        .map(|r| Path::from(r.key))
+        .collect())
+}
+
+/// Retires files an hour's new manifest no longer lists: deletes them at
+/// once with a zero `grace`, else records them for [`purge_retired`].
+/// Called only after that manifest is written, so a file recorded here is
+/// never one a reader is told to read.
+pub(crate) async fn retire(
+    lake: &Lake,
+    table: &TableRef,
+    keys: &[Path],
+    grace: Duration,
+) -> Result<(), LakeError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    if grace.is_zero() {
+        for key in keys {
+            delete_if_present(lake, key).await?;
+        }
+        return Ok(());
+    }
+    let mut files = read_retired(lake, table).await?;
+    let known: HashSet<String> = files.iter().map(|r| r.key.clone()).collect();
+    let now = now_ms();
+    files.extend(
+        keys.iter()
+            .filter(|k| !known.contains(k.as_ref()))
+            .map(|k| Retired {
+                key: k.to_string(),
+                retired_ms: now,
+            }),
+    );
+    write_retired(lake, table, files).await
+}
+
+/// Deletes the retired files whose grace period has passed; returns them.
+pub async fn purge_retired(
+    lake: &Lake,
+    table: &TableRef,
+    grace: Duration,
+) -> Result<Vec<Path>, LakeError> {
+    let files = read_retired(lake, table).await?;
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cutoff = now_ms().saturating_sub(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+    let (due, waiting): (Vec<Retired>, Vec<Retired>) =
+        files.into_iter().partition(|r| r.retired_ms <= cutoff);
+    let mut deleted = Vec::new();
+    for r in &due {
+        let key = Path::from(r.key.as_str());
+        delete_if_present(lake, &key).await?;
+        deleted.push(key);
+    }
+    if !due.is_empty() {
+        write_retired(lake, table, waiting).await?;
+    }
+    Ok(deleted)
+}
+
+async fn write_retired(
+    lake: &Lake,
+    table: &TableRef,
+    files: Vec<Retired>,
+) -> Result<(), LakeError> {
+    let file = ToDelete {
+        version: FORMAT_VERSION,
+        files,
+    };
+    write_json(lake, &to_delete_key(table), &file).await
+}
+
+async fn delete_if_present(lake: &Lake, key: &Path) -> Result<(), LakeError> {
+    match lake.store.delete(key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Reads `.../dt=YYYY-MM-DD/hour=HH.json` back into its partition.

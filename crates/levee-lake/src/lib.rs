@@ -23,6 +23,8 @@ mod store;
 #[cfg(feature = "compact")]
 pub mod catalog;
 #[cfg(feature = "compact")]
+pub mod committed;
+#[cfg(feature = "compact")]
 pub mod compact;
 #[cfg(feature = "compact")]
 mod schema;

@@ -109,7 +109,12 @@ impl LakeSession {
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let lake_url = url::Url::parse(LAKE_URL).map_err(|e| QueryError::Plan(e.to_string()))?;
-        ctx.register_object_store(&lake_url, lake.store.clone());
+        // Through the manifests: a compaction in progress, or the files it
+        // replaced and keeps for a grace period, never show an hour twice.
+        ctx.register_object_store(
+            &lake_url,
+            Arc::new(levee_lake::committed::CommittedView::new(lake.store.clone())),
+        );
         functions::register(&ctx);
 
         let Some(catalog) = ctx.catalog(CATALOG) else {

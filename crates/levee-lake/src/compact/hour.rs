@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::CompactOptions;
@@ -129,10 +128,7 @@ pub(crate) async fn compact_hour(
                 size: meta.size,
                 rows: file.rows,
             }),
-            None => {
-                delete_if_present(lake, &meta.location).await?;
-                removed.push(meta.location);
-            }
+            None => removed.push(meta.location),
         }
     }
     outputs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -167,7 +163,10 @@ pub(crate) async fn compact_hour(
         rows: rows_written,
         bad_lines: scan.bad_lines,
     };
+    super::test_pause().await;
     catalog::write_manifest(lake, table, &manifest).await?;
+    // Only now: until the manifest was written, the old files were the hour.
+    catalog::retire(lake, table, &removed, opts.grace).await?;
 
     report.hours.push(HourReport {
         partition: p.clone(),
@@ -185,13 +184,6 @@ pub(crate) async fn compact_hour(
         removed_files: removed,
     });
     Ok(())
-}
-
-async fn delete_if_present(lake: &Lake, key: &Path) -> Result<(), LakeError> {
-    match lake.store.delete(key).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 pub(super) fn now_rfc3339() -> String {

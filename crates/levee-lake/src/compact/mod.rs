@@ -94,7 +94,15 @@ pub struct CompactOptions {
     pub lock_lease: Duration,
     /// Whether to wait for a table another compactor holds.
     pub lock_wait: LockWait,
+    /// How long a replaced Parquet file stays for the queries that listed
+    /// it before a later run deletes it; zero deletes it at once.
+    pub grace: Duration,
 }
+
+/// How long replaced Parquet files stay, by default: longer than any query
+/// levee runs over a lake on one machine takes, so none fails on a file
+/// deleted under it.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(15 * 60);
 
 impl Default for CompactOptions {
     fn default() -> CompactOptions {
@@ -112,6 +120,7 @@ impl Default for CompactOptions {
             zstd_level: 3,
             lock_lease: lock::DEFAULT_LEASE,
             lock_wait: LockWait::Up(Duration::from_secs(600)),
+            grace: DEFAULT_GRACE,
         }
     }
 }
@@ -150,6 +159,7 @@ async fn compact_locked(
     let time_field = time_field.as_ref().map(TimeField::as_str);
     let initial = schema.clone();
     let mut report = CompactReport::new(table);
+    report.purged_files = catalog::purge_retired(lake, table, opts.grace).await?;
     let passes = match opts.hours {
         HourSelection::Only(_) => 1,
         HourSelection::All | HourSelection::Pending => MAX_PASSES,
@@ -178,7 +188,6 @@ async fn compact_locked(
         }
         for (state, reason) in work {
             lock.check()?;
-            test_pause().await;
             report.skipped.retain(|s| s.partition != state.partition);
             hour::compact_hour(
                 lake,
@@ -201,9 +210,10 @@ async fn compact_locked(
 }
 
 /// A test hook, not a setting: `LEVEE_TEST_COMPACT_PAUSE_MS` makes every
-/// hour wait that long before it starts, so end-to-end tests can have two
-/// compactions overlap, or kill one mid-run, without racing the clock.
-async fn test_pause() {
+/// hour wait that long between writing its files and committing them, so
+/// end-to-end tests can have two compactions overlap, or kill one
+/// mid-hour, without racing the clock.
+pub(crate) async fn test_pause() {
     static PAUSE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
     let pause = PAUSE.get_or_init(|| {
         std::env::var("LEVEE_TEST_COMPACT_PAUSE_MS")

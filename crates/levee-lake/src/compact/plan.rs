@@ -23,8 +23,12 @@ pub(crate) struct HourState {
     pub partition: Partition,
     /// Its JSON chunks, sorted by key.
     pub chunks: Vec<Chunk>,
-    /// Its `part-N.parquet` files.
+    /// Its `part-N.parquet` files, but those replaced and waiting for
+    /// deletion.
     pub parts: Vec<ObjectMeta>,
+    /// Its files replaced by an earlier compaction, still there for the
+    /// queries that listed them (see `catalog::retire`).
+    pub retired: Vec<ObjectMeta>,
     pub manifest: ManifestState,
 }
 
@@ -85,10 +89,12 @@ impl HourState {
     }
 
     /// The number of the first new Parquet file: after every existing one,
-    /// so a new compaction never overwrites a file a reader may be reading.
+    /// retired ones included, so a new compaction never overwrites a file a
+    /// reader may be reading.
     pub fn next_part(&self) -> usize {
         self.parts
             .iter()
+            .chain(&self.retired)
             .filter_map(|m| TableRef::parquet_part_number(&m.location))
             .max()
             .map_or(0, |n| n + 1)
@@ -125,9 +131,14 @@ pub(crate) async fn gather(
         }
     };
     let mut parts = parts;
+    let retired_keys = catalog::retired_keys(lake, table).await?;
     futures::stream::iter(chunks)
         .map(|(partition, chunks)| {
-            let parts = parts.remove(&partition).unwrap_or_default();
+            let (retired, parts): (Vec<ObjectMeta>, Vec<ObjectMeta>) = parts
+                .remove(&partition)
+                .unwrap_or_default()
+                .into_iter()
+                .partition(|m| retired_keys.contains(&m.location));
             async move {
                 let manifest = match catalog::read_manifest(lake, table, &partition).await {
                     Ok(Some(m)) => ManifestState::Found(Box::new(m)),
@@ -139,6 +150,7 @@ pub(crate) async fn gather(
                     partition,
                     chunks,
                     parts,
+                    retired,
                     manifest,
                 })
             }

@@ -143,8 +143,9 @@ pub struct HourReport {
     /// Equal to `input_rows`, except when the table has no column yet
     /// (every value so far was null), as Parquet cannot hold rows without columns.
     pub rows_written: u64,
-    /// Parquet files of earlier compactions of the hour, deleted after the
-    /// new ones were written.
+    /// Parquet files of earlier compactions of the hour, replaced once the
+    /// new ones were committed: deleted after the grace period (at once
+    /// with none).
     pub removed_files: Vec<Path>,
 }
 
@@ -176,6 +177,9 @@ pub struct CompactReport {
     /// Hours, outside the selection, whose files hold a type the table has
     /// since widened; a `Pending` compaction rewrites them.
     pub stale_hours: Vec<Partition>,
+    /// Files replaced by earlier runs whose grace period had passed,
+    /// deleted by this one.
+    pub purged_files: Vec<object_store::path::Path>,
 }
 
 impl CompactReport {
@@ -186,6 +190,7 @@ impl CompactReport {
             skipped: Vec::new(),
             schema_changes: Vec::new(),
             stale_hours: Vec::new(),
+            purged_files: Vec::new(),
         }
     }
 

@@ -5,4 +5,5 @@ mod compact;
 mod event_time;
 mod evolution;
 mod hostile;
+mod retire;
 mod support;

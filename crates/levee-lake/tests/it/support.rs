@@ -9,7 +9,7 @@ use levee_lake::compact::{CompactOptions, CompactReport, HourSelection, compact_
 use levee_lake::layout::{GZIP_CHUNK_EXT, PLAIN_CHUNK_EXT, ZSTD_CHUNK_EXT};
 use levee_lake::{Lake, Partition, TableRef};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use tempfile::TempDir;
@@ -123,10 +123,11 @@ impl ReadFile {
     }
 }
 
-/// Every Parquet file of an hour, sorted by key, read with the parquet crate.
+/// Every Parquet file of an hour a reader sees (those its manifest
+/// commits), sorted by key, read with the parquet crate.
 pub async fn read_hour(lake: &Lake, p: &Partition) -> Vec<ReadFile> {
-    let mut keys: Vec<Path> = lake
-        .store
+    let view = levee_lake::committed::CommittedView::new(lake.store.clone());
+    let mut keys: Vec<Path> = view
         .list(Some(&table().parquet_partition(p)))
         .map_ok(|m| m.location)
         .try_collect()

@@ -33,6 +33,11 @@ pub struct CompactArgs {
     /// lock), e.g. `30s`; `0s` gives up on it at once.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub lock_wait: std::time::Duration,
+    /// How long a replaced Parquet file stays, for the queries that listed
+    /// it, before a later run deletes it. `0s` deletes replaced files at
+    /// once, and every file whose time has come.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
 }
 
 /// The exit code when compaction finished but left data out of the Parquet
@@ -68,6 +73,7 @@ pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
             LockWait::Up(args.lock_wait)
         },
         allow_fewer_rows: args.force,
+        grace: args.grace,
         ..CompactOptions::default()
     };
     let mut left_out = false;

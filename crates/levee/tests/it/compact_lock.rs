@@ -149,3 +149,123 @@ fn a_compaction_that_may_not_wait_reports_the_lock_and_fails() {
     );
     assert!(lock.exists(), "another's lock is left alone");
 }
+
+/// The hours' manifests under the table's catalog, as JSON.
+fn manifests(dir: &Path) -> Vec<serde_json::Value> {
+    crate::support::files(&dir.join(format!("lake/{DB}/eventlog/_levee/manifests")))
+        .into_iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+/// DuckDB's source for exactly the Parquet files the manifests commit.
+fn committed_parquet(dir: &Path) -> String {
+    let mut files = Vec::new();
+    for m in manifests(dir) {
+        let (dt, hour) = (m["dt"].as_str().unwrap(), m["hour"].as_u64().unwrap());
+        for f in m["outputs"].as_array().unwrap() {
+            files.push(format!(
+                "'lake/{DB}/eventlog/parquet/dt={dt}/hour={hour:02}/{}'",
+                f["name"].as_str().unwrap()
+            ));
+        }
+    }
+    format!(
+        "read_parquet([{}], hive_partitioning = true)",
+        files.join(", ")
+    )
+}
+
+fn levee_count(dir: &Path) -> u64 {
+    let out = ok(levee()
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(dir.join("lake"))
+        .arg(format!("select count(*) from {DB}.eventlog_parquet")));
+    crate::support::stdout(&out)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap()
+}
+
+/// kill -9 in the middle of a compaction, between an hour's files and its
+/// manifest: queries see the hours committed before, whole, and nothing
+/// of the hour in progress; the next run breaks the dead one's lock at
+/// once and ends with every event once.
+#[test]
+fn a_compaction_killed_mid_hour_loses_nothing_and_duplicates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    lake_of_one_day(dir, EVENTS);
+
+    let mut killed = crate::support::Running(slow_compact(dir, 300));
+    // Three hours committed, and the files of a fourth written, not yet.
+    let parquet_files = || {
+        crate::support::files(&dir.join(format!("lake/{DB}/eventlog/parquet")))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
+    };
+    crate::support::wait_until(
+        std::time::Duration::from_secs(60),
+        "an hour written but not committed",
+        || {
+            let outputs: usize = manifests(dir)
+                .iter()
+                .map(|m| m["outputs"].as_array().unwrap().len())
+                .sum();
+            (outputs >= 3 && parquet_files() > outputs).then_some(())
+        },
+    );
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+
+    let committed: u64 = manifests(dir)
+        .iter()
+        .map(|m| m["rows"].as_u64().unwrap())
+        .sum();
+    assert!(committed > 0 && committed < EVENTS, "{committed}");
+    assert_eq!(levee_count(dir), committed, "only committed hours, whole");
+    assert_eq!(
+        count(
+            dir,
+            &format!("select count(*) from {}", committed_parquet(dir))
+        ),
+        committed
+    );
+    let lock = dir.join(format!("lake/{DB}/eventlog/_levee/lock.json"));
+    assert!(lock.exists(), "the killed compactor's lock is left");
+
+    let out = ok(levee()
+        .args(["compact", "--lake"])
+        .arg(dir.join("lake"))
+        .env("LEVEE_LOG", "info"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("breaking a stale compaction lock"),
+        "{stderr}"
+    );
+    assert_eq!(levee_count(dir), EVENTS);
+    let parquet = committed_parquet(dir);
+    assert_eq!(
+        count(dir, &format!("select count(*) from {parquet}")),
+        EVENTS
+    );
+    assert_eq!(
+        count(
+            dir,
+            &format!("select count(distinct event_id) from {parquet}")
+        ),
+        EVENTS
+    );
+
+    // Once past the grace period (none here), what the killed run left is
+    // deleted, and even a reader that lists the folders sees every event once.
+    ok(levee()
+        .args(["compact", "--grace", "0s", "--lake"])
+        .arg(dir.join("lake")));
+    let all = format!(
+        "read_parquet('lake/{DB}/eventlog/parquet/*/*/*.parquet', hive_partitioning = true)"
+    );
+    assert_eq!(count(dir, &format!("select count(*) from {all}")), EVENTS);
+}

@@ -1,0 +1,219 @@
+//! The lake as a reader should see it: each compacted hour's Parquet as its
+//! manifest lists it.
+//!
+//! Compaction writes an hour's new files beside the old ones, commits them
+//! with one write of the hour's manifest, and deletes the files it replaced
+//! only after a grace period (see `catalog::retire`), so that a query which
+//! listed them still finds them. A reader that lists the folder would see,
+//! during a compaction, files not committed yet, and for the grace period,
+//! files already replaced: an hour twice. [`CommittedView`] hides both: it is
+//! the store with every listing of `parquet/` filtered by the manifests, and
+//! is what `levee query` reads the lake through.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use serde::Deserialize;
+
+use crate::{Partition, TableRef};
+
+/// An object store whose listings show, under each table's `parquet/`,
+/// only the files a manifest has committed. Everything else (JSON chunks,
+/// the catalog, reads and writes) passes through unchanged.
+#[derive(Debug)]
+pub struct CommittedView {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl CommittedView {
+    /// Wraps the lake's store.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> CommittedView {
+        CommittedView { inner }
+    }
+}
+
+impl fmt::Display for CommittedView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommittedView({})", self.inner)
+    }
+}
+
+/// A Parquet part's hour: `<db>/<table>/parquet/dt=../hour=../part-N.parquet`.
+fn part_hour(key: &Path) -> Option<(TableRef, Partition)> {
+    let parts: Vec<_> = key.parts().collect();
+    let [db, table, parquet, _, _, _] = parts.as_slice() else {
+        return None;
+    };
+    if parquet.as_ref() != "parquet" || TableRef::parquet_part_number(key).is_none() {
+        return None;
+    }
+    let table = TableRef::new(db.as_ref(), table.as_ref()).ok()?;
+    Some((table, Partition::from_path(key)?))
+}
+
+/// The part of a manifest a reader needs.
+#[derive(Deserialize)]
+struct Outputs {
+    outputs: Vec<OutputName>,
+}
+
+#[derive(Deserialize)]
+struct OutputName {
+    name: String,
+}
+
+/// What an hour's manifest lets a reader see.
+enum Visible {
+    /// These file names.
+    Listed(HashSet<String>),
+    /// Nothing: the hour was never committed.
+    Nothing,
+    /// Everything: the manifest can't be read, and hiding data on a
+    /// damaged catalog would be worse than showing a file too many (the
+    /// next compaction rewrites the hour).
+    Everything,
+}
+
+async fn visible(store: &dyn ObjectStore, table: &TableRef, p: &Partition) -> Visible {
+    let key = table.manifest_key(p);
+    let bytes = match store.get(&key).await {
+        Ok(got) => got.bytes().await,
+        Err(e) => Err(e),
+    };
+    match bytes {
+        Ok(bytes) => match serde_json::from_slice::<Outputs>(&bytes) {
+            Ok(m) => Visible::Listed(m.outputs.into_iter().map(|o| o.name).collect()),
+            Err(_) => Visible::Everything,
+        },
+        Err(object_store::Error::NotFound { .. }) => Visible::Nothing,
+        Err(_) => Visible::Everything,
+    }
+}
+
+/// `metas` without the Parquet parts no manifest commits.
+async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+    let mut hours: HashMap<(TableRef, Partition), Visible> = HashMap::new();
+    let mut kept = Vec::with_capacity(metas.len());
+    for meta in metas {
+        let Some(hour) = part_hour(&meta.location) else {
+            kept.push(meta);
+            continue;
+        };
+        if !hours.contains_key(&hour) {
+            let v = visible(store, &hour.0, &hour.1).await;
+            hours.insert(hour.clone(), v);
+        }
+        let keep = match &hours[&hour] {
+            Visible::Listed(names) => meta
+                .location
+                .filename()
+                .is_some_and(|name| names.contains(name)),
+            Visible::Nothing => false,
+            Visible::Everything => true,
+        };
+        if keep {
+            kept.push(meta);
+        }
+    }
+    kept
+}
+
+#[async_trait]
+impl ObjectStore for CommittedView {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<bytes::Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let inner = self.inner.clone();
+        let listing = self.inner.list(prefix);
+        futures::stream::once(async move {
+            let metas: Vec<ObjectMeta> = listing.try_collect().await?;
+            let kept = committed(inner.as_ref(), metas).await;
+            Ok::<_, object_store::Error>(futures::stream::iter(kept.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let mut listed = self.inner.list_with_delimiter(prefix).await?;
+        listed.objects = committed(self.inner.as_ref(), listed.objects).await;
+        Ok(listed)
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_parquet_parts_of_an_hour_are_filtered() {
+        let t = TableRef::new("db", "t").unwrap();
+        let p = Partition {
+            dt: "2024-01-02".into(),
+            hour: 3,
+        };
+        assert_eq!(
+            part_hour(&t.parquet_part(&p, 4)),
+            Some((t.clone(), p.clone()))
+        );
+        assert_eq!(part_hour(&t.json_chunk(&p, 1, "w", 1, "ndjson.zst")), None);
+        assert_eq!(part_hour(&t.manifest_key(&p)), None);
+        assert_eq!(part_hour(&t.parquet_partition(&p).join("notes.txt")), None);
+    }
+}
