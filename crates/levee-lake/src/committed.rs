@@ -8,7 +8,9 @@
 //! during a compaction, files not committed yet, and for the grace period,
 //! files already replaced: an hour twice. [`CommittedView`] hides both: it is
 //! the store with every listing of `parquet/` filtered by the manifests, and
-//! is what `levee query` reads the lake through.
+//! is what `levee query` reads the lake through. A table with no manifest at
+//! all (Parquet written by another tool, or before its first hour is
+//! committed) is shown as it lies.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -99,8 +101,20 @@ async fn visible(store: &dyn ObjectStore, table: &TableRef, p: &Partition) -> Vi
     }
 }
 
+/// Whether levee's compaction has committed any hour of the table. A table
+/// it never committed (its Parquet written by another tool, or its first
+/// hour still being compacted) has no manifests to go by.
+async fn has_manifests(store: &dyn ObjectStore, table: &TableRef) -> bool {
+    let root = table.manifest_root();
+    match store.list(Some(&root)).next().await {
+        Some(Ok(_)) => true,
+        Some(Err(_)) | None => false,
+    }
+}
+
 /// `metas` without the Parquet parts no manifest commits.
 async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+    let mut managed: HashMap<TableRef, bool> = HashMap::new();
     let mut hours: HashMap<(TableRef, Partition), Visible> = HashMap::new();
     let mut kept = Vec::with_capacity(metas.len());
     for meta in metas {
@@ -108,6 +122,14 @@ async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<Objec
             kept.push(meta);
             continue;
         };
+        if !managed.contains_key(&hour.0) {
+            let m = has_manifests(store, &hour.0).await;
+            managed.insert(hour.0.clone(), m);
+        }
+        if !managed[&hour.0] {
+            kept.push(meta);
+            continue;
+        }
         if !hours.contains_key(&hour) {
             let v = visible(store, &hour.0, &hour.1).await;
             hours.insert(hour.clone(), v);

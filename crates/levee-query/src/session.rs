@@ -113,7 +113,9 @@ impl LakeSession {
         // replaced and keeps for a grace period, never show an hour twice.
         ctx.register_object_store(
             &lake_url,
-            Arc::new(levee_lake::committed::CommittedView::new(lake.store.clone())),
+            Arc::new(levee_lake::committed::CommittedView::new(
+                lake.store.clone(),
+            )),
         );
         functions::register(&ctx);
 
