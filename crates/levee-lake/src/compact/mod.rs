@@ -97,7 +97,34 @@ pub struct CompactOptions {
     /// How long a replaced Parquet file stays for the queries that listed
     /// it before a later run deletes it; zero deletes it at once.
     pub grace: Duration,
+    /// Only the selected hours from the first to the second, both included.
+    pub within: Option<(Partition, Partition)>,
 }
+
+impl CompactOptions {
+    fn covers(&self, p: &Partition) -> bool {
+        self.within
+            .as_ref()
+            .is_none_or(|(from, to)| from <= p && p <= to)
+    }
+}
+
+/// Told of a compaction's progress, as it goes (a progress bar, log lines).
+pub trait Progress: Send + Sync {
+    /// `hours` more hours of `table` are about to be compacted.
+    fn planned(&self, table: &TableRef, hours: usize) {
+        let _ = (table, hours);
+    }
+    /// One hour is done (or was kept as it was, when `hour` is `None`).
+    fn hour_done(&self, table: &TableRef, hour: Option<&HourReport>) {
+        let _ = (table, hour);
+    }
+}
+
+/// No one is told.
+pub struct Quiet;
+
+impl Progress for Quiet {}
 
 /// How long replaced Parquet files stay, by default: longer than any query
 /// levee runs over a lake on one machine takes, so none fails on a file
@@ -121,6 +148,7 @@ impl Default for CompactOptions {
             lock_lease: lock::DEFAULT_LEASE,
             lock_wait: LockWait::Up(Duration::from_secs(600)),
             grace: DEFAULT_GRACE,
+            within: None,
         }
     }
 }
@@ -138,8 +166,18 @@ pub async fn compact_table(
     table: &TableRef,
     opts: &CompactOptions,
 ) -> Result<CompactReport, LakeError> {
+    compact_table_with(lake, table, opts, &Quiet).await
+}
+
+/// [`compact_table`], telling `progress` of each hour as it is done.
+pub async fn compact_table_with(
+    lake: &Lake,
+    table: &TableRef,
+    opts: &CompactOptions,
+    progress: &dyn Progress,
+) -> Result<CompactReport, LakeError> {
     let lock = TableLock::acquire(lake, table, opts.lock_lease, opts.lock_wait).await?;
-    let result = compact_locked(lake, table, opts, &lock).await;
+    let result = compact_locked(lake, table, opts, &lock, progress).await;
     // The work's outcome matters more than a failed release, which only
     // leaves the lock to lapse.
     if let Err(e) = lock.release().await {
@@ -153,6 +191,7 @@ async fn compact_locked(
     table: &TableRef,
     opts: &CompactOptions,
     lock: &TableLock,
+    progress: &dyn Progress,
 ) -> Result<CompactReport, LakeError> {
     let concurrency = opts.fetch_concurrency;
     let (mut schema, time_field) = table_schema(lake, table, concurrency).await?;
@@ -168,6 +207,9 @@ async fn compact_locked(
     for pass in 0..passes {
         let mut work = Vec::new();
         for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
+            if !opts.covers(&state.partition) {
+                continue;
+            }
             // An hour kept because it would lose rows stays kept this run.
             let kept = report
                 .skipped
@@ -186,9 +228,11 @@ async fn compact_locked(
         if work.is_empty() {
             break;
         }
+        progress.planned(table, work.len());
         for (state, reason) in work {
             lock.check()?;
             report.skipped.retain(|s| s.partition != state.partition);
+            let done = report.hours.len();
             hour::compact_hour(
                 lake,
                 table,
@@ -200,6 +244,7 @@ async fn compact_locked(
                 &mut report,
             )
             .await?;
+            progress.hour_done(table, report.hours.get(done));
         }
         force = false;
     }
@@ -248,15 +293,30 @@ pub async fn pending_hours(
     lake: &Lake,
     table: &TableRef,
 ) -> Result<Vec<(Partition, CompactReason)>, LakeError> {
-    let concurrency = CompactOptions::default().fetch_concurrency;
+    planned_hours(lake, table, &CompactOptions::default()).await
+}
+
+/// The hours [`compact_table`] with `opts` would compact now, and why
+/// (`--dry-run`): read only, without the lock, so as of this moment. An
+/// hour whose damaged chunks would leave rows out shows here, though the
+/// run itself keeps it (see `SkipReason`).
+pub async fn planned_hours(
+    lake: &Lake,
+    table: &TableRef,
+    opts: &CompactOptions,
+) -> Result<Vec<(Partition, CompactReason)>, LakeError> {
+    let concurrency = opts.fetch_concurrency;
     let (schema, _) = table_schema(lake, table, concurrency).await?;
-    let mut pending = Vec::new();
-    for state in plan::gather(lake, table, &HourSelection::Pending, concurrency).await? {
-        if let Status::Compact(reason) = state.status(&schema, false) {
-            pending.push((state.partition, reason));
+    let mut planned = Vec::new();
+    for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
+        if !opts.covers(&state.partition) {
+            continue;
+        }
+        if let Status::Compact(reason) = state.status(&schema, opts.force) {
+            planned.push((state.partition, reason));
         }
     }
-    Ok(pending)
+    Ok(planned)
 }
 
 /// The catalog's schema, rebuilt from the manifests (and stored again) if

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use levee_lake::compact::{CompactOptions, CompactReport, HourSelection, LockWait, compact_table};
+use levee_lake::compact::{
+    CompactOptions, CompactReason, CompactReport, HourSelection, LockWait, compact_table_with,
+    planned_hours,
+};
 use levee_lake::{Lake, Partition, TableRef, catalog};
 
 #[derive(clap::Args)]
@@ -18,6 +21,15 @@ pub struct CompactArgs {
     /// with chunks that its Parquet does not cover yet.
     #[arg(long = "hour")]
     pub hours: Vec<String>,
+    /// Only hours from this one on, as YYYY-MM-DD/HH.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only hours up to this one, included, as YYYY-MM-DD/HH.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Say which hours would be compacted, and why, and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Compact every hour again, even those already up to date.
     #[arg(long)]
     pub all: bool,
@@ -74,13 +86,29 @@ pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
         },
         allow_fewer_rows: args.force,
         grace: args.grace,
+        within: within(args)?,
         ..CompactOptions::default()
     };
+    if args.dry_run {
+        for table in &tables {
+            let planned = planned_hours(&lake, table, &options)
+                .await
+                .with_context(|| format!("planning {table}"))?;
+            for (hour, reason) in &planned {
+                println!("{table} {hour}: would compact ({})", why(reason));
+            }
+            println!("{table}: {} hours would be compacted", planned.len());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut left_out = false;
+    let progress = super::progress::CompactProgress::new();
     for table in &tables {
-        let report = compact_table(&lake, table, &options)
+        let report = compact_table_with(&lake, table, &options, &progress)
             .await
-            .with_context(|| format!("compacting {table}"))?;
+            .with_context(|| format!("compacting {table}"));
+        progress.finish();
+        let report = report?;
         if args.verbose {
             println!("{report}");
         } else {
@@ -149,6 +177,43 @@ pub fn summary(report: &CompactReport) -> String {
         line.push_str(&format!("; widened: {}", widened.join(", ")));
     }
     line
+}
+
+/// `--from` and `--to`, either open-ended.
+fn within(args: &CompactArgs) -> Result<Option<(Partition, Partition)>> {
+    if args.from.is_none() && args.to.is_none() {
+        return Ok(None);
+    }
+    let from = match &args.from {
+        Some(h) => parse_hour(h)?,
+        None => Partition {
+            dt: "0000-01-01".into(),
+            hour: 0,
+        },
+    };
+    let to = match &args.to {
+        Some(h) => parse_hour(h)?,
+        None => Partition {
+            dt: "9999-12-31".into(),
+            hour: 23,
+        },
+    };
+    if from > to {
+        bail!("--from {from} comes after --to {to}");
+    }
+    Ok(Some((from, to)))
+}
+
+/// Why an hour is due, for people.
+fn why(reason: &CompactReason) -> String {
+    match reason {
+        CompactReason::New => "never compacted".into(),
+        CompactReason::ChunksChanged { new } => format!("{new} new or changed chunks"),
+        CompactReason::OutputsChanged => "its Parquet is not what its manifest lists".into(),
+        CompactReason::SchemaWidened => "the table widened a type its files hold".into(),
+        CompactReason::ManifestUnreadable { reason } => format!("unreadable manifest: {reason}"),
+        CompactReason::Forced => "forced".into(),
+    }
 }
 
 fn parse_table(text: &str) -> Result<TableRef> {

@@ -6,5 +6,6 @@ pub mod compact;
 pub mod demo;
 pub mod generate;
 pub mod metrics;
+pub mod progress;
 pub mod query;
 pub mod run;

@@ -269,3 +269,55 @@ fn a_compaction_killed_mid_hour_loses_nothing_and_duplicates_nothing() {
     );
     assert_eq!(count(dir, &format!("select count(*) from {all}")), EVENTS);
 }
+
+/// `--dry-run` says what would be compacted and touches nothing; `--from`
+/// and `--to` bound the hours; off a terminal, each hour is a log line.
+#[test]
+fn dry_run_and_an_hour_range_compact_what_they_say() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    lake_of_one_day(dir, 500);
+    let lake = dir.join("lake");
+
+    let out = ok(levee().args(["compact", "--dry-run", "--lake"]).arg(&lake));
+    let said = crate::support::stdout(&out);
+    let would: Vec<&str> = said
+        .lines()
+        .filter(|l| l.ends_with("would compact (never compacted)"))
+        .collect();
+    assert_eq!(would.len(), 24, "{said}");
+    assert!(said.contains(&format!("{DB}.eventlog: 24 hours would be compacted")));
+    assert!(manifests(dir).is_empty(), "a dry run writes nothing");
+    assert!(!dir.join(format!("lake/{DB}/eventlog/parquet")).exists());
+
+    let out = ok(levee()
+        .args([
+            "compact",
+            "--from",
+            "2018-09-01/03",
+            "--to",
+            "2018-09-01/05",
+            "--lake",
+        ])
+        .arg(&lake)
+        .env("LEVEE_LOG", "info"));
+    assert_eq!(hours_compacted(&crate::support::stdout(&out)), 3);
+    let mut hours: Vec<u64> = manifests(dir)
+        .iter()
+        .map(|m| m["hour"].as_u64().unwrap())
+        .collect();
+    hours.sort();
+    assert_eq!(hours, [3, 4, 5]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains(" rows from ")).count(),
+        3,
+        "a plain line per hour: {stderr}"
+    );
+
+    let out = ok(levee().args(["compact", "--dry-run", "--lake"]).arg(&lake));
+    assert!(crate::support::stdout(&out).contains("21 hours would be compacted"));
+    let out = ok(levee().args(["compact", "--lake"]).arg(&lake));
+    assert_eq!(hours_compacted(&crate::support::stdout(&out)), 21);
+    assert_eq!(levee_count(dir), 500);
+}
