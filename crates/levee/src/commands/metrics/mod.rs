@@ -103,10 +103,7 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    // Polls keep to the clock from the first: a slow one delays the next,
-    // never shifts the ones after it.
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ticks = poll_clock(every);
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
@@ -137,6 +134,16 @@ async fn export(args: &ExportArgs) -> Result<ExitCode> {
             );
         }
     }
+}
+
+/// When polls start: at 0, `every`, 2 × `every`, … from the first. After a
+/// poll that runs past the next start, one poll starts at once and the
+/// ones after it are back on that clock: no burst of the missed ones, no
+/// drift.
+fn poll_clock(every: Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    ticks
 }
 
 /// One poll: the page of `args.url` as lines, or why there are none.
@@ -181,4 +188,31 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::poll_clock;
+
+    /// A poll that overran its minute (to 70 s): the next starts at once,
+    /// the one after at 120 s on the first poll's clock, then 180 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_poll_skips_a_start_and_the_clock_holds() {
+        let start = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut ticks = poll_clock(minute);
+        ticks.tick().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        tokio::time::advance(Duration::from_secs(70)).await;
+        ticks.tick().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(70));
+        ticks.tick().await;
+        assert_eq!(start.elapsed(), 2 * minute);
+        ticks.tick().await;
+        assert_eq!(start.elapsed(), 3 * minute);
+    }
 }
