@@ -9,6 +9,11 @@
 //! as their text, as compaction does. Everything else (schema inference,
 //! projection, partition columns, metrics) is DataFusion's.
 //!
+//! A damaged chunk does not fail the query. Its readable part is read as
+//! compaction reads it (the whole lines before a broken frame; every line
+//! that is a JSON object), and the chunk is named, with what was skipped, in
+//! the scan's [`DamageLog`], which the query's accounting reports.
+//!
 //! In a table with an event-time column, a chunk written before the table
 //! had it may hold a record's own `time` that is no timestamp. The decoder
 //! refuses such a chunk; it is then read as compaction reads it, the
@@ -18,14 +23,14 @@
 //! as it is, where `time_` is absent.
 
 use std::io::{Cursor, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_json::ReaderBuilder;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, Statistics};
+use datafusion::common::{DataFusionError, Result, Statistics};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -40,7 +45,12 @@ use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::{ExecutionPlan, apply_expression_roots};
 use futures::StreamExt;
+use levee_lake::ChunkCompression;
+use levee_lake::compact::{ChunkText, read_chunk_text, read_records};
+use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use crate::stats::DamagedFile;
 
 /// DataFusion's JSON format, reading through [`LakeJsonSource`].
 #[derive(Debug)]
@@ -114,6 +124,42 @@ pub(crate) struct LakeJsonSource {
     metrics: ExecutionPlanMetricsSet,
     projection: SplitProjection,
     time_field: Option<Arc<str>>,
+    /// Shared by every copy of the source a plan makes, so the plan's
+    /// accounting finds every damaged chunk of its scan.
+    damage: DamageLog,
+}
+
+/// The chunks a scan could not read whole, and what it skipped of each.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DamageLog(Arc<Mutex<Vec<DamagedFile>>>);
+
+impl DamageLog {
+    fn push(&self, file: &Path, problem: String) {
+        let damaged = DamagedFile {
+            file: file.to_string(),
+            problem,
+        };
+        // A poisoned lock only means another opener panicked; the list is whole.
+        match self.0.lock() {
+            Ok(mut list) => list.push(damaged),
+            Err(poisoned) => poisoned.into_inner().push(damaged),
+        }
+    }
+
+    /// What was logged so far.
+    pub fn files(&self) -> Vec<DamagedFile> {
+        match self.0.lock() {
+            Ok(list) => list.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl LakeJsonSource {
+    /// The damaged chunks this scan met.
+    pub fn damage(&self) -> &DamageLog {
+        &self.damage
+    }
 }
 
 /// Rows per batch when DataFusion has not said.
@@ -127,6 +173,7 @@ impl LakeJsonSource {
             table_schema,
             batch_size: None,
             metrics: ExecutionPlanMetricsSet::new(),
+            damage: DamageLog::default(),
         }
     }
 }
@@ -145,6 +192,7 @@ impl FileSource for LakeJsonSource {
             compression: base_config.file_compression_type,
             store: object_store,
             time_field: self.time_field.clone(),
+            damage: self.damage.clone(),
         });
         ProjectionOpener::try_new(self.projection.clone(), opener, file_schema)
     }
@@ -202,6 +250,7 @@ struct LakeJsonOpener {
     compression: FileCompressionType,
     store: Arc<dyn ObjectStore>,
     time_field: Option<Arc<str>>,
+    damage: DamageLog,
 }
 
 impl FileOpener for LakeJsonOpener {
@@ -211,36 +260,103 @@ impl FileOpener for LakeJsonOpener {
         let batch_size = self.batch_size;
         let compression = self.compression;
         let time_field = self.time_field.clone();
+        let damage = self.damage.clone();
         Ok(Box::pin(async move {
+            let location = &file.object_meta.location;
+            let nothing = || Ok(futures::stream::empty().boxed());
             // Whole, into memory: a chunk is a minute of one writer's events.
-            let bytes = store.get(&file.object_meta.location).await?.bytes().await?;
-            let mut data = Vec::new();
-            compression
-                .convert_read(Cursor::new(bytes))?
-                .read_to_end(&mut data)?;
+            let bytes = match store.get(location).await {
+                Ok(got) => got.bytes().await?,
+                // Compaction moved it to the quarantine since the listing.
+                Err(object_store::Error::NotFound { .. }) => {
+                    damage.push(location, "gone since the query listed it".to_owned());
+                    return nothing();
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let text = match chunk_compression(compression) {
+                Some(c) => read_chunk_text(c, &bytes, MAX_CHUNK_BYTES),
+                None => {
+                    let mut data = Vec::new();
+                    compression
+                        .convert_read(Cursor::new(bytes))?
+                        .read_to_end(&mut data)?;
+                    Ok(ChunkText {
+                        text: data,
+                        damage: None,
+                    })
+                }
+            };
+            let ChunkText { text, damage: cut } = match text {
+                Ok(text) => text,
+                Err(e) => {
+                    damage.push(location, format!("{e}; skipped"));
+                    return nothing();
+                }
+            };
             let builder = || {
                 ReaderBuilder::new(schema.clone())
                     .with_batch_size(batch_size)
                     .with_coerce_primitive(true)
             };
-            let batches = match builder().build(&data[..])?.collect::<Result<Vec<_>, _>>() {
+            let mut bad_lines = None;
+            let batches = match builder().build(&text[..])?.collect::<Result<Vec<_>, _>>() {
                 Ok(batches) => batches,
-                Err(refused) => match &time_field {
-                    Some(time_field) => {
-                        let records = levee_lake::compact::read_records(&data, Some(time_field))
-                            .map_err(|_| refused)?;
-                        let mut decoder = builder().build_decoder()?;
-                        let mut batches = Vec::new();
-                        for rows in records.chunks(batch_size.max(1)) {
-                            decoder.serialize(rows)?;
-                            batches.extend(decoder.flush()?);
-                        }
-                        batches
+                Err(refused) => {
+                    let read = read_records(&text, time_field.as_deref());
+                    if read.bad_lines > 0 {
+                        bad_lines = Some((read.bad_lines, read.first_bad_line));
                     }
-                    None => return Err(refused.into()),
-                },
+                    let mut decoder = builder().build_decoder()?;
+                    let mut batches = Vec::new();
+                    for rows in read.records.chunks(batch_size.max(1)) {
+                        decoder
+                            .serialize(rows)
+                            .and_then(|()| decoder.flush())
+                            .map(|batch| batches.extend(batch))
+                            .map_err(|e| {
+                                DataFusionError::Execution(format!(
+                                    "{location}: {e} (first refused as: {refused})"
+                                ))
+                            })?;
+                    }
+                    batches
+                }
             };
+            if let Some(cut) = cut {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                damage.push(
+                    location,
+                    format!("{cut}; read the {rows} rows before the damage"),
+                );
+            }
+            if let Some((n, first)) = bad_lines {
+                damage.push(
+                    location,
+                    format!(
+                        "{n} lines were not JSON objects and were skipped; the first: {}",
+                        first.unwrap_or_default()
+                    ),
+                );
+            }
             Ok(futures::stream::iter(batches.into_iter().map(Ok)).boxed())
         }))
+    }
+}
+
+/// The most text one chunk may decompress to: compaction's own limit.
+const MAX_CHUNK_BYTES: u64 = 1 << 30;
+
+/// The lake's name for a listing's compression; `None` for those no lake
+/// table registers.
+fn chunk_compression(c: FileCompressionType) -> Option<ChunkCompression> {
+    if c == FileCompressionType::ZSTD {
+        Some(ChunkCompression::Zstd)
+    } else if c == FileCompressionType::GZIP {
+        Some(ChunkCompression::Gzip)
+    } else if c == FileCompressionType::UNCOMPRESSED {
+        Some(ChunkCompression::None)
+    } else {
+        None
     }
 }

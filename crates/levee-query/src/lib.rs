@@ -32,5 +32,5 @@ mod tables;
 pub use error::QueryError;
 pub use output::{format_table, write_csv, write_json_lines, write_parquet};
 pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
-pub use stats::ScanStats;
+pub use stats::{DamagedFile, ScanStats};
 pub use tables::{FileKind, Format};

@@ -170,6 +170,7 @@ impl LakeSession {
             files_read: scan.files,
             bytes_scanned: scan.bytes,
             partitions_read: scan.partitions,
+            damaged_files: scan.damaged,
             ..ScanStats::default()
         };
         for t in &scanned {

@@ -16,6 +16,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use levee_lake::Partition;
 
+use crate::json_source::LakeJsonSource;
 use crate::json_table::JsonChunks;
 use object_store::path::Path;
 
@@ -39,6 +40,18 @@ pub struct ScanStats {
     pub partitions_read: usize,
     /// Hours (per table) in the tables the query names.
     pub partitions_total: usize,
+    /// JSON chunks the query could not read whole, and what it skipped of
+    /// each: the answer leaves those rows out.
+    pub damaged_files: Vec<DamagedFile>,
+}
+
+/// A JSON chunk a query read only part of (or none of), and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedFile {
+    /// Its key in the lake.
+    pub file: String,
+    /// What was wrong, and what was read or skipped.
+    pub problem: String,
 }
 
 /// Athena's list price, in dollars per TiB scanned.
@@ -68,7 +81,8 @@ impl ScanStats {
 
 impl fmt::Display for ScanStats {
     /// `12 rows in 0.084 s; read 3 of 168 files (3 of 168 partitions), scanned
-    /// 1.2 MiB; Athena would charge $0.00005 (10 MB minimum)`
+    /// 1.2 MiB; Athena would charge $0.00005 (10 MB minimum)`, then, if
+    /// the query met damaged chunks, a warning naming each.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rows = if self.rows == 1 { "row" } else { "rows" };
         write!(
@@ -85,6 +99,17 @@ impl fmt::Display for ScanStats {
         )?;
         if self.minimum_applies() {
             write!(f, " ({MIN_BILLED_MIB} MB minimum)")?;
+        }
+        // The answer is short of these rows: say so where the cost is said.
+        if !self.damaged_files.is_empty() {
+            write!(
+                f,
+                "\nwarning: {} damaged files, their unreadable rows skipped:",
+                self.damaged_files.len()
+            )?;
+            for d in &self.damaged_files {
+                write!(f, "\n  {}: {}", d.file, d.problem)?;
+            }
         }
         Ok(())
     }
@@ -159,6 +184,7 @@ pub(crate) struct PlanScan {
     pub files: usize,
     pub partitions: usize,
     pub bytes: u64,
+    pub damaged: Vec<DamagedFile>,
 }
 
 /// Reads the scans' file lists and metrics; call it after the plan has run.
@@ -166,6 +192,7 @@ pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataF
     let mut files = HashSet::new();
     let mut partitions = HashSet::new();
     let mut bytes = 0u64;
+    let mut damaged = Vec::new();
     plan.apply(|node| {
         let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
             return Ok(TreeNodeRecursion::Continue);
@@ -173,6 +200,9 @@ pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataF
         let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else {
             return Ok(TreeNodeRecursion::Continue);
         };
+        if let Some(json) = config.file_source().downcast_ref::<LakeJsonSource>() {
+            damaged.extend(json.damage().files());
+        }
         let is_parquet = config.file_source().file_type() == "parquet";
         let mut json_files = HashSet::new();
         for file in config.file_groups.iter().flat_map(|g| g.iter()) {
@@ -194,10 +224,14 @@ pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataF
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
+    // Openers finish in any order; the list reads best by key.
+    damaged.sort_by(|a, b| (&a.file, &a.problem).cmp(&(&b.file, &b.problem)));
+    damaged.dedup();
     Ok(PlanScan {
         files: files.len(),
         partitions: partitions.len(),
         bytes,
+        damaged,
     })
 }
 
@@ -223,7 +257,30 @@ mod tests {
             bytes_scanned: bytes,
             partitions_read: 3,
             partitions_total: 168,
+            damaged_files: Vec::new(),
         }
+    }
+
+    #[test]
+    fn damaged_files_are_named_under_the_accounting() {
+        let mut s = stats(0);
+        s.damaged_files.push(DamagedFile {
+            file: "db/t/json/dt=2018-09-01/hour=08/00-w-00000009.ndjson.zst".into(),
+            problem: "zstd: incomplete frame; read the 0 rows before the damage".into(),
+        });
+        let text = s.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].ends_with("(10 MB minimum)"), "{text}");
+        assert_eq!(
+            lines[1],
+            "warning: 1 damaged files, their unreadable rows skipped:"
+        );
+        assert_eq!(
+            lines[2],
+            "  db/t/json/dt=2018-09-01/hour=08/00-w-00000009.ndjson.zst: zstd: incomplete frame; \
+             read the 0 rows before the damage"
+        );
     }
 
     #[test]

@@ -112,6 +112,42 @@ pub(crate) fn decompress(
     })
 }
 
+/// A chunk's newline-delimited JSON as compaction reads it.
+#[derive(Debug)]
+pub struct ChunkText {
+    /// The text: all of it, or, for a damaged chunk, its whole lines before
+    /// the damage.
+    pub text: Vec<u8>,
+    /// What cut the text short (a truncated or corrupt frame), if anything.
+    pub damage: Option<String>,
+}
+
+/// Decompresses a chunk's stored bytes as compaction does, for readers of
+/// the JSON copy: a damaged chunk gives its whole lines before the damage.
+/// Fails when the text would pass `limit` bytes.
+pub fn read_chunk_text(
+    compression: ChunkCompression,
+    body: &[u8],
+    limit: u64,
+) -> Result<ChunkText, String> {
+    let Decoded { data, damage } = decompress(compression, body, limit)?;
+    Ok(ChunkText {
+        text: data.into_owned(),
+        damage,
+    })
+}
+
+/// The records of a chunk, as [`crate::compact::read_records`] reads them.
+#[derive(Debug, Default)]
+pub struct RecordsRead {
+    /// Every line that is a JSON object, as a record.
+    pub records: Vec<Record>,
+    /// Lines that are not JSON objects, skipped.
+    pub bad_lines: u64,
+    /// The first of them: its number and the parser's message.
+    pub first_bad_line: Option<String>,
+}
+
 /// `text` compressed as a chunk named for `compression` is: how a damaged
 /// chunk's readable lines are stored again.
 pub(crate) fn compress(compression: ChunkCompression, text: &[u8]) -> Result<Vec<u8>, String> {

@@ -27,6 +27,7 @@
 
 mod chunk;
 mod decode;
+pub use chunk::{ChunkText, RecordsRead, read_chunk_text};
 mod hour;
 pub mod lock;
 mod plan;
@@ -43,7 +44,6 @@ pub use report::{
 use crate::properties::{TimeField, read_properties};
 use crate::schema::{Changes, TableSchema, prepare_record};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
-use levee_event::Record;
 pub use lock::{LockWait, TableLock};
 use plan::Status;
 use std::time::Duration;
@@ -271,21 +271,30 @@ pub(crate) async fn test_pause() {
     }
 }
 
-/// The records of a chunk's newline-delimited JSON (decompressed) as
-/// compaction reads them: each line parsed, and the fields that would
-/// clash with the partition columns or with the event-time column
-/// `time_field` renamed. A reader of the JSON copy uses it for chunks the
-/// Arrow decoder refuses as they are (a record's own `time` text, written
-/// before the table had the column). Fails on the first line that is not a
-/// JSON object, with its number.
-pub fn read_records(data: &[u8], time_field: Option<&str>) -> Result<Vec<Record>, String> {
-    chunk::Lines::new(data)
-        .map(|(number, line)| {
-            let mut record = chunk::parse_line(line).map_err(|e| format!("line {number}: {e}"))?;
-            prepare_record(&mut record, time_field);
-            Ok(record)
-        })
-        .collect()
+/// The records of a chunk's newline-delimited JSON (decompressed, see
+/// [`read_chunk_text`]) as compaction reads them: each line parsed, and the
+/// fields that would clash with the partition columns or with the
+/// event-time column `time_field` renamed. A reader of the JSON copy uses
+/// it for chunks the Arrow decoder refuses as they are (a record's own
+/// `time` text, written before the table had the column; a line that is no
+/// JSON object). Lines that are not JSON objects are counted and skipped,
+/// as compaction skips them.
+pub fn read_records(data: &[u8], time_field: Option<&str>) -> RecordsRead {
+    let mut read = RecordsRead::default();
+    for (number, line) in chunk::Lines::new(data) {
+        match chunk::parse_line(line) {
+            Ok(mut record) => {
+                prepare_record(&mut record, time_field);
+                read.records.push(record);
+            }
+            Err(e) => {
+                read.bad_lines += 1;
+                read.first_bad_line
+                    .get_or_insert_with(|| format!("line {number}: {e}"));
+            }
+        }
+    }
+    read
 }
 
 /// The hours a `Pending` compaction would compact now, and why.

@@ -238,3 +238,93 @@ fn duck_row(dir: &Path, sql: &str) -> Vec<u64> {
         .map(|v| v.parse().unwrap_or_else(|_| panic!("{csv:?}")))
         .collect()
 }
+
+fn query(dir: &Path, sql: &str) -> Output {
+    levee()
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(dir.join("lake"))
+        .arg(sql)
+        .output()
+        .unwrap()
+}
+
+/// The single number of levee's one-row CSV answer.
+fn answer(out: &Output) -> u64 {
+    let csv = String::from_utf8_lossy(&out.stdout);
+    csv.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {}", text(out)))
+}
+
+/// Issue 18: a query on `_json` failed with `Arrow error: Io error: Unknown
+/// frame descriptor`, naming no file.
+#[test]
+fn a_query_on_the_json_copy_names_damaged_chunks_and_reads_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    compacted_lake(dir);
+    let (cut, garbage) = damage(dir);
+
+    let out = query(dir, &format!("select count(*) as c from {DB}.events_json"));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(said.contains("warning: 2 damaged files"), "{said}");
+    assert!(said.contains(&key(dir, &cut)), "{said}");
+    assert!(said.contains(&key(dir, &garbage)), "{said}");
+    let before = answer(&out);
+    assert!(before > 50 && before < 2_100, "{before}");
+
+    // Compaction keeps exactly the rows the query read; DuckDB counts them
+    // in both copies once the damaged chunks are dealt with.
+    compact(dir, &["--force"]);
+    let json =
+        format!("read_json_auto('lake/{DB}/events/json/*/*/*.ndjson.zst', compression = 'zstd')");
+    assert_eq!(count(dir, &format!("select count(*) from {json}")), before);
+    assert_eq!(parquet_rows(dir), before);
+    let out = query(dir, &format!("select count(*) as c from {DB}.events_json"));
+    assert_eq!(answer(&out), before);
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+}
+
+/// A line that is not JSON in the middle of a chunk costs that line only:
+/// in compaction (which says so and exits 2) and in a query on `_json`
+/// (which names the chunk).
+#[test]
+fn a_bad_line_in_the_middle_of_a_chunk_costs_only_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    compacted_lake(dir);
+    let plain = chunk(dir, 12).with_file_name("58-other-00000001.ndjson");
+    let mut lines: Vec<String> = (0..10)
+        .map(|n| {
+            format!(
+                "{{\"time\":\"2018-09-01T12:58:00Z\",\"n\":{},\"pad\":\"x\"}}",
+                100 + n
+            )
+        })
+        .collect();
+    lines.insert(5, "{\"n\": 7, this is not json".to_owned());
+    std::fs::write(&plain, lines.join("\n") + "\n").unwrap();
+
+    let out = query(
+        dir,
+        &format!("select count(*) as c from {DB}.events_json where hour = '12'"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(answer(&out), 60);
+    let said = text(&out);
+    assert!(said.contains(&key(dir, &plain)), "{said}");
+    assert!(said.contains("line 6"), "{said}");
+
+    let out = compact(dir, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("1 lines were not JSON objects"), "{said}");
+    assert!(plain.exists(), "a chunk with a bad line is not damaged");
+    assert_eq!(
+        count(dir, &format!("select count(*) from {}", hour_parquet(12))),
+        60
+    );
+    assert_eq!(parquet_rows(dir), 2_110);
+}
