@@ -256,6 +256,57 @@ mod tests {
         assert_eq!(metrics.retries.get(), 1);
     }
 
+    /// An output whose sink has not opened makes `/health` 503 while it
+    /// is late, with why, and 200 once it opens.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_late_sink_is_down_on_health_until_it_opens() {
+        let (a, release, stuck, a_ctx) = gate("stuck");
+        let opened = open_all(vec![(a, stuck, a_ctx)], Duration::from_millis(20))
+            .await
+            .unwrap();
+        let [late @ Opened::Late(_)] = <[Opened; 1]>::try_from(opened).ok().unwrap() else {
+            panic!("the hanging sink is late");
+        };
+        let registry = Metrics::new();
+        let metrics = registry.output("stuck", "test");
+        let opening = tokio::spawn({
+            let metrics = metrics.clone();
+            async move { late.into_sink("stuck", &quick_retry(), &metrics).await }
+        });
+        let health = |registry: &Metrics| registry.health().check(Duration::from_secs(60));
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while health(&registry).is_ok() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        // One line, the output's, saying why (the seconds vary).
+        let said = |registry: &Metrics, why: &str| {
+            let lines = health(registry).unwrap_err();
+            lines.len() == 1
+                && lines[0].starts_with("output stuck: down for ")
+                && lines[0].ends_with(why)
+        };
+        assert!(said(&registry, "s: its sink is still opening after 1s"));
+        // It fails, and is tried again.
+        release.send(false).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while metrics.errors.open.get() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(said(
+            &registry,
+            "s: its sink does not open: opening gate: refused"
+        ));
+        release.send(true).unwrap();
+        opening.await.unwrap();
+        assert_eq!(health(&registry), Ok(()));
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_sink_that_fails_to_open_in_time_stops_the_start_naming_its_output() {
         let (b, fail, bad, b_ctx) = gate("bad");

@@ -182,7 +182,12 @@ pub async fn run(
                 output.retry.clone(),
             );
             // Only with one worker (checked in config).
-            let secondary = secondary.take();
+            // Its open is reported apart: the output's own calls, working,
+            // would otherwise clear a secondary that does not open.
+            let secondary = secondary.take().map(|s| {
+                let health = format!("output {}.secondary", output.name);
+                (s, metrics.health().component(&health))
+            });
             workers.spawn(async move {
                 let running = worker_metrics
                     .health
@@ -190,9 +195,10 @@ pub async fn run(
                 let sink = sink.into_sink(&name, &retry, &worker_metrics).await;
                 // Opened on its own: a secondary that hangs holds back only
                 // the first batch that needs it.
-                let secondary = secondary.map(|s| {
-                    let (name, retry, metrics) =
-                        (name.clone(), retry.clone(), worker_metrics.clone());
+                let secondary = secondary.map(|(s, health)| {
+                    let (name, retry) = (name.clone(), retry.clone());
+                    let mut metrics = worker_metrics.clone();
+                    metrics.health = health;
                     output::Secondary::opening(tokio::spawn(async move {
                         s.into_sink(&name, &retry, &metrics).await
                     }))

@@ -479,3 +479,68 @@ buffer = {{ flush_interval = "10ms" }}
     assert_eq!(out.events.get(), 0);
     assert_eq!(out.dropped_failed.get(), 0);
 }
+
+/// A `secondary` whose open hangs (a FIFO with no reader) while the
+/// output's own sink works: `/health` is 503 for it, though each working
+/// call of the output reported it ok (the two shared one state, so the
+/// secondary's late open was cleared at once), and 200 once it opens.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secondary_not_open_keeps_health_503_while_its_output_works() {
+    use std::io::Read;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("dead.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = dir.path().join("out.ndjson");
+    let count = 100;
+    let text = numbered_app_source(dir.path(), count)
+        + &format!(
+            r#"
+[outputs.out]
+match = "app"
+type = "file"
+path = {out}
+secondary = {{ type = "file", path = {fifo} }}
+buffer = {{ flush_interval = "10ms" }}
+"#,
+            out = quoted(&out),
+            fifo = quoted(&fifo),
+        );
+    let (metrics, stop_tx, run) = start(&text);
+    let health = || metrics.health().check(Duration::from_secs(60));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while lines(&out).len() < count {
+        assert!(tokio::time::Instant::now() < deadline, "lines not written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let why = health();
+    // A reader comes: the secondary opens. (Before any assertion: a
+    // blocked open would hold the test's runtime from ending.)
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        std::fs::File::open(&fifo)
+            .unwrap()
+            .read_to_string(&mut all)
+            .unwrap();
+        all
+    });
+    let why = why.unwrap_err();
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(
+        why[0].starts_with("output out.secondary: down for ")
+            && why[0].ends_with("s: its sink is still opening after 1s"),
+        "{why:?}"
+    );
+    while health().is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", health());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    assert_eq!(reader.join().unwrap(), "", "nothing went to the secondary");
+}
