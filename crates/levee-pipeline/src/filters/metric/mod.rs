@@ -58,7 +58,6 @@ mod tests;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -455,8 +454,7 @@ impl MetricFilter {
         for template in self.templates.iter() {
             with_scratch(|text| {
                 template.render_into(event, text);
-                // Writing into a String cannot fail.
-                let _ = write!(key, "{}:", text.len());
+                push_len(key, text.len());
                 key.push_str(text);
             });
         }
@@ -520,6 +518,23 @@ impl MetricFilter {
         skipped.not_a_number.inc_by(self.skipped.not_a_number.get());
         self.skipped = skipped;
     }
+}
+
+/// Writes `n` in decimal and `:` to a label set's key, without the
+/// formatting machinery `write!` brings to every label of every event.
+fn push_len(key: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    key.extend(digits[start..].iter().map(|&d| char::from(d)));
+    key.push(':');
 }
 
 /// The label values of a key made by [`MetricFilter::observe`].

@@ -554,3 +554,25 @@ fn bad_kinds_fields_and_buckets_name_the_key() {
     let page = metrics.encode();
     assert_eq!(page.matches("m_bucket{").count(), 3, "{page}");
 }
+
+/// Keys are made by hand now: every length, and values holding `:` and
+/// digits, must come back apart as they went in.
+#[test]
+fn label_set_keys_split_back_into_their_values() {
+    for values in [
+        vec!["".to_owned(), "a".to_owned()],
+        vec!["12:34".to_owned(), ":".to_owned(), "9".repeat(1234)],
+        vec!["x".repeat(10), "é".repeat(100)],
+    ] {
+        let mut key = String::new();
+        for v in &values {
+            super::push_len(&mut key, v.len());
+            key.push_str(v);
+        }
+        let back: Vec<String> = super::split_key(&key)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(back, values);
+    }
+}
