@@ -533,7 +533,10 @@ fn push_len(key: &mut String, mut n: usize) {
             break;
         }
     }
-    key.extend(digits[start..].iter().map(|&d| char::from(d)));
+    // ASCII digits: always UTF-8.
+    if let Ok(digits) = std::str::from_utf8(&digits[start..]) {
+        key.push_str(digits);
+    }
     key.push(':');
 }
 
