@@ -14,6 +14,10 @@ pub struct QueryArgs {
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Fail (exit 2, no rows) when the query met a damaged JSON chunk,
+    /// rather than answer from the rest with a warning naming it.
+    #[arg(long)]
+    pub strict: bool,
     /// The SQL statement, in Athena's dialect.
     pub sql: String,
 }
@@ -35,6 +39,11 @@ pub async fn query(args: &QueryArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if args.strict && !result.stats.damaged_files.is_empty() {
+        eprintln!("{}", result.stats);
+        eprintln!("levee: query failed: --strict, and the lake has damaged chunks (above)");
+        return Ok(ExitCode::from(2));
+    }
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Table => println!(

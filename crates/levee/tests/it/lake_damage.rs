@@ -274,6 +274,16 @@ fn a_query_on_the_json_copy_names_damaged_chunks_and_reads_the_rest() {
     assert!(said.contains(&key(dir, &garbage)), "{said}");
     let before = answer(&out);
     assert!(before > 50 && before < 2_100, "{before}");
+    // Asked to, it refuses to answer short.
+    let strict = levee()
+        .args(["query", "--strict", "--lake"])
+        .arg(dir.join("lake"))
+        .arg(format!("select count(*) as c from {DB}.events_json"))
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(2), "{}", text(&strict));
+    assert!(strict.stdout.is_empty(), "{}", text(&strict));
+    assert!(text(&strict).contains(&key(dir, &garbage)));
 
     // Compaction keeps exactly the rows the query read; DuckDB counts them
     // in both copies once the damaged chunks are dealt with.
