@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 
 use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use super::CompactOptions;
 use super::plan::{self, HourState, ManifestState};
@@ -58,19 +60,19 @@ pub(crate) async fn compact_hour(
 
     // Never trade good Parquet for less: damaged chunks stay where they
     // are, for a person to look at, until they ask for the loss.
-    if let ManifestState::Found(m) = &state.manifest
-        && scan.rows < m.rows
-        && !opts.allow_fewer_rows
-    {
-        report.skipped.push(SkippedHour {
-            partition: p.clone(),
-            reason: SkipReason::FewerRows {
-                covered: m.rows,
-                readable: scan.rows,
-                failed: failed_chunks,
-            },
-        });
-        return Ok(());
+    if !opts.allow_fewer_rows {
+        let covered = covered_rows(lake, state).await;
+        if scan.rows < covered {
+            report.skipped.push(SkippedHour {
+                partition: p.clone(),
+                reason: SkipReason::FewerRows {
+                    covered,
+                    readable: scan.rows,
+                    failed: failed_chunks,
+                },
+            });
+            return Ok(());
+        }
     }
 
     let mut widened = schema.clone();
@@ -184,6 +186,41 @@ pub(crate) async fn compact_hour(
         removed_files: removed,
     });
     Ok(())
+}
+
+/// The rows the hour's Parquet holds now: as its manifest says, or, with
+/// no manifest to read (lost, or a first compaction that stopped before
+/// writing it), as its files' footers say. A file whose footer cannot be
+/// read counts as none: replacing it loses no readable row.
+async fn covered_rows(lake: &Lake, state: &HourState) -> u64 {
+    if let ManifestState::Found(m) = &state.manifest {
+        return m.rows;
+    }
+    let mut rows = 0;
+    for meta in &state.parts {
+        rows += footer_rows(lake, meta).await.unwrap_or(0);
+    }
+    rows
+}
+
+/// The rows a Parquet file's footer says it holds; two ranged reads.
+async fn footer_rows(lake: &Lake, meta: &ObjectMeta) -> Option<u64> {
+    const TAIL: u64 = 8;
+    let end = meta.size.checked_sub(TAIL)?;
+    let tail = lake
+        .store
+        .get_range(&meta.location, end..meta.size)
+        .await
+        .ok()?;
+    let tail = FooterTail::try_new(tail.as_ref().try_into().ok()?).ok()?;
+    let start = end.checked_sub(tail.metadata_length() as u64)?;
+    let footer = lake
+        .store
+        .get_range(&meta.location, start..end)
+        .await
+        .ok()?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&footer).ok()?;
+    u64::try_from(metadata.file_metadata().num_rows()).ok()
 }
 
 pub(super) fn now_rfc3339() -> String {

@@ -215,6 +215,39 @@ async fn deep_nesting_and_odd_keys_do_not_crash() {
     assert_eq!(rows_in_hour(&lake, &hour(22)).await, 2);
 }
 
+/// Without a manifest to say what the hour's Parquet holds, its files'
+/// footers say it: a damaged chunk still cannot cost their rows.
+#[tokio::test]
+async fn without_a_manifest_the_parquet_footers_guard_its_rows() {
+    let (_dir, lake) = lake();
+    let p = hour(17);
+    let key = put_chunk(&lake, &p, 0, 1, &records(0, 30)).await;
+    compact(&lake, HourSelection::Pending).await;
+    put(
+        &lake,
+        &table().manifest_key(&p),
+        b"{lost to a bad disk".to_vec(),
+    )
+    .await;
+    put(&lake, &key, b"overwritten".to_vec()).await;
+
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert!(report.hours.is_empty());
+    assert!(
+        matches!(
+            report.skipped[0].reason,
+            SkipReason::FewerRows {
+                covered: 30,
+                readable: 0,
+                ..
+            }
+        ),
+        "{:?}",
+        report.skipped
+    );
+    assert!(exists(&lake, &key).await);
+}
+
 #[tokio::test]
 async fn corrupt_manifest_means_compact_again() {
     let (_dir, lake) = lake();
