@@ -1,7 +1,9 @@
 //! A table's catalog, under `<db>/<table>/_levee/`, written by compaction:
 //!
 //! - `schema.json`: the table's schema, the union of every compacted hour's,
-//!   widened where they disagree (see [`crate::compact`]).
+//!   widened where they disagree (see [`crate::compact`]), and its history:
+//!   each write that changed it, with when, the hour that brought the
+//!   change, and what changed (`levee tables --schema` shows it).
 //! - `manifests/dt=YYYY-MM-DD/hour=HH.json`: for each compacted hour, the
 //!   chunks it read (with their sizes), the Parquet files it wrote and the
 //!   schema it wrote them with. Compaction compares them with the store to
@@ -27,7 +29,7 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{Columns, TableSchema};
+use crate::schema::{ColumnType, Columns, TableSchema};
 use crate::{Lake, LakeError, Partition, TableRef};
 
 /// The version of the catalog files this code writes and reads.
@@ -80,32 +82,165 @@ pub async fn load_schema(lake: &Lake, table: &TableRef) -> Result<Option<SchemaR
 struct SchemaFile {
     version: u32,
     columns: Columns,
+    /// Every change to `columns`, oldest first; absent in files written
+    /// before levee kept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<SchemaHistoryEntry>,
+}
+
+/// One write of `schema.json` that changed the columns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SchemaHistoryEntry {
+    /// When, in RFC 3339 UTC.
+    pub at: String,
+    /// The hour whose records brought the change, when one did (a change
+    /// made for the table's properties, the event-time column, has none).
+    /// As `dt=YYYY-MM-DD/hour=HH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<String>,
+    /// What changed, in column order.
+    pub changes: Vec<ColumnChange>,
+}
+
+/// A change to one column (dotted for struct fields, `[]` for list
+/// elements), with types in Hive's words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum ColumnChange {
+    /// A new column or struct field.
+    Added {
+        /// The column.
+        column: String,
+        /// Its type.
+        #[serde(rename = "type")]
+        ty: String,
+    },
+    /// A column whose type changed: widened, or given up to the event time.
+    Changed {
+        /// The column.
+        column: String,
+        /// The type before.
+        from: String,
+        /// The type after.
+        to: String,
+    },
 }
 
 pub(crate) async fn read_schema(
     lake: &Lake,
     table: &TableRef,
 ) -> Result<Option<TableSchema>, LakeError> {
+    Ok(read_schema_file(lake, table)
+        .await?
+        .map(|f| TableSchema { columns: f.columns }))
+}
+
+/// The table's schema and its history, `None` before the first compaction.
+pub(crate) async fn read_schema_history(
+    lake: &Lake,
+    table: &TableRef,
+) -> Result<Option<(TableSchema, Vec<SchemaHistoryEntry>)>, LakeError> {
+    Ok(read_schema_file(lake, table)
+        .await?
+        .map(|f| (TableSchema { columns: f.columns }, f.history)))
+}
+
+async fn read_schema_file(lake: &Lake, table: &TableRef) -> Result<Option<SchemaFile>, LakeError> {
     let key = table.schema_key();
     let Some(file) = read_json::<SchemaFile>(lake, &key).await? else {
         return Ok(None);
     };
     check_version(&key, file.version)?;
-    Ok(Some(TableSchema {
-        columns: file.columns,
-    }))
+    Ok(Some(file))
 }
 
+/// Stores the table's schema, adding what changed since the stored one to
+/// its history. Only a holder of the table's lock writes it.
 pub(crate) async fn write_schema(
     lake: &Lake,
     table: &TableRef,
     schema: &TableSchema,
 ) -> Result<(), LakeError> {
+    write_schema_from(lake, table, schema, None).await
+}
+
+/// [`write_schema`], saying which hour's records brought the change.
+pub(crate) async fn write_schema_from(
+    lake: &Lake,
+    table: &TableRef,
+    schema: &TableSchema,
+    hour: Option<&Partition>,
+) -> Result<(), LakeError> {
+    // An unreadable file is being replaced: its history is lost with it.
+    let old = match read_schema_file(lake, table).await {
+        Ok(old) => old,
+        Err(LakeError::Catalog { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let (old_columns, mut history) = match old {
+        Some(f) => (f.columns, f.history),
+        None => (Columns::default(), Vec::new()),
+    };
+    let mut changes = Vec::new();
+    diff_columns(&old_columns, &schema.columns, "", &mut changes);
+    if !changes.is_empty() {
+        history.push(SchemaHistoryEntry {
+            at: now_rfc3339(),
+            hour: hour.map(ToString::to_string),
+            changes,
+        });
+    }
     let file = SchemaFile {
         version: FORMAT_VERSION,
         columns: schema.columns.clone(),
+        history,
     };
     write_json(lake, &table.schema_key(), &file).await
+}
+
+/// What `new` adds to or changes in `old`, struct fields and list
+/// elements included. Columns are never removed, so that is not looked for.
+fn diff_columns(old: &Columns, new: &Columns, prefix: &str, out: &mut Vec<ColumnChange>) {
+    for (name, n) in new {
+        let column = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match old.get(name) {
+            None => out.push(ColumnChange::Added {
+                column,
+                ty: n.to_string(),
+            }),
+            Some(o) => diff_type(o, n, column, out),
+        }
+    }
+}
+
+fn diff_type(old: &ColumnType, new: &ColumnType, column: String, out: &mut Vec<ColumnChange>) {
+    match (old, new) {
+        (ColumnType::Struct(o), ColumnType::Struct(n)) => diff_columns(o, n, &column, out),
+        (ColumnType::List(o), ColumnType::List(n)) => diff_type(o, n, format!("{column}[]"), out),
+        // A type for what was only ever null is news, as for `join`.
+        (ColumnType::Null, n) => out.push(ColumnChange::Added {
+            column,
+            ty: n.to_string(),
+        }),
+        (o, n) if o != n => out.push(ColumnChange::Changed {
+            column,
+            from: o.to_string(),
+            to: n.to_string(),
+        }),
+        _ => {}
+    }
+}
+
+fn now_rfc3339() -> String {
+    let nanos = i64::try_from(now_ms())
+        .unwrap_or(i64::MAX / 1_000_000)
+        .saturating_mul(1_000_000);
+    levee_event::time::UtcTime::from_nanos(nanos).rfc3339_millis()
 }
 
 /// What the last compaction of one hour read and wrote.
@@ -388,6 +523,44 @@ async fn write_json<T: Serialize>(lake: &Lake, key: &Path, value: &T) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn columns(json: &str) -> Columns {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn schema_history_records_additions_widenings_and_the_time_claim() {
+        let old = columns(
+            r#"{"a":"int64","time":"string","s":{"struct":{"k":"int64"}},"l":{"list":"null"}}"#,
+        );
+        let new = columns(
+            r#"{"a":"float64","time":"timestamp","s":{"struct":{"k":"int64","j":"bool"}},"l":{"list":"string"},"time_":"string"}"#,
+        );
+        let mut out = Vec::new();
+        diff_columns(&old, &new, "", &mut out);
+        let changed = |column: &str, from: &str, to: &str| ColumnChange::Changed {
+            column: column.into(),
+            from: from.into(),
+            to: to.into(),
+        };
+        let added = |column: &str, ty: &str| ColumnChange::Added {
+            column: column.into(),
+            ty: ty.into(),
+        };
+        assert_eq!(
+            out,
+            [
+                changed("a", "bigint", "double"),
+                changed("time", "string", "timestamp"),
+                added("s.j", "boolean"),
+                added("l[]", "string"),
+                added("time_", "string"),
+            ]
+        );
+        let mut none = Vec::new();
+        diff_columns(&new, &new, "", &mut none);
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn manifest_keys_read_back_as_partitions() {

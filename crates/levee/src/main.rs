@@ -45,12 +45,9 @@ enum Command {
     Compact(commands::compact::CompactArgs),
     /// Answer SQL over the lake (Athena's dialect).
     Query(commands::query::QueryArgs),
-    /// List the lake's tables.
-    Tables {
-        /// The lake's root folder.
-        #[arg(long, default_value = "./lake")]
-        lake: String,
-    },
+    /// List the lake's tables, show one's schema and history, or print
+    /// the DDL that lets another engine read it.
+    Tables(commands::tables::TablesArgs),
     /// Look into disk buffers.
     #[command(subcommand)]
     Buffer(commands::buffer::BufferCommand),
@@ -88,7 +85,7 @@ fn main() -> ExitCode {
             Command::Generate(args) => commands::generate::generate(&args),
             Command::Compact(args) => commands::compact::compact(&args).await,
             Command::Query(args) => commands::query::query(&args).await,
-            Command::Tables { lake } => commands::query::tables(&lake).await,
+            Command::Tables(args) => commands::tables::tables(&args).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Bench(args) => commands::bench::bench(&args).await,
             Command::Buffer(command) => commands::buffer::buffer(&command),

@@ -80,7 +80,7 @@ pub(crate) async fn compact_hour(
     // The catalog first: a reader may find columns no file has yet (they
     // read as NULL), never a file with a type the catalog lacks.
     if widened != *schema {
-        catalog::write_schema(lake, table, &widened).await?;
+        catalog::write_schema_from(lake, table, &widened, Some(p)).await?;
         *schema = widened;
     }
     for (column, change) in scan.changes.list.drain(..) {

@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod progress;
 pub mod query;
 pub mod run;
+pub mod tables;

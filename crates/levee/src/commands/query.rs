@@ -1,9 +1,9 @@
-//! `levee query` and `levee tables`.
+//! `levee query`.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use levee_lake::{Lake, catalog};
+use levee_lake::Lake;
 use levee_query::LakeSession;
 
 #[derive(clap::Args)]
@@ -55,13 +55,5 @@ pub async fn query(args: &QueryArgs) -> Result<ExitCode> {
     }
     // The accounting line goes to stderr so the rows can be piped.
     eprintln!("{}", result.stats);
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn tables(lake: &str) -> Result<ExitCode> {
-    let lake = Lake::open(lake)?;
-    for table in catalog::list_tables(&lake).await? {
-        println!("{}.{}", table.database, table.table);
-    }
     Ok(ExitCode::SUCCESS)
 }

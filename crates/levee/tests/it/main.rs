@@ -22,4 +22,5 @@ mod readme;
 mod restart;
 mod slow_pipe;
 mod support;
+mod tables;
 mod tailing;
