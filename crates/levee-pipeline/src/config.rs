@@ -18,6 +18,7 @@
 //! | --- | --- |
 //! | `data_dir` | where levee keeps its state (checkpoints, disk buffers); default `./levee-data` |
 //! | `[metrics]` | the metrics endpoint, [`MetricsConfig`] |
+//! | `[compaction]` | compacting the lake outputs' tables on a schedule, [`CompactionConfig`] |
 //! | `[sources.NAME]` | sources by name, [`SourceConfig`] |
 //! | `[[filters]]` | filters, applied in this order, [`FilterConfig`] |
 //! | `[outputs.NAME]` | outputs by name, [`OutputConfig`] |
@@ -37,6 +38,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::buffer::{
     self, BufferConfig, BufferKind, BufferSettings, DiskSettings, Fsync, FsyncMode, WhenFull,
 };
+use crate::compaction::{CompactionConfig, CompactionSettings, LakeTarget};
 use crate::filters::{Filter, FilterConfig};
 use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
@@ -44,7 +46,14 @@ use crate::output::{OutputConfig, RetryConfig};
 mod reach;
 
 /// The keys a config file may have at its top.
-const TOP_KEYS: &[&str] = &["data_dir", "metrics", "sources", "filters", "outputs"];
+const TOP_KEYS: &[&str] = &[
+    "data_dir",
+    "metrics",
+    "compaction",
+    "sources",
+    "filters",
+    "outputs",
+];
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./levee-data")
@@ -135,6 +144,8 @@ pub struct BuiltOutput {
     pub secondary: Option<BuiltSink>,
     /// How many workers write batches at once (`workers`), at least 1.
     pub workers: usize,
+    /// The table it writes, for a lake output.
+    pub lake: Option<LakeTarget>,
 }
 
 /// A config validated into what the topology runs.
@@ -143,6 +154,8 @@ pub struct Pipeline {
     pub data_dir: PathBuf,
     /// The metrics endpoint.
     pub metrics: MetricsConfig,
+    /// Scheduled compaction, if `[compaction]` is there.
+    pub compaction: Option<CompactionSettings>,
     /// Sources, in file order.
     pub sources: Vec<BuiltSource>,
     /// Filters, in file order.
@@ -186,6 +199,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
 
     let mut data_dir = default_data_dir();
     let mut metrics = MetricsConfig::default();
+    let mut compaction = None;
     let mut sources = Vec::new();
     let mut filters = Vec::new();
     let mut outputs = Vec::new();
@@ -206,6 +220,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
                     metrics = m;
                 }
             }
+            "compaction" => compaction = check.compaction(&value),
             "sources" => {
                 for (name, table) in check.named_tables("sources", &value) {
                     seen_sources = true;
@@ -309,6 +324,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
         Ok(Pipeline {
             data_dir,
             metrics,
+            compaction,
             sources,
             filters,
             outputs,
@@ -541,6 +557,14 @@ impl<'i> Check<'_> {
         }
     }
 
+    fn compaction(&mut self, part: &Part<'i>) -> Option<CompactionSettings> {
+        let config: CompactionConfig = self.part("compaction", part, Clone::clone)?;
+        config
+            .build()
+            .map_err(|(key, message)| self.at_key("compaction", part, Some(key), message))
+            .ok()
+    }
+
     fn output(&mut self, name: &str, part: &Part<'i>) -> Option<BuiltOutput> {
         let component = format!("outputs.{name}");
         let keys = struct_keys::<OutputConfig>();
@@ -559,6 +583,14 @@ impl<'i> Check<'_> {
         let workers = check_workers(&config)
             .map_err(|(key, message)| self.at_key(&component, part, Some(key), message));
         let kind = config.sink.kind();
+        let lake = match &config.sink {
+            levee_io::sinks::SinkConfig::Lake(c) => Some(LakeTarget {
+                lake: c.lake.clone(),
+                database: c.database.clone(),
+                table: c.table.clone(),
+            }),
+            _ => None,
+        };
         let sink = config
             .sink
             .build()
@@ -584,6 +616,7 @@ impl<'i> Check<'_> {
             sink: sink.ok()?,
             secondary,
             workers: workers.ok()?,
+            lake,
         })
     }
 }

@@ -10,7 +10,9 @@
 #![warn(missing_docs)]
 
 pub mod buffer;
+pub mod compaction;
 pub mod config;
+pub mod cron;
 mod error;
 pub mod filters;
 pub mod metrics;

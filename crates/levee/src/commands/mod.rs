@@ -9,4 +9,5 @@ pub mod metrics;
 pub mod progress;
 pub mod query;
 pub mod run;
+pub mod scheduled;
 pub mod tables;

@@ -33,14 +33,25 @@ pub async fn run(config_path: &Path, exit_on_eof: bool) -> Result<ExitCode> {
 /// Runs a checked pipeline until its inputs end or a signal comes.
 pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunReport> {
     let metrics = Arc::new(Metrics::new());
+    let compactor = pipeline.compaction.clone().and_then(|settings| {
+        let targets = pipeline
+            .outputs
+            .iter()
+            .filter_map(|o| o.lake.clone())
+            .collect();
+        super::scheduled::start(settings, targets)
+    });
     let report = topology::run(
         pipeline,
         metrics,
         RunOptions { exit_on_eof },
         shutdown_signal(),
     )
-    .await?;
-    Ok(report)
+    .await;
+    if let Some(compactor) = compactor {
+        compactor.stop().await;
+    }
+    Ok(report?)
 }
 
 pub fn validate(config_path: &Path) -> Result<ExitCode> {

@@ -4,6 +4,7 @@
 mod cli;
 mod closed_stderr;
 mod compact_lock;
+mod compact_schedule;
 mod crash;
 mod demo;
 mod disk_buffer;

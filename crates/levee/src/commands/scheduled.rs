@@ -1,0 +1,193 @@
+//! Scheduled compaction inside `levee run` (`[compaction]`).
+//!
+//! It runs on a thread of its own, at a lower priority (`nice`), with its
+//! own single-threaded runtime: compaction is CPU work (JSON decoding,
+//! Parquet encoding) that must never take the collector's workers, and the
+//! kernel gives the collector's threads the CPU first when both want it.
+//!
+//! At each time of the schedule it compacts, for every table a lake output
+//! of the config writes, the complete hours (those that have ended) that
+//! are not compacted yet or changed since; a table another compactor is
+//! working on is left for the next time. Errors are logged, never fatal to
+//! the pipeline.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use levee_lake::compact::{CompactOptions, HourSelection, LockWait, compact_table};
+use levee_lake::{Lake, LakeError, Partition, TableRef};
+use levee_pipeline::compaction::{CompactionSettings, LakeTarget};
+use tokio::sync::watch;
+
+/// The scheduled compactor, running.
+pub struct Compactor {
+    stop: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts the compactor for `targets` (deduplicated); `None` when there is
+/// no table to compact or the thread could not start (said in the log).
+pub fn start(settings: CompactionSettings, mut targets: Vec<LakeTarget>) -> Option<Compactor> {
+    targets.sort();
+    targets.dedup();
+    if targets.is_empty() {
+        tracing::warn!("[compaction] is set, but no lake output writes a table to compact");
+        return None;
+    }
+    let (stop, stopped) = watch::channel(false);
+    // 15 bytes at most, as the kernel keeps a thread's name.
+    let thread = std::thread::Builder::new()
+        .name("levee-compact".into())
+        .spawn(move || run(settings, targets, stopped));
+    match thread {
+        Ok(thread) => Some(Compactor { stop, thread }),
+        Err(e) => {
+            tracing::error!("cannot start the compaction thread: {e}");
+            None
+        }
+    }
+}
+
+impl Compactor {
+    /// Stops it, abandoning a compaction in progress (safe: an hour is
+    /// committed whole or not at all), and waits for the thread.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// A test hook, not a setting: `LEVEE_TEST_COMPACTION_EVERY_MS` replaces
+/// the schedule by a run every that many milliseconds, so an end-to-end
+/// test need not wait for the clock's next minute.
+fn test_interval() -> Option<Duration> {
+    std::env::var("LEVEE_TEST_COMPACTION_EVERY_MS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+fn run(settings: CompactionSettings, targets: Vec<LakeTarget>, mut stopped: watch::Receiver<bool>) {
+    lower_priority(settings.nice);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the compaction runtime: {e}");
+            return;
+        }
+    };
+    let every = test_interval();
+    tracing::info!(
+        "compaction scheduled at \"{}\" (UTC) for {} tables",
+        settings.schedule,
+        targets.len()
+    );
+    runtime.block_on(async move {
+        loop {
+            let wait = match every {
+                Some(every) => every,
+                None => {
+                    let now = now_secs();
+                    let Some(next) = settings.schedule.next_after(now) else {
+                        tracing::warn!("the compaction schedule never runs again");
+                        return;
+                    };
+                    Duration::from_secs(u64::try_from(next - now).unwrap_or(0))
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => return,
+            }
+            tokio::select! {
+                _ = compact_all(&targets, settings.grace) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+}
+
+/// One scheduled run over every table.
+async fn compact_all(targets: &[LakeTarget], grace: Duration) {
+    // Complete hours only: up to the one before the hour now.
+    let last_complete = Partition::of_time(now_nanos() - 3_600_000_000_000).0;
+    let first = Partition {
+        dt: "0000-01-01".into(),
+        hour: 0,
+    };
+    let options = CompactOptions {
+        hours: HourSelection::Pending,
+        within: Some((first, last_complete)),
+        lock_wait: LockWait::No,
+        grace,
+        ..CompactOptions::default()
+    };
+    for target in targets {
+        let table = match TableRef::new(&target.database, &target.table) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("compaction: {e}");
+                continue;
+            }
+        };
+        let lake = match Lake::open(&target.lake) {
+            Ok(lake) => lake,
+            Err(e) => {
+                tracing::warn!("compaction of {table}: {e}");
+                continue;
+            }
+        };
+        match compact_table(&lake, &table, &options).await {
+            Ok(report) if report.hours.is_empty() && report.purged_files.is_empty() => {}
+            Ok(report) => {
+                tracing::info!("compaction: {table}: {}", super::compact::summary(&report));
+                for warning in report.warnings() {
+                    tracing::warn!("compaction: {warning}");
+                }
+            }
+            Err(LakeError::Locked { holder, .. }) => {
+                tracing::info!(
+                    "compaction: {table} is being compacted by {holder}; left for next time"
+                );
+            }
+            Err(e) => tracing::warn!("compaction of {table} failed: {e}"),
+        }
+    }
+}
+
+/// Makes this thread yield the CPU to the collector's: on Linux, a
+/// thread's nice value is its own.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on this thread's own id.
+        let failed = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0
+        };
+        if failed {
+            tracing::warn!(
+                "cannot lower the compaction thread's priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
