@@ -27,6 +27,8 @@ pub mod committed;
 #[cfg(feature = "compact")]
 pub mod compact;
 #[cfg(feature = "compact")]
+pub mod ddl;
+#[cfg(feature = "compact")]
 pub mod describe;
 #[cfg(feature = "compact")]
 mod schema;

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use levee_lake::ddl::{self, Dialect};
 use levee_lake::describe::{self, SchemaView, TableSummary};
 use levee_lake::{Lake, TableRef, catalog};
 
@@ -15,12 +16,53 @@ pub struct TablesArgs {
     pub lake: String,
     /// Show one table's columns and its schema history (`db.table`, or
     /// `table` when one database has it).
-    #[arg(long, value_name = "TABLE")]
+    #[arg(long, value_name = "TABLE", conflicts_with = "ddl")]
     pub schema: Option<String>,
+    /// Print the DDL that makes this engine read TABLE's Parquet as it lies.
+    #[arg(long, value_enum, value_name = "ENGINE", requires = "table")]
+    pub ddl: Option<Engine>,
+    /// Where the engine finds the lake's root, if not where levee does
+    /// (`s3://bucket/prefix/` for a lake synced there).
+    #[arg(long, value_name = "URL", requires = "ddl")]
+    pub location: Option<String>,
+    /// The table for `--ddl` (`db.table`, or `table` when one database has it).
+    pub table: Option<String>,
+}
+
+/// The engines `--ddl` writes for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Engine {
+    Athena,
+    Trino,
+    Spark,
+    Duckdb,
+}
+
+impl From<Engine> for Dialect {
+    fn from(e: Engine) -> Dialect {
+        match e {
+            Engine::Athena => Dialect::Athena,
+            Engine::Trino => Dialect::Trino,
+            Engine::Spark => Dialect::Spark,
+            Engine::Duckdb => Dialect::Duckdb,
+        }
+    }
 }
 
 pub async fn tables(args: &TablesArgs) -> Result<ExitCode> {
     let lake = Lake::open(&args.lake)?;
+    if let (Some(engine), Some(name)) = (args.ddl, &args.table) {
+        let table = resolve(&lake, name).await?;
+        let root = args
+            .location
+            .clone()
+            .unwrap_or_else(|| lake.url.to_string());
+        print!(
+            "{}",
+            ddl::table_ddl(&lake, &table, engine.into(), &root).await?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(name) = &args.schema {
         let table = resolve(&lake, name).await?;
         let view = describe::schema(&lake, &table).await?;

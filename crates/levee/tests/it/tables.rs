@@ -111,3 +111,64 @@ fn tables_schema_of_a_table_not_in_the_lake_names_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no table `nope`"), "{err}");
 }
+
+/// Generated email events (nested objects, lists, an event time) through a
+/// lake output into Parquet, then `levee tables --ddl duckdb`: the DDL run
+/// in DuckDB answers as `levee query` does, hour by hour.
+#[test]
+fn ddl_for_duckdb_run_in_duckdb_counts_as_levee_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let events = dir.join("events.ndjson");
+    ok(levee()
+        .args(["generate", "events", "--lines", "3000"])
+        .args(["--start", "2018-09-01", "--days", "2", "--seed", "3", "-o"])
+        .arg(&events));
+    let config = format!(
+        r#"
+data_dir = {data}
+[sources.in]
+type = "stdin"
+tag = "in"
+parser = {{ type = "json", time_key = "timestamp" }}
+[outputs.lake]
+match = "in"
+type = "lake"
+lake = {lake}
+database = "{DB}"
+table = "eventlog"
+"#,
+        data = crate::support::toml_path(&dir.join("data")),
+        lake = crate::support::toml_path(&dir.join("lake")),
+    );
+    let run = crate::support::run_with_stdin(dir, &config, &std::fs::read(&events).unwrap());
+    assert!(run.status.success(), "{run:?}");
+    let lake = dir.join("lake");
+    compact(&lake);
+
+    let ddl = tables(&lake, &["--ddl", "duckdb", "eventlog"]);
+    assert!(ddl.contains("CREATE OR REPLACE VIEW"), "{ddl}");
+    let per_hour = "select cast(dt as varchar) as dt, hour, count(*) as n, count(time) as timed, \
+                    count(geo_ip.country) as countries, sum(len(tags)) as tags";
+    let theirs = crate::support::duckdb(
+        dir,
+        &format!("{ddl}\n{per_hour} from \"{DB}\".eventlog group by all order by 1, 2"),
+    );
+    let ours = stdout(&ok(levee()
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(&lake)
+        .arg(format!(
+            "select dt, cast(hour as int) as hour, count(*) as n, count(time) as timed, count(geo_ip.country) as countries, \
+             sum(cardinality(tags)) as tags from \"{DB}\".eventlog_parquet group by 1, 2 order by 1, 2"
+        ))));
+    // levee's `hour` is the folder's text (`07`); DuckDB's, an int, as declared.
+    assert_eq!(theirs, ours);
+    // A header, and the two days' hours.
+    assert!(theirs.lines().count() > 24, "{theirs}");
+    let total: u64 = theirs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 3000);
+}
