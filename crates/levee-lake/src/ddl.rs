@@ -183,12 +183,19 @@ fn trino(out: &mut String, table: &TableRef, columns: &Columns, location: &str) 
 }
 
 fn spark(out: &mut String, table: &TableRef, columns: &Columns, location: &str) {
-    let name = format!("{}.{}", backquote(&table.database), backquote(&table.table));
+    let (db, t) = (spark_name(&table.database), spark_name(&table.table));
+    if (&db, &t) != (&table.database, &table.table) {
+        let _ = writeln!(
+            out,
+            "-- Spark's names hold only letters, digits and `_`: here the table is {db}.{t}."
+        );
+    }
+    let name = format!("{}.{}", backquote(&db), backquote(&t));
     let _ = writeln!(
         out,
         "CREATE DATABASE IF NOT EXISTS {};\n\
          CREATE TABLE IF NOT EXISTS {name} (",
-        backquote(&table.database)
+        backquote(&db)
     );
     column_list(out, columns, backquote, spark_type);
     let _ = write!(
@@ -300,6 +307,13 @@ fn trino_type(t: &ColumnType) -> String {
             format!("row({})", fields.join(", "))
         }
     }
+}
+
+/// A lake name as Spark's catalog takes it: `-` and `.` become `_`.
+pub fn spark_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// A Hive or Spark identifier: backquoted, backquotes doubled.

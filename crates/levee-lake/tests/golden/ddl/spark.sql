@@ -1,8 +1,9 @@
 -- glue-data-lake-usw2-prd.eventlog: the Parquet `levee compact` writes, spark DDL made by `levee tables --ddl spark`.
 -- Files a compaction replaced stay in their folder for the grace period (`levee compact --grace`),
 -- and an engine that lists folders reads them too until then: compact with `--grace 0s` for it.
-CREATE DATABASE IF NOT EXISTS `glue-data-lake-usw2-prd`;
-CREATE TABLE IF NOT EXISTS `glue-data-lake-usw2-prd`.`eventlog` (
+-- Spark's names hold only letters, digits and `_`: here the table is glue_data_lake_usw2_prd.eventlog.
+CREATE DATABASE IF NOT EXISTS `glue_data_lake_usw2_prd`;
+CREATE TABLE IF NOT EXISTS `glue_data_lake_usw2_prd`.`eventlog` (
   `time` TIMESTAMP
   , `type` STRING
   , `customer_id` BIGINT
@@ -21,4 +22,4 @@ USING parquet
 PARTITIONED BY (`dt`, `hour`)
 LOCATION 's3://example-lake/levee/glue-data-lake-usw2-prd/eventlog/parquet';
 -- Registers the hours found; run it again as hours arrive.
-MSCK REPAIR TABLE `glue-data-lake-usw2-prd`.`eventlog`;
+MSCK REPAIR TABLE `glue_data_lake_usw2_prd`.`eventlog`;
