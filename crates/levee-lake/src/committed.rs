@@ -12,7 +12,7 @@
 //! all (Parquet written by another tool, or before its first hour is
 //! committed) is shown as it lies.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -99,6 +99,45 @@ async fn visible(store: &dyn ObjectStore, table: &TableRef, p: &Partition) -> Vi
         Err(object_store::Error::NotFound { .. }) => Visible::Nothing,
         Err(_) => Visible::Everything,
     }
+}
+
+/// The part of a manifest that says which chunks its Parquet covers.
+#[derive(Deserialize)]
+struct Covers {
+    chunks: Vec<CoveredChunk>,
+}
+
+#[derive(Deserialize)]
+struct CoveredChunk {
+    name: String,
+    size: u64,
+}
+
+/// The JSON chunks, by file name and size, that the Parquet of an hour
+/// covers, as its manifest lists them: a chunk of the hour missing from
+/// them arrived (or changed) after the hour was compacted. `None` when the
+/// hour has no manifest, or one that can't be read: then nothing is known
+/// to be covered.
+pub async fn covered_chunks(
+    store: &dyn ObjectStore,
+    table: &TableRef,
+    p: &Partition,
+) -> Option<BTreeSet<(String, u64)>> {
+    let bytes = store
+        .get(&table.manifest_key(p))
+        .await
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
+    let covers: Covers = serde_json::from_slice(&bytes).ok()?;
+    Some(
+        covers
+            .chunks
+            .into_iter()
+            .map(|c| (c.name, c.size))
+            .collect(),
+    )
 }
 
 /// Whether levee's compaction has committed any hour of the table. A table

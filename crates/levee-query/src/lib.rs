@@ -1,10 +1,11 @@
 //! SQL over the lake: the `query` stage of levee.
 //!
-//! [`LakeSession::open`] registers every table of a lake with DataFusion twice,
-//! `<table>_json` (the minute chunks the lake output wrote) and
-//! `<table>_parquet` (what compaction made of them), under a schema named
-//! after the database, with `dt` and `hour` as partition columns. Queries
-//! written for Athena run as written:
+//! [`LakeSession::open`] registers every table of a lake with DataFusion three
+//! times, `<table>_json` (the minute chunks the lake output wrote),
+//! `<table>_parquet` (what compaction made of them) and `<table>` (each hour
+//! once: its Parquet where compaction covered all its chunks, else its
+//! JSON), under a schema named after the database, with `dt` and `hour` as
+//! partition columns. Queries written for Athena run as written:
 //!
 //! ```sql
 //! select dt, count_if(status >= 500) as errors
@@ -28,9 +29,10 @@ mod register;
 mod session;
 mod stats;
 mod tables;
+mod whole;
 
 pub use error::QueryError;
 pub use output::{format_table, write_csv, write_json_lines, write_parquet};
 pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
-pub use stats::{DamagedFile, ScanStats};
+pub use stats::{CopyScan, DamagedFile, ScanStats};
 pub use tables::{FileKind, Format};

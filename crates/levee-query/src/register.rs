@@ -1,4 +1,4 @@
-//! Registering one lake table's two copies with DataFusion.
+//! Registering one lake table's two copies, and the whole table, with DataFusion.
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use crate::json_source::LakeJsonFormat;
 use crate::json_table::JsonChunks;
 use crate::session::LakeTable;
 use crate::tables::{self, FileKind, Format, Inventory};
+use crate::whole::WholeTable;
 
 /// The lake's own store, registered under a name of ours: table URLs stay
 /// relative to the lake's root whether it is a folder or a bucket.
@@ -56,8 +57,9 @@ async fn survey(lake: &Lake, table: &TableRef, format: Format) -> Result<Survey,
     })
 }
 
-/// Registers both copies of one table under `schema`; returns what it
-/// registered, nothing for a table with neither a catalog nor data files.
+/// Registers both copies of one table under `schema`, and the whole table
+/// that reads each hour from one of them; returns what it registered,
+/// nothing for a table with neither a catalog nor data files.
 pub(crate) async fn register_table(
     ctx: &SessionContext,
     lake: &Lake,
@@ -65,7 +67,7 @@ pub(crate) async fn register_table(
     table: &TableRef,
 ) -> Result<Vec<LakeTable>, QueryError> {
     let mut copies = Vec::new();
-    for format in Format::ALL {
+    for format in Format::COPIES {
         copies.push(survey(lake, table, format).await?);
     }
     let time_field: Option<Arc<str>> = properties::read_properties(lake, table)
@@ -76,30 +78,39 @@ pub(crate) async fn register_table(
         return Ok(Vec::new());
     };
 
-    let mut out = Vec::new();
-    for (copy, file_schema) in copies.iter().zip(file_schemas) {
+    let mut providers: Vec<(Format, Arc<dyn TableProvider>)> = Vec::new();
+    for (copy, file_schema) in copies.iter().zip(&file_schemas) {
         let format = copy.format;
         let err = |e: datafusion::error::DataFusionError| table_error(format, table, e.into());
-        let mut listings = Vec::new();
-        for kind in &copy.kinds {
-            let config = ListingTableConfig::new(table_url(format, table)?)
-                .with_listing_options(listing_options(format, kind, time_field.clone()))
-                .with_schema(file_schema.clone());
-            listings.push(ListingTable::try_new(config).map_err(err)?);
-        }
+        let mut listings = listings(copy, table, file_schema, time_field.clone())?;
         let provider: Arc<dyn TableProvider> = match format {
             Format::Json => Arc::new(JsonChunks::try_new(listings).map_err(err)?),
-            Format::Parquet => match listings.pop() {
-                Some(listing) => Arc::new(listing),
-                None => {
-                    return Err(table_error(
-                        format,
-                        table,
-                        QueryError::Plan("no listing".into()),
-                    ));
-                }
-            },
+            _ => Arc::new(one_listing(format, table, &mut listings)?),
         };
+        providers.push((format, provider));
+    }
+    // The whole table reads both copies with the JSON copy's columns: the
+    // catalog's once there is one, and before that the chunks', which are
+    // what most of its hours are read from.
+    if let (Some(json), Some(parquet)) = (
+        copies.iter().find(|c| c.format == Format::Json),
+        copies.iter().find(|c| c.format == Format::Parquet),
+    ) {
+        let whole_schema = &file_schemas[0];
+        let err =
+            |e: datafusion::error::DataFusionError| table_error(Format::Whole, table, e.into());
+        let chunks = JsonChunks::try_new(listings(json, table, whole_schema, time_field.clone())?)
+            .map_err(err)?;
+        let mut parts = listings(parquet, table, whole_schema, time_field.clone())?;
+        let files = one_listing(Format::Whole, table, &mut parts)?;
+        let whole =
+            WholeTable::try_new(table.clone(), lake.store.clone(), chunks, files).map_err(err)?;
+        providers.push((Format::Whole, Arc::new(whole)));
+    }
+
+    let mut out = Vec::new();
+    for (format, provider) in providers {
+        let err = |e: datafusion::error::DataFusionError| table_error(format, table, e.into());
         let name = format.sql_name(table);
         let table_schema = provider.schema();
         schema.register_table(name.clone(), provider).map_err(err)?;
@@ -111,6 +122,35 @@ pub(crate) async fn register_table(
         });
     }
     Ok(out)
+}
+
+/// One listing per kind of file of a copy, all with `file_schema`.
+fn listings(
+    copy: &Survey,
+    table: &TableRef,
+    file_schema: &SchemaRef,
+    time_field: Option<Arc<str>>,
+) -> Result<Vec<ListingTable>, QueryError> {
+    let format = copy.format;
+    let mut out = Vec::new();
+    for kind in &copy.kinds {
+        let config = ListingTableConfig::new(table_url(format, table)?)
+            .with_listing_options(listing_options(format, kind, time_field.clone()))
+            .with_schema(file_schema.clone());
+        out.push(ListingTable::try_new(config).map_err(|e| table_error(format, table, e.into()))?);
+    }
+    Ok(out)
+}
+
+/// The Parquet copy's only listing.
+fn one_listing(
+    format: Format,
+    table: &TableRef,
+    listings: &mut Vec<ListingTable>,
+) -> Result<ListingTable, QueryError> {
+    listings
+        .pop()
+        .ok_or_else(|| table_error(format, table, QueryError::Plan("no listing".into())))
 }
 
 /// Each copy's file columns, in the order of `copies`. The catalog's schema,
@@ -174,7 +214,8 @@ fn listing_options(
                 .with_schema_infer_max_rec(JSON_INFER_ROWS),
             time_field,
         )),
-        Format::Parquet => Arc::new(ParquetFormat::default()),
+        // The whole table is made of the two copies' listings, never its own.
+        Format::Parquet | Format::Whole => Arc::new(ParquetFormat::default()),
     };
     ListingOptions::new(file_format)
         .with_file_extension(kind.extension.clone())

@@ -1,4 +1,5 @@
-//! The SQL session over a lake: every table registered twice, Athena-style.
+//! The SQL session over a lake: every table registered as its two copies,
+//! Athena-style, and once whole.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use object_store::ObjectStore;
 use crate::register::{LAKE_URL, register_table};
 use crate::stats::{self, ScanStats};
 use crate::tables::{self, Format};
+use crate::whole::Split;
 use crate::{QueryError, functions};
 
 /// DataFusion's catalog that holds one schema per lake database.
@@ -24,8 +26,10 @@ const CATALOG: &str = "datafusion";
 /// A SQL session over a lake.
 ///
 /// Each table `<db>/<table>` appears as `"<db>".<table>_json` and
-/// `"<db>".<table>_parquet`, as Glue and Athena had them, with two partition
-/// columns read from the folders:
+/// `"<db>".<table>_parquet`, as Glue and Athena had them, and as
+/// `"<db>".<table>`, which reads every hour once: from its Parquet when
+/// compaction covered all the hour's chunks, else from its JSON. All have
+/// two partition columns read from the folders:
 ///
 /// - `dt`, text `'YYYY-MM-DD'`: text order is date order, so
 ///   `where dt >= '2018-09-01'` and `group by dt` work as written;
@@ -82,8 +86,9 @@ pub struct QueryResult {
 }
 
 impl LakeSession {
-    /// Opens the lake and registers every table twice: `<table>_json` and
-    /// `<table>_parquet`, under a schema named after the database.
+    /// Opens the lake and registers every table three times: `<table>_json`,
+    /// `<table>_parquet` and the whole `<table>`, under a schema named after
+    /// the database.
     ///
     /// Columns come from the table's catalog (written by compaction) when it
     /// has one; before that they are inferred from the files, and a copy with
@@ -167,16 +172,27 @@ impl LakeSession {
         let mut stats = ScanStats {
             rows: batches.iter().map(RecordBatch::num_rows).sum(),
             elapsed,
-            files_read: scan.files,
-            bytes_scanned: scan.bytes,
-            partitions_read: scan.partitions,
+            files_read: scan.json.files + scan.parquet.files,
+            bytes_scanned: scan.json.bytes + scan.parquet.bytes,
+            partitions_read: scan.json.partitions + scan.parquet.partitions,
+            json: scan.json,
+            parquet: scan.parquet,
+            whole: !scanned.wholes.is_empty(),
             damaged_files: scan.damaged,
             ..ScanStats::default()
         };
-        for t in &scanned {
+        for t in &scanned.copies {
             let inv = tables::inventory(self.store.as_ref(), &t.root, &t.extensions).await?;
             stats.files_in_tables += inv.files;
             stats.partitions_total += inv.partitions.len();
+        }
+        // A whole table holds the files of the copy each hour is read from.
+        for t in &scanned.wholes {
+            let split = Split::of(&self.store, t).await?;
+            for files in split.json.values().chain(split.parquet.values()) {
+                stats.files_in_tables += files.files.len();
+            }
+            stats.partitions_total += split.json.len() + split.parquet.len();
         }
         Ok(QueryResult {
             schema,

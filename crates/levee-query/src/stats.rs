@@ -14,10 +14,11 @@ use datafusion::datasource::source_as_provider;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use levee_lake::Partition;
+use levee_lake::{Partition, TableRef};
 
 use crate::json_source::LakeJsonSource;
 use crate::json_table::JsonChunks;
+use crate::whole::WholeTable;
 use object_store::path::Path;
 
 /// What one query read. Printed after every answer.
@@ -43,6 +44,13 @@ pub struct ScanStats {
     /// JSON chunks the query could not read whole, and what it skipped of
     /// each: the answer leaves those rows out.
     pub damaged_files: Vec<DamagedFile>,
+    /// Of the files, hours and bytes read, those of JSON chunks.
+    pub json: CopyScan,
+    /// Of the files, hours and bytes read, those of Parquet files.
+    pub parquet: CopyScan,
+    /// Whether the query names a whole table (`<table>`, read from both
+    /// copies): the summary then says how much came from each.
+    pub whole: bool,
 }
 
 /// A JSON chunk a query read only part of (or none of), and why.
@@ -52,6 +60,32 @@ pub struct DamagedFile {
     pub file: String,
     /// What was wrong, and what was read or skipped.
     pub problem: String,
+}
+
+/// What a query read from one copy of the tables it names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyScan {
+    /// Distinct data files opened.
+    pub files: usize,
+    /// Distinct hours (per table) they lie in.
+    pub partitions: usize,
+    /// Bytes read, counted as [`ScanStats::bytes_scanned`] counts them.
+    pub bytes: u64,
+}
+
+impl CopyScan {
+    fn describe(&self, copy: &str) -> String {
+        let hours = if self.partitions == 1 {
+            "hour"
+        } else {
+            "hours"
+        };
+        format!(
+            "{} {copy} from {} {hours}",
+            ByteSize(self.bytes),
+            self.partitions
+        )
+    }
 }
 
 /// Athena's list price, in dollars per TiB scanned.
@@ -82,12 +116,14 @@ impl ScanStats {
 impl fmt::Display for ScanStats {
     /// `12 rows in 0.084 s; read 3 of 168 files (3 of 168 partitions), scanned
     /// 1.2 MiB; Athena would charge $0.00005 (10 MB minimum)`, then, if
-    /// the query met damaged chunks, a warning naming each.
+    /// the query met damaged chunks, a warning naming each. A query on a
+    /// whole table says, after the bytes, how many came from each copy:
+    /// `scanned 1.2 MiB (1.0 MiB of Parquet from 2 hours, 200 KiB of JSON from 1 hour)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rows = if self.rows == 1 { "row" } else { "rows" };
         write!(
             f,
-            "{} {rows} in {:.3} s; read {} of {} files ({} of {} partitions), scanned {}; Athena would charge ${}",
+            "{} {rows} in {:.3} s; read {} of {} files ({} of {} partitions), scanned {}{}; Athena would charge ${}",
             self.rows,
             self.elapsed.as_secs_f64(),
             self.files_read,
@@ -95,6 +131,15 @@ impl fmt::Display for ScanStats {
             self.partitions_read,
             self.partitions_total,
             ByteSize(self.bytes_scanned),
+            if self.whole {
+                format!(
+                    " ({}, {})",
+                    self.parquet.describe("of Parquet"),
+                    self.json.describe("of JSON")
+                )
+            } else {
+                String::new()
+            },
             format_usd(self.cost_usd()),
         )?;
         if self.minimum_applies() {
@@ -154,11 +199,27 @@ impl ScannedTable {
 }
 
 /// The lake tables a logical plan reads, subqueries included; each once.
-pub(crate) fn scanned_tables(plan: &LogicalPlan) -> Result<Vec<ScannedTable>, DataFusionError> {
+#[derive(Debug, Default)]
+pub(crate) struct Scanned {
+    /// The copies it names (`_json`, `_parquet`).
+    pub copies: Vec<ScannedTable>,
+    /// The whole tables it names.
+    pub wholes: Vec<TableRef>,
+}
+
+/// The lake tables a logical plan reads, subqueries included; each once.
+pub(crate) fn scanned_tables(plan: &LogicalPlan) -> Result<Scanned, DataFusionError> {
     let mut found = Vec::new();
+    let mut wholes = Vec::new();
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let provider = source_as_provider(&scan.source)?;
+            if let Some(whole) = provider.downcast_ref::<WholeTable>() {
+                if !wholes.contains(whole.table()) {
+                    wholes.push(whole.table().clone());
+                }
+                return Ok(TreeNodeRecursion::Continue);
+            }
             let listings: Vec<&ListingTable> =
                 if let Some(listing) = provider.downcast_ref::<ListingTable>() {
                     vec![listing]
@@ -175,23 +236,27 @@ pub(crate) fn scanned_tables(plan: &LogicalPlan) -> Result<Vec<ScannedTable>, Da
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    Ok(found)
+    Ok(Scanned {
+        copies: found,
+        wholes,
+    })
 }
 
-/// What the file scans of an executed physical plan read.
+/// What the file scans of an executed physical plan read, by copy. The
+/// copies' files and hours are told apart by their folders, so the totals
+/// are the sums.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PlanScan {
-    pub files: usize,
-    pub partitions: usize,
-    pub bytes: u64,
+    pub json: CopyScan,
+    pub parquet: CopyScan,
     pub damaged: Vec<DamagedFile>,
 }
 
 /// Reads the scans' file lists and metrics; call it after the plan has run.
 pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataFusionError> {
-    let mut files = HashSet::new();
-    let mut partitions = HashSet::new();
-    let mut bytes = 0u64;
+    let mut files = [HashSet::new(), HashSet::new()];
+    let mut partitions = [HashSet::new(), HashSet::new()];
+    let mut bytes = [0u64; 2];
     let mut damaged = Vec::new();
     plan.apply(|node| {
         let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
@@ -204,15 +269,16 @@ pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataF
             damaged.extend(json.damage().files());
         }
         let is_parquet = config.file_source().file_type() == "parquet";
+        let copy = usize::from(is_parquet);
         let mut json_files = HashSet::new();
         for file in config.file_groups.iter().flat_map(|g| g.iter()) {
             let location = &file.object_meta.location;
-            files.insert(location.clone());
+            files[copy].insert(location.clone());
             if let Some(p) = Partition::from_path(location) {
-                partitions.insert((table_of(location), p));
+                partitions[copy].insert((table_of(location), p));
             }
             if !is_parquet && json_files.insert(location.clone()) {
-                bytes += file.object_meta.size;
+                bytes[copy] += file.object_meta.size;
             }
         }
         if is_parquet {
@@ -220,17 +286,21 @@ pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataF
                 .metrics()
                 .and_then(|m| m.sum_by_name("bytes_scanned"))
                 .map_or(0, |v| v.as_usize());
-            bytes += scanned as u64;
+            bytes[copy] += scanned as u64;
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
     // Openers finish in any order; the list reads best by key.
     damaged.sort_by(|a, b| (&a.file, &a.problem).cmp(&(&b.file, &b.problem)));
     damaged.dedup();
+    let copy = |i: usize| CopyScan {
+        files: files[i].len(),
+        partitions: partitions[i].len(),
+        bytes: bytes[i],
+    };
     Ok(PlanScan {
-        files: files.len(),
-        partitions: partitions.len(),
-        bytes,
+        json: copy(0),
+        parquet: copy(1),
         damaged,
     })
 }
@@ -257,7 +327,7 @@ mod tests {
             bytes_scanned: bytes,
             partitions_read: 3,
             partitions_total: 168,
-            damaged_files: Vec::new(),
+            ..ScanStats::default()
         }
     }
 

@@ -1,4 +1,4 @@
-//! A table's two copies, and counting their files.
+//! A table's two copies and the whole table, and counting their files.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +8,8 @@ use levee_lake::{ChunkCompression, LakeError, Partition, TableRef};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
-/// The two copies of a table, each registered as its own SQL table.
+/// The two copies of a table and the whole table, each registered as its
+/// own SQL table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
     /// Minute chunks: NDJSON, zstd as the lake output writes them (or gzip,
@@ -16,32 +17,44 @@ pub enum Format {
     Json,
     /// Hourly files written by compaction.
     Parquet,
+    /// Every hour once: its Parquet if compaction covered all its chunks,
+    /// else its JSON.
+    Whole,
 }
 
 impl Format {
-    /// Both formats, in registration order.
-    pub const ALL: [Format; 2] = [Format::Json, Format::Parquet];
+    /// The two copies, in registration order; the whole table follows them.
+    pub const COPIES: [Format; 2] = [Format::Json, Format::Parquet];
 
-    /// The SQL name of a table's copy in this format: `eventlog_json`.
+    /// The SQL name of a table's copy in this format: `eventlog_json`, or
+    /// `eventlog` for the whole table.
     pub fn sql_name(self, table: &TableRef) -> String {
         match self {
             Format::Json => format!("{}_json", table.table),
             Format::Parquet => format!("{}_parquet", table.table),
+            Format::Whole => table.table.clone(),
         }
     }
 
-    /// The folder that holds this copy.
+    /// The folder that holds this copy; the table's for the whole table.
     pub fn root(self, table: &TableRef) -> Path {
         match self {
             Format::Json => table.json_root(),
             Format::Parquet => table.parquet_root(),
+            Format::Whole => table.root(),
         }
     }
 
     /// The kinds of data file this copy is read from, the usual one first.
-    /// Any other file in the folder is ignored.
+    /// Any other file in the folder is ignored. The whole table reads the
+    /// JSON copy's and the Parquet copy's.
     pub fn kinds(self) -> Vec<FileKind> {
         match self {
+            Format::Whole => {
+                let mut kinds = Format::Json.kinds();
+                kinds.extend(Format::Parquet.kinds());
+                kinds
+            }
             Format::Json => [
                 ChunkCompression::Zstd,
                 ChunkCompression::Gzip,

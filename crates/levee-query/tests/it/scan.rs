@@ -189,7 +189,7 @@ async fn a_lake_with_one_database_makes_it_the_default_schema() {
         .unwrap();
     assert_eq!(r.stats.rows, 1);
     let names: Vec<_> = s.tables().iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["eventlog_json", "eventlog_parquet"]);
+    assert_eq!(names, ["eventlog_json", "eventlog_parquet", "eventlog"]);
 }
 
 #[tokio::test]

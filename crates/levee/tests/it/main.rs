@@ -25,3 +25,4 @@ mod slow_pipe;
 mod support;
 mod tables;
 mod tailing;
+mod whole_table;
