@@ -384,6 +384,29 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_table_says_how_much_came_from_each_copy() {
+        let mut s = stats(3_000);
+        assert!(!s.to_string().contains("of Parquet"), "{s}");
+        s.whole = true;
+        s.parquet = CopyScan {
+            files: 2,
+            partitions: 2,
+            bytes: 2_000,
+        };
+        s.json = CopyScan {
+            files: 1,
+            partitions: 1,
+            bytes: 1_000,
+        };
+        assert!(
+            s.to_string().contains(
+                "scanned 2.9 KiB (2.0 KiB of Parquet from 2 hours, 1000 B of JSON from 1 hour);"
+            ),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn one_row_is_singular() {
         let mut s = stats(0);
         s.rows = 1;
