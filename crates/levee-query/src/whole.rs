@@ -30,7 +30,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType, col
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use levee_lake::committed::{CommittedView, covered_chunks};
 use levee_lake::{LakeError, Partition, TableRef};
 use object_store::ObjectStore;
@@ -38,6 +38,9 @@ use object_store::path::Path;
 
 use crate::json_table::JsonChunks;
 use crate::tables::Format;
+
+/// Manifests read at once when a query decides its split.
+const MANIFEST_READS: usize = 16;
 
 /// One hour, as its folders spell it: `("2018-09-01", "05")`. The scans
 /// filter on the folders' text, so that is what is kept.
@@ -78,13 +81,22 @@ impl Split {
             .collect();
         let mut parquet = hour_files(&committed, &table.parquet_root(), &parquet_exts).await?;
 
+        // An hour with chunks needs its manifest read; on an object store
+        // those reads are round trips, so several go at once.
+        let decided: Vec<(Hour, HourFiles, bool)> = futures::stream::iter(json)
+            .map(|(hour, chunks)| async move {
+                let covered = match partition(&hour) {
+                    Some(p) => covered_chunks(store.as_ref(), table, &p).await,
+                    None => None,
+                };
+                let whole = covered.is_some_and(|c| chunks.files.is_subset(&c));
+                (hour, chunks, whole)
+            })
+            .buffered(MANIFEST_READS)
+            .collect()
+            .await;
         let mut split = Split::default();
-        for (hour, chunks) in json {
-            let covered = match partition(&hour) {
-                Some(p) => covered_chunks(store.as_ref(), table, &p).await,
-                None => None,
-            };
-            let whole = covered.is_some_and(|c| chunks.files.is_subset(&c));
+        for (hour, chunks, whole) in decided {
             if whole {
                 let files = parquet.remove(&hour).unwrap_or_default();
                 split.parquet.insert(hour, files);
