@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{count, files, levee, ok, run_with_stdin, toml_path};
+use crate::support::{count, files, levee, ok, run_with_stdin, stdin_to_lake};
 
 const DB: &str = "damage";
 /// Rows per hour: hour 10 is big enough for several zstd blocks, so that
@@ -23,23 +23,7 @@ fn hour_parquet(hour: u32) -> String {
 
 /// A compacted lake of `ROWS`; `n` numbers each hour's rows from 0.
 fn compacted_lake(dir: &Path) {
-    let config = format!(
-        r#"
-data_dir = {data}
-[sources.in]
-type = "stdin"
-tag = "in"
-parser = {{ type = "json", time_key = "timestamp" }}
-[outputs.lake]
-match = "in"
-type = "lake"
-lake = {lake}
-database = "{DB}"
-table = "events"
-"#,
-        data = toml_path(&dir.join("data")),
-        lake = toml_path(&dir.join("lake")),
-    );
+    let config = stdin_to_lake(dir, DB, "events");
     let mut input = String::new();
     for (hour, rows) in ROWS {
         for n in 0..rows {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::support::{count, duckdb, files, levee, ok, stdout, toml_path};
+use crate::support::{count, duckdb, files, levee, ok, stdin_to_lake, stdout, toml_path};
 
 const EVENTS: u64 = 20_000;
 const NGINX: u64 = 12_000;
@@ -176,23 +176,7 @@ fn generated_logs_reach_parquet_whole_and_our_answers_equal_duckdbs() {
 fn a_chunk_of_several_zstd_frames_reads_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = format!(
-        r#"
-data_dir = {data}
-[sources.in]
-type = "stdin"
-tag = "in"
-parser = {{ type = "json", time_key = "timestamp" }}
-[outputs.lake]
-match = "in"
-type = "lake"
-lake = {lake}
-database = "frames"
-table = "big"
-"#,
-        data = toml_path(&dir.join("data")),
-        lake = toml_path(&dir.join("lake")),
-    );
+    let config = stdin_to_lake(dir, "frames", "big");
     // 4,000 events of about 2.5KiB, all in one hour: 10MiB of JSON in one
     // chunk, past two 4MiB frames.
     let rows = 4_000u64;

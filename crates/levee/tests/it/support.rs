@@ -53,6 +53,28 @@ pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.to_string_lossy())
 }
 
+/// A config that reads JSON events (their time in `timestamp`) from stdin
+/// into the table `database.table` of a lake at `dir/lake`.
+pub fn stdin_to_lake(dir: &Path, database: &str, table: &str) -> String {
+    format!(
+        r#"
+data_dir = {data}
+[sources.in]
+type = "stdin"
+tag = "in"
+parser = {{ type = "json", time_key = "timestamp" }}
+[outputs.lake]
+match = "in"
+type = "lake"
+lake = {lake}
+database = "{database}"
+table = "{table}"
+"#,
+        data = toml_path(&dir.join("data")),
+        lake = toml_path(&dir.join("lake")),
+    )
+}
+
 /// Runs `levee run` on a config written into `dir`, feeding `input` on
 /// stdin until it closes; returns what the process printed.
 pub fn run_with_stdin(dir: &Path, config: &str, input: &[u8]) -> Output {

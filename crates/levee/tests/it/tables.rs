@@ -124,23 +124,7 @@ fn ddl_for_duckdb_run_in_duckdb_counts_as_levee_query() {
         .args(["generate", "events", "--lines", "3000"])
         .args(["--start", "2018-09-01", "--days", "2", "--seed", "3", "-o"])
         .arg(&events));
-    let config = format!(
-        r#"
-data_dir = {data}
-[sources.in]
-type = "stdin"
-tag = "in"
-parser = {{ type = "json", time_key = "timestamp" }}
-[outputs.lake]
-match = "in"
-type = "lake"
-lake = {lake}
-database = "{DB}"
-table = "eventlog"
-"#,
-        data = crate::support::toml_path(&dir.join("data")),
-        lake = crate::support::toml_path(&dir.join("lake")),
-    );
+    let config = crate::support::stdin_to_lake(dir, DB, "eventlog");
     let run = crate::support::run_with_stdin(dir, &config, &std::fs::read(&events).unwrap());
     assert!(run.status.success(), "{run:?}");
     let lake = dir.join("lake");

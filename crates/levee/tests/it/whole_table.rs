@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::{duckdb, levee, ok, run_with_stdin, stdout, toml_path};
+use crate::support::{duckdb, levee, ok, run_with_stdin, stdin_to_lake, stdout};
 
 const DB: &str = "whole";
 const JSON: &str =
@@ -15,23 +15,7 @@ const JSON: &str =
 /// Writes `rows` events into each of `hours` (of 2018-09-01) through a
 /// `levee run` of its own, so every run adds new chunks.
 fn ingest(dir: &Path, hours: &[(u32, u32)]) {
-    let config = format!(
-        r#"
-data_dir = {data}
-[sources.in]
-type = "stdin"
-tag = "in"
-parser = {{ type = "json", time_key = "timestamp" }}
-[outputs.lake]
-match = "in"
-type = "lake"
-lake = {lake}
-database = "{DB}"
-table = "events"
-"#,
-        data = toml_path(&dir.join("data")),
-        lake = toml_path(&dir.join("lake")),
-    );
+    let config = stdin_to_lake(dir, DB, "events");
     let mut input = String::new();
     for &(hour, rows) in hours {
         for n in 0..rows {
