@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::support::{Running, levee, python, tailing_with_metrics};
+use crate::support::{Running, levee, tailing_with_metrics};
 
 #[test]
 fn circonus_lines_from_a_running_levee() {
@@ -328,28 +328,7 @@ fn prometheus_client_samples(page: &str) -> Samples {
     } else {
         "classic"
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/prometheus_parse.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .arg(format)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "prometheus_client refused the page: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let families: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let families = crate::metrics_endpoint::parse(format, page);
     let mut samples: Samples = families
         .iter()
         .flat_map(|f| f["samples"].as_array().unwrap().iter())
