@@ -455,6 +455,53 @@ fn bench_collect_metric_alternates_with_the_path_without_it() {
     assert!(times > 0.0, "{ratio}");
 }
 
+/// `levee bench compact` runs levee's compaction and DuckDB's COPY turn
+/// about on the same events, checks each wrote every row, and prints both.
+#[test]
+fn bench_compact_runs_levee_and_duckdb_on_the_same_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bench");
+    let out = ok(levee()
+        .args([
+            "bench", "compact", "--events", "3000", "--hours", "2", "--runs", "2", "--keep",
+        ])
+        .arg("--python")
+        .arg(crate::support::python())
+        .arg("--dir")
+        .arg(&dir));
+    let text = stdout(&out);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| contender"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "levee, DuckDB:\n{text}");
+    assert_eq!(rows[0][0], "levee compact");
+    assert!(rows[1][0].starts_with("DuckDB "), "{:?}", rows[1]);
+    for row in &rows {
+        assert_eq!(row.len(), 10, "{row:?}");
+        let records_per_sec: f64 = row[1].parse().unwrap();
+        let bytes_per_record: f64 = row[7].parse().unwrap();
+        assert!(records_per_sec > 0.0 && bytes_per_record > 0.0, "{row:?}");
+    }
+    // Two hours of event time: two hourly folders of Parquet.
+    let parquet = dir.join("lake/bench/events/parquet/dt=2018-09-01");
+    let hours = std::fs::read_dir(&parquet).unwrap().count();
+    assert_eq!(hours, 2, "{}", parquet.display());
+    for log in [
+        "run-0-levee.log",
+        "run-1-levee.log",
+        "run-0-duckdb.log",
+        "run-1-duckdb.log",
+    ] {
+        assert!(dir.join(log).exists(), "{log}");
+    }
+    assert!(
+        text.contains("levee against DuckDB: "),
+        "no ratio line:\n{text}"
+    );
+}
+
 #[test]
 fn bench_collect_refuses_what_it_cannot_run() {
     let tmp = tempfile::tempdir().unwrap();

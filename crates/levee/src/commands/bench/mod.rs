@@ -1,5 +1,6 @@
 //! `levee bench collect`: how fast the collector is, stage by stage, on one
-//! generated nginx log, in one run.
+//! generated nginx log, in one run. (`levee bench compact`, compaction
+//! against DuckDB, is in [`compact`].)
 //!
 //! 1. reading alone: the file's lines counted, nothing parsed (the ceiling);
 //! 2. the nginx parser alone, on one core;
@@ -17,6 +18,7 @@
 //! (tail -> its nginx regex parser -> file), the collector the goals are set
 //! against.
 
+mod compact;
 mod fluent_bit;
 mod stages;
 mod usage;
@@ -40,6 +42,8 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Reading, parsing and the whole collector path on a generated nginx log.
     Collect(CollectArgs),
+    /// Compaction of generated SparkPost-like events into Parquet, against DuckDB.
+    Compact(compact::CompactBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +103,7 @@ impl Stage {
 pub async fn bench(args: &BenchArgs) -> Result<ExitCode> {
     match &args.what {
         BenchWhat::Collect(a) => collect(a).await,
+        BenchWhat::Compact(a) => compact::bench(a).await,
     }
 }
 
