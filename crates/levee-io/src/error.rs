@@ -21,6 +21,14 @@ pub enum SourceError {
         /// What the system said.
         error: std::io::Error,
     },
+    /// A network source could not listen on its address.
+    #[error("listening on {addr}: {error}")]
+    Listen {
+        /// The address, as configured.
+        addr: String,
+        /// What the system said.
+        error: std::io::Error,
+    },
     /// The `generate` source's options were refused.
     #[error("generate: {0}")]
     Generate(#[from] levee_generate::OptionsError),

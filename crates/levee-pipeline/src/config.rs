@@ -275,12 +275,12 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
 
     let has_errors = check.found.iter().any(|e| e.level == Level::Error);
     if !has_errors {
-        let source_tags: Vec<(String, String)> = sources
+        let source_tags: Vec<(String, Option<String>)> = sources
             .iter()
             .map(|s| {
                 (
                     format!("sources.{}", s.name),
-                    s.source.tag().as_str().to_owned(),
+                    s.source.tag().map(|t| t.as_str().to_owned()),
                 )
             })
             .collect();

@@ -5,6 +5,7 @@
 //! tailed. Sources stop when the shutdown signal turns true, or at end of
 //! input when `exit_on_eof` is set, and send what they hold before returning.
 
+pub mod forward;
 pub mod generate;
 mod lines;
 pub mod multiline;
@@ -34,7 +35,9 @@ use crate::{SourceConfigError, SourceError};
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The tag of every event this source makes, such as `nginx.access`.
-    pub tag: String,
+    /// Required, except for `forward`, whose events keep their client's tag.
+    #[serde(default)]
+    pub tag: Option<String>,
     /// How each line is parsed: `"json"`, `"none"`, `"nginx"` or a table
     /// such as `{ type = "nginx", format = "combined" }`. Default: `none`.
     #[serde(default)]
@@ -67,14 +70,29 @@ pub enum SourceKind {
     Stdin(stdin::StdinConfig),
     /// Make realistic traffic (nginx access logs or email events).
     Generate(generate::GenerateConfig),
+    /// Take events from Fluentd-protocol clients (Fluent Bit, Fluentd).
+    Forward(forward::ForwardConfig),
 }
 
-/// A source kind's run, with its settings checked and inside it.
-type Run = Box<
+/// A source kind's run, with its settings checked and inside it: over
+/// lines it cuts and parses, or over events its protocol carries whole.
+enum Run {
+    Lines(LinesRun),
+    Events(EventsRun),
+}
+
+/// A line source's run.
+type LinesRun = Box<
     dyn FnOnce(
             lines::LineDecoder,
             SourceContext,
         ) -> Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>
+        + Send,
+>;
+
+/// An event source's run (its events come with their tags and records).
+type EventsRun = Box<
+    dyn FnOnce(SourceContext) -> Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>
         + Send,
 >;
 
@@ -84,12 +102,13 @@ where
     F: FnOnce(lines::LineDecoder, SourceContext) -> R + Send + 'static,
     R: Future<Output = Result<(), SourceError>> + Send + 'static,
 {
-    Box::new(move |decoder, ctx| Box::pin(run(decoder, ctx)))
+    Run::Lines(Box::new(move |decoder, ctx| Box::pin(run(decoder, ctx))))
 }
 
 /// A source checked and ready to run.
 pub struct Source {
-    tag: Tag,
+    /// `None` for a source whose events carry their own tags.
+    tag: Option<Tag>,
     parser: Parser,
     multiline: Option<multiline::MultilineRule>,
     time_error_field: Option<String>,
@@ -105,8 +124,19 @@ impl fmt::Debug for Source {
 impl SourceConfig {
     /// Checks the config once: the tag, the parser, the kind's settings.
     pub fn build(self) -> Result<Source, SourceConfigError> {
-        let tag =
-            Tag::parse(&self.tag).map_err(|e| SourceConfigError::invalid("tag", e.to_string()))?;
+        let tag = match (&self.tag, &self.kind) {
+            (Some(_), SourceKind::Forward(_)) => {
+                return Err(SourceConfigError::invalid(
+                    "tag",
+                    "a forward source's events keep the tag their client sent; leave `tag` out",
+                ));
+            }
+            (None, SourceKind::Forward(_)) => None,
+            (Some(tag), _) => Some(
+                Tag::parse(tag).map_err(|e| SourceConfigError::invalid("tag", e.to_string()))?,
+            ),
+            (None, _) => return Err(SourceConfigError::Kind("missing field `tag`".into())),
+        };
         if self.time_error_field.as_deref() == Some("") {
             return Err(SourceConfigError::invalid(
                 "time_error_field",
@@ -138,6 +168,16 @@ impl SourceConfig {
                 }
                 run_with(move |decoder, ctx| generate::run(c, decoder, ctx))
             }
+            SourceKind::Forward(c) => {
+                let c = c.build()?;
+                if self.multiline.is_some() {
+                    return Err(SourceConfigError::invalid(
+                        "multiline",
+                        "multiline applies to tail and stdin sources; forward takes whole records",
+                    ));
+                }
+                Run::Events(Box::new(move |ctx| Box::pin(forward::run(c, ctx))))
+            }
         };
         Ok(Source {
             tag,
@@ -151,17 +191,25 @@ impl SourceConfig {
 
 impl Source {
     /// The tag of every event this source makes (a line that does not
-    /// parse goes to `@ERROR` instead).
-    pub fn tag(&self) -> &Tag {
-        &self.tag
+    /// parse goes to `@ERROR` instead); `None` when its events carry
+    /// their own (`forward`), so any tag may come from it.
+    pub fn tag(&self) -> Option<&Tag> {
+        self.tag.as_ref()
     }
 
     /// Runs until its input ends (with `exit_on_eof`) or shutdown.
     pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
-        let decoder = lines::LineDecoder::new(self.tag, self.parser, &ctx)
-            .with_multiline(self.multiline)
-            .with_time_error_field(self.time_error_field);
-        (self.run)(decoder, ctx).await
+        match (self.run, self.tag) {
+            (Run::Lines(run), Some(tag)) => {
+                let decoder = lines::LineDecoder::new(tag, self.parser, &ctx)
+                    .with_multiline(self.multiline)
+                    .with_time_error_field(self.time_error_field);
+                run(decoder, ctx).await
+            }
+            (Run::Events(run), _) => run(ctx).await,
+            // `build` gives every line source its tag.
+            (Run::Lines(_), None) => Err(SourceError::Config("a line source without a tag".into())),
+        }
     }
 }
 
@@ -232,4 +280,72 @@ pub struct SourceMetrics {
     pub checkpoint_lag: Gauge,
     /// Files a `tail` source follows now.
     pub files_watched: Gauge,
+    /// Connections a network source has open now.
+    pub connections: Gauge,
+    /// Connections a network source closed for a fault, by reason.
+    pub connection_errors: ConnectionErrors,
+}
+
+/// Why a network source closes a connection: the `reason` label of
+/// `levee_source_connection_errors_total`.
+pub const CONNECTION_ERROR_REASONS: &[&str] = &[
+    // The frame's size, or its gzip entries', is over the limit.
+    "frame_too_large",
+    "decompressed_too_large",
+    "bad_gzip",
+    // Not the protocol: wrong types, garbage, a cut frame.
+    "invalid_frame",
+    // Empty, or starting with `@`.
+    "bad_tag",
+    // Fluent Bit's metrics or traces.
+    "unsupported_signal",
+    // Trickling: a frame not whole within `frame_timeout`.
+    "frame_timeout",
+    "idle_timeout",
+    // Over `max_connections`, closed at accept.
+    "too_many_connections",
+    // The `shared_key` handshake failed.
+    "auth_failed",
+    "tls",
+    // Reset by the peer, or another socket error.
+    "io",
+];
+
+/// One counter per [`CONNECTION_ERROR_REASONS`] entry.
+#[derive(Clone, Debug)]
+pub struct ConnectionErrors(Vec<(&'static str, Counter)>);
+
+impl ConnectionErrors {
+    /// Counters made by `make` for each reason (the registry's).
+    pub fn new(mut make: impl FnMut(&'static str) -> Counter) -> ConnectionErrors {
+        ConnectionErrors(
+            CONNECTION_ERROR_REASONS
+                .iter()
+                .map(|&r| (r, make(r)))
+                .collect(),
+        )
+    }
+
+    /// Counts one connection closed for `reason` (one of
+    /// [`CONNECTION_ERROR_REASONS`]).
+    pub fn inc(&self, reason: &str) {
+        debug_assert!(CONNECTION_ERROR_REASONS.contains(&reason), "{reason}");
+        if let Some((_, c)) = self.0.iter().find(|(r, _)| *r == reason) {
+            c.inc();
+        }
+    }
+
+    /// The count for `reason`.
+    pub fn get(&self, reason: &str) -> u64 {
+        self.0
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, c)| c.get())
+    }
+}
+
+impl Default for ConnectionErrors {
+    fn default() -> ConnectionErrors {
+        ConnectionErrors::new(|_| Counter::default())
+    }
 }

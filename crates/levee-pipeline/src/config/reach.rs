@@ -38,13 +38,21 @@ struct Known {
 
 /// What can reach each `match`, and what leaves unmatched.
 pub(super) fn check(
-    sources: &[(String, String)],
+    sources: &[(String, Option<String>)],
     filters: &[(String, &Filter)],
     outputs: &[(String, &TagPattern)],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut known: Vec<Known> = Vec::new();
+    // The literal leading parts of each rendered retag seen so far.
+    let mut rendered: Vec<Vec<String>> = Vec::new();
     for (component, tag) in sources {
+        // A source whose clients name the tags (forward) can make any
+        // tag: like a retag rendered from nothing literal.
+        let Some(tag) = tag else {
+            rendered.push(Vec::new());
+            continue;
+        };
         if !known.iter().any(|k| &k.tag == tag) {
             known.push(Known {
                 tag: tag.clone(),
@@ -55,8 +63,6 @@ pub(super) fn check(
             });
         }
     }
-    // The literal leading parts of each rendered retag seen so far.
-    let mut rendered: Vec<Vec<String>> = Vec::new();
 
     for (component, filter) in filters {
         let pattern = filter.pattern();

@@ -38,6 +38,8 @@ mod names {
     pub const MULTILINE_CUTS: &str = "multiline_cut_records";
     pub const CHECKPOINT_LAG: &str = "source_checkpoint_lag_bytes";
     pub const FILES_WATCHED: &str = "source_files_watched";
+    pub const CONNECTIONS: &str = "source_connections";
+    pub const CONNECTION_ERRORS: &str = "source_connection_errors";
     pub const FILTER_DROPPED: &str = "filter_dropped_events";
     pub const FILTER_EVENTS_IN: &str = "filter_events_in";
     pub const FILTER_EVENTS_OUT: &str = "filter_events_out";
@@ -53,6 +55,12 @@ mod names {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceReasonLabel {
+    source: String,
+    reason: String,
 }
 
 /// A route is to one output: labelled as the output's own series are.
@@ -102,6 +110,8 @@ pub struct Metrics {
     multiline_cuts: Family<SourceLabel, Counter>,
     checkpoint_lag: Family<SourceLabel, Gauge>,
     files_watched: Family<SourceLabel, Gauge>,
+    connections: Family<SourceLabel, Gauge>,
+    connection_errors: Family<SourceReasonLabel, Counter>,
     outputs: output::OutputFamilies,
     filter_dropped: Family<FilterLabel, Counter>,
     filter_events_in: Family<FilterLabel, Counter>,
@@ -162,6 +172,8 @@ impl Metrics {
             multiline_cuts: Family::default(),
             checkpoint_lag: Family::default(),
             files_watched: Family::default(),
+            connections: Family::default(),
+            connection_errors: Family::default(),
             filter_dropped: Family::default(),
             filter_events_in: Family::default(),
             filter_events_out: Family::default(),
@@ -214,6 +226,18 @@ impl Metrics {
             "Files a tail source follows now: open, or closed to make room for others (max_files) \
              and opened again when they change",
             m.files_watched.clone(),
+        );
+        registry.register(
+            names::CONNECTIONS,
+            "Connections a network source (forward) has open now",
+            m.connections.clone(),
+        );
+        registry.register(
+            names::CONNECTION_ERRORS,
+            "Connections a network source closed for a fault, by reason: frame_too_large, \
+             decompressed_too_large, bad_gzip, invalid_frame, bad_tag, unsupported_signal, \
+             frame_timeout, idle_timeout, too_many_connections, auth_failed, tls, io",
+            m.connection_errors.clone(),
         );
         registry.register(
             names::FILTER_DROPPED,
@@ -293,6 +317,15 @@ impl Metrics {
             multiline_cuts: self.multiline_cuts.get_or_create(&label).clone(),
             checkpoint_lag: self.checkpoint_lag.get_or_create(&label).clone(),
             files_watched: self.files_watched.get_or_create(&label).clone(),
+            connections: self.connections.get_or_create(&label).clone(),
+            connection_errors: levee_io::sources::ConnectionErrors::new(|reason| {
+                self.connection_errors
+                    .get_or_create(&SourceReasonLabel {
+                        source: name.to_owned(),
+                        reason: reason.to_owned(),
+                    })
+                    .clone()
+            }),
         }
     }
 

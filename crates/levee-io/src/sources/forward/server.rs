@@ -1,0 +1,316 @@
+//! The forward source's listener and its connections.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use levee_event::{Batch, Event, Ledger, Sent, Tag, Text};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::Forward;
+use super::decode::{self, Frame, FrameError, Scanner};
+use crate::SourceError;
+use crate::sources::lines::BATCH_EVENTS;
+use crate::sources::{SourceContext, SourceMetrics};
+
+/// How often a connection with chunks waiting for their acks looks at
+/// its ledger: an ack goes out within this of its events being stored.
+const ACK_POLL: Duration = Duration::from_millis(5);
+
+/// Bytes asked of the socket per read.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Why a connection ended early, as counted.
+#[derive(Debug)]
+enum Closed {
+    /// The pipeline is gone or shutting down: not the client's fault.
+    Stopping,
+    /// A reason for `levee_source_connection_errors_total`, and the log.
+    Error(&'static str, String),
+}
+
+impl From<FrameError> for Closed {
+    fn from(e: FrameError) -> Closed {
+        Closed::Error(e.reason(), e.to_string())
+    }
+}
+
+/// What every connection of the source shares.
+struct Shared {
+    config: Forward,
+    out: mpsc::Sender<Sent>,
+    metrics: SourceMetrics,
+    name: String,
+}
+
+pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), SourceError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| SourceError::Listen {
+            addr: config.listen.to_string(),
+            error,
+        })?;
+    let local = listener.local_addr().map_err(|error| SourceError::Listen {
+        addr: config.listen.to_string(),
+        error,
+    })?;
+    tracing::info!(source = %ctx.name, listen = %local, "forward source listening");
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let shared = Arc::new(Shared {
+        config,
+        out: ctx.out.clone(),
+        metrics: ctx.metrics.clone(),
+        name: ctx.name.clone(),
+    });
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = ctx.shutdown.changed() => break,
+            // Reap finished connections so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, or a connection reset before accept:
+                // the listener itself is fine.
+                tracing::warn!(source = %ctx.name, error = %e, "forward: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            ctx.metrics.connection_errors.inc("too_many_connections");
+            tracing::warn!(source = %ctx.name, %peer, "forward: too many connections, closing one");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let shutdown = ctx.shutdown.clone();
+        connections.spawn(async move {
+            shared.metrics.connections.inc();
+            let result = serve(stream, &shared, shutdown).await;
+            shared.metrics.connections.dec();
+            if let Err(Closed::Error(reason, message)) = result {
+                shared.metrics.connection_errors.inc(reason);
+                tracing::warn!(source = %shared.name, %peer, reason, "forward: closing connection: {message}");
+            }
+            drop(slot);
+        });
+    }
+    // Shutdown: stop reading; what was sent downstream is the pipeline's
+    // to drain. A chunk not yet acked is sent again by its client.
+    connections.shutdown().await;
+    drop(ctx);
+    Ok(())
+}
+
+/// A chunk waiting for its ack: answered once the ledger is done through
+/// the seq of the batch that carried its last events.
+struct Pending {
+    seq: u64,
+    chunk: Text,
+}
+
+/// One connection's state.
+struct Connection<'a> {
+    shared: &'a Shared,
+    ledger: Ledger,
+    pending: VecDeque<Pending>,
+    batch: Batch,
+    /// Chunks whose events are all in `batch` or sent before it.
+    chunks_in_batch: Vec<Text>,
+}
+
+async fn serve<S>(
+    mut stream: S,
+    shared: &Shared,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Closed>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = &shared.config;
+    let mut conn = Connection {
+        shared,
+        ledger: Ledger::new(),
+        pending: VecDeque::new(),
+        batch: Vec::new(),
+        chunks_in_batch: Vec::new(),
+    };
+    let mut buf = BytesMut::with_capacity(READ_BYTES);
+    let mut scanner = Scanner::new();
+    let mut last_read = Instant::now();
+    // When the first byte of the frame being read came.
+    let mut frame_started: Option<Instant> = None;
+    loop {
+        // Every whole frame buffered, then one batch out.
+        while let Some(len) = scanner.scan(&buf, config.limits.max_frame_bytes)? {
+            let frame = buf.split_to(len).freeze();
+            conn.frame(&frame).await?;
+        }
+        frame_started = if buf.is_empty() {
+            None
+        } else {
+            frame_started.or(Some(last_read))
+        };
+        conn.flush().await?;
+        conn.write_acks(&mut stream).await?;
+
+        let deadline = match frame_started {
+            Some(at) => at + config.frame_timeout,
+            None => last_read + config.idle_timeout,
+        };
+        let acks_due = !conn.pending.is_empty();
+        buf.reserve(READ_BYTES);
+        tokio::select! {
+            read = stream.read_buf(&mut buf) => {
+                let n = read.map_err(|e| Closed::Error("io", e.to_string()))?;
+                if n == 0 {
+                    if !buf.is_empty() {
+                        return Err(Closed::Error("invalid_frame", "the connection closed inside a frame".into()));
+                    }
+                    // The client is done; answer what it waits for.
+                    return conn.finish(&mut stream).await;
+                }
+                shared.metrics.bytes.inc_by(n as u64);
+                last_read = Instant::now();
+            }
+            _ = tokio::time::sleep(ACK_POLL), if acks_due => {}
+            _ = tokio::time::sleep_until(deadline), if !acks_due => {
+                return Err(match frame_started {
+                    Some(_) => Closed::Error("frame_timeout", format!("a frame took longer than frame_timeout ({:?})", config.frame_timeout)),
+                    None => Closed::Error("idle_timeout", format!("nothing sent for idle_timeout ({:?})", config.idle_timeout)),
+                });
+            }
+            _ = shutdown.changed() => return Err(Closed::Stopping),
+        }
+    }
+}
+
+impl Connection<'_> {
+    /// Takes one frame's events into the batch, sending full batches.
+    async fn frame(&mut self, bytes: &[u8]) -> Result<(), Closed> {
+        let frame = decode::frame(bytes)?;
+        let events = match frame {
+            Frame::Events(events) => events,
+            Frame::Ping(_) => {
+                return Err(Closed::Error(
+                    "auth_failed",
+                    "PING without a HELO: this source has no shared_key".into(),
+                ));
+            }
+        };
+        if events.tag.is_empty() || events.tag.starts_with('@') {
+            return Err(Closed::Error(
+                "bad_tag",
+                format!("tag {:?}: empty, or `@` (levee's own routes)", events.tag),
+            ));
+        }
+        let tag = Tag::new(&events.tag);
+        let mut entries = events.entries(&self.shared.config.limits)?;
+        while let Some(entry) = entries.next_entry() {
+            let (time, record) = entry?;
+            self.batch.push(Event::new(tag.clone(), time, record));
+            if self.batch.len() >= BATCH_EVENTS {
+                self.send().await?;
+            }
+        }
+        if let Some(chunk) = events.options.chunk {
+            self.chunks_in_batch.push(chunk);
+        }
+        Ok(())
+    }
+
+    /// Sends the batch with an ack; the chunks it completes wait on it.
+    async fn send(&mut self) -> Result<(), Closed> {
+        let batch = std::mem::take(&mut self.batch);
+        let (seq, ack) = self.ledger.issue();
+        let n = batch.len() as u64;
+        if !batch.is_empty() {
+            self.shared
+                .out
+                .send(Sent::acked(batch, ack))
+                .await
+                .map_err(|_| Closed::Stopping)?;
+            self.shared.metrics.events.inc_by(n);
+        }
+        for chunk in self.chunks_in_batch.drain(..) {
+            self.pending.push_back(Pending { seq, chunk });
+        }
+        Ok(())
+    }
+
+    /// Sends what the batch holds, if anything waits on it.
+    async fn flush(&mut self) -> Result<(), Closed> {
+        if self.batch.is_empty() && self.chunks_in_batch.is_empty() {
+            return Ok(());
+        }
+        self.send().await
+    }
+
+    /// Answers every chunk whose events are done.
+    async fn write_acks<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), Closed> {
+        let done = self.ledger.done_through();
+        let mut out = Vec::new();
+        while let Some(p) = self.pending.front() {
+            if done.is_none_or(|d| p.seq > d) {
+                break;
+            }
+            ack_frame(&p.chunk, &mut out);
+            self.pending.pop_front();
+        }
+        if !out.is_empty() {
+            stream
+                .write_all(&out)
+                .await
+                .map_err(|e| Closed::Error("io", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// At the client's end of stream: waits for the acks it asked for (its
+    /// half-closed socket still reads them), for as long as it takes.
+    async fn finish<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), Closed> {
+        self.flush().await?;
+        while !self.pending.is_empty() {
+            self.write_acks(stream).await?;
+            if !self.pending.is_empty() {
+                tokio::time::sleep(ACK_POLL).await;
+            }
+        }
+        let _ = stream.shutdown().await;
+        Ok(())
+    }
+}
+
+/// `{"ack": chunk}` as msgpack.
+fn ack_frame(chunk: &str, out: &mut Vec<u8>) {
+    out.push(0x81);
+    out.extend_from_slice(b"\xa3ack");
+    write_str(chunk.as_bytes(), out);
+}
+
+/// A msgpack string, in the shortest form.
+pub(super) fn write_str(s: &[u8], out: &mut Vec<u8>) {
+    let n = s.len();
+    if n < 32 {
+        out.push(0xa0 | n as u8);
+    } else if n < 256 {
+        out.extend_from_slice(&[0xd9, n as u8]);
+    } else if n < 65536 {
+        out.push(0xda);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xdb);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+    out.extend_from_slice(s);
+}
