@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod disk_buffer;
 mod flood;
+mod forward;
 mod health;
 mod isolation;
 mod lake_damage;
