@@ -286,7 +286,7 @@ pub fn frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
             // Bit writes it; an array of entries holds arrays (or nothing).
             let first = Reader::at(bytes, r.pos()).item();
             if n == 2 && !matches!(first, Ok(Item::Array(_))) {
-                (Mode::Message, Body::One(bytes, body_at), len - 3)
+                (Mode::Message, Body::One(bytes, body_at), len.checked_sub(3))
             } else {
                 let entries_at = r.pos();
                 for _ in 0..n {
@@ -295,13 +295,13 @@ pub fn frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
                 (
                     Mode::Forward,
                     Body::Array(bytes, entries_at, u64::from(n)),
-                    len - 2,
+                    len.checked_sub(2),
                 )
             }
         }
-        Item::Bin(b) | Item::Str(b) => (Mode::PackedForward, Body::Packed(b), len - 2),
+        Item::Bin(b) | Item::Str(b) => (Mode::PackedForward, Body::Packed(b), len.checked_sub(2)),
         Item::Int(_) | Item::UInt(_) | Item::Float(_) | Item::Ext(..) => {
-            (Mode::Message, Body::One(bytes, body_at), len - 3)
+            (Mode::Message, Body::One(bytes, body_at), len.checked_sub(3))
         }
         _ => {
             return Err(invalid(
@@ -319,9 +319,11 @@ pub fn frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
         }
         skip(&mut r, 1)?;
     }
+    // How many elements follow the events: none, or the options.
     let options = match rest {
-        0 => Options::default(),
-        1 => options(&mut r)?,
+        Some(0) => Options::default(),
+        Some(1) => options(&mut r)?,
+        None => return Err(invalid(0, "a frame has too few elements for its mode")),
         _ => return Err(invalid(0, "a frame has too many elements for its mode")),
     };
     if let Some(signal) = options.signal.filter(|&s| s != 0) {
@@ -515,10 +517,12 @@ fn time(r: &mut Reader<'_>) -> Result<i64, FrameError> {
     let at = r.pos();
     let nanos = match item(r)? {
         Item::Int(s) => s.checked_mul(1_000_000_000),
-        Item::Float(s) if s.is_finite() => {
-            let n = s * 1e9;
-            // `as` saturates; out of range is an error, not the year 2262.
-            (n.abs() < i64::MAX as f64).then_some(n as i64)
+        Item::Float(s) if s.is_finite() && s.abs() < (i64::MAX / 1_000_000_000) as f64 => {
+            // Whole seconds and the fraction apart: `s * 1e9` would round
+            // to 256 ns at today's times.
+            let whole = s.trunc();
+            let nanos = ((s - whole) * 1e9).round() as i64;
+            Some(whole as i64 * 1_000_000_000 + nanos)
         }
         Item::Ext(0, d) if d.len() == 8 => {
             let secs = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);

@@ -361,6 +361,8 @@ fn wrong_types_are_refused_with_their_place() {
         (b"\x92\x01\x90".to_vec(), "tag"),
         // one element only
         (b"\x91\xa1t".to_vec(), "elements"),
+        // Message mode without its record (found by proptest: an underflow)
+        (b"\x92\xa1t\x01\x80".to_vec(), "too few"),
         // the record is a string
         (b"\x93\xa1t\x01\xa1x".to_vec(), "record is a map"),
         // an entry that is not [time, record]
