@@ -28,6 +28,14 @@ pub enum LakeError {
         /// Why it cannot name the column.
         reason: &'static str,
     },
+    /// A column named in a table's layout settings that cannot be one.
+    #[error("invalid column `{name}`: {reason}")]
+    InvalidColumn {
+        /// The name refused.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A catalog file (schema or manifest) that cannot be read back.
     #[error("catalog file `{key}`: {reason}")]
     Catalog {

@@ -35,5 +35,7 @@ mod schema;
 
 pub use error::LakeError;
 pub use layout::{ChunkCompression, Partition, TableRef};
-pub use properties::{TableProperties, TimeField, UTC_OFFSET};
+pub use properties::{
+    ColumnName, ParquetLayout, PartitionBy, TableProperties, TimeField, UTC_OFFSET,
+};
 pub use store::{Chunk, Lake};

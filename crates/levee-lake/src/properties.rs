@@ -30,15 +30,137 @@ pub struct TableProperties {
     /// The column that holds each record's event time: RFC 3339 text in
     /// the chunks, a timestamp in Parquet and in queries.
     pub time_field: TimeField,
+    /// How compaction lays the table's Parquet out. Absent in files
+    /// written before levee had the settings, and when all are defaults,
+    /// so such files still read in older levees.
+    #[serde(default, skip_serializing_if = "ParquetLayout::is_default")]
+    pub parquet: ParquetLayout,
 }
 
 impl TableProperties {
-    /// Properties with this event-time column.
+    /// Properties with this event-time column and the default layout.
     pub fn new(time_field: TimeField) -> TableProperties {
         TableProperties {
             version: FORMAT_VERSION,
             time_field,
+            parquet: ParquetLayout::default(),
         }
+    }
+
+    /// The same, with this Parquet layout.
+    pub fn with_parquet(mut self, parquet: ParquetLayout) -> TableProperties {
+        self.parquet = parquet;
+        self
+    }
+}
+
+/// How compaction writes a table's Parquet: set on the lake output
+/// (`partition_by`, `sort_by`, `bloom_filters`, `target_file_size`), kept
+/// in `table.json`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetLayout {
+    /// The unit of the Parquet copy: an hour or a day.
+    #[serde(default)]
+    pub partition_by: PartitionBy,
+    /// The column rows are sorted by within each row group; `None` sorts by
+    /// the event-time column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<ColumnName>,
+    /// Columns given a bloom filter in every row group, so an equality
+    /// predicate on them skips the row groups that can't hold its value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bloom_filters: Vec<ColumnName>,
+    /// Bytes per Parquet file (as encoded so far) before the next file of
+    /// the unit is started; `None` leaves it to compaction's options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_file_size: Option<u64>,
+}
+
+impl ParquetLayout {
+    fn is_default(&self) -> bool {
+        *self == ParquetLayout::default()
+    }
+}
+
+/// The unit of a table's Parquet copy: what compaction writes, lists in one
+/// manifest and replaces at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionBy {
+    /// `parquet/dt=YYYY-MM-DD/hour=HH/`: partition columns `dt` and `hour`.
+    #[default]
+    Hour,
+    /// `parquet/dt=YYYY-MM-DD/`: partition column `dt` only, for tables
+    /// whose hours are small.
+    Day,
+}
+
+impl PartitionBy {
+    /// Reads `"hour"` or `"day"`.
+    pub fn parse(text: &str) -> Option<PartitionBy> {
+        match text {
+            "hour" => Some(PartitionBy::Hour),
+            "day" => Some(PartitionBy::Day),
+            _ => None,
+        }
+    }
+}
+
+/// A column of the table, as the layout settings name it: a top-level
+/// column, or a struct field as `parent.field` (as `levee tables --schema`
+/// shows them). Not a partition column.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ColumnName(String);
+
+impl ColumnName {
+    /// Checks the name.
+    pub fn new(name: &str) -> Result<ColumnName, LakeError> {
+        let reason = if name.is_empty() || name.len() > 512 {
+            Some("must be 1 to 512 characters")
+        } else if name.split('.').any(str::is_empty) {
+            Some("a dotted name needs a name on each side of every `.`")
+        } else if name
+            .split('.')
+            .next()
+            .is_some_and(|top| ["dt", "hour"].iter().any(|p| top.eq_ignore_ascii_case(p)))
+        {
+            Some("`dt` and `hour` are partition columns, in no file")
+        } else {
+            None
+        };
+        match reason {
+            None => Ok(ColumnName(name.to_owned())),
+            Some(reason) => Err(LakeError::InvalidColumn {
+                name: name.to_owned(),
+                reason,
+            }),
+        }
+    }
+
+    /// The name, dotted for a struct field.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path from the top-level column down.
+    pub fn parts(&self) -> impl Iterator<Item = &str> {
+        self.0.split('.')
+    }
+}
+
+impl TryFrom<String> for ColumnName {
+    type Error = LakeError;
+
+    fn try_from(name: String) -> Result<ColumnName, LakeError> {
+        ColumnName::new(&name)
+    }
+}
+
+impl From<ColumnName> for String {
+    fn from(name: ColumnName) -> String {
+        name.0
     }
 }
 
@@ -165,5 +287,38 @@ mod tests {
         assert_eq!(read_properties(&lake, &table).await.unwrap(), Some(props));
         let text = std::fs::read_to_string(dir.path().join("db/t/_levee/table.json")).unwrap();
         assert!(text.contains(r#""time_field": "ts""#), "{text}");
+        assert!(
+            !text.contains("parquet"),
+            "defaults are not written: {text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn parquet_layout_round_trips_and_old_files_read_as_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let table = TableRef::new("db", "t").unwrap();
+        let layout = ParquetLayout {
+            partition_by: PartitionBy::Day,
+            sort_by: Some(ColumnName::new("msys.id").unwrap()),
+            bloom_filters: vec![ColumnName::new("routing_domain").unwrap()],
+            target_file_size: Some(1 << 20),
+        };
+        let props = TableProperties::new(TimeField::default()).with_parquet(layout);
+        write_properties(&lake, &table, &props).await.unwrap();
+        assert_eq!(read_properties(&lake, &table).await.unwrap(), Some(props));
+        let old: TableProperties =
+            serde_json::from_str(r#"{"version":1,"time_field":"time"}"#).unwrap();
+        assert_eq!(old.parquet, ParquetLayout::default());
+    }
+
+    #[test]
+    fn column_names_are_checked() {
+        for good in ["routing_domain", "msys.message_event.id", "a b", "Time"] {
+            assert_eq!(ColumnName::new(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "a..b", ".a", "a.", "dt", "HOUR.x"] {
+            assert!(ColumnName::new(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -47,7 +47,7 @@ use bytes::Bytes;
 use levee_event::{Ack, Event};
 use levee_lake::layout::ZSTD_CHUNK_EXT;
 use levee_lake::properties::{TableProperties, write_properties};
-use levee_lake::{Lake, LakeError, TableRef, TimeField};
+use levee_lake::{ColumnName, Lake, LakeError, ParquetLayout, PartitionBy, TableRef, TimeField};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use prometheus_client::metrics::counter::Counter;
@@ -105,6 +105,40 @@ pub struct LakeConfig {
     /// should agree on it.
     #[serde(default = "default_time_field")]
     pub time_field: String,
+    /// How compaction partitions the table's Parquet: `"hour"` (the
+    /// default; `parquet/dt=…/hour=…/`, partition columns `dt` and `hour`)
+    /// or `"day"` (`parquet/dt=…/`, partition column `dt` only: for tables
+    /// whose hours are small, as engines read a few large files faster
+    /// than many small ones). JSON chunks stay hourly either way. In day
+    /// mode a day is compacted, and replaced, as one; it is due once its
+    /// last hour is over.
+    #[serde(default = "default_partition_by")]
+    pub partition_by: String,
+    /// The column rows are sorted by within each Parquet row group, so that
+    /// a range or equality predicate on it skips row groups by their
+    /// min/max statistics. Default: the event-time column. A struct field
+    /// is named `parent.field`.
+    #[serde(default)]
+    pub sort_by: Option<String>,
+    /// Columns that get a Parquet bloom filter in every row group (equality
+    /// columns such as `routing_domain` or `message_id`): a query with
+    /// `col = 'value'` skips the row groups that can't hold the value. A
+    /// struct field is named `parent.field`. Default: none.
+    #[serde(default)]
+    pub bloom_filters: Vec<String>,
+    /// The size a Parquet file of the table grows to before compaction
+    /// starts the unit's next file (`part-1`, `part-2`, ...), as encoded.
+    /// Default 128MiB, what Athena, Trino and Spark read well.
+    #[serde(default = "default_target_file_size")]
+    pub target_file_size: Size,
+}
+
+fn default_partition_by() -> String {
+    "hour".into()
+}
+
+fn default_target_file_size() -> Size {
+    Size(128 * 1024 * 1024)
 }
 
 fn default_lake() -> String {
@@ -155,6 +189,7 @@ impl LakeConfig {
         }
         let time_field = TimeField::new(&self.time_field)
             .map_err(|e| SinkConfigError::new("time_field", e.to_string()))?;
+        let parquet = self.parquet_layout()?;
         Ok(LakeSettings {
             lake: self.lake,
             table,
@@ -162,6 +197,43 @@ impl LakeConfig {
             chunk_max_bytes: self.chunk_max_bytes.as_usize(),
             chunk_interval: self.chunk_interval.0,
             time_field,
+            parquet,
+        })
+    }
+
+    fn parquet_layout(&self) -> Result<ParquetLayout, SinkConfigError> {
+        let partition_by = PartitionBy::parse(&self.partition_by).ok_or_else(|| {
+            SinkConfigError::new(
+                "partition_by",
+                format!("must be \"hour\" or \"day\", not {:?}", self.partition_by),
+            )
+        })?;
+        let column = |key: &'static str, name: &str| -> Result<ColumnName, SinkConfigError> {
+            ColumnName::new(name).map_err(|e| SinkConfigError::new(key, e.to_string()))
+        };
+        let sort_by = self
+            .sort_by
+            .as_deref()
+            .map(|name| column("sort_by", name))
+            .transpose()?;
+        let mut bloom_filters = Vec::new();
+        for name in &self.bloom_filters {
+            let name = column("bloom_filters", name)?;
+            if !bloom_filters.contains(&name) {
+                bloom_filters.push(name);
+            }
+        }
+        if self.target_file_size.0 < 1024 * 1024 {
+            return Err(SinkConfigError::new(
+                "target_file_size",
+                "must be at least 1MiB",
+            ));
+        }
+        Ok(ParquetLayout {
+            partition_by,
+            sort_by,
+            bloom_filters,
+            target_file_size: Some(self.target_file_size.0),
         })
     }
 }
@@ -180,6 +252,8 @@ pub struct LakeSettings {
     chunk_interval: Duration,
     /// A name a column can have.
     time_field: TimeField,
+    /// Checked names; stored in the table's properties for compaction.
+    parquet: ParquetLayout,
 }
 
 impl OpenSink for LakeSettings {
@@ -217,6 +291,8 @@ struct LakeSink {
     chunk_interval: Duration,
     /// The event-time column each record is led by.
     time_field: TimeField,
+    /// Stored with it in the table's properties.
+    parquet: ParquetLayout,
     /// The table's properties are stored (before the first chunk).
     properties_stored: bool,
     /// Open chunks by hour since the epoch.
@@ -264,6 +340,7 @@ impl LakeSink {
             chunk_max_bytes: settings.chunk_max_bytes,
             chunk_interval: settings.chunk_interval,
             time_field: settings.time_field.clone(),
+            parquet: settings.parquet.clone(),
             properties_stored: false,
             open: BTreeMap::new(),
             writes: 0,
@@ -466,7 +543,8 @@ impl LakeSink {
         if !self.properties_stored && !self.sealed.is_empty() {
             // Before any chunk, so compaction never reads a chunk of the
             // column without knowing the column.
-            let props = TableProperties::new(self.time_field.clone());
+            let props =
+                TableProperties::new(self.time_field.clone()).with_parquet(self.parquet.clone());
             write_properties(&self.lake, &self.table, &props).await?;
             self.properties_stored = true;
         }
@@ -623,6 +701,10 @@ mod tests {
             chunk_max_bytes: default_chunk_max_bytes(),
             chunk_interval: default_chunk_interval(),
             time_field: default_time_field(),
+            partition_by: default_partition_by(),
+            sort_by: None,
+            bloom_filters: Vec::new(),
+            target_file_size: default_target_file_size(),
         }
     }
 
@@ -1256,6 +1338,35 @@ mod tests {
             [
                 r#"{"ts":"2018-09-01T00:00:00Z","n":1,"ts_":"their own","TS_":2,"time":"not the column"}"#
             ]
+        );
+    }
+
+    #[test]
+    fn parquet_layout_settings_are_checked_in_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.partition_by = "day".into();
+        c.sort_by = Some("msys.ts".into());
+        c.bloom_filters = vec!["routing_domain".into(), "routing_domain".into()];
+        let built = c.build().unwrap().parquet;
+        assert_eq!(built.partition_by, PartitionBy::Day);
+        assert_eq!(built.sort_by.unwrap().as_str(), "msys.ts");
+        assert_eq!(built.bloom_filters.len(), 1);
+        assert_eq!(built.target_file_size, Some(128 << 20));
+        let refused = |f: &dyn Fn(&mut LakeConfig)| {
+            let mut c = config(dir.path());
+            f(&mut c);
+            c.build().unwrap_err().key
+        };
+        assert_eq!(refused(&|c| c.partition_by = "week".into()), "partition_by");
+        assert_eq!(refused(&|c| c.sort_by = Some("dt".into())), "sort_by");
+        assert_eq!(
+            refused(&|c| c.bloom_filters = vec!["a..b".into()]),
+            "bloom_filters"
+        );
+        assert_eq!(
+            refused(&|c| c.target_file_size = Size(1000)),
+            "target_file_size"
         );
     }
 
