@@ -19,7 +19,7 @@ use super::chunk::{self, Fetched, Lines};
 use super::plan::HourState;
 use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
-use super::writer::PartWriter;
+use super::writer::{FileLayout, PartWriter};
 use crate::schema::{TableSchema, prepare_record};
 use crate::{Lake, LakeError, TableRef};
 
@@ -34,6 +34,7 @@ pub(crate) async fn write_parquet(
     scan: &Scan,
     schema: &TableSchema,
     time_field: Option<&str>,
+    layout: &FileLayout,
 ) -> Result<Vec<OutputFile>, LakeError> {
     let arrow_schema = schema.to_arrow();
     // Parquet cannot hold rows without columns; the report shows the rows unwritten.
@@ -47,6 +48,7 @@ pub(crate) async fn write_parquet(
         &state.partition,
         arrow_schema.clone(),
         opts,
+        layout,
         first_part,
     )?;
     let records = Records {

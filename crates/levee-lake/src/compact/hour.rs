@@ -22,6 +22,7 @@ use super::report::{
     CompactReason, CompactReport, FailedChunk, HourReport, OutputFile, SchemaChange, SkipReason,
     SkippedHour,
 };
+use super::writer::FileLayout;
 use super::{chunk, decode, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
 use crate::schema::TableSchema;
@@ -39,6 +40,7 @@ pub(crate) async fn compact_hour(
     reason: CompactReason,
     schema: &mut TableSchema,
     time_field: Option<&str>,
+    layout: &FileLayout,
     report: &mut CompactReport,
 ) -> Result<(), LakeError> {
     let p = &state.partition;
@@ -92,7 +94,7 @@ pub(crate) async fn compact_hour(
     }
 
     let written = decode::write_parquet(
-        lake, table, opts, state, &fetched, &scan, schema, time_field,
+        lake, table, opts, state, &fetched, &scan, schema, time_field, layout,
     )
     .await?;
 

@@ -41,12 +41,13 @@ pub use report::{
     SchemaChange, SkipReason, SkippedHour,
 };
 
-use crate::properties::{TimeField, read_properties};
+use crate::properties::{TableProperties, read_properties};
 use crate::schema::{Changes, TableSchema, prepare_record};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
 pub use lock::{LockWait, TableLock};
 use plan::Status;
 use std::time::Duration;
+use writer::FileLayout;
 
 /// Which hours of a table to consider.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,7 @@ pub struct CompactOptions {
     /// Rows per Parquet file; a larger hour is split into several files.
     pub max_file_rows: usize,
     /// Bytes per Parquet file (as encoded so far); a larger hour is split.
+    /// A table's own `target_file_size` (in its properties) wins.
     pub max_file_bytes: usize,
     /// Rows per row group.
     pub row_group_rows: usize,
@@ -138,7 +140,7 @@ impl Default for CompactOptions {
             force: false,
             allow_fewer_rows: false,
             max_file_rows: 1 << 20,
-            max_file_bytes: 256 << 20,
+            max_file_bytes: 128 << 20,
             row_group_rows: 1 << 18,
             row_group_bytes: 128 << 20,
             batch_rows: 8192,
@@ -194,8 +196,9 @@ async fn compact_locked(
     progress: &dyn Progress,
 ) -> Result<CompactReport, LakeError> {
     let concurrency = opts.fetch_concurrency;
-    let (mut schema, time_field) = table_schema(lake, table, concurrency).await?;
-    let time_field = time_field.as_ref().map(TimeField::as_str);
+    let (mut schema, props) = table_schema(lake, table, concurrency).await?;
+    let layout = FileLayout::of(props.as_ref());
+    let time_field = props.as_ref().map(|p| p.time_field.as_str());
     let initial = schema.clone();
     let mut report = CompactReport::new(table);
     report.purged_files = catalog::purge_retired(lake, table, opts.grace).await?;
@@ -241,6 +244,7 @@ async fn compact_locked(
                 reason,
                 &mut schema,
                 time_field,
+                &layout,
                 &mut report,
             )
             .await?;
@@ -329,8 +333,7 @@ pub async fn planned_hours(
 }
 
 /// The catalog's schema, rebuilt from the manifests (and stored again) if
-/// `schema.json` is gone, and the table's event-time column, if its
-/// properties name one. A catalog that holds a column of that name of
+/// `schema.json` is gone, and the table's properties, if it has them. A catalog that holds a column of that name of
 /// another type (compacted before the table had the column) gives it up to
 /// the event time, and is stored again: see
 /// [`TableSchema::claim_time_column`].
@@ -338,13 +341,14 @@ async fn table_schema(
     lake: &Lake,
     table: &TableRef,
     concurrency: usize,
-) -> Result<(TableSchema, Option<TimeField>), LakeError> {
-    let time_field = read_properties(lake, table).await?.map(|p| p.time_field);
+) -> Result<(TableSchema, Option<TableProperties>), LakeError> {
+    let props = read_properties(lake, table).await?;
+    let time_field = props.as_ref().map(|p| &p.time_field);
     let (mut schema, stored) = match catalog::read_schema(lake, table).await? {
         Some(schema) => (schema, true),
         None => match plan::schema_from_manifests(lake, table, concurrency).await? {
             Some(schema) => (schema, false),
-            None => return Ok((TableSchema::default(), time_field)),
+            None => return Ok((TableSchema::default(), props)),
         },
     };
     let claimed = time_field
@@ -353,5 +357,5 @@ async fn table_schema(
     if claimed || !stored {
         catalog::write_schema(lake, table, &schema).await?;
     }
-    Ok((schema, time_field))
+    Ok((schema, props))
 }

@@ -2,6 +2,7 @@
 
 mod event_time;
 mod lake;
+mod layout;
 mod output;
 mod scan;
 mod slt;

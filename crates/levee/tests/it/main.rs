@@ -20,6 +20,7 @@ mod metrics_export;
 // /proc for memory, renameat2 for the fault.
 #[cfg(target_os = "linux")]
 mod outage;
+mod parquet_layout;
 mod readme;
 mod restart;
 mod slow_pipe;
