@@ -129,16 +129,12 @@ pub struct LakeConfig {
     /// The size a Parquet file of the table grows to before compaction
     /// starts the unit's next file (`part-1`, `part-2`, ...), as encoded.
     /// Default 128MiB, what Athena, Trino and Spark read well.
-    #[serde(default = "default_target_file_size")]
-    pub target_file_size: Size,
+    #[serde(default)]
+    pub target_file_size: Option<Size>,
 }
 
 fn default_partition_by() -> String {
     "hour".into()
-}
-
-fn default_target_file_size() -> Size {
-    Size(128 * 1024 * 1024)
 }
 
 fn default_lake() -> String {
@@ -208,6 +204,13 @@ impl LakeConfig {
                 format!("must be \"hour\" or \"day\", not {:?}", self.partition_by),
             )
         })?;
+        // Compaction does not write day partitions yet.
+        if partition_by == PartitionBy::Day {
+            return Err(SinkConfigError::new(
+                "partition_by",
+                "\"day\" is not supported yet; use \"hour\"",
+            ));
+        }
         let column = |key: &'static str, name: &str| -> Result<ColumnName, SinkConfigError> {
             ColumnName::new(name).map_err(|e| SinkConfigError::new(key, e.to_string()))
         };
@@ -223,7 +226,7 @@ impl LakeConfig {
                 bloom_filters.push(name);
             }
         }
-        if self.target_file_size.0 < 1024 * 1024 {
+        if self.target_file_size.is_some_and(|s| s.0 < 1024 * 1024) {
             return Err(SinkConfigError::new(
                 "target_file_size",
                 "must be at least 1MiB",
@@ -233,7 +236,7 @@ impl LakeConfig {
             partition_by,
             sort_by,
             bloom_filters,
-            target_file_size: Some(self.target_file_size.0),
+            target_file_size: self.target_file_size.map(|s| s.0),
         })
     }
 }
@@ -704,7 +707,7 @@ mod tests {
             partition_by: default_partition_by(),
             sort_by: None,
             bloom_filters: Vec::new(),
-            target_file_size: default_target_file_size(),
+            target_file_size: None,
         }
     }
 
@@ -1345,14 +1348,13 @@ mod tests {
     fn parquet_layout_settings_are_checked_in_config() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
-        c.partition_by = "day".into();
         c.sort_by = Some("msys.ts".into());
         c.bloom_filters = vec!["routing_domain".into(), "routing_domain".into()];
         let built = c.build().unwrap().parquet;
-        assert_eq!(built.partition_by, PartitionBy::Day);
+        assert_eq!(built.partition_by, PartitionBy::Hour);
         assert_eq!(built.sort_by.unwrap().as_str(), "msys.ts");
         assert_eq!(built.bloom_filters.len(), 1);
-        assert_eq!(built.target_file_size, Some(128 << 20));
+        assert_eq!(built.target_file_size, None);
         let refused = |f: &dyn Fn(&mut LakeConfig)| {
             let mut c = config(dir.path());
             f(&mut c);
@@ -1365,7 +1367,7 @@ mod tests {
             "bloom_filters"
         );
         assert_eq!(
-            refused(&|c| c.target_file_size = Size(1000)),
+            refused(&|c| c.target_file_size = Some(Size(1000))),
             "target_file_size"
         );
     }
