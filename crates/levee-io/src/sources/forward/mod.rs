@@ -18,13 +18,22 @@
 //! A frame that breaks the protocol or a limit closes its connection and
 //! is counted in `levee_source_connection_errors_total{reason}`; other
 //! connections go on.
+//!
+//! With `shared_key`, a connection starts with the handshake
+//! (`handshake.rs`); with `tls`, inside a rustls session.
 
 pub mod decode;
+mod handshake;
 pub mod msgpack;
 mod server;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use serde::Deserialize;
 
@@ -64,6 +73,35 @@ pub struct ForwardConfig {
     /// closed (default `"300s"`); its client reconnects when it has more.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Interval,
+    /// A key every client must prove it holds (Fluentd's and Fluent Bit's
+    /// `shared_key`): the server opens each connection with `HELO`, and a
+    /// client whose `PING` digest is wrong gets `PONG` false and is closed.
+    /// Default: none, no handshake.
+    #[serde(default)]
+    pub shared_key: Option<String>,
+    /// The name this server gives in its `PONG` (Fluentd's
+    /// `self_hostname`). Default `"levee"`.
+    #[serde(default = "default_self_hostname")]
+    pub self_hostname: String,
+    /// TLS: `{ cert = "server.pem", key = "server.key" }`, PEM files (the
+    /// certificate chain, then the private key). Clients then connect with
+    /// TLS (Fluent Bit's `tls on`, Fluentd's `transport tls`). Default: off.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The forward source's certificate and key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the server's certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file of its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+fn default_self_hostname() -> String {
+    "levee".into()
 }
 
 fn default_listen() -> String {
@@ -98,6 +136,9 @@ pub(crate) struct Forward {
     pub(crate) max_connections: usize,
     pub(crate) frame_timeout: Duration,
     pub(crate) idle_timeout: Duration,
+    /// The handshake's key and this server's name, when asked for.
+    pub(crate) shared_key: Option<(Vec<u8>, String)>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ForwardConfig {
@@ -142,6 +183,13 @@ impl ForwardConfig {
                 ));
             }
         }
+        if self.shared_key.as_deref() == Some("") {
+            return Err(SourceConfigError::invalid(
+                "shared_key",
+                "shared_key must not be empty; leave it out for no handshake",
+            ));
+        }
+        let tls = self.tls.as_ref().map(TlsConfig::build).transpose()?;
         Ok(Forward {
             listen,
             limits: decode::Limits {
@@ -151,7 +199,43 @@ impl ForwardConfig {
             max_connections: self.max_connections,
             frame_timeout: self.frame_timeout.0,
             idle_timeout: self.idle_timeout.0,
+            shared_key: self
+                .shared_key
+                .map(|key| (key.into_bytes(), self.self_hostname)),
+            tls,
         })
+    }
+}
+
+impl TlsConfig {
+    /// Reads the certificate and key once, at start.
+    fn build(&self) -> Result<Arc<rustls::ServerConfig>, SourceConfigError> {
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                SourceConfigError::invalid("tls.cert", format!("{}: {e}", self.cert.display()))
+            })?;
+        if certs.is_empty() {
+            return Err(SourceConfigError::invalid(
+                "tls.cert",
+                format!("{}: no certificate in it", self.cert.display()),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| {
+            SourceConfigError::invalid("tls.key", format!("{}: {e}", self.key.display()))
+        })?;
+        // ring, as `levee metrics export` uses: rustls marks it deprecated
+        // for its lack of post-quantum key exchange, and the provider that
+        // has it (aws-lc-rs) needs cmake and a long C build.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SourceConfigError::invalid("tls", e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| SourceConfigError::invalid("tls", e.to_string()))?;
+        Ok(Arc::new(config))
     }
 }
 

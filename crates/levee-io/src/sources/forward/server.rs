@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::Forward;
 use super::decode::{self, Frame, FrameError, Scanner};
+use super::handshake;
 use crate::SourceError;
 use crate::sources::lines::BATCH_EVENTS;
 use crate::sources::{SourceContext, SourceMetrics};
@@ -96,7 +97,17 @@ pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), S
         let shutdown = ctx.shutdown.clone();
         connections.spawn(async move {
             shared.metrics.connections.inc();
-            let result = serve(stream, &shared, shutdown).await;
+            let result = match shared.config.tls.clone() {
+                None => serve(stream, &shared, shutdown).await,
+                Some(tls) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(shared.config.frame_timeout, accept).await {
+                        Ok(Ok(stream)) => serve(stream, &shared, shutdown).await,
+                        Ok(Err(e)) => Err(Closed::Error("tls", e.to_string())),
+                        Err(_) => Err(Closed::Error("tls", "no TLS handshake within frame_timeout".into())),
+                    }
+                }
+            };
             shared.metrics.connections.dec();
             if let Err(Closed::Error(reason, message)) = result {
                 shared.metrics.connection_errors.inc(reason);
@@ -119,6 +130,16 @@ struct Pending {
     chunk: Text,
 }
 
+/// Where a connection is in the `shared_key` handshake.
+enum Auth {
+    /// No key configured: events from the first frame.
+    Off,
+    /// HELO sent with this nonce; the next frame must be the PING.
+    Waiting([u8; handshake::NONCE_BYTES]),
+    /// PONG true sent.
+    Done,
+}
+
 /// One connection's state.
 struct Connection<'a> {
     shared: &'a Shared,
@@ -127,6 +148,9 @@ struct Connection<'a> {
     batch: Batch,
     /// Chunks whose events are all in `batch` or sent before it.
     chunks_in_batch: Vec<Text>,
+    auth: Auth,
+    /// Bytes to write to the client: the handshake's, acks.
+    replies: Vec<u8>,
 }
 
 async fn serve<S>(
@@ -144,7 +168,16 @@ where
         pending: VecDeque::new(),
         batch: Vec::new(),
         chunks_in_batch: Vec::new(),
+        auth: Auth::Off,
+        replies: Vec::new(),
     };
+    if config.shared_key.is_some() {
+        let nonce = handshake::nonce()
+            .ok_or_else(|| Closed::Error("auth_failed", "no secure random nonce".into()))?;
+        handshake::helo(&nonce, &mut conn.replies);
+        conn.auth = Auth::Waiting(nonce);
+        conn.write_replies(&mut stream).await?;
+    }
     let mut buf = BytesMut::with_capacity(READ_BYTES);
     let mut scanner = Scanner::new();
     let mut last_read = Instant::now();
@@ -154,7 +187,11 @@ where
         // Every whole frame buffered, then one batch out.
         while let Some(len) = scanner.scan(&buf, config.limits.max_frame_bytes)? {
             let frame = buf.split_to(len).freeze();
-            conn.frame(&frame).await?;
+            if let Err(e) = conn.frame(&frame).await {
+                // A refused PING still gets its PONG false.
+                let _ = conn.write_replies(&mut stream).await;
+                return Err(e);
+            }
         }
         frame_started = if buf.is_empty() {
             None
@@ -162,7 +199,8 @@ where
             frame_started.or(Some(last_read))
         };
         conn.flush().await?;
-        conn.write_acks(&mut stream).await?;
+        conn.due_acks();
+        conn.write_replies(&mut stream).await?;
 
         let deadline = match frame_started {
             Some(at) => at + config.frame_timeout,
@@ -199,12 +237,29 @@ impl Connection<'_> {
     /// Takes one frame's events into the batch, sending full batches.
     async fn frame(&mut self, bytes: &[u8]) -> Result<(), Closed> {
         let frame = decode::frame(bytes)?;
-        let events = match frame {
-            Frame::Events(events) => events,
-            Frame::Ping(_) => {
+        let events = match (frame, &self.auth) {
+            (Frame::Events(events), Auth::Off | Auth::Done) => events,
+            (Frame::Ping(ping), Auth::Waiting(nonce)) => {
+                let (key, hostname) = self.shared.config.shared_key.as_ref().ok_or_else(|| {
+                    Closed::Error("auth_failed", "a handshake without a key".into())
+                })?;
+                handshake::pong(&ping, nonce, key, hostname, &mut self.replies)
+                    .map_err(|reason| Closed::Error("auth_failed", reason))?;
+                self.auth = Auth::Done;
+                return Ok(());
+            }
+            (Frame::Events(_), Auth::Waiting(_)) => {
                 return Err(Closed::Error(
                     "auth_failed",
-                    "PING without a HELO: this source has no shared_key".into(),
+                    "events before the shared_key handshake".into(),
+                ));
+            }
+            (Frame::Ping(_), _) => {
+                return Err(Closed::Error(
+                    "auth_failed",
+                    "a PING this source did not ask for (it has no shared_key, or the client is \
+                     already in)"
+                        .into(),
                 ));
             }
         };
@@ -256,23 +311,33 @@ impl Connection<'_> {
         self.send().await
     }
 
-    /// Answers every chunk whose events are done.
-    async fn write_acks<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), Closed> {
+    /// Queues the answer of every chunk whose events are done.
+    fn due_acks(&mut self) {
         let done = self.ledger.done_through();
-        let mut out = Vec::new();
         while let Some(p) = self.pending.front() {
             if done.is_none_or(|d| p.seq > d) {
                 break;
             }
-            ack_frame(&p.chunk, &mut out);
+            ack_frame(&p.chunk, &mut self.replies);
             self.pending.pop_front();
         }
-        if !out.is_empty() {
-            stream
-                .write_all(&out)
-                .await
-                .map_err(|e| Closed::Error("io", e.to_string()))?;
+    }
+
+    /// Writes what is queued for the client.
+    async fn write_replies<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), Closed> {
+        if self.replies.is_empty() {
+            return Ok(());
         }
+        stream
+            .write_all(&self.replies)
+            .await
+            .map_err(|e| Closed::Error("io", e.to_string()))?;
+        // TLS holds written bytes until flushed.
+        stream
+            .flush()
+            .await
+            .map_err(|e| Closed::Error("io", e.to_string()))?;
+        self.replies.clear();
         Ok(())
     }
 
@@ -281,7 +346,8 @@ impl Connection<'_> {
     async fn finish<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), Closed> {
         self.flush().await?;
         while !self.pending.is_empty() {
-            self.write_acks(stream).await?;
+            self.due_acks();
+            self.write_replies(stream).await?;
             if !self.pending.is_empty() {
                 tokio::time::sleep(ACK_POLL).await;
             }
