@@ -2,6 +2,7 @@
 //! Fluent Bit 5.1.1 sent (crates/levee-io/tests/data/forward/), the
 //! `fluent-logger` Python package, and hostile connections.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -211,20 +212,24 @@ fn fluent_bit_captures_are_taken_and_acked_only_once_stored() {
     );
 }
 
-fn client(addr: &str, mode: &str, n: usize) -> Value {
+/// Runs `forward_client.py` with `env`; its JSON, or its error.
+fn try_client(addr: &str, mode: &str, n: usize, env: &[(&str, &OsStr)]) -> Result<Value, String> {
     let (host, port) = addr.rsplit_once(':').unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/forward_client.py");
     let out = Command::new(python())
         .arg(script)
         .args([host, port, mode, &n.to_string()])
+        .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "forward_client.py {mode}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn client(addr: &str, mode: &str, n: usize) -> Value {
+    try_client(addr, mode, n, &[]).unwrap_or_else(|e| panic!("forward_client.py {mode}: {e}"))
 }
 
 /// The fluent-logger package (Message mode, EventTime) and our own client
@@ -544,4 +549,62 @@ fn a_blocked_output_stops_the_source_reading_its_socket() {
     let read = sample(&page, "levee_source_bytes_total{source=\"fw\"}").unwrap();
     assert!(read < (64 << 20) as f64, "levee read {read} bytes");
     reader.go.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// With `shared_key` and `tls`: a client holding the key, over TLS, gets
+/// the server's HELO, its PONG (whose digest proves the server holds the
+/// key too) and its ack; a wrong key, events before the handshake, and a
+/// client without TLS are each refused and counted.
+#[test]
+fn a_shared_key_over_tls_lets_the_right_client_in_and_keeps_others_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../levee-io/tests/data/forward");
+    let cert = data.join("tls_test_cert.pem");
+    let key = data.join("tls_test_key.pem");
+    let f = start(
+        dir.path(),
+        &format!(
+            "shared_key = \"s3cret\"\ntls = {{ cert = {}, key = {} }}",
+            toml_path(&cert),
+            toml_path(&key)
+        ),
+        &file_output("all", "**", &out, ""),
+    );
+    let with = |key: Option<&str>| {
+        let mut env = vec![("FORWARD_TLS_CA", cert.as_os_str())];
+        if let Some(key) = key {
+            env.push(("FORWARD_SHARED_KEY", OsStr::new(key)));
+        }
+        try_client(&f.forward, "packed", 100, &env)
+    };
+
+    let acked = with(Some("s3cret")).expect("the right key is let in");
+    assert_eq!(acked["acks"].as_array().unwrap().len(), 1);
+    assert_eq!(lines(&out).len(), 100);
+
+    let refused = with(Some("wrong")).expect_err("a wrong key is refused");
+    assert!(
+        refused.contains("refused") && refused.contains("shared_key mismatch"),
+        "{refused}"
+    );
+    wait_until(Duration::from_secs(10), "auth_failed counted", || {
+        (errors(&f, "auth_failed") == 1.0).then_some(())
+    });
+    // A client that skips the handshake: the first answer is the HELO, not
+    // its ack, and its events are refused.
+    let skipped = with(None).expect_err("events before the handshake");
+    assert!(skipped.contains("HELO"), "{skipped}");
+    wait_until(Duration::from_secs(10), "auth_failed counted", || {
+        (errors(&f, "auth_failed") == 2.0).then_some(())
+    });
+
+    // Plain TCP to a TLS port.
+    let mut plain = TcpStream::connect(&f.forward).unwrap();
+    plain.write_all(&fixture("capture_default.bin")).unwrap();
+    read_to_close(&mut plain);
+    wait_until(Duration::from_secs(10), "the plain client counted", || {
+        (errors(&f, "tls") == 1.0).then_some(())
+    });
+    assert_eq!(lines(&out).len(), 100, "nothing from a refused client");
 }

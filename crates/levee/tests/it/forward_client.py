@@ -9,14 +9,20 @@ usage: forward_client.py HOST PORT MODE N
   compressed  one CompressedPackedForward frame (gzip) of N events with a
               chunk id, tag app.compressed; waits for the ack
 
+The packed modes also take, from the environment, FORWARD_SHARED_KEY (do
+the shared_key handshake first, and check the server's PONG digest) and
+FORWARD_TLS_CA (connect with TLS, trusting that certificate file).
+
 Prints a JSON object: {"sent": N, "acks": [...]} (the chunk ids acked).
 """
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 
@@ -35,18 +41,52 @@ def entries(n, prefix):
     return bytes(out)
 
 
+def connect(host, port):
+    s = socket.create_connection((host, port), timeout=30)
+    ca = os.environ.get("FORWARD_TLS_CA")
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+        s = context.wrap_socket(s, server_hostname=host)
+    return s
+
+
+def next_object(s, unpacker):
+    while True:
+        for obj in unpacker:
+            return obj
+        data = s.recv(4096)
+        if not data:
+            raise SystemExit("connection closed before the answer")
+        unpacker.feed(data)
+
+
+def handshake(s, unpacker, key):
+    helo = next_object(s, unpacker)
+    if helo[0] != "HELO":
+        raise SystemExit(f"expected HELO, got {helo!r}")
+    nonce = helo[1]["nonce"]
+    nonce = nonce if isinstance(nonce, bytes) else nonce.encode()
+    salt = os.urandom(16).hex()
+    hostname = "forward-client"
+    digest = hashlib.sha512(salt.encode() + hostname.encode() + nonce + key.encode()).hexdigest()
+    s.sendall(msgpack.packb(["PING", hostname, salt, digest, "", ""]))
+    pong = next_object(s, unpacker)
+    if pong[0] != "PONG" or pong[1] is not True:
+        raise SystemExit(f"refused: {pong!r}")
+    proof = hashlib.sha512(salt.encode() + pong[3].encode() + nonce + key.encode()).hexdigest()
+    if pong[4] != proof:
+        raise SystemExit(f"the server's digest is wrong: {pong!r}")
+
+
 def send_chunk(host, port, frame_of):
     chunk = base64.b64encode(os.urandom(16)).decode()
-    with socket.create_connection((host, port), timeout=30) as s:
-        s.sendall(msgpack.packb(frame_of(chunk), use_bin_type=True))
+    with connect(host, port) as s:
         unpacker = msgpack.Unpacker(raw=False)
-        while True:
-            data = s.recv(4096)
-            if not data:
-                raise SystemExit("connection closed before the ack")
-            unpacker.feed(data)
-            for answer in unpacker:
-                return chunk, answer
+        key = os.environ.get("FORWARD_SHARED_KEY")
+        if key:
+            handshake(s, unpacker, key)
+        s.sendall(msgpack.packb(frame_of(chunk), use_bin_type=True))
+        return chunk, next_object(s, unpacker)
 
 
 def main():
