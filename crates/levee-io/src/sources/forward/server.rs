@@ -184,8 +184,11 @@ where
     // When the first byte of the frame being read came.
     let mut frame_started: Option<Instant> = None;
     loop {
+        let busy = Instant::now();
         // Every whole frame buffered, then one batch out.
+        let mut completed = false;
         while let Some(len) = scanner.scan(&buf, config.limits.max_frame_bytes)? {
+            completed = true;
             let frame = buf.split_to(len).freeze();
             if let Err(e) = conn.frame(&frame).await {
                 // A refused PING still gets its PONG false.
@@ -193,14 +196,20 @@ where
                 return Err(e);
             }
         }
-        frame_started = if buf.is_empty() {
-            None
-        } else {
-            frame_started.or(Some(last_read))
+        frame_started = match (buf.is_empty(), completed) {
+            (true, _) => None,
+            // What is left began in the last read.
+            (false, true) => Some(last_read),
+            (false, false) => frame_started.or(Some(last_read)),
         };
         conn.flush().await?;
         conn.due_acks();
         conn.write_replies(&mut stream).await?;
+        // Time spent waiting for the pipeline (backpressure) or the client
+        // to take its acks is not the client's: the timers stop for it.
+        let stalled = busy.elapsed();
+        last_read += stalled;
+        frame_started = frame_started.map(|at| at + stalled);
 
         let deadline = match frame_started {
             Some(at) => at + config.frame_timeout,
@@ -379,4 +388,119 @@ pub(super) fn write_str(s: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&(n as u32).to_be_bytes());
     }
     out.extend_from_slice(s);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncWriteExt, DuplexStream};
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::sources::forward::decode::Limits;
+
+    const FRAME: &[u8] = include_bytes!("../../../tests/data/forward/capture_default.bin");
+    const HALF: usize = 400;
+
+    /// A connection served over an in-memory stream, with a pipeline
+    /// channel of `capacity` batches; the client's end, the channel, and
+    /// the source's counters.
+    fn connection(capacity: usize) -> (DuplexStream, mpsc::Receiver<Sent>, SourceMetrics) {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let (tx, rx) = mpsc::channel(capacity);
+        let metrics = SourceMetrics::default();
+        let shared = Arc::new(Shared {
+            config: Forward {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                limits: Limits {
+                    max_frame_bytes: 1 << 20,
+                    max_decompressed_bytes: 1 << 20,
+                },
+                max_connections: 1,
+                frame_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(300),
+                shared_key: None,
+                tls: None,
+            },
+            out: tx,
+            metrics: metrics.clone(),
+            name: "fw".into(),
+        });
+        let (_stop, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            let _stop = _stop;
+            if let Err(Closed::Error(reason, _)) = serve(server, &shared, shutdown).await {
+                shared.metrics.connection_errors.inc(reason);
+            }
+        });
+        (client, rx, metrics)
+    }
+
+    async fn settle() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn events(rx: &mut mpsc::Receiver<Sent>) -> usize {
+        let mut n = 0;
+        while let Ok(sent) = rx.try_recv() {
+            n += sent.events.len();
+        }
+        n
+    }
+
+    /// Regression: the frame timer ran from the first partial frame of a
+    /// connection and was never reset while each read ended one frame and
+    /// began the next, so a client streaming steadily was cut after
+    /// `frame_timeout`.
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_of_frames_is_never_cut_by_frame_timeout() {
+        let (mut client, mut rx, metrics) = connection(16);
+        settle().await;
+        client.write_all(&FRAME[..HALF]).await.unwrap();
+        settle().await;
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(20)).await;
+            // The end of one frame and the start of the next, in one read.
+            let mut bytes = FRAME[HALF..].to_vec();
+            bytes.extend_from_slice(&FRAME[..HALF]);
+            client.write_all(&bytes).await.unwrap();
+            settle().await;
+        }
+        client.write_all(&FRAME[HALF..]).await.unwrap();
+        settle().await;
+        assert_eq!(events(&mut rx), 20);
+        assert_eq!(metrics.connection_errors.get("frame_timeout"), 0);
+    }
+
+    /// Regression: time the source spent waiting on a full pipeline counted
+    /// against the client's partial frame, so after backpressure longer
+    /// than `frame_timeout` the connection was cut.
+    #[tokio::test(start_paused = true)]
+    async fn time_waiting_on_a_full_pipeline_is_not_counted_against_the_client() {
+        let (mut client, mut rx, metrics) = connection(1);
+        settle().await;
+        client.write_all(FRAME).await.unwrap();
+        settle().await;
+        // The channel is full now; the next frame waits to be sent, and
+        // the start of a third came in the same read.
+        let mut bytes = FRAME.to_vec();
+        bytes.extend_from_slice(&FRAME[..HALF]);
+        client.write_all(&bytes).await.unwrap();
+        settle().await;
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(events(&mut rx), 5, "the first frame; the second waits");
+        settle().await;
+        assert_eq!(metrics.connection_errors.get("frame_timeout"), 0);
+        client.write_all(&FRAME[HALF..]).await.unwrap();
+        settle().await;
+        // The second frame's batch, then (once there is room) the third's.
+        let mut later = events(&mut rx);
+        settle().await;
+        later += events(&mut rx);
+        assert_eq!(later, 10);
+        assert_eq!(metrics.connection_errors.get("frame_timeout"), 0);
+    }
 }
