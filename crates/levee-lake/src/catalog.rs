@@ -273,6 +273,22 @@ pub(crate) struct ManifestChunk {
     /// Why the chunk could not be read, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Deleted by retention (`keep_json`) once this manifest's Parquet held
+    /// its rows: the Parquet is now the only copy of them, so a later
+    /// compaction of the hour merges new chunks into it rather than
+    /// replacing it (see `compact::retention`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
+}
+
+/// Removes an hour's manifest (its Parquet expired): readers then see
+/// none of the hour's Parquet files.
+pub(crate) async fn delete_manifest(
+    lake: &Lake,
+    table: &TableRef,
+    p: &Partition,
+) -> Result<(), LakeError> {
+    delete_if_present(lake, &table.manifest_key(p)).await
 }
 
 /// A Parquet file a manifest lists.

@@ -36,6 +36,6 @@ mod schema;
 pub use error::LakeError;
 pub use layout::{ChunkCompression, Partition, TableRef};
 pub use properties::{
-    ColumnName, ParquetLayout, PartitionBy, TableProperties, TimeField, UTC_OFFSET,
+    ColumnName, ParquetLayout, PartitionBy, Retention, TableProperties, TimeField, UTC_OFFSET,
 };
 pub use store::{Chunk, Lake};

@@ -5,6 +5,8 @@
 //! without it (written by an older levee, or by another writer) has no
 //! event-time column: its chunks are read as they are.
 
+use std::time::Duration;
+
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
@@ -35,21 +37,33 @@ pub struct TableProperties {
     /// so such files still read in older levees.
     #[serde(default, skip_serializing_if = "ParquetLayout::is_default")]
     pub parquet: ParquetLayout,
+    /// How long each copy of an hour is kept (see `compact::retention`);
+    /// absent in files written before levee had retention: kept forever.
+    #[serde(default, skip_serializing_if = "Retention::is_off")]
+    pub retention: Retention,
 }
 
 impl TableProperties {
-    /// Properties with this event-time column and the default layout.
+    /// Properties with this event-time column, everything else as default
+    /// (the default layout, both copies kept forever).
     pub fn new(time_field: TimeField) -> TableProperties {
         TableProperties {
             version: FORMAT_VERSION,
             time_field,
             parquet: ParquetLayout::default(),
+            retention: Retention::default(),
         }
     }
 
     /// The same, with this Parquet layout.
     pub fn with_parquet(mut self, parquet: ParquetLayout) -> TableProperties {
         self.parquet = parquet;
+        self
+    }
+
+    /// These properties with this retention.
+    pub fn with_retention(mut self, retention: Retention) -> TableProperties {
+        self.retention = retention;
         self
     }
 }
@@ -161,6 +175,59 @@ impl TryFrom<String> for ColumnName {
 impl From<ColumnName> for String {
     fn from(name: ColumnName) -> String {
         name.0
+    }
+}
+
+/// How long a table keeps each copy of an hour, counted from the hour's
+/// end (its event time, as its folder names it), not from when a file was
+/// written: so a late chunk for an old hour is as old as its hour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// The JSON chunks of an hour are deleted once the hour is this old
+    /// *and* its Parquet covers every one of them (or the hour is past
+    /// `keep_parquet` too, so no Parquet will ever cover it). `None` keeps
+    /// them forever.
+    #[serde(
+        default,
+        rename = "keep_json_secs",
+        with = "opt_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keep_json: Option<Duration>,
+    /// The Parquet of an hour is deleted once the hour is this old, whatever
+    /// else; such an hour is never compacted again. `None` keeps it forever.
+    #[serde(
+        default,
+        rename = "keep_parquet_secs",
+        with = "opt_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keep_parquet: Option<Duration>,
+}
+
+impl Retention {
+    /// Whether both copies are kept forever.
+    pub fn is_off(&self) -> bool {
+        self.keep_json.is_none() && self.keep_parquet.is_none()
+    }
+}
+
+/// Durations as whole seconds in `table.json`.
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }
 
@@ -291,6 +358,7 @@ mod tests {
             !text.contains("parquet"),
             "defaults are not written: {text}"
         );
+        assert!(!text.contains("retention"), "{text}");
     }
 
     #[tokio::test]
@@ -320,5 +388,23 @@ mod tests {
         for bad in ["", "a..b", ".a", "a.", "dt", "HOUR.x"] {
             assert!(ColumnName::new(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[tokio::test]
+    async fn retention_round_trips_and_old_files_read_as_keep_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let table = TableRef::new("db", "t").unwrap();
+        let props = TableProperties::new(TimeField::default()).with_retention(Retention {
+            keep_json: Some(Duration::from_secs(7 * 86_400)),
+            keep_parquet: None,
+        });
+        write_properties(&lake, &table, &props).await.unwrap();
+        assert_eq!(read_properties(&lake, &table).await.unwrap(), Some(props));
+        let text = std::fs::read_to_string(dir.path().join("db/t/_levee/table.json")).unwrap();
+        assert!(text.contains(r#""keep_json_secs": 604800"#), "{text}");
+        let old: TableProperties =
+            serde_json::from_str(r#"{"version":1,"time_field":"time"}"#).unwrap();
+        assert!(old.retention.is_off());
     }
 }

@@ -9,7 +9,7 @@
 //! Damaged chunks of an hour that is compacted go to the quarantine once the
 //! new files are written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -23,10 +23,10 @@ use super::report::{
     SkippedHour,
 };
 use super::writer::FileLayout;
-use super::{chunk, decode, scan};
+use super::{chunk, decode, retention, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
 use crate::schema::TableSchema;
-use crate::{Lake, LakeError, TableRef};
+use crate::{Chunk, Lake, LakeError, TableRef};
 
 /// Compacts one hour, widening `schema` (the table's) as its records need,
 /// and adds what happened to `report`. `time_field` is the table's
@@ -44,11 +44,28 @@ pub(crate) async fn compact_hour(
     report: &mut CompactReport,
 ) -> Result<(), LakeError> {
     let p = &state.partition;
-    let fetched = chunk::fetch_all(lake, &state.chunks, opts.fetch_concurrency).await?;
+    // An hour some of whose chunks expired: its Parquet, their only copy,
+    // is read too, and only the chunks it does not cover yet.
+    let carried = retention::carried_rows(lake, state).await?;
+    let (to_read, mut fetched, covered_before) = match carried {
+        Some(c) => {
+            let names: HashSet<&str> = c.covered.iter().map(|m| m.name.as_str()).collect();
+            let new: Vec<Chunk> = state
+                .chunks
+                .iter()
+                .filter(|ch| !names.contains(plan::chunk_name(ch)))
+                .cloned()
+                .collect();
+            (new, c.inputs, c.covered)
+        }
+        None => (state.chunks.clone(), Vec::new(), Vec::new()),
+    };
+    let carried_inputs = fetched.len();
+    fetched.extend(chunk::fetch_all(lake, &to_read, opts.fetch_concurrency).await?);
     let mut scan = scan::scan(&fetched, opts.max_chunk_bytes, time_field);
-    let mut failed_chunks: Vec<FailedChunk> = state
-        .chunks
+    let mut failed_chunks: Vec<FailedChunk> = fetched
         .iter()
+        .map(|f| &f.chunk)
         .zip(&scan.chunks)
         .filter_map(|(c, scanned)| {
             scanned.error.as_ref().map(|message| FailedChunk {
@@ -137,10 +154,11 @@ pub(crate) async fn compact_hour(
     }
     outputs.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let chunks = state
-        .chunks
+    let chunks = fetched
         .iter()
+        .map(|f| &f.chunk)
         .zip(&scan.chunks)
+        .skip(carried_inputs)
         .filter_map(|(c, scanned)| {
             let (size, error) = match left.get(&c.key) {
                 None => (c.size, scanned.error.clone()),
@@ -152,8 +170,10 @@ pub(crate) async fn compact_hour(
                 name: plan::chunk_name(c).to_owned(),
                 size,
                 error,
+                expired: false,
             })
         })
+        .chain(covered_before)
         .collect();
     let rows_written = written.iter().map(|f| f.rows).sum();
     let manifest = Manifest {
@@ -175,8 +195,8 @@ pub(crate) async fn compact_hour(
     report.hours.push(HourReport {
         partition: p.clone(),
         reason,
-        input_chunks: state.chunks.len(),
-        input_bytes: state.chunks.iter().map(|c| c.size).sum(),
+        input_chunks: to_read.len(),
+        input_bytes: to_read.iter().map(|c| c.size).sum(),
         decoded_bytes: scan.decoded_bytes,
         input_rows: scan.rows,
         bad_lines: scan.bad_lines,

@@ -33,6 +33,7 @@ pub mod lock;
 mod plan;
 mod quarantine;
 mod report;
+pub mod retention;
 mod scan;
 mod writer;
 
@@ -46,7 +47,8 @@ use crate::schema::{Changes, TableSchema, prepare_record};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
 pub use lock::{LockWait, TableLock};
 use plan::Status;
-use std::time::Duration;
+pub use retention::{ExpiredHour, RetentionReport, planned_expiry};
+use std::time::{Duration, SystemTime};
 use writer::FileLayout;
 
 /// Which hours of a table to consider.
@@ -101,6 +103,9 @@ pub struct CompactOptions {
     pub grace: Duration,
     /// Only the selected hours from the first to the second, both included.
     pub within: Option<(Partition, Partition)>,
+    /// The time the table's retention counts hours' ages against; `None`
+    /// is the clock's (see [`retention`]).
+    pub now: Option<SystemTime>,
 }
 
 impl CompactOptions {
@@ -151,6 +156,7 @@ impl Default for CompactOptions {
             lock_wait: LockWait::Up(Duration::from_secs(600)),
             grace: DEFAULT_GRACE,
             within: None,
+            now: None,
         }
     }
 }
@@ -202,6 +208,7 @@ async fn compact_locked(
     let initial = schema.clone();
     let mut report = CompactReport::new(table);
     report.purged_files = catalog::purge_retired(lake, table, opts.grace).await?;
+    let retention = retention::table_retention(lake, table).await?;
     let passes = match opts.hours {
         HourSelection::Only(_) => 1,
         HourSelection::All | HourSelection::Pending => MAX_PASSES,
@@ -218,7 +225,12 @@ async fn compact_locked(
                 .skipped
                 .iter()
                 .any(|s| s.partition == state.partition && s.reason.left_rows_out());
-            match state.status(&schema, force) {
+            let status = if retention::parquet_expired(&retention, &state.partition, opts) {
+                Status::Skip(SkipReason::Expired)
+            } else {
+                state.status(&schema, force)
+            };
+            match status {
                 Status::Compact(_) if kept => {}
                 Status::Compact(reason) => work.push((state, reason)),
                 Status::Skip(reason) if pass == 0 => report.skipped.push(SkippedHour {
@@ -255,6 +267,9 @@ async fn compact_locked(
     if !initial.compatible_with(&schema) {
         report.stale_hours = plan::stale_hours(lake, table, &schema, concurrency).await?;
     }
+    // After the compaction: chunks it just covered may expire now.
+    lock.check()?;
+    report.expired = retention::apply(lake, table, &retention, opts).await?;
     Ok(report)
 }
 
@@ -320,9 +335,12 @@ pub async fn planned_hours(
 ) -> Result<Vec<(Partition, CompactReason)>, LakeError> {
     let concurrency = opts.fetch_concurrency;
     let (schema, _) = table_schema(lake, table, concurrency).await?;
+    let retention = retention::table_retention(lake, table).await?;
     let mut planned = Vec::new();
     for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
-        if !opts.covers(&state.partition) {
+        if !opts.covers(&state.partition)
+            || retention::parquet_expired(&retention, &state.partition, opts)
+        {
             continue;
         }
         if let Status::Compact(reason) = state.status(&schema, opts.force) {

@@ -4,6 +4,7 @@ use std::fmt;
 
 use object_store::path::Path;
 
+pub use super::retention::RetentionReport;
 pub use crate::schema::ChangeKind;
 use crate::{Partition, TableRef};
 
@@ -58,6 +59,9 @@ pub enum SkipReason {
         /// The chunks that could not be read whole.
         failed: Vec<FailedChunk>,
     },
+    /// It is past the table's `keep_parquet`: its Parquet has expired (or
+    /// expires in this run), and it is never compacted again.
+    Expired,
 }
 
 impl SkipReason {
@@ -180,6 +184,8 @@ pub struct CompactReport {
     /// Files replaced by earlier runs whose grace period had passed,
     /// deleted by this one.
     pub purged_files: Vec<object_store::path::Path>,
+    /// What the table's retention expired in this run.
+    pub expired: RetentionReport,
 }
 
 impl CompactReport {
@@ -191,6 +197,7 @@ impl CompactReport {
             schema_changes: Vec::new(),
             stale_hours: Vec::new(),
             purged_files: Vec::new(),
+            expired: RetentionReport::default(),
         }
     }
 
@@ -270,7 +277,7 @@ impl CompactReport {
                     "{} {} skipped: {missing} chunks it was built from are gone",
                     self.table, s.partition
                 )),
-                SkipReason::UpToDate | SkipReason::NoChunks => {}
+                SkipReason::UpToDate | SkipReason::NoChunks | SkipReason::Expired => {}
             }
         }
         out

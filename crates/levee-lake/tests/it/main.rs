@@ -5,5 +5,6 @@ mod compact;
 mod event_time;
 mod evolution;
 mod hostile;
+mod retention;
 mod retire;
 mod support;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use levee_lake::compact::{
-    CompactOptions, CompactReason, CompactReport, HourSelection, LockWait, compact_table_with,
-    planned_hours,
+    CompactOptions, CompactReason, CompactReport, HourSelection, LockWait, RetentionReport,
+    compact_table_with, planned_expiry, planned_hours,
 };
 use levee_lake::{Lake, Partition, TableRef, catalog};
 
@@ -27,7 +27,8 @@ pub struct CompactArgs {
     /// Only hours up to this one, included, as YYYY-MM-DD/HH.
     #[arg(long)]
     pub to: Option<String>,
-    /// Say which hours would be compacted, and why, and touch nothing.
+    /// Say which hours would be compacted, and why, and what the tables'
+    /// retention would delete (`keep_json`, `keep_parquet`); touch nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Compact every hour again, even those already up to date.
@@ -98,6 +99,33 @@ pub async fn compact(args: &CompactArgs) -> Result<ExitCode> {
                 println!("{table} {hour}: would compact ({})", why(reason));
             }
             println!("{table}: {} hours would be compacted", planned.len());
+            let expiry = planned_expiry(&lake, table, &options)
+                .await
+                .with_context(|| format!("planning {table}'s retention"))?;
+            for h in &expiry.parquet {
+                println!(
+                    "{table} {}: would expire its Parquet ({} files, {:.1} MiB)",
+                    h.partition,
+                    h.files.len(),
+                    mib(h.bytes)
+                );
+            }
+            for h in &expiry.json {
+                println!(
+                    "{table} {}: would expire {} JSON chunks ({:.1} MiB)",
+                    h.partition,
+                    h.files.len(),
+                    mib(h.bytes)
+                );
+            }
+            for p in &expiry.json_kept {
+                println!(
+                    "{table} {p}: past keep_json, but chunks its Parquet does not cover are kept"
+                );
+            }
+            if !expiry.is_empty() {
+                println!("{table}: {}", expired_summary(&expiry, "would expire"));
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -169,6 +197,12 @@ pub fn summary(report: &CompactReport) -> String {
             "; {bad} lines were not JSON objects and were skipped"
         ));
     }
+    if !report.expired.is_empty() {
+        line.push_str(&format!(
+            "; {}",
+            expired_summary(&report.expired, "expired")
+        ));
+    }
     let widened: Vec<String> = report
         .widenings()
         .map(|c| format!("{} ({:?})", c.column, c.change))
@@ -177,6 +211,25 @@ pub fn summary(report: &CompactReport) -> String {
         line.push_str(&format!("; widened: {}", widened.join(", ")));
     }
     line
+}
+
+/// What retention expired, or would: `expired 12 JSON chunks of 3 hours
+/// and 2 Parquet files of 1 hour (1.2 MiB)`.
+fn expired_summary(expired: &RetentionReport, verb: &str) -> String {
+    let count = |hours: &[levee_lake::compact::ExpiredHour]| -> (usize, usize) {
+        (hours.iter().map(|h| h.files.len()).sum(), hours.len())
+    };
+    let (json, json_hours) = count(&expired.json);
+    let (parquet, parquet_hours) = count(&expired.parquet);
+    format!(
+        "{verb} {json} JSON chunks of {json_hours} hours and {parquet} Parquet files of \
+         {parquet_hours} hours ({:.1} MiB), by the table's retention",
+        mib(expired.bytes())
+    )
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
 }
 
 /// `--from` and `--to`, either open-ended.

@@ -142,7 +142,10 @@ async fn compact_all(targets: &[LakeTarget], grace: Duration) {
             }
         };
         match compact_table(&lake, &table, &options).await {
-            Ok(report) if report.hours.is_empty() && report.purged_files.is_empty() => {}
+            Ok(report)
+                if report.hours.is_empty()
+                    && report.purged_files.is_empty()
+                    && report.expired.is_empty() => {}
             Ok(report) => {
                 tracing::info!("compaction: {table}: {}", super::compact::summary(&report));
                 for warning in report.warnings() {

@@ -23,6 +23,7 @@ mod outage;
 mod parquet_layout;
 mod readme;
 mod restart;
+mod retention;
 mod slow_pipe;
 mod support;
 mod tables;

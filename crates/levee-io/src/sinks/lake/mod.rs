@@ -47,7 +47,9 @@ use bytes::Bytes;
 use levee_event::{Ack, Event};
 use levee_lake::layout::ZSTD_CHUNK_EXT;
 use levee_lake::properties::{TableProperties, write_properties};
-use levee_lake::{ColumnName, Lake, LakeError, ParquetLayout, PartitionBy, TableRef, TimeField};
+use levee_lake::{
+    ColumnName, Lake, LakeError, ParquetLayout, PartitionBy, Retention, TableRef, TimeField,
+};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use prometheus_client::metrics::counter::Counter;
@@ -131,6 +133,19 @@ pub struct LakeConfig {
     /// Default 128MiB, what Athena, Trino and Spark read well.
     #[serde(default)]
     pub target_file_size: Option<Size>,
+    /// How long the table keeps an hour's JSON chunks, counted from the
+    /// hour's end (`"7d"`): they are deleted by compaction (`levee compact`,
+    /// or `[compaction]` in `levee run`) once the hour is that old and its
+    /// Parquet covers every chunk, never before. Unset (the default), they
+    /// are kept forever. At least an hour.
+    #[serde(default)]
+    pub keep_json: Option<Interval>,
+    /// How long the table keeps an hour's Parquet, counted from the hour's
+    /// end (`"400d"`): then compaction deletes it, whatever else, and never
+    /// compacts that hour again. Unset (the default), kept forever. At
+    /// least an hour.
+    #[serde(default)]
+    pub keep_parquet: Option<Interval>,
 }
 
 fn default_partition_by() -> String {
@@ -186,6 +201,17 @@ impl LakeConfig {
         let time_field = TimeField::new(&self.time_field)
             .map_err(|e| SinkConfigError::new("time_field", e.to_string()))?;
         let parquet = self.parquet_layout()?;
+        let keep = |key: &'static str, d: Option<Interval>| match d {
+            Some(Interval(d)) if d < Duration::from_secs(3600) => Err(SinkConfigError::new(
+                key,
+                "must be at least an hour: an hour is what expires",
+            )),
+            d => Ok(d.map(|d| d.0)),
+        };
+        let retention = Retention {
+            keep_json: keep("keep_json", self.keep_json)?,
+            keep_parquet: keep("keep_parquet", self.keep_parquet)?,
+        };
         Ok(LakeSettings {
             lake: self.lake,
             table,
@@ -194,6 +220,7 @@ impl LakeConfig {
             chunk_interval: self.chunk_interval.0,
             time_field,
             parquet,
+            retention,
         })
     }
 
@@ -257,6 +284,8 @@ pub struct LakeSettings {
     time_field: TimeField,
     /// Checked names; stored in the table's properties for compaction.
     parquet: ParquetLayout,
+    /// Each at least an hour.
+    retention: Retention,
 }
 
 impl OpenSink for LakeSettings {
@@ -296,6 +325,8 @@ struct LakeSink {
     time_field: TimeField,
     /// Stored with it in the table's properties.
     parquet: ParquetLayout,
+    /// Stored in the table's properties, for compaction.
+    retention: Retention,
     /// The table's properties are stored (before the first chunk).
     properties_stored: bool,
     /// Open chunks by hour since the epoch.
@@ -344,6 +375,7 @@ impl LakeSink {
             chunk_interval: settings.chunk_interval,
             time_field: settings.time_field.clone(),
             parquet: settings.parquet.clone(),
+            retention: settings.retention,
             properties_stored: false,
             open: BTreeMap::new(),
             writes: 0,
@@ -547,7 +579,9 @@ impl LakeSink {
             // Before any chunk, so compaction never reads a chunk of the
             // column without knowing the column.
             let props =
-                TableProperties::new(self.time_field.clone()).with_parquet(self.parquet.clone());
+                TableProperties::new(self.time_field.clone())
+                    .with_parquet(self.parquet.clone())
+                    .with_retention(self.retention);
             write_properties(&self.lake, &self.table, &props).await?;
             self.properties_stored = true;
         }
@@ -708,6 +742,8 @@ mod tests {
             sort_by: None,
             bloom_filters: Vec::new(),
             target_file_size: None,
+            keep_json: None,
+            keep_parquet: None,
         }
     }
 
@@ -1383,6 +1419,24 @@ mod tests {
             c.time_field = bad.into();
             assert_eq!(c.build().unwrap_err().key, "time_field", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn retention_is_checked_and_kept_for_the_table_properties() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.keep_json = Some(Interval(Duration::from_secs(7 * 86_400)));
+        let built = c.build().unwrap();
+        assert_eq!(
+            built.retention,
+            Retention {
+                keep_json: Some(Duration::from_secs(7 * 86_400)),
+                keep_parquet: None,
+            }
+        );
+        let mut c = config(dir.path());
+        c.keep_parquet = Some(Interval(Duration::from_secs(60)));
+        assert_eq!(c.build().unwrap_err().key, "keep_parquet");
     }
 
     /// Every chunk under `dir`, by path, with its text.

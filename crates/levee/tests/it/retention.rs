@@ -1,0 +1,89 @@
+//! Retention with the real binary: `keep_json` on a lake output, hours of
+//! 2018 (long past any limit), `levee compact` expiring the JSON once the
+//! Parquet covers it, and a late chunk merged into the Parquet; counts
+//! from DuckDB over the Parquet files.
+
+use std::path::Path;
+
+use crate::support::{count, files, levee, ok, run_with_stdin, stdin_to_lake, stdout};
+
+const PARQUET: &str = "read_parquet('lake/ret/events/parquet/*/*/*.parquet')";
+
+fn config(dir: &Path) -> String {
+    format!(
+        "{}keep_json = \"7d\"\n",
+        stdin_to_lake(dir, "ret", "events")
+    )
+}
+
+/// `rows` events in hour `hour` of 2018-09-01, numbered from `from`.
+fn ingest(dir: &Path, hour: u32, from: u32, rows: u32) {
+    let input: String = (from..from + rows)
+        .map(|n| {
+            format!(
+                "{{\"timestamp\":\"2018-09-01T{hour:02}:{:02}:00Z\",\"n\":{n}}}\n",
+                n % 60
+            )
+        })
+        .collect();
+    let out = run_with_stdin(dir, &config(dir), input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json_chunks(dir: &Path) -> usize {
+    files(&dir.join("lake/ret/events/json"))
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".ndjson.zst"))
+        .count()
+}
+
+fn compact(dir: &Path, extra: &[&str]) -> String {
+    stdout(&ok(levee()
+        .args(["compact", "--grace", "0s", "--lake"])
+        .arg(dir.join("lake"))
+        .args(extra)))
+}
+
+#[test]
+fn keep_json_expires_covered_chunks_and_a_late_chunk_is_merged_into_the_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    ingest(dir, 10, 0, 100);
+    ingest(dir, 11, 0, 50);
+    assert_eq!(json_chunks(dir), 2);
+
+    // Nothing covers the chunks yet: a dry run says they are kept.
+    let planned = compact(dir, &["--dry-run"]);
+    assert!(planned.contains("2 hours would be compacted"), "{planned}");
+    assert!(
+        planned.contains(
+            "dt=2018-09-01/hour=10: past keep_json, but chunks its Parquet does not cover are kept"
+        ),
+        "{planned}"
+    );
+
+    let done = compact(dir, &[]);
+    assert!(done.contains("expired 2 JSON chunks of 2 hours"), "{done}");
+    assert_eq!(json_chunks(dir), 0);
+    assert_eq!(count(dir, &format!("select count(*) from {PARQUET}")), 150);
+
+    // A late chunk for hour 10, whose JSON is gone: merged, never replacing.
+    ingest(dir, 10, 100, 30);
+    let planned = compact(dir, &["--dry-run"]);
+    assert!(planned.contains("1 hours would be compacted"), "{planned}");
+    let done = compact(dir, &[]);
+    assert!(done.contains("1 hours compacted, 130 rows"), "{done}");
+    assert_eq!(json_chunks(dir), 0, "the late chunk expired once merged");
+    assert_eq!(count(dir, &format!("select count(*) from {PARQUET}")), 180);
+    assert_eq!(
+        count(
+            dir,
+            &format!("select count(distinct n) from {PARQUET} where hour = 10")
+        ),
+        130
+    );
+}
