@@ -181,8 +181,11 @@ impl LakeSession {
             damaged_files: scan.damaged,
             ..ScanStats::default()
         };
+        // As the scans list them: without the files a compaction has not
+        // committed yet, or replaced and keeps for a grace period.
+        let committed = levee_lake::committed::CommittedView::new(self.store.clone());
         for t in &scanned.copies {
-            let inv = tables::inventory(self.store.as_ref(), &t.root, &t.extensions).await?;
+            let inv = tables::inventory(&committed, &t.root, &t.extensions).await?;
             stats.files_in_tables += inv.files;
             stats.partitions_total += inv.partitions.len();
         }

@@ -369,3 +369,40 @@ async fn a_column_widened_to_string_reads_json_numbers_as_text() {
 +--------+----+";
     assert_eq!(out, expected);
 }
+
+/// A file a compaction replaced stays for its grace period, hidden from
+/// queries; the totals ("read 1 of N files") must not count it either.
+#[tokio::test]
+async fn totals_do_not_count_files_a_compaction_retired() {
+    use levee_lake::compact::{CompactOptions, HourSelection, compact_table};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+    let table = TableRef::new("db", "t").unwrap();
+    let p = Partition {
+        dt: "2018-09-01".into(),
+        hour: 3,
+    };
+    let chunk = zstd::encode_all(&b"{\"n\":1}\n{\"n\":2}\n"[..], 3).unwrap();
+    let key = table.json_chunk(&p, 0, "w1", 0, ZSTD_CHUNK_EXT);
+    let path = dir.path().join(key.as_ref());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, chunk).unwrap();
+    let mut opts = CompactOptions {
+        grace: std::time::Duration::from_secs(3600),
+        ..CompactOptions::default()
+    };
+    compact_table(&lake, &table, &opts).await.unwrap();
+    opts.hours = HourSelection::All;
+    opts.force = true;
+    let report = compact_table(&lake, &table, &opts).await.unwrap();
+    assert_eq!(report.hours[0].removed_files.len(), 1, "one file retired");
+    assert_eq!(
+        files_under(&dir.path().join("db/t/parquet"), ".parquet").1,
+        2
+    );
+
+    let s = LakeSession::open(&lake).await.unwrap();
+    let r = s.sql("select sum(n) from db.t_parquet").await.unwrap();
+    assert_eq!((r.stats.files_read, r.stats.files_in_tables), (1, 1));
+    assert_eq!(r.stats.partitions_total, 1);
+}
