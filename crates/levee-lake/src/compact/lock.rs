@@ -114,7 +114,11 @@ impl TableLock {
                 )
                 .await;
             match created {
-                Ok(_) => return Ok(TableLock::held(lake, key, file, lease)),
+                Ok(_) => {
+                    let lock = TableLock::held(lake, key, file, lease);
+                    clean_break_markers(lake, table, lease).await;
+                    return Ok(lock);
+                }
                 Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -236,6 +240,35 @@ async fn renew(lake: Lake, key: Path, mut file: LockFile, lease: Duration, lost:
         // more thirds to run.
         if let Err(e) = lake.store.put(&key, bytes).await {
             tracing::warn!("renewing the compaction lock {key}: {e}");
+        }
+    }
+}
+
+/// Deletes the `lock.broken-*` markers of leases broken long ago. A marker
+/// only matters while its stale lock may still be read: to a compactor
+/// that read that lock and is about to claim the break, for which a
+/// deleted marker would let it break the lock again, now someone else's.
+/// That takes it two requests, so a marker older than two leases (by the
+/// store's clock and ours, which may differ by less) is safe to delete.
+/// Best effort: a marker left for next time costs nothing but a file.
+async fn clean_break_markers(lake: &Lake, table: &TableRef, lease: Duration) {
+    let root = table.catalog_root();
+    let Ok(listing) = lake.store.list_with_delimiter(Some(&root)).await else {
+        return;
+    };
+    let age = millis(lease.max(DEFAULT_LEASE)).saturating_mul(2);
+    let now = now_ms();
+    for meta in listing.objects {
+        let is_marker = meta
+            .location
+            .filename()
+            .is_some_and(|n| n.starts_with("lock.broken-"));
+        let written = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(u64::MAX);
+        if is_marker
+            && written.saturating_add(age) <= now
+            && let Err(e) = delete_if_present(lake, &meta.location).await
+        {
+            tracing::debug!("{}: {e}", meta.location);
         }
     }
 }
@@ -469,6 +502,39 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
+    }
+
+    /// Markers of locks broken long ago go; a fresh one stays, as a
+    /// compactor may be about to claim it.
+    #[tokio::test]
+    async fn old_break_markers_are_cleaned_by_the_next_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let table = TableRef::new("db", "t").unwrap();
+        let old = table.catalog_root().join("lock.broken-a-1");
+        let fresh = table.catalog_root().join("lock.broken-b-2");
+        for key in [&old, &fresh] {
+            lake.store
+                .put(key, PutPayload::from("x".as_bytes()))
+                .await
+                .unwrap();
+        }
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(old.as_ref()))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let lock = TableLock::acquire(&lake, &table, DEFAULT_LEASE, LockWait::No)
+            .await
+            .unwrap();
+        lock.release().await.unwrap();
+        assert!(lake.store.head(&old).await.is_err(), "old marker kept");
+        assert!(
+            lake.store.head(&fresh).await.is_ok(),
+            "fresh marker deleted"
+        );
     }
 
     #[tokio::test]
