@@ -5,16 +5,19 @@
 //! Parquet encoding) that must never take the collector's workers, and the
 //! kernel gives the collector's threads the CPU first when both want it.
 //!
-//! At each time of the schedule it compacts, for every table a lake output
-//! of the config writes, the complete hours (those that have ended) that
-//! are not compacted yet or changed since; a table another compactor is
-//! working on is left for the next time. Errors are logged, never fatal to
-//! the pipeline.
+//! At each time of the schedule it compacts, in every lake a lake output of
+//! the config writes to, every table (not only those the outputs write:
+//! a table another process or an earlier config fed is compacted, and its
+//! retention applied, too), the complete hours (those that have ended)
+//! that are not compacted yet or changed since; a table another compactor
+//! is working on is left for the next time. Errors are logged, never fatal
+//! to the pipeline.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use levee_lake::compact::{CompactOptions, HourSelection, LockWait, compact_table};
-use levee_lake::{Lake, LakeError, Partition, TableRef};
+use levee_lake::{Lake, LakeError, Partition, TableRef, catalog};
 use levee_pipeline::compaction::{CompactionSettings, LakeTarget};
 use tokio::sync::watch;
 
@@ -81,10 +84,11 @@ fn run(settings: CompactionSettings, targets: Vec<LakeTarget>, mut stopped: watc
         }
     };
     let every = test_interval();
+    let lakes: BTreeSet<&str> = targets.iter().map(|t| t.lake.as_str()).collect();
     tracing::info!(
-        "compaction scheduled at \"{}\" (UTC) for {} tables",
+        "compaction scheduled at \"{}\" (UTC) for every table of {} lakes",
         settings.schedule,
-        targets.len()
+        lakes.len()
     );
     runtime.block_on(async move {
         loop {
@@ -126,21 +130,7 @@ async fn compact_all(targets: &[LakeTarget], grace: Duration) {
         grace,
         ..CompactOptions::default()
     };
-    for target in targets {
-        let table = match TableRef::new(&target.database, &target.table) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!("compaction: {e}");
-                continue;
-            }
-        };
-        let lake = match Lake::open(&target.lake) {
-            Ok(lake) => lake,
-            Err(e) => {
-                tracing::warn!("compaction of {table}: {e}");
-                continue;
-            }
-        };
+    for (lake, table) in tables_of(targets).await {
         match compact_table(&lake, &table, &options).await {
             Ok(report)
                 if report.hours.is_empty()
@@ -160,6 +150,36 @@ async fn compact_all(targets: &[LakeTarget], grace: Duration) {
             Err(e) => tracing::warn!("compaction of {table} failed: {e}"),
         }
     }
+}
+
+/// Every table of every lake the targets name: the targets' own, and any
+/// other the lake holds.
+async fn tables_of(targets: &[LakeTarget]) -> Vec<(Lake, TableRef)> {
+    let mut by_lake: BTreeMap<&str, BTreeSet<TableRef>> = BTreeMap::new();
+    for target in targets {
+        match TableRef::new(&target.database, &target.table) {
+            Ok(t) => {
+                by_lake.entry(&target.lake).or_default().insert(t);
+            }
+            Err(e) => tracing::warn!("compaction: {e}"),
+        }
+    }
+    let mut out = Vec::new();
+    for (location, mut tables) in by_lake {
+        let lake = match Lake::open(location) {
+            Ok(lake) => lake,
+            Err(e) => {
+                tracing::warn!("compaction of the lake {location}: {e}");
+                continue;
+            }
+        };
+        match catalog::list_tables(&lake).await {
+            Ok(found) => tables.extend(found),
+            Err(e) => tracing::warn!("compaction: listing the tables of {location}: {e}"),
+        }
+        out.extend(tables.into_iter().map(|t| (lake.clone(), t)));
+    }
+    out
 }
 
 /// Makes this thread yield the CPU to the collector's: on Linux, a

@@ -1,11 +1,16 @@
 //! Retention with the real binary: `keep_json` on a lake output, hours of
 //! 2018 (long past any limit), `levee compact` expiring the JSON once the
 //! Parquet covers it, and a late chunk merged into the Parquet; counts
-//! from DuckDB over the Parquet files.
+//! from DuckDB over the Parquet files; and the scheduler doing the same
+//! for every table of its outputs' lake.
 
 use std::path::Path;
+use std::time::Duration;
 
-use crate::support::{count, files, levee, ok, run_with_stdin, stdin_to_lake, stdout};
+use crate::support::{
+    Running, count, files, levee, ok, run_with_stdin, sigterm, stdin_to_lake, stdout, toml_path,
+    wait_until,
+};
 
 const PARQUET: &str = "read_parquet('lake/ret/events/parquet/*/*/*.parquet')";
 
@@ -86,4 +91,67 @@ fn keep_json_expires_covered_chunks_and_a_late_chunk_is_merged_into_the_parquet(
         ),
         130
     );
+}
+
+/// `[compaction]` in `levee run` compacts every table of the lake its
+/// output writes to, not only that output's, and applies their retention.
+#[test]
+fn the_scheduler_compacts_and_expires_every_table_of_the_outputs_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A table no output of the running config writes, with `keep_json`.
+    ingest(dir, 10, 0, 40);
+    assert_eq!(json_chunks(dir), 1);
+
+    std::fs::write(
+        dir.join("events.ndjson"),
+        "{\"timestamp\":\"2018-09-01T05:00:00Z\",\"n\":1}\n",
+    )
+    .unwrap();
+    let config = format!(
+        r#"
+data_dir = {data}
+[compaction]
+schedule = "* * * * *"
+grace = "0s"
+[sources.events]
+type = "tail"
+paths = [{events}]
+tag = "events"
+parser = {{ type = "json", time_key = "timestamp" }}
+[outputs.lake]
+match = "events"
+type = "lake"
+lake = {lake}
+database = "ret"
+table = "mine"
+chunk_interval = "1s"
+"#,
+        data = toml_path(&dir.join("data2")),
+        events = toml_path(&dir.join("events.ndjson")),
+        lake = toml_path(&dir.join("lake")),
+    );
+    std::fs::write(dir.join("levee.toml"), config).unwrap();
+    let log = std::fs::File::create(dir.join("levee.log")).unwrap();
+    let mut levee_run = Running(
+        levee()
+            .args(["run", "-c"])
+            .arg(dir.join("levee.toml"))
+            .env("LEVEE_TEST_COMPACTION_EVERY_MS", "300")
+            .env("LEVEE_LOG", "info")
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the other table compacted and its JSON expired",
+        || {
+            let parquet = files(&dir.join("lake/ret/events/parquet"));
+            (json_chunks(dir) == 0 && !parquet.is_empty()).then_some(())
+        },
+    );
+    assert_eq!(count(dir, &format!("select count(*) from {PARQUET}")), 40);
+    sigterm(&levee_run.0);
+    levee_run.exits_ok(Duration::from_secs(30));
 }
