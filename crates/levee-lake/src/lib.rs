@@ -6,6 +6,7 @@
 //! <lake>/<db>/<table>/_levee/table.json                                         the table's properties, written by the lake output
 //! <lake>/<db>/<table>/_levee/                                                   the table's catalog
 //! <lake>/<db>/<table>/quarantine/json/dt=YYYY-MM-DD/hour=HH/<chunk>              damaged chunks, each with `<chunk>.reason.json`
+//! <lake>/<db>/<table>/quarantine/records/dt=YYYY-MM-DD/hour=HH/<chunk>.json    lines that could not be rows, with the reason
 //! ```
 //!
 //! The layout ([`layout`]) and the chunk listings of [`Lake`] are all the

@@ -115,6 +115,10 @@ pub(crate) async fn compact_hour(
     )
     .await?;
 
+    // Lines that could not be rows are kept, with why, before the hour's
+    // chunks (their other copy) may expire.
+    let quarantined_records = scan.unrepresentable.store(lake, table, p).await?;
+
     // The rows the damaged chunks had are in the new files: move the chunks
     // out of the JSON copy, before the old files go.
     let mut left: HashMap<&Path, Left> = HashMap::new();
@@ -201,6 +205,9 @@ pub(crate) async fn compact_hour(
         input_rows: scan.rows,
         bad_lines: scan.bad_lines,
         first_bad_line: scan.first_bad_line,
+        records_quarantined: scan.unrepresentable.kept(),
+        records_not_kept: scan.unrepresentable.not_kept,
+        quarantined_records,
         failed_chunks,
         output_bytes: written.iter().map(|f| f.bytes).sum(),
         output_files: written,

@@ -32,6 +32,7 @@ mod hour;
 pub mod lock;
 mod plan;
 mod quarantine;
+mod records;
 mod report;
 pub mod retention;
 mod scan;

@@ -138,6 +138,14 @@ pub struct HourReport {
     pub bad_lines: u64,
     /// The first of them, quoted.
     pub first_bad_line: Option<BadLine>,
+    /// Of them, those written to the records quarantine, with the reason.
+    pub records_quarantined: u64,
+    /// Of them, those only counted: past the quarantine's budget for an
+    /// hour (see `records::MAX_KEPT_BYTES`); their chunk still holds them.
+    pub records_not_kept: u64,
+    /// The records quarantine files written, a file per chunk
+    /// (`quarantine/records/dt=…/hour=…/<chunk>.json`).
+    pub quarantined_records: Vec<Path>,
     /// Chunks that could not be read whole.
     pub failed_chunks: Vec<FailedChunk>,
     /// The Parquet files now holding the hour.
@@ -251,10 +259,29 @@ impl CompactReport {
         };
         for h in &self.hours {
             if let Some(bad) = &h.first_bad_line {
-                out.push(format!(
+                let mut line = format!(
                     "{} {}: {} lines were not JSON objects and were skipped; the first: {}:{}: {}",
                     self.table, h.partition, h.bad_lines, bad.chunk, bad.line, bad.message
-                ));
+                );
+                if let Some(first) = h.quarantined_records.first() {
+                    line.push_str(&format!(
+                        "; {} kept with the reason in {first}",
+                        h.records_quarantined
+                    ));
+                    if h.quarantined_records.len() > 1 {
+                        line.push_str(&format!(
+                            " and {} more files beside it",
+                            h.quarantined_records.len() - 1
+                        ));
+                    }
+                }
+                if h.records_not_kept > 0 {
+                    line.push_str(&format!(
+                        "; {} not kept (too many for the quarantine; their chunk holds them)",
+                        h.records_not_kept
+                    ));
+                }
+                out.push(line);
             }
             out.extend(h.failed_chunks.iter().map(failed));
         }

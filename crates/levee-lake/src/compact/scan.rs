@@ -2,6 +2,7 @@
 //! could not be read.
 
 use super::chunk::{self, Fetched, Lines};
+use super::records::Unrepresentable;
 use super::report::BadLine;
 use crate::schema::{Changes, TableSchema, prepare_record};
 
@@ -17,6 +18,8 @@ pub(crate) struct Scan {
     pub bad_lines: u64,
     pub first_bad_line: Option<BadLine>,
     pub decoded_bytes: u64,
+    /// The bad lines themselves, for the records quarantine.
+    pub unrepresentable: Unrepresentable,
 }
 
 /// One chunk, as the first read found it.
@@ -44,6 +47,7 @@ pub(crate) fn scan(fetched: &[Fetched], limit: u64, time_field: Option<&str>) ->
         bad_lines: 0,
         first_bad_line: None,
         decoded_bytes: 0,
+        unrepresentable: Unrepresentable::default(),
     };
     for f in fetched {
         let data = match &f.body {
@@ -111,6 +115,8 @@ fn scan_records(scan: &mut Scan, f: &Fetched, data: &[u8], time_field: Option<&s
             }
             Err(message) => {
                 scan.bad_lines += 1;
+                scan.unrepresentable
+                    .push(&f.chunk.key, number, &message, line);
                 scan.first_bad_line.get_or_insert_with(|| BadLine {
                     chunk: f.chunk.key.clone(),
                     line: number,

@@ -5,6 +5,7 @@ mod compact;
 mod event_time;
 mod evolution;
 mod hostile;
+mod records;
 mod retention;
 mod retire;
 mod support;

@@ -193,8 +193,10 @@ pub fn summary(report: &CompactReport) -> String {
     }
     let bad = report.bad_lines();
     if bad > 0 {
+        let kept: u64 = report.hours.iter().map(|h| h.records_quarantined).sum();
         line.push_str(&format!(
-            "; {bad} lines were not JSON objects and were skipped"
+            "; {bad} lines were not JSON objects and were skipped ({kept} kept with the reason \
+             in the table's quarantine/records/)"
         ));
     }
     if !report.expired.is_empty() {
