@@ -578,10 +578,9 @@ impl LakeSink {
         if !self.properties_stored && !self.sealed.is_empty() {
             // Before any chunk, so compaction never reads a chunk of the
             // column without knowing the column.
-            let props =
-                TableProperties::new(self.time_field.clone())
-                    .with_parquet(self.parquet.clone())
-                    .with_retention(self.retention);
+            let props = TableProperties::new(self.time_field.clone())
+                .with_parquet(self.parquet.clone())
+                .with_retention(self.retention);
             write_properties(&self.lake, &self.table, &props).await?;
             self.properties_stored = true;
         }
