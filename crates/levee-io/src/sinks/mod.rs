@@ -70,7 +70,8 @@ use crate::{SinkConfigError, SinkError};
 #[serde(rename_all = "snake_case")]
 pub enum SinkConfig {
     /// Minute-sized JSON chunks in the lake, partitioned by event time.
-    Lake(lake::LakeConfig),
+    /// Boxed: its settings (layout, retention) make it the largest by far.
+    Lake(Box<lake::LakeConfig>),
     /// Newline-delimited JSON appended to a local file.
     File(file::FileConfig),
     /// Newline-delimited JSON on standard output.
@@ -109,7 +110,7 @@ impl SinkConfig {
     /// Checks the config once, touching nothing, into a sink ready to open.
     pub fn build(self) -> Result<BuiltSink, SinkConfigError> {
         Ok(match self {
-            SinkConfig::Lake(c) => BuiltSink::new(c.build()?),
+            SinkConfig::Lake(c) => BuiltSink::new((*c).build()?),
             SinkConfig::File(c) => BuiltSink::new(c.build()?),
             SinkConfig::Stdout(c) => BuiltSink::new(c),
             SinkConfig::Blackhole(c) => BuiltSink::new(c),
