@@ -36,6 +36,15 @@ pub enum LakeError {
         /// Why.
         reason: &'static str,
     },
+    /// A declared column type that cannot be read, or a column that
+    /// cannot be declared (see [`crate::declared`]).
+    #[error("invalid declared type `{text}`: {reason}")]
+    InvalidType {
+        /// The type (or column name) refused.
+        text: String,
+        /// Why.
+        reason: String,
+    },
     /// A catalog file (schema or manifest) that cannot be read back.
     #[error("catalog file `{key}`: {reason}")]
     Catalog {

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod declared;
 mod error;
 pub mod layout;
 pub mod properties;

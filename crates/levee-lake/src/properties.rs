@@ -5,11 +5,13 @@
 //! without it (written by an older levee, or by another writer) has no
 //! event-time column: its chunks are read as they are.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use crate::declared::DeclaredSchema;
 use crate::{Lake, LakeError, TableRef};
 
 /// The version of `table.json` this code writes and reads.
@@ -41,6 +43,10 @@ pub struct TableProperties {
     /// absent in files written before levee had retention: kept forever.
     #[serde(default, skip_serializing_if = "Retention::is_off")]
     pub retention: Retention,
+    /// Column types declared in the config, which win over inference
+    /// (see [`crate::declared`]); none in files written before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schema: DeclaredSchema,
 }
 
 impl TableProperties {
@@ -52,7 +58,14 @@ impl TableProperties {
             time_field,
             parquet: ParquetLayout::default(),
             retention: Retention::default(),
+            schema: DeclaredSchema::new(),
         }
+    }
+
+    /// These properties with this declared schema.
+    pub fn with_schema(mut self, schema: DeclaredSchema) -> TableProperties {
+        self.schema = schema;
+        self
     }
 
     /// The same, with this Parquet layout.

@@ -37,7 +37,10 @@ use indexmap::IndexMap;
 use levee_event::{Record, Text, Value};
 use serde::{Deserialize, Serialize};
 
+mod declare;
 mod infer;
+
+pub(crate) use declare::cast_record;
 
 /// Columns by name, in the order they were first seen.
 pub(crate) type Columns = IndexMap<String, ColumnType>;

@@ -17,10 +17,12 @@ use levee_event::Record;
 use super::CompactOptions;
 use super::chunk::{self, Fetched, Lines};
 use super::plan::HourState;
+use super::records::Unrepresentable;
 use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
 use super::writer::{FileLayout, PartWriter};
-use crate::schema::{TableSchema, prepare_record};
+use crate::declared::DeclaredSchema;
+use crate::schema::{TableSchema, cast_record, prepare_record};
 use crate::{Lake, LakeError, TableRef};
 
 /// Writes the hour's records as Parquet files; returns the files.
@@ -35,6 +37,7 @@ pub(crate) async fn write_parquet(
     schema: &TableSchema,
     time_field: Option<&str>,
     layout: &FileLayout,
+    casts: &mut Casts<'_>,
 ) -> Result<Vec<OutputFile>, LakeError> {
     let arrow_schema = schema.to_arrow();
     // Parquet cannot hold rows without columns; the report shows the rows unwritten.
@@ -56,13 +59,22 @@ pub(crate) async fn write_parquet(
         arrow_schema,
         time_field,
     };
-    match write_chunks(opts, fetched, scan, &records, &mut writer).await {
+    match write_chunks(opts, fetched, scan, &records, casts, &mut writer).await {
         Ok(()) => writer.finish().await,
         Err(e) => {
             writer.abort().await;
             Err(e)
         }
     }
+}
+
+/// The table's declared schema, and what casting values to it cost.
+pub(crate) struct Casts<'a> {
+    pub declared: &'a DeclaredSchema,
+    /// Values that could not be cast, made null.
+    pub failures: u64,
+    /// Where the records that held them are kept, with the reasons.
+    pub records: &'a mut Unrepresentable,
 }
 
 /// What the hour's records are made to fit.
@@ -77,8 +89,10 @@ async fn write_chunks(
     fetched: &[Fetched],
     scan: &Scan,
     fit: &Records<'_>,
+    casts: &mut Casts<'_>,
     writer: &mut PartWriter<'_>,
 ) -> Result<(), LakeError> {
+    let mut failures = Vec::new();
     let batch_rows = opts.batch_rows.max(1);
     let new_decoder = || {
         ReaderBuilder::new(fit.arrow_schema.clone())
@@ -118,12 +132,21 @@ async fn write_chunks(
                 Err(_) => plain = new_decoder()?,
             }
         }
-        for (_, line) in Lines::new(&data) {
+        for (number, line) in Lines::new(&data) {
             // Bad lines were counted on the first read.
             let Ok(mut record) = chunk::parse_line(line) else {
                 continue;
             };
             prepare_record(&mut record, fit.time_field);
+            if !casts.declared.is_empty() {
+                cast_record(&mut record, casts.declared, &mut failures);
+                if !failures.is_empty() {
+                    casts.failures += failures.len() as u64;
+                    let reason = format!("declared schema: {}", failures.join("; "));
+                    casts.records.push(&f.chunk.key, number, &reason, line);
+                    failures.clear();
+                }
+            }
             fit.schema.conform(&mut record);
             if let Some(batch) = records.push(record)? {
                 writer.write(batch).await?;

@@ -25,6 +25,7 @@ use super::report::{
 use super::writer::FileLayout;
 use super::{chunk, decode, retention, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
+use crate::declared::DeclaredSchema;
 use crate::schema::TableSchema;
 use crate::{Chunk, Lake, LakeError, TableRef};
 
@@ -40,6 +41,7 @@ pub(crate) async fn compact_hour(
     reason: CompactReason,
     schema: &mut TableSchema,
     time_field: Option<&str>,
+    declared: &DeclaredSchema,
     layout: &FileLayout,
     report: &mut CompactReport,
 ) -> Result<(), LakeError> {
@@ -94,6 +96,18 @@ pub(crate) async fn compact_hour(
         }
     }
 
+    if !declared.is_empty() {
+        // Values the declared types do not hold as they are need casting,
+        // record by record: the Arrow decoder would refuse or mangle them.
+        if !scan.schema.fits(declared) {
+            for chunk in &mut scan.chunks {
+                chunk.plain = false;
+            }
+        }
+        // The hour's types give way to the declared ones, so joining them
+        // widens nothing declared.
+        scan.schema.declare(declared);
+    }
     let mut widened = schema.clone();
     widened.join(&scan.schema, &mut scan.changes);
     // The catalog first: a reader may find columns no file has yet (they
@@ -110,14 +124,21 @@ pub(crate) async fn compact_hour(
         });
     }
 
+    let mut unrepresentable = std::mem::take(&mut scan.unrepresentable);
+    let mut casts = decode::Casts {
+        declared,
+        failures: 0,
+        records: &mut unrepresentable,
+    };
     let written = decode::write_parquet(
-        lake, table, opts, state, &fetched, &scan, schema, time_field, layout,
+        lake, table, opts, state, &fetched, &scan, schema, time_field, layout, &mut casts,
     )
     .await?;
+    let cast_failures = casts.failures;
 
     // Lines that could not be rows are kept, with why, before the hour's
     // chunks (their other copy) may expire.
-    let quarantined_records = scan.unrepresentable.store(lake, table, p).await?;
+    let quarantined_records = unrepresentable.store(lake, table, p).await?;
 
     // The rows the damaged chunks had are in the new files: move the chunks
     // out of the JSON copy, before the old files go.
@@ -205,8 +226,9 @@ pub(crate) async fn compact_hour(
         input_rows: scan.rows,
         bad_lines: scan.bad_lines,
         first_bad_line: scan.first_bad_line,
-        records_quarantined: scan.unrepresentable.kept(),
-        records_not_kept: scan.unrepresentable.not_kept,
+        records_quarantined: unrepresentable.kept(),
+        records_not_kept: unrepresentable.not_kept,
+        cast_failures,
         quarantined_records,
         failed_chunks,
         output_bytes: written.iter().map(|f| f.bytes).sum(),

@@ -206,6 +206,7 @@ async fn compact_locked(
     let (mut schema, props) = table_schema(lake, table, concurrency).await?;
     let layout = FileLayout::of(props.as_ref());
     let time_field = props.as_ref().map(|p| p.time_field.as_str());
+    let declared = props.as_ref().map(|p| p.schema.clone()).unwrap_or_default();
     let initial = schema.clone();
     let mut report = CompactReport::new(table);
     report.purged_files = catalog::purge_retired(lake, table, opts.grace).await?;
@@ -257,6 +258,7 @@ async fn compact_locked(
                 reason,
                 &mut schema,
                 time_field,
+                &declared,
                 &layout,
                 &mut report,
             )
@@ -373,7 +375,10 @@ async fn table_schema(
     let claimed = time_field
         .as_ref()
         .is_some_and(|t| schema.claim_time_column(t.as_str(), &mut Changes::default()));
-    if claimed || !stored {
+    // Declared after the table was compacted: the hours written with other
+    // types are due again, and are cast as they are rewritten.
+    let declared = props.as_ref().is_some_and(|p| schema.declare(&p.schema));
+    if claimed || declared || !stored {
         catalog::write_schema(lake, table, &schema).await?;
     }
     Ok((schema, props))

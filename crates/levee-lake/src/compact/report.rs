@@ -143,6 +143,9 @@ pub struct HourReport {
     /// Of them, those only counted: past the quarantine's budget for an
     /// hour (see `records::MAX_KEPT_BYTES`); their chunk still holds them.
     pub records_not_kept: u64,
+    /// Values that did not fit the table's declared schema: null in the
+    /// Parquet, their records kept in the records quarantine.
+    pub cast_failures: u64,
     /// The records quarantine files written, a file per chunk
     /// (`quarantine/records/dt=…/hour=…/<chunk>.json`).
     pub quarantined_records: Vec<Path>,
@@ -235,6 +238,7 @@ impl CompactReport {
     /// lost rows. `levee compact` exits non-zero then.
     pub fn left_data_out(&self) -> bool {
         self.bad_lines() > 0
+            || self.hours.iter().any(|h| h.cast_failures > 0)
             || self.failed_chunks().next().is_some()
             || self.skipped.iter().any(|s| s.reason.left_rows_out())
     }
@@ -282,6 +286,17 @@ impl CompactReport {
                     ));
                 }
                 out.push(line);
+            }
+            if h.cast_failures > 0 {
+                out.push(format!(
+                    "{} {}: {} values did not fit the declared schema: null in the Parquet, \
+                     their records kept with the reason in quarantine/records/{}/{}/",
+                    self.table,
+                    h.partition,
+                    h.cast_failures,
+                    h.partition.dt_dir(),
+                    h.partition.hour_dir()
+                ));
             }
             out.extend(h.failed_chunks.iter().map(failed));
         }

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod compact;
+mod declared;
 mod event_time;
 mod evolution;
 mod hostile;

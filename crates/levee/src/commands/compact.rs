@@ -199,6 +199,13 @@ pub fn summary(report: &CompactReport) -> String {
              in the table's quarantine/records/)"
         ));
     }
+    let casts: u64 = report.hours.iter().map(|h| h.cast_failures).sum();
+    if casts > 0 {
+        line.push_str(&format!(
+            "; {casts} values did not fit the declared schema (null in the Parquet, their \
+             records kept with the reason in the table's quarantine/records/)"
+        ));
+    }
     if !report.expired.is_empty() {
         line.push_str(&format!(
             "; {}",

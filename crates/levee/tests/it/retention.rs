@@ -155,3 +155,60 @@ chunk_interval = "1s"
     sigterm(&levee_run.0);
     levee_run.exits_ok(Duration::from_secs(30));
 }
+
+/// `[outputs.X.schema]`: the declared type wins over inference, values are
+/// cast, and one that cannot be is null, its record kept in the records
+/// quarantine, and `levee compact` says so and exits 2.
+#[test]
+fn a_declared_schema_casts_values_and_quarantines_those_that_do_not_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = format!(
+        "{}\n[outputs.lake.schema]\nstatus = \"bigint\"\n",
+        stdin_to_lake(dir, "ret", "events")
+    );
+    let input = "{\"timestamp\":\"2018-09-01T10:00:00Z\",\"status\":\"404\"}\n\
+                 {\"timestamp\":\"2018-09-01T10:00:01Z\",\"status\":200}\n\
+                 {\"timestamp\":\"2018-09-01T10:00:02Z\",\"status\":\"n/a\"}\n";
+    let out = run_with_stdin(dir, &config, input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = levee()
+        .args(["compact", "--lake"])
+        .arg(dir.join("lake"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("1 values did not fit the declared schema"),
+        "{said}"
+    );
+    assert_eq!(
+        count(
+            dir,
+            &format!(
+                "select count(*) from {PARQUET} where typeof(status) = 'BIGINT' and status in (404, 200)"
+            )
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            dir,
+            &format!("select count(*) from {PARQUET} where status is null")
+        ),
+        1
+    );
+    let kept = files(&dir.join("lake/ret/events/quarantine/records"));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let text = std::fs::read_to_string(&kept[0]).unwrap();
+    assert!(
+        text.contains(r#"status: \"n/a\" is not a bigint"#),
+        "{text}"
+    );
+}

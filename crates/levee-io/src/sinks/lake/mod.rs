@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use levee_event::{Ack, Event};
+use levee_lake::declared::DeclaredSchema;
 use levee_lake::layout::ZSTD_CHUNK_EXT;
 use levee_lake::properties::{TableProperties, write_properties};
 use levee_lake::{
@@ -146,6 +147,16 @@ pub struct LakeConfig {
     /// least an hour.
     #[serde(default)]
     pub keep_parquet: Option<Interval>,
+    /// Column types that win over what compaction infers, as `levee tables
+    /// --schema` prints them: `[outputs.X.schema]` with `status = "bigint"`,
+    /// `ratio = "double"`, `tags = "array<string>"`, `req = "struct<id:bigint>"`
+    /// (a struct fixes the fields it names; others are inferred). Values are
+    /// cast (`"404"` to 404); one that cannot be is null in the Parquet, and
+    /// its record is kept, with the reason, in the table's records
+    /// quarantine, and counted. Not `dt`, `hour` or the `time_field`. Empty
+    /// (the default): every type is inferred.
+    #[serde(default)]
+    pub schema: BTreeMap<String, String>,
 }
 
 fn default_partition_by() -> String {
@@ -208,6 +219,8 @@ impl LakeConfig {
             )),
             d => Ok(d.map(|d| d.0)),
         };
+        let schema = levee_lake::declared::parse_schema(&self.schema, time_field.as_str())
+            .map_err(|e| SinkConfigError::new("schema", e.to_string()))?;
         let retention = Retention {
             keep_json: keep("keep_json", self.keep_json)?,
             keep_parquet: keep("keep_parquet", self.keep_parquet)?,
@@ -221,6 +234,7 @@ impl LakeConfig {
             time_field,
             parquet,
             retention,
+            schema,
         })
     }
 
@@ -286,6 +300,8 @@ pub struct LakeSettings {
     parquet: ParquetLayout,
     /// Each at least an hour.
     retention: Retention,
+    /// Types that read.
+    schema: DeclaredSchema,
 }
 
 impl OpenSink for LakeSettings {
@@ -327,6 +343,8 @@ struct LakeSink {
     parquet: ParquetLayout,
     /// Stored in the table's properties, for compaction.
     retention: Retention,
+    /// Stored in the table's properties, for compaction.
+    schema: DeclaredSchema,
     /// The table's properties are stored (before the first chunk).
     properties_stored: bool,
     /// Open chunks by hour since the epoch.
@@ -376,6 +394,7 @@ impl LakeSink {
             time_field: settings.time_field.clone(),
             parquet: settings.parquet.clone(),
             retention: settings.retention,
+            schema: settings.schema.clone(),
             properties_stored: false,
             open: BTreeMap::new(),
             writes: 0,
@@ -580,7 +599,8 @@ impl LakeSink {
             // column without knowing the column.
             let props = TableProperties::new(self.time_field.clone())
                 .with_parquet(self.parquet.clone())
-                .with_retention(self.retention);
+                .with_retention(self.retention)
+                .with_schema(self.schema.clone());
             write_properties(&self.lake, &self.table, &props).await?;
             self.properties_stored = true;
         }
@@ -743,6 +763,7 @@ mod tests {
             target_file_size: None,
             keep_json: None,
             keep_parquet: None,
+            schema: BTreeMap::new(),
         }
     }
 
@@ -1436,6 +1457,19 @@ mod tests {
         let mut c = config(dir.path());
         c.keep_parquet = Some(Interval(Duration::from_secs(60)));
         assert_eq!(c.build().unwrap_err().key, "keep_parquet");
+    }
+
+    #[test]
+    fn a_declared_schema_is_checked_in_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.schema.insert("status".into(), "bigint".into());
+        assert_eq!(c.build().unwrap().schema.len(), 1);
+        for (name, ty) in [("status", "int"), ("dt", "string"), ("time", "string")] {
+            let mut c = config(dir.path());
+            c.schema.insert(name.into(), ty.into());
+            assert_eq!(c.build().unwrap_err().key, "schema", "{name} {ty}");
+        }
     }
 
     /// Every chunk under `dir`, by path, with its text.
