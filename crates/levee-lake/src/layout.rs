@@ -13,8 +13,11 @@ pub const ZSTD_CHUNK_EXT: &str = "ndjson.zst";
 pub const GZIP_CHUNK_EXT: &str = "ndjson.gz";
 /// File name extension of uncompressed JSON chunks.
 pub const PLAIN_CHUNK_EXT: &str = "ndjson";
+/// File name extension of Parquet chunks (see [`TableRef::parquet_chunk`]).
+pub const PARQUET_CHUNK_EXT: &str = "parquet";
 
-/// How a JSON chunk is compressed, as its file name says.
+/// How a chunk is encoded, as its file name says: NDJSON, compressed or
+/// not, or (under `chunks/`) Parquet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChunkCompression {
     /// `.ndjson.zst`, the lake output's default.
@@ -23,6 +26,12 @@ pub enum ChunkCompression {
     Gzip,
     /// `.ndjson`
     None,
+    /// `.parquet`: a Parquet chunk, which the lake output writes with
+    /// `format = "parquet"` or `"both"` (compressed inside the file). Its
+    /// rows read as the NDJSON of a JSON chunk would (see
+    /// `compact::read_chunk_text`). [`ChunkCompression::from_key`] never
+    /// gives it: Parquet chunks are listed from their own folder.
+    Parquet,
 }
 
 impl ChunkCompression {
@@ -53,6 +62,7 @@ impl ChunkCompression {
             ChunkCompression::Zstd => ZSTD_CHUNK_EXT,
             ChunkCompression::Gzip => GZIP_CHUNK_EXT,
             ChunkCompression::None => PLAIN_CHUNK_EXT,
+            ChunkCompression::Parquet => PARQUET_CHUNK_EXT,
         }
     }
 }
@@ -85,6 +95,46 @@ impl TableRef {
     /// `<db>/<table>/json`: all JSON chunks.
     pub fn json_root(&self) -> Path {
         self.root().join("json")
+    }
+
+    /// `<db>/<table>/chunks`: the Parquet chunks the lake output writes with
+    /// `format = "parquet"` or `"both"`, beside (not among) the JSON chunks,
+    /// so that an engine reading `json/` as JSON, or `chunks/` as Parquet,
+    /// finds one kind of file.
+    pub fn parquet_chunk_root(&self) -> Path {
+        self.root().join("chunks")
+    }
+
+    /// The folder of one hour's Parquet chunks.
+    pub fn parquet_chunk_partition(&self, p: &Partition) -> Path {
+        self.parquet_chunk_root()
+            .join(p.dt_dir())
+            .join(p.hour_dir())
+    }
+
+    /// The key of one Parquet chunk: `<MM>-<writer>-<seq>.parquet`, named as
+    /// the JSON chunk of the same events would be ([`TableRef::json_chunk`]).
+    pub fn parquet_chunk(&self, p: &Partition, minute: u32, writer: &str, seq: u64) -> Path {
+        self.parquet_chunk_partition(p)
+            .join(format!("{minute:02}-{writer}-{seq:08}.{PARQUET_CHUNK_EXT}"))
+    }
+
+    /// The Parquet chunk that goes with the JSON chunk `json_key` (the same
+    /// events, written by an output with `format = "both"`): its folder
+    /// under `chunks/` and its name with `.parquet` for the JSON ending.
+    /// `None` for a key that is not a JSON chunk of this table.
+    pub fn parquet_chunk_twin(&self, json_key: &Path) -> Option<Path> {
+        let p = Partition::from_path(json_key)?;
+        let name = json_key.filename()?;
+        ChunkCompression::from_key(json_key)?;
+        if !json_key.prefix_matches(&self.json_partition(&p)) {
+            return None;
+        }
+        let stem = name.split_once('.')?.0;
+        Some(
+            self.parquet_chunk_partition(&p)
+                .join(format!("{stem}.{PARQUET_CHUNK_EXT}")),
+        )
     }
 
     /// `<db>/<table>/parquet`: all Parquet files.
@@ -284,6 +334,24 @@ mod tests {
             t.parquet_part(&p, 0).as_ref(),
             "glue-data-lake-usw2-prd/eventlog/parquet/dt=2018-09-01/hour=13/part-00000.parquet"
         );
+        assert_eq!(
+            t.parquet_chunk(&p, minute, "w1a2b", 3).as_ref(),
+            "glue-data-lake-usw2-prd/eventlog/chunks/dt=2018-09-01/hour=13/07-w1a2b-00000003.parquet"
+        );
+    }
+
+    #[test]
+    fn a_json_chunk_names_its_parquet_twin() {
+        let t = TableRef::new("db", "t").unwrap();
+        let (p, minute) = Partition::of_time(1_535_807_250_000_000_000);
+        let json = t.json_chunk(&p, minute, "0a1b2c3d", 9, ZSTD_CHUNK_EXT);
+        assert_eq!(
+            t.parquet_chunk_twin(&json),
+            Some(t.parquet_chunk(&p, minute, "0a1b2c3d", 9))
+        );
+        let other = TableRef::new("db", "u").unwrap();
+        assert_eq!(other.parquet_chunk_twin(&json), None, "another table's");
+        assert_eq!(t.parquet_chunk_twin(&t.parquet_part(&p, 0)), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <lake>/<db>/<table>/json/dt=YYYY-MM-DD/hour=HH/<MM>-<writer>-<seq>.ndjson.zst   written by the lake output
+//! <lake>/<db>/<table>/chunks/dt=YYYY-MM-DD/hour=HH/<MM>-<writer>-<seq>.parquet   the same, as Parquet (`format = "parquet"` or `"both"`)
 //! <lake>/<db>/<table>/parquet/dt=YYYY-MM-DD/hour=HH/part-NNNNN.parquet          written by compaction
 //! <lake>/<db>/<table>/_levee/table.json                                         the table's properties, written by the lake output
 //! <lake>/<db>/<table>/_levee/                                                   the table's catalog
@@ -32,6 +33,8 @@ pub mod compact;
 pub mod ddl;
 #[cfg(feature = "compact")]
 pub mod describe;
+#[cfg(feature = "compact")]
+pub mod parquet_chunk;
 #[cfg(feature = "compact")]
 mod schema;
 

@@ -11,10 +11,12 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::LakeError;
 use crate::layout::{ChunkCompression, Partition, TableRef};
 
-/// One JSON chunk of a table, as listed in the store.
+/// One chunk of a table, as listed in the store: a JSON chunk, or a
+/// Parquet chunk that has no JSON twin (see [`Lake::list_chunk_hours`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
-    /// Its key, under [`TableRef::json_partition`].
+    /// Its key, under [`TableRef::json_partition`] or
+    /// [`TableRef::parquet_chunk_partition`].
     pub key: Path,
     /// Stored (compressed) size in bytes.
     pub size: u64,
@@ -76,35 +78,66 @@ impl Lake {
         }
     }
 
-    /// The JSON chunks of one hour, sorted by key (so by minute first).
-    /// Objects that are not chunks (see [`ChunkCompression::from_key`]) are left out.
+    /// The chunks of one hour, sorted by name (so by minute first): its JSON
+    /// chunks, and its Parquet chunks that have no JSON twin (see
+    /// [`Lake::list_chunk_hours`]). Objects that are not chunks (see
+    /// [`ChunkCompression::from_key`]) are left out.
     pub async fn list_chunks(
         &self,
         table: &TableRef,
         p: &Partition,
     ) -> Result<Vec<Chunk>, LakeError> {
-        let mut chunks: Vec<Chunk> = self
+        let json: Vec<Chunk> = self
             .list_objects(&table.json_partition(p))
             .await?
             .into_iter()
             .filter_map(|meta| chunk_of(&meta))
             .collect();
-        chunks.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(chunks)
+        let parquet: Vec<Chunk> = self
+            .list_objects(&table.parquet_chunk_partition(p))
+            .await?
+            .into_iter()
+            .filter_map(|meta| parquet_chunk_of(&meta))
+            .collect();
+        Ok(delivered(json, parquet))
     }
 
-    /// Every hour of a table that has JSON chunks, with its chunks sorted by key.
+    /// Every hour of a table that has chunks, with its chunks sorted by name:
+    /// the JSON chunks under `json/`, and the Parquet chunks under `chunks/`
+    /// but those with a JSON twin (the same events, from an output with
+    /// `format = "both"`): where a chunk is in both forms, JSON wins.
     pub async fn list_chunk_hours(
         &self,
         table: &TableRef,
     ) -> Result<BTreeMap<Partition, Vec<Chunk>>, LakeError> {
+        let json = self.list_chunks_under(&table.json_root(), chunk_of).await?;
+        let mut parquet = self
+            .list_chunks_under(&table.parquet_chunk_root(), parquet_chunk_of)
+            .await?;
+        let mut hours = BTreeMap::new();
+        for (p, chunks) in json {
+            let twins = parquet.remove(&p).unwrap_or_default();
+            hours.insert(p, delivered(chunks, twins));
+        }
+        for (p, chunks) in parquet {
+            hours.insert(p, delivered(Vec::new(), chunks));
+        }
+        Ok(hours)
+    }
+
+    /// The chunks under `root`, by hour: `<root>/dt=../hour=../<chunk>`
+    /// only, as `kind` recognises them.
+    async fn list_chunks_under(
+        &self,
+        root: &Path,
+        kind: fn(&ObjectMeta) -> Option<Chunk>,
+    ) -> Result<BTreeMap<Partition, Vec<Chunk>>, LakeError> {
         let mut hours: BTreeMap<Partition, Vec<Chunk>> = BTreeMap::new();
-        let root = table.json_root();
-        for meta in self.list_objects(&root).await? {
-            let Some(chunk) = chunk_of(&meta) else {
+        for meta in self.list_objects(root).await? {
+            let Some(chunk) = kind(&meta) else {
                 continue;
             };
-            // Only `<json>/dt=../hour=../<chunk>`: deeper or shallower keys are not ours.
+            // Deeper or shallower keys are not ours.
             let depth = meta
                 .location
                 .parts()
@@ -115,9 +148,6 @@ impl Lake {
                 _ => {}
             }
         }
-        for chunks in hours.values_mut() {
-            chunks.sort_by(|a, b| a.key.cmp(&b.key));
-        }
         Ok(hours)
     }
 
@@ -125,6 +155,37 @@ impl Lake {
     pub(crate) async fn list_objects(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, LakeError> {
         Ok(self.store.list(Some(prefix)).try_collect().await?)
     }
+}
+
+/// An hour's chunks as readers take them: every JSON chunk, and every
+/// Parquet chunk whose name (up to its first `.`) no JSON chunk has, sorted
+/// by key.
+fn delivered(mut json: Vec<Chunk>, parquet: Vec<Chunk>) -> Vec<Chunk> {
+    let stem = |c: &Chunk| -> String {
+        let name = c.key.filename().unwrap_or_default();
+        name.split_once('.')
+            .map_or(name, |(stem, _)| stem)
+            .to_owned()
+    };
+    let stems: std::collections::HashSet<String> = json.iter().map(stem).collect();
+    json.extend(parquet.into_iter().filter(|c| !stems.contains(&stem(c))));
+    // By name, so by minute first whichever folder a chunk is in.
+    json.sort_by(|a, b| (a.key.filename(), &a.key).cmp(&(b.key.filename(), &b.key)));
+    json
+}
+
+/// A Parquet chunk: `<MM>-<writer>-<seq>.parquet`, not hidden.
+fn parquet_chunk_of(meta: &ObjectMeta) -> Option<Chunk> {
+    let name = meta.location.filename()?;
+    let stem = name.strip_suffix(".parquet")?;
+    if stem.is_empty() || name.starts_with('.') || name.starts_with('_') {
+        return None;
+    }
+    Some(Chunk {
+        key: meta.location.clone(),
+        size: meta.size,
+        compression: ChunkCompression::Parquet,
+    })
 }
 
 fn chunk_of(meta: &ObjectMeta) -> Option<Chunk> {

@@ -66,7 +66,10 @@ impl Format {
                 compression: match c {
                     ChunkCompression::Zstd => FileCompressionType::ZSTD,
                     ChunkCompression::Gzip => FileCompressionType::GZIP,
-                    ChunkCompression::None => FileCompressionType::UNCOMPRESSED,
+                    // Parquet compresses inside the file.
+                    ChunkCompression::None | ChunkCompression::Parquet => {
+                        FileCompressionType::UNCOMPRESSED
+                    }
                 },
             })
             .collect(),

@@ -67,6 +67,7 @@ pub(crate) fn decompress(
         return Ok(whole(Cow::Borrowed(body)));
     }
     let reader: Box<dyn Read + '_> = match compression {
+        ChunkCompression::Parquet => return super::parquet_input::to_ndjson(body, limit),
         ChunkCompression::None => {
             return if body.len() as u64 > limit {
                 Err(too_large(limit))
@@ -153,6 +154,8 @@ pub struct RecordsRead {
 pub(crate) fn compress(compression: ChunkCompression, text: &[u8]) -> Result<Vec<u8>, String> {
     match compression {
         ChunkCompression::None => Ok(text.to_vec()),
+        // Read all or nothing, so never stored again (see `parquet_input`).
+        ChunkCompression::Parquet => Err("a Parquet chunk is not rewritten".to_owned()),
         ChunkCompression::Zstd => zstd::encode_all(text, 3).map_err(|e| format!("zstd: {e}")),
         ChunkCompression::Gzip => {
             use std::io::Write;
@@ -171,6 +174,7 @@ fn compression_name(c: ChunkCompression) -> &'static str {
         ChunkCompression::Zstd => "zstd",
         ChunkCompression::Gzip => "gzip",
         ChunkCompression::None => "plain",
+        ChunkCompression::Parquet => "parquet",
     }
 }
 

@@ -28,8 +28,10 @@
 mod chunk;
 mod decode;
 pub use chunk::{ChunkText, RecordsRead, read_chunk_text};
+pub(crate) use chunk::{Lines, parse_line};
 mod hour;
 pub mod lock;
+mod parquet_input;
 mod plan;
 mod quarantine;
 mod records;

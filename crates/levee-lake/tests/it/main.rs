@@ -6,6 +6,7 @@ mod declared;
 mod event_time;
 mod evolution;
 mod hostile;
+mod parquet_chunks;
 mod records;
 mod retention;
 mod retire;
