@@ -217,6 +217,7 @@ mod tests {
             output: name.into(),
             data_dir: "unused".into(),
             metrics: Default::default(),
+            parquet: None,
         };
         (name.into(), tx, BuiltSink::new(Gate(Mutex::new(rx))), ctx)
     }

@@ -802,6 +802,7 @@ mod tests {
             output: "o".into(),
             data_dir: dir.join("data"),
             metrics: SinkMetrics::default(),
+            parquet: None,
         };
         config.build().unwrap().open(&ctx).await.unwrap()
     }

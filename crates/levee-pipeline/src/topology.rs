@@ -27,11 +27,15 @@ use crate::{PipelineError, opening, output};
 const SOURCE_CHANNEL_BATCHES: usize = 4;
 
 /// How a run ends.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Stop when every source reaches the end of its input (as Fluent Bit's
     /// `Exit_On_Eof`): for backfills, the demo and benchmarks.
     pub exit_on_eof: bool,
+    /// Makes the Parquet chunks of lake outputs with `format = "parquet"`
+    /// or `"both"`: the binary gives levee-lake's, which the collector
+    /// crates never build. Without it, such an output refuses to open.
+    pub parquet: Option<Arc<dyn levee_io::sinks::lake::ParquetEncoder>>,
 }
 
 /// What a finished run did, per output.
@@ -112,6 +116,7 @@ pub async fn run(
         metrics,
         output: state,
         data_dir: pipeline.data_dir.clone(),
+        parquet: options.parquet.clone(),
     };
     let mut sinks = Vec::new();
     for o in &pipeline.outputs {

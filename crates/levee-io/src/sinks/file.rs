@@ -143,6 +143,7 @@ mod tests {
             output: "file".into(),
             data_dir: dir.path().to_owned(),
             metrics: SinkMetrics::default(),
+            parquet: None,
         };
         let config = FileConfig { path: path.clone() };
         let mut sink = config.open(&ctx).await.unwrap();

@@ -131,6 +131,10 @@ pub struct SinkContext {
     pub data_dir: PathBuf,
     /// Counters a sink keeps itself, beside the output worker's.
     pub metrics: SinkMetrics,
+    /// Makes Parquet chunks for lake outputs with `format = "parquet"` or
+    /// `"both"`; given by the binary (see [`lake::ParquetEncoder`]), `None`
+    /// where Parquet is not built, and such an output then refuses to open.
+    pub parquet: Option<Arc<dyn lake::ParquetEncoder>>,
 }
 
 impl SinkContext {
@@ -292,6 +296,7 @@ mod tests {
             output: output.into(),
             data_dir: PathBuf::from("data"),
             metrics: SinkMetrics::default(),
+            parquet: None,
         };
         assert_eq!(
             ctx("lake_1-a").state_dir(),

@@ -31,7 +31,10 @@ fn start(text: &str) -> (Arc<Metrics>, tokio::sync::oneshot::Sender<()>, Running
     let run = tokio::spawn(topology::run(
         pipeline,
         metrics.clone(),
-        RunOptions { exit_on_eof: false },
+        RunOptions {
+            exit_on_eof: false,
+            ..RunOptions::default()
+        },
         async {
             let _ = stop_rx.await;
         },
@@ -47,7 +50,10 @@ async fn run_to_eof(text: &str) -> Arc<Metrics> {
     let report = topology::run(
         pipeline,
         metrics.clone(),
-        RunOptions { exit_on_eof: true },
+        RunOptions {
+            exit_on_eof: true,
+            ..RunOptions::default()
+        },
         std::future::pending(),
     )
     .await

@@ -6,6 +6,7 @@ pub mod compact;
 pub mod demo;
 pub mod generate;
 pub mod metrics;
+pub mod parquet;
 pub mod progress;
 pub mod query;
 pub mod run;

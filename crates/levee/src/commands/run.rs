@@ -44,7 +44,10 @@ pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunRe
     let report = topology::run(
         pipeline,
         metrics,
-        RunOptions { exit_on_eof },
+        RunOptions {
+            exit_on_eof,
+            parquet: Some(Arc::new(super::parquet::LakeParquet)),
+        },
         shutdown_signal(),
     )
     .await;

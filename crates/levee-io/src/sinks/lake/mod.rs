@@ -30,17 +30,29 @@
 //! (`levee_output_replay_skipped_total`) rather than written again. The
 //! writer id in chunk names is kept there too (`writer.rs`), and chunk
 //! numbers go on from the journal's, so no name is ever used twice.
+//!
+//! With `format = "parquet"` a sealed chunk is stored as one Parquet file,
+//! `<db>/<table>/chunks/dt=…/hour=…/<MM>-<writer>-<seq>.parquet`, made
+//! from the chunk's JSON by the [`ParquetEncoder`] the binary gives (the
+//! collector never builds Parquet itself); with `"both"` as that file and,
+//! after it, the JSON chunk of the same name. The journal's intent names
+//! the object put last, so a chunk counts as stored (and its events are
+//! skipped on replay) only once every object of it is in the lake; a
+//! Parquet file whose JSON twin was never put (a crash between the two)
+//! is deleted at the next start, and its events written again.
 
 #[doc(hidden)]
 pub mod bench;
 mod chunk;
 mod coverage;
+mod encoder;
 pub mod journal;
 mod state;
 mod writer;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +75,7 @@ use crate::units::{Interval, Size};
 use crate::{SinkConfigError, SinkError};
 use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
 use coverage::{Covered, Naming};
+pub use encoder::{ChunkFormat, ParquetEncoder};
 use journal::{Intent, Record};
 use state::Journal;
 
@@ -157,6 +170,17 @@ pub struct LakeConfig {
     /// (the default): every type is inferred.
     #[serde(default)]
     pub schema: BTreeMap<String, String>,
+    /// What each sealed chunk is stored as: `"json"` (the default), zstd
+    /// NDJSON under `json/`; `"parquet"`, one zstd Parquet file under
+    /// `chunks/` with the chunk's own schema (inferred as compaction infers
+    /// an hour's), as Firehose's record format conversion writes, and no
+    /// JSON; `"both"`, the Parquet file and the JSON chunk, the same events
+    /// in each. Compaction merges an hour's chunks into files near its size
+    /// target, reading the JSON where a chunk is in both forms. Parquet
+    /// costs the collector CPU (about as much again as the JSON) and, per
+    /// chunk, memory for the chunk's rows while it is encoded.
+    #[serde(default)]
+    pub format: ChunkFormat,
 }
 
 fn default_partition_by() -> String {
@@ -235,6 +259,7 @@ impl LakeConfig {
             parquet,
             retention,
             schema,
+            format: self.format,
         })
     }
 
@@ -302,6 +327,7 @@ pub struct LakeSettings {
     retention: Retention,
     /// Types that read.
     schema: DeclaredSchema,
+    format: ChunkFormat,
 }
 
 impl OpenSink for LakeSettings {
@@ -345,6 +371,14 @@ struct LakeSink {
     retention: Retention,
     /// Stored in the table's properties, for compaction.
     schema: DeclaredSchema,
+    /// What each sealed chunk is stored as.
+    format: ChunkFormat,
+    /// Makes the Parquet, when the format has it.
+    encoder: Option<Arc<dyn ParquetEncoder>>,
+    /// Parquet chunks put for sealed chunks given up on before their JSON
+    /// twin was put: deleted by the next store, since their events were
+    /// counted as lost and a reader would take them for the chunk.
+    orphans: Vec<Path>,
     /// The table's properties are stored (before the first chunk).
     properties_stored: bool,
     /// Open chunks by hour since the epoch.
@@ -368,6 +402,16 @@ impl LakeSink {
         settings: &LakeSettings,
         ctx: &SinkContext,
     ) -> Result<LakeSink, SinkError> {
+        let parquet = match (settings.format.writes_parquet(), &ctx.parquet) {
+            (false, _) => None,
+            (true, Some(encoder)) => Some(encoder.clone()),
+            (true, None) => {
+                return Err(SinkError::Encode(format!(
+                    "output {}: format = {:?} needs Parquet, which this build of levee was not given",
+                    ctx.output, settings.format
+                )));
+            }
+        };
         let lake = Lake::open(&settings.lake)?;
         // Where the tail sources resume: a replay reaches nothing before
         // (a checkpoint written while this runs only moves on).
@@ -376,7 +420,7 @@ impl LakeSink {
             .await
             .ok()
             .flatten();
-        let opened = state::open(ctx.state_dir(), &lake, checkpoints).await?;
+        let opened = state::open(ctx.state_dir(), &lake, &settings.table, checkpoints).await?;
         Ok(LakeSink {
             lake,
             table: settings.table.clone(),
@@ -395,6 +439,9 @@ impl LakeSink {
             parquet: settings.parquet.clone(),
             retention: settings.retention,
             schema: settings.schema.clone(),
+            format: settings.format,
+            encoder: parquet,
+            orphans: Vec::new(),
             properties_stored: false,
             open: BTreeMap::new(),
             writes: 0,
@@ -433,7 +480,15 @@ impl LakeSink {
     /// Drops the sealed chunks a failed flush could not store, with their
     /// acks; returns how many events they held.
     pub(crate) fn discard(&mut self) -> u64 {
-        self.sealed.drain(..).map(|s| s.events).sum()
+        let mut events = 0;
+        for sealed in self.sealed.drain(..) {
+            events += sealed.events;
+            // Its Parquet may be in the lake without its JSON.
+            if let Some(twin) = sealed.parquet.filter(|p| *p != sealed.key) {
+                self.orphans.push(twin);
+            }
+        }
+        events
     }
 
     /// Adds the batch to the chunk of each event's hour, with a clone of
@@ -552,13 +607,21 @@ impl LakeSink {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key = self.table.json_chunk(
-            &chunk.partition,
-            chunk.minute,
-            &self.writer,
-            seq,
-            ZSTD_CHUNK_EXT,
-        );
+        let parquet = self.format.writes_parquet().then(|| {
+            self.table
+                .parquet_chunk(&chunk.partition, chunk.minute, &self.writer, seq)
+        });
+        // The key the journal names is the object put last.
+        let key = match (self.format.writes_json(), &parquet) {
+            (false, Some(parquet)) => parquet.clone(),
+            _ => self.table.json_chunk(
+                &chunk.partition,
+                chunk.minute,
+                &self.writer,
+                seq,
+                ZSTD_CHUNK_EXT,
+            ),
+        };
         let ranges = std::mem::take(&mut chunk.ranges).into_ranges();
         self.naming.note(&ranges);
         self.sealed.push_back(Sealed {
@@ -574,6 +637,8 @@ impl LakeSink {
             acks: std::mem::take(&mut chunk.acks),
             chunk: Some(chunk),
             body: Bytes::new(),
+            parquet,
+            parquet_body: None,
         });
     }
 
@@ -604,14 +669,44 @@ impl LakeSink {
             write_properties(&self.lake, &self.table, &props).await?;
             self.properties_stored = true;
         }
+        self.delete_orphans().await?;
         while let Some(sealed) = self.sealed.front_mut() {
             let body = sealed.body(&mut self.frames)?;
-            let len = body.len() as u64;
-            self.lake
-                .store
-                .put(&sealed.key, PutPayload::from(body))
-                .await?;
-            self.stored_bytes.inc_by(len);
+            if let Some(parquet_key) = &sealed.parquet {
+                let parquet = match &sealed.parquet_body {
+                    Some(parquet) => parquet.clone(),
+                    None => {
+                        let encoder = self
+                            .encoder
+                            .clone()
+                            .ok_or_else(|| SinkError::Encode("no Parquet encoder".to_owned()))?;
+                        let time_field = self.time_field.as_str().to_owned();
+                        let json = body.clone();
+                        let parquet =
+                            tokio::task::spawn_blocking(move || encoder.encode(&json, &time_field))
+                                .await
+                                .map_err(|e| SinkError::Encode(e.to_string()))?
+                                .map_err(SinkError::Encode)?;
+                        let parquet = Bytes::from(parquet);
+                        sealed.parquet_body = Some(parquet.clone());
+                        parquet
+                    }
+                };
+                let len = parquet.len() as u64;
+                self.lake
+                    .store
+                    .put(parquet_key, PutPayload::from(parquet))
+                    .await?;
+                self.stored_bytes.inc_by(len);
+            }
+            if self.format.writes_json() {
+                let len = body.len() as u64;
+                self.lake
+                    .store
+                    .put(&sealed.key, PutPayload::from(body))
+                    .await?;
+                self.stored_bytes.inc_by(len);
+            }
             self.stored_unreported += sealed.events;
             let seq = sealed.intent.seq;
             // Its acks drop here: the chunk is durable.
@@ -624,6 +719,20 @@ impl LakeSink {
         }
         if self.naming.waiting() {
             self.name_streams().await;
+        }
+        Ok(())
+    }
+
+    /// Deletes the Parquet chunks of sealed chunks given up on (see
+    /// `orphans`); one that cannot be deleted fails the flush, which is
+    /// tried again.
+    async fn delete_orphans(&mut self) -> Result<(), SinkError> {
+        while let Some(key) = self.orphans.last() {
+            match self.lake.store.delete(key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.orphans.pop();
         }
         Ok(())
     }
@@ -687,7 +796,13 @@ struct Sealed {
     acks: Vec<Ack>,
     /// Until its last frame is compressed.
     chunk: Option<OpenChunk>,
+    /// The JSON chunk's bytes, once compressed.
     body: Bytes,
+    /// Where its Parquet goes, if the format has it: `key` itself, or
+    /// (`both`) its twin under `chunks/`, put before `key`.
+    parquet: Option<Path>,
+    /// The Parquet, once encoded (kept for a retried put).
+    parquet_body: Option<Bytes>,
 }
 
 impl Sealed {
@@ -733,6 +848,7 @@ mod tests {
             output: "lake".into(),
             data_dir: dir.join("data"),
             metrics: SinkMetrics::default(),
+            parquet: None,
         }
     }
 
@@ -764,6 +880,7 @@ mod tests {
             keep_json: None,
             keep_parquet: None,
             schema: BTreeMap::new(),
+            format: ChunkFormat::Json,
         }
     }
 
@@ -1529,5 +1646,186 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Stands in for levee-lake's encoder, which levee-io never builds:
+    /// "PAR1" and the chunk's JSON, so a test can read the events back.
+    #[derive(Debug)]
+    struct FakeParquet;
+
+    impl ParquetEncoder for FakeParquet {
+        fn encode(&self, chunk: &[u8], time_field: &str) -> Result<Vec<u8>, String> {
+            assert_eq!(time_field, "time");
+            let mut out = b"PAR1".to_vec();
+            out.extend(zstd::decode_all(chunk).map_err(|e| e.to_string())?);
+            Ok(out)
+        }
+    }
+
+    async fn open_as(format: ChunkFormat, dir: &std::path::Path) -> LakeSink {
+        let mut config = config(dir);
+        config.format = format;
+        let mut ctx = context(dir);
+        ctx.parquet = Some(Arc::new(FakeParquet));
+        LakeSink::open(&config.build().unwrap(), &ctx)
+            .await
+            .unwrap()
+    }
+
+    /// Every Parquet chunk under `dir`, by path relative to it, with the
+    /// `n` of its events.
+    fn parquet_chunks(dir: &std::path::Path) -> Vec<(String, Vec<i64>)> {
+        let mut found: Vec<(String, Vec<i64>)> = walk(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".parquet"))
+            .map(|p| {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let bytes = std::fs::read(&p).unwrap();
+                let text = std::str::from_utf8(bytes.strip_prefix(b"PAR1").unwrap()).unwrap();
+                let ns = text
+                    .lines()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                            .as_i64()
+                            .unwrap()
+                    })
+                    .collect();
+                (rel, ns)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[tokio::test]
+    async fn format_parquet_stores_each_chunk_as_one_parquet_file_and_no_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open_as(ChunkFormat::Parquet, dir.path()).await;
+        sink.write(&[event(BASE, 1), event(BASE + HOUR, 2), event(BASE + 5, 3)])
+            .await
+            .unwrap();
+        assert_eq!(sink.close().await.unwrap(), 3);
+        assert!(chunks(dir.path()).is_empty(), "no JSON");
+        let found = parquet_chunks(dir.path());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0]
+                .0
+                .starts_with("db/t/chunks/dt=2018-09-01/hour=00/00-")
+        );
+        assert!(found[0].0.ends_with("-00000001.parquet"), "{}", found[0].0);
+        assert_eq!(found[0].1, [1, 3]);
+        assert!(
+            found[1]
+                .0
+                .starts_with("db/t/chunks/dt=2018-09-01/hour=01/00-")
+        );
+        let on_disk: u64 = walk(dir.path())
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".parquet"))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        assert_eq!(sink.stored_bytes.get(), on_disk);
+    }
+
+    #[tokio::test]
+    async fn format_both_stores_each_chunk_as_json_and_a_parquet_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open_as(ChunkFormat::Both, dir.path()).await;
+        sink.write(&[event(BASE, 1), event(BASE + 2, 2)])
+            .await
+            .unwrap();
+        sink.close().await.unwrap();
+        let json = chunks(dir.path());
+        let parquet = parquet_chunks(dir.path());
+        assert_eq!((json.len(), parquet.len()), (1, 1));
+        assert_eq!(json[0].1, "{\"n\":1}\n{\"n\":2}\n");
+        assert_eq!(parquet[0].1, [1, 2]);
+        let twin = json[0]
+            .0
+            .replace("/json/", "/chunks/")
+            .replace(".ndjson.zst", ".parquet");
+        assert_eq!(parquet[0].0, twin);
+    }
+
+    #[tokio::test]
+    async fn a_parquet_format_refuses_to_open_without_an_encoder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.format = ChunkFormat::Both;
+        let Err(e) = LakeSink::open(&config.build().unwrap(), &context(dir.path())).await else {
+            panic!("opened without Parquet");
+        };
+        assert!(e.to_string().contains("needs Parquet"), "{e}");
+    }
+
+    /// `both` puts the Parquet first: a crash before the JSON is put leaves
+    /// a twin whose chunk the journal does not count as stored. The next
+    /// start deletes it, and the replay writes the events once, in both
+    /// forms.
+    #[tokio::test]
+    async fn a_parquet_twin_whose_json_was_never_put_is_deleted_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open_as(ChunkFormat::Both, dir.path()).await;
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+        let batch: Vec<Event> = (0..5).map(|n| tailed(BASE + n, n)).collect();
+        sink.write(&batch).await.unwrap();
+        assert!(sink.close().await.is_err(), "the JSON put fails");
+        assert_eq!(parquet_chunks(dir.path()).len(), 1, "the twin is there");
+        drop(sink);
+
+        std::fs::remove_file(table.join("json")).unwrap();
+        let mut sink = open_as(ChunkFormat::Both, dir.path()).await;
+        assert!(parquet_chunks(dir.path()).is_empty(), "the twin is gone");
+        assert!(sink.covered.is_empty());
+        sink.write(&batch).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(numbers(dir.path()), (0..5).collect::<Vec<_>>());
+        let parquet = parquet_chunks(dir.path());
+        assert_eq!(parquet.len(), 1);
+        assert_eq!(parquet[0].1, (0..5).collect::<Vec<_>>());
+    }
+
+    /// Given up on (the flush failed for good), a chunk's twin is deleted
+    /// by the next store: its events were counted as lost.
+    #[tokio::test]
+    async fn a_discarded_chunks_parquet_twin_is_deleted_by_the_next_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open_as(ChunkFormat::Both, dir.path()).await;
+        let table = dir.path().join("db").join("t");
+        std::fs::create_dir_all(&table).unwrap();
+        std::fs::write(table.join("json"), b"in the way").unwrap();
+        sink.write(&[event(BASE, 1)]).await.unwrap();
+        assert!(sink.flush(Flush::All).await.is_err());
+        assert_eq!(sink.discard(), 1);
+        std::fs::remove_file(table.join("json")).unwrap();
+        sink.write(&[event(BASE, 2)]).await.unwrap();
+        sink.close().await.unwrap();
+        let parquet = parquet_chunks(dir.path());
+        assert_eq!(parquet.len(), 1, "{parquet:?}");
+        assert_eq!(parquet[0].1, [2]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_after_a_crash_skips_what_stored_parquet_chunks_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open_as(ChunkFormat::Parquet, dir.path()).await;
+        let first: Vec<Event> = (0..10).map(|n| tailed(BASE + n, n)).collect();
+        sink.write(&first).await.unwrap();
+        sink.flush(Flush::All).await.unwrap();
+        drop(sink);
+        let mut sink = open_as(ChunkFormat::Parquet, dir.path()).await;
+        let replay: Vec<Event> = (0..15).map(|n| tailed(BASE + n, n)).collect();
+        sink.write(&replay).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(sink.replay_skipped.get(), 10);
+        let mut ns: Vec<i64> = parquet_chunks(dir.path())
+            .into_iter()
+            .flat_map(|(_, n)| n)
+            .collect();
+        ns.sort();
+        assert_eq!(ns, (0..15).collect::<Vec<_>>());
     }
 }

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use levee_lake::Lake;
+use levee_lake::{Lake, TableRef};
 use object_store::ObjectStoreExt;
 
 use super::coverage::{self, Covered, Naming};
@@ -49,6 +49,7 @@ pub(super) struct Opened {
 pub(super) async fn open(
     dir: PathBuf,
     lake: &Lake,
+    table: &TableRef,
     checkpoints: Option<HashMap<u64, u64>>,
 ) -> Result<Opened, SinkError> {
     let context = format!("lake output state in {}", dir.display());
@@ -61,10 +62,13 @@ pub(super) async fn open(
     // Intents never confirmed: the put may or may not have happened.
     let mut chunks = Vec::with_capacity(folded.intents.len());
     for (seq, intent) in std::mem::take(&mut folded.intents) {
-        let stored = folded.stored.contains(&seq)
-            || (!intent.ranges.is_empty() && exists(lake, &intent.key).await?);
+        // Looked up even without ranges, so a twin is never deleted while
+        // its chunk is there.
+        let stored = folded.stored.contains(&seq) || exists(lake, &intent.key).await?;
         if stored {
             chunks.push(intent);
+        } else {
+            forget_twin(lake, table, &intent.key).await?;
         }
     }
 
@@ -176,6 +180,22 @@ impl Folded {
     }
 }
 
+/// Deletes the Parquet twin of a JSON chunk that was never put (`format =
+/// "both"` puts the Parquet first): its events are written again on
+/// replay, and a reader would otherwise take the twin for the chunk.
+async fn forget_twin(lake: &Lake, table: &TableRef, key: &str) -> Result<(), SinkError> {
+    let Some(twin) = object_store::path::Path::parse(key)
+        .ok()
+        .and_then(|key| table.parquet_chunk_twin(&key))
+    else {
+        return Ok(());
+    };
+    match lake.store.delete(&twin).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// True if the lake holds `key`.
 async fn exists(lake: &Lake, key: &str) -> Result<bool, SinkError> {
     let Ok(path) = object_store::path::Path::parse(key) else {
@@ -255,6 +275,10 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table() -> TableRef {
+        TableRef::new("db", "t").unwrap()
+    }
     use crate::sinks::lake::journal::Range;
     use levee_event::Origin;
 
@@ -310,7 +334,7 @@ mod tests {
                 Record::Intent(intent(3, "t/c", 1, 200, 299)),
             ],
         );
-        let mut opened = open(state.clone(), &lake, None).await.unwrap();
+        let mut opened = open(state.clone(), &lake, &table(), None).await.unwrap();
         assert_eq!(opened.next_seq, 4, "chunk numbers go on past every intent");
         assert!(opened.covered.covers(10, at(1, 0)));
         assert!(opened.covered.covers(10, at(1, 150)));
@@ -327,7 +351,7 @@ mod tests {
         );
         // The writer id was drawn and kept.
         let writer = opened.writer.clone();
-        let again = open(state, &lake, None).await.unwrap();
+        let again = open(state, &lake, &table(), None).await.unwrap();
         assert_eq!(again.writer, writer);
         assert_eq!(again.next_seq, 4);
     }
@@ -352,9 +376,14 @@ mod tests {
         );
         // Stream 1 resumes at 150; 2 and 3 are in no checkpoint yet (the
         // source may not have written one since it found them).
-        let opened = open(state.clone(), &lake, Some(HashMap::from([(1, 150)])))
-            .await
-            .unwrap();
+        let opened = open(
+            state.clone(),
+            &lake,
+            &table(),
+            Some(HashMap::from([(1, 150)])),
+        )
+        .await
+        .unwrap();
         assert_eq!(opened.next_seq, 5);
         let kept: Vec<u64> = read_journal(&state)
             .iter()
@@ -370,13 +399,19 @@ mod tests {
         open(
             state.clone(),
             &lake,
+            &table(),
             Some(HashMap::from([(1, 150), (2, 0)])),
         )
         .await
         .unwrap();
-        let mut opened = open(state.clone(), &lake, Some(HashMap::from([(2, 0)])))
-            .await
-            .unwrap();
+        let mut opened = open(
+            state.clone(),
+            &lake,
+            &table(),
+            Some(HashMap::from([(2, 0)])),
+        )
+        .await
+        .unwrap();
         assert!(
             !opened.covered.covers(10, at(1, 150)),
             "stream 1 was let go"
@@ -384,7 +419,7 @@ mod tests {
         assert!(opened.covered.covers(10, at(2, 10)));
         assert!(opened.covered.covers(10, at(3, 10)), "never named: kept");
         // No checkpoint readable: nothing pruned by them.
-        let mut opened = open(state.clone(), &lake, None).await.unwrap();
+        let mut opened = open(state.clone(), &lake, &table(), None).await.unwrap();
         assert!(opened.covered.covers(10, at(2, 10)));
         assert!(read_journal(&state).contains(&Record::Named(2)));
     }
@@ -394,19 +429,22 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let lake = Lake::open(tmp.path().join("lake").to_str().unwrap()).unwrap();
         let state = tmp.path().join("state");
-        let first = open(state.clone(), &lake, None).await.unwrap().writer;
+        let first = open(state.clone(), &lake, &table(), None)
+            .await
+            .unwrap()
+            .writer;
 
         let mut bytes = std::fs::read(state.join(JOURNAL_FILE)).unwrap();
         journal::encode(&Record::Intent(intent(7, "t/x", 1, 0, 9)), &mut bytes);
         let whole = bytes.len();
         std::fs::write(state.join(JOURNAL_FILE), &bytes[..whole - 3]).unwrap();
-        let opened = open(state.clone(), &lake, None).await.unwrap();
+        let opened = open(state.clone(), &lake, &table(), None).await.unwrap();
         assert_eq!(opened.writer, first);
         assert_eq!(opened.next_seq, 1, "the torn intent was never put");
 
         bytes[MAGIC.len() + 9] ^= 0xff;
         std::fs::write(state.join(JOURNAL_FILE), &bytes).unwrap();
-        let opened = open(state.clone(), &lake, None).await.unwrap();
+        let opened = open(state.clone(), &lake, &table(), None).await.unwrap();
         assert_ne!(opened.writer, first);
         assert_eq!(read_journal(&state), [Record::NextSeq(1)]);
     }
@@ -416,7 +454,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let lake = Lake::open(tmp.path().join("lake").to_str().unwrap()).unwrap();
         let state = tmp.path().join("state");
-        let mut opened = open(state.clone(), &lake, None).await.unwrap();
+        let mut opened = open(state.clone(), &lake, &table(), None).await.unwrap();
         opened
             .journal
             .append(&[Record::Intent(intent(1, "t/a", 1, 0, 9))], true)
@@ -427,7 +465,7 @@ mod tests {
             .append(&[Record::Stored(1)], false)
             .await
             .unwrap();
-        let mut again = open(state, &lake, None).await.unwrap();
+        let mut again = open(state, &lake, &table(), None).await.unwrap();
         assert_eq!(again.next_seq, 2);
         assert!(again.covered.covers(10, at(1, 5)));
     }
