@@ -608,3 +608,67 @@ fn a_shared_key_over_tls_lets_the_right_client_in_and_keeps_others_out() {
     });
     assert_eq!(lines(&out).len(), 100, "nothing from a refused client");
 }
+
+/// Two thousand idle connections: the first `max_connections` (1,024, the
+/// default) are held, the rest closed at once and counted; a client
+/// connected before them is served throughout, and the process lives.
+#[test]
+fn two_thousand_idle_connections_are_refused_past_the_limit_and_a_working_client_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let f = start(dir.path(), "", &file_output("all", "**", &out, ""));
+    let frame = fixture("capture_default.bin");
+    let mut working = TcpStream::connect(&f.forward).unwrap();
+    working.write_all(&frame).unwrap();
+    wait_until(Duration::from_secs(10), "the first frame", || {
+        (lines(&out).len() == 5).then_some(())
+    });
+
+    // (Connecting takes seconds: the listen queue fills faster than a
+    // debug build accepts, and the kernel retries the dropped SYNs.)
+    let idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(&f.forward).unwrap())
+        .collect();
+    wait_until(Duration::from_secs(30), "977 refused", || {
+        (errors(&f, "too_many_connections") == 977.0).then_some(())
+    });
+    let open = sample(
+        &scrape(&f.metrics),
+        "levee_source_connections{source=\"fw\"}",
+    );
+    assert_eq!(open, Some(1024.0));
+    working.write_all(&frame).unwrap();
+    wait_until(Duration::from_secs(10), "the second frame", || {
+        (lines(&out).len() == 10).then_some(())
+    });
+
+    drop(idle);
+    wait_until(Duration::from_secs(30), "the idle connections gone", || {
+        let page = scrape(&f.metrics);
+        (sample(&page, "levee_source_connections{source=\"fw\"}") == Some(1.0)).then_some(())
+    });
+    let mut again = TcpStream::connect(&f.forward).unwrap();
+    again.write_all(&frame).unwrap();
+    again.shutdown(std::net::Shutdown::Write).unwrap();
+    read_to_close(&mut again);
+    wait_until(Duration::from_secs(10), "a new client served", || {
+        (lines(&out).len() == 15).then_some(())
+    });
+}
+
+/// A connection that sends nothing for `idle_timeout` is closed and
+/// counted, so idle clients can't hold `max_connections` for ever.
+#[test]
+fn an_idle_connection_is_closed_at_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = start(
+        dir.path(),
+        "idle_timeout = \"1s\"",
+        &file_output("all", "**", &dir.path().join("out.ndjson"), ""),
+    );
+    let mut idle = TcpStream::connect(&f.forward).unwrap();
+    assert!(read_to_close(&mut idle).is_empty());
+    wait_until(Duration::from_secs(10), "idle_timeout counted", || {
+        (errors(&f, "idle_timeout") == 1.0).then_some(())
+    });
+}

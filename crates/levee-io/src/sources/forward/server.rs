@@ -23,6 +23,9 @@ use crate::sources::{SourceContext, SourceMetrics};
 /// its ledger: an ack goes out within this of its events being stored.
 const ACK_POLL: Duration = Duration::from_millis(5);
 
+/// How often a source at `max_connections` says so in the log, at most.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Bytes asked of the socket per read.
 const READ_BYTES: usize = 64 * 1024;
 
@@ -69,6 +72,8 @@ pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), S
         name: ctx.name.clone(),
     });
     let mut connections = JoinSet::new();
+    let mut last_refusal_log: Option<Instant> = None;
+    let mut refused_since_log = 0u64;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -88,7 +93,19 @@ pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), S
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             ctx.metrics.connection_errors.inc("too_many_connections");
-            tracing::warn!(source = %ctx.name, %peer, "forward: too many connections, closing one");
+            // A flood of connections must not become a flood of log lines:
+            // said once per REFUSAL_LOG_EVERY, the metric counts each.
+            refused_since_log += 1;
+            if last_refusal_log.is_none_or(|at: Instant| at.elapsed() >= REFUSAL_LOG_EVERY) {
+                tracing::warn!(
+                    source = %ctx.name,
+                    %peer,
+                    refused = refused_since_log,
+                    "forward: max_connections reached, closing new connections"
+                );
+                last_refusal_log = Some(Instant::now());
+                refused_since_log = 0;
+            }
             drop(stream);
             continue;
         };
