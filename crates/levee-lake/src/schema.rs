@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 mod declare;
 mod infer;
 
-pub(crate) use declare::cast_record;
+pub(crate) use declare::{cast_record, declared_of_arrow};
 
 /// Columns by name, in the order they were first seen.
 pub(crate) type Columns = IndexMap<String, ColumnType>;

@@ -46,7 +46,7 @@ use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::{ExecutionPlan, apply_expression_roots};
 use futures::StreamExt;
 use levee_lake::ChunkCompression;
-use levee_lake::compact::{ChunkText, read_chunk_text, read_records};
+use levee_lake::compact::{ChunkText, fit_records, read_chunk_text, read_records};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -303,7 +303,18 @@ impl FileOpener for LakeJsonOpener {
             let batches = match builder().build(&text[..])?.collect::<Result<Vec<_>, _>>() {
                 Ok(batches) => batches,
                 Err(refused) => {
-                    let read = read_records(&text, time_field.as_deref());
+                    let mut read = read_records(&text, time_field.as_deref());
+                    // The table's types may be declared ones the text does
+                    // not hold as it is: cast as compaction casts.
+                    let nulled = fit_records(&mut read.records, &schema);
+                    if nulled > 0 {
+                        damage.push(
+                            location,
+                            format!(
+                                "{nulled} values did not fit the table's types and read as null"
+                            ),
+                        );
+                    }
                     if read.bad_lines > 0 {
                         bad_lines = Some((read.bad_lines, read.first_bad_line));
                     }

@@ -321,6 +321,23 @@ pub fn read_records(data: &[u8], time_field: Option<&str>) -> RecordsRead {
     read
 }
 
+/// Makes records (from [`read_records`]) fit the Arrow schema a reader of
+/// the JSON copy decodes them with, as compaction makes them fit a
+/// declared schema: `"404"` in a bigint column becomes 404, and a value
+/// that cannot be cast (`"n/a"` there) becomes null, so the Arrow decoder
+/// never refuses a chunk for one value. Returns the values made null.
+pub fn fit_records(records: &mut [levee_event::Record], schema: &arrow::datatypes::Schema) -> u64 {
+    let declared = crate::schema::declared_of_arrow(schema);
+    let mut failures = Vec::new();
+    let mut nulled = 0;
+    for record in records {
+        crate::schema::cast_record(record, &declared, &mut failures);
+        nulled += failures.len() as u64;
+        failures.clear();
+    }
+    nulled
+}
+
 /// The hours a `Pending` compaction would compact now, and why.
 pub async fn pending_hours(
     lake: &Lake,

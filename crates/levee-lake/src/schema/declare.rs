@@ -2,6 +2,7 @@
 //! and each record's values are cast to them, a failure making the value
 //! null and the record a quarantined one (see `compact::records`).
 
+use arrow::datatypes::{DataType, Schema};
 use levee_event::{Record, Value};
 
 use super::{ColumnType, TableSchema, is_timestamp_text};
@@ -94,6 +95,35 @@ fn fits(c: &ColumnType, t: &DeclaredType) -> bool {
             .all(|(n, ft)| columns.get(n.as_str()).is_none_or(|fc| fits(fc, ft))),
         _ => false,
     }
+}
+
+/// The types of an Arrow schema's columns, as a declared schema: what a
+/// reader of the JSON copy casts records to before the Arrow decoder takes
+/// them. Columns of other types (null) are left out.
+pub(crate) fn declared_of_arrow(schema: &Schema) -> DeclaredSchema {
+    schema
+        .fields()
+        .iter()
+        .filter_map(|f| Some((f.name().clone(), of_arrow(f.data_type())?)))
+        .collect()
+}
+
+fn of_arrow(t: &DataType) -> Option<DeclaredType> {
+    Some(match t {
+        DataType::Boolean => DeclaredType::Boolean,
+        DataType::Int64 => DeclaredType::Bigint,
+        DataType::Float64 => DeclaredType::Double,
+        DataType::Utf8 => DeclaredType::String,
+        DataType::Timestamp(..) => DeclaredType::Timestamp,
+        DataType::List(f) => DeclaredType::Array(Box::new(of_arrow(f.data_type())?)),
+        DataType::Struct(fields) => DeclaredType::Struct(
+            fields
+                .iter()
+                .filter_map(|f| Some((f.name().clone(), of_arrow(f.data_type())?)))
+                .collect(),
+        ),
+        _ => return None,
+    })
 }
 
 /// Casts the record's declared fields to their types; a value that cannot
