@@ -2,43 +2,141 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use levee_event::Record;
 use object_store::ObjectStoreExt;
 
 use crate::{Chunk, ChunkCompression, Lake, LakeError};
 
-/// A chunk's stored bytes, or why they could not be fetched.
+/// A chunk, and what the first read of its hour left of its stored bytes
+/// for the second.
 pub(crate) struct Fetched {
     pub chunk: Chunk,
-    pub body: Result<Bytes, String>,
+    pub body: Body,
 }
 
-/// Fetches every chunk, `concurrency` at a time, in the given order.
-///
-/// A chunk gone since the listing is reported with the chunk rather than
-/// failing the hour; any other store error fails it (and the next run retries).
-pub(crate) async fn fetch_all(
-    lake: &Lake,
-    chunks: &[Chunk],
-    concurrency: usize,
-) -> Result<Vec<Fetched>, LakeError> {
-    futures::stream::iter(chunks.iter().cloned())
-        .map(|chunk| async move {
-            let body = match lake.store.get(&chunk.key).await {
-                Ok(got) => Ok(got.bytes().await?),
-                Err(object_store::Error::NotFound { .. }) => {
-                    Err("gone since it was listed".to_owned())
-                }
-                Err(e) => return Err(LakeError::from(e)),
-            };
-            Ok(Fetched { chunk, body })
+/// A chunk's stored bytes between the two reads of its hour.
+pub(crate) enum Body {
+    /// Kept in memory, within the [`Budget`].
+    Held {
+        bytes: Bytes,
+        /// Its room in the budget, given back when it is let go; none for
+        /// what the budget does not bound (a damaged chunk, which the
+        /// quarantine needs whatever its size; an hour's Parquet read back).
+        _room: Option<Reservation>,
+    },
+    /// Let go after the first read, as keeping it would have passed the
+    /// budget (or the second read has no use for it): fetched again when
+    /// needed.
+    Released,
+    /// It could not be fetched (the first read says why).
+    Failed,
+}
+
+impl Body {
+    /// Bytes held outside the budget.
+    pub fn unbudgeted(bytes: Bytes) -> Body {
+        Body::Held { bytes, _room: None }
+    }
+
+    /// The bytes, if they are in memory.
+    pub fn held(&self) -> Option<&Bytes> {
+        match self {
+            Body::Held { bytes, .. } => Some(bytes),
+            Body::Released | Body::Failed => None,
+        }
+    }
+}
+
+/// Fetches one chunk. A chunk gone since the listing is reported with the
+/// chunk rather than failing the hour; any other store error fails it (and
+/// the next run retries).
+pub(crate) async fn fetch(lake: &Lake, chunk: &Chunk) -> Result<Result<Bytes, String>, LakeError> {
+    match lake.store.get(&chunk.key).await {
+        Ok(got) => Ok(Ok(got.bytes().await?)),
+        Err(object_store::Error::NotFound { .. }) => Ok(Err("gone since it was listed".to_owned())),
+        Err(e) => Err(LakeError::from(e)),
+    }
+}
+
+/// Fetches a chunk again for the second read of its hour. It must be as the
+/// first read found it: the collector writes a chunk once (a replay writes
+/// the same bytes), so anything else stops the hour, for the next run.
+pub(crate) async fn fetch_again(lake: &Lake, chunk: &Chunk) -> Result<Bytes, LakeError> {
+    let changed = |what: String| {
+        LakeError::Other(format!(
+            "{}: {what} between the two reads of its hour",
+            chunk.key
+        ))
+    };
+    match fetch(lake, chunk).await? {
+        Ok(bytes) if bytes.len() as u64 == chunk.size => Ok(bytes),
+        Ok(bytes) => Err(changed(format!(
+            "{} bytes, not {},",
+            bytes.len(),
+            chunk.size
+        ))),
+        Err(e) => Err(changed(e)),
+    }
+}
+
+/// Bytes of fetched chunks kept in memory between the two reads of their
+/// hours, shared by the hours compacted at once. Past it, a chunk is let
+/// go after the first read and fetched again for the second: reading twice
+/// costs the store a second GET, holding an hour's chunks would cost
+/// memory that grows with the hour.
+#[derive(Clone)]
+pub(crate) struct Budget(Arc<BudgetState>);
+
+struct BudgetState {
+    limit: u64,
+    used: AtomicU64,
+}
+
+/// Bytes taken from a [`Budget`], given back when dropped.
+pub(crate) struct Reservation {
+    budget: Budget,
+    bytes: u64,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Budget {
+        Budget(Arc::new(BudgetState {
+            limit,
+            used: AtomicU64::new(0),
+        }))
+    }
+
+    /// Takes `bytes`, if they fit.
+    pub fn try_reserve(&self, bytes: u64) -> Option<Reservation> {
+        let state = &self.0;
+        state
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| total <= state.limit)
+            })
+            .ok()?;
+        Some(Reservation {
+            budget: self.clone(),
+            bytes,
         })
-        .buffered(concurrency.max(1))
-        .try_collect()
-        .await
+    }
+
+    /// Bytes taken now.
+    #[cfg(test)]
+    pub fn used(&self) -> u64 {
+        self.0.used.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.0.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 /// A chunk's newline-delimited JSON, as far as it could be read.
@@ -236,6 +334,21 @@ pub(crate) fn snippet(line: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_gives_what_fits_and_takes_back_what_is_dropped() {
+        let budget = Budget::new(100);
+        let a = budget.try_reserve(60).unwrap();
+        assert!(budget.try_reserve(41).is_none(), "past the limit");
+        let b = budget.try_reserve(40).unwrap();
+        assert_eq!(budget.used(), 100);
+        drop(a);
+        assert_eq!(budget.used(), 40);
+        assert!(budget.try_reserve(60).is_some());
+        drop(b);
+        assert_eq!(budget.used(), 0);
+        assert!(Budget::new(0).try_reserve(1).is_none());
+    }
 
     #[test]
     fn lines_skip_blanks_and_keep_numbers() {

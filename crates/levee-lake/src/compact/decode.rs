@@ -1,5 +1,6 @@
 //! The second read of an hour's chunks: every record, made to fit the table
-//! schema, decoded into Arrow batches and written as Parquet.
+//! schema, decoded into Arrow batches and written as Parquet. Chunks the
+//! first read let go (see `scan`) are fetched again.
 //!
 //! A chunk the first read found plain goes to the Arrow JSON decoder as it
 //! is (numbers and booleans in string columns keep their JSON text). If the
@@ -15,7 +16,9 @@ use arrow_json::reader::Decoder;
 use levee_event::Record;
 
 use super::CompactOptions;
-use super::chunk::{self, Fetched, Lines};
+use futures::{StreamExt, TryStreamExt};
+
+use super::chunk::{self, Body, Fetched, Lines};
 use super::plan::HourState;
 use super::records::Unrepresentable;
 use super::report::OutputFile;
@@ -32,7 +35,7 @@ pub(crate) async fn write_parquet(
     table: &TableRef,
     opts: &CompactOptions,
     state: &HourState,
-    fetched: &[Fetched],
+    fetched: &mut [Fetched],
     scan: &Scan,
     schema: &TableSchema,
     time_field: Option<&str>,
@@ -59,7 +62,7 @@ pub(crate) async fn write_parquet(
         arrow_schema,
         time_field,
     };
-    match write_chunks(opts, fetched, scan, &records, casts, &mut writer).await {
+    match write_chunks(lake, opts, fetched, scan, &records, casts, &mut writer).await {
         Ok(()) => writer.finish().await,
         Err(e) => {
             writer.abort().await;
@@ -85,8 +88,9 @@ struct Records<'a> {
 }
 
 async fn write_chunks(
+    lake: &Lake,
     opts: &CompactOptions,
-    fetched: &[Fetched],
+    fetched: &mut [Fetched],
     scan: &Scan,
     fit: &Records<'_>,
     casts: &mut Casts<'_>,
@@ -106,13 +110,27 @@ async fn write_chunks(
         rows: Vec::with_capacity(batch_rows),
         batch_rows,
     };
-    for (f, chunk) in fetched.iter().zip(&scan.chunks) {
-        // Chunks the first read found nothing in (unreadable, gone) add nothing.
-        let (ChunkScan { rows: 1.., .. }, Ok(body)) = (chunk, &f.body) else {
+    // The chunks' bytes in order: those kept since the first read at once,
+    // the others fetched again, a few ahead of the one being decoded.
+    let mut bodies = futures::stream::iter(fetched.iter_mut().zip(&scan.chunks))
+        .map(|(f, chunk)| async move {
+            let body = match (chunk, &f.body) {
+                // Chunks the first read found nothing in (unreadable, gone) add nothing.
+                (ChunkScan { rows: 0, .. }, _) | (_, Body::Failed) => None,
+                (_, Body::Held { bytes, .. }) => Some(bytes.clone()),
+                (_, Body::Released) => Some(chunk::fetch_again(lake, &f.chunk).await?),
+            };
+            Ok::<_, LakeError>((f, chunk, body))
+        })
+        .buffered(opts.fetch_concurrency.max(1))
+        // Boxed, so that the hour's future is plainly `Send` for its task.
+        .boxed();
+    while let Some((f, chunk, body)) = bodies.try_next().await? {
+        let Some(body) = body else {
             continue;
         };
         // A damaged chunk gives the same lines before its damage as on the first read.
-        let data = chunk::decompress(f.chunk.compression, body, opts.max_chunk_bytes)
+        let data = chunk::decompress(f.chunk.compression, &body, opts.max_chunk_bytes)
             .map_err(|e| {
                 LakeError::Other(format!(
                     "{}: unreadable on the second read: {e}",
@@ -120,6 +138,11 @@ async fn write_chunks(
                 ))
             })?
             .data;
+        // Read for the last time, unless the quarantine wants it: give its
+        // room in the budget to the chunks still to come.
+        if !chunk.damaged {
+            f.body = Body::Released;
+        }
         if chunk.plain {
             match decode_plain(&mut plain, &data, chunk.rows) {
                 Ok(batches) => {

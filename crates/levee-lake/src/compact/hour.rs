@@ -1,8 +1,10 @@
 //! Compacting one hour: read its chunks twice (once to infer the schema,
 //! once to write), then swap its Parquet files and record its manifest.
 //!
-//! The chunks stay in memory, compressed, between the two reads (see
-//! `scan` and `decode`); the rows are decoded and written a batch at a time.
+//! The chunks stay in memory, compressed, between the two reads as far as
+//! the budget shared by the hours at work allows; the others are fetched
+//! again (see `scan` and `decode`). The rows are decoded and written a
+//! batch at a time.
 //!
 //! An hour whose chunks now give fewer rows than its Parquet holds (a chunk
 //! damaged since) is left as it is unless the options allow the loss.
@@ -16,6 +18,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use super::CompactOptions;
+use super::chunk::{Body, Budget};
 use super::plan::{self, HourState, ManifestState};
 use super::quarantine::{self, Left};
 use super::report::{
@@ -23,11 +26,15 @@ use super::report::{
     SkippedHour,
 };
 use super::writer::FileLayout;
-use super::{chunk, decode, retention, scan};
+use super::{decode, retention, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
 use crate::declared::DeclaredSchema;
 use crate::schema::TableSchema;
 use crate::{Chunk, Lake, LakeError, TableRef};
+
+/// The table's schema, widened by the hours compacted at once, one at a
+/// time: each joins its own schema to it and stores it in the catalog.
+pub(crate) type SharedSchema = tokio::sync::Mutex<TableSchema>;
 
 /// Compacts one hour, widening `schema` (the table's) as its records need,
 /// and adds what happened to `report`. `time_field` is the table's
@@ -39,7 +46,8 @@ pub(crate) async fn compact_hour(
     opts: &CompactOptions,
     state: &HourState,
     reason: CompactReason,
-    schema: &mut TableSchema,
+    table_schema: &SharedSchema,
+    budget: &Budget,
     time_field: Option<&str>,
     declared: &DeclaredSchema,
     layout: &FileLayout,
@@ -49,7 +57,7 @@ pub(crate) async fn compact_hour(
     // An hour some of whose chunks expired: its Parquet, their only copy,
     // is read too, and only the chunks it does not cover yet.
     let carried = retention::carried_rows(lake, state).await?;
-    let (to_read, mut fetched, covered_before) = match carried {
+    let (to_read, carried, covered_before) = match carried {
         Some(c) => {
             let names: HashSet<&str> = c.covered.iter().map(|m| m.name.as_str()).collect();
             let new: Vec<Chunk> = state
@@ -62,9 +70,9 @@ pub(crate) async fn compact_hour(
         }
         None => (state.chunks.clone(), Vec::new(), Vec::new()),
     };
-    let carried_inputs = fetched.len();
-    fetched.extend(chunk::fetch_all(lake, &to_read, opts.fetch_concurrency).await?);
-    let mut scan = scan::scan(&fetched, opts.max_chunk_bytes, time_field);
+    let carried_inputs = carried.len();
+    let (mut fetched, mut scan) =
+        scan::first_read(lake, carried, &to_read, opts, budget, time_field).await?;
     let mut failed_chunks: Vec<FailedChunk> = fetched
         .iter()
         .map(|f| &f.chunk)
@@ -108,14 +116,22 @@ pub(crate) async fn compact_hour(
         // widens nothing declared.
         scan.schema.declare(declared);
     }
-    let mut widened = schema.clone();
-    widened.join(&scan.schema, &mut scan.changes);
-    // The catalog first: a reader may find columns no file has yet (they
-    // read as NULL), never a file with a type the catalog lacks.
-    if widened != *schema {
-        catalog::write_schema_from(lake, table, &widened, Some(p)).await?;
-        *schema = widened;
-    }
+    // The table's schema as it stands once this hour's is joined to it;
+    // this hour is written with it, whatever the hours compacted beside it
+    // add later (a widening of theirs makes this hour stale, for the next pass).
+    let schema = {
+        let mut table_schema = table_schema.lock().await;
+        let mut widened = table_schema.clone();
+        widened.join(&scan.schema, &mut scan.changes);
+        // The catalog first: a reader may find columns no file has yet (they
+        // read as NULL), never a file with a type the catalog lacks.
+        if widened != *table_schema {
+            catalog::write_schema_from(lake, table, &widened, Some(p)).await?;
+            *table_schema = widened;
+        }
+        table_schema.clone()
+    };
+    let schema = &schema;
     for (column, change) in scan.changes.list.drain(..) {
         report.push_change(SchemaChange {
             partition: p.clone(),
@@ -130,8 +146,22 @@ pub(crate) async fn compact_hour(
         failures: 0,
         records: &mut unrepresentable,
     };
+    let reread_chunks = fetched
+        .iter()
+        .zip(&scan.chunks)
+        .filter(|(f, c)| matches!(f.body, Body::Released) && c.rows > 0)
+        .count();
     let written = decode::write_parquet(
-        lake, table, opts, state, &fetched, &scan, schema, time_field, layout, &mut casts,
+        lake,
+        table,
+        opts,
+        state,
+        &mut fetched,
+        &scan,
+        schema,
+        time_field,
+        layout,
+        &mut casts,
     )
     .await?;
     let cast_failures = casts.failures;
@@ -221,6 +251,7 @@ pub(crate) async fn compact_hour(
         partition: p.clone(),
         reason,
         input_chunks: to_read.len(),
+        reread_chunks,
         input_bytes: to_read.iter().map(|c| c.size).sum(),
         decoded_bytes: scan.decoded_bytes,
         input_rows: scan.rows,

@@ -45,12 +45,15 @@ pub use report::{
     SchemaChange, SkipReason, SkippedHour,
 };
 
+use crate::declared::DeclaredSchema;
 use crate::properties::{TableProperties, read_properties};
 use crate::schema::{Changes, TableSchema, prepare_record};
 use crate::{Lake, LakeError, Partition, TableRef, catalog};
+use chunk::Budget;
 pub use lock::{LockWait, TableLock};
 use plan::Status;
 pub use retention::{ExpiredHour, RetentionReport, planned_expiry};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use writer::FileLayout;
 
@@ -95,6 +98,16 @@ pub struct CompactOptions {
     pub max_chunk_bytes: u64,
     /// Chunks (and manifests) fetched at once.
     pub fetch_concurrency: usize,
+    /// Stored (compressed) chunk bytes kept in memory between the two
+    /// reads of their hours, over all the hours compacted at once. Past it,
+    /// a chunk is let go after the first read and fetched again for the
+    /// second, so that memory does not grow with an hour's size.
+    pub keep_chunks_bytes: u64,
+    /// Hours compacted at once; 0 is one per worker thread of the tokio
+    /// runtime compaction runs on (one on a current-thread runtime, as
+    /// the scheduler inside `levee run` has, which leaves the other cores
+    /// to the collector).
+    pub hours_at_once: usize,
     /// zstd level of the Parquet pages (1..=22).
     pub zstd_level: i32,
     /// How long the table's lock lasts unless renewed (see [`lock`]).
@@ -154,6 +167,8 @@ impl Default for CompactOptions {
             batch_rows: 8192,
             max_chunk_bytes: 1 << 30,
             fetch_concurrency: 8,
+            keep_chunks_bytes: 128 << 20,
+            hours_at_once: 0,
             zstd_level: 3,
             lock_lease: lock::DEFAULT_LEASE,
             lock_wait: LockWait::Up(Duration::from_secs(600)),
@@ -205,11 +220,12 @@ async fn compact_locked(
     progress: &dyn Progress,
 ) -> Result<CompactReport, LakeError> {
     let concurrency = opts.fetch_concurrency;
-    let (mut schema, props) = table_schema(lake, table, concurrency).await?;
+    let (schema, props) = table_schema(lake, table, concurrency).await?;
     let layout = FileLayout::of(props.as_ref());
-    let time_field = props.as_ref().map(|p| p.time_field.as_str());
     let declared = props.as_ref().map(|p| p.schema.clone()).unwrap_or_default();
+    let time_field = props.map(|p| String::from(p.time_field));
     let initial = schema.clone();
+    let shared = Arc::new(hour::SharedSchema::new(schema));
     let mut report = CompactReport::new(table);
     report.purged_files = catalog::purge_retired(lake, table, opts.grace).await?;
     let retention = retention::table_retention(lake, table).await?;
@@ -232,7 +248,7 @@ async fn compact_locked(
             let status = if retention::parquet_expired(&retention, &state.partition, opts) {
                 Status::Skip(SkipReason::Expired)
             } else {
-                state.status(&schema, force)
+                state.status(&*shared.lock().await, force)
             };
             match status {
                 Status::Compact(_) if kept => {}
@@ -248,27 +264,21 @@ async fn compact_locked(
             break;
         }
         progress.planned(table, work.len());
-        for (state, reason) in work {
-            lock.check()?;
-            report.skipped.retain(|s| s.partition != state.partition);
-            let done = report.hours.len();
-            hour::compact_hour(
-                lake,
-                table,
-                opts,
-                &state,
-                reason,
-                &mut schema,
-                time_field,
-                &declared,
-                &layout,
-                &mut report,
-            )
-            .await?;
-            progress.hour_done(table, report.hours.get(done));
-        }
+        let at_work = AtWork {
+            lake,
+            table,
+            opts,
+            lock,
+            progress,
+            shared: &shared,
+            time_field: &time_field,
+            declared: &declared,
+            layout: &layout,
+        };
+        compact_hours(&at_work, work, &mut report).await?;
         force = false;
     }
+    let schema = shared.lock().await.clone();
     if !initial.compatible_with(&schema) {
         report.stale_hours = plan::stale_hours(lake, table, &schema, concurrency).await?;
     }
@@ -276,6 +286,117 @@ async fn compact_locked(
     lock.check()?;
     report.expired = retention::apply(lake, table, &retention, opts).await?;
     Ok(report)
+}
+
+/// Compacts the hours of `work`, several at once (see
+/// [`CompactOptions::hours_at_once`]), each on a task of its own, and adds
+/// what they did to `report`, in the order of `work`. On an error, no
+/// further hour starts; those at work finish (each commits whole or not
+/// at all), and the first error is returned.
+async fn compact_hours(
+    at_work: &AtWork<'_>,
+    work: Vec<(plan::HourState, CompactReason)>,
+    report: &mut CompactReport,
+) -> Result<(), LakeError> {
+    let AtWork {
+        lake,
+        table,
+        opts,
+        lock,
+        progress,
+        shared,
+        time_field,
+        declared,
+        layout,
+    } = *at_work;
+    let at_once = match opts.hours_at_once {
+        0 => tokio::runtime::Handle::current().metrics().num_workers(),
+        n => n,
+    }
+    .max(1);
+    let budget = Budget::new(opts.keep_chunks_bytes);
+    let opts = Arc::new(opts.clone());
+    let mut queue = work.into_iter().enumerate();
+    let mut running = tokio::task::JoinSet::new();
+    let mut done = Vec::new();
+    let mut failed = None;
+    loop {
+        while failed.is_none() && running.len() < at_once {
+            let Some((n, (state, reason))) = queue.next() else {
+                break;
+            };
+            if let Err(e) = lock.check() {
+                failed = Some(e);
+                break;
+            }
+            report.skipped.retain(|s| s.partition != state.partition);
+            let (lake, table, opts) = (lake.clone(), table.clone(), opts.clone());
+            let (shared, budget) = (shared.clone(), budget.clone());
+            let (time_field, layout) = (time_field.clone(), layout.clone());
+            let declared = declared.clone();
+            running.spawn(async move {
+                let mut hour_report = CompactReport::new(&table);
+                let result = hour::compact_hour(
+                    &lake,
+                    &table,
+                    &opts,
+                    &state,
+                    reason,
+                    &shared,
+                    &budget,
+                    time_field.as_deref(),
+                    &declared,
+                    &layout,
+                    &mut hour_report,
+                )
+                .await;
+                (n, result.map(|()| hour_report))
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((n, Ok(hour_report))) => {
+                progress.hour_done(table, hour_report.hours.first());
+                done.push((n, hour_report));
+            }
+            Ok((_, Err(e))) => {
+                failed.get_or_insert(e);
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                failed.get_or_insert(LakeError::Other(format!("an hour's compaction: {e}")));
+            }
+        }
+    }
+    done.sort_by_key(|(n, _)| *n);
+    for (_, hour_report) in done {
+        report.hours.extend(hour_report.hours);
+        report.skipped.extend(hour_report.skipped);
+        for change in hour_report.schema_changes {
+            report.push_change(change);
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// What every hour of a compaction shares.
+#[derive(Clone, Copy)]
+struct AtWork<'a> {
+    lake: &'a Lake,
+    table: &'a TableRef,
+    opts: &'a CompactOptions,
+    lock: &'a TableLock,
+    progress: &'a dyn Progress,
+    /// The table's schema, as the hours widen it.
+    shared: &'a Arc<hour::SharedSchema>,
+    /// The table's event-time column, if it has one.
+    time_field: &'a Option<String>,
+    /// The table's declared schema (empty if none).
+    declared: &'a DeclaredSchema,
+    /// What the table's properties make of its files.
+    layout: &'a FileLayout,
 }
 
 /// A test hook, not a setting: `LEVEE_TEST_COMPACT_PAUSE_MS` makes every

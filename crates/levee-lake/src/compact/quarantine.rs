@@ -63,7 +63,7 @@ pub(crate) async fn quarantine(
     limit: u64,
 ) -> Result<Moved, LakeError> {
     let key = &f.chunk.key;
-    let (Ok(body), Some(error)) = (&f.body, &scanned.error) else {
+    let (Some(body), Some(error)) = (f.body.held(), &scanned.error) else {
         return Err(LakeError::Other(format!(
             "{key}: only a damaged chunk that was read goes to the quarantine"
         )));

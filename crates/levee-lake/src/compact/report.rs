@@ -128,6 +128,10 @@ pub struct HourReport {
     pub reason: CompactReason,
     /// JSON chunks read.
     pub input_chunks: usize,
+    /// Of those, the chunks fetched a second time for the second read, as
+    /// keeping them in memory would have passed
+    /// [`CompactOptions::keep_chunks_bytes`](super::CompactOptions).
+    pub reread_chunks: usize,
     /// Their stored (compressed) size.
     pub input_bytes: u64,
     /// Their size once decompressed.

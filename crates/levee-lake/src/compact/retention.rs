@@ -35,7 +35,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::chunk::Fetched;
+use super::chunk::{Body, Fetched};
 use super::plan::{self, HourState, ManifestState};
 use super::{CompactOptions, HourSelection};
 use crate::catalog::{self, ManifestChunk};
@@ -358,7 +358,7 @@ pub(crate) async fn carried_rows(
                 size: text.len() as u64,
                 compression: ChunkCompression::None,
             },
-            body: Ok(Bytes::from(text)),
+            body: Body::unbudgeted(Bytes::from(text)),
         });
     }
     Ok(Some(Carried {

@@ -1,10 +1,15 @@
 //! The first read of an hour's chunks: the schema of its records, and what
-//! could not be read.
+//! could not be read. Chunks are fetched a few at a time and read as they
+//! come; what is kept of them for the second read is bounded by a budget.
 
-use super::chunk::{self, Fetched, Lines};
+use futures::{StreamExt, TryStreamExt};
+
+use super::CompactOptions;
+use super::chunk::{self, Body, Budget, Fetched, Lines};
 use super::records::Unrepresentable;
 use super::report::BadLine;
 use crate::schema::{Changes, TableSchema, prepare_record};
+use crate::{Chunk, Lake, LakeError};
 
 /// What the first read found.
 pub(crate) struct Scan {
@@ -36,26 +41,69 @@ pub(crate) struct ChunkScan {
     pub plain: bool,
 }
 
-/// Reads every chunk, `limit` bytes at most once decompressed, in a table
-/// whose event-time column is `time_field`, if it has one.
-pub(crate) fn scan(fetched: &[Fetched], limit: u64, time_field: Option<&str>) -> Scan {
+/// Reads the hour's inputs, in a table whose event-time column is
+/// `time_field`, if it has one: first `carried` (its Parquet read back, when
+/// retention expired some of its chunks: in memory already), then `chunks`,
+/// fetched `opts.fetch_concurrency` at a time and read as they come. Each
+/// chunk, once read, is kept for the second read if `budget` has room for
+/// it, else let go. A damaged chunk is always kept: the quarantine stores
+/// what it holds.
+pub(crate) async fn first_read(
+    lake: &Lake,
+    carried: Vec<Fetched>,
+    chunks: &[Chunk],
+    opts: &CompactOptions,
+    budget: &Budget,
+    time_field: Option<&str>,
+) -> Result<(Vec<Fetched>, Scan), LakeError> {
     let mut scan = Scan {
         schema: TableSchema::default(),
         changes: Changes::default(),
-        chunks: Vec::with_capacity(fetched.len()),
+        chunks: Vec::with_capacity(carried.len() + chunks.len()),
         rows: 0,
         bad_lines: 0,
         first_bad_line: None,
         decoded_bytes: 0,
         unrepresentable: Unrepresentable::default(),
     };
-    for f in fetched {
-        let data = match &f.body {
-            Ok(body) => chunk::decompress(f.chunk.compression, body, limit),
-            Err(e) => Err(e.clone()),
+    let limit = opts.max_chunk_bytes;
+    let mut fetched = Vec::with_capacity(carried.len() + chunks.len());
+    for f in carried {
+        let chunk = match f.body.held() {
+            Some(bytes) => scan_chunk(&mut scan, &f.chunk, bytes, limit, time_field),
+            None => ChunkScan {
+                error: Some("not in memory".to_owned()),
+                damaged: false,
+                rows: 0,
+                plain: false,
+            },
         };
-        let chunk::Decoded { data, damage } = match data {
-            Ok(decoded) => decoded,
+        scan.chunks.push(chunk);
+        fetched.push(f);
+    }
+    let mut bodies = futures::stream::iter(chunks)
+        .map(|c| async move { chunk::fetch(lake, c).await.map(|body| (c, body)) })
+        .buffered(opts.fetch_concurrency.max(1))
+        // Boxed, so that the hour's future is plainly `Send` for its task.
+        .boxed();
+    while let Some((c, body)) = bodies.try_next().await? {
+        let body = match body {
+            Ok(bytes) => {
+                let chunk = scan_chunk(&mut scan, c, &bytes, limit, time_field);
+                let keep = if chunk.damaged {
+                    Some(None)
+                } else if chunk.rows == 0 {
+                    // The second read has nothing to take from it.
+                    None
+                } else {
+                    budget.try_reserve(bytes.len() as u64).map(Some)
+                };
+                scan.chunks.push(chunk);
+                match keep {
+                    Some(room) => Body::Held { bytes, _room: room },
+                    None => Body::Released,
+                }
+            }
             Err(e) => {
                 scan.chunks.push(ChunkScan {
                     error: Some(e),
@@ -63,18 +111,43 @@ pub(crate) fn scan(fetched: &[Fetched], limit: u64, time_field: Option<&str>) ->
                     rows: 0,
                     plain: false,
                 });
-                continue;
+                Body::Failed
             }
         };
-        scan.decoded_bytes += data.len() as u64;
-        let mut chunk = scan_plain(&mut scan, &data, time_field)
-            .unwrap_or_else(|| scan_records(&mut scan, f, &data, time_field));
-        chunk.damaged = damage.is_some();
-        chunk.error = damage;
-        scan.rows += chunk.rows;
-        scan.chunks.push(chunk);
+        fetched.push(Fetched {
+            chunk: c.clone(),
+            body,
+        });
     }
-    scan
+    Ok((fetched, scan))
+}
+
+/// Reads one input's stored bytes into `scan`.
+fn scan_chunk(
+    scan: &mut Scan,
+    c: &Chunk,
+    body: &[u8],
+    limit: u64,
+    time_field: Option<&str>,
+) -> ChunkScan {
+    let chunk::Decoded { data, damage } = match chunk::decompress(c.compression, body, limit) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            return ChunkScan {
+                error: Some(e),
+                damaged: false,
+                rows: 0,
+                plain: false,
+            };
+        }
+    };
+    scan.decoded_bytes += data.len() as u64;
+    let mut chunk = scan_plain(scan, &data, time_field)
+        .unwrap_or_else(|| scan_records(scan, c, &data, time_field));
+    chunk.damaged = damage.is_some();
+    chunk.error = damage;
+    scan.rows += chunk.rows;
+    chunk
 }
 
 /// The fast way, straight from the JSON text; `None` (with nothing
@@ -104,7 +177,7 @@ fn scan_plain(scan: &mut Scan, data: &[u8], time_field: Option<&str>) -> Option<
 
 /// The slow way: each line parsed into a record, renamed, absorbed; lines
 /// that are not JSON objects counted.
-fn scan_records(scan: &mut Scan, f: &Fetched, data: &[u8], time_field: Option<&str>) -> ChunkScan {
+fn scan_records(scan: &mut Scan, c: &Chunk, data: &[u8], time_field: Option<&str>) -> ChunkScan {
     let mut rows = 0;
     for (number, line) in Lines::new(data) {
         match chunk::parse_line(line) {
@@ -115,10 +188,9 @@ fn scan_records(scan: &mut Scan, f: &Fetched, data: &[u8], time_field: Option<&s
             }
             Err(message) => {
                 scan.bad_lines += 1;
-                scan.unrepresentable
-                    .push(&f.chunk.key, number, &message, line);
+                scan.unrepresentable.push(&c.key, number, &message, line);
                 scan.first_bad_line.get_or_insert_with(|| BadLine {
-                    chunk: f.chunk.key.clone(),
+                    chunk: c.key.clone(),
                     line: number,
                     message,
                     snippet: chunk::snippet(line),

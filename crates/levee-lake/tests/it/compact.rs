@@ -244,3 +244,135 @@ async fn empty_lake_compacts_to_nothing_on_any_runtime() {
         "{report:?}"
     );
 }
+
+/// The memory budget: chunks that do not fit in it between an hour's two
+/// reads are fetched again for the second, and the hour comes out the same.
+#[tokio::test]
+async fn chunks_past_the_memory_budget_are_fetched_again_with_the_same_rows() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(13), 1, 1, &records(0, 300)).await;
+    put_chunk(&lake, &hour(13), 2, 2, &records(300, 300)).await;
+    put_chunk(&lake, &hour(13), 3, 3, &records(600, 300)).await;
+    put_chunk(&lake, &hour(14), 0, 1, &records(900, 100)).await;
+    let run = |keep_chunks_bytes| CompactOptions {
+        hours: HourSelection::All,
+        force: true,
+        keep_chunks_bytes,
+        ..CompactOptions::default()
+    };
+    let ids = |batch: arrow::array::RecordBatch| -> Vec<i64> {
+        let ids: &Int64Array = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        ids.values().to_vec()
+    };
+
+    // Nothing fits: every chunk is read from the store twice.
+    let report = compact_table(&lake, &table(), &run(0)).await.unwrap();
+    let reread: Vec<(usize, usize)> = report
+        .hours
+        .iter()
+        .map(|h| (h.input_chunks, h.reread_chunks))
+        .collect();
+    assert_eq!(reread, [(3, 3), (1, 1)]);
+    assert_eq!(report.rows_written(), 1000);
+    assert_eq!(
+        ids(hour_batch(&lake, &hour(13)).await),
+        (0..900).collect::<Vec<i64>>()
+    );
+    assert_eq!(rows_in_hour(&lake, &hour(14)).await, 100);
+
+    // The default keeps these few: read once, same rows.
+    let report = compact_table(&lake, &table(), &run(128 << 20))
+        .await
+        .unwrap();
+    assert!(
+        report.hours.iter().all(|h| h.reread_chunks == 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        ids(hour_batch(&lake, &hour(13)).await),
+        (0..900).collect::<Vec<i64>>()
+    );
+
+    // Room for one chunk: it is kept, the next let go, and so on.
+    let one = lake
+        .list_chunks(&table(), &hour(13))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.size)
+        .max()
+        .unwrap();
+    let report = compact_table(&lake, &table(), &run(one)).await.unwrap();
+    let h13 = &report.hours[0];
+    assert!(
+        (1..3).contains(&h13.reread_chunks),
+        "some kept, some fetched again: {h13:?}"
+    );
+    assert_eq!(
+        ids(hour_batch(&lake, &hour(13)).await),
+        (0..900).collect::<Vec<i64>>()
+    );
+}
+
+/// Hours compacted at once, on a multi-threaded runtime, give what one at a
+/// time gives: every row once, and a type one hour widens is widened in
+/// the files of the hours compacted beside it by the end of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hours_compacted_at_once_end_as_one_at_a_time() {
+    let fill = async |lake: &levee_lake::Lake| {
+        for h in 0..8 {
+            let start = h as usize * 200;
+            put_chunk(lake, &hour(h), 0, 1, &records(start, 150)).await;
+            put_chunk(lake, &hour(h), 1, 2, &records(start + 150, 50)).await;
+        }
+        // Hour 5's `bytes` are floats: the column widens, for every hour.
+        let floats: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"id":{},"bytes":{i}.5}}"#, 5000 + i))
+            .collect();
+        put_chunk(lake, &hour(5), 2, 3, &floats).await;
+    };
+    let mut reports = Vec::new();
+    for hours_at_once in [1, 4] {
+        let (_dir, lake) = lake();
+        fill(&lake).await;
+        let opts = CompactOptions {
+            hours_at_once,
+            ..CompactOptions::default()
+        };
+        let report = compact_table(&lake, &table(), &opts).await.unwrap();
+        let mut rows = Vec::new();
+        for h in 0..8 {
+            let files = read_hour(&lake, &hour(h)).await;
+            let types: Vec<String> = files
+                .iter()
+                .map(|f| {
+                    f.schema
+                        .field_with_name("bytes")
+                        .unwrap()
+                        .data_type()
+                        .to_string()
+                })
+                .collect();
+            rows.push((rows_in_hour(&lake, &hour(h)).await, types));
+        }
+        assert!(pending_hours(&lake, &table()).await.unwrap().is_empty());
+        let first: Vec<_> = report
+            .hours
+            .iter()
+            .take(8)
+            .map(|h| h.partition.clone())
+            .collect();
+        assert_eq!(first, (0..8).map(hour).collect::<Vec<_>>(), "in hour order");
+        reports.push((rows, report.rows_written() >= 1610));
+    }
+    assert_eq!(reports[0], reports[1]);
+    let (rows, _) = &reports[1];
+    assert_eq!(rows[5].0, 210);
+    assert!(
+        rows.iter().all(|(_, types)| types == &["Float64"]),
+        "{rows:?}"
+    );
+}
