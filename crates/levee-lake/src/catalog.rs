@@ -59,7 +59,7 @@ pub async fn list_tables(lake: &Lake) -> Result<Vec<TableRef>, LakeError> {
             let has_data = listing
                 .common_prefixes
                 .iter()
-                .any(|p| matches!(p.filename(), Some("json" | "parquet")));
+                .any(|p| matches!(p.filename(), Some("json" | "chunks" | "parquet")));
             if has_data {
                 tables.push(table_ref);
             }

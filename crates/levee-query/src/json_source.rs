@@ -274,7 +274,13 @@ impl FileOpener for LakeJsonOpener {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let text = match chunk_compression(compression) {
+            // A Parquet chunk (`chunks/`) is read as the NDJSON it was made from.
+            let kind = if location.as_ref().ends_with(".parquet") {
+                Some(ChunkCompression::Parquet)
+            } else {
+                chunk_compression(compression)
+            };
+            let text = match kind {
                 Some(c) => read_chunk_text(c, &bytes, MAX_CHUNK_BYTES),
                 None => {
                     let mut data = Vec::new();

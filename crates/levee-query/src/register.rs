@@ -5,6 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -18,7 +19,7 @@ use crate::json_source::LakeJsonFormat;
 use crate::json_table::JsonChunks;
 use crate::session::LakeTable;
 use crate::tables::{self, FileKind, Format, Inventory};
-use crate::whole::WholeTable;
+use crate::whole::{PARQUET_CHUNK, WholeTable};
 
 /// The lake's own store, registered under a name of ours: table URLs stay
 /// relative to the lake's root whether it is a folder or a bucket.
@@ -36,6 +37,9 @@ struct Survey {
     kinds: Vec<FileKind>,
     /// The kind to infer a schema from, when there is a file of one.
     infer_from: Option<FileKind>,
+    /// The JSON copy only: the table has Parquet chunks (`chunks/`), which
+    /// give its columns when it has no JSON chunk.
+    parquet_chunks: bool,
 }
 
 async fn survey(lake: &Lake, table: &TableRef, format: Format) -> Result<Survey, QueryError> {
@@ -50,10 +54,20 @@ async fn survey(lake: &Lake, table: &TableRef, format: Format) -> Result<Survey,
         .collect();
     let mut kinds = all[..1].to_vec();
     kinds.extend(found.iter().filter(|k| **k != all[0]).cloned());
+    let parquet_chunks = format == Format::Json
+        && tables::inventory(
+            lake.store.as_ref(),
+            &table.parquet_chunk_root(),
+            &[PARQUET_CHUNK.to_owned()],
+        )
+        .await?
+        .files
+            > 0;
     Ok(Survey {
         format,
         kinds,
         infer_from: found.into_iter().next(),
+        parquet_chunks,
     })
 }
 
@@ -84,7 +98,15 @@ pub(crate) async fn register_table(
         let err = |e: datafusion::error::DataFusionError| table_error(format, table, e.into());
         let mut listings = listings(copy, table, file_schema, time_field.clone())?;
         let provider: Arc<dyn TableProvider> = match format {
-            Format::Json => Arc::new(JsonChunks::try_new(listings).map_err(err)?),
+            Format::Json => Arc::new(
+                JsonChunks::try_new(
+                    listings,
+                    parquet_chunk_listing(table, file_schema, time_field.clone())?,
+                    lake.store.clone(),
+                    table.clone(),
+                )
+                .map_err(err)?,
+            ),
             _ => Arc::new(one_listing(format, table, &mut listings)?),
         };
         providers.push((format, provider));
@@ -99,8 +121,13 @@ pub(crate) async fn register_table(
         let whole_schema = &file_schemas[0];
         let err =
             |e: datafusion::error::DataFusionError| table_error(Format::Whole, table, e.into());
-        let chunks = JsonChunks::try_new(listings(json, table, whole_schema, time_field.clone())?)
-            .map_err(err)?;
+        let chunks = JsonChunks::try_new(
+            listings(json, table, whole_schema, time_field.clone())?,
+            parquet_chunk_listing(table, whole_schema, time_field.clone())?,
+            lake.store.clone(),
+            table.clone(),
+        )
+        .map_err(err)?;
         let mut parts = listings(parquet, table, whole_schema, time_field.clone())?;
         let files = one_listing(Format::Whole, table, &mut parts)?;
         let whole =
@@ -142,6 +169,24 @@ fn listings(
     Ok(out)
 }
 
+/// The listing of the Parquet chunks (`chunks/`), read by the JSON copy's
+/// reader as the NDJSON they were made from, into `file_schema`.
+fn parquet_chunk_listing(
+    table: &TableRef,
+    file_schema: &SchemaRef,
+    time_field: Option<Arc<str>>,
+) -> Result<ListingTable, QueryError> {
+    let kind = FileKind {
+        extension: PARQUET_CHUNK.to_owned(),
+        compression: FileCompressionType::UNCOMPRESSED,
+    };
+    let url = ListingTableUrl::parse(format!("{LAKE_URL}{}/", table.parquet_chunk_root()))?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(listing_options(Format::Json, &kind, time_field))
+        .with_schema(file_schema.clone());
+    ListingTable::try_new(config).map_err(|e| table_error(Format::Json, table, e.into()))
+}
+
 /// The Parquet copy's only listing.
 fn one_listing(
     format: Format,
@@ -175,6 +220,17 @@ async fn file_schemas(
     let mut inferred = Vec::new();
     for copy in copies {
         let schema = match &copy.infer_from {
+            // A table written as Parquet only: its chunks' columns, merged.
+            None if copy.parquet_chunks => {
+                let url =
+                    ListingTableUrl::parse(format!("{LAKE_URL}{}/", table.parquet_chunk_root()))?;
+                let s = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                    .with_file_extension(PARQUET_CHUNK)
+                    .infer_schema(&state, &url)
+                    .await
+                    .map_err(|e| table_error(copy.format, table, e.into()))?;
+                Some(without_partition_columns(&s))
+            }
             None => None,
             Some(kind) => {
                 let s = listing_options(copy.format, kind, time_field.clone())

@@ -224,7 +224,7 @@ pub(crate) fn scanned_tables(plan: &LogicalPlan) -> Result<Scanned, DataFusionEr
                 if let Some(listing) = provider.downcast_ref::<ListingTable>() {
                     vec![listing]
                 } else if let Some(json) = provider.downcast_ref::<JsonChunks>() {
-                    json.parts().iter().collect()
+                    json.parts()
                 } else {
                     Vec::new()
                 };

@@ -13,7 +13,13 @@
 //! lands while the query runs can make an hour missing from its answer,
 //! never counted twice.
 //!
-//! An hour with no JSON chunks (its JSON expired, or quarantined) is read
+//! An hour's chunks, here as in compaction and `<table>_json`, are its
+//! JSON chunks, or, in an hour with none, its Parquet chunks (`chunks/`,
+//! written by a lake output with `format = "parquet"`): so a table written
+//! as Parquet only is read from its Parquet chunks until compacted, and one
+//! written as both from its JSON.
+//!
+//! An hour with no chunks (its JSON expired, or quarantined) is read
 //! from its Parquet. In a table levee never compacted, Parquet written by
 //! another tool stands for the hours that have no JSON.
 
@@ -72,7 +78,8 @@ impl Split {
             .into_iter()
             .map(|k| k.extension)
             .collect();
-        let json = hour_files(store.as_ref(), &table.json_root(), &json_exts).await?;
+        let mut json = hour_files(store.as_ref(), &table.json_root(), &json_exts).await?;
+        json.extend(parquet_chunk_hours(store.as_ref(), table, &json).await?);
         let committed = CommittedView::new(store.clone());
         let parquet_exts: Vec<String> = Format::Parquet
             .kinds()
@@ -111,13 +118,34 @@ impl Split {
     }
 }
 
+/// The hours that have Parquet chunks and no JSON chunk (`json` lists the
+/// hours with JSON), with their Parquet chunks: the hours whose chunks are
+/// read from `chunks/`.
+pub(crate) async fn parquet_chunk_hours(
+    store: &dyn ObjectStore,
+    table: &TableRef,
+    json: &BTreeMap<Hour, HourFiles>,
+) -> Result<BTreeMap<Hour, HourFiles>, LakeError> {
+    let mut hours = hour_files(
+        store,
+        &table.parquet_chunk_root(),
+        &[PARQUET_CHUNK.to_owned()],
+    )
+    .await?;
+    hours.retain(|hour, _| !json.contains_key(hour));
+    Ok(hours)
+}
+
+/// The ending of Parquet chunks' names.
+pub(crate) const PARQUET_CHUNK: &str = ".parquet";
+
 fn partition((dt, hour): &Hour) -> Option<Partition> {
     Partition::from_path(&Path::from(format!("dt={dt}/hour={hour}")))
 }
 
 /// The files under `root` whose names end in one of `extensions`, by the
 /// hour folder they lie in.
-async fn hour_files(
+pub(crate) async fn hour_files(
     store: &dyn ObjectStore,
     root: &Path,
     extensions: &[String],
@@ -160,7 +188,7 @@ fn folder_hour(key: &Path) -> Option<Hour> {
 }
 
 /// A filter that keeps exactly `hours`; `None` for no hour at all.
-fn only_hours<'a>(hours: impl Iterator<Item = &'a Hour>) -> Option<Expr> {
+pub(crate) fn only_hours<'a>(hours: impl Iterator<Item = &'a Hour>) -> Option<Expr> {
     let list: Vec<Expr> = hours
         .map(|(dt, hour)| lit(format!("{dt}/{hour}")))
         .collect();

@@ -7,6 +7,7 @@ mod compact_lock;
 mod compact_schedule;
 mod crash;
 mod demo;
+mod direct_parquet;
 mod disk_buffer;
 mod flood;
 mod forward;
