@@ -273,10 +273,37 @@ pub(crate) async fn apply(
         if !past(p, retention.keep_parquet, now) {
             mark_expired(lake, table, p, chunks).await?;
         }
-        let keys: Vec<Path> = chunks.iter().map(|c| c.key.clone()).collect();
+        // Their Parquet twins (`format = "both"`) first: left alone, a twin
+        // would be read as a new chunk of the hour once its JSON is gone.
+        let mut keys = twins(lake, table, p, chunks).await?;
+        keys.extend(chunks.iter().map(|c| c.key.clone()));
         catalog::retire(lake, table, &keys, opts.grace).await?;
     }
     Ok(report_of(&plan))
+}
+
+/// The Parquet chunks in `chunks/` that are twins of the JSON `chunks` of
+/// hour `p`.
+async fn twins(
+    lake: &Lake,
+    table: &TableRef,
+    p: &Partition,
+    chunks: &[Chunk],
+) -> Result<Vec<Path>, LakeError> {
+    let wanted: HashSet<Path> = chunks
+        .iter()
+        .filter_map(|c| table.parquet_chunk_twin(&c.key))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(lake
+        .list_objects(&table.parquet_chunk_partition(p))
+        .await?
+        .into_iter()
+        .map(|m| m.location)
+        .filter(|key| wanted.contains(key))
+        .collect())
 }
 
 /// Marks the chunks expired in the hour's manifest, before they go: a

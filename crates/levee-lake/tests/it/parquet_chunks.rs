@@ -4,7 +4,7 @@
 
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::Int64Type;
-use levee_lake::compact::{CompactReason, HourSelection, pending_hours};
+use levee_lake::compact::{CompactReason, HourSelection, compact_table, pending_hours};
 use levee_lake::parquet_chunk::encode_text;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -115,4 +115,50 @@ async fn a_damaged_parquet_chunk_is_quarantined_and_the_other_chunks_kept() {
     assert!(h.failed_chunks[0].quarantined.is_some());
     assert!(lake.store.head(&bad).await.is_err(), "moved out of chunks/");
     assert_eq!(rows_in_hour(&lake, &hour(7)).await, 100);
+}
+
+/// `format = "both"` and `keep_json`: a JSON chunk expires with its
+/// Parquet twin. Left behind, the twin read as a new chunk of the hour
+/// once its JSON was gone, and its rows were merged into the hour again.
+#[tokio::test]
+async fn an_expiring_json_chunk_takes_its_parquet_twin_with_it() {
+    use levee_lake::properties::{Retention, TableProperties, TimeField, write_properties};
+    use std::time::{Duration, UNIX_EPOCH};
+    let (_dir, lake) = lake();
+    let retention = Retention {
+        keep_json: Some(Duration::from_secs(7 * 86_400)),
+        keep_parquet: None,
+    };
+    let props = TableProperties::new(TimeField::default()).with_retention(retention);
+    write_properties(&lake, &table(), &props).await.unwrap();
+    let lines: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"time":"2018-09-01T01:00:{:02}Z","id":{i}}}"#, i % 60))
+        .collect();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    put_chunk(&lake, &hour(1), 0, 1, &lines).await;
+    let twin = table().parquet_chunk(&hour(1), 0, "w1", 1);
+    put(
+        &lake,
+        &twin,
+        encode_text(text.as_bytes(), Some("time")).unwrap(),
+    )
+    .await;
+
+    // 2018-09-02T00:00:00Z, then 30 days on.
+    let at = |days: u64| levee_lake::compact::CompactOptions {
+        grace: Duration::ZERO,
+        now: Some(UNIX_EPOCH + Duration::from_secs(1_535_846_400 + days * 86_400)),
+        ..levee_lake::compact::CompactOptions::default()
+    };
+    compact_table(&lake, &table(), &at(1)).await.unwrap();
+    assert_eq!(rows_in_hour(&lake, &hour(1)).await, 100);
+    compact_table(&lake, &table(), &at(30)).await.unwrap();
+    assert!(
+        lake.store.head(&twin).await.is_err(),
+        "the twin expired too"
+    );
+    // A later run finds nothing new in the hour.
+    let report = compact_table(&lake, &table(), &at(31)).await.unwrap();
+    assert!(report.hours.is_empty(), "{:?}", report.hours);
+    assert_eq!(rows_in_hour(&lake, &hour(1)).await, 100);
 }
