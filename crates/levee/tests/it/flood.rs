@@ -13,6 +13,11 @@ use crate::support::{levee, toml_path};
 /// The slow reader's pace: about what the measurements used.
 const RATE: u64 = 6_000_000;
 
+/// The pace for the `drop_newest` floods, slower: 200,000 lines (about
+/// 40 MB) must come faster than the reader takes them, and a debug build
+/// on a loaded machine once generated them so slowly that 6 MB/s kept up.
+const DROP_RATE: u64 = 1_500_000;
+
 /// What one flood did.
 struct Flood {
     generated: u64,
@@ -21,7 +26,7 @@ struct Flood {
     peak_rss_kib: u64,
 }
 
-fn flood(lines: u64, buffer: &str) -> Flood {
+fn flood(lines: u64, buffer: &str, rate: u64) -> Flood {
     let tmp = tempfile::tempdir().unwrap();
     let fifo = tmp.path().join("slow.pipe");
     mkfifo(&fifo);
@@ -39,7 +44,7 @@ fn flood(lines: u64, buffer: &str) -> Flood {
         ),
     )
     .unwrap();
-    let reader = SlowReader::start(&fifo, RATE, true);
+    let reader = SlowReader::start(&fifo, rate, true);
     let child = levee()
         .args(["run", "--exit-on-eof", "-c"])
         .arg(&config)
@@ -110,6 +115,7 @@ fn flood_memory_buffer_drop_newest_counts_exactly_what_is_missing() {
     counts_exactly_what_is_missing(flood(
         200_000,
         "{ max_bytes = \"8MiB\", when_full = \"drop_newest\" }",
+        DROP_RATE,
     ));
 }
 
@@ -119,6 +125,7 @@ fn flood_memory_buffer_block_delivers_everything() {
     delivers_everything(flood(
         50_000,
         "{ max_bytes = \"8MiB\", when_full = \"block\" }",
+        RATE,
     ));
 }
 
@@ -128,6 +135,7 @@ fn flood_disk_buffer_drop_newest_counts_exactly_what_is_missing() {
     counts_exactly_what_is_missing(flood(
         200_000,
         "{ type = \"disk\", max_bytes = \"8MiB\", when_full = \"drop_newest\" }",
+        DROP_RATE,
     ));
 }
 
@@ -137,5 +145,6 @@ fn flood_disk_buffer_block_delivers_everything() {
     delivers_everything(flood(
         50_000,
         "{ type = \"disk\", max_bytes = \"8MiB\", when_full = \"block\" }",
+        RATE,
     ));
 }
