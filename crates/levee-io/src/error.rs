@@ -115,6 +115,15 @@ pub enum SinkError {
     /// An event could not be encoded.
     #[error("encode: {0}")]
     Encode(String),
+    /// An HTTP endpoint failed in a way that asking again may fix (a 5xx,
+    /// 408 or 429 answer, a timeout, a connection or TLS error).
+    #[error("{reason}")]
+    Http {
+        /// What happened, with what the server said.
+        reason: String,
+        /// How long the server asked to wait (`Retry-After`), if it did.
+        retry_after: Option<std::time::Duration>,
+    },
     /// The sink can never take some events of the batch, however often it
     /// is asked (an event it cannot encode, a record its target refuses):
     /// nothing of the batch is absorbed, and the caller sends those events
@@ -141,6 +150,15 @@ impl SinkError {
     pub fn malformed(&self) -> Option<&[usize]> {
         match self {
             SinkError::Malformed { events, .. } => Some(events),
+            _ => None,
+        }
+    }
+
+    /// How long to wait before asking again, when the target said
+    /// (HTTP's `Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SinkError::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -428,7 +428,12 @@ impl Worker<'_> {
                     }
                     self.metrics.retries.inc();
                     // Jitter spreads retries of many writers after an outage.
-                    let wait = backoff.mul_f64(0.5 + fastrand::f64());
+                    // A wait the target asked for (HTTP's Retry-After)
+                    // is kept, up to `max_backoff`.
+                    let wait = match err.retry_after() {
+                        Some(asked) => asked.min(self.retry.max_backoff.0),
+                        None => backoff.mul_f64(0.5 + fastrand::f64()),
+                    };
                     self.metrics.retry_backoff.set(wait.as_secs_f64());
                     tracing::warn!(output = %name, attempt, error = %err, retry_in = ?wait, "sink call failed; will retry");
                     tokio::time::sleep(wait).await;

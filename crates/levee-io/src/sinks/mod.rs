@@ -45,6 +45,7 @@
 pub mod blackhole;
 pub mod encode;
 pub mod file;
+pub mod http;
 pub mod lake;
 pub mod stdout;
 
@@ -74,6 +75,9 @@ pub enum SinkConfig {
     Lake(Box<lake::LakeConfig>),
     /// Newline-delimited JSON appended to a local file.
     File(file::FileConfig),
+    /// Records POSTed to an HTTP(S) endpoint, many per request. Boxed,
+    /// as the lake's: its headers and credentials.
+    Http(Box<http::HttpConfig>),
     /// Newline-delimited JSON on standard output.
     Stdout(stdout::StdoutConfig),
     /// Accepts and counts everything, writes nothing: for benchmarks.
@@ -87,6 +91,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Lake(_) => "lake",
             SinkConfig::File(_) => "file",
+            SinkConfig::Http(_) => "http",
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Blackhole(_) => "blackhole",
         }
@@ -103,6 +108,9 @@ impl SinkConfig {
                 "the file sink writes one batch at a time: batches are appended in order through one handle, and a FIFO would interleave parallel writes",
             ),
             SinkConfig::Stdout(_) => Err("the stdout sink writes one batch at a time, in order"),
+            // Each worker has its own connection; batches may then arrive
+            // out of order, which the option says.
+            SinkConfig::Http(_) => Ok(()),
             SinkConfig::Blackhole(_) => Ok(()),
         }
     }
@@ -112,6 +120,7 @@ impl SinkConfig {
         Ok(match self {
             SinkConfig::Lake(c) => BuiltSink::new((*c).build()?),
             SinkConfig::File(c) => BuiltSink::new(c.build()?),
+            SinkConfig::Http(c) => BuiltSink::new((*c).build()?),
             SinkConfig::Stdout(c) => BuiltSink::new(c),
             SinkConfig::Blackhole(c) => BuiltSink::new(c),
         })
