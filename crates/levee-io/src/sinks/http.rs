@@ -200,7 +200,11 @@ impl HttpConfig {
             if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err(SinkConfigError::new(
                     "headers",
-                    format!("{name:?} is set by levee (use `auth` for Authorization)"),
+                    if name.eq_ignore_ascii_case("authorization") {
+                        format!("{name:?} is set by levee from `auth`")
+                    } else {
+                        format!("{name:?} is set by levee")
+                    },
                 ));
             }
             if !field_value(value) {
@@ -216,7 +220,7 @@ impl HttpConfig {
                 if user.contains(':') || !field_value(user) || !field_value(password) {
                     return Err(SinkConfigError::new(
                         "auth.user",
-                        "a basic user has no `:` and no control character, nor has its password",
+                        "the user must have no `:`, and neither it nor the password a control character",
                     ));
                 }
                 let pair = base64(format!("{user}:{password}").as_bytes());
@@ -289,15 +293,22 @@ struct Url {
 }
 
 impl Url {
+    /// Parses `url`; the reason it is refused shows it without any
+    /// credentials written in it.
     fn parse(url: &str) -> Result<Url, String> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        Url::parse_shown(url, &redacted(url))
+    }
+
+    /// Parses `input`, naming it `url` in errors.
+    fn parse_shown(input: &str, url: &str) -> Result<Url, String> {
+        let (tls, rest) = if let Some(rest) = input.strip_prefix("http://") {
             (false, rest)
-        } else if let Some(rest) = url.strip_prefix("https://") {
+        } else if let Some(rest) = input.strip_prefix("https://") {
             (true, rest)
         } else {
             return Err(format!("{url:?} must start with http:// or https://"));
         };
-        if !field_value(url) || url.contains(' ') {
+        if !field_value(input) || input.contains(' ') {
             return Err(format!("{url:?} has a space or a control character"));
         }
         let (authority, path) = match rest.find(['/', '?', '#']) {
@@ -314,7 +325,7 @@ impl Url {
         };
         if authority.contains('@') {
             return Err(format!(
-                "{url:?} has credentials in it: put them in `auth`, which keeps them out of logs"
+                "{url:?} has credentials in it: put them in `auth`, which keeps them out of logs and errors"
             ));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -360,8 +371,20 @@ impl Url {
     }
 }
 
+/// `url` with what precedes an `@` in its authority (credentials) hidden.
+fn redacted(url: &str) -> String {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| start + at);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The checked config, ready to open.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct BuiltHttp {
     url: Url,
     format: BodyFormat,
@@ -372,6 +395,20 @@ pub(crate) struct BuiltHttp {
     /// The configured headers and `Authorization`, as written.
     head: String,
     ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for BuiltHttp {
+    // The headers hold credentials: kept out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltHttp")
+            .field(
+                "url",
+                &format_args!("{}{}", self.url.authority, self.url.path),
+            )
+            .field("format", &self.format)
+            .field("compression", &self.compression)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OpenSink for BuiltHttp {
@@ -827,7 +864,130 @@ impl WriteSink for HttpSink {
 
 #[cfg(test)]
 mod tests {
+    use levee_event::{Record, Tag, Value};
+    use tokio::net::TcpListener;
+
     use super::*;
+    use crate::sinks::SinkMetrics;
+
+    /// A server answering its requests with `statuses` in turn (then 200),
+    /// keeping connections open; sends each request's `n`s on the channel.
+    async fn server(
+        statuses: Vec<u16>,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<i64>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut statuses = statuses.into_iter();
+            loop {
+                let (conn, _) = listener.accept().await.unwrap();
+                let mut conn = BufReader::new(conn);
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if line != "\r\n" {
+                        break;
+                    }
+                    let mut body = vec![0; length];
+                    conn.read_exact(&mut body).await.unwrap();
+                    let ns = String::from_utf8(body)
+                        .unwrap()
+                        .lines()
+                        .map(|l| {
+                            serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                                .as_i64()
+                                .unwrap()
+                        })
+                        .collect();
+                    tx.send(ns).unwrap();
+                    let status = statuses.next().unwrap_or(200);
+                    let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                    conn.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                }
+            }
+        });
+        (addr, rx)
+    }
+
+    async fn sink(addr: &str) -> Box<dyn WriteSink> {
+        let config: HttpConfig = toml::from_str(&format!(
+            "url = \"http://{addr}/in\"\nmax_batch_events = 10"
+        ))
+        .unwrap();
+        let ctx = SinkContext {
+            output: "h".into(),
+            data_dir: std::env::temp_dir(),
+            metrics: SinkMetrics::default(),
+            parquet: None,
+        };
+        config.build().unwrap().open(&ctx).await.unwrap()
+    }
+
+    fn events(ns: impl IntoIterator<Item = i64>) -> Vec<Event> {
+        ns.into_iter()
+            .map(|n| {
+                let mut r = Record::new();
+                r.insert("n", Value::Int(n));
+                Event::new(Tag::new("t"), n, r)
+            })
+            .collect()
+    }
+
+    fn sent(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<i64>>) -> Vec<Vec<i64>> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_retried_batch_does_not_send_its_stored_requests_again() {
+        let (addr, mut rx) = server(vec![200, 503]).await;
+        let mut sink = sink(&addr).await;
+        let batch = events(0..30);
+        let err = sink.write(&batch, &mut Vec::new()).await.unwrap_err();
+        assert!(err.malformed().is_none(), "{err}");
+        assert_eq!(sink.write(&batch, &mut Vec::new()).await.unwrap(), 30);
+        let requests = sent(&mut rx);
+        let expected: Vec<Vec<i64>> = [0..10, 10..20, 10..20, 20..30]
+            .into_iter()
+            .map(Iterator::collect)
+            .collect();
+        assert_eq!(requests, expected);
+        // Another batch of the same length starts from its beginning.
+        sink.write(&events(100..130), &mut Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(sent(&mut rx).concat(), (100..130).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_is_malformed_and_the_rest_resumes_after_what_was_stored() {
+        let (addr, mut rx) = server(vec![200, 400]).await;
+        let mut sink = sink(&addr).await;
+        let mut batch = events(0..30);
+        let err = sink.write(&batch, &mut Vec::new()).await.unwrap_err();
+        assert_eq!(err.malformed(), Some(&(10..20).collect::<Vec<_>>()[..]));
+        // What the output worker does: takes them out, writes the rest.
+        batch.drain(10..20);
+        assert_eq!(sink.write(&batch, &mut Vec::new()).await.unwrap(), 20);
+        let requests = sent(&mut rx);
+        let expected: Vec<Vec<i64>> = [0..10, 10..20, 20..30]
+            .into_iter()
+            .map(Iterator::collect)
+            .collect();
+        assert_eq!(requests, expected);
+    }
 
     #[test]
     fn basic_credentials_are_base64() {
@@ -889,5 +1049,7 @@ mod tests {
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
+        let why = Url::parse("ftp://admin:hunter2@h/x").unwrap_err();
+        assert!(!why.contains("hunter2"), "{why}");
     }
 }
