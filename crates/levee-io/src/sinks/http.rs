@@ -864,6 +864,8 @@ impl WriteSink for HttpSink {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use levee_event::{Record, Tag, Value};
     use tokio::net::TcpListener;
 
@@ -969,6 +971,68 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sent(&mut rx).concat(), (100..130).collect::<Vec<_>>());
+    }
+
+    /// `https://` with `ca_file`: the test CA of `levee metrics export`'s
+    /// tests, and a server of tokio-rustls with its certificate.
+    #[tokio::test]
+    async fn https_with_a_ca_file_delivers() {
+        let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("../levee/tests/data/tls");
+        let certs = CertificateDer::pem_file_iter(tls.join("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(tls.join("server.key")).unwrap();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut conn = BufReader::new(acceptor.accept(conn).await.unwrap());
+            let mut length = 0;
+            let mut line = String::new();
+            while line != "\r\n" {
+                line.clear();
+                conn.read_line(&mut line).await.unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            conn.read_exact(&mut body).await.unwrap();
+            tx.send(body).unwrap();
+            conn.get_mut()
+                .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            conn.get_mut().flush().await.unwrap();
+        });
+        let config: HttpConfig = toml::from_str(&format!(
+            "url = \"https://localhost:{port}/in\"\nca_file = {:?}",
+            tls.join("ca.pem").to_string_lossy()
+        ))
+        .unwrap();
+        let ctx = SinkContext {
+            output: "h".into(),
+            data_dir: std::env::temp_dir(),
+            metrics: SinkMetrics::default(),
+            parquet: None,
+        };
+        let mut sink = config.build().unwrap().open(&ctx).await.unwrap();
+        assert_eq!(sink.write(&events(0..3), &mut Vec::new()).await.unwrap(), 3);
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n"
+        );
     }
 
     #[tokio::test]
