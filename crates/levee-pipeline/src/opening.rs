@@ -238,7 +238,9 @@ mod tests {
         // One runtime thread: were an open run on it, nothing would move.
         let opened = open_all(
             vec![(a, stuck, a_ctx), (b, ready, b_ctx)],
-            Duration::from_millis(50),
+            // The ready sink opens on a blocking thread: room for a loaded
+            // machine to start one (50ms once was not).
+            Duration::from_secs(2),
         )
         .await
         .unwrap();
