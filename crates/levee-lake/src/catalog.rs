@@ -249,11 +249,13 @@ fn now_rfc3339() -> String {
 pub(crate) struct Manifest {
     pub version: u32,
     pub dt: String,
-    pub hour: u32,
+    /// The hour; none in a day's manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u32>,
     /// When, in RFC 3339 UTC; for people, not for decisions.
     pub compacted_at: String,
-    /// Every chunk listed for the hour, by file name, including those that
-    /// could not be read (so a chunk is not retried until it changes).
+    /// Every chunk listed for the hour, by file name (for a day, as
+    /// `hour=HH/<name>`), including those that could not be read (so a chunk is not retried until it changes).
     pub chunks: Vec<ManifestChunk>,
     /// The Parquet files written, by file name.
     pub outputs: Vec<ManifestFile>,
@@ -301,6 +303,14 @@ pub(crate) struct ManifestFile {
 }
 
 impl Manifest {
+    /// The hour, or day, it describes.
+    pub fn partition(&self) -> Partition {
+        Partition {
+            dt: self.dt.clone(),
+            hour: self.hour.unwrap_or(Partition::WHOLE_DAY),
+        }
+    }
+
     /// The chunks as `(name, size)`, for comparison with a listing.
     pub fn chunk_set(&self) -> BTreeSet<(&str, u64)> {
         self.chunks
@@ -328,10 +338,10 @@ pub(crate) async fn read_manifest(
         return Ok(None);
     };
     check_version(&key, manifest.version)?;
-    if manifest.dt != p.dt || manifest.hour != p.hour {
+    if manifest.partition() != *p {
         return Err(LakeError::Catalog {
             key: key.to_string(),
-            reason: format!("describes dt={}/hour={:02}", manifest.dt, manifest.hour),
+            reason: format!("describes {}", manifest.partition()),
         });
     }
     Ok(Some(manifest))
@@ -342,11 +352,7 @@ pub(crate) async fn write_manifest(
     table: &TableRef,
     manifest: &Manifest,
 ) -> Result<(), LakeError> {
-    let p = Partition {
-        dt: manifest.dt.clone(),
-        hour: manifest.hour,
-    };
-    write_json(lake, &table.manifest_key(&p), manifest).await
+    write_json(lake, &table.manifest_key(&manifest.partition()), manifest).await
 }
 
 /// The hours that have a manifest.
@@ -492,11 +498,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Reads `.../dt=YYYY-MM-DD/hour=HH.json` back into its partition.
+/// Reads `.../dt=YYYY-MM-DD/hour=HH.json` (or a day's
+/// `.../dt=YYYY-MM-DD.json`) back into its partition.
 fn manifest_partition(key: &Path) -> Option<Partition> {
     let name = key.filename()?.strip_suffix(".json")?;
     let parent = Path::from_iter(key.parts().take(key.parts().count().saturating_sub(1)));
-    Partition::from_path(&parent.join(name))
+    Partition::unit_from_path(&parent.join(name))
 }
 
 fn check_version(key: &Path, version: u32) -> Result<(), LakeError> {
@@ -591,6 +598,8 @@ mod tests {
             "db/t/_levee/manifests/dt=2024-02-29/hour=07.json"
         );
         assert_eq!(manifest_partition(&key), Some(p));
+        let day = Partition::day("2024-02-29");
+        assert_eq!(manifest_partition(&t.manifest_key(&day)), Some(day));
         assert_eq!(
             manifest_partition(&Path::from(
                 "db/t/_levee/manifests/dt=2024-02-29/hour=07.tmp"

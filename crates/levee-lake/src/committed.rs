@@ -49,17 +49,20 @@ impl fmt::Display for CommittedView {
     }
 }
 
-/// A Parquet part's hour: `<db>/<table>/parquet/dt=../hour=../part-N.parquet`.
+/// A Parquet part's hour: `<db>/<table>/parquet/dt=../hour=../part-N.parquet`,
+/// or its day: `<db>/<table>/parquet/dt=../part-N.parquet`.
 fn part_hour(key: &Path) -> Option<(TableRef, Partition)> {
     let parts: Vec<_> = key.parts().collect();
-    let [db, table, parquet, _, _, _] = parts.as_slice() else {
-        return None;
+    let (db, table, parquet, unit) = match parts.as_slice() {
+        [db, table, parquet, _, _, _] => (db, table, parquet, Partition::from_path(key)?),
+        [db, table, parquet, _, _] => (db, table, parquet, Partition::unit_from_path(key)?),
+        _ => return None,
     };
     if parquet.as_ref() != "parquet" || TableRef::parquet_part_number(key).is_none() {
         return None;
     }
     let table = TableRef::new(db.as_ref(), table.as_ref()).ok()?;
-    Some((table, Partition::from_path(key)?))
+    Some((table, unit))
 }
 
 /// The part of a manifest a reader needs.
@@ -114,7 +117,7 @@ struct CoveredChunk {
 }
 
 /// The JSON chunks, by file name and size, that the Parquet of an hour
-/// covers, as its manifest lists them: a chunk of the hour missing from
+/// (or a day: names as `hour=HH/<name>`) covers, as its manifest lists them: a chunk of the hour missing from
 /// them arrived (or changed) after the hour was compacted. `None` when the
 /// hour has no manifest, or one that can't be read: then nothing is known
 /// to be covered.
@@ -274,6 +277,8 @@ mod tests {
             Some((t.clone(), p.clone()))
         );
         assert_eq!(part_hour(&t.json_chunk(&p, 1, "w", 1, "ndjson.zst")), None);
+        let day = Partition::day("2024-01-02");
+        assert_eq!(part_hour(&t.parquet_part(&day, 0)), Some((t.clone(), day)));
         assert_eq!(part_hour(&t.manifest_key(&p)), None);
         assert_eq!(part_hour(&t.parquet_partition(&p).join("notes.txt")), None);
     }

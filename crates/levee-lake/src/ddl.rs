@@ -9,12 +9,16 @@
 //! Athena gets partition projection, so no crawler and no `MSCK REPAIR
 //! TABLE` are needed as hours arrive; Trino and Spark register the
 //! partitions found, and must do it again for new hours.
+//!
+//! A `partition_by = "day"` table lies in `parquet/dt=YYYY-MM-DD/` and has
+//! `dt` as its only partition column.
 
 use std::fmt::{self, Write as _};
 
 use crate::catalog;
+use crate::properties::read_properties;
 use crate::schema::{ColumnType, Columns};
-use crate::{Lake, LakeError, TableRef};
+use crate::{Lake, LakeError, PartitionBy, TableRef};
 
 /// An engine to write DDL for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +86,17 @@ pub async fn table_ddl(
             .next()
             .map(|p| p.dt.clone()),
     };
+    let by = read_properties(lake, table)
+        .await?
+        .map(|p| p.parquet.partition_by)
+        .unwrap_or_default();
     Ok(render(
         dialect,
         table,
         &schema.columns,
         root,
         first_dt.as_deref(),
+        by,
     ))
 }
 
@@ -98,7 +107,9 @@ pub(crate) fn render(
     columns: &Columns,
     root: &str,
     first_dt: Option<&str>,
+    by: PartitionBy,
 ) -> String {
+    let day = by == PartitionBy::Day;
     let location = format!(
         "{}/{}/{}/parquet",
         root.trim_end_matches('/'),
@@ -111,10 +122,10 @@ pub(crate) fn render(
          -- and an engine that lists folders reads them too until then: compact with `--grace 0s` for it.\n"
     );
     match dialect {
-        Dialect::Athena => athena(&mut out, table, columns, &location, first_dt),
-        Dialect::Trino => trino(&mut out, table, columns, &location),
-        Dialect::Spark => spark(&mut out, table, columns, &location),
-        Dialect::Duckdb => duckdb(&mut out, table, &location),
+        Dialect::Athena => athena(&mut out, table, columns, &location, first_dt, day),
+        Dialect::Trino => trino(&mut out, table, columns, &location, day),
+        Dialect::Spark => spark(&mut out, table, columns, &location, day),
+        Dialect::Duckdb => duckdb(&mut out, table, &location, day),
     }
     out
 }
@@ -125,6 +136,7 @@ fn athena(
     columns: &Columns,
     location: &str,
     first_dt: Option<&str>,
+    day: bool,
 ) {
     let name = format!("{}.{}", backquote(&table.database), backquote(&table.table));
     let _ = writeln!(
@@ -134,10 +146,21 @@ fn athena(
     );
     column_list(out, columns, backquote, hive_type);
     let first_dt = first_dt.unwrap_or("2000-01-01");
+    let (columns, hour, folders) = if day {
+        ("`dt` string", "", "dt=${dt}/")
+    } else {
+        (
+            "`dt` string, `hour` int",
+            "'projection.hour.type' = 'integer',\n  \
+             'projection.hour.range' = '0,23',\n  \
+             'projection.hour.digits' = '2',\n  ",
+            "dt=${dt}/hour=${hour}/",
+        )
+    };
     let _ = write!(
         out,
         ")\n\
-         PARTITIONED BY (`dt` string, `hour` int)\n\
+         PARTITIONED BY ({columns})\n\
          STORED AS PARQUET\n\
          LOCATION {location}\n\
          TBLPROPERTIES (\n  \
@@ -147,17 +170,14 @@ fn athena(
          'projection.dt.range' = '{first_dt},NOW',\n  \
          'projection.dt.interval' = '1',\n  \
          'projection.dt.interval.unit' = 'DAYS',\n  \
-         'projection.hour.type' = 'integer',\n  \
-         'projection.hour.range' = '0,23',\n  \
-         'projection.hour.digits' = '2',\n  \
-         'storage.location.template' = {template}\n\
+         {hour}'storage.location.template' = {template}\n\
          );\n",
         location = literal(&format!("{location}/")),
-        template = literal(&format!("{location}/dt=${{dt}}/hour=${{hour}}/")),
+        template = literal(&format!("{location}/{folders}")),
     );
 }
 
-fn trino(out: &mut String, table: &TableRef, columns: &Columns, location: &str) {
+fn trino(out: &mut String, table: &TableRef, columns: &Columns, location: &str, day: bool) {
     let _ = writeln!(
         out,
         "-- `hive` is the Hive connector's catalog; name yours.\n\
@@ -166,13 +186,18 @@ fn trino(out: &mut String, table: &TableRef, columns: &Columns, location: &str) 
         quote(&table.table)
     );
     column_list(out, columns, quote, trino_type);
+    let (hour, partitioned_by) = if day {
+        ("", "'dt'")
+    } else {
+        ("  , \"hour\" integer\n", "'dt', 'hour'")
+    };
     let _ = write!(
         out,
-        "  , \"dt\" varchar\n  , \"hour\" integer\n)\n\
+        "  , \"dt\" varchar\n{hour})\n\
          WITH (\n  \
          external_location = {location},\n  \
          format = 'PARQUET',\n  \
-         partitioned_by = ARRAY['dt', 'hour']\n\
+         partitioned_by = ARRAY[{partitioned_by}]\n\
          );\n\
          -- Registers the hours found; run it again as hours arrive.\n\
          CALL hive.system.sync_partition_metadata({db}, {t}, 'FULL');\n",
@@ -182,7 +207,7 @@ fn trino(out: &mut String, table: &TableRef, columns: &Columns, location: &str) 
     );
 }
 
-fn spark(out: &mut String, table: &TableRef, columns: &Columns, location: &str) {
+fn spark(out: &mut String, table: &TableRef, columns: &Columns, location: &str, day: bool) {
     let (db, t) = (spark_name(&table.database), spark_name(&table.table));
     if (&db, &t) != (&table.database, &table.table) {
         let _ = writeln!(
@@ -198,11 +223,16 @@ fn spark(out: &mut String, table: &TableRef, columns: &Columns, location: &str) 
         backquote(&db)
     );
     column_list(out, columns, backquote, spark_type);
+    let (hour, partitioned_by) = if day {
+        ("", "`dt`")
+    } else {
+        ("  , `hour` INT\n", "`dt`, `hour`")
+    };
     let _ = write!(
         out,
-        "  , `dt` DATE\n  , `hour` INT\n)\n\
+        "  , `dt` DATE\n{hour})\n\
          USING parquet\n\
-         PARTITIONED BY (`dt`, `hour`)\n\
+         PARTITIONED BY ({partitioned_by})\n\
          LOCATION {location};\n\
          -- Registers the hours found; run it again as hours arrive.\n\
          MSCK REPAIR TABLE {name};\n",
@@ -210,10 +240,17 @@ fn spark(out: &mut String, table: &TableRef, columns: &Columns, location: &str) 
     );
 }
 
-fn duckdb(out: &mut String, table: &TableRef, location: &str) {
+fn duckdb(out: &mut String, table: &TableRef, location: &str, day: bool) {
     // DuckDB reads local files by path; `file://` is what the lake's URL says.
     let location = location.strip_prefix("file://").unwrap_or(location);
-    let files = format!("{location}/dt=*/hour=*/part-*.parquet");
+    let (files, types) = if day {
+        (format!("{location}/dt=*/part-*.parquet"), "{'dt': DATE}")
+    } else {
+        (
+            format!("{location}/dt=*/hour=*/part-*.parquet"),
+            "{'dt': DATE, 'hour': INTEGER}",
+        )
+    };
     let _ = write!(
         out,
         "-- union_by_name: an hour written before a column was added reads NULL there.\n\
@@ -222,7 +259,7 @@ fn duckdb(out: &mut String, table: &TableRef, location: &str) {
          SELECT * FROM read_parquet(\n  \
          {files},\n  \
          hive_partitioning = true,\n  \
-         hive_types = {{'dt': DATE, 'hour': INTEGER}},\n  \
+         hive_types = {types},\n  \
          union_by_name = true\n\
          );\n",
         db = quote(&table.database),
@@ -359,15 +396,19 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ddl");
         let bless = std::env::var_os("LEVEE_BLESS").is_some();
         let mut wrong = Vec::new();
-        for dialect in Dialect::ALL {
+        let each = Dialect::ALL
+            .into_iter()
+            .flat_map(|d| [(d, PartitionBy::Hour, ""), (d, PartitionBy::Day, "-day")]);
+        for (dialect, by, suffix) in each {
             let got = render(
                 dialect,
                 &table,
                 &columns,
                 "s3://example-lake/levee/",
                 Some("2018-09-01"),
+                by,
             );
-            let path = dir.join(format!("{dialect}.sql"));
+            let path = dir.join(format!("{dialect}{suffix}.sql"));
             if bless {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(&path, &got).unwrap();

@@ -17,9 +17,10 @@ const CONCURRENCY: usize = 8;
 pub struct TableSummary {
     /// The table.
     pub table: TableRef,
-    /// Hours that have JSON chunks or a manifest.
+    /// Hours that have JSON chunks or a manifest (days, in a
+    /// `partition_by = "day"` table: its unit).
     pub hours: usize,
-    /// Hours a manifest covers.
+    /// Hours (days) a manifest covers.
     pub compacted_hours: usize,
     /// Hours with chunks their manifest does not cover (or with no
     /// manifest): what the next compaction will read.
@@ -51,17 +52,36 @@ pub async fn summarize(lake: &Lake, table: &TableRef) -> Result<TableSummary, La
         .filter(|m| crate::ChunkCompression::from_key(&m.location).is_some())
         .count();
 
-    let mut hours: BTreeSet<&Partition> = chunk_hours.keys().collect();
+    let by = properties::read_properties(lake, table)
+        .await?
+        .map(|p| p.parquet.partition_by)
+        .unwrap_or_default();
+    // Each unit's chunks, as its manifest names them.
+    let mut units: BTreeMap<Partition, Vec<(String, u64)>> = BTreeMap::new();
+    for (hour, chunks) in &chunk_hours {
+        let unit = hour.unit(by);
+        let day = unit.is_day();
+        let names = chunks.iter().map(|c| {
+            let name = c.key.filename().unwrap_or_default();
+            let name = if day {
+                format!("{}/{name}", hour.hour_dir())
+            } else {
+                name.to_owned()
+            };
+            (name, c.size)
+        });
+        units.entry(unit).or_default().extend(names);
+    }
+    let mut hours: BTreeSet<&Partition> = units.keys().collect();
     hours.extend(manifests.keys());
-    let pending_hours = chunk_hours
+    let pending_hours = units
         .iter()
         .filter(|(p, chunks)| {
             manifests.get(p).is_none_or(|m| {
                 let covered = m.chunk_set();
-                chunks.iter().any(|c| {
-                    let name = c.key.filename().unwrap_or_default();
-                    !covered.contains(&(name, c.size))
-                })
+                chunks
+                    .iter()
+                    .any(|(name, size)| !covered.contains(&(name.as_str(), *size)))
             })
         })
         .count();
@@ -135,9 +155,11 @@ pub struct SchemaChangeView {
 /// replaying them in the order they were written shows when columns
 /// appeared, but not a widening whose older hours were written again since.
 pub async fn schema(lake: &Lake, table: &TableRef) -> Result<SchemaView, LakeError> {
-    let time_field = properties::read_properties(lake, table)
-        .await?
-        .map(|p| p.time_field.as_str().to_owned());
+    let props = properties::read_properties(lake, table).await?;
+    let day = props
+        .as_ref()
+        .is_some_and(|p| p.parquet.partition_by == crate::PartitionBy::Day);
+    let time_field = props.map(|p| p.time_field.as_str().to_owned());
     let time_field = time_field.as_deref();
     let Some((schema, stored)) = catalog::read_schema_history(lake, table).await? else {
         return Ok(SchemaView {
@@ -154,7 +176,13 @@ pub async fn schema(lake: &Lake, table: &TableRef) -> Result<SchemaView, LakeErr
             note: column_note(name, ty, time_field),
         });
     }
-    for (name, ty) in [("dt", "string"), ("hour", "int")] {
+    // A day table's Parquet has no `hour`: its event time serves.
+    let partition_columns: &[(&str, &str)] = if day {
+        &[("dt", "string")]
+    } else {
+        &[("dt", "string"), ("hour", "int")]
+    };
+    for &(name, ty) in partition_columns {
         columns.push(ColumnView {
             name: name.to_owned(),
             ty: ty.to_owned(),
@@ -213,7 +241,7 @@ async fn history_from_manifests(
 ) -> Result<Vec<SchemaHistoryEntry>, LakeError> {
     let mut manifests: Vec<Manifest> = read_manifests(lake, table).await?.into_values().collect();
     manifests
-        .sort_by(|a, b| (&a.compacted_at, &a.dt, a.hour).cmp(&(&b.compacted_at, &b.dt, b.hour)));
+        .sort_by(|a, b| (&a.compacted_at, a.partition()).cmp(&(&b.compacted_at, b.partition())));
     let mut so_far = TableSchema::default();
     let mut history = Vec::new();
     for m in manifests {
@@ -223,14 +251,8 @@ async fn history_from_manifests(
             continue;
         }
         history.push(SchemaHistoryEntry {
+            hour: Some(m.partition().to_string()),
             at: m.compacted_at,
-            hour: Some(
-                Partition {
-                    dt: m.dt,
-                    hour: m.hour,
-                }
-                .to_string(),
-            ),
             changes: changes
                 .list
                 .into_iter()

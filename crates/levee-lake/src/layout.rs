@@ -147,14 +147,15 @@ impl TableRef {
         self.root().join("_levee")
     }
 
-    /// The folder of one hour's JSON chunks.
+    /// The folder of one hour's JSON chunks (of a day's hours, for a day).
     pub fn json_partition(&self, p: &Partition) -> Path {
-        self.json_root().join(p.dt_dir()).join(p.hour_dir())
+        self.json_root().join_partition(p)
     }
 
-    /// The folder of one hour's Parquet files.
+    /// The folder of one partition's Parquet files: an hour's, or a day's
+    /// in a `partition_by = "day"` table.
     pub fn parquet_partition(&self, p: &Partition) -> Path {
-        self.parquet_root().join(p.dt_dir()).join(p.hour_dir())
+        self.parquet_root().join_partition(p)
     }
 
     /// `<db>/<table>/quarantine`: damaged chunks compaction moved out of
@@ -224,11 +225,31 @@ impl TableRef {
     }
 
     /// `<db>/<table>/_levee/manifests/dt=YYYY-MM-DD/hour=HH.json`: what the
-    /// last compaction of an hour read and wrote.
+    /// last compaction of an hour read and wrote; `.../dt=YYYY-MM-DD.json`
+    /// for a day.
     pub fn manifest_key(&self, p: &Partition) -> Path {
+        if p.is_day() {
+            return self.manifest_root().join(format!("{}.json", p.dt_dir()));
+        }
         self.manifest_root()
             .join(p.dt_dir())
             .join(format!("{}.json", p.hour_dir()))
+    }
+}
+
+/// Joins a partition's folders to a path.
+trait JoinPartition {
+    fn join_partition(self, p: &Partition) -> Path;
+}
+
+impl JoinPartition for Path {
+    fn join_partition(self, p: &Partition) -> Path {
+        let dt = self.join(p.dt_dir());
+        if p.is_day() {
+            dt
+        } else {
+            dt.join(p.hour_dir())
+        }
     }
 }
 
@@ -256,16 +277,62 @@ fn check_name(what: &'static str, name: &str) -> Result<(), LakeError> {
     }
 }
 
-/// One hour of a table: the unit of partitioning and of compaction.
+/// One hour of a table: the unit of partitioning and of compaction; or,
+/// for the Parquet of a `partition_by = "day"` table, a whole day.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {
     /// `YYYY-MM-DD`, in UTC.
     pub dt: String,
-    /// 0..=23, in UTC.
+    /// 0..=23, in UTC; [`Partition::WHOLE_DAY`] for a day. A day sorts
+    /// after its hours, so "from hour A to hour B" holds a day once its
+    /// last hour is in.
     pub hour: u32,
 }
 
 impl Partition {
+    /// The `hour` of a partition that is a whole day.
+    pub const WHOLE_DAY: u32 = 24;
+
+    /// The whole day `dt`.
+    pub fn day(dt: &str) -> Partition {
+        Partition {
+            dt: dt.to_owned(),
+            hour: Partition::WHOLE_DAY,
+        }
+    }
+
+    /// Whether this is a whole day rather than an hour.
+    pub fn is_day(&self) -> bool {
+        self.hour == Partition::WHOLE_DAY
+    }
+
+    /// The day this hour lies in.
+    pub fn whole_day(&self) -> Partition {
+        Partition::day(&self.dt)
+    }
+
+    /// The Parquet unit this hour belongs to when a table is partitioned
+    /// by `by`: the hour itself, or its day.
+    pub fn unit(&self, by: crate::PartitionBy) -> Partition {
+        match by {
+            crate::PartitionBy::Hour => self.clone(),
+            crate::PartitionBy::Day => self.whole_day(),
+        }
+    }
+
+    /// Reads a partition back from a key's `dt=` folder and, if it has
+    /// one, its `hour=` folder: a day when it has none.
+    pub fn unit_from_path(path: &Path) -> Option<Partition> {
+        if let Some(p) = Partition::from_path(path) {
+            return Some(p);
+        }
+        let dt = path
+            .parts()
+            .find_map(|part| part.as_ref().strip_prefix("dt=").map(str::to_owned))?;
+        levee_event::time::parse_date(&dt)?;
+        Some(Partition::day(&dt))
+    }
+
     /// The partition of an event time, and the minute within its hour.
     pub fn of_time(nanos: i64) -> (Partition, u32) {
         let t = UtcTime::from_nanos(nanos);
@@ -310,6 +377,9 @@ impl Partition {
 
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_day() {
+            return write!(f, "dt={}", self.dt);
+        }
         write!(f, "dt={}/hour={:02}", self.dt, self.hour)
     }
 }
@@ -370,6 +440,43 @@ mod tests {
             Partition::from_path(&Path::from("db/t/json/dt=2024-02-28/hour=24/x")),
             None
         );
+    }
+
+    #[test]
+    fn a_day_lies_in_its_dt_folder_and_sorts_after_its_hours() {
+        let t = TableRef::new("db", "t").unwrap();
+        let hour = Partition {
+            dt: "2024-02-29".into(),
+            hour: 23,
+        };
+        let day = hour.unit(crate::PartitionBy::Day);
+        assert_eq!(day, Partition::day("2024-02-29"));
+        assert_eq!(day.to_string(), "dt=2024-02-29");
+        assert_eq!(
+            t.parquet_part(&day, 1).as_ref(),
+            "db/t/parquet/dt=2024-02-29/part-00001.parquet"
+        );
+        assert_eq!(
+            t.manifest_key(&day).as_ref(),
+            "db/t/_levee/manifests/dt=2024-02-29.json"
+        );
+        assert_eq!(
+            Partition::unit_from_path(&t.parquet_part(&day, 1)),
+            Some(day.clone())
+        );
+        assert_eq!(
+            Partition::unit_from_path(&t.parquet_part(&hour, 1)),
+            Some(hour.clone())
+        );
+        assert!(
+            hour < day
+                && day
+                    < Partition {
+                        dt: "2024-03-01".into(),
+                        hour: 0
+                    }
+        );
+        assert_eq!(hour.unit(crate::PartitionBy::Hour), hour);
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl TableProvider for JsonChunks {
         let hours = parquet_chunk_hours(self.store.as_ref(), &self.table, &json)
             .await
             .map_err(external)?;
-        if let Some(only) = only_hours(hours.keys()) {
+        if let Some(only) = only_hours(hours.keys(), levee_lake::PartitionBy::Hour) {
             let mut filters = filters.to_vec();
             filters.push(only);
             plans.push(

@@ -12,7 +12,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use levee_lake::{Lake, TableRef, catalog, properties};
+use levee_lake::{Lake, PartitionBy, TableRef, catalog, properties};
 
 use crate::QueryError;
 use crate::json_source::LakeJsonFormat;
@@ -26,6 +26,9 @@ use crate::whole::{PARQUET_CHUNK, WholeTable};
 pub(crate) const LAKE_URL: &str = "levee://lake/";
 /// The partition columns, from the `dt=`/`hour=` folders, in folder order.
 const PARTITION_COLUMNS: [&str; 2] = ["dt", "hour"];
+/// A day-partitioned table's Parquet, and its whole table, have `dt` only:
+/// the event-time column serves for the hour.
+const DAY_COLUMNS: [&str; 1] = ["dt"];
 /// JSON rows read to guess a table's schema when the catalog has none.
 const JSON_INFER_ROWS: usize = 10_000;
 
@@ -84,9 +87,17 @@ pub(crate) async fn register_table(
     for format in Format::COPIES {
         copies.push(survey(lake, table, format).await?);
     }
-    let time_field: Option<Arc<str>> = properties::read_properties(lake, table)
-        .await?
-        .map(|p| p.time_field.as_str().into());
+    let props = properties::read_properties(lake, table).await?;
+    let by = props
+        .as_ref()
+        .map(|p| p.parquet.partition_by)
+        .unwrap_or_default();
+    let time_field: Option<Arc<str>> = props.map(|p| p.time_field.as_str().into());
+    // JSON chunks are hourly whatever the Parquet is.
+    let parquet_columns: &[&str] = match by {
+        PartitionBy::Hour => &PARTITION_COLUMNS,
+        PartitionBy::Day => &DAY_COLUMNS,
+    };
     let Some(file_schemas) = file_schemas(ctx, lake, table, &copies, time_field.clone()).await?
     else {
         return Ok(Vec::new());
@@ -96,12 +107,21 @@ pub(crate) async fn register_table(
     for (copy, file_schema) in copies.iter().zip(&file_schemas) {
         let format = copy.format;
         let err = |e: datafusion::error::DataFusionError| table_error(format, table, e.into());
-        let mut listings = listings(copy, table, file_schema, time_field.clone())?;
+        let columns = match format {
+            Format::Json => &PARTITION_COLUMNS[..],
+            _ => parquet_columns,
+        };
+        let mut listings = listings(copy, table, file_schema, time_field.clone(), columns)?;
         let provider: Arc<dyn TableProvider> = match format {
             Format::Json => Arc::new(
                 JsonChunks::try_new(
                     listings,
-                    parquet_chunk_listing(table, file_schema, time_field.clone())?,
+                    parquet_chunk_listing(
+                        table,
+                        file_schema,
+                        time_field.clone(),
+                        &PARTITION_COLUMNS,
+                    )?,
                     lake.store.clone(),
                     table.clone(),
                 )
@@ -121,17 +141,30 @@ pub(crate) async fn register_table(
         let whole_schema = &file_schemas[0];
         let err =
             |e: datafusion::error::DataFusionError| table_error(Format::Whole, table, e.into());
+        // Both with the Parquet's partition columns, so they agree.
         let chunks = JsonChunks::try_new(
-            listings(json, table, whole_schema, time_field.clone())?,
-            parquet_chunk_listing(table, whole_schema, time_field.clone())?,
+            listings(
+                json,
+                table,
+                whole_schema,
+                time_field.clone(),
+                parquet_columns,
+            )?,
+            parquet_chunk_listing(table, whole_schema, time_field.clone(), parquet_columns)?,
             lake.store.clone(),
             table.clone(),
         )
         .map_err(err)?;
-        let mut parts = listings(parquet, table, whole_schema, time_field.clone())?;
+        let mut parts = listings(
+            parquet,
+            table,
+            whole_schema,
+            time_field.clone(),
+            parquet_columns,
+        )?;
         let files = one_listing(Format::Whole, table, &mut parts)?;
-        let whole =
-            WholeTable::try_new(table.clone(), lake.store.clone(), chunks, files).map_err(err)?;
+        let whole = WholeTable::try_new(table.clone(), lake.store.clone(), chunks, files, by)
+            .map_err(err)?;
         providers.push((Format::Whole, Arc::new(whole)));
     }
 
@@ -157,12 +190,18 @@ fn listings(
     table: &TableRef,
     file_schema: &SchemaRef,
     time_field: Option<Arc<str>>,
+    partition_columns: &[&str],
 ) -> Result<Vec<ListingTable>, QueryError> {
     let format = copy.format;
     let mut out = Vec::new();
     for kind in &copy.kinds {
         let config = ListingTableConfig::new(table_url(format, table)?)
-            .with_listing_options(listing_options(format, kind, time_field.clone()))
+            .with_listing_options(listing_options(
+                format,
+                kind,
+                time_field.clone(),
+                partition_columns,
+            ))
             .with_schema(file_schema.clone());
         out.push(ListingTable::try_new(config).map_err(|e| table_error(format, table, e.into()))?);
     }
@@ -175,6 +214,7 @@ fn parquet_chunk_listing(
     table: &TableRef,
     file_schema: &SchemaRef,
     time_field: Option<Arc<str>>,
+    partition_columns: &[&str],
 ) -> Result<ListingTable, QueryError> {
     let kind = FileKind {
         extension: PARQUET_CHUNK.to_owned(),
@@ -182,7 +222,12 @@ fn parquet_chunk_listing(
     };
     let url = ListingTableUrl::parse(format!("{LAKE_URL}{}/", table.parquet_chunk_root()))?;
     let config = ListingTableConfig::new(url)
-        .with_listing_options(listing_options(Format::Json, &kind, time_field))
+        .with_listing_options(listing_options(
+            Format::Json,
+            &kind,
+            time_field,
+            partition_columns,
+        ))
         .with_schema(file_schema.clone());
     ListingTable::try_new(config).map_err(|e| table_error(Format::Json, table, e.into()))
 }
@@ -233,7 +278,7 @@ async fn file_schemas(
             }
             None => None,
             Some(kind) => {
-                let s = listing_options(copy.format, kind, time_field.clone())
+                let s = listing_options(copy.format, kind, time_field.clone(), &PARTITION_COLUMNS)
                     .infer_schema(&state, &table_url(copy.format, table)?)
                     .await
                     .map_err(|e| table_error(copy.format, table, e.into()))?;
@@ -262,6 +307,7 @@ fn listing_options(
     format: Format,
     kind: &FileKind,
     time_field: Option<Arc<str>>,
+    partition_columns: &[&str],
 ) -> ListingOptions {
     let file_format: Arc<dyn FileFormat> = match format {
         Format::Json => Arc::new(LakeJsonFormat::new(
@@ -276,7 +322,7 @@ fn listing_options(
     ListingOptions::new(file_format)
         .with_file_extension(kind.extension.clone())
         .with_table_partition_cols(
-            PARTITION_COLUMNS
+            partition_columns
                 .iter()
                 .map(|c| ((*c).to_owned(), DataType::Utf8))
                 .collect(),

@@ -190,8 +190,8 @@ impl LakeSession {
             stats.partitions_total += inv.partitions.len();
         }
         // A whole table holds the files of the copy each hour is read from.
-        for t in &scanned.wholes {
-            let split = Split::of(&self.store, t).await?;
+        for (t, by) in &scanned.wholes {
+            let split = Split::of(&self.store, t, *by).await?;
             for files in split.json.values().chain(split.parquet.values()) {
                 stats.files_in_tables += files.files.len();
             }

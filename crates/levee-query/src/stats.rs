@@ -14,7 +14,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use levee_lake::{Partition, TableRef};
+use levee_lake::{Partition, PartitionBy, TableRef};
 
 use crate::json_source::LakeJsonSource;
 use crate::json_table::JsonChunks;
@@ -204,7 +204,7 @@ pub(crate) struct Scanned {
     /// The copies it names (`_json`, `_parquet`).
     pub copies: Vec<ScannedTable>,
     /// The whole tables it names.
-    pub wholes: Vec<TableRef>,
+    pub wholes: Vec<(TableRef, PartitionBy)>,
 }
 
 /// The lake tables a logical plan reads, subqueries included; each once.
@@ -215,8 +215,8 @@ pub(crate) fn scanned_tables(plan: &LogicalPlan) -> Result<Scanned, DataFusionEr
         if let LogicalPlan::TableScan(scan) = node {
             let provider = source_as_provider(&scan.source)?;
             if let Some(whole) = provider.downcast_ref::<WholeTable>() {
-                if !wholes.contains(whole.table()) {
-                    wholes.push(whole.table().clone());
+                if !wholes.iter().any(|(t, _)| t == whole.table()) {
+                    wholes.push((whole.table().clone(), whole.partition_by()));
                 }
                 return Ok(TreeNodeRecursion::Continue);
             }
@@ -274,7 +274,7 @@ pub(crate) fn plan_scan(plan: &Arc<dyn ExecutionPlan>) -> Result<PlanScan, DataF
         for file in config.file_groups.iter().flat_map(|g| g.iter()) {
             let location = &file.object_meta.location;
             files[copy].insert(location.clone());
-            if let Some(p) = Partition::from_path(location) {
+            if let Some(p) = Partition::unit_from_path(location) {
                 partitions[copy].insert((table_of(location), p));
             }
             if !is_parquet && json_files.insert(location.clone()) {

@@ -118,7 +118,7 @@ pub async fn inventory(
         let Some(ext) = extensions.iter().find(|e| key.ends_with(e.as_str())) else {
             continue;
         };
-        if let Some(p) = Partition::from_path(&meta.location) {
+        if let Some(p) = Partition::unit_from_path(&meta.location) {
             inv.files += 1;
             inv.bytes += meta.size;
             inv.partitions.insert(p);

@@ -19,6 +19,11 @@
 //! as Parquet only is read from its Parquet chunks until compacted, and one
 //! written as both from its JSON.
 //!
+//! In a `partition_by = "day"` table the unit is the day: a day whose
+//! manifest covers all its hours' chunks is read from its Parquet, any
+//! other from the JSON of all its hours, and the whole table, as its
+//! Parquet, has `dt` and no `hour` column.
+//!
 //! An hour with no chunks (its JSON expired, or quarantined) is read
 //! from its Parquet. In a table levee never compacted, Parquet written by
 //! another tool stands for the hours that have no JSON.
@@ -38,7 +43,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use futures::{StreamExt, TryStreamExt};
 use levee_lake::committed::{CommittedView, covered_chunks};
-use levee_lake::{LakeError, Partition, TableRef};
+use levee_lake::{LakeError, Partition, PartitionBy, TableRef};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
@@ -48,8 +53,9 @@ use crate::tables::Format;
 /// Manifests read at once when a query decides its split.
 const MANIFEST_READS: usize = 16;
 
-/// One hour, as its folders spell it: `("2018-09-01", "05")`. The scans
-/// filter on the folders' text, so that is what is kept.
+/// One hour, as its folders spell it: `("2018-09-01", "05")`; a day as
+/// `("2018-09-01", "")`. The scans filter on the folders' text, so that
+/// is what is kept.
 pub(crate) type Hour = (String, String);
 
 /// The data files of one copy in one hour.
@@ -72,7 +78,11 @@ pub(crate) struct Split {
 impl Split {
     /// Decides, for every hour of `table`, the copy to read: see the module's
     /// documentation. `store` is the lake's own store (not the committed view).
-    pub async fn of(store: &Arc<dyn ObjectStore>, table: &TableRef) -> Result<Split, LakeError> {
+    pub async fn of(
+        store: &Arc<dyn ObjectStore>,
+        table: &TableRef,
+        by: PartitionBy,
+    ) -> Result<Split, LakeError> {
         let json_exts: Vec<String> = Format::Json
             .kinds()
             .into_iter()
@@ -80,6 +90,9 @@ impl Split {
             .collect();
         let mut json = hour_files(store.as_ref(), &table.json_root(), &json_exts).await?;
         json.extend(parquet_chunk_hours(store.as_ref(), table, &json).await?);
+        if by == PartitionBy::Day {
+            json = by_day(json);
+        }
         let committed = CommittedView::new(store.clone());
         let parquet_exts: Vec<String> = Format::Parquet
             .kinds()
@@ -140,7 +153,26 @@ pub(crate) async fn parquet_chunk_hours(
 pub(crate) const PARQUET_CHUNK: &str = ".parquet";
 
 fn partition((dt, hour): &Hour) -> Option<Partition> {
+    if hour.is_empty() {
+        return Partition::unit_from_path(&Path::from(format!("dt={dt}")));
+    }
     Partition::from_path(&Path::from(format!("dt={dt}/hour={hour}")))
+}
+
+/// Hours' chunks gathered into their days, named as a day's manifest
+/// names them (`hour=HH/<name>`).
+fn by_day(hours: BTreeMap<Hour, HourFiles>) -> BTreeMap<Hour, HourFiles> {
+    let mut days: BTreeMap<Hour, HourFiles> = BTreeMap::new();
+    for ((dt, hour), files) in hours {
+        let day = days.entry((dt, String::new())).or_default();
+        day.files.extend(
+            files
+                .files
+                .into_iter()
+                .map(|(name, size)| (format!("hour={hour}/{name}"), size)),
+        );
+    }
+    days
 }
 
 /// The files under `root` whose names end in one of `extensions`, by the
@@ -171,9 +203,14 @@ pub(crate) async fn hour_files(
 }
 
 /// The `dt=`/`hour=` folders' text of a data file's key, if they make an
-/// hour levee would read.
+/// hour levee would read; a day's (the hour empty) for a day's file.
 fn folder_hour(key: &Path) -> Option<Hour> {
-    Partition::from_path(key)?;
+    if Partition::unit_from_path(key)?.is_day() {
+        let dt = key
+            .parts()
+            .find_map(|p| p.as_ref().strip_prefix("dt=").map(str::to_owned))?;
+        return Some((dt, String::new()));
+    }
     let mut dt = None;
     let mut hour = None;
     for part in key.parts() {
@@ -187,15 +224,25 @@ fn folder_hour(key: &Path) -> Option<Hour> {
     Some((dt?, hour?))
 }
 
-/// A filter that keeps exactly `hours`; `None` for no hour at all.
-pub(crate) fn only_hours<'a>(hours: impl Iterator<Item = &'a Hour>) -> Option<Expr> {
+/// A filter that keeps exactly `hours` (days, when `by` says so); `None`
+/// for none at all.
+pub(crate) fn only_hours<'a>(
+    hours: impl Iterator<Item = &'a Hour>,
+    by: PartitionBy,
+) -> Option<Expr> {
     let list: Vec<Expr> = hours
-        .map(|(dt, hour)| lit(format!("{dt}/{hour}")))
+        .map(|(dt, hour)| match by {
+            PartitionBy::Hour => lit(format!("{dt}/{hour}")),
+            PartitionBy::Day => lit(dt.clone()),
+        })
         .collect();
     if list.is_empty() {
         return None;
     }
-    Some(concat_ws(lit("/"), vec![col("dt"), col("hour")]).in_list(list, false))
+    Some(match by {
+        PartitionBy::Hour => concat_ws(lit("/"), vec![col("dt"), col("hour")]).in_list(list, false),
+        PartitionBy::Day => col("dt").in_list(list, false),
+    })
 }
 
 /// The table `<table>`: see the module's documentation.
@@ -207,6 +254,8 @@ pub(crate) struct WholeTable {
     json: JsonChunks,
     parquet: ListingTable,
     schema: SchemaRef,
+    /// The unit each copy is chosen for.
+    by: PartitionBy,
 }
 
 impl WholeTable {
@@ -216,6 +265,7 @@ impl WholeTable {
         store: Arc<dyn ObjectStore>,
         json: JsonChunks,
         parquet: ListingTable,
+        by: PartitionBy,
     ) -> Result<WholeTable> {
         let schema = json.schema();
         if parquet.schema() != schema {
@@ -229,12 +279,18 @@ impl WholeTable {
             json,
             parquet,
             schema,
+            by,
         })
     }
 
     /// The table it reads.
     pub fn table(&self) -> &TableRef {
         &self.table
+    }
+
+    /// The unit each copy is chosen for.
+    pub fn partition_by(&self) -> PartitionBy {
+        self.by
     }
 }
 
@@ -255,16 +311,16 @@ impl TableProvider for WholeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let split = Split::of(&self.store, &self.table)
+        let split = Split::of(&self.store, &self.table, self.by)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut plans = Vec::with_capacity(2);
-        if let Some(hours) = only_hours(split.json.keys()) {
+        if let Some(hours) = only_hours(split.json.keys(), self.by) {
             let mut filters = filters.to_vec();
             filters.push(hours);
             plans.push(self.json.scan(state, projection, &filters, limit).await?);
         }
-        if let Some(hours) = only_hours(split.parquet.keys()) {
+        if let Some(hours) = only_hours(split.parquet.keys(), self.by) {
             let mut filters = filters.to_vec();
             filters.push(hours);
             plans.push(
@@ -323,9 +379,9 @@ mod tests {
 
     #[test]
     fn no_hour_makes_no_filter() {
-        assert!(only_hours(std::iter::empty()).is_none());
+        assert!(only_hours(std::iter::empty(), PartitionBy::Hour).is_none());
         let hours = [("2024-01-02".to_owned(), "05".to_owned())];
-        let f = only_hours(hours.iter()).unwrap();
+        let f = only_hours(hours.iter(), PartitionBy::Hour).unwrap();
         assert!(f.to_string().contains("2024-01-02/05"), "{f}");
     }
 }

@@ -30,7 +30,7 @@ use super::{decode, retention, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
 use crate::declared::DeclaredSchema;
 use crate::schema::TableSchema;
-use crate::{Chunk, Lake, LakeError, TableRef};
+use crate::{Chunk, Lake, LakeError, Partition, TableRef};
 
 /// The table's schema, widened by the hours compacted at once, one at a
 /// time: each joins its own schema to it and stores it in the catalog.
@@ -63,7 +63,7 @@ pub(crate) async fn compact_hour(
             let new: Vec<Chunk> = state
                 .chunks
                 .iter()
-                .filter(|ch| !names.contains(plan::chunk_name(ch)))
+                .filter(|ch| !names.contains(plan::manifest_name(ch, p).as_str()))
                 .cloned()
                 .collect();
             (new, c.inputs, c.covered)
@@ -177,8 +177,10 @@ pub(crate) async fn compact_hour(
         if !scanned.damaged {
             continue;
         }
+        // A day's chunk goes to its own hour's folder.
+        let hour = Partition::from_path(&f.chunk.key).unwrap_or_else(|| p.clone());
         let moved =
-            quarantine::quarantine(lake, table, p, f, scanned, opts.max_chunk_bytes).await?;
+            quarantine::quarantine(lake, table, &hour, f, scanned, opts.max_chunk_bytes).await?;
         if let Some(failed) = failed_chunks.iter_mut().find(|c| c.chunk == f.chunk.key) {
             failed.quarantined = Some(moved.to);
         }
@@ -194,7 +196,7 @@ pub(crate) async fn compact_hour(
     let mut removed = Vec::new();
     let mut outputs = Vec::new();
     for meta in lake.list_objects(&table.parquet_partition(p)).await? {
-        if !plan::is_part(&meta) {
+        if !plan::is_part_of(&meta, p) {
             continue;
         }
         let name = meta.location.filename().unwrap_or_default();
@@ -222,7 +224,7 @@ pub(crate) async fn compact_hour(
                 Some(Left::Nothing) => return None,
             };
             Some(ManifestChunk {
-                name: plan::chunk_name(c).to_owned(),
+                name: plan::manifest_name(c, p),
                 size,
                 error,
                 expired: false,
@@ -234,7 +236,7 @@ pub(crate) async fn compact_hour(
     let manifest = Manifest {
         version: catalog::FORMAT_VERSION,
         dt: p.dt.clone(),
-        hour: p.hour,
+        hour: (!p.is_day()).then_some(p.hour),
         compacted_at: now_rfc3339(),
         chunks,
         outputs,

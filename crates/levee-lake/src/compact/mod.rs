@@ -125,7 +125,19 @@ pub struct CompactOptions {
 }
 
 impl CompactOptions {
+    /// Whether `p` is within the bounds: a day by its last hour, so a day
+    /// is in once it is over.
     fn covers(&self, p: &Partition) -> bool {
+        let last;
+        let p = if p.is_day() {
+            last = Partition {
+                dt: p.dt.clone(),
+                hour: 23,
+            };
+            &last
+        } else {
+            p
+        };
         self.within
             .as_ref()
             .is_none_or(|(from, to)| from <= p && p <= to)
@@ -222,6 +234,10 @@ async fn compact_locked(
     let concurrency = opts.fetch_concurrency;
     let (schema, props) = table_schema(lake, table, concurrency).await?;
     let layout = FileLayout::of(props.as_ref());
+    let by = props
+        .as_ref()
+        .map(|p| p.parquet.partition_by)
+        .unwrap_or_default();
     let declared = props.as_ref().map(|p| p.schema.clone()).unwrap_or_default();
     let time_field = props.map(|p| String::from(p.time_field));
     let initial = schema.clone();
@@ -236,7 +252,7 @@ async fn compact_locked(
     let mut force = opts.force;
     for pass in 0..passes {
         let mut work = Vec::new();
-        for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
+        for state in plan::gather(lake, table, &opts.hours, by, concurrency).await? {
             if !opts.covers(&state.partition) {
                 continue;
             }
@@ -477,10 +493,11 @@ pub async fn planned_hours(
     opts: &CompactOptions,
 ) -> Result<Vec<(Partition, CompactReason)>, LakeError> {
     let concurrency = opts.fetch_concurrency;
-    let (schema, _) = table_schema(lake, table, concurrency).await?;
+    let (schema, props) = table_schema(lake, table, concurrency).await?;
+    let by = props.map(|p| p.parquet.partition_by).unwrap_or_default();
     let retention = retention::table_retention(lake, table).await?;
     let mut planned = Vec::new();
-    for state in plan::gather(lake, table, &opts.hours, concurrency).await? {
+    for state in plan::gather(lake, table, &opts.hours, by, concurrency).await? {
         if !opts.covers(&state.partition)
             || retention::parquet_expired(&retention, &state.partition, opts)
         {

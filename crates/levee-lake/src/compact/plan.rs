@@ -1,4 +1,8 @@
 //! Which hours need compacting: the store's listings against the catalog.
+//!
+//! The unit is the table's: an hour, or in a `partition_by = "day"` table
+//! a day, whose chunks are those of its hours and whose manifest names them
+//! as `hour=HH/<chunk>`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -9,7 +13,7 @@ use super::HourSelection;
 use super::report::{CompactReason, SkipReason};
 use crate::catalog::{self, Manifest};
 use crate::schema::TableSchema;
-use crate::{Chunk, Lake, LakeError, Partition, TableRef};
+use crate::{Chunk, Lake, LakeError, Partition, PartitionBy, TableRef};
 
 /// What the catalog says about an hour.
 pub(crate) enum ManifestState {
@@ -20,8 +24,9 @@ pub(crate) enum ManifestState {
 
 /// One hour as found in the store.
 pub(crate) struct HourState {
+    /// The hour, or the day.
     pub partition: Partition,
-    /// Its JSON chunks, sorted by key.
+    /// Its JSON chunks, sorted by key (for a day, its hours' in order).
     pub chunks: Vec<Chunk>,
     /// Its `part-N.parquet` files, but those replaced and waiting for
     /// deletion.
@@ -53,13 +58,17 @@ impl HourState {
             }
             ManifestState::Found(m) => m,
         };
-        let names: HashSet<&str> = self.chunks.iter().map(chunk_name).collect();
+        let names: HashSet<String> = self
+            .chunks
+            .iter()
+            .map(|c| manifest_name(c, &self.partition))
+            .collect();
         let missing = manifest
             .chunks
             .iter()
             // Chunks retention deleted are in the Parquet, which a new
             // compaction of the hour merges into (`retention::carried_rows`).
-            .filter(|c| !c.expired && !names.contains(c.name.as_str()))
+            .filter(|c| !c.expired && !names.contains(&c.name))
             .count();
         if missing > 0 {
             return Status::Skip(SkipReason::ChunksMissing { missing });
@@ -71,7 +80,7 @@ impl HourState {
         let new = self
             .chunks
             .iter()
-            .filter(|c| !covered.contains(&(chunk_name(c), c.size)))
+            .filter(|c| !covered.contains(&(manifest_name(c, &self.partition).as_str(), c.size)))
             .count();
         if new > 0 {
             return Status::Compact(CompactReason::ChunksChanged { new });
@@ -107,27 +116,47 @@ pub(crate) fn chunk_name(chunk: &Chunk) -> &str {
     chunk.key.filename().unwrap_or_default()
 }
 
-/// Every hour the selection names, with its chunks, files and manifest.
-/// For `All` and `Pending`, that is every hour with chunks.
+/// A chunk's name in the manifest of `unit`: its file name, led by its
+/// hour's folder in a day's (file names repeat across hours).
+pub(crate) fn manifest_name(chunk: &Chunk, unit: &Partition) -> String {
+    let name = chunk_name(chunk);
+    match Partition::from_path(&chunk.key) {
+        Some(hour) if unit.is_day() => format!("{}/{name}", hour.hour_dir()),
+        _ => name.to_owned(),
+    }
+}
+
+/// Every unit (hour, or day when the table is partitioned `by` day) the
+/// selection names, with its chunks, files and manifest. For `All` and
+/// `Pending`, that is every unit with chunks.
 pub(crate) async fn gather(
     lake: &Lake,
     table: &TableRef,
     selection: &HourSelection,
+    by: PartitionBy,
     concurrency: usize,
 ) -> Result<Vec<HourState>, LakeError> {
     let (chunks, parts) = match selection {
         HourSelection::All | HourSelection::Pending => {
-            let chunks = lake.list_chunk_hours(table).await?;
+            let mut chunks: BTreeMap<Partition, Vec<Chunk>> = BTreeMap::new();
+            // Hours in order, each's chunks sorted: a day's stay sorted by key.
+            for (hour, list) in lake.list_chunk_hours(table).await? {
+                chunks.entry(hour.unit(by)).or_default().extend(list);
+            }
             let parts = list_parts(lake, table).await?;
             (chunks, parts)
         }
         HourSelection::Only(hours) => {
             let mut chunks = BTreeMap::new();
             let mut parts = BTreeMap::new();
-            for p in hours {
-                chunks.insert(p.clone(), lake.list_chunks(table, p).await?);
-                let files = lake.list_objects(&table.parquet_partition(p)).await?;
-                parts.insert(p.clone(), files.into_iter().filter(is_part).collect());
+            for p in hours.iter().map(|h| h.unit(by)) {
+                if chunks.contains_key(&p) {
+                    continue;
+                }
+                chunks.insert(p.clone(), lake.list_chunks(table, &p).await?);
+                let files = lake.list_objects(&table.parquet_partition(&p)).await?;
+                let files = files.into_iter().filter(|m| is_part_of(m, &p)).collect();
+                parts.insert(p, files);
             }
             (chunks, parts)
         }
@@ -162,7 +191,7 @@ pub(crate) async fn gather(
         .await
 }
 
-/// Every hour's `part-N.parquet` files.
+/// Every unit's `part-N.parquet` files: hours' and days'.
 async fn list_parts(
     lake: &Lake,
     table: &TableRef,
@@ -170,7 +199,7 @@ async fn list_parts(
     let mut hours: BTreeMap<Partition, Vec<ObjectMeta>> = BTreeMap::new();
     for meta in lake.list_objects(&table.parquet_root()).await? {
         if is_part(&meta)
-            && let Some(p) = Partition::from_path(&meta.location)
+            && let Some(p) = Partition::unit_from_path(&meta.location)
         {
             hours.entry(p).or_default().push(meta);
         }
@@ -180,6 +209,13 @@ async fn list_parts(
 
 pub(crate) fn is_part(meta: &ObjectMeta) -> bool {
     TableRef::parquet_part_number(&meta.location).is_some()
+}
+
+/// Whether `meta` is a Parquet part of `unit` itself: a day's folder also
+/// holds the hour folders of files written before the table was
+/// partitioned by day, which are not the day's.
+pub(crate) fn is_part_of(meta: &ObjectMeta, unit: &Partition) -> bool {
+    is_part(meta) && Partition::unit_from_path(&meta.location).as_ref() == Some(unit)
 }
 
 /// Hours whose manifest says their files hold a type `table` has widened.

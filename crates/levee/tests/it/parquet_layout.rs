@@ -83,3 +83,99 @@ fn bloom_filters_and_time_order_reach_the_files_and_duckdb_reads_them() {
         .arg("select count(*) as n from layout.events_parquet where message_id = 'm4-17'"));
     assert!(stdout(&out).starts_with("n\n1\n"), "{}", stdout(&out));
 }
+
+fn levee_csv(dir: &Path, sql: &str) -> String {
+    stdout(&ok(levee()
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(dir.join("lake"))
+        .arg(sql)))
+}
+
+/// A `partition_by = "day"` table: one Parquet unit per day, committed by
+/// one manifest, no `hour` column; late events make the day due again and
+/// `<table>` reads it from JSON until then; the `--ddl duckdb` view
+/// counts as levee does.
+#[test]
+fn day_partitions_are_compacted_and_read_as_one_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    ingest(dir, "daily", r#"partition_by = "day""#);
+    compact_all(dir);
+    let table = dir.join("lake/layout/daily");
+    let parts: Vec<String> = crate::support::files(&table.join("parquet"))
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&table)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(parts, ["parquet/dt=2018-09-01/part-00000.parquet"]);
+    assert!(table.join("_levee/manifests/dt=2018-09-01.json").exists());
+
+    let total = 3 * u64::from(ROWS_PER_HOUR);
+    let n = |t: &str| levee_csv(dir, &format!("select count(*) as n from layout.{t}"));
+    assert_eq!(n("daily_parquet"), format!("n\n{total}\n"));
+    assert_eq!(n("daily"), format!("n\n{total}\n"));
+    // The Parquet and the whole table have `dt` only; the JSON keeps `hour`.
+    let columns = levee_csv(
+        dir,
+        "select column_name from information_schema.columns \
+         where table_name = 'daily_parquet' and column_name in ('dt', 'hour')",
+    );
+    assert_eq!(columns, "column_name\ndt\n");
+    let per_hour = levee_csv(
+        dir,
+        "select date_part('hour', time) as h, count(*) as n from layout.daily group by 1 order by 1",
+    );
+    assert_eq!(
+        per_hour,
+        format!("h,n\n3,{ROWS_PER_HOUR}\n4,{ROWS_PER_HOUR}\n5,{ROWS_PER_HOUR}\n")
+    );
+
+    // The DDL levee prints, run in DuckDB, counts the same.
+    let ddl = stdout(&ok(levee()
+        .args(["tables", "--lake"])
+        .arg(dir.join("lake"))
+        .args(["--ddl", "duckdb", "daily"])));
+    assert!(ddl.contains("dt=*/part-*.parquet"), "{ddl}");
+    let theirs = duckdb(
+        dir,
+        &format!(
+            "{ddl}\nselect cast(dt as varchar) as dt, count(*) as n from layout.daily group by 1"
+        ),
+    );
+    assert_eq!(theirs, format!("dt,n\n2018-09-01,{total}\n"));
+
+    // `levee tables` counts the day as one unit, compacted; its schema has no `hour`.
+    let listing = stdout(&ok(levee()
+        .args(["tables", "--lake"])
+        .arg(dir.join("lake"))));
+    let row: Vec<&str> = listing
+        .lines()
+        .find(|l| l.contains(" daily "))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    // database, table, units, compacted, pending, rows
+    assert_eq!(
+        row.get(2..6),
+        Some(&["1", "1", "0", "900"][..]),
+        "{listing}"
+    );
+    let schema = stdout(&ok(levee()
+        .args(["tables", "--lake"])
+        .arg(dir.join("lake"))
+        .args(["--schema", "daily"])));
+    assert!(schema.contains("dt "), "{schema}");
+    assert!(!schema.contains("hour "), "{schema}");
+
+    // Late events for one hour: the whole day is read from JSON until the
+    // day is compacted again, then from its new Parquet, never twice.
+    ingest(dir, "daily", r#"partition_by = "day""#);
+    assert_eq!(n("daily"), format!("n\n{}\n", 2 * total));
+    assert_eq!(n("daily_parquet"), format!("n\n{total}\n"));
+    compact_all(dir);
+    assert_eq!(n("daily_parquet"), format!("n\n{}\n", 2 * total));
+    assert_eq!(n("daily"), format!("n\n{}\n", 2 * total));
+}

@@ -270,13 +270,6 @@ impl LakeConfig {
                 format!("must be \"hour\" or \"day\", not {:?}", self.partition_by),
             )
         })?;
-        // Compaction does not write day partitions yet.
-        if partition_by == PartitionBy::Day {
-            return Err(SinkConfigError::new(
-                "partition_by",
-                "\"day\" is not supported yet; use \"hour\"",
-            ));
-        }
         let column = |key: &'static str, name: &str| -> Result<ColumnName, SinkConfigError> {
             ColumnName::new(name).map_err(|e| SinkConfigError::new(key, e.to_string()))
         };
@@ -1521,10 +1514,11 @@ mod tests {
     fn parquet_layout_settings_are_checked_in_config() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
+        c.partition_by = "day".into();
         c.sort_by = Some("msys.ts".into());
         c.bloom_filters = vec!["routing_domain".into(), "routing_domain".into()];
         let built = c.build().unwrap().parquet;
-        assert_eq!(built.partition_by, PartitionBy::Hour);
+        assert_eq!(built.partition_by, PartitionBy::Day);
         assert_eq!(built.sort_by.unwrap().as_str(), "msys.ts");
         assert_eq!(built.bloom_filters.len(), 1);
         assert_eq!(built.target_file_size, None);
