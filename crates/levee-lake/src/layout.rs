@@ -323,8 +323,8 @@ impl Partition {
     /// Reads a partition back from a key's `dt=` folder and, if it has
     /// one, its `hour=` folder: a day when it has none.
     pub fn unit_from_path(path: &Path) -> Option<Partition> {
-        if let Some(p) = Partition::from_path(path) {
-            return Some(p);
+        if path.parts().any(|p| p.as_ref().starts_with("hour=")) {
+            return Partition::from_path(path);
         }
         let dt = path
             .parts()
@@ -477,6 +477,10 @@ mod tests {
                     }
         );
         assert_eq!(hour.unit(crate::PartitionBy::Hour), hour);
+        assert_eq!(
+            Partition::unit_from_path(&Path::from("db/t/parquet/dt=2024-02-28/hour=24/x")),
+            None
+        );
     }
 
     #[test]

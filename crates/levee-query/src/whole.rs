@@ -370,7 +370,11 @@ mod tests {
             folder_hour(&key),
             Some(("2024-01-02".to_owned(), "05".to_owned()))
         );
-        assert_eq!(folder_hour(&Path::from("db/t/json/dt=2024-01-02/x")), None);
+        // A day's file, in a day table's Parquet.
+        assert_eq!(
+            folder_hour(&Path::from("db/t/parquet/dt=2024-01-02/x")),
+            Some(("2024-01-02".to_owned(), String::new()))
+        );
         assert_eq!(
             folder_hour(&Path::from("db/t/json/dt=2024-01-02/hour=24/x")),
             None
