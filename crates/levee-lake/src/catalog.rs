@@ -388,6 +388,11 @@ pub(crate) struct Retired {
     pub retired_ms: u64,
 }
 
+/// Held while `to_delete.json` is read, changed and written back: within
+/// one process; across processes, the table's compaction lock rules.
+static RETIRED_LIST: std::sync::LazyLock<futures::lock::Mutex<()>> =
+    std::sync::LazyLock::new(|| futures::lock::Mutex::new(()));
+
 fn to_delete_key(table: &TableRef) -> Path {
     table.catalog_root().join("to_delete.json")
 }
@@ -434,6 +439,9 @@ pub(crate) async fn retire(
         }
         return Ok(());
     }
+    // Hours compacted at once retire their files side by side: without
+    // this, two read-modify-writes of the one list lose one's files.
+    let _one_at_a_time = RETIRED_LIST.lock().await;
     let mut files = read_retired(lake, table).await?;
     let known: HashSet<String> = files.iter().map(|r| r.key.clone()).collect();
     let now = now_ms();
@@ -454,6 +462,7 @@ pub async fn purge_retired(
     table: &TableRef,
     grace: Duration,
 ) -> Result<Vec<Path>, LakeError> {
+    let _one_at_a_time = RETIRED_LIST.lock().await;
     let files = read_retired(lake, table).await?;
     if files.is_empty() {
         return Ok(Vec::new());
@@ -546,6 +555,30 @@ async fn write_json<T: Serialize>(lake: &Lake, key: &Path, value: &T) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hours compacted at once each retire their replaced files: every
+    /// file must end on the list, none lost to another's write (it was:
+    /// such a file then stayed in its hour's folder for good).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_retired_side_by_side_are_all_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = std::sync::Arc::new(Lake::open(dir.path().to_str().unwrap()).unwrap());
+        let table = TableRef::new("db", "t").unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let (lake, table) = (lake.clone(), table.clone());
+            tasks.spawn(async move {
+                let key = Path::from(format!(
+                    "db/t/parquet/dt=2018-09-01/hour={i:02}/part-0.parquet"
+                ));
+                retire(&lake, &table, &[key], Duration::from_secs(3600)).await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        assert_eq!(read_retired(&lake, &table).await.unwrap().len(), 16);
+    }
 
     fn columns(json: &str) -> Columns {
         serde_json::from_str(json).unwrap()

@@ -358,7 +358,16 @@ async fn hours_compacted_at_once_end_as_one_at_a_time() {
                 .collect();
             rows.push((rows_in_hour(&lake, &hour(h)).await, types));
         }
-        assert!(pending_hours(&lake, &table()).await.unwrap().is_empty());
+        let pending = pending_hours(&lake, &table()).await.unwrap();
+        assert!(
+            pending.is_empty(),
+            "{hours_at_once}: {pending:?} {:?}",
+            report
+                .hours
+                .iter()
+                .map(|h| (h.partition.clone(), h.reason.clone()))
+                .collect::<Vec<_>>()
+        );
         let first: Vec<_> = report
             .hours
             .iter()
