@@ -403,6 +403,26 @@ fn hostile_clients_are_cut_off_and_counted_and_others_are_served() {
     );
 }
 
+/// A levee in `dir` whose one output, behind `buffer`, writes into a
+/// named pipe nobody reads until the returned reader's `go` is set, and a
+/// client that has sent 1,500 events without acks (some 300 KB of JSON,
+/// more than the pipe holds), then a chunk that asks for one: its id.
+#[cfg(unix)]
+fn blocked_output(dir: &Path, buffer: &str) -> (Forwarding, SlowReader, TcpStream, String) {
+    let fifo: PathBuf = dir.join("out.fifo");
+    mkfifo(&fifo);
+    let reader = SlowReader::start(&fifo, 1 << 30, false);
+    let f = start(dir, "", &file_output("slow", "**", &fifo, buffer));
+    let mut client = TcpStream::connect(&f.forward).unwrap();
+    let filler = fixture("capture_default.bin");
+    for _ in 0..300 {
+        client.write_all(&filler).unwrap();
+    }
+    let capture = fixture("capture_ack.bin");
+    client.write_all(&capture).unwrap();
+    (f, reader, client, chunk_of(&capture))
+}
+
 /// Backpressure: while the output can't write (a named pipe nobody reads,
 /// its 64 KiB full), a chunk is taken and counted but not acked; once the
 /// pipe is read, the ack comes.
@@ -410,29 +430,10 @@ fn hostile_clients_are_cut_off_and_counted_and_others_are_served() {
 #[test]
 fn a_chunk_is_not_acked_while_its_output_is_blocked() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo: PathBuf = dir.path().join("out.fifo");
-    mkfifo(&fifo);
-    let reader = SlowReader::start(&fifo, 1 << 30, false);
-    let f = start(
+    let (f, reader, mut client, chunk) = blocked_output(
         dir.path(),
-        "",
-        &file_output(
-            "slow",
-            "**",
-            &fifo,
-            "buffer = { type = \"memory\", max_bytes = \"64MiB\", flush_interval = \"100ms\" }",
-        ),
+        "buffer = { type = \"memory\", max_bytes = \"64MiB\", flush_interval = \"100ms\" }",
     );
-    // 1,500 events without acks (some 300 KB of JSON) fill the pipe, then
-    // the chunk that asks for one.
-    let mut client = TcpStream::connect(&f.forward).unwrap();
-    let filler = fixture("capture_default.bin");
-    for _ in 0..300 {
-        client.write_all(&filler).unwrap();
-    }
-    let capture = fixture("capture_ack.bin");
-    let chunk = chunk_of(&capture);
-    client.write_all(&capture).unwrap();
     wait_until(Duration::from_secs(30), "the chunk's events routed", || {
         let page = scrape(&f.metrics);
         (sample(&page, "levee_source_events_total{source=\"fw\"}") == Some(1505.0)).then_some(())
@@ -461,27 +462,10 @@ fn a_chunk_is_not_acked_while_its_output_is_blocked() {
 #[test]
 fn a_chunk_behind_a_disk_buffer_is_acked_once_logged_while_the_output_is_blocked() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo: PathBuf = dir.path().join("out.fifo");
-    mkfifo(&fifo);
-    let reader = SlowReader::start(&fifo, 1 << 30, false);
-    let f = start(
+    let (f, reader, mut client, chunk) = blocked_output(
         dir.path(),
-        "",
-        &file_output(
-            "slow",
-            "**",
-            &fifo,
-            "buffer = { type = \"disk\", fsync = \"always\", flush_interval = \"100ms\" }",
-        ),
+        "buffer = { type = \"disk\", fsync = \"always\", flush_interval = \"100ms\" }",
     );
-    let mut client = TcpStream::connect(&f.forward).unwrap();
-    let filler = fixture("capture_default.bin");
-    for _ in 0..300 {
-        client.write_all(&filler).unwrap();
-    }
-    let capture = fixture("capture_ack.bin");
-    let chunk = chunk_of(&capture);
-    client.write_all(&capture).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
