@@ -7,6 +7,7 @@
 
 pub mod forward;
 pub mod generate;
+pub mod http;
 mod lines;
 pub mod multiline;
 pub mod stdin;
@@ -35,7 +36,8 @@ use crate::{SourceConfigError, SourceError};
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The tag of every event this source makes, such as `nginx.access`.
-    /// Required, except for `forward`, whose events keep their client's tag.
+    /// Required, except for `forward`, whose events keep their client's
+    /// tag, and `http`, whose events take the tag of the request's path.
     #[serde(default)]
     pub tag: Option<String>,
     /// How each line is parsed: `"json"`, `"none"`, `"nginx"` or a table
@@ -72,6 +74,8 @@ pub enum SourceKind {
     Generate(generate::GenerateConfig),
     /// Take events from Fluentd-protocol clients (Fluent Bit, Fluentd).
     Forward(forward::ForwardConfig),
+    /// Take JSON records POSTed over HTTP (Fluentd's `in_http`).
+    Http(http::HttpConfig),
 }
 
 /// A source kind's run, with its settings checked and inside it: over
@@ -132,6 +136,14 @@ impl SourceConfig {
                 ));
             }
             (None, SourceKind::Forward(_)) => None,
+            (Some(_), SourceKind::Http(_)) => {
+                return Err(SourceConfigError::invalid(
+                    "tag",
+                    "an http source's events take the tag of the request's path \
+                     (/v1/logs/<tag>); leave `tag` out",
+                ));
+            }
+            (None, SourceKind::Http(_)) => None,
             (Some(tag), _) => Some(
                 Tag::parse(tag).map_err(|e| SourceConfigError::invalid("tag", e.to_string()))?,
             ),
@@ -178,6 +190,23 @@ impl SourceConfig {
                 }
                 Run::Events(Box::new(move |ctx| Box::pin(forward::run(c, ctx))))
             }
+            SourceKind::Http(c) => {
+                let c = c.build()?;
+                if self.multiline.is_some() {
+                    return Err(SourceConfigError::invalid(
+                        "multiline",
+                        "multiline applies to tail and stdin sources; http takes whole records",
+                    ));
+                }
+                if self.parser != ParserConfig::default() {
+                    return Err(SourceConfigError::invalid(
+                        "parser",
+                        "an http source takes JSON records whole; leave `parser` out (its \
+                         `time_key` names the time field)",
+                    ));
+                }
+                Run::Events(Box::new(move |ctx| Box::pin(http::run(c, ctx))))
+            }
         };
         Ok(Source {
             tag,
@@ -192,7 +221,7 @@ impl SourceConfig {
 impl Source {
     /// The tag of every event this source makes (a line that does not
     /// parse goes to `@ERROR` instead); `None` when its events carry
-    /// their own (`forward`), so any tag may come from it.
+    /// their own (`forward`, `http`), so any tag may come from it.
     pub fn tag(&self) -> Option<&Tag> {
         self.tag.as_ref()
     }
@@ -309,6 +338,20 @@ pub const CONNECTION_ERROR_REASONS: &[&str] = &[
     "tls",
     // Reset by the peer, or another socket error.
     "io",
+    // http: a request refused. A malformed body (400, and headers hyper
+    // could not read), a body or record count over its limit (413), a
+    // Content-Encoding not read (415), a wrong path or method (404, 405).
+    "bad_request",
+    "body_too_large",
+    "bad_zstd",
+    "unsupported_encoding",
+    "not_found",
+    // http: headers or body not whole within their timeouts.
+    "header_timeout",
+    "body_timeout",
+    // http: answered 429 or 503 (the routes full, shutting down, or not
+    // stored within ack_timeout).
+    "busy",
 ];
 
 /// One counter per [`CONNECTION_ERROR_REASONS`] entry.

@@ -229,14 +229,16 @@ impl Metrics {
         );
         registry.register(
             names::CONNECTIONS,
-            "Connections a network source (forward) has open now",
+            "Connections a network source (forward, http) has open now",
             m.connections.clone(),
         );
         registry.register(
             names::CONNECTION_ERRORS,
-            "Connections a network source closed for a fault, by reason: frame_too_large, \
-             decompressed_too_large, bad_gzip, invalid_frame, bad_tag, unsupported_signal, \
-             frame_timeout, idle_timeout, too_many_connections, auth_failed, tls, io",
+            "Connections a network source closed for a fault, or http requests it refused, by \
+             reason: frame_too_large, decompressed_too_large, bad_gzip, invalid_frame, bad_tag, \
+             unsupported_signal, frame_timeout, idle_timeout, too_many_connections, auth_failed, \
+             tls, io, bad_request, body_too_large, bad_zstd, unsupported_encoding, not_found, \
+             header_timeout, body_timeout, busy",
             m.connection_errors.clone(),
         );
         registry.register(
