@@ -12,6 +12,7 @@ mod disk_buffer;
 mod flood;
 mod forward;
 mod health;
+mod http_input;
 mod http_output;
 mod isolation;
 mod lake_damage;

@@ -218,15 +218,34 @@ fn located(error: serde_json::Error, text: &[u8], skipped: usize, max_records: u
         return BodyError::TooManyRecords { limit: max_records };
     }
     let message = message
-        .replace("expected a map of fields", "expected a JSON object (one record)")
-        .replace("invalid type: map, expected", "an object where there should be");
+        .replace(
+            "expected a map of fields",
+            "expected a JSON object (one record)",
+        )
+        .replace(
+            "invalid type: map, expected",
+            "an object where there should be",
+        );
     if error.classify() == Category::Eof {
         let line = 1 + memchr::memchr_iter(b'\n', text).count();
         return BodyError::Truncated { line, message };
     }
-    let line = error.line().max(1);
+    let (mut line, mut column) = (error.line().max(1), error.column());
+    if column == 0 && line > 1 && message.starts_with("control character") {
+        // The fault is the `\n` that ends a line, inside a string; serde_json
+        // read it and counts it as column 0 of the next line (as it does a
+        // value it peeked at the start of that line, which is right there).
+        line -= 1;
+        let starts = |n: usize| match n {
+            1 => 0,
+            n => memchr::memchr_iter(b'\n', text)
+                .nth(n - 2)
+                .map_or(0, |i| i + 1),
+        };
+        column = starts(line + 1).saturating_sub(starts(line));
+    }
     // A BOM sits before the first line's first column.
-    let column = error.column().max(1) + if line == 1 { skipped } else { 0 };
+    let column = column.max(1) + if line == 1 { skipped } else { 0 };
     BodyError::Invalid {
         line,
         column,

@@ -200,7 +200,9 @@ impl From<BodyError> for Refusal {
                 (StatusCode::PAYLOAD_TOO_LARGE, "decompressed_too_large")
             }
             BodyError::TooManyRecords { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            BodyError::Compression { encoding: "gzip", .. } => (StatusCode::BAD_REQUEST, "bad_gzip"),
+            BodyError::Compression {
+                encoding: "gzip", ..
+            } => (StatusCode::BAD_REQUEST, "bad_gzip"),
             BodyError::Compression { .. } => (StatusCode::BAD_REQUEST, "bad_zstd"),
             BodyError::Empty | BodyError::Invalid { .. } | BodyError::Truncated { .. } => {
                 (StatusCode::BAD_REQUEST, "bad_request")
@@ -300,9 +302,7 @@ async fn take(shared: &Shared, request: Request<Incoming>) -> Result<usize, Refu
                 Refusal::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_encoding",
-                    format!(
-                        "Content-Encoding {value:?}: this source reads gzip, zstd or none"
-                    ),
+                    format!("Content-Encoding {value:?}: this source reads gzip, zstd or none"),
                 )
             })?,
     };
@@ -399,26 +399,22 @@ async fn send(shared: &Shared, mut events: Vec<Event>) -> Result<usize, Refusal>
         .div_ceil(BATCH_EVENTS)
         .clamp(1, shared.out.max_capacity().max(1));
     let per_batch = n.div_ceil(batches);
-    let permits = match tokio::time::timeout(
-        config.queue_timeout,
-        shared.out.reserve_many(batches),
-    )
-    .await
-    {
-        Ok(Ok(permits)) => permits,
-        Ok(Err(_)) => return Err(stopping()),
-        Err(_) => {
-            return Err(Refusal::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "busy",
-                format!(
-                    "the outputs these records go to are full (no room within queue_timeout, \
+    let permits =
+        match tokio::time::timeout(config.queue_timeout, shared.out.reserve_many(batches)).await {
+            Ok(Ok(permits)) => permits,
+            Ok(Err(_)) => return Err(stopping()),
+            Err(_) => {
+                return Err(Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "busy",
+                    format!(
+                        "the outputs these records go to are full (no room within queue_timeout, \
                      {:?}); none were taken: retry later",
-                    config.queue_timeout
-                ),
-            ));
-        }
-    };
+                        config.queue_timeout
+                    ),
+                ));
+            }
+        };
     let ledger = Ledger::new();
     for permit in permits {
         let rest = events.split_off(per_batch.min(events.len()));

@@ -52,7 +52,22 @@ fn a_malformed_line_is_named_by_line_and_column() {
         panic!("{e:?}")
     };
     assert_eq!((*line, *column), (3, 6), "{e}");
-    assert!(e.to_string().starts_with("line 3, column 6: expected `:`"), "{e}");
+    assert!(
+        e.to_string().starts_with("line 3, column 6: expected `:`"),
+        "{e}"
+    );
+}
+
+/// Regression: a string cut by the end of its line was blamed on the next
+/// line, column 1 (serde_json counts the `\n` it stopped at as column 0
+/// of the line after it).
+#[test]
+fn a_string_cut_by_its_line_end_is_blamed_on_its_own_line() {
+    let e = records(b"{\"n\":1}\n{\"n\":4, \"msg\": \"unterminated}\n{\"n\":5}\n").unwrap_err();
+    let BodyError::Invalid { line, column, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((*line, *column), (2, 30), "{e}");
 }
 
 #[test]
@@ -65,7 +80,9 @@ fn a_line_that_is_not_an_object_is_refused_with_its_line() {
     ] {
         let e = records(body).unwrap_err();
         match &e {
-            BodyError::Invalid { line: l, message, .. } => {
+            BodyError::Invalid {
+                line: l, message, ..
+            } => {
                 assert_eq!(*l, line, "{e}");
                 assert!(message.contains("expected a JSON object"), "{e}");
             }
@@ -76,7 +93,11 @@ fn a_line_that_is_not_an_object_is_refused_with_its_line() {
 
 #[test]
 fn a_body_cut_short_says_it_ended() {
-    for body in [&b"{\"a\":1}\n{\"a\":"[..], b"[{\"a\":1},", b"{\"a\":\"unterminated"] {
+    for body in [
+        &b"{\"a\":1}\n{\"a\":"[..],
+        b"[{\"a\":1},",
+        b"{\"a\":\"unterminated",
+    ] {
         assert!(
             matches!(records(body), Err(BodyError::Truncated { .. })),
             "{body:?}: {:?}",
@@ -99,7 +120,10 @@ fn empty_bodies_and_trailing_bytes_are_refused() {
         records(b"[{\"a\":1}]\n[{\"a\":2}]"),
         Err(BodyError::Invalid { line: 2, .. })
     ));
-    assert!(matches!(records(b"{\"a\":1} }"), Err(BodyError::Invalid { .. })));
+    assert!(matches!(
+        records(b"{\"a\":1} }"),
+        Err(BodyError::Invalid { .. })
+    ));
 }
 
 #[test]
@@ -176,14 +200,21 @@ fn a_zstd_bomb_and_a_huge_window_are_refused() {
     huge.extend_from_slice(&[0; 16]);
     assert!(matches!(
         body::decompress(&huge, Encoding::Zstd, 1 << 20),
-        Err(BodyError::Compression { encoding: "zstd", .. })
+        Err(BodyError::Compression {
+            encoding: "zstd",
+            ..
+        })
     ));
 }
 
 #[test]
 fn garbage_in_a_compressed_body_is_an_error() {
     for encoding in [Encoding::Gzip, Encoding::Zstd] {
-        for body in [&b""[..], b"not compressed at all", b"\x1f\x8b\x08\x00garbage"] {
+        for body in [
+            &b""[..],
+            b"not compressed at all",
+            b"\x1f\x8b\x08\x00garbage",
+        ] {
             let got = body::decompress(body, encoding, 1 << 20);
             // An empty gzip stream reads as empty: then the body is empty.
             if let Ok(text) = &got {
@@ -259,7 +290,10 @@ fn the_config_binds_this_machine_by_default_and_checks_its_limits() {
     for (bad, key) in [
         ("listen = \"localhost\"", "listen"),
         ("max_body_bytes = \"10B\"", "max_body_bytes"),
-        ("max_body_bytes = \"8MiB\"\nmax_decompressed_bytes = \"1MiB\"", "max_decompressed_bytes"),
+        (
+            "max_body_bytes = \"8MiB\"\nmax_decompressed_bytes = \"1MiB\"",
+            "max_decompressed_bytes",
+        ),
         ("max_records = 0", "max_records"),
         ("max_connections = 0", "max_connections"),
         ("header_timeout = \"0s\"", "header_timeout"),
@@ -467,7 +501,10 @@ async fn a_malformed_body_is_400_with_its_line_and_nothing_is_taken() {
     let error: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     let error = error["error"].as_str().unwrap();
     assert!(error.starts_with("line 3, column 8: "), "{error}");
-    assert!(error.contains("none of the body's records were taken"), "{error}");
+    assert!(
+        error.contains("none of the body's records were taken"),
+        "{error}"
+    );
     assert!(drain(&mut s.rx).is_empty(), "nothing of it went on");
     assert_eq!(s.metrics.connection_errors.get("bad_request"), 1);
     assert_eq!(s.metrics.events.get(), 0);
@@ -542,7 +579,11 @@ async fn a_token_is_required_when_configured() {
 
 #[tokio::test]
 async fn gzip_and_zstd_bodies_are_read_and_other_encodings_refused() {
-    let s = server("max_body_bytes = \"1KiB\"\nmax_decompressed_bytes = \"64KiB\"", 4).await;
+    let s = server(
+        "max_body_bytes = \"1KiB\"\nmax_decompressed_bytes = \"64KiB\"",
+        4,
+    )
+    .await;
     let seen = store_all(s.rx);
     let text = b"{\"n\":1}\n{\"n\":2}\n";
     let answer = request(
@@ -580,7 +621,9 @@ async fn bodies_and_record_counts_over_their_limits_are_413() {
     assert_eq!(answer.status, 413, "{answer:?}");
     // Chunked, so not declared: refused once past the limit.
     let mut stream = TcpStream::connect(s.addr).await.unwrap();
-    let mut bytes = b"POST /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut bytes =
+        b"POST /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for _ in 0..4 {
         bytes.extend_from_slice(b"200\r\n");
         bytes.extend_from_slice(&[b' '; 0x200]);
@@ -603,7 +646,10 @@ async fn bodies_and_record_counts_over_their_limits_are_413() {
 async fn a_client_trickling_its_headers_is_cut_off() {
     let s = server("header_timeout = \"200ms\"", 4).await;
     let mut stream = TcpStream::connect(s.addr).await.unwrap();
-    stream.write_all(b"POST /a HTTP/1.1\r\nHost: t\r\n").await.unwrap();
+    stream
+        .write_all(b"POST /a HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
     // The server closes; no answer needed. Bounded by the test's timeout.
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
@@ -631,13 +677,17 @@ async fn a_client_trickling_its_body_is_answered_408() {
 async fn time_key_gives_the_event_time_and_counts_the_unreadable() {
     let s = server("time_key = \"ts\"", 4).await;
     let seen = store_all(s.rx);
-    let body = b"{\"ts\":\"2018-09-01T12:00:00Z\"}\n{\"ts\":1535803200}\n{\"ts\":\"soon\"}\n{\"x\":1}\n";
+    let body =
+        b"{\"ts\":\"2018-09-01T12:00:00Z\"}\n{\"ts\":1535803200}\n{\"ts\":\"soon\"}\n{\"x\":1}\n";
     let answer = request(s.addr, "POST /a HTTP/1.1", body).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let times: Vec<i64> = seen.lock().unwrap().iter().map(|e| e.time).collect();
     let sept_1 = 1_535_803_200 * 1_000_000_000;
     assert_eq!(&times[..2], [sept_1, sept_1]);
-    assert!(times[2] > sept_1 && times[3] > sept_1, "the time of the request");
+    assert!(
+        times[2] > sept_1 && times[3] > sept_1,
+        "the time of the request"
+    );
     assert_eq!(s.metrics.time_errors.get(), 1);
 }
 
@@ -655,7 +705,11 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
         stream.write_all(head.as_bytes()).await.unwrap();
         let mut buf = vec![0u8; 4096];
         let n = stream.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
     }
     assert_eq!(seen.lock().unwrap().len(), 3);
 }
