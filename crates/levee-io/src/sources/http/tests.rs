@@ -145,11 +145,11 @@ fn invalid_utf8_and_deep_nesting_are_errors_not_panics() {
 #[test]
 fn max_records_holds_for_ndjson_and_arrays() {
     let ndjson = "{\"a\":1}\n".repeat(11);
-    let array = format!("[{}]", vec!["{\"a\":1}"; 11].join(","));
+    let array = format!("[{}]", ["{\"a\":1}"; 11].join(","));
     for body in [ndjson.as_bytes(), array.as_bytes()] {
-        assert_eq!(body::records(&body, 11).unwrap().len(), 11);
+        assert_eq!(body::records(body, 11).unwrap().len(), 11);
         assert_eq!(
-            body::records(&body, 10),
+            body::records(body, 10),
             Err(BodyError::TooManyRecords { limit: 10 })
         );
     }
