@@ -303,3 +303,42 @@ fn a_blocked_output_is_answered_429_with_retry_after() {
     // A batch cut by the kill may leave one partial line.
     assert!(n <= (ok + unavailable) * 500 + 1, "{n} lines");
 }
+
+/// Behind a `disk` buffer a request is answered 200 once its records are
+/// in the buffer's log, though the output itself can't write: the log, not
+/// the client, now holds them.
+#[cfg(unix)]
+#[test]
+fn behind_a_disk_buffer_a_request_is_answered_once_logged_while_the_output_is_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.fifo");
+    mkfifo(&fifo);
+    let reader = SlowReader::start(&fifo, 1 << 30, false);
+    let s = start(
+        dir.path(),
+        "",
+        &file_output(
+            "slow",
+            "**",
+            &fifo,
+            "buffer = { type = \"disk\", fsync = \"always\", flush_interval = \"100ms\" }",
+        ),
+    );
+    // More than the pipe's 64 KiB: the output can't have written it all.
+    let body: String = (0..2000)
+        .map(|n| format!("{{\"n\":{n},\"pad\":\"{}\"}}\n", "x".repeat(100)))
+        .collect();
+    let answer = post(&s.addr, "/v1/logs/app", &[], body.as_bytes());
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body.trim(), "{\"accepted\":2000}");
+    // Answered, yet not all written: the pipe holds 64 KiB, the records
+    // about 230 KiB, and nothing has read it (levee is stopped before the
+    // pipe is read).
+    drop(s);
+    let written = reader.finish();
+    assert!(
+        written.len() < body.len(),
+        "{} bytes written",
+        written.len()
+    );
+}

@@ -659,6 +659,53 @@ async fn a_client_trickling_its_headers_is_cut_off() {
     assert_eq!(s.metrics.connection_errors.get("header_timeout"), 1);
 }
 
+/// A connection that sends nothing, new or kept alive after a request, is
+/// closed at `header_timeout`: idle connections don't pile up.
+#[tokio::test]
+async fn a_silent_connection_is_closed_at_header_timeout() {
+    let s = server("header_timeout = \"200ms\"", 4).await;
+    let _seen = store_all(s.rx);
+    let mut silent = TcpStream::connect(s.addr).await.unwrap();
+    let mut kept = TcpStream::connect(s.addr).await.unwrap();
+    kept.write_all(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    for stream in [&mut silent, &mut kept] {
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+            .await
+            .expect("closed within 30s")
+            .ok();
+    }
+    assert_eq!(s.metrics.connection_errors.get("header_timeout"), 2);
+}
+
+/// Past `max_connections`, a new connection is closed at once, counted;
+/// the ones open are served.
+#[tokio::test]
+async fn connections_past_max_connections_are_closed_at_accept() {
+    let s = server("max_connections = 2", 4).await;
+    let _seen = store_all(s.rx);
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(TcpStream::connect(s.addr).await.unwrap());
+    }
+    while s.metrics.connections.get() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut third = TcpStream::connect(s.addr).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), third.read_to_end(&mut raw))
+        .await
+        .expect("closed within 30s")
+        .ok();
+    assert!(raw.is_empty());
+    assert_eq!(s.metrics.connection_errors.get("too_many_connections"), 1);
+    let body = b"POST /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
+    open[0].write_all(body).await.unwrap();
+    assert_eq!(read_answer(&mut open[0]).await.status, 200);
+}
+
 #[tokio::test]
 async fn a_client_trickling_its_body_is_answered_408() {
     let mut s = server("body_timeout = \"200ms\"", 4).await;
