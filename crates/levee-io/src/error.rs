@@ -124,6 +124,11 @@ pub enum SinkError {
         /// How long the server asked to wait (`Retry-After`), if it did.
         retry_after: Option<std::time::Duration>,
     },
+    /// A forward receiver failed in a way that asking again, there or on
+    /// another server, may fix (no connection, a closed one, a refused
+    /// handshake, no ack or the wrong one within `ack_timeout`).
+    #[error("{0}")]
+    Forward(String),
     /// The sink can never take some events of the batch, however often it
     /// is asked (an event it cannot encode, a record its target refuses):
     /// nothing of the batch is absorbed, and the caller sends those events

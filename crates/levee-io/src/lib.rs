@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod forward;
 pub mod sinks;
 pub mod sources;
 pub mod units;

@@ -45,6 +45,7 @@
 pub mod blackhole;
 pub mod encode;
 pub mod file;
+pub mod forward;
 pub mod http;
 pub mod lake;
 pub mod stdout;
@@ -78,6 +79,9 @@ pub enum SinkConfig {
     /// Records POSTed to an HTTP(S) endpoint, many per request. Boxed,
     /// as the lake's: its headers and credentials.
     Http(Box<http::HttpConfig>),
+    /// Batches sent to Fluentd-protocol receivers (Fluentd, Fluent Bit,
+    /// another levee), PackedForward, with acks and failover.
+    Forward(forward::ForwardConfig),
     /// Newline-delimited JSON on standard output.
     Stdout(stdout::StdoutConfig),
     /// Accepts and counts everything, writes nothing: for benchmarks.
@@ -92,6 +96,7 @@ impl SinkConfig {
             SinkConfig::Lake(_) => "lake",
             SinkConfig::File(_) => "file",
             SinkConfig::Http(_) => "http",
+            SinkConfig::Forward(_) => "forward",
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Blackhole(_) => "blackhole",
         }
@@ -111,6 +116,7 @@ impl SinkConfig {
             // Each worker has its own connection; batches may then arrive
             // out of order, which the option says.
             SinkConfig::Http(_) => Ok(()),
+            SinkConfig::Forward(_) => Ok(()),
             SinkConfig::Blackhole(_) => Ok(()),
         }
     }
@@ -121,6 +127,7 @@ impl SinkConfig {
             SinkConfig::Lake(c) => BuiltSink::new((*c).build()?),
             SinkConfig::File(c) => BuiltSink::new(c.build()?),
             SinkConfig::Http(c) => BuiltSink::new((*c).build()?),
+            SinkConfig::Forward(c) => BuiltSink::new(c.build()?),
             SinkConfig::Stdout(c) => BuiltSink::new(c),
             SinkConfig::Blackhole(c) => BuiltSink::new(c),
         })

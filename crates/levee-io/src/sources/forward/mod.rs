@@ -20,12 +20,13 @@
 //! connections go on.
 //!
 //! With `shared_key`, a connection starts with the handshake
-//! (`handshake.rs`); with `tls`, inside a rustls session.
+//! (`crate::forward::handshake`); with `tls`, inside a rustls session.
 
 pub mod decode;
-mod handshake;
-pub mod msgpack;
 mod server;
+
+/// msgpack, read and written; shared with the forward sink.
+pub use crate::forward::msgpack;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

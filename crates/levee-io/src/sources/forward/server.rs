@@ -14,8 +14,9 @@ use tokio::time::Instant;
 
 use super::Forward;
 use super::decode::{self, Frame, FrameError, Scanner};
-use super::handshake;
 use crate::SourceError;
+use crate::forward::handshake;
+use crate::forward::msgpack::write_str;
 use crate::sources::lines::BATCH_EVENTS;
 use crate::sources::{SourceContext, SourceMetrics};
 
@@ -388,23 +389,6 @@ fn ack_frame(chunk: &str, out: &mut Vec<u8>) {
     out.push(0x81);
     out.extend_from_slice(b"\xa3ack");
     write_str(chunk.as_bytes(), out);
-}
-
-/// A msgpack string, in the shortest form.
-pub(super) fn write_str(s: &[u8], out: &mut Vec<u8>) {
-    let n = s.len();
-    if n < 32 {
-        out.push(0xa0 | n as u8);
-    } else if n < 256 {
-        out.extend_from_slice(&[0xd9, n as u8]);
-    } else if n < 65536 {
-        out.push(0xda);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0xdb);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    }
-    out.extend_from_slice(s);
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub(crate) mod enc {
         }
     }
     pub fn str(s: &str, out: &mut Vec<u8>) {
-        super::super::server::write_str(s.as_bytes(), out);
+        crate::forward::msgpack::write_str(s.as_bytes(), out);
     }
     pub fn bin(b: &[u8], out: &mut Vec<u8>) {
         out.push(0xc6);

@@ -1,4 +1,5 @@
-//! msgpack read over bytes, one item at a time, without serde.
+//! msgpack over bytes, without serde: read one item at a time, and
+//! written straight into a byte buffer.
 //!
 //! The forward protocol's frames are msgpack; a client may write any width
 //! for any length (Fluent Bit writes small maps as `map32`), so every form
@@ -6,6 +7,11 @@
 //! and extensions, its payload: [`Reader::item`] reads both or neither, and
 //! says how many bytes it needs when the input ends inside one, so a
 //! caller waiting on a socket keeps "not yet" apart from "never".
+//!
+//! The writer ([`write_str`], [`write_value`], ...) always picks the
+//! shortest form, as the spec asks of encoders.
+
+use levee_event::{Record, Value};
 
 /// One msgpack item: a scalar with its payload, or the header of an array
 /// or map whose elements follow.
@@ -86,6 +92,28 @@ impl<'a> Reader<'a> {
         self.pos += len;
         Ok(item)
     }
+}
+
+/// The length of the one whole item (a scalar, or an array or map with
+/// everything in it) at the start of `buf`; `None` while `buf` ends inside
+/// it. Walks without recursion, so nesting costs no stack.
+pub fn whole_len(buf: &[u8]) -> Result<Option<usize>, ReadError> {
+    let mut r = Reader::new(buf);
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        let item = match r.item() {
+            Ok(item) => item,
+            Err(ReadError::Incomplete { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        pending -= 1;
+        pending += match item {
+            Item::Array(n) => u64::from(n),
+            Item::Map(n) => 2 * u64::from(n),
+            _ => 0,
+        };
+    }
+    Ok(Some(r.pos()))
 }
 
 /// The item at the start of `b` and its length in bytes.
@@ -176,6 +204,143 @@ fn payload(b: &[u8], start: usize, n: usize) -> Result<&[u8], ReadError> {
     })
 }
 
+/// A string, in the shortest form.
+pub fn write_str(s: &[u8], out: &mut Vec<u8>) {
+    let n = s.len();
+    if n < 32 {
+        out.push(0xa0 | n as u8);
+    } else if n < 256 {
+        out.extend_from_slice(&[0xd9, n as u8]);
+    } else if n < 65536 {
+        out.push(0xda);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xdb);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+    out.extend_from_slice(s);
+}
+
+/// A binary's header for `n` bytes, in the shortest form; the bytes follow.
+pub fn write_bin_header(n: usize, out: &mut Vec<u8>) {
+    if n < 256 {
+        out.extend_from_slice(&[0xc4, n as u8]);
+    } else if n < 65536 {
+        out.push(0xc5);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xc6);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+/// An array's header for `n` items; the items follow.
+pub fn write_array_header(n: usize, out: &mut Vec<u8>) {
+    if n < 16 {
+        out.push(0x90 | n as u8);
+    } else if n < 65536 {
+        out.push(0xdc);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xdd);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+/// A map's header for `n` pairs; the keys and values follow.
+pub fn write_map_header(n: usize, out: &mut Vec<u8>) {
+    if n < 16 {
+        out.push(0x80 | n as u8);
+    } else if n < 65536 {
+        out.push(0xde);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xdf);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+/// A signed integer, in the shortest form (positive ones as unsigned, as
+/// the spec's encoders do).
+pub fn write_int(v: i64, out: &mut Vec<u8>) {
+    if (0..128).contains(&v) {
+        out.push(v as u8);
+    } else if (-32..0).contains(&v) {
+        out.push(v as i8 as u8);
+    } else if v >= 0 {
+        if v <= i64::from(u8::MAX) {
+            out.extend_from_slice(&[0xcc, v as u8]);
+        } else if v <= i64::from(u16::MAX) {
+            out.push(0xcd);
+            out.extend_from_slice(&(v as u16).to_be_bytes());
+        } else if v <= i64::from(u32::MAX) {
+            out.push(0xce);
+            out.extend_from_slice(&(v as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&(v as u64).to_be_bytes());
+        }
+    } else if v >= i64::from(i8::MIN) {
+        out.extend_from_slice(&[0xd0, v as i8 as u8]);
+    } else if v >= i64::from(i16::MIN) {
+        out.push(0xd1);
+        out.extend_from_slice(&(v as i16).to_be_bytes());
+    } else if v >= i64::from(i32::MIN) {
+        out.push(0xd2);
+        out.extend_from_slice(&(v as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// A time in nanoseconds since the epoch: EventTime (ext type 0 as
+/// `fixext8`, seconds and nanoseconds) when the seconds fit its unsigned 32
+/// bits (1970 to 2106), else whole seconds as an integer, which every
+/// receiver also reads.
+pub fn write_time(nanos: i64, out: &mut Vec<u8>) {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000) as u32;
+    match u32::try_from(secs) {
+        Ok(secs) => {
+            out.extend_from_slice(&[0xd7, 0x00]);
+            out.extend_from_slice(&secs.to_be_bytes());
+            out.extend_from_slice(&frac.to_be_bytes());
+        }
+        Err(_) => write_int(secs, out),
+    }
+}
+
+/// A value as msgpack: strings as `str`, floats as `float64`.
+pub fn write_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(0xc0),
+        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Int(i) => write_int(*i, out),
+        Value::Float(f) => {
+            out.push(0xcb);
+            out.extend_from_slice(&f.to_be_bytes());
+        }
+        Value::String(s) => write_str(s.as_bytes(), out),
+        Value::Array(items) => {
+            write_array_header(items.len(), out);
+            for item in items.iter() {
+                write_value(item, out);
+            }
+        }
+        Value::Map(record) => write_record(record, out),
+    }
+}
+
+/// A record as a msgpack map, fields in record order.
+pub fn write_record(record: &Record, out: &mut Vec<u8>) {
+    write_map_header(record.len(), out);
+    for (name, value) in record.iter() {
+        write_str(name.as_bytes(), out);
+        write_value(value, out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +417,82 @@ mod tests {
             assert_eq!(r.pos(), 0);
         }
         assert_eq!(Reader::new(&[0xc1]).item(), Err(ReadError::NeverUsed));
+    }
+
+    #[test]
+    fn what_is_written_reads_back_in_the_shortest_form() {
+        for (v, len) in [
+            (0i64, 1),
+            (127, 1),
+            (-32, 1),
+            (128, 2),
+            (-33, 2),
+            (255, 2),
+            (-128, 2),
+            (256, 3),
+            (-129, 3),
+            (65535, 3),
+            (65536, 5),
+            (-32769, 5),
+            (i64::from(u32::MAX), 5),
+            (i64::from(u32::MAX) + 1, 9),
+            (i64::from(i32::MIN) - 1, 9),
+            (i64::MAX, 9),
+            (i64::MIN, 9),
+        ] {
+            let mut out = Vec::new();
+            write_int(v, &mut out);
+            assert_eq!((one(&out), out.len()), (Item::Int(v), len), "{v}");
+        }
+        for n in [0usize, 31, 32, 255, 256, 65535, 65536] {
+            let s = vec![b'x'; n];
+            let mut out = Vec::new();
+            write_str(&s, &mut out);
+            assert_eq!(one(&out), Item::Str(&s[..]));
+            let mut out = Vec::new();
+            write_bin_header(n, &mut out);
+            out.extend_from_slice(&s);
+            assert_eq!(one(&out), Item::Bin(&s[..]));
+            for (write, item) in [
+                (
+                    write_array_header as fn(usize, &mut Vec<u8>),
+                    Item::Array(n as u32),
+                ),
+                (write_map_header, Item::Map(n as u32)),
+            ] {
+                let mut out = Vec::new();
+                write(n, &mut out);
+                assert_eq!(Reader::new(&out).item(), Ok(item));
+            }
+        }
+    }
+
+    #[test]
+    fn times_are_event_time_where_it_reaches_and_whole_seconds_elsewhere() {
+        let mut out = Vec::new();
+        write_time(1_717_200_000_123_456_789, &mut out);
+        assert_eq!(
+            one(&out),
+            Item::Ext(0, &[0x66, 0x5a, 0x64, 0x80, 0x07, 0x5b, 0xcd, 0x15])
+        );
+        for (nanos, secs) in [
+            (-1, -1),
+            (-1_000_000_000, -1),
+            (5_000_000_000_000_000_000, 5_000_000_000),
+        ] {
+            let mut out = Vec::new();
+            write_time(nanos, &mut out);
+            assert_eq!(one(&out), Item::Int(secs), "{nanos}");
+        }
+    }
+
+    #[test]
+    fn whole_len_finds_a_nested_item_or_waits_for_it() {
+        let bytes = b"\x81\xa3ack\x92\x01\xa2hi";
+        assert_eq!(whole_len(bytes), Ok(Some(bytes.len())));
+        for cut in 0..bytes.len() {
+            assert_eq!(whole_len(&bytes[..cut]), Ok(None), "{cut}");
+        }
+        assert_eq!(whole_len(b"\x91\xc1"), Err(ReadError::NeverUsed));
     }
 }
