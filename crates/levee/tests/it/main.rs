@@ -11,6 +11,7 @@ mod direct_parquet;
 mod disk_buffer;
 mod flood;
 mod forward;
+mod forward_output;
 mod health;
 mod http_input;
 mod http_output;
