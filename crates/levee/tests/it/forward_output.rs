@@ -171,7 +171,7 @@ fn a_receiver_killed_and_started_again_midstream_gets_every_record() {
     drop(stdin);
     sender.exits_ok(Duration::from_secs(60));
 
-    let duplicates = every_record_arrived(&[out.clone()], 8000);
+    let duplicates = every_record_arrived(std::slice::from_ref(&out), 8000);
     eprintln!("restart: 8000 records, {duplicates} duplicates");
     // A record is whole: nested values and floats survive the trip.
     let r = records(&out).into_iter().find(|r| r["n"] == 7).unwrap();
