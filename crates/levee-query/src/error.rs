@@ -1,7 +1,10 @@
 //! What can go wrong between a SQL string and its answer.
 
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use levee_lake::LakeError;
+
+use crate::hints;
 
 /// Everything a query can fail with.
 ///
@@ -24,10 +27,41 @@ pub enum QueryError {
     /// The statement does not parse.
     #[error("SQL syntax error: {0}")]
     Syntax(String),
-    /// The statement parses but cannot be planned: unknown table, column or
-    /// function, wrong argument types, or a statement that is not allowed.
+    /// The statement parses but cannot be planned: unknown function, wrong
+    /// argument types, or a statement that is not allowed.
     #[error("{0}")]
     Plan(String),
+    /// The `--lake` folder is not there, or is not a folder. Reading never
+    /// creates it: a mistyped path must not look like an empty lake.
+    #[error("no lake at {location}: {reason}")]
+    NoLake {
+        /// The lake as the user named it.
+        location: String,
+        /// What is there instead.
+        reason: String,
+    },
+    /// A statement names a table the lake does not have.
+    #[error("{}", hints::unknown_table(name, nearest.as_deref(), tables, lake_empty.as_deref()))]
+    UnknownTable {
+        /// The name as the statement wrote it, as SQL spells it.
+        name: String,
+        /// The closest existing name, if one is close.
+        nearest: Option<String>,
+        /// Every table the statement could have named, as SQL spells them.
+        tables: Vec<String>,
+        /// Set when the lake holds no table at all: its location.
+        lake_empty: Option<String>,
+    },
+    /// A statement names a column none of its tables has.
+    #[error("{}", hints::unknown_column(name, nearest.as_deref(), columns))]
+    UnknownColumn {
+        /// The name as the statement wrote it.
+        name: String,
+        /// The closest existing column, if one is close.
+        nearest: Option<String>,
+        /// The columns the statement could have named there.
+        columns: Vec<String>,
+    },
     /// The query started and failed while it ran.
     #[error("query failed: {0}")]
     Execution(String),
@@ -51,7 +85,13 @@ impl From<DataFusionError> for QueryError {
                 QueryError::Syntax(msg.to_owned())
             }
             DataFusionError::Plan(msg) => QueryError::Plan(msg.clone()),
-            DataFusionError::SchemaError(schema, _) => QueryError::Plan(schema.to_string()),
+            DataFusionError::SchemaError(schema, _) => match schema.as_ref() {
+                SchemaError::FieldNotFound {
+                    field,
+                    valid_fields,
+                } => hints::column_not_found(field, valid_fields),
+                other => QueryError::Plan(other.to_string()),
+            },
             DataFusionError::NotImplemented(msg) => {
                 QueryError::Plan(format!("not supported: {msg}"))
             }

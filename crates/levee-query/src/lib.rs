@@ -22,16 +22,20 @@
 
 mod error;
 pub mod functions;
+mod hints;
 mod json_source;
 mod json_table;
+mod open;
 pub mod output;
 mod register;
 mod session;
+mod statements;
 mod stats;
 mod tables;
 mod whole;
 
 pub use error::QueryError;
+pub use open::open_lake;
 pub use output::{format_table, write_csv, write_json_lines, write_parquet};
 pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
 pub use stats::{CopyScan, DamagedFile, ScanStats};

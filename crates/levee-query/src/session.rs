@@ -18,7 +18,7 @@ use crate::register::{LAKE_URL, register_table};
 use crate::stats::{self, ScanStats};
 use crate::tables::{self, Format};
 use crate::whole::Split;
-use crate::{QueryError, functions};
+use crate::{QueryError, functions, statements};
 
 /// DataFusion's catalog that holds one schema per lake database.
 const CATALOG: &str = "datafusion";
@@ -47,6 +47,7 @@ const CATALOG: &str = "datafusion";
 pub struct LakeSession {
     ctx: SessionContext,
     store: Arc<dyn ObjectStore>,
+    location: String,
     tables: Vec<LakeTable>,
     skipped: Vec<SkippedTable>,
     options: SQLOptions,
@@ -149,6 +150,7 @@ impl LakeSession {
         Ok(LakeSession {
             ctx,
             store: lake.store.clone(),
+            location: lake.location.clone(),
             tables: registered,
             skipped,
             options,
@@ -160,7 +162,7 @@ impl LakeSession {
     /// DDL, DML and `SET` are refused: the lake is written by the pipeline only.
     pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
         let started = Instant::now();
-        let df = self.ctx.sql_with_options(sql, self.options).await?;
+        let df = statements::dataframe(self, sql).await?;
         let scanned = stats::scanned_tables(df.logical_plan())?;
         let task = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await?;
@@ -219,6 +221,21 @@ impl LakeSession {
     /// [`LakeSession::sql`] (an HTTP API streaming results, say).
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// The lake as the user named it.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The lake's store.
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// What statements may do: read only.
+    pub(crate) fn sql_options(&self) -> SQLOptions {
+        self.options
     }
 }
 

@@ -1,8 +1,10 @@
 //! levee-query's integration tests: one binary, one module per concern.
 
 mod event_time;
+mod headings;
 mod lake;
 mod layout;
 mod output;
 mod scan;
 mod slt;
+mod statements;

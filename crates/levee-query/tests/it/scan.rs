@@ -213,8 +213,13 @@ async fn errors_are_sorted_by_stage() {
         .sql(&format!("select nope from {PARQUET}"))
         .await
         .unwrap_err();
+    assert!(matches!(err, QueryError::UnknownColumn { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with("column nope not found"),
+        "{err}"
+    );
+    let err = s.sql("select nope()").await.unwrap_err();
     assert!(matches!(err, QueryError::Plan(_)), "{err:?}");
-    assert!(err.to_string().starts_with("No field named nope"), "{err}");
 }
 
 #[tokio::test]
