@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use levee_lake::Lake;
 use levee_query::LakeSession;
 
 #[derive(clap::Args)]
@@ -30,7 +29,7 @@ pub enum Format {
 }
 
 pub async fn query(args: &QueryArgs) -> Result<ExitCode> {
-    let lake = Lake::open(&args.lake)?;
+    let lake = levee_query::open_lake(&args.lake)?;
     let session = LakeSession::open(&lake).await?;
     let result = match session.sql(&args.sql).await {
         Ok(r) => r,
