@@ -5,6 +5,7 @@ use datafusion::error::DataFusionError;
 use levee_lake::LakeError;
 
 use crate::hints;
+use crate::limits::Limit;
 
 /// Everything a query can fail with.
 ///
@@ -65,6 +66,15 @@ pub enum QueryError {
     /// The query started and failed while it ran.
     #[error("query failed: {0}")]
     Execution(String),
+    /// The query went over one of its bounds (see [`crate::QueryOptions`]);
+    /// the message says which, first: `memory limit: ...`.
+    #[error("{limit}: {message}")]
+    Limit {
+        /// Which bound.
+        limit: Limit,
+        /// What happened, with the bound's value.
+        message: String,
+    },
     /// A result could not be written in the format asked for.
     #[error("cannot write {format}: {message}")]
     Output {
@@ -96,6 +106,11 @@ impl From<DataFusionError> for QueryError {
                 QueryError::Plan(format!("not supported: {msg}"))
             }
             DataFusionError::Execution(msg) => QueryError::Execution(msg.clone()),
+            // The memory pool's refusal; the session says the limit's value.
+            DataFusionError::ResourcesExhausted(msg) => QueryError::Limit {
+                limit: Limit::Memory,
+                message: msg.clone(),
+            },
             other => QueryError::Execution(other.strip_backtrace()),
         }
     }

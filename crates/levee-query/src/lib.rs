@@ -17,6 +17,11 @@
 //! Every answer carries [`ScanStats`]: files and partitions read out of those
 //! the tables hold, bytes scanned, and what Athena would have charged. The
 //! [`output`] functions print answers as a table, CSV, JSON lines or Parquet.
+//!
+//! Every query runs under a time limit, a memory limit and a cap on the
+//! queries running at once ([`QueryOptions`], given to
+//! [`LakeSession::open_with`]), and can only read the lake: no statement
+//! writes, deletes, or reads a file outside it.
 
 #![warn(missing_docs)]
 
@@ -26,6 +31,7 @@ mod hints;
 mod json_source;
 mod json_table;
 mod open;
+mod limits;
 pub mod output;
 mod register;
 mod session;
@@ -36,6 +42,10 @@ mod whole;
 
 pub use error::QueryError;
 pub use open::open_lake;
+pub use limits::{
+    DEFAULT_MAX_CONCURRENT, DEFAULT_MEMORY_LIMIT, DEFAULT_TARGET_PARTITIONS, DEFAULT_TIMEOUT,
+    Limit, QueryLimits, QueryOptions,
+};
 pub use output::{format_table, write_csv, write_json_lines, write_parquet};
 pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
 pub use stats::{CopyScan, DamagedFile, ScanStats};

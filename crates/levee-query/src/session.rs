@@ -9,11 +9,11 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::collect;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use levee_lake::{Lake, TableRef, catalog};
 use object_store::ObjectStore;
 
+use crate::limits::{self, Limit, QueryLimits};
 use crate::register::{LAKE_URL, register_table};
 use crate::stats::{self, ScanStats};
 use crate::tables::{self, Format};
@@ -51,6 +51,7 @@ pub struct LakeSession {
     tables: Vec<LakeTable>,
     skipped: Vec<SkippedTable>,
     options: SQLOptions,
+    limits: QueryLimits,
 }
 
 /// A table [`LakeSession::open`] found but could not register.
@@ -96,7 +97,21 @@ impl LakeSession {
     /// no files yet borrows the other copy's, so both names always exist. A
     /// table with neither is left out; one that cannot be read is listed in
     /// [`LakeSession::skipped`].
+    ///
+    /// Queries run under the default [`crate::QueryOptions`]; see
+    /// [`LakeSession::open_with`].
     pub async fn open(lake: &Lake) -> Result<LakeSession, QueryError> {
+        LakeSession::open_with(lake, QueryLimits::default()).await
+    }
+
+    /// [`LakeSession::open`], with queries bounded by `limits`: a
+    /// [`crate::QueryOptions`], or a [`QueryLimits`] shared with other
+    /// sessions so that together they keep to one memory budget and one cap.
+    pub async fn open_with(
+        lake: &Lake,
+        limits: impl Into<QueryLimits>,
+    ) -> Result<LakeSession, QueryError> {
+        let limits = limits.into();
         let found = catalog::list_tables(lake).await?;
         let mut databases: Vec<&str> = found.iter().map(|t| t.database.as_str()).collect();
         databases.dedup();
@@ -107,11 +122,14 @@ impl LakeSession {
 
         let config = SessionConfig::new()
             .with_information_schema(true)
-            .with_default_catalog_and_schema(CATALOG, default_schema);
+            .with_default_catalog_and_schema(CATALOG, default_schema)
+            .with_target_partitions(limits.options().target_partitions);
         // DataFusion caches listings forever by default; the lake output adds
         // chunks every minute, and a long-lived session must see them.
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .with_memory_pool(limits.pool())
+            .with_disk_manager_builder(QueryLimits::disk_manager())
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let lake_url = url::Url::parse(LAKE_URL).map_err(|e| QueryError::Plan(e.to_string()))?;
@@ -154,20 +172,37 @@ impl LakeSession {
             tables: registered,
             skipped,
             options,
+            limits,
         })
     }
 
     /// Runs one read-only statement and gathers its result plus scan accounting.
     ///
     /// DDL, DML and `SET` are refused: the lake is written by the pipeline only.
+    /// The query runs under the session's limits; going over one fails it
+    /// with [`QueryError::Limit`].
     pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        let _running = self.limits.admit()?;
+        // Dropping the query's future on time-out drops its streams, which
+        // stops the tasks DataFusion spawned for it.
+        match tokio::time::timeout(self.limits.options().timeout, self.answer(sql)).await {
+            Err(_) => Err(self.limits.timed_out()),
+            Ok(Err(QueryError::Limit {
+                limit: Limit::Memory,
+                message,
+            })) => Err(self.limits.out_of_memory(&message)),
+            Ok(answer) => answer,
+        }
+    }
+
+    async fn answer(&self, sql: &str) -> Result<QueryResult, QueryError> {
         let started = Instant::now();
         let df = statements::dataframe(self, sql).await?;
         let scanned = stats::scanned_tables(df.logical_plan())?;
         let task = Arc::new(df.task_ctx());
-        let plan = df.create_physical_plan().await?;
+        let plan = limits::cooperative(df.create_physical_plan().await?)?;
         let schema = plan.schema();
-        let batches = collect(plan.clone(), task).await?;
+        let batches = self.limits.collect(plan.clone(), task).await?;
         let elapsed = started.elapsed();
 
         let scan = stats::plan_scan(&plan)?;
