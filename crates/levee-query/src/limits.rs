@@ -275,7 +275,7 @@ mod tests {
         let err = limits.admit().expect_err("third is over the cap");
         assert!(err.to_string().contains("concurrent query limit"), "{err}");
         drop(a);
-        limits.admit().expect("a place is free again");
+        let _again = limits.admit().expect("a place is free again");
     }
 
     #[test]
@@ -287,7 +287,7 @@ mod tests {
         });
         assert_eq!(limits.options().max_concurrent, 1);
         assert_eq!(limits.options().target_partitions, 1);
-        limits.admit().expect("one place");
+        let _one = limits.admit().expect("one place");
     }
 
     #[test]
