@@ -30,8 +30,8 @@ pub mod functions;
 mod hints;
 mod json_source;
 mod json_table;
-mod open;
 mod limits;
+mod open;
 pub mod output;
 mod register;
 mod session;
@@ -41,11 +41,11 @@ mod tables;
 mod whole;
 
 pub use error::QueryError;
-pub use open::open_lake;
 pub use limits::{
     DEFAULT_MAX_CONCURRENT, DEFAULT_MEMORY_LIMIT, DEFAULT_TARGET_PARTITIONS, DEFAULT_TIMEOUT,
     Limit, QueryLimits, QueryOptions,
 };
+pub use open::open_lake;
 pub use output::{format_table, write_csv, write_json_lines, write_parquet};
 pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
 pub use stats::{CopyScan, DamagedFile, ScanStats};
