@@ -1,42 +1,85 @@
 //! Athena's functions that DataFusion lacks, registered in one list.
 //!
 //! DataFusion already has `approx_distinct`, `date_trunc`, `regexp_like`,
-//! `from_unixtime` and most string functions under Athena's names; what is
-//! here fills the gaps: `count_if`, `date_parse`, `date_format`,
-//! `from_iso8601_timestamp`, `regexp_extract`, `url_extract_path`, and
-//! `approx_percentile` as another name for `approx_percentile_cont`.
+//! and most string functions under Athena's names; what is here fills the
+//! gaps: `count_if`, `date_parse`, `date_format`, `from_iso8601_timestamp`,
+//! `regexp_extract`, `url_extract_host`, `url_extract_path`,
+//! `url_extract_parameter`, `typeof`, and `approx_percentile` as another
+//! name for `approx_percentile_cont`. Some of DataFusion's functions share a
+//! name with Trino's but answer differently (`split_part` past the last
+//! field, `cardinality` of a nested array, `element_at` on an array): those
+//! are replaced here by Trino's, each module saying how they differ.
 //! Adding a function is a module and a line in [`scalar_functions`] or
 //! [`aggregate_functions`].
 
+mod cardinality;
 mod count_if;
+mod date_add;
+mod date_diff;
 mod date_format;
 mod date_parse;
+mod element_at;
 mod from_iso8601;
+mod from_unixtime;
+mod json_extract;
+mod json_path;
 pub mod mysql_format;
 mod regexp_extract;
+mod split_part;
+mod time_unit;
+mod to_unixtime;
+mod type_of;
 mod url_extract;
+mod url_extract_host;
+mod url_extract_parameter;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
+use datafusion::functions_aggregate::any_value::any_value_udaf;
 use datafusion::functions_aggregate::approx_percentile_cont::approx_percentile_cont_udaf;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use cardinality::Cardinality;
 pub use count_if::CountIf;
+pub use date_add::DateAdd;
+pub use date_diff::DateDiff;
 pub use date_format::DateFormat;
 pub use date_parse::DateParse;
+pub use element_at::ElementAt;
 pub use from_iso8601::FromIso8601Timestamp;
+pub use from_unixtime::FromUnixtime;
+pub use json_extract::JsonExtract;
 pub use regexp_extract::RegexpExtract;
+pub use split_part::SplitPart;
+pub use to_unixtime::ToUnixtime;
+pub use type_of::{TypeOf, trino_name};
 pub use url_extract::UrlExtractPath;
+pub use url_extract_host::UrlExtractHost;
+pub use url_extract_parameter::UrlExtractParameter;
 
-/// Every scalar function levee adds.
+/// Every scalar function levee adds, and those that replace DataFusion's
+/// own where Trino's answer differs (`split_part`, `cardinality`,
+/// `element_at`): registered later, a function of the same name wins.
 pub fn scalar_functions() -> Vec<ScalarUDF> {
     vec![
+        ScalarUDF::from(Cardinality::default()),
+        ScalarUDF::from(DateAdd::default()),
+        ScalarUDF::from(DateDiff::default()),
         ScalarUDF::from(DateFormat::default()),
         ScalarUDF::from(DateParse::default()),
+        ScalarUDF::from(ElementAt::default()),
         ScalarUDF::from(FromIso8601Timestamp::default()),
+        ScalarUDF::from(FromUnixtime::default()),
+        ScalarUDF::from(JsonExtract::json()),
+        ScalarUDF::from(JsonExtract::scalar()),
         ScalarUDF::from(RegexpExtract::default()),
+        ScalarUDF::from(SplitPart::default()),
+        ScalarUDF::from(ToUnixtime::default()),
+        ScalarUDF::from(TypeOf::default()),
+        ScalarUDF::from(UrlExtractHost::default()),
+        ScalarUDF::from(UrlExtractParameter::default()),
         ScalarUDF::from(UrlExtractPath::default()),
     ]
 }
@@ -46,6 +89,12 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::from(CountIf::default()),
+        // Athena's `arbitrary(x)` is DataFusion's `any_value(x)`: some
+        // non-null value of the group, NULL when there is none.
+        any_value_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["arbitrary"]),
         // Athena's `approx_percentile(x, 0.99)` is DataFusion's
         // `approx_percentile_cont(x, 0.99)`, arguments in the same order.
         approx_percentile_cont_udaf()

@@ -54,17 +54,33 @@ impl ScalarUDFImpl for UrlExtractPath {
     }
 }
 
-/// What a bare request target is resolved against; only its path is kept.
+/// What a bare request target is resolved against; only its path and query
+/// are kept.
 static ORIGIN: LazyLock<Option<Url>> = LazyLock::new(|| Url::parse("http://localhost/").ok());
 
-fn url_path(s: &str) -> Option<String> {
-    let url = match Url::parse(s) {
-        Ok(url) => url,
+/// A URL, or a request target (`/p/q?x=1`) read against a placeholder origin;
+/// the flag says which, since a request target has no host of its own.
+pub(super) fn parse_url(s: &str) -> Option<(Url, Origin)> {
+    match Url::parse(s) {
+        Ok(url) => Some((url, Origin::Own)),
         Err(url::ParseError::RelativeUrlWithoutBase) if s.starts_with('/') => {
-            ORIGIN.as_ref()?.join(s).ok()?
+            Some((ORIGIN.as_ref()?.join(s).ok()?, Origin::Placeholder))
         }
-        Err(_) => return None,
-    };
+        Err(_) => None,
+    }
+}
+
+/// Whether a parsed URL's scheme and host are its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A whole URL.
+    Own,
+    /// A request target: scheme and host are made up.
+    Placeholder,
+}
+
+fn url_path(s: &str) -> Option<String> {
+    let (url, _) = parse_url(s)?;
     if url.cannot_be_a_base() {
         // `mailto:a@b` and friends have no path in Athena's sense.
         return None;
