@@ -94,12 +94,12 @@ pub(crate) fn pong(
 
 /// What a client needs of a server's `HELO`.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Helo {
+pub struct Helo {
     /// The nonce the client's digest covers.
-    pub(crate) nonce: Vec<u8>,
+    pub nonce: Vec<u8>,
     /// Whether the server asks for a user name and password (its `auth`
     /// salt is not empty): not offered by levee, so refused.
-    pub(crate) wants_user: bool,
+    pub wants_user: bool,
 }
 
 /// A string or binary item, or why not.
@@ -111,7 +111,7 @@ fn bytes<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], String> {
 }
 
 /// Reads a server's `HELO` (one whole msgpack item).
-pub(crate) fn read_helo(frame: &[u8]) -> Result<Helo, String> {
+pub fn read_helo(frame: &[u8]) -> Result<Helo, String> {
     let mut r = Reader::new(frame);
     if r.item() != Ok(Item::Array(2)) || bytes(&mut r, "HELO")? != b"HELO" {
         return Err("the server did not open with HELO (does it have a shared_key?)".into());
@@ -145,13 +145,7 @@ pub(crate) fn read_helo(frame: &[u8]) -> Result<Helo, String> {
 }
 
 /// The client's `PING` for a server's nonce, with the salt it chose.
-pub(crate) fn ping(
-    hostname: &str,
-    salt: &[u8],
-    nonce: &[u8],
-    shared_key: &[u8],
-    out: &mut Vec<u8>,
-) {
+pub fn ping(hostname: &str, salt: &[u8], nonce: &[u8], shared_key: &[u8], out: &mut Vec<u8>) {
     out.push(0x96);
     write_str(b"PING", out);
     write_str(hostname.as_bytes(), out);
@@ -165,7 +159,7 @@ pub(crate) fn ping(
 
 /// Checks a server's `PONG`: accepted, and its digest proves it holds
 /// the key too. `Err` with why not.
-pub(crate) fn check_pong(
+pub fn check_pong(
     frame: &[u8],
     salt: &[u8],
     nonce: &[u8],

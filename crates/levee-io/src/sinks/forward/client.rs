@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::BuiltForward;
 use crate::SinkError;
-use crate::forward::handshake;
-use crate::forward::msgpack::{self, Item, Reader};
+use crate::forward::msgpack;
+use crate::forward::{handshake, read_ack};
 use crate::sinks::http::base64;
 use crate::sinks::{SinkFuture, WriteSink};
 
@@ -366,21 +366,6 @@ async fn read_reply(conn: &mut Conn) -> Result<BytesMut, String> {
             return Err("the server closed the connection".into());
         }
     }
-}
-
-/// The chunk id of `{"ack": id}`.
-fn read_ack(reply: &[u8]) -> Result<&[u8], String> {
-    let mut r = Reader::new(reply);
-    if r.item() == Ok(Item::Map(1))
-        && r.item() == Ok(Item::Str(b"ack"))
-        && let Ok(Item::Str(id) | Item::Bin(id)) = r.item()
-    {
-        return Ok(id);
-    }
-    if matches!(Reader::new(reply).item(), Ok(Item::Array(2))) {
-        return Err("the server sent HELO: it wants a shared_key".into());
-    }
-    Err("a reply that is not {\"ack\": chunk}".into())
 }
 
 /// A fresh chunk id (or handshake salt): base64 of 16 random bytes.

@@ -125,8 +125,8 @@ async fn serve(
                         _ => None,
                     };
                     if let Some(id) = id {
-                        let mut ack = vec![0x81, 0xa3, b'a', b'c', b'k'];
-                        crate::forward::msgpack::write_str(id.as_bytes(), &mut ack);
+                        let mut ack = Vec::new();
+                        crate::forward::write_ack(&id, &mut ack);
                         stream.write_all(&ack).await.unwrap();
                     }
                     messages += 1;

@@ -16,7 +16,6 @@ use super::Forward;
 use super::decode::{self, Frame, FrameError, Scanner};
 use crate::SourceError;
 use crate::forward::handshake;
-use crate::forward::msgpack::write_str;
 use crate::sources::lines::BATCH_EVENTS;
 use crate::sources::{SourceContext, SourceMetrics};
 
@@ -345,7 +344,7 @@ impl Connection<'_> {
             if done.is_none_or(|d| p.seq > d) {
                 break;
             }
-            ack_frame(&p.chunk, &mut self.replies);
+            crate::forward::write_ack(&p.chunk, &mut self.replies);
             self.pending.pop_front();
         }
     }
@@ -382,13 +381,6 @@ impl Connection<'_> {
         let _ = stream.shutdown().await;
         Ok(())
     }
-}
-
-/// `{"ack": chunk}` as msgpack.
-fn ack_frame(chunk: &str, out: &mut Vec<u8>) {
-    out.push(0x81);
-    out.extend_from_slice(b"\xa3ack");
-    write_str(chunk.as_bytes(), out);
 }
 
 #[cfg(test)]
