@@ -2,14 +2,17 @@
 //!
 //! DataFusion already has `approx_distinct`, `date_trunc`, `regexp_like`,
 //! and most string functions under Athena's names; what is here fills the
-//! gaps: `count_if`, `date_parse`, `date_format`, `from_iso8601_timestamp`,
-//! `regexp_extract`, `url_extract_host`, `url_extract_path`,
-//! `url_extract_parameter`, `typeof`, and `approx_percentile` as another
-//! name for `approx_percentile_cont`. Some of DataFusion's functions share a
-//! name with Trino's but answer differently (`split_part` past the last
-//! field, `cardinality` of a nested array, `element_at` on an array): those
-//! are replaced here by Trino's, each module saying how they differ.
-//! Adding a function is a module and a line in [`scalar_functions`] or
+//! gaps: `count_if`, `arbitrary`, `date_parse`, `date_format`, `date_add`,
+//! `date_diff`, `from_iso8601_timestamp`, `regexp_extract`,
+//! `json_extract`, `json_extract_scalar`, `url_extract_host`,
+//! `url_extract_path`, `url_extract_parameter`, `url_decode`, `url_encode`,
+//! `typeof`, and `approx_percentile` as another name for
+//! `approx_percentile_cont`. Some of DataFusion's functions share a name
+//! with Trino's but answer differently (`split_part` past the last field,
+//! `cardinality` of a nested array, `element_at` on an array,
+//! `to_unixtime` and `from_unixtime` without fractions): those are replaced
+//! here by Trino's, each module saying how they differ. Adding a function
+//! is a module and a line in [`scalar_functions`] or
 //! [`aggregate_functions`].
 
 mod cardinality;
@@ -29,6 +32,7 @@ mod split_part;
 mod time_unit;
 mod to_unixtime;
 mod type_of;
+mod url_decode;
 mod url_extract;
 mod url_extract_host;
 mod url_extract_parameter;
@@ -55,6 +59,7 @@ pub use regexp_extract::RegexpExtract;
 pub use split_part::SplitPart;
 pub use to_unixtime::ToUnixtime;
 pub use type_of::{TypeOf, trino_name};
+pub use url_decode::UrlCodec;
 pub use url_extract::UrlExtractPath;
 pub use url_extract_host::UrlExtractHost;
 pub use url_extract_parameter::UrlExtractParameter;
@@ -78,6 +83,8 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(SplitPart::default()),
         ScalarUDF::from(ToUnixtime::default()),
         ScalarUDF::from(TypeOf::default()),
+        ScalarUDF::from(UrlCodec::decode()),
+        ScalarUDF::from(UrlCodec::encode()),
         ScalarUDF::from(UrlExtractHost::default()),
         ScalarUDF::from(UrlExtractParameter::default()),
         ScalarUDF::from(UrlExtractPath::default()),
