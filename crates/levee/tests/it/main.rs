@@ -26,6 +26,7 @@ mod metrics_export;
 mod outage;
 mod parquet_layout;
 mod query_errors;
+mod query_oracle;
 mod readme;
 mod restart;
 mod retention;

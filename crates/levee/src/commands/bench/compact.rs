@@ -73,6 +73,24 @@ const DATABASE: &str = "bench";
 const TABLE: &str = "events";
 const TIME_FIELD: &str = "time";
 
+/// This benchmark's events: a week from 2018-09-01, also as one NDJSON file.
+const LAYOUT: Layout = Layout {
+    database: DATABASE,
+    table: TABLE,
+    start: "2018-09-01",
+    ndjson: true,
+};
+
+/// Where [`generate`] puts the events, and from when.
+pub(super) struct Layout {
+    pub database: &'static str,
+    pub table: &'static str,
+    /// The first day of event time, `YYYY-MM-DD`.
+    pub start: &'static str,
+    /// Also write the events as one plain NDJSON file.
+    pub ndjson: bool,
+}
+
 /// The lake output's defaults: a chunk is sealed at this much JSON...
 const CHUNK_MAX_BYTES: usize = 64 << 20;
 /// ... and compressed as zstd frames of this much JSON, at this level.
@@ -123,13 +141,13 @@ impl Contender {
 }
 
 /// What was generated.
-struct Input {
-    lake: PathBuf,
-    ndjson: PathBuf,
-    events: u64,
-    ndjson_bytes: u64,
-    chunks: u64,
-    chunk_bytes: u64,
+pub(super) struct Input {
+    pub lake: PathBuf,
+    pub ndjson: PathBuf,
+    pub events: u64,
+    pub ndjson_bytes: u64,
+    pub chunks: u64,
+    pub chunk_bytes: u64,
 }
 
 pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
@@ -151,7 +169,7 @@ pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
         Some(DuckDb::find(python)?)
     };
     let dir = fresh_dir(&args.dir)?;
-    let input = generate(&dir, args.events, args.hours).await?;
+    let input = generate(&dir, args.events, args.hours, &LAYOUT).await?;
 
     let mut levee = Contender::new("levee compact".to_owned());
     let mut other = against
@@ -200,16 +218,22 @@ pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the events as the lake's chunks and as one NDJSON file.
-async fn generate(dir: &Path, events: u64, hours: u32) -> Result<Input> {
+/// Writes the events as the lake's chunks, and as one NDJSON file if the
+/// layout asks for it.
+pub(super) async fn generate(
+    dir: &Path,
+    events: u64,
+    hours: u32,
+    layout: &Layout,
+) -> Result<Input> {
     let t = Instant::now();
     let days = hours.div_ceil(24).max(1);
     let options = GenerateOptions::builder(Dataset::Events)
         .lines(events)
-        .start("2018-09-01")
+        .start(layout.start)
         .days(days)
         .build()?;
-    let start = levee_event::time::parse_date("2018-09-01").context("the start date")?
+    let start = levee_event::time::parse_date(layout.start).context("the start date")?
         * 24
         * NANOS_PER_HOUR;
     let span = i64::from(days) * 24 * NANOS_PER_HOUR;
@@ -218,13 +242,18 @@ async fn generate(dir: &Path, events: u64, hours: u32) -> Result<Input> {
     let lake_dir = dir.join("lake");
     std::fs::create_dir_all(&lake_dir)?;
     let lake = Lake::open(&lake_dir.to_string_lossy())?;
-    let table = TableRef::new(DATABASE, TABLE)?;
+    let table = TableRef::new(layout.database, layout.table)?;
     let time_field = TimeField::new(TIME_FIELD)?;
     write_properties(&lake, &table, &TableProperties::new(time_field)).await?;
 
     let ndjson_path = dir.join("events.ndjson");
-    let mut ndjson =
-        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&ndjson_path)?);
+    let mut ndjson = match layout.ndjson {
+        true => Some(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&ndjson_path)?,
+        )),
+        false => None,
+    };
     let mut generator = Generator::new(options);
     let mut line = Vec::with_capacity(4096);
     let mut chunk = ChunkBuf::default();
@@ -257,21 +286,28 @@ async fn generate(dir: &Path, events: u64, hours: u32) -> Result<Input> {
         text.extend_from_slice(UtcTime::from_nanos(time).rfc3339_millis().as_bytes());
         text.extend_from_slice(b"\",");
         text.extend_from_slice(line.get(1..).unwrap_or_default());
-        ndjson.write_all(&text[at..])?;
+        if let Some(ndjson) = &mut ndjson {
+            ndjson.write_all(&text[at..])?;
+        }
         input.ndjson_bytes += (text.len() - at) as u64;
         input.events += 1;
     }
     chunk.seal(&lake, &table, &mut input).await?;
-    ndjson.flush()?;
+    if let Some(ndjson) = &mut ndjson {
+        ndjson.flush()?;
+    }
     println!(
-        "generated {} events ({:.1} MiB of NDJSON, {:.0} bytes each) over {hours} hours in {:.1} s: {} zstd chunks ({:.1} MiB) and {}",
+        "generated {} events ({:.1} MiB of NDJSON, {:.0} bytes each) over {hours} hours in {:.1} s: {} zstd chunks ({:.1} MiB){}",
         input.events,
         mib(input.ndjson_bytes),
         input.ndjson_bytes as f64 / input.events.max(1) as f64,
         t.elapsed().as_secs_f64(),
         input.chunks,
         mib(input.chunk_bytes),
-        ndjson_path.display(),
+        match layout.ndjson {
+            true => format!(" and {}", ndjson_path.display()),
+            false => String::new(),
+        },
     );
     Ok(input)
 }

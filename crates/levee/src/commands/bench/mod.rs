@@ -1,6 +1,7 @@
 //! `levee bench collect`: how fast the collector is, stage by stage, on one
 //! generated nginx log, in one run. (`levee bench compact`, compaction
-//! against DuckDB, is in [`compact`].)
+//! against DuckDB, is in [`compact`]; `levee bench query`, queries against
+//! the DuckDB CLI, in [`query`].)
 //!
 //! 1. reading alone: the file's lines counted, nothing parsed (the ceiling);
 //! 2. the nginx parser alone, on one core;
@@ -20,6 +21,8 @@
 
 mod compact;
 mod fluent_bit;
+mod queries;
+mod query;
 mod stages;
 mod usage;
 
@@ -44,6 +47,9 @@ pub enum BenchWhat {
     Collect(CollectArgs),
     /// Compaction of generated SparkPost-like events into Parquet, against DuckDB.
     Compact(compact::CompactBenchArgs),
+    /// The Athena-style queries of `queries.sql` by `levee query` and by the
+    /// DuckDB CLI on the same Parquet, whole processes, with the ratios.
+    Query(query::QueryBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -104,6 +110,7 @@ pub async fn bench(args: &BenchArgs) -> Result<ExitCode> {
     match &args.what {
         BenchWhat::Collect(a) => collect(a).await,
         BenchWhat::Compact(a) => compact::bench(a).await,
+        BenchWhat::Query(a) => query::bench(a).await,
     }
 }
 

@@ -97,10 +97,20 @@ pub use sys::{self_cpu, self_peak_rss};
 /// chatty child never blocks on a full pipe), and measures it.
 pub fn run_child(command: &mut Command, log: &Path) -> Result<ChildUsage> {
     let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    run_child_into(command, out.try_clone()?, out)
+}
+
+/// Runs `command` to its end with its standard output and error in the
+/// files given, and measures it.
+pub fn run_child_into(
+    command: &mut Command,
+    stdout: std::fs::File,
+    stderr: std::fs::File,
+) -> Result<ChildUsage> {
     let child = command
         .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .context("starting the child")?;
     let (status, cpu, peak_rss) = sys::wait(child).context("waiting for the child")?;
