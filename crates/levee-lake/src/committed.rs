@@ -154,41 +154,53 @@ async fn has_manifests(store: &dyn ObjectStore, table: &TableRef) -> bool {
     }
 }
 
+/// Manifests read at once by a listing: on an object store each is a round
+/// trip, and a week of hours is 168 of them.
+const MANIFEST_READS: usize = 16;
+
 /// `metas` without the Parquet parts no manifest commits.
 async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
-    let mut managed: HashMap<TableRef, bool> = HashMap::new();
-    let mut hours: HashMap<(TableRef, Partition), Visible> = HashMap::new();
-    let mut kept = Vec::with_capacity(metas.len());
-    for meta in metas {
-        let Some(hour) = part_hour(&meta.location) else {
-            kept.push(meta);
-            continue;
-        };
-        if !managed.contains_key(&hour.0) {
-            let m = has_manifests(store, &hour.0).await;
-            managed.insert(hour.0.clone(), m);
-        }
-        if !managed[&hour.0] {
-            kept.push(meta);
-            continue;
-        }
-        if !hours.contains_key(&hour) {
-            let v = visible(store, &hour.0, &hour.1).await;
-            hours.insert(hour.clone(), v);
-        }
-        let keep = match &hours[&hour] {
-            Visible::Listed(names) => meta
-                .location
-                .filename()
-                .is_some_and(|name| names.contains(name)),
-            Visible::Nothing => false,
-            Visible::Everything => true,
-        };
-        if keep {
-            kept.push(meta);
-        }
+    let hours: BTreeSet<(TableRef, Partition)> = metas
+        .iter()
+        .filter_map(|meta| part_hour(&meta.location))
+        .collect();
+    if hours.is_empty() {
+        return metas;
     }
-    kept
+    let tables: BTreeSet<TableRef> = hours.iter().map(|(t, _)| t.clone()).collect();
+    let mut managed: HashMap<TableRef, bool> = HashMap::new();
+    for table in tables {
+        let m = has_manifests(store, &table).await;
+        managed.insert(table, m);
+    }
+    let seen: HashMap<(TableRef, Partition), Visible> = futures::stream::iter(hours)
+        .filter(|hour| std::future::ready(managed[&hour.0]))
+        .map(|hour| async move {
+            let v = visible(store, &hour.0, &hour.1).await;
+            (hour, v)
+        })
+        .buffer_unordered(MANIFEST_READS)
+        .collect()
+        .await;
+    metas
+        .into_iter()
+        .filter(|meta| {
+            let Some(hour) = part_hour(&meta.location) else {
+                return true;
+            };
+            if !managed[&hour.0] {
+                return true;
+            }
+            match &seen[&hour] {
+                Visible::Listed(names) => meta
+                    .location
+                    .filename()
+                    .is_some_and(|name| names.contains(name)),
+                Visible::Nothing => false,
+                Visible::Everything => true,
+            }
+        })
+        .collect()
 }
 
 #[async_trait]

@@ -91,10 +91,6 @@ impl TableProvider for JsonChunks {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut plans = Vec::with_capacity(self.parts.len() + 1);
-        for part in &self.parts {
-            plans.push(part.scan(state, projection, filters, limit).await?);
-        }
         let external = |e: levee_lake::LakeError| DataFusionError::External(Box::new(e));
         let json_exts: Vec<String> = Format::Json
             .kinds()
@@ -104,6 +100,22 @@ impl TableProvider for JsonChunks {
         let json = hour_files(self.store.as_ref(), &self.table.json_root(), &json_exts)
             .await
             .map_err(external)?;
+        // Only the kinds of chunk the table holds now; the first (the lake
+        // output's own) always, so that the plan has a scan.
+        let mut plans = Vec::with_capacity(self.parts.len() + 1);
+        for (i, part) in self.parts.iter().enumerate() {
+            let ext = &part.options().file_extension;
+            let found = || {
+                json.values().any(|hour| {
+                    hour.files
+                        .iter()
+                        .any(|(name, _)| name.ends_with(ext.as_str()))
+                })
+            };
+            if i == 0 || found() {
+                plans.push(part.scan(state, projection, filters, limit).await?);
+            }
+        }
         let hours = parquet_chunk_hours(self.store.as_ref(), &self.table, &json)
             .await
             .map_err(external)?;

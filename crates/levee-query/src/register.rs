@@ -83,9 +83,22 @@ pub(crate) async fn register_table(
     schema: &dyn SchemaProvider,
     table: &TableRef,
 ) -> Result<Vec<LakeTable>, QueryError> {
+    // A compacted table's catalog gives its columns, and every JSON kind is
+    // registered (each scan reads only those its hour listing finds), so
+    // nothing is listed here: a lake keeps its JSON chunks, sixty an hour,
+    // and listing them all made most of a query's start-up.
+    let catalog_schema = catalog::load_schema(lake, table).await?;
     let mut copies = Vec::new();
     for format in Format::COPIES {
-        copies.push(survey(lake, table, format).await?);
+        copies.push(match catalog_schema {
+            Some(_) => Survey {
+                format,
+                kinds: format.kinds(),
+                infer_from: None,
+                parquet_chunks: false,
+            },
+            None => survey(lake, table, format).await?,
+        });
     }
     let props = properties::read_properties(lake, table).await?;
     let by = props
@@ -98,7 +111,8 @@ pub(crate) async fn register_table(
         PartitionBy::Hour => &PARTITION_COLUMNS,
         PartitionBy::Day => &DAY_COLUMNS,
     };
-    let Some(file_schemas) = file_schemas(ctx, lake, table, &copies, time_field.clone()).await?
+    let Some(file_schemas) =
+        file_schemas(ctx, table, catalog_schema, &copies, time_field.clone()).await?
     else {
         return Ok(Vec::new());
     };
@@ -252,12 +266,12 @@ fn one_listing(
 /// `None` when there is no catalog and no data file.
 async fn file_schemas(
     ctx: &SessionContext,
-    lake: &Lake,
     table: &TableRef,
+    catalog_schema: Option<SchemaRef>,
     copies: &[Survey],
     time_field: Option<Arc<str>>,
 ) -> Result<Option<Vec<SchemaRef>>, QueryError> {
-    if let Some(schema) = catalog::load_schema(lake, table).await? {
+    if let Some(schema) = catalog_schema {
         let schema = without_partition_columns(&schema);
         return Ok(Some(copies.iter().map(|_| schema.clone()).collect()));
     }

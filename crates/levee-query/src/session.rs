@@ -202,43 +202,55 @@ impl LakeSession {
         let task = Arc::new(df.task_ctx());
         let plan = limits::cooperative(df.create_physical_plan().await?)?;
         let schema = plan.schema();
-        let batches = self.limits.collect(plan.clone(), task).await?;
+        // The tables' totals take listings of their own: made while the
+        // query runs, they add no wait to the answer.
+        let (batches, (files_in_tables, partitions_total)) = futures::try_join!(
+            async { Ok::<_, QueryError>(self.limits.collect(plan.clone(), task).await?) },
+            self.totals(&scanned),
+        )?;
         let elapsed = started.elapsed();
 
         let scan = stats::plan_scan(&plan)?;
-        let mut stats = ScanStats {
+        let stats = ScanStats {
             rows: batches.iter().map(RecordBatch::num_rows).sum(),
             elapsed,
             files_read: scan.json.files + scan.parquet.files,
+            files_in_tables,
             bytes_scanned: scan.json.bytes + scan.parquet.bytes,
             partitions_read: scan.json.partitions + scan.parquet.partitions,
+            partitions_total,
             json: scan.json,
             parquet: scan.parquet,
             whole: !scanned.wholes.is_empty(),
             damaged_files: scan.damaged,
-            ..ScanStats::default()
         };
-        // As the scans list them: without the files a compaction has not
-        // committed yet, or replaced and keeps for a grace period.
-        let committed = levee_lake::committed::CommittedView::new(self.store.clone());
-        for t in &scanned.copies {
-            let inv = tables::inventory(&committed, &t.root, &t.extensions).await?;
-            stats.files_in_tables += inv.files;
-            stats.partitions_total += inv.partitions.len();
-        }
-        // A whole table holds the files of the copy each hour is read from.
-        for (t, by) in &scanned.wholes {
-            let split = Split::of(&self.store, t, *by).await?;
-            for files in split.json.values().chain(split.parquet.values()) {
-                stats.files_in_tables += files.files.len();
-            }
-            stats.partitions_total += split.json.len() + split.parquet.len();
-        }
         Ok(QueryResult {
             schema,
             batches,
             stats,
         })
+    }
+
+    /// The data files and hours in the tables a query names, pruned or not.
+    async fn totals(&self, scanned: &stats::Scanned) -> Result<(usize, usize), QueryError> {
+        let (mut files, mut partitions) = (0, 0);
+        // As the scans list them: without the files a compaction has not
+        // committed yet, or replaced and keeps for a grace period.
+        let committed = levee_lake::committed::CommittedView::new(self.store.clone());
+        for t in &scanned.copies {
+            let inv = tables::inventory(&committed, &t.root, &t.extensions).await?;
+            files += inv.files;
+            partitions += inv.partitions.len();
+        }
+        // A whole table holds the files of the copy each hour is read from.
+        for (t, by) in &scanned.wholes {
+            let split = Split::of(&self.store, t, *by).await?;
+            for hour in split.json.values().chain(split.parquet.values()) {
+                files += hour.files.len();
+            }
+            partitions += split.json.len() + split.parquet.len();
+        }
+        Ok((files, partitions))
     }
 
     /// The tables registered at [`LakeSession::open`].

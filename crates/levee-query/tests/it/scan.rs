@@ -283,6 +283,52 @@ async fn an_unreadable_table_is_skipped_and_reported_not_fatal() {
     assert_eq!(r.stats.rows, 1);
 }
 
+/// A compacted table's session opens from its catalog without listing its
+/// chunks, and chooses the kinds of chunk to read at each scan: gzip and
+/// plain chunks (another writer's) are still read, in both the JSON copy and
+/// the whole table.
+#[tokio::test]
+async fn gzip_and_plain_chunks_are_read_in_a_table_with_a_catalog() {
+    use std::io::Write;
+
+    let t = TestLake::new();
+    t.write(
+        &format!("{DB}/eventlog/_levee/schema.json"),
+        br#"{"version":1,"columns":{"time":"string","method":"string","status":"int64","bytes":"int64"}}"#,
+    );
+    let table = TableRef::new(DB, "eventlog").unwrap();
+    let p = Partition {
+        dt: "2018-09-04".into(),
+        hour: 2,
+    };
+    let line = |i: u32| {
+        format!(r#"{{"time":"2018-09-04T02:0{i}:00Z","method":"GET","status":200,"bytes":{i}}}"#)
+    };
+    let s = LakeSession::open(&t.lake).await.unwrap();
+    // Written after the session opened: the scan finds them all the same.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    writeln!(gz, "{}\n{}", line(1), line(2)).unwrap();
+    t.write(
+        table.json_chunk(&p, 1, "w7", 0, "ndjson.gz").as_ref(),
+        &gz.finish().unwrap(),
+    );
+    t.write(
+        table.json_chunk(&p, 3, "w7", 1, "ndjson").as_ref(),
+        format!("{}\n", line(3)).as_bytes(),
+    );
+    for from in [JSON.to_owned(), format!("\"{DB}\".eventlog")] {
+        let r = s
+            .sql(&format!(
+                "select count(*) as n, sum(bytes) as b from {from} where dt = '2018-09-04'"
+            ))
+            .await
+            .unwrap();
+        let out = levee_query::format_table(&r.schema, &r.batches).unwrap();
+        assert!(out.contains("| 3 | 6 |"), "{from}:\n{out}");
+        assert_eq!(r.stats.files_read, 2, "{from}");
+    }
+}
+
 #[tokio::test]
 async fn gzip_and_plain_chunks_are_read_beside_zstd_ones() {
     use std::io::Write;
