@@ -43,4 +43,4 @@ pub use layout::{ChunkCompression, Partition, TableRef};
 pub use properties::{
     ColumnName, ParquetLayout, PartitionBy, Retention, TableProperties, TimeField, UTC_OFFSET,
 };
-pub use store::{Chunk, Lake};
+pub use store::{Chunk, Lake, LakeLocation, S3Options};

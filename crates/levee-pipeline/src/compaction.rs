@@ -83,6 +83,8 @@ pub struct CompactionSettings {
 pub struct LakeTarget {
     /// The lake's root, as the output names it.
     pub lake: String,
+    /// How to reach it, if it is on S3.
+    pub s3: levee_io::sinks::lake::S3Options,
     /// The database.
     pub database: String,
     /// The table.

@@ -586,6 +586,7 @@ impl<'i> Check<'_> {
         let lake = match &config.sink {
             levee_io::sinks::SinkConfig::Lake(c) => Some(LakeTarget {
                 lake: c.lake.clone(),
+                s3: c.s3.clone(),
                 database: c.database.clone(),
                 table: c.table.clone(),
             }),

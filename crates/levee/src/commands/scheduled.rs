@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use levee_lake::compact::{CompactOptions, HourSelection, LockWait, compact_table};
-use levee_lake::{Lake, LakeError, Partition, TableRef, catalog};
+use levee_lake::{Lake, LakeError, Partition, S3Options, TableRef, catalog};
 use levee_pipeline::compaction::{CompactionSettings, LakeTarget};
 use tokio::sync::watch;
 
@@ -155,18 +155,23 @@ async fn compact_all(targets: &[LakeTarget], grace: Duration) {
 /// Every table of every lake the targets name: the targets' own, and any
 /// other the lake holds.
 async fn tables_of(targets: &[LakeTarget]) -> Vec<(Lake, TableRef)> {
-    let mut by_lake: BTreeMap<&str, BTreeSet<TableRef>> = BTreeMap::new();
+    // A lake is its root and how it is reached (two outputs may name one
+    // bucket through two endpoints).
+    let mut by_lake: BTreeMap<(&str, &S3Options), BTreeSet<TableRef>> = BTreeMap::new();
     for target in targets {
         match TableRef::new(&target.database, &target.table) {
             Ok(t) => {
-                by_lake.entry(&target.lake).or_default().insert(t);
+                by_lake
+                    .entry((&target.lake, &target.s3))
+                    .or_default()
+                    .insert(t);
             }
             Err(e) => tracing::warn!("compaction: {e}"),
         }
     }
     let mut out = Vec::new();
-    for (location, mut tables) in by_lake {
-        let lake = match Lake::open(location) {
+    for ((location, s3), mut tables) in by_lake {
+        let lake = match Lake::open_with(location, s3) {
             Ok(lake) => lake,
             Err(e) => {
                 tracing::warn!("compaction of the lake {location}: {e}");

@@ -11,7 +11,9 @@ use levee_lake::{Lake, TableRef, catalog};
 
 #[derive(clap::Args)]
 pub struct TablesArgs {
-    /// The lake's root folder.
+    /// The lake's root: a folder, or `s3://bucket/prefix`, reached as the
+    /// AWS environment variables say (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`).
     #[arg(long, default_value = "./lake")]
     pub lake: String,
     /// Show one table's columns and its schema history (`db.table`, or

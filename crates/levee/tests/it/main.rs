@@ -30,6 +30,7 @@ mod query_oracle;
 mod readme;
 mod restart;
 mod retention;
+mod s3_lake;
 mod slow_pipe;
 mod support;
 mod tables;

@@ -77,6 +77,8 @@ use chunk::{Frames, OpenChunk, hour_is_over, hour_of};
 use coverage::{Covered, Naming};
 pub use encoder::{ChunkFormat, ParquetEncoder};
 use journal::{Intent, Record};
+/// How to reach an `s3://` lake: the output's `s3` table.
+pub use levee_lake::S3Options;
 use state::Journal;
 
 /// Hours with a chunk open at once, at most. Each open chunk holds up to a
@@ -88,9 +90,17 @@ const MAX_OPEN_CHUNKS: usize = 4;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LakeConfig {
-    /// The lake's root: a local folder (`./lake`) or a `file://` URL.
+    /// The lake's root: a local folder (`./lake`), a `file://` URL, or
+    /// `s3://bucket/prefix` on AWS S3 or an S3-compatible server (see `s3`).
     #[serde(default = "default_lake")]
     pub lake: String,
+    /// For an `s3://` lake: the endpoint, region, path style and keys
+    /// (`s3 = { endpoint = "http://127.0.0.1:9000", region = "us-east-1" }`).
+    /// Each key left out comes from the usual AWS environment variables
+    /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`).
+    #[serde(default)]
+    pub s3: S3Options,
     /// The database (a folder under the root), as Glue and Athena name it.
     pub database: String,
     /// The table (a folder under the database).
@@ -210,7 +220,10 @@ fn default_chunk_interval() -> Interval {
 impl LakeConfig {
     /// Checks every setting once, touching nothing.
     pub(crate) fn build(self) -> Result<LakeSettings, SinkConfigError> {
-        Lake::local_path(&self.lake).map_err(|e| SinkConfigError::new("lake", e.to_string()))?;
+        Lake::locate(&self.lake, &self.s3).map_err(|e| {
+            let key = if self.s3.is_empty() { "lake" } else { "s3" };
+            SinkConfigError::new(key, e.to_string())
+        })?;
         let table = TableRef::new(&self.database, &self.table).map_err(|e| {
             let key = match &e {
                 LakeError::InvalidName { what, .. } if *what == "table" => "table",
@@ -251,6 +264,7 @@ impl LakeConfig {
         };
         Ok(LakeSettings {
             lake: self.lake,
+            s3: self.s3,
             table,
             zstd_level: self.zstd_level,
             chunk_max_bytes: self.chunk_max_bytes.as_usize(),
@@ -303,8 +317,11 @@ impl LakeConfig {
 /// A lake output's settings, checked.
 #[derive(Clone, Debug)]
 pub struct LakeSettings {
-    /// The lake's root, as written: a local folder or a `file://` URL.
+    /// The lake's root, as written: a local folder, a `file://` or an
+    /// `s3://` URL.
     lake: String,
+    /// How to reach an `s3://` lake; empty for a local one.
+    s3: S3Options,
     table: TableRef,
     /// 1 to 19.
     zstd_level: i32,
@@ -405,7 +422,7 @@ impl LakeSink {
                 )));
             }
         };
-        let lake = Lake::open(&settings.lake)?;
+        let lake = Lake::open_with(&settings.lake, &settings.s3)?;
         // Where the tail sources resume: a replay reaches nothing before
         // (a checkpoint written while this runs only moves on).
         let data_dir = ctx.data_dir.clone();
@@ -687,16 +704,14 @@ impl LakeSink {
                 };
                 let len = parquet.len() as u64;
                 self.lake
-                    .store
-                    .put(parquet_key, PutPayload::from(parquet))
+                    .put_whole(parquet_key, PutPayload::from(parquet))
                     .await?;
                 self.stored_bytes.inc_by(len);
             }
             if self.format.writes_json() {
                 let len = body.len() as u64;
                 self.lake
-                    .store
-                    .put(&sealed.key, PutPayload::from(body))
+                    .put_whole(&sealed.key, PutPayload::from(body))
                     .await?;
                 self.stored_bytes.inc_by(len);
             }
