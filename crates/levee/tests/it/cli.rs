@@ -59,7 +59,7 @@ fn a_lake_url_of_an_unsupported_kind_is_refused_by_validate_and_run_and_said_onc
     );
     let path = tmp.path().join("c.toml");
     std::fs::write(&path, &config).unwrap();
-    let sentence = "only local lakes (a path or file://) are supported so far";
+    let sentence = "a lake is a local folder, a file:// URL or an s3:// URL";
 
     let out = levee()
         .args(["validate", "-c"])

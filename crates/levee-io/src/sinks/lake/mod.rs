@@ -875,6 +875,7 @@ mod tests {
     fn config(dir: &std::path::Path) -> LakeConfig {
         LakeConfig {
             lake: dir.to_string_lossy().into_owned(),
+            s3: S3Options::default(),
             database: "db".into(),
             table: "t".into(),
             zstd_level: 3,
@@ -1464,7 +1465,10 @@ mod tests {
         assert_eq!(e.key, "table");
         let e = refused(&|c| c.lake = "ftp://x".into());
         assert_eq!(e.key, "lake");
-        assert!(e.to_string().contains("only local lakes"), "{e}");
+        assert!(e.to_string().contains("an s3:// URL"), "{e}");
+        let e = refused(&|c| c.s3.region = Some("us-east-1".into()));
+        assert_eq!(e.key, "s3");
+        assert!(e.to_string().contains("this one is local"), "{e}");
     }
 
     /// Every chunk's lines, as written, with the times that lead them.
