@@ -16,7 +16,8 @@
 //!
 //! Every answer carries [`ScanStats`]: files and partitions read out of those
 //! the tables hold, bytes scanned, and what Athena would have charged. The
-//! [`output`] functions print answers as a table, CSV, JSON lines or Parquet.
+//! [`output`] functions print answers as a table, CSV, JSON or Parquet;
+//! [`script`] cuts a text of several statements at their `;`.
 //!
 //! Every query runs under a time limit, a memory limit and a cap on the
 //! queries running at once ([`QueryOptions`], given to
@@ -34,6 +35,7 @@ mod limits;
 mod open;
 pub mod output;
 mod register;
+pub mod script;
 mod session;
 mod statements;
 mod stats;
@@ -46,7 +48,9 @@ pub use limits::{
     Limit, QueryLimits, QueryOptions,
 };
 pub use open::open_lake;
-pub use output::{format_table, write_csv, write_json_lines, write_parquet};
+pub use output::{
+    format_table, stats_json, write_csv, write_json_document, write_json_lines, write_parquet,
+};
 pub use session::{LakeSession, LakeTable, QueryResult, SkippedTable};
 pub use stats::{CopyScan, DamagedFile, ScanStats};
 pub use tables::{FileKind, Format};
