@@ -43,8 +43,13 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Turn a table's JSON chunks into Hive-partitioned Parquet.
     Compact(commands::compact::CompactArgs),
-    /// Answer SQL over the lake (Athena's dialect).
+    /// Answer SQL over the lake (Athena's dialect): a statement, a .sql
+    /// file, or SQL on standard input.
     Query(commands::query::QueryArgs),
+    /// An interactive SQL shell over the lake, with history and tab
+    /// completion; reads statements from standard input when it is not a
+    /// terminal.
+    Sql(commands::query::shell::SqlArgs),
     /// List the lake's tables, show one's schema and history, or print
     /// the DDL that lets another engine read it.
     Tables(commands::tables::TablesArgs),
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
             Command::Generate(args) => commands::generate::generate(&args),
             Command::Compact(args) => commands::compact::compact(&args).await,
             Command::Query(args) => commands::query::query(&args).await,
+            Command::Sql(args) => commands::query::shell::sql(&args).await,
             Command::Tables(args) => commands::tables::tables(&args).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Bench(args) => commands::bench::bench(&args).await,

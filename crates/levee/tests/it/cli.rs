@@ -315,7 +315,8 @@ fn the_nginx_example_runs_as_it_is() {
         .args(["query", "--format", "json", "--lake", "./lake"])
         .arg("select count(*) as n, count_if(api_call = 'post_transmissions') as posts from \"glue-data-lake-usw2-prd\".api_calls_parquet")
         .current_dir(dir));
-    let row: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let row = &answer["rows"][0];
     let errors = std::fs::read_to_string(dir.join("levee-data/errors.ndjson"))
         .unwrap_or_default()
         .lines()

@@ -1,58 +1,144 @@
-//! `levee query`.
+//! `levee query` (one statement, a `.sql` file, or SQL on standard input)
+//! and `levee sql` (an interactive shell, [`shell`]).
+//!
+//! Both open one [`LakeSession`] from [`SessionArgs`] and print answers
+//! with [`print`]: the rows in the format asked for, and the accounting
+//! where that format keeps the data clean.
 
+pub mod print;
+pub mod shell;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use levee_query::LakeSession;
+use levee_query::script::{self, Statement};
 
-#[derive(clap::Args)]
-pub struct QueryArgs {
+pub use print::Format;
+
+/// How a session over the lake is opened; shared by `levee query` and
+/// `levee sql`, so a flag added here (a limit) reaches both.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SessionArgs {
     /// The lake's root folder.
     #[arg(long, default_value = "./lake")]
     pub lake: String,
-    /// How to print the rows.
+}
+
+impl SessionArgs {
+    /// Opens the lake (a folder that holds none is an error, not a new
+    /// empty lake) and registers its tables.
+    pub async fn open(&self) -> Result<LakeSession> {
+        let lake = levee_query::open_lake(&self.lake)?;
+        Ok(LakeSession::open(&lake).await?)
+    }
+}
+
+/// `levee query`'s arguments.
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// How to print the rows. `table` and `json` carry the accounting
+    /// (after the rows; as a `stats` field); `csv`, `ndjson` and `parquet`
+    /// leave it to standard error, so the data stays clean.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write the answer to this file rather than standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Fail (exit 2, no rows) when the query met a damaged JSON chunk,
     /// rather than answer from the rest with a warning naming it.
     #[arg(long)]
     pub strict: bool,
-    /// The SQL statement, in Athena's dialect.
-    pub sql: String,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Csv,
-    Json,
+    /// Run the statements of this file, each ended by `;`, in order,
+    /// stopping at the first that fails (`-` reads standard input).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    /// The SQL, in Athena's dialect: one statement or several, each ended by
+    /// `;`. `-`, or nothing when standard input is not a terminal, reads it
+    /// from standard input.
+    pub sql: Option<String>,
 }
 
 pub async fn query(args: &QueryArgs) -> Result<ExitCode> {
-    let lake = levee_query::open_lake(&args.lake)?;
-    let session = LakeSession::open(&lake).await?;
-    let result = match session.sql(&args.sql).await {
-        Ok(r) => r,
+    let text = sql_text(args)?;
+    let statements = match script::split_statements(&text) {
+        Ok(script) => script.into_all(),
         Err(e) => {
-            eprintln!("levee: query failed: {e}");
+            crate::stderr::say!("levee: query failed: {e}");
             return Ok(ExitCode::from(2));
         }
     };
-    if args.strict && !result.stats.damaged_files.is_empty() {
-        eprintln!("{}", result.stats);
-        eprintln!("levee: query failed: --strict, and the lake has damaged chunks (above)");
-        return Ok(ExitCode::from(2));
+    if statements.is_empty() {
+        bail!("no SQL statement given (only whitespace or comments)");
     }
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        Format::Table => println!(
-            "{}",
-            levee_query::format_table(&result.schema, &result.batches)?
-        ),
-        Format::Csv => levee_query::write_csv(&mut stdout, &result.schema, &result.batches)?,
-        Format::Json => levee_query::write_json_lines(&mut stdout, &result.batches)?,
+    if args.format == Format::Parquet && statements.len() > 1 {
+        bail!(
+            "--format parquet writes one answer, and {} statements were given",
+            statements.len()
+        );
     }
-    // The accounting line goes to stderr so the rows can be piped.
-    eprintln!("{}", result.stats);
+    let mut out = print::Out::open(args.output.as_deref(), args.format)?;
+    let session = args.session.open().await?;
+    let several = statements.len() > 1;
+    for (i, statement) in statements.iter().enumerate() {
+        let result = match session.sql(&statement.sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                out.flush()?;
+                crate::stderr::say!("levee: query failed: {}{e}", where_(statement, several));
+                return Ok(ExitCode::from(2));
+            }
+        };
+        if args.strict && !result.stats.damaged_files.is_empty() {
+            out.flush()?;
+            crate::stderr::say!("{}", result.stats);
+            crate::stderr::say!(
+                "levee: query failed: {}--strict, and the lake has damaged chunks (above)",
+                where_(statement, several)
+            );
+            return Ok(ExitCode::from(2));
+        }
+        if i > 0 {
+            print::separate(&mut out, args.format)?;
+        }
+        print::answer(&mut out, args.format, &result)?;
+    }
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which statement failed, when there were several.
+fn where_(statement: &Statement, several: bool) -> String {
+    if several {
+        format!("the statement on line {}: ", statement.line)
+    } else {
+        String::new()
+    }
+}
+
+/// The SQL text: the argument, the file, or standard input.
+fn sql_text(args: &QueryArgs) -> Result<String> {
+    let from_stdin = || -> Result<String> {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read SQL from standard input")?;
+        Ok(text)
+    };
+    match (&args.file, args.sql.as_deref()) {
+        (Some(path), _) if path.as_os_str() == "-" => from_stdin(),
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read SQL from {}", path.display())),
+        (None, Some("-")) => from_stdin(),
+        (None, Some(sql)) => Ok(sql.to_owned()),
+        (None, None) if !std::io::stdin().is_terminal() => from_stdin(),
+        (None, None) => bail!(
+            "no SQL: give a statement, -f FILE, or SQL on standard input \
+             (`levee sql` opens an interactive shell)"
+        ),
+    }
 }
