@@ -109,9 +109,7 @@ pub fn write_json_document<W: Write>(
 ///
 /// `damaged_files` holds `{"file": key, "problem": text}` objects.
 pub fn stats_json(stats: &ScanStats) -> serde_json::Value {
-    let copy = |c: &crate::CopyScan| {
-        serde_json::json!({"files": c.files, "partitions": c.partitions, "bytes": c.bytes})
-    };
+    let copy = |c: &crate::CopyScan| serde_json::json!({"files": c.files, "partitions": c.partitions, "bytes": c.bytes});
     let damaged: Vec<serde_json::Value> = stats
         .damaged_files
         .iter()

@@ -165,7 +165,12 @@ mod tests {
         assert_eq!(script.statements[0].sql, "select 1");
         assert_eq!(script.statements[0].line, 3);
         assert_eq!(script.rest, None);
-        assert!(split_statements("  \n -- nothing\n").unwrap().into_all().is_empty());
+        assert!(
+            split_statements("  \n -- nothing\n")
+                .unwrap()
+                .into_all()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -233,8 +238,20 @@ mod tests {
         // Odd bytes, lone quotes and deep nesting: an error or statements,
         // never a panic or a cut inside a character.
         for text in [
-            "\u{0}", "'", "\"", "`", "/*", "--", "$$", "$tag$", "e'\\", "x'zz'", "\r\n;\r\n",
-            ";\u{feff};", "((((((((((", "select '\u{10ffff}';",
+            "\u{0}",
+            "'",
+            "\"",
+            "`",
+            "/*",
+            "--",
+            "$$",
+            "$tag$",
+            "e'\\",
+            "x'zz'",
+            "\r\n;\r\n",
+            ";\u{feff};",
+            "((((((((((",
+            "select '\u{10ffff}';",
         ] {
             let _ = split_statements(text);
             let _ = is_complete(text);

@@ -101,7 +101,11 @@ fn a_sql_file_runs_every_statement_in_order_each_with_its_accounting() {
     assert!(accounting[0].starts_with("3 rows in"), "{text}");
     assert!(accounting[1].starts_with("1 row in"), "{text}");
     assert!(text.find(accounting[0]).unwrap() > hotmail, "{text}");
-    assert!(!stderr(&out).contains("Athena would charge"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("Athena would charge"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -117,7 +121,8 @@ fn sql_on_standard_input_runs_as_a_file_does() {
 
 #[test]
 fn json_answers_carry_their_accounting_as_a_field() {
-    let out = ok(query(&["--format", "json"]).arg(SCRIPT));
+    // `--`: the SQL starts with a comment, which would read as a flag.
+    let out = ok(query(&["--format", "json", "--"]).arg(SCRIPT));
     let text = stdout(&out);
     let docs: Vec<serde_json::Value> = text
         .lines()
@@ -129,26 +134,40 @@ fn json_answers_carry_their_accounting_as_a_field() {
         first["columns"],
         serde_json::json!([{"name": "domain", "type": "Utf8"}, {"name": "n", "type": "Int64"}])
     );
-    assert_eq!(first["rows"][0], serde_json::json!({"domain": "gmail.com", "n": 3}));
+    assert_eq!(
+        first["rows"][0],
+        serde_json::json!({"domain": "gmail.com", "n": 3})
+    );
     assert_eq!(first["stats"]["rows"], 3);
     assert_eq!(first["stats"]["files_read"], 2, "{first}");
     assert_eq!(first["stats"]["partitions_read"], 2, "{first}");
-    assert!(first["stats"]["bytes_scanned"].as_u64().unwrap() > 0, "{first}");
+    assert!(
+        first["stats"]["bytes_scanned"].as_u64().unwrap() > 0,
+        "{first}"
+    );
     assert_eq!(first["stats"]["minimum_applies"], true);
     assert_eq!(docs[1]["rows"], serde_json::json!([{"google": 3}]));
-    assert!(!stderr(&out).contains("Athena would charge"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("Athena would charge"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn csv_and_ndjson_keep_the_accounting_on_standard_error() {
     let sql = "select routing_domain as d from \"glue-data-lake-usw2-prd\".eventlog \
                where dt = '2018-09-01' and hour = '06' order by 1";
-    let out = ok(query(&["--format", "csv", sql]));
+    let out = ok(&mut query(&["--format", "csv", sql]));
     assert_eq!(stdout(&out), "d\ngmail.com\nhotmail.com\nyahoo.com\n");
     assert!(stderr(&out).starts_with("3 rows in"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("read 1 of 2 files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("read 1 of 2 files"),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = ok(query(&["--format", "ndjson", sql]));
+    let out = ok(&mut query(&["--format", "ndjson", sql]));
     assert_eq!(stdout(&out).lines().next(), Some("{\"d\":\"gmail.com\"}"));
     assert!(stderr(&out).starts_with("3 rows in"), "{}", stderr(&out));
 }
@@ -167,7 +186,10 @@ fn output_writes_the_answer_to_a_file() {
     let table = tmp.path().join("a.txt");
     ok(query(&["-o"]).arg(&table).arg("select 1 as one"));
     let text = std::fs::read_to_string(&table).unwrap();
-    assert!(text.contains("| one |") && text.contains("1 row in"), "{text}");
+    assert!(
+        text.contains("| one |") && text.contains("1 row in"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -185,7 +207,10 @@ fn parquet_answers_go_to_a_file_another_engine_reads() {
         tmp.path(),
         "select domain, n from 'a.parquet' order by domain",
     );
-    assert_eq!(theirs, "domain,n\ngmail.com,3\nhotmail.com,1\nyahoo.com,2\n");
+    assert_eq!(
+        theirs,
+        "domain,n\ngmail.com,3\nhotmail.com,1\nyahoo.com,2\n"
+    );
 }
 
 #[test]
@@ -207,7 +232,10 @@ fn a_failing_statement_stops_the_script_and_names_its_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("| one |"), "the answer before it is kept: {text}");
+    assert!(
+        text.contains("| one |"),
+        "the answer before it is kept: {text}"
+    );
     assert!(!text.contains("three"), "nothing after it runs: {text}");
     assert!(
         stderr(&out).contains("the statement on line 3"),
@@ -236,18 +264,26 @@ fn the_shell_answers_statements_piped_into_it() {
     // No prompts or banner when nobody types.
     assert!(!text.contains("levee>"), "{text}");
     let n = text.find("| 3 |").expect(&text);
-    let listed = text.find("\"glue-data-lake-usw2-prd\".eventlog_parquet").expect(&text);
+    let listed = text
+        .find("\"glue-data-lake-usw2-prd\".eventlog_parquet")
+        .expect(&text);
     let s = text.find("| a;b |").expect(&text);
     let two = text.find("| two |").expect(&text);
     let column = text.find("routing_domain Utf8").expect(&text);
     let seven = text.find("| seven |").expect(&text);
-    assert!(n < listed && listed < s && s < two && two < column && column < seven, "{text}");
+    assert!(
+        n < listed && listed < s && s < two && two < column && column < seven,
+        "{text}"
+    );
     assert_eq!(text.matches("Athena would charge").count(), 4, "{text}");
 }
 
 #[test]
 fn the_shell_goes_on_after_an_error_and_exits_2() {
-    let out = with_stdin(&["sql"], "select 1 as one;\nselect nope;\nselect 2 as two;\n");
+    let out = with_stdin(
+        &["sql"],
+        "select 1 as one;\nselect nope;\nselect 2 as two;\n",
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stdout(&out).contains("| one |"), "{}", stdout(&out));
     assert!(stdout(&out).contains("| two |"), "{}", stdout(&out));

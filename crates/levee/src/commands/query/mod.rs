@@ -88,13 +88,13 @@ pub async fn query(args: &QueryArgs) -> Result<ExitCode> {
         let result = match session.sql(&statement.sql).await {
             Ok(r) => r,
             Err(e) => {
-                out.flush()?;
+                out.finish()?;
                 crate::stderr::say!("levee: query failed: {}{e}", where_(statement, several));
                 return Ok(ExitCode::from(2));
             }
         };
         if args.strict && !result.stats.damaged_files.is_empty() {
-            out.flush()?;
+            out.finish()?;
             crate::stderr::say!("{}", result.stats);
             crate::stderr::say!(
                 "levee: query failed: {}--strict, and the lake has damaged chunks (above)",

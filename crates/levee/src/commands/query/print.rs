@@ -54,7 +54,9 @@ impl Out {
         let flushed = self.flush();
         match self {
             Out::Stdout(_) => flushed.context("cannot write to standard output"),
-            Out::File(_, path) => flushed.with_context(|| format!("cannot write {}", path.display())),
+            Out::File(_, path) => {
+                flushed.with_context(|| format!("cannot write {}", path.display()))
+            }
         }
     }
 }

@@ -191,9 +191,10 @@ async fn command(line: &str, session: &mut LakeSession, args: &SqlArgs) -> Resul
         }
         (".schema" | "\\d", Some(wanted)) => {
             let wanted = wanted.trim_end_matches(';').replace('"', "");
-            let found = session.tables().iter().find(|t| {
-                t.name == wanted || format!("{}.{}", t.table.database, t.name) == wanted
-            });
+            let found = session
+                .tables()
+                .iter()
+                .find(|t| t.name == wanted || format!("{}.{}", t.table.database, t.name) == wanted);
             let Some(table) = found else {
                 anyhow::bail!("no table {wanted}; .tables lists them");
             };
@@ -318,12 +319,66 @@ fn history_file() -> Option<PathBuf> {
 /// SQL keywords worth completing: those of the queries logs get, not
 /// sqlparser's several hundred.
 const KEYWORDS: &[&str] = &[
-    "all", "and", "as", "asc", "between", "by", "case", "cast", "count", "cross", "desc",
-    "describe", "distinct", "else", "end", "except", "exists", "explain", "false", "filter",
-    "first", "from", "full", "group", "having", "in", "inner", "intersect", "interval", "is",
-    "join", "last", "left", "like", "limit", "not", "null", "nulls", "offset", "on", "or",
-    "order", "outer", "over", "partition", "partitions", "right", "rows", "select", "show",
-    "tables", "columns", "schemas", "then", "true", "union", "using", "when", "where", "with",
+    "all",
+    "and",
+    "as",
+    "asc",
+    "between",
+    "by",
+    "case",
+    "cast",
+    "count",
+    "cross",
+    "desc",
+    "describe",
+    "distinct",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "explain",
+    "false",
+    "filter",
+    "first",
+    "from",
+    "full",
+    "group",
+    "having",
+    "in",
+    "inner",
+    "intersect",
+    "interval",
+    "is",
+    "join",
+    "last",
+    "left",
+    "like",
+    "limit",
+    "not",
+    "null",
+    "nulls",
+    "offset",
+    "on",
+    "or",
+    "order",
+    "outer",
+    "over",
+    "partition",
+    "partitions",
+    "right",
+    "rows",
+    "select",
+    "show",
+    "tables",
+    "columns",
+    "schemas",
+    "then",
+    "true",
+    "union",
+    "using",
+    "when",
+    "where",
+    "with",
 ];
 
 /// Tab completion: the lake's databases, tables and columns, the session's
@@ -439,9 +494,15 @@ mod tests {
 
     fn completion() -> Completion {
         Completion {
-            names: ["bounce_class", "dt", "eventlog", "eventlog_parquet", "glue-data-lake-usw2-prd"]
-                .map(String::from)
-                .to_vec(),
+            names: [
+                "bounce_class",
+                "dt",
+                "eventlog",
+                "eventlog_parquet",
+                "glue-data-lake-usw2-prd",
+            ]
+            .map(String::from)
+            .to_vec(),
             words: ["count_if", "from", "select"].map(String::from).to_vec(),
         }
     }
@@ -455,7 +516,7 @@ mod tests {
     fn table_and_column_names_complete() {
         assert_eq!(
             replacements("select dt from event"),
-            (21 - 5, vec!["eventlog".into(), "eventlog_parquet".into()])
+            (15, vec!["eventlog".into(), "eventlog_parquet".into()])
         );
         assert_eq!(replacements("select bou"), (7, vec!["bounce_class".into()]));
     }
