@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `levee` binary, real files, and DuckDB as the
 //! engine that is not ours.
 
+mod bench_forward;
 mod cli;
 mod closed_stderr;
 mod compact_lock;

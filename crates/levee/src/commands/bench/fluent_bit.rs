@@ -24,6 +24,29 @@ const NGINX_PARSER: &str = r#"[PARSER]
 
 const OUT_FILE: &str = "fluent-bit.ndjson";
 
+/// `Fluent Bit v5.1.1`, as `exe --version` says; fails unless `exe` is
+/// Fluent Bit.
+pub fn version(exe: &Path) -> Result<String> {
+    let said = Command::new(exe)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("--fluent-bit {}", exe.display()))?;
+    let version = String::from_utf8_lossy(&said.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if !said.status.success() || !version.starts_with("Fluent Bit") {
+        bail!(
+            "--fluent-bit {}: `--version` did not name Fluent Bit ({})",
+            exe.display(),
+            said.status
+        );
+    }
+    Ok(version)
+}
+
 /// A Fluent Bit binary with its config written.
 pub struct FluentBit {
     exe: PathBuf,
@@ -36,23 +59,7 @@ pub struct FluentBit {
 impl FluentBit {
     /// Checks that `exe` runs and writes its config under `dir`.
     pub fn prepare(exe: &Path, dir: &Path, log: &Path) -> Result<FluentBit> {
-        let said = Command::new(exe)
-            .arg("--version")
-            .output()
-            .with_context(|| format!("--fluent-bit {}", exe.display()))?;
-        let version = String::from_utf8_lossy(&said.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        if !said.status.success() || !version.starts_with("Fluent Bit") {
-            bail!(
-                "--fluent-bit {}: `--version` did not name Fluent Bit ({})",
-                exe.display(),
-                said.status
-            );
-        }
+        let version = version(exe)?;
         let parsers = dir.join("fluent-bit-parsers.conf");
         std::fs::write(&parsers, NGINX_PARSER)?;
         let out = dir.join("fluent-bit-out");

@@ -1,7 +1,8 @@
 //! `levee bench collect`: how fast the collector is, stage by stage, on one
 //! generated nginx log, in one run. (`levee bench compact`, compaction
 //! against DuckDB, is in [`compact`]; `levee bench query`, queries against
-//! the DuckDB CLI, in [`query`].)
+//! the DuckDB CLI, in [`query`]; `levee bench forward`, the forward input
+//! fed Fluent Bit's PackedForward messages, in [`forward`].)
 //!
 //! 1. reading alone: the file's lines counted, nothing parsed (the ceiling);
 //! 2. the nginx parser alone, on one core;
@@ -21,6 +22,7 @@
 
 mod compact;
 mod fluent_bit;
+mod forward;
 mod queries;
 mod query;
 mod stages;
@@ -50,6 +52,9 @@ pub enum BenchWhat {
     /// The Athena-style queries of `queries.sql` by `levee query` and by the
     /// DuckDB CLI on the same Parquet, whole processes, with the ratios.
     Query(query::QueryBenchArgs),
+    /// The forward input taking PackedForward messages of generated nginx
+    /// records over one connection into a blackhole, as a whole process.
+    Forward(forward::ForwardBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -111,6 +116,7 @@ pub async fn bench(args: &BenchArgs) -> Result<ExitCode> {
         BenchWhat::Collect(a) => collect(a).await,
         BenchWhat::Compact(a) => compact::bench(a).await,
         BenchWhat::Query(a) => query::bench(a).await,
+        BenchWhat::Forward(a) => forward::bench(a).await,
     }
 }
 

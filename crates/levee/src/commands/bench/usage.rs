@@ -3,7 +3,7 @@
 //! figures (RUSAGE_CHILDREN would give the largest peak of them all).
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -113,6 +113,24 @@ pub fn run_child_into(
         .stderr(stderr)
         .spawn()
         .context("starting the child")?;
+    wait_child(child)
+}
+
+/// Starts `command` with its output in `log`, for a caller that talks to
+/// it before [`wait_child`] measures it.
+pub fn spawn_child(command: &mut Command, log: &Path) -> Result<Child> {
+    let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("starting the child")
+}
+
+/// Waits for `child` to end and takes what it cost. It must not have been
+/// waited for before.
+pub fn wait_child(child: Child) -> Result<ChildUsage> {
     let (status, cpu, peak_rss) = sys::wait(child).context("waiting for the child")?;
     Ok(ChildUsage {
         status,
