@@ -19,6 +19,7 @@
 //! | `data_dir` | where levee keeps its state (checkpoints, disk buffers); default `./levee-data` |
 //! | `[metrics]` | the metrics endpoint, [`MetricsConfig`] |
 //! | `[compaction]` | compacting the lake outputs' tables on a schedule, [`CompactionConfig`] |
+//! | `[query_api]` | SQL over the lake by HTTP, [`QueryApiConfig`] |
 //! | `[sources.NAME]` | sources by name, [`SourceConfig`] |
 //! | `[[filters]]` | filters, applied in this order, [`FilterConfig`] |
 //! | `[outputs.NAME]` | outputs by name, [`OutputConfig`] |
@@ -42,6 +43,7 @@ use crate::compaction::{CompactionConfig, CompactionSettings, LakeTarget};
 use crate::filters::{Filter, FilterConfig};
 use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
+use crate::query_api::{QueryApiConfig, QueryApiSettings};
 
 mod reach;
 
@@ -50,6 +52,7 @@ const TOP_KEYS: &[&str] = &[
     "data_dir",
     "metrics",
     "compaction",
+    "query_api",
     "sources",
     "filters",
     "outputs",
@@ -156,6 +159,8 @@ pub struct Pipeline {
     pub metrics: MetricsConfig,
     /// Scheduled compaction, if `[compaction]` is there.
     pub compaction: Option<CompactionSettings>,
+    /// The HTTP query API, if `[query_api]` is there.
+    pub query_api: Option<QueryApiSettings>,
     /// Sources, in file order.
     pub sources: Vec<BuiltSource>,
     /// Filters, in file order.
@@ -200,6 +205,8 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
     let mut data_dir = default_data_dir();
     let mut metrics = MetricsConfig::default();
     let mut compaction = None;
+    // Built once the outputs are known: its lake defaults to theirs.
+    let mut query_api = None;
     let mut sources = Vec::new();
     let mut filters = Vec::new();
     let mut outputs = Vec::new();
@@ -221,6 +228,11 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
                 }
             }
             "compaction" => compaction = check.compaction(&value),
+            "query_api" => {
+                query_api = check
+                    .part::<QueryApiConfig>("query_api", &value, Clone::clone)
+                    .map(|config| (config, value.clone()));
+            }
             "sources" => {
                 for (name, table) in check.named_tables("sources", &value) {
                     seen_sources = true;
@@ -258,6 +270,21 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             ),
         }
     }
+    let query_api = query_api.and_then(|(config, part)| {
+        let lakes: Vec<String> = outputs
+            .iter()
+            .filter_map(|o| o.lake.as_ref().map(|l| l.lake.clone()))
+            .collect();
+        config
+            .build(&lakes)
+            .map_err(|errors| {
+                // A key not written (`lake`) is said at the section.
+                for (key, message) in errors {
+                    check.at_key("query_api", &part, Some(key), message);
+                }
+            })
+            .ok()
+    });
     if !seen_sources {
         check.at(
             None,
@@ -325,6 +352,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             data_dir,
             metrics,
             compaction,
+            query_api,
             sources,
             filters,
             outputs,

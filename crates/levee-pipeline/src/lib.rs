@@ -18,6 +18,7 @@ pub mod filters;
 pub mod metrics;
 mod opening;
 pub mod output;
+pub mod query_api;
 mod router;
 #[cfg(test)]
 mod sink_testkit;

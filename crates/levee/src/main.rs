@@ -5,6 +5,7 @@
 
 mod alloc;
 mod commands;
+mod query_api;
 mod stderr;
 
 use std::path::PathBuf;
@@ -50,6 +51,10 @@ enum Command {
     /// completion; reads statements from standard input when it is not a
     /// terminal.
     Sql(commands::query::shell::SqlArgs),
+    /// Serve SQL over a lake by HTTP (`POST /v1/query`), without a
+    /// pipeline; `levee run` serves the same API when its config has
+    /// `[query_api]`.
+    Serve(commands::serve::ServeArgs),
     /// List the lake's tables, show one's schema and history, or print
     /// the DDL that lets another engine read it.
     Tables(commands::tables::TablesArgs),
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
             Command::Compact(args) => commands::compact::compact(&args).await,
             Command::Query(args) => commands::query::query(&args).await,
             Command::Sql(args) => commands::query::shell::sql(&args).await,
+            Command::Serve(args) => commands::serve::serve(&args).await,
             Command::Tables(args) => commands::tables::tables(&args).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Bench(args) => commands::bench::bench(&args).await,

@@ -11,4 +11,5 @@ pub mod progress;
 pub mod query;
 pub mod run;
 pub mod scheduled;
+pub mod serve;
 pub mod tables;

@@ -33,6 +33,15 @@ pub async fn run(config_path: &Path, exit_on_eof: bool) -> Result<ExitCode> {
 /// Runs a checked pipeline until its inputs end or a signal comes.
 pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunReport> {
     let metrics = Arc::new(Metrics::new());
+    // Before the pipeline starts, so a port in use stops `levee run` at once.
+    let query_api = match pipeline.query_api.clone() {
+        Some(settings) => {
+            let server = crate::query_api::start(settings.into())?;
+            tracing::info!("query API on http://{}/v1/query", server.local_addr);
+            Some(server)
+        }
+        None => None,
+    };
     let compactor = pipeline.compaction.clone().and_then(|settings| {
         let targets = pipeline
             .outputs
@@ -53,6 +62,9 @@ pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunRe
     .await;
     if let Some(compactor) = compactor {
         compactor.stop().await;
+    }
+    if let Some(server) = query_api {
+        server.stop().await;
     }
     Ok(report?)
 }
@@ -131,7 +143,7 @@ fn print_report(report: &RunReport) {
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM; a second one exits at once.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     wait_for_signal().await;
     tokio::spawn(async {
         wait_for_signal().await;

@@ -188,8 +188,9 @@ async fn tables_of(targets: &[LakeTarget]) -> Vec<(Lake, TableRef)> {
 }
 
 /// Makes this thread yield the CPU to the collector's: on Linux, a
-/// thread's nice value is its own.
-fn lower_priority(nice: i32) {
+/// thread's nice value is its own (elsewhere a no-op). The compactor's and
+/// the query API's threads use it.
+pub(crate) fn lower_priority(nice: i32) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: plain system calls on this thread's own id.
@@ -199,7 +200,8 @@ fn lower_priority(nice: i32) {
         };
         if failed {
             tracing::warn!(
-                "cannot lower the compaction thread's priority: {}",
+                "cannot lower the priority of thread {:?}: {}",
+                std::thread::current().name().unwrap_or("?"),
                 std::io::Error::last_os_error()
             );
         }

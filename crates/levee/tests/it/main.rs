@@ -26,6 +26,7 @@ mod metrics_export;
 #[cfg(target_os = "linux")]
 mod outage;
 mod parquet_layout;
+mod query_api;
 mod query_cli;
 mod query_errors;
 mod query_oracle;

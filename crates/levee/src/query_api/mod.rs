@@ -1,0 +1,472 @@
+//! The HTTP query API: `POST /v1/query` answers SQL over a lake.
+//!
+//! Served inside `levee run` when the config has `[query_api]`, and by
+//! `levee serve` for a lake alone. It runs on threads of its own, at a lower
+//! priority than the collector's, with its own runtime: a query is CPU work
+//! that must never take the collector's workers. Every query runs under
+//! [`levee_query::QueryOptions`]' limits.
+//!
+//! A request's body is the SQL (`text/plain`, or no content type), or
+//! `{"sql": "..."}` (`application/json`). The answer is the document
+//! `levee query --format json` prints ([`levee_query::write_json_document`]);
+//! an error is
+//! `{"error": "..."}` with a status that says whose fault it is:
+//!
+//! | status | when |
+//! | --- | --- |
+//! | 400 | the SQL is wrong: syntax, an unknown table or column, a statement that is not a read |
+//! | 401 | a token is configured and the request does not carry it |
+//! | 408 | the query went over the time limit (`"limit": "time"`) |
+//! | 413 | the request's body is over 1 MiB |
+//! | 415 | a body that is neither text nor JSON |
+//! | 503 | the memory limit (`"limit": "memory"`) or the cap on queries at once (`"limit": "concurrency"`, with `Retry-After`) |
+//! | 500 | the lake could not be read |
+//!
+//! Tables created and hours written after the server started are seen:
+//! hours because every query lists its table's folders anew, tables because
+//! each request re-lists the lake's tables (a cheap listing of two folder
+//! levels) and opens a new session when they changed, or when the session is
+//! a minute old (so a table's columns, which compaction's catalog may widen,
+//! are never more than a minute stale).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use levee_lake::{Lake, TableRef, catalog};
+use levee_query::{LakeSession, Limit, QueryError, QueryLimits, QueryOptions};
+use tokio::sync::{Mutex, watch};
+
+/// The most SQL a request may carry: far more than any statement written
+/// by hand, and a bound on what a client can make the server buffer.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// How long a session serves before it is reopened (see the module's docs).
+const REOPEN_AFTER: Duration = Duration::from_secs(60);
+
+/// What the server needs, from `[query_api]` or `levee serve`'s flags.
+#[derive(Clone)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The lake's root.
+    pub lake: String,
+    /// The bearer token requests must carry, if any.
+    pub token: Option<String>,
+    /// The limits every query runs under; `target_partitions` is also the
+    /// number of the server's threads.
+    pub options: QueryOptions,
+}
+
+impl From<levee_pipeline::query_api::QueryApiSettings> for Settings {
+    fn from(s: levee_pipeline::query_api::QueryApiSettings) -> Self {
+        Settings {
+            listen: s.listen,
+            lake: s.lake,
+            token: s.token,
+            options: QueryOptions {
+                timeout: s.timeout,
+                memory_limit: s.memory_limit,
+                max_concurrent: s.max_concurrent,
+                target_partitions: s.threads,
+            },
+        }
+    }
+}
+
+/// The server, running on its own thread.
+pub struct Server {
+    stop: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+    /// The address it listens on (the port chosen, for `:0`).
+    pub local_addr: SocketAddr,
+}
+
+/// The nice value of the server's threads: below the collector, above
+/// nothing in particular (compaction's default is 10 too).
+const NICE: i32 = 10;
+
+/// Opens the lake, binds the address (so a port in use is an error now,
+/// not later) and starts serving on threads of its own.
+pub fn start(settings: Settings) -> anyhow::Result<Server> {
+    let lake = Lake::open(&settings.lake)
+        .map_err(|e| anyhow::anyhow!("query API: cannot open the lake: {e}"))?;
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|e| anyhow::anyhow!("query API: cannot listen on {}: {e}", settings.listen))?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let threads = settings.options.target_partitions.max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("levee-query")
+        .on_thread_start(|| crate::commands::scheduled::lower_priority(NICE))
+        .enable_all()
+        .build()?;
+    let api = Arc::new(Api {
+        lake,
+        limits: QueryLimits::new(settings.options),
+        token: settings.token,
+        current: Mutex::new(None),
+    });
+    let (stop, mut stopped) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("levee-api".into())
+        .spawn(move || {
+            crate::commands::scheduled::lower_priority(NICE);
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("query API: cannot listen: {e}");
+                        return;
+                    }
+                };
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, router(api))
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!("query API: {e}");
+                }
+            });
+            // Queries still running are abandoned, not waited for.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        })?;
+    Ok(Server {
+        stop,
+        thread,
+        local_addr,
+    })
+}
+
+impl Server {
+    /// Stops accepting, lets answers being written finish, and waits for
+    /// the thread.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// The state every request shares.
+struct Api {
+    lake: Lake,
+    /// One budget for every session the server opens.
+    limits: QueryLimits,
+    token: Option<String>,
+    current: Mutex<Option<Current>>,
+}
+
+/// The session requests use, and what it was opened over.
+struct Current {
+    tables: Vec<TableRef>,
+    opened: Instant,
+    session: Arc<LakeSession>,
+}
+
+impl Api {
+    /// The session to answer with: the current one, or a new one if the
+    /// lake's tables changed or it is [`REOPEN_AFTER`] old.
+    async fn session(&self) -> Result<Arc<LakeSession>, QueryError> {
+        let tables = catalog::list_tables(&self.lake).await?;
+        let mut current = self.current.lock().await;
+        if let Some(c) = current.as_ref()
+            && c.tables == tables
+            && c.opened.elapsed() < REOPEN_AFTER
+        {
+            return Ok(c.session.clone());
+        }
+        let session = Arc::new(LakeSession::open_with(&self.lake, self.limits.clone()).await?);
+        *current = Some(Current {
+            tables,
+            opened: Instant::now(),
+            session: session.clone(),
+        });
+        Ok(session)
+    }
+
+    /// Whether the request may query: no token configured, or it carries it.
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        else {
+            return false;
+        };
+        constant_time_eq(given, token.as_bytes())
+    }
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// does not tell a client how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/v1/query", post(query))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found: POST /v1/query".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+/// `{"sql": "..."}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    sql: String,
+}
+
+async fn query(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !api.authorized(&headers) {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "this API needs a token: send `Authorization: Bearer <token>`".into(),
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let sql = match sql_of(&headers, &body) {
+        Ok(sql) => sql,
+        Err(response) => return *response,
+    };
+    let session = match api.session().await {
+        Ok(s) => s,
+        Err(e) => return query_error(&e),
+    };
+    match session.sql(&sql).await {
+        Ok(result) => match document(&result) {
+            Ok(body) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            Err(e) => query_error(&e),
+        },
+        Err(e) => query_error(&e),
+    }
+}
+
+/// The answer as `levee query --format json` prints it.
+fn document(result: &levee_query::QueryResult) -> Result<Vec<u8>, QueryError> {
+    let mut body = Vec::new();
+    levee_query::write_json_document(&mut body, &result.schema, &result.batches, &result.stats)?;
+    Ok(body)
+}
+
+/// The statement a request carries, or the answer that says why there is
+/// none (boxed: a `Response` is large beside a `String`).
+fn sql_of(headers: &HeaderMap, body: &[u8]) -> Result<String, Box<Response>> {
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let refuse = |status, message| Box::new(error(status, message));
+    let sql = match kind.as_deref() {
+        Some("application/json") => serde_json::from_slice::<Request>(body)
+            .map(|r| r.sql)
+            .map_err(|e| {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not {{\"sql\": \"...\"}}: {e}"),
+                )
+            })?,
+        None | Some("text/plain" | "application/sql") => String::from_utf8(body.to_vec())
+            .map_err(|_| refuse(StatusCode::BAD_REQUEST, "the SQL is not UTF-8".into()))?,
+        Some(other) => {
+            return Err(refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "cannot read a body of type {other}: send the SQL as text/plain, or {{\"sql\": \"...\"}} as application/json"
+                ),
+            ));
+        }
+    };
+    if sql.trim().is_empty() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "no SQL in the request".into(),
+        ));
+    }
+    Ok(sql)
+}
+
+/// A query's failure, with the status that says whose fault it is.
+fn query_error(e: &QueryError) -> Response {
+    // No wildcard: a new kind of error must be given its status here.
+    let (status, limit) = match e {
+        QueryError::Syntax(_)
+        | QueryError::Plan(_)
+        | QueryError::Execution(_)
+        | QueryError::UnknownTable { .. }
+        | QueryError::UnknownColumn { .. } => (StatusCode::BAD_REQUEST, None),
+        QueryError::Limit { limit, .. } => match limit {
+            Limit::Time => (StatusCode::REQUEST_TIMEOUT, Some("time")),
+            Limit::Memory => (StatusCode::SERVICE_UNAVAILABLE, Some("memory")),
+            Limit::Concurrency => (StatusCode::SERVICE_UNAVAILABLE, Some("concurrency")),
+        },
+        QueryError::Lake(_)
+        | QueryError::Table { .. }
+        | QueryError::NoLake { .. }
+        | QueryError::Output { .. } => (StatusCode::INTERNAL_SERVER_ERROR, None),
+    };
+    let body = match limit {
+        Some(limit) => serde_json::json!({"error": e.to_string(), "limit": limit}),
+        None => serde_json::json!({"error": e.to_string()}),
+    };
+    let mut response = json(status, &body);
+    if limit == Some("concurrency") {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn api(token: Option<&str>) -> Api {
+        let dir = std::env::temp_dir();
+        Api {
+            lake: Lake::open(dir.to_str().unwrap()).unwrap(),
+            limits: QueryLimits::default(),
+            token: token.map(str::to_owned),
+            current: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn a_token_must_match_whole() {
+        let api = api(Some("s3cret"));
+        assert!(api.authorized(&headers(&[(header::AUTHORIZATION, "Bearer s3cret")])));
+        for wrong in [
+            "Bearer s3cre",
+            "Bearer s3crett",
+            "bearer s3cret",
+            "s3cret",
+            "Bearer ",
+            "Basic czNjcmV0",
+        ] {
+            assert!(
+                !api.authorized(&headers(&[(header::AUTHORIZATION, wrong)])),
+                "{wrong}"
+            );
+        }
+        assert!(!api.authorized(&HeaderMap::new()));
+        assert!(self::api(None).authorized(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_sql_comes_as_text_or_as_json() {
+        let text = sql_of(&HeaderMap::new(), b"select 1").ok().unwrap();
+        assert_eq!(text, "select 1");
+        let json = headers(&[(header::CONTENT_TYPE, "application/json; charset=utf-8")]);
+        assert_eq!(
+            sql_of(&json, br#"{"sql":"select 2"}"#).ok().unwrap(),
+            "select 2"
+        );
+        let status = |h: &HeaderMap, body: &[u8]| sql_of(h, body).err().unwrap().status();
+        assert_eq!(
+            status(&json, br#"{"query":"select 2"}"#),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(status(&json, b"select 2"), StatusCode::BAD_REQUEST);
+        assert_eq!(status(&json, br#"{"sql":"  "}"#), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(&HeaderMap::new(), b"\xff\xfe"),
+            StatusCode::BAD_REQUEST
+        );
+        let form = headers(&[(header::CONTENT_TYPE, "application/x-www-form-urlencoded")]);
+        assert_eq!(
+            status(&form, b"sql=select+1"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+
+    #[test]
+    fn each_limit_has_its_status() {
+        let limit = |limit| QueryError::Limit {
+            limit,
+            message: "x".into(),
+        };
+        assert_eq!(
+            query_error(&limit(Limit::Time)).status(),
+            StatusCode::REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            query_error(&limit(Limit::Memory)).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let busy = query_error(&limit(Limit::Concurrency));
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            query_error(&QueryError::Syntax("x".into())).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    /// A mistyped table or column is the client's mistake, not the server's.
+    #[test]
+    fn unknown_names_are_bad_requests() {
+        let table = QueryError::UnknownTable {
+            name: "eventlogs".into(),
+            nearest: Some("eventlog".into()),
+            tables: vec!["eventlog".into()],
+            lake_empty: None,
+        };
+        let column = QueryError::UnknownColumn {
+            name: "nope".into(),
+            nearest: None,
+            columns: vec!["dt".into()],
+        };
+        for e in [table, column] {
+            assert_eq!(query_error(&e).status(), StatusCode::BAD_REQUEST, "{e}");
+        }
+    }
+}
