@@ -3,19 +3,19 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use levee_query::QueryOptions;
 
+use super::query::SessionArgs;
 use crate::query_api::{self, Settings};
 use crate::stderr::say;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The lake's root folder.
-    #[arg(long, default_value = "./lake")]
-    pub lake: String,
+    /// The lake, and the limits every query runs under (as `levee query`'s).
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// The address to serve `POST /v1/query` on; this host only unless
     /// told otherwise.
     #[arg(long, default_value = "127.0.0.1:24232")]
@@ -24,59 +24,18 @@ pub struct ServeArgs {
     /// LEVEE_QUERY_TOKEN). Without either, no token is asked for.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub limits: LimitArgs,
+    /// How many queries may run at once; one more is answered 503. The
+    /// memory limit holds for all of them together.
+    #[arg(long, default_value_t = levee_query::DEFAULT_MAX_CONCURRENT)]
+    pub max_concurrent: usize,
     /// How many threads answer queries (also each query's partitions).
     #[arg(long, default_value_t = levee_query::DEFAULT_TARGET_PARTITIONS)]
     pub threads: usize,
 }
 
-/// The limits every query runs under, as flags (`levee query` has them too).
-#[derive(clap::Args, Clone, Debug)]
-pub struct LimitArgs {
-    /// The longest a query may run, such as `30s` or `5m`.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
-    pub timeout: Duration,
-    /// The most memory queries may hold at once, such as `512MiB` or `2GiB`.
-    #[arg(long, value_parser = parse_size, default_value = "512MiB")]
-    pub memory_limit: usize,
-    /// How many queries may run at once; one more is refused.
-    #[arg(long, default_value_t = levee_query::DEFAULT_MAX_CONCURRENT)]
-    pub max_concurrent: usize,
-}
-
-impl LimitArgs {
-    /// The options, with `threads` partitions per query.
-    pub fn options(&self, threads: usize) -> QueryOptions {
-        QueryOptions {
-            timeout: self.timeout,
-            memory_limit: self.memory_limit,
-            max_concurrent: self.max_concurrent,
-            target_partitions: threads,
-        }
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d =
-        humantime::parse_duration(text.trim()).map_err(|e| format!("{e}; write e.g. 30s or 5m"))?;
-    if d.is_zero() {
-        return Err("must be more than 0".into());
-    }
-    Ok(d)
-}
-
-fn parse_size(text: &str) -> Result<usize, String> {
-    let n = levee_io::units::parse_size(text).map_err(|e| format!("{e}; write e.g. 512MiB"))?;
-    if n < 1024 * 1024 {
-        return Err("must be at least 1MiB: no query runs in less".into());
-    }
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
-}
-
 pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     // A mistyped --lake is said, not made into a new empty lake.
-    if let Err(e) = levee_query::open_lake(&args.lake) {
+    if let Err(e) = levee_query::open_lake(&args.session.lake) {
         say!("levee: {e}");
         return Ok(ExitCode::from(2));
     }
@@ -98,14 +57,18 @@ pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let threads = args.threads.max(1);
     let server = query_api::start(Settings {
         listen: args.listen,
-        lake: args.lake.clone(),
+        lake: args.session.lake.clone(),
         token,
-        options: args.limits.options(threads),
+        options: QueryOptions {
+            max_concurrent: args.max_concurrent.max(1),
+            target_partitions: threads,
+            ..args.session.options()
+        },
     })?;
     // Said on stderr, so a script that asked for port 0 learns the port.
     say!(
         "levee: serving SQL over {} on http://{}/v1/query",
-        args.lake,
+        args.session.lake,
         server.local_addr
     );
     super::run::shutdown_signal().await;

@@ -291,3 +291,64 @@ fn the_shell_goes_on_after_an_error_and_exits_2() {
     assert!(err.contains("error: ") && err.contains("nope"), "{err}");
     assert!(err.contains("on line 2"), "{err}");
 }
+
+/// `--timeout` and `--memory-limit` reach `levee query` and `levee sql`: a
+/// tiny one stops the query with a message that names the limit and the
+/// flag that raises it.
+#[test]
+fn a_query_over_a_tiny_limit_fails_naming_the_limit() {
+    let cross = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"{DB}\".eventlog t{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Six rows, twelve times over: two billion rows to count.
+    let slow = format!("select count(*) from {}", cross(12));
+    // 46,656 rows of about 60 bytes: more than 1 MiB to hold.
+    let domains = (0..6)
+        .map(|i| format!("t{i}.routing_domain"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let big = format!("select {domains} as s from {}", cross(6));
+
+    let out = query(&["--timeout", "1s", &slow]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("query failed: time limit: stopped after 1s"),
+        "{said}"
+    );
+    assert!(said.contains("--timeout"), "{said}");
+
+    let out = query(&["--memory-limit", "1MiB", &big]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("query failed: memory limit: "), "{said}");
+    assert!(
+        said.contains("1.0 MiB") && said.contains("--memory-limit"),
+        "{said}"
+    );
+
+    // Without the tiny limit, the same rows are answered.
+    let out = query(&["--format", "csv", &big]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1 + 46_656);
+
+    let out = with_stdin(
+        &["sql", "--timeout", "1s", "--memory-limit", "1MiB"],
+        &format!("{slow};\n{big};\nselect 1 as one;\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.contains("error: time limit: stopped after 1s"),
+        "{said}"
+    );
+    assert!(said.contains("error: memory limit: "), "{said}");
+    assert!(stdout(&out).contains("one"), "{}", stdout(&out));
+
+    let out = query(&["--timeout", "0s", "select 1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+}

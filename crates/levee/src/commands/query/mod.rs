@@ -12,27 +12,80 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
-use levee_query::LakeSession;
 use levee_query::script::{self, Statement};
+use levee_query::{LakeSession, Limit, QueryError, QueryOptions};
 
 pub use print::Format;
 
-/// How a session over the lake is opened; shared by `levee query` and
-/// `levee sql`, so a flag added here (a limit) reaches both.
+/// How a session over the lake is opened; shared by `levee query`,
+/// `levee sql` and `levee serve`, so a flag added here reaches all three.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SessionArgs {
     /// The lake's root folder.
     #[arg(long, default_value = "./lake")]
     pub lake: String,
+    /// The longest a query may run, such as `30s` or `5m`; a query that
+    /// takes longer is stopped and fails with `time limit: ...`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// The most memory queries may hold at once (hash tables, sorts, the
+    /// answer's rows), such as `512MiB` or `2GiB`; a query that needs more
+    /// fails with `memory limit: ...`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512MiB")]
+    pub memory_limit: usize,
 }
 
 impl SessionArgs {
+    /// The limits queries run under; the rest as [`QueryOptions::default`].
+    pub fn options(&self) -> QueryOptions {
+        QueryOptions {
+            timeout: self.timeout,
+            memory_limit: self.memory_limit,
+            ..QueryOptions::default()
+        }
+    }
+
     /// Opens the lake (a folder that holds none is an error, not a new
     /// empty lake) and registers its tables.
     pub async fn open(&self) -> Result<LakeSession> {
         let lake = levee_query::open_lake(&self.lake)?;
-        Ok(LakeSession::open(&lake).await?)
+        Ok(LakeSession::open_with(&lake, self.options()).await?)
+    }
+}
+
+/// A duration flag: `30s`, `5m`, `1h 30m`; never 0.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d =
+        humantime::parse_duration(text.trim()).map_err(|e| format!("{e}; write e.g. 30s or 5m"))?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+/// A memory flag: `512MiB`, `2GiB`; at least 1 MiB.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let n = levee_io::units::parse_size(text).map_err(|e| format!("{e}; write e.g. 512MiB"))?;
+    if n < 1024 * 1024 {
+        return Err("must be at least 1MiB: no query runs in less".into());
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// After a limit's error, the flag that raises it.
+pub fn limit_hint(e: &QueryError) -> &'static str {
+    match e {
+        QueryError::Limit {
+            limit: Limit::Time, ..
+        } => " (--timeout raises it)",
+        QueryError::Limit {
+            limit: Limit::Memory,
+            ..
+        } => " (--memory-limit raises it)",
+        _ => "",
     }
 }
 
@@ -89,7 +142,11 @@ pub async fn query(args: &QueryArgs) -> Result<ExitCode> {
             Ok(r) => r,
             Err(e) => {
                 out.finish()?;
-                crate::stderr::say!("levee: query failed: {}{e}", where_(statement, several));
+                crate::stderr::say!(
+                    "levee: query failed: {}{e}{}",
+                    where_(statement, several),
+                    limit_hint(&e)
+                );
                 return Ok(ExitCode::from(2));
             }
         };
@@ -140,5 +197,36 @@ fn sql_text(args: &QueryArgs) -> Result<String> {
             "no SQL: give a statement, -f FILE, or SQL on standard input \
              (`levee sql` opens an interactive shell)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags' defaults, written as text for `--help`, are the library's.
+    #[test]
+    fn the_limit_flags_default_to_the_library_defaults() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            session: SessionArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(["levee"]).unwrap();
+        assert_eq!(cli.session.timeout, levee_query::DEFAULT_TIMEOUT);
+        assert_eq!(cli.session.memory_limit, levee_query::DEFAULT_MEMORY_LIMIT);
+        assert_eq!(cli.session.options(), QueryOptions::default());
+    }
+
+    #[test]
+    fn limit_flags_refuse_nonsense() {
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        for bad in ["0s", "", "soon", "-1s", "30"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for bad in ["0", "1KiB", "lots", "-5MiB", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

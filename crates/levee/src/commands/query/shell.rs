@@ -151,7 +151,7 @@ async fn run(session: &LakeSession, text: &str, first_line: u64, interactive: bo
                     Ok(out.flush()?)
                 })
             }
-            Some(Err(e)) => Err(e.into()),
+            Some(Err(e)) => Err(anyhow::anyhow!("{e}{}", super::limit_hint(&e))),
             None => Err(anyhow::anyhow!("cancelled")),
         };
         if let Err(e) = shown {
