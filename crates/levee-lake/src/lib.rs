@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod aws_profile;
 pub mod declared;
 mod error;
 pub mod layout;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -12,6 +12,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMul
 use serde::Deserialize;
 
 use crate::LakeError;
+use crate::aws_profile::{self, AwsEnv, ProfileError};
 use crate::layout::{ChunkCompression, Partition, TableRef};
 
 /// One chunk of a table, as listed in the store: a JSON chunk, or a
@@ -31,8 +32,10 @@ pub struct Chunk {
 /// R2, s3s): the `s3` table of a lake output. Every field is optional;
 /// one left unset comes from the usual AWS environment variable
 /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`), and
-/// without keys there either, from the instance's or container's role.
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`), else
+/// from the AWS profile (`~/.aws/credentials` and `~/.aws/config`, see
+/// `profile`), and without keys anywhere, from the instance's or
+/// container's role. The order is the AWS CLI's.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Options {
@@ -66,6 +69,15 @@ pub struct S3Options {
     /// `AWS_ALLOW_HTTP=true`.
     #[serde(default)]
     pub allow_http: Option<bool>,
+    /// The AWS profile to read from the shared files
+    /// (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`, and
+    /// `AWS_CONFIG_FILE`, else `~/.aws/config`): its `aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_session_token`, `region`,
+    /// `endpoint_url` and `s3 =` / `addressing_style`. Default:
+    /// `AWS_PROFILE`, else `default`. Named here, as the AWS CLI's
+    /// `--profile`, its keys win over the `AWS_*` variables'.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 // By hand, so that a logged config never shows the secret.
@@ -80,6 +92,7 @@ impl std::fmt::Debug for S3Options {
             .field("secret_access_key", &hidden(&self.secret_access_key))
             .field("session_token", &hidden(&self.session_token))
             .field("allow_http", &self.allow_http)
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -151,7 +164,11 @@ impl Lake {
                 })
             }
             LakeLocation::S3 { bucket, prefix } => {
-                let store = s3_store(&bucket, s3).map_err(|e| err(e.to_string()))?;
+                let env = AwsEnv::from_process();
+                let store = s3_builder(&bucket, s3, &env)
+                    .map_err(|e| err(e.to_string()))?
+                    .build()
+                    .map_err(|e| err(e.to_string()))?;
                 let root = if prefix.is_empty() {
                     format!("s3://{bucket}/")
                 } else {
@@ -218,6 +235,17 @@ impl Lake {
             if !ok {
                 return Err(err(
                     "the s3 endpoint must be an http:// or https:// URL with a host",
+                ));
+            }
+        }
+        if let Some(profile) = &s3.profile {
+            let ok = !profile.is_empty()
+                && profile
+                    .chars()
+                    .all(|c| !c.is_whitespace() && !c.is_control() && !"[]#;=".contains(c));
+            if !ok {
+                return Err(err(
+                    "an s3 profile is a name without spaces or any of `[]#;=`",
                 ));
             }
         }
@@ -297,38 +325,56 @@ fn valid_bucket(name: &str) -> bool {
         && !name.ends_with(['.', '-'])
 }
 
-/// The bucket's store: the environment's settings, then `s3`'s over them.
-fn s3_store(bucket: &str, s3: &S3Options) -> Result<AmazonS3, object_store::Error> {
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Some(endpoint) = &s3.endpoint {
-        builder = builder.with_endpoint(endpoint);
-        if endpoint.starts_with("http://") && s3.allow_http.is_none() {
-            builder = builder.with_allow_http(true);
+/// The bucket's store's builder: `s3`'s settings, over the environment's,
+/// over the profile's (see [`aws_profile::resolve`]).
+fn s3_builder(bucket: &str, s3: &S3Options, env: &AwsEnv) -> Result<AmazonS3Builder, ProfileError> {
+    let resolved = aws_profile::resolve(s3, env)?;
+    let over = &resolved.over_env;
+    // As `AmazonS3Builder::from_env`, but leaving out what was decided
+    // elsewhere: the keys, when they come from `s3` or the profile, and
+    // the S3-only endpoint variable (which object_store puts above any
+    // endpoint) when `s3` or the profile gives the endpoint.
+    let mut builder = AmazonS3Builder::new();
+    for (name, value) in env.aws_vars() {
+        let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() else {
+            continue;
+        };
+        let skip = match key {
+            AmazonS3ConfigKey::AccessKeyId
+            | AmazonS3ConfigKey::SecretAccessKey
+            | AmazonS3ConfigKey::Token => !resolved.env_keys,
+            AmazonS3ConfigKey::S3Endpoint => over.endpoint.is_some(),
+            _ => false,
+        };
+        if !skip {
+            builder = builder.with_config(key, value);
         }
     }
-    if let Some(region) = &s3.region {
+    builder = builder.with_bucket_name(bucket);
+    if let Some(endpoint) = &over.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(region) = &over.region {
         builder = builder.with_region(region);
     }
-    if let Some(path_style) = s3.path_style {
+    if let Some(path_style) = over.path_style {
         builder = builder.with_virtual_hosted_style_request(!path_style);
     }
-    if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
+    if let (Some(id), Some(secret)) = (&over.access_key_id, &over.secret_access_key) {
         builder = builder
             .with_access_key_id(id)
             .with_secret_access_key(secret);
     }
-    if let Some(token) = &s3.session_token {
+    if let Some(token) = &over.session_token {
         builder = builder.with_token(token);
     }
-    if let Some(allow) = s3.allow_http {
+    if let Some(allow) = over.allow_http {
         builder = builder.with_allow_http(allow);
     }
     // Manifests and leases are created with `If-None-Match: *`, which AWS
     // S3 and MinIO honour; object_store's default says so, but an
     // `AWS_CONDITIONAL_PUT=disabled` would make every lock fail.
-    builder
-        .with_conditional_put(S3ConditionalPut::ETagMatch)
-        .build()
+    Ok(builder.with_conditional_put(S3ConditionalPut::ETagMatch))
 }
 
 impl Lake {
@@ -588,5 +634,93 @@ mod tests {
         assert!(!lake.is_local());
         let lake = Lake::open_with("s3://logs", &opts).unwrap();
         assert_eq!(lake.url.as_str(), "s3://logs/");
+    }
+
+    /// The builder gets each setting from the right place: the profile's
+    /// keys never pair with the environment's token, `s3`'s endpoint beats
+    /// the S3-only endpoint variable, the environment's keys stay when
+    /// nothing overrides them.
+    #[test]
+    fn the_store_takes_each_setting_from_config_then_environment_then_profile() {
+        use object_store::ClientConfigKey;
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/credentials"),
+            "[work]\naws_access_key_id = work-id\naws_secret_access_key = work-secret\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[profile work]\nregion = us-west-2\nendpoint_url = http://127.0.0.1:9000\n",
+        )
+        .unwrap();
+        let home = home.path().to_str().unwrap();
+        let get = |b: &AmazonS3Builder, k: AmazonS3ConfigKey| b.get_config_value(&k);
+
+        let env = AwsEnv::from_pairs([
+            ("HOME", home),
+            ("AWS_ACCESS_KEY_ID", "env-id"),
+            ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+            ("AWS_SESSION_TOKEN", "env-token"),
+            ("AWS_ENDPOINT_URL_S3", "https://env.example.com"),
+        ]);
+        let s3 = S3Options {
+            profile: Some("work".into()),
+            ..S3Options::default()
+        };
+        let b = s3_builder("logs", &s3, &env).unwrap();
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::AccessKeyId).as_deref(),
+            Some("work-id")
+        );
+        assert_eq!(get(&b, AmazonS3ConfigKey::Token), None);
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::Region).as_deref(),
+            Some("us-west-2")
+        );
+        // The environment's endpoint wins over the profile's.
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::S3Endpoint).as_deref(),
+            Some("https://env.example.com")
+        );
+        assert_eq!(get(&b, AmazonS3ConfigKey::Endpoint), None);
+
+        let s3 = S3Options {
+            endpoint: Some("http://127.0.0.1:7000".into()),
+            ..s3
+        };
+        let b = s3_builder("logs", &s3, &env).unwrap();
+        assert_eq!(get(&b, AmazonS3ConfigKey::S3Endpoint), None);
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::Endpoint).as_deref(),
+            Some("http://127.0.0.1:7000")
+        );
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp)).as_deref(),
+            Some("true")
+        );
+
+        let b = s3_builder("logs", &S3Options::default(), &env).unwrap();
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::AccessKeyId).as_deref(),
+            Some("env-id")
+        );
+        assert_eq!(
+            get(&b, AmazonS3ConfigKey::Token).as_deref(),
+            Some("env-token")
+        );
+    }
+
+    #[test]
+    fn a_profile_name_is_checked() {
+        for bad in ["", "two words", "a]b", "x=y", "tab\t"] {
+            let opts = S3Options {
+                profile: Some(bad.into()),
+                ..S3Options::default()
+            };
+            let err = Lake::locate("s3://logs", &opts).unwrap_err().to_string();
+            assert!(err.contains("profile"), "{bad:?}: {err}");
+        }
     }
 }

@@ -112,9 +112,11 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The environment a `levee` needs to reach the server.
+    /// The environment a `levee` needs to reach the server (and no AWS
+    /// profile of the machine's).
     fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
-        cmd.env("AWS_ENDPOINT_URL", self.endpoint())
+        no_aws_env(cmd)
+            .env("AWS_ENDPOINT_URL", self.endpoint())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -125,6 +127,20 @@ impl S3Server {
     fn lake_dir(&self, prefix: &str) -> PathBuf {
         self.root.join(BUCKET).join(prefix)
     }
+}
+
+/// `cmd` without the test's own `AWS_*` variables, and with shared files
+/// that are not there, so a profile on the machine running the tests
+/// plays no part.
+fn no_aws_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    let none = std::env::temp_dir().join("levee-no-aws-profile");
+    cmd.env("AWS_CONFIG_FILE", none.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", none.join("credentials"))
 }
 
 impl Drop for S3Server {
@@ -451,5 +467,104 @@ fn three_writers_and_two_compactors_on_s3_count_every_record_once() {
         (1..=3)
             .map(|w| format!("w{w},{EVENTS}"))
             .collect::<Vec<_>>()
+    );
+}
+
+/// `cmd` with `home` as its home, where `~/.aws` is read, and nothing else
+/// from the AWS environment.
+fn in_home<'a>(home: &Path, cmd: &'a mut Command) -> &'a mut Command {
+    no_aws_env(cmd)
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env("HOME", home)
+}
+
+/// Keys, region and endpoint only in AWS profiles: `levee run` names its
+/// profile in the output's `s3` (and so wins over wrong keys in the
+/// environment, as the AWS CLI's `--profile` does), `levee compact` and
+/// `levee query` take it from `AWS_PROFILE` in `~/.aws`, and from files
+/// elsewhere; a broken profile file stops a command with its file and line.
+#[test]
+fn a_lake_on_s3_is_reached_with_keys_only_in_an_aws_profile() {
+    let Some(binary) = s3s_fs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = S3Server::start(binary, &dir.join("s3"));
+    let url = format!("s3://{BUCKET}/profiled");
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    let credentials = home.join(".aws/credentials");
+    let config_file = home.join(".aws/config");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [levee]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile levee]\nregion = us-east-1\nendpoint_url = {}\ns3 =\n  addressing_style = path\n",
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let events = generate(dir, "events.ndjson", 500, 7);
+    let cfg = config(
+        dir,
+        &tail_of(&events),
+        &url,
+        "w1",
+        "s3 = { profile = \"levee\" }",
+    );
+    ok(in_home(
+        &home,
+        levee().args(["run", "--exit-on-eof", "-c"]).arg(&cfg),
+    )
+    .env("AWS_ACCESS_KEY_ID", "wrong-env-key")
+    .env("AWS_SECRET_ACCESS_KEY", "wrong-env-secret"));
+
+    ok(in_home(&home, levee().args(["compact", "--lake", &url])).env("AWS_PROFILE", "levee"));
+    let sql = format!("select count(*) from {DB}.eventlog_parquet");
+    let out = ok(in_home(
+        &home,
+        levee().args(["query", "--format", "csv", "--lake", &url, &sql]),
+    )
+    .env("AWS_PROFILE", "levee"));
+    assert_eq!(stdout(&out).lines().nth(1), Some("500"));
+
+    // The files elsewhere, named by their variables; no home at all.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::rename(&credentials, elsewhere.join("creds")).unwrap();
+    std::fs::rename(&config_file, elsewhere.join("conf")).unwrap();
+    let out = ok(
+        no_aws_env(levee().args(["query", "--format", "csv", "--lake", &url, &sql]))
+            .env("AWS_SHARED_CREDENTIALS_FILE", elsewhere.join("creds"))
+            .env("AWS_CONFIG_FILE", elsewhere.join("conf"))
+            .env("AWS_PROFILE", "levee")
+            .env_remove("HOME"),
+    );
+    assert_eq!(stdout(&out).lines().nth(1), Some("500"));
+
+    // A broken file: refused, naming it and the line.
+    std::fs::write(
+        elsewhere.join("conf"),
+        "[profile levee]\nregion us-east-1\n",
+    )
+    .unwrap();
+    let out = no_aws_env(levee().args(["query", "--lake", &url, &sql]))
+        .env("AWS_SHARED_CREDENTIALS_FILE", elsewhere.join("creds"))
+        .env("AWS_CONFIG_FILE", elsewhere.join("conf"))
+        .env("AWS_PROFILE", "levee")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("conf, line 2: neither a [section] nor `key = value`"),
+        "{stderr}"
     );
 }
