@@ -5,6 +5,7 @@
 //! tailed. Sources stop when the shutdown signal turns true, or at end of
 //! input when `exit_on_eof` is set, and send what they hold before returning.
 
+mod accept;
 pub mod forward;
 pub mod generate;
 pub mod http;

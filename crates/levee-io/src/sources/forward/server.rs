@@ -7,24 +7,21 @@ use std::time::Duration;
 use bytes::BytesMut;
 use levee_event::{Batch, Event, Ledger, Sent, Tag, Text};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::Forward;
 use super::decode::{self, Frame, FrameError, Scanner};
 use crate::SourceError;
 use crate::forward::handshake;
+use crate::sources::accept::Acceptor;
 use crate::sources::lines::BATCH_EVENTS;
 use crate::sources::{SourceContext, SourceMetrics};
 
 /// How often a connection with chunks waiting for their acks looks at
 /// its ledger: an ack goes out within this of its events being stored.
 const ACK_POLL: Duration = Duration::from_millis(5);
-
-/// How often a source at `max_connections` says so in the log, at most.
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Bytes asked of the socket per read.
 const READ_BYTES: usize = 64 * 1024;
@@ -52,7 +49,7 @@ struct Shared {
     name: String,
 }
 
-pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), SourceError> {
+pub(crate) async fn run(config: Forward, ctx: SourceContext) -> Result<(), SourceError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| SourceError::Listen {
@@ -64,56 +61,22 @@ pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), S
         error,
     })?;
     tracing::info!(source = %ctx.name, listen = %local, "forward source listening");
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared {
         config,
         out: ctx.out.clone(),
         metrics: ctx.metrics.clone(),
         name: ctx.name.clone(),
     });
-    let mut connections = JoinSet::new();
-    let mut last_refusal_log: Option<Instant> = None;
-    let mut refused_since_log = 0u64;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = ctx.shutdown.changed() => break,
-            // Reap finished connections so the set stays small.
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors, or a connection reset before accept:
-                // the listener itself is fine.
-                tracing::warn!(source = %ctx.name, error = %e, "forward: accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            ctx.metrics.connection_errors.inc("too_many_connections");
-            // A flood of connections must not become a flood of log lines:
-            // said once per REFUSAL_LOG_EVERY, the metric counts each.
-            refused_since_log += 1;
-            if last_refusal_log.is_none_or(|at: Instant| at.elapsed() >= REFUSAL_LOG_EVERY) {
-                tracing::warn!(
-                    source = %ctx.name,
-                    %peer,
-                    refused = refused_since_log,
-                    "forward: max_connections reached, closing new connections"
-                );
-                last_refusal_log = Some(Instant::now());
-                refused_since_log = 0;
-            }
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    let acceptor = Acceptor {
+        name: &ctx.name,
+        kind: "forward",
+        max_connections: shared.config.max_connections,
+        metrics: &ctx.metrics,
+    };
+    let serve = |stream: TcpStream, peer| {
         let shared = shared.clone();
         let shutdown = ctx.shutdown.clone();
-        connections.spawn(async move {
-            shared.metrics.connections.inc();
+        async move {
             let result = match shared.config.tls.clone() {
                 None => serve(stream, &shared, shutdown).await,
                 Some(tls) => {
@@ -121,18 +84,20 @@ pub(crate) async fn run(config: Forward, mut ctx: SourceContext) -> Result<(), S
                     match tokio::time::timeout(shared.config.frame_timeout, accept).await {
                         Ok(Ok(stream)) => serve(stream, &shared, shutdown).await,
                         Ok(Err(e)) => Err(Closed::Error("tls", e.to_string())),
-                        Err(_) => Err(Closed::Error("tls", "no TLS handshake within frame_timeout".into())),
+                        Err(_) => Err(Closed::Error(
+                            "tls",
+                            "no TLS handshake within frame_timeout".into(),
+                        )),
                     }
                 }
             };
-            shared.metrics.connections.dec();
             if let Err(Closed::Error(reason, message)) = result {
                 shared.metrics.connection_errors.inc(reason);
                 tracing::warn!(source = %shared.name, %peer, reason, "forward: closing connection: {message}");
             }
-            drop(slot);
-        });
-    }
+        }
+    };
+    let mut connections = acceptor.run(&listener, ctx.shutdown.clone(), serve).await;
     // Shutdown: stop reading; what was sent downstream is the pipeline's
     // to drain. A chunk not yet acked is sent again by its client.
     connections.shutdown().await;

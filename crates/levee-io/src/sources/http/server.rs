@@ -15,22 +15,19 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use levee_event::{Event, Ledger, Record, Sent, Tag, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::Http;
 use super::body::{self, BodyError, Encoding};
 use crate::SourceError;
+use crate::sources::accept::Acceptor;
 use crate::sources::lines::{BATCH_EVENTS, now_nanos};
 use crate::sources::{SourceContext, SourceMetrics};
 
 /// How often a request whose events were sent looks at its ledger: the
 /// answer goes out within this of its events being stored.
 const ACK_POLL: Duration = Duration::from_millis(5);
-
-/// How often a source at `max_connections` says so in the log, at most.
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The most bytes of a request line and headers (hyper's read buffer): a
 /// client's headers are a few hundred bytes; more is answered 431.
@@ -79,53 +76,19 @@ pub(crate) async fn run(config: Http, ctx: SourceContext) -> Result<(), SourceEr
 /// Accepts connections until shutdown, then lets the requests in flight
 /// finish (each is bounded by its timeouts).
 pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
-    let mut shutdown = shared.shutdown.clone();
-    let mut connections = JoinSet::new();
-    let mut last_refusal_log: Option<Instant> = None;
-    let mut refused_since_log = 0u64;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => break,
-            // Reap finished connections so the set stays small.
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors, or a connection reset before accept:
-                // the listener itself is fine.
-                tracing::warn!(source = %shared.name, error = %e, "http: accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            shared.metrics.connection_errors.inc("too_many_connections");
-            refused_since_log += 1;
-            if last_refusal_log.is_none_or(|at: Instant| at.elapsed() >= REFUSAL_LOG_EVERY) {
-                tracing::warn!(
-                    source = %shared.name,
-                    %peer,
-                    refused = refused_since_log,
-                    "http: max_connections reached, closing new connections"
-                );
-                last_refusal_log = Some(Instant::now());
-                refused_since_log = 0;
-            }
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    let acceptor = Acceptor {
+        name: &shared.name,
+        kind: "http",
+        max_connections: shared.config.max_connections,
+        metrics: &shared.metrics,
+    };
+    let serve = |stream, _peer| {
         let shared = shared.clone();
-        connections.spawn(async move {
-            shared.metrics.connections.inc();
-            connection(stream, &shared).await;
-            shared.metrics.connections.dec();
-            drop(slot);
-        });
-    }
+        async move { connection(stream, &shared).await }
+    };
+    let mut connections = acceptor
+        .run(&listener, shared.shutdown.clone(), serve)
+        .await;
     // Each connection closes once its request in flight is answered; that
     // takes at most the body and ack timeouts.
     let config = &shared.config;
