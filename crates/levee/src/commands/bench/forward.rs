@@ -62,6 +62,10 @@ pub struct ForwardBenchArgs {
     /// on the same bytes, alternating with this build.
     #[arg(long, value_name = "FLUENT_BIT")]
     pub fluent_bit: Option<PathBuf>,
+    /// Keep the encoded messages (`messages.msgpack` in `--dir`), say to
+    /// send them again by hand to a levee under a profiler.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// The tag every message carries.
@@ -141,8 +145,10 @@ pub async fn bench(args: &ForwardBenchArgs) -> Result<ExitCode> {
         }
     }
     drop(contenders);
-    // A gigabyte at the default size: made again in seconds.
-    std::fs::remove_file(&encoded.path)?;
+    if !args.keep {
+        // A gigabyte at the default size: made again in seconds.
+        std::fs::remove_file(&encoded.path)?;
+    }
 
     print_table(
         std::iter::once(&this_stage)
