@@ -86,8 +86,33 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next item, moving past it; on an error the position stays.
+    #[inline]
     pub fn item(&mut self) -> Result<Item<'a>, ReadError> {
         let rest = &self.buf[self.pos.min(self.buf.len())..];
+        // Strings and small integers, most of what a record holds, here,
+        // where the caller's match on the item can see them; the rest out
+        // of line.
+        match rest {
+            [marker @ 0xa0..=0xbf, tail @ ..] => {
+                let n = usize::from(marker & 0x1f);
+                if let Some(s) = tail.get(..n) {
+                    self.pos += 1 + n;
+                    return Ok(Item::Str(s));
+                }
+            }
+            [0xd9, n, tail @ ..] => {
+                let n = usize::from(*n);
+                if let Some(s) = tail.get(..n) {
+                    self.pos += 2 + n;
+                    return Ok(Item::Str(s));
+                }
+            }
+            [marker @ 0x00..=0x7f, ..] => {
+                self.pos += 1;
+                return Ok(Item::Int(i64::from(*marker)));
+            }
+            _ => {}
+        }
         let (item, len) = item(rest)?;
         self.pos += len;
         Ok(item)

@@ -414,12 +414,14 @@ impl<'a> Events<'a> {
                 pos: at,
                 left: Some(1),
                 bare: true,
+                names: KnownNames::default(),
             },
             Body::Array(bytes, at, n) => Entries {
                 data: Cow::Borrowed(bytes),
                 pos: at,
                 left: Some(n),
                 bare: false,
+                names: KnownNames::default(),
             },
             Body::Packed(bytes) => {
                 let data = if self.mode == Mode::CompressedPackedForward {
@@ -432,6 +434,7 @@ impl<'a> Events<'a> {
                     pos: 0,
                     left: None,
                     bare: false,
+                    names: KnownNames::default(),
                 }
             }
         })
@@ -461,7 +464,23 @@ pub struct Entries<'a> {
     left: Option<u64>,
     /// Message mode: time and record are the frame's own elements.
     bare: bool,
+    names: KnownNames,
 }
+
+/// The field names of the last record read, when they were distinct.
+///
+/// Every record of one log has the same names in the same order, so the
+/// next record's name at each place is most often the one already made:
+/// it is then cloned (a copy of at most 24 bytes) rather than checked as
+/// UTF-8 and built again, and appended without looking for an earlier
+/// field of that name, since the known names are distinct. A name that
+/// differs ends that for the rest of its record, which is then read as
+/// any other, and becomes the known names for the next.
+#[derive(Debug, Default)]
+struct KnownNames(Vec<Text>);
+
+/// Most names kept: a record wider than this is read as any other.
+const MAX_KNOWN_NAMES: usize = 64;
 
 impl Entries<'_> {
     /// The next event's time (nanoseconds since the epoch) and record.
@@ -473,7 +492,7 @@ impl Entries<'_> {
             None => {}
         }
         let mut r = Reader::at(&self.data, self.pos);
-        let entry = entry(&mut r, self.bare);
+        let entry = entry(&mut r, self.bare, &mut self.names);
         match entry {
             Ok(_) => self.pos = r.pos(),
             // Nothing after a bad entry is read.
@@ -496,7 +515,11 @@ impl Iterator for Entries<'_> {
     }
 }
 
-fn entry(r: &mut Reader<'_>, bare: bool) -> Result<(i64, Record), FrameError> {
+fn entry(
+    r: &mut Reader<'_>,
+    bare: bool,
+    names: &mut KnownNames,
+) -> Result<(i64, Record), FrameError> {
     if !bare {
         let at = r.pos();
         if item(r)? != Item::Array(2) {
@@ -506,7 +529,7 @@ fn entry(r: &mut Reader<'_>, bare: bool) -> Result<(i64, Record), FrameError> {
     let time = time(r)?;
     let at = r.pos();
     match item(r)? {
-        Item::Map(n) => Ok((time, record(r, n, 1)?)),
+        Item::Map(n) => Ok((time, top_record(r, n, names)?)),
         _ => Err(invalid(at, "a record is a map")),
     }
 }
@@ -538,6 +561,48 @@ fn time(r: &mut Reader<'_>) -> Result<i64, FrameError> {
         _ => return Err(invalid(at, "a time is an integer, a float or EventTime")),
     };
     nanos.ok_or(invalid(at, "a time out of range"))
+}
+
+/// An entry's record, its names taken from `known` where they are the
+/// same (see [`KnownNames`]).
+fn top_record(r: &mut Reader<'_>, n: u32, known: &mut KnownNames) -> Result<Record, FrameError> {
+    // Each pair takes two bytes at least: a lying count can't reserve more.
+    let room = (r.remaining() / 2).min(n as usize);
+    let mut record = Record::with_capacity(room);
+    // True while every name so far was the known one at its place.
+    let mut same = true;
+    for place in 0..n as usize {
+        let at = r.pos();
+        let key = match item(r)? {
+            Item::Str(k) | Item::Bin(k) => k,
+            Item::Int(i) => {
+                same = false;
+                let value = value(r, 1)?;
+                record.insert(Text::from(itoa::Buffer::new().format(i)), value);
+                continue;
+            }
+            _ => return Err(invalid(at, "a record's key is a string")),
+        };
+        if same && let Some(name) = known.0.get(place).filter(|name| name.as_bytes() == key) {
+            let name = name.clone();
+            let value = value(r, 1)?;
+            // Distinct from the names before it: they are the known ones.
+            record.insert_new(name, value);
+            continue;
+        }
+        same = false;
+        let value = value(r, 1)?;
+        record.insert(text(key), value);
+    }
+    let whole = record.len() == n as usize && known.0.len() == record.len();
+    if !(same && whole) {
+        known.0.clear();
+        // Names that repeat within the record can't be taken as distinct.
+        if record.len() == n as usize && record.len() <= MAX_KNOWN_NAMES {
+            known.0.extend(record.keys().cloned());
+        }
+    }
+    Ok(record)
 }
 
 fn record(r: &mut Reader<'_>, n: u32, depth: usize) -> Result<Record, FrameError> {
@@ -593,6 +658,7 @@ fn value(r: &mut Reader<'_>, depth: usize) -> Result<Value, FrameError> {
 
 /// UTF-8 text; bytes that are not UTF-8 become U+FFFD, as elsewhere in
 /// levee.
+#[inline]
 fn text(bytes: &[u8]) -> Text {
     match std::str::from_utf8(bytes) {
         Ok(s) => Text::from(s),
@@ -602,6 +668,7 @@ fn text(bytes: &[u8]) -> Text {
 
 /// The next item; an input that ends inside it is invalid here, where the
 /// whole frame is in hand.
+#[inline]
 fn item<'a>(r: &mut Reader<'a>) -> Result<Item<'a>, FrameError> {
     r.item().map_err(|e| match e {
         ReadError::Incomplete { .. } => invalid(r.pos(), "the input ends inside an item"),

@@ -478,7 +478,76 @@ mod prop {
         Ok(found)
     }
 
+    /// One packed frame of `entries` (each a list of name and value).
+    fn packed(records: &[Vec<(Key, i64)>]) -> Vec<u8> {
+        let mut entries = Vec::new();
+        for fields in records {
+            enc::array(2, &mut entries);
+            enc::int(1_700_000_000, &mut entries);
+            enc::map(fields.len(), &mut entries);
+            for (key, value) in fields {
+                match key {
+                    Key::Name(name) => enc::str(name, &mut entries),
+                    Key::Int(i) => enc::int(*i, &mut entries),
+                    Key::Bytes(b) => {
+                        entries.push(0xa0 | b.len() as u8);
+                        entries.extend_from_slice(b);
+                    }
+                }
+                enc::int(*value, &mut entries);
+            }
+        }
+        let mut f = Vec::new();
+        enc::array(2, &mut f);
+        enc::str("app.packed", &mut f);
+        enc::bin(&entries, &mut f);
+        f
+    }
+
+    #[derive(Clone, Debug)]
+    enum Key {
+        Name(&'static str),
+        Int(i64),
+        /// Not UTF-8 (a lone continuation byte), or what U+FFFD encodes to.
+        Bytes(&'static [u8]),
+    }
+
+    fn key() -> impl Strategy<Value = Key> {
+        prop_oneof![
+            8 => proptest::sample::select(vec!["a", "b", "code", "path", "a-name-longer-than-24-bytes"]).prop_map(Key::Name),
+            1 => (0i64..3).prop_map(Key::Int),
+            1 => proptest::sample::select(vec![&b"\x80"[..], "\u{fffd}".as_bytes()]).prop_map(Key::Bytes),
+        ]
+    }
+
     proptest! {
+        /// Regression guard for the names a packed stream reuses from its
+        /// last record (`KnownNames`): records whose names repeat, change,
+        /// shrink, grow, repeat within a record, are integers or not UTF-8
+        /// decode exactly as each does alone.
+        #[test]
+        fn records_read_in_a_stream_are_the_records_read_alone(
+            records in proptest::collection::vec(
+                proptest::collection::vec((key(), 0i64..100), 0..6),
+                1..12,
+            ),
+        ) {
+            // Most streams repeat one record's names: make every other
+            // record a copy of the first's names.
+            let mut records = records;
+            for i in (1..records.len()).step_by(2) {
+                let first: Vec<Key> = records[0].iter().map(|(k, _)| k.clone()).collect();
+                records[i] = first.into_iter().zip(0i64..).collect();
+            }
+            let (_, _, _, together) = events(&packed(&records));
+            prop_assert_eq!(together.len(), records.len());
+            for (fields, (_, record)) in records.iter().zip(&together) {
+                let (_, _, _, alone) = events(&packed(std::slice::from_ref(fields)));
+                prop_assert_eq!(&alone[0].1, record);
+                prop_assert_eq!(format!("{:?}", alone[0].1), format!("{record:?}"), "same order");
+            }
+        }
+
         /// Any bytes: no panic, and a frame the scanner calls whole is
         /// never longer than the bytes or the limit.
         #[test]
