@@ -62,6 +62,17 @@ const KNOWN: &str = "levee knows SHOW TABLES [IN database], SHOW SCHEMAS (or DAT
 /// Reads a `SHOW` statement; `None` for any other statement (or one that
 /// does not tokenize: DataFusion's parser says what is wrong with it).
 pub(super) fn parse(sql: &str) -> Result<Option<Show>, QueryError> {
+    // Most statements are queries: spare them a second tokenizing. A
+    // leading comment may hide a SHOW.
+    let head = sql.trim_start();
+    let maybe_show = head
+        .get(..4)
+        .is_some_and(|w| w.eq_ignore_ascii_case("show"))
+        || head.starts_with("--")
+        || head.starts_with("/*");
+    if !maybe_show {
+        return Ok(None);
+    }
     let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
         return Ok(None);
     };
@@ -467,6 +478,49 @@ mod tests {
             let err = parse(sql).unwrap_err().to_string();
             assert!(err.contains(says), "{sql}: {err}");
         }
+    }
+
+    #[test]
+    fn hostile_show_statements_are_refused_without_a_panic() {
+        let long = "x".repeat(100_000);
+        let dots = ["a"; 1000].join(".");
+        let stars = "*".repeat(10_000);
+        let inputs = [
+            "show".to_owned(),
+            "SHOW;;;;".to_owned(),
+            "show tables in \"".to_owned(),
+            "show tables '".to_owned(),
+            "show tables in \"\u{0}\u{7f}é\" '\u{1F600}'".to_owned(),
+            format!("show columns from {long}"),
+            format!("show partitions {dots}"),
+            format!("show tables '{stars}'"),
+            "show partitions .".to_owned(),
+            "show partitions a.".to_owned(),
+            "show columns from".to_owned(),
+            "show columns from t in".to_owned(),
+            "/* c */ show /* c */ tables -- c".to_owned(),
+            "show\ttables\nin\r\nx".to_owned(),
+            "show tables in x like".to_owned(),
+            "show databases 1".to_owned(),
+        ];
+        for sql in &inputs {
+            let _ = parse(sql);
+        }
+        for bytes in [&[0xffu8, 0xfe][..], b"show \x00", b"\x00show"] {
+            let _ = parse(&String::from_utf8_lossy(bytes));
+        }
+        assert!(matches_pattern(&stars, "anything"));
+        assert!(!matches_pattern(
+            &format!("{stars}a{stars}b"),
+            &"a".repeat(1000)
+        ));
+        assert_eq!(
+            show("/* c */ show /* c */ tables -- c"),
+            Some(Show::Tables {
+                database: None,
+                pattern: None
+            })
+        );
     }
 
     #[test]
