@@ -1,14 +1,28 @@
-//! Compaction throughput: one hour of generated access-log events, from zstd
-//! JSON chunks on local disk to Parquet.
+//! Compaction throughput, from zstd JSON chunks on local disk to Parquet:
+//!
+//! - `compact/access log`: one hour of generated access-log events;
+//! - `compact/events`: the SparkPost-like events `levee bench compact`
+//!   compacts (levee-generate's), laid out as it lays them out (a table
+//!   with a time field, a chunk per minute of event time, zstd level 1),
+//!   `LEVEE_BENCH_EVENTS` of them (default 100,000) over
+//!   `LEVEE_BENCH_HOURS` hours (default 168, a week, as the command's
+//!   default), compacted from no Parquet and no catalog each time.
 //!
 //! `cargo bench -p levee-lake --bench compact -- --quick`
 
 use std::hint::black_box;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use levee_event::time::{NANOS_PER_SEC, UtcTime};
+use levee_generate::{Dataset, GenerateOptions, Generator};
 use levee_lake::compact::{CompactOptions, HourSelection, compact_table};
 use levee_lake::layout::ZSTD_CHUNK_EXT;
+use levee_lake::properties::{TableProperties, TimeField, write_properties};
 use levee_lake::{Lake, Partition, TableRef};
+use object_store::memory::InMemory;
 use object_store::{ObjectStoreExt, PutPayload};
 
 const ROWS: usize = 100_000;
@@ -120,5 +134,147 @@ fn compact(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compact);
+/// A number from the environment, or `default`.
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Writes `events` SparkPost-like events over `hours` hours from
+/// 2018-09-01 as the table's chunks, a chunk per minute of event time in
+/// zstd frames of 4 MiB at level 1 (the lake output's defaults); returns
+/// the bytes of JSON.
+async fn write_events(lake: &Lake, table: &TableRef, events: u64, hours: u32) -> u64 {
+    const NANOS_PER_MINUTE: i64 = 60 * NANOS_PER_SEC;
+    let days = hours.div_ceil(24).max(1);
+    let options = GenerateOptions::builder(Dataset::Events)
+        .lines(events)
+        .start("2018-09-01")
+        .days(days)
+        .build()
+        .unwrap();
+    let start = levee_event::time::parse_date("2018-09-01").unwrap() * 24 * 60 * NANOS_PER_MINUTE;
+    let span = i64::from(days) * 24 * 60 * NANOS_PER_MINUTE;
+    let target = i64::from(hours) * 60 * NANOS_PER_MINUTE;
+    write_properties(
+        lake,
+        table,
+        &TableProperties::new(TimeField::new("time").unwrap()),
+    )
+    .await
+    .unwrap();
+    let mut generator = Generator::new(options);
+    let (mut line, mut text) = (Vec::new(), Vec::new());
+    let (mut minute_of_text, mut seq, mut json_bytes) = (None, 0u64, 0);
+    loop {
+        line.clear();
+        let time = generator.next_line(&mut line);
+        // The generator's days, squeezed into `hours`.
+        let minute = time.map(|time| {
+            let offset = i128::from(time - start) * i128::from(target) / i128::from(span);
+            (start + i64::try_from(offset).unwrap().min(target - 1)).div_euclid(NANOS_PER_MINUTE)
+        });
+        if minute != minute_of_text && !text.is_empty() {
+            let mut body = Vec::new();
+            for frame in text.chunks(4 << 20) {
+                body.extend_from_slice(&zstd::bulk::compress(frame, 1).unwrap());
+            }
+            let m: i64 = minute_of_text.unwrap();
+            let (partition, minute) = Partition::of_time(m * NANOS_PER_MINUTE);
+            let key = table.json_chunk(&partition, minute, "bench", seq, ZSTD_CHUNK_EXT);
+            lake.store.put(&key, PutPayload::from(body)).await.unwrap();
+            seq += 1;
+            json_bytes += text.len() as u64;
+            text.clear();
+        }
+        let (Some(time), Some(minute)) = (time, minute) else {
+            break;
+        };
+        minute_of_text = Some(minute);
+        // As the lake output leads each record with its event time.
+        let time =
+            UtcTime::from_nanos(minute * NANOS_PER_MINUTE + time.rem_euclid(NANOS_PER_MINUTE));
+        text.extend_from_slice(b"{\"time\":\"");
+        text.extend_from_slice(time.rfc3339_millis().as_bytes());
+        text.extend_from_slice(b"\",");
+        text.extend_from_slice(&line[1..]);
+    }
+    json_bytes
+}
+
+/// CPU seconds this process has used so far (user and system), from
+/// `/proc/self/stat`: on a shared machine, what compaction costs is its
+/// CPU time more than its wall time.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command's `(...)`: utime and stime are the 12th
+    // and 13th of them, in clock ticks (100 a second on Linux).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let ticks: u64 = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<u64>().unwrap())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn compact_events(c: &mut Criterion) {
+    let events = env_number("LEVEE_BENCH_EVENTS", 100_000);
+    let hours = u32::try_from(env_number("LEVEE_BENCH_HOURS", 168)).unwrap();
+    // Hours are compacted in parallel, one per worker, as `levee compact` does.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // In memory: what is measured is compaction's work, not the file
+    // system's (creating files on a busy disk costs more than all of it).
+    let chunks = Arc::new(InMemory::new());
+    let lake = |store: Arc<InMemory>| Lake {
+        store,
+        location: "memory".to_owned(),
+        url: url::Url::parse("memory:///").unwrap(),
+    };
+    let table = TableRef::new("bench", "events").unwrap();
+    let json_bytes = runtime.block_on(write_events(&lake(chunks.clone()), &table, events, hours));
+    let opts = CompactOptions {
+        hours: HourSelection::All,
+        force: true,
+        grace: Duration::ZERO,
+        ..CompactOptions::default()
+    };
+
+    let mut group = c.benchmark_group("compact");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(events));
+    // Each time from no Parquet and no catalog, as `levee bench compact`
+    // runs it; the time measured is CPU time, over the runtime's threads.
+    group.bench_function(
+        format!(
+            "events (CPU time): {events} over {hours} hours, {} MB of JSON",
+            json_bytes >> 20
+        ),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let lake = lake(Arc::new(chunks.fork()));
+                    let before = cpu_time();
+                    let report = runtime
+                        .block_on(compact_table(&lake, &table, &opts))
+                        .unwrap();
+                    spent += cpu_time() - before;
+                    assert_eq!(report.rows_written(), events);
+                    black_box(report);
+                }
+                spent
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, compact, compact_events);
 criterion_main!(benches);
