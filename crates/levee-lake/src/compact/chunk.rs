@@ -20,6 +20,13 @@ pub(crate) struct Fetched {
 
 /// A chunk's stored bytes between the two reads of its hour.
 pub(crate) enum Body {
+    /// Its text, decompressed by the first read and kept in memory within
+    /// the [`Budget`], so that the second read does not decompress it again.
+    Text {
+        text: Bytes,
+        /// Its room in the budget, given back when it is let go.
+        _room: Reservation,
+    },
     /// Kept in memory, within the [`Budget`].
     Held {
         bytes: Bytes,
@@ -46,7 +53,7 @@ impl Body {
     pub fn held(&self) -> Option<&Bytes> {
         match self {
             Body::Held { bytes, .. } => Some(bytes),
-            Body::Released | Body::Failed => None,
+            Body::Text { .. } | Body::Released | Body::Failed => None,
         }
     }
 }
@@ -84,10 +91,11 @@ pub(crate) async fn fetch_again(lake: &Lake, chunk: &Chunk) -> Result<Bytes, Lak
 }
 
 /// Bytes of fetched chunks kept in memory between the two reads of their
-/// hours, shared by the hours compacted at once. Past it, a chunk is let
-/// go after the first read and fetched again for the second: reading twice
-/// costs the store a second GET, holding an hour's chunks would cost
-/// memory that grows with the hour.
+/// hours (their text if it fits, else their stored bytes), shared by the
+/// hours compacted at once. Past it, a chunk is let go after the first
+/// read and fetched again for the second: reading twice costs the store a
+/// second GET, holding an hour's chunks would cost memory that grows with
+/// the hour.
 #[derive(Clone)]
 pub(crate) struct Budget(Arc<BudgetState>);
 
@@ -173,21 +181,44 @@ pub(crate) fn decompress(
                 Ok(whole(Cow::Borrowed(body)))
             };
         }
-        ChunkCompression::Zstd => match zstd::stream::read::Decoder::new(body) {
-            Ok(decoder) => Box::new(decoder),
-            Err(e) => {
-                return Ok(Decoded {
-                    data: Cow::Borrowed(&[]),
-                    damage: Some(format!("zstd: {e}")),
-                });
-            }
-        },
+        ChunkCompression::Zstd => {
+            return ZSTD_CONTEXT.with_borrow_mut(|context| {
+                let decoder = zstd::stream::read::Decoder::with_context(body, context);
+                let read = read_all(compression, decoder, body.len(), limit);
+                // A frame with a large window leaves its buffer in the
+                // context: let it go rather than keep it for the thread's life.
+                if context.sizeof() > MAX_KEPT_CONTEXT_BYTES {
+                    *context = zstd::zstd_safe::DCtx::create();
+                }
+                read
+            });
+        }
         // Multi-member, as `cat a.gz b.gz` and some writers make.
         ChunkCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
     };
+    read_all(compression, reader, body.len(), limit)
+}
+
+/// Memory a thread's zstd context may keep between chunks (the lake
+/// output's frames need about 4 MiB of window).
+const MAX_KEPT_CONTEXT_BYTES: usize = 16 << 20;
+
+thread_local! {
+    /// A zstd decompression context per thread, reused chunk after chunk:
+    /// making one costs about as much as decompressing a small chunk.
+    static ZSTD_CONTEXT: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+        std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
+/// What `reader` decompresses from a chunk of `stored` bytes; see [`decompress`].
+fn read_all(
+    compression: ChunkCompression,
+    reader: impl Read,
+    stored: usize,
+    limit: u64,
+) -> Result<Decoded<'static>, String> {
     // JSON compresses about tenfold; untouched capacity costs no memory.
-    let capacity = body
-        .len()
+    let capacity = stored
         .saturating_mul(10)
         .min(usize::try_from(limit).unwrap_or(usize::MAX));
     let mut out = Vec::with_capacity(capacity);

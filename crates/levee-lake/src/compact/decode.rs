@@ -8,11 +8,14 @@
 //! any other chunk, each line is parsed into a record, renamed and made to
 //! fit (see [`TableSchema::conform`]) first.
 
+use std::borrow::Cow;
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow_json::ReaderBuilder;
 use arrow_json::reader::Decoder;
+use bytes::Bytes;
 use levee_event::Record;
 
 use super::CompactOptions;
@@ -110,15 +113,18 @@ async fn write_chunks(
         rows: Vec::with_capacity(batch_rows),
         batch_rows,
     };
-    // The chunks' bytes in order: those kept since the first read at once,
-    // the others fetched again, a few ahead of the one being decoded.
+    // The chunks' text in order: that of those kept since the first read at
+    // once, the others fetched again, a few ahead of the one being decoded.
     let mut bodies = futures::stream::iter(fetched.iter_mut().zip(&scan.chunks))
         .map(|(f, chunk)| async move {
             let body = match (chunk, &f.body) {
                 // Chunks the first read found nothing in (unreadable, gone) add nothing.
                 (ChunkScan { rows: 0, .. }, _) | (_, Body::Failed) => None,
-                (_, Body::Held { bytes, .. }) => Some(bytes.clone()),
-                (_, Body::Released) => Some(chunk::fetch_again(lake, &f.chunk).await?),
+                (_, Body::Text { text, .. }) => Some(Input::Text(text.clone())),
+                (_, Body::Held { bytes, .. }) => Some(Input::Stored(bytes.clone())),
+                (_, Body::Released) => {
+                    Some(Input::Stored(chunk::fetch_again(lake, &f.chunk).await?))
+                }
             };
             Ok::<_, LakeError>((f, chunk, body))
         })
@@ -126,18 +132,25 @@ async fn write_chunks(
         // Boxed, so that the hour's future is plainly `Send` for its task.
         .boxed();
     while let Some((f, chunk, body)) = bodies.try_next().await? {
-        let Some(body) = body else {
-            continue;
+        let data: Bytes = match body {
+            None => continue,
+            Some(Input::Text(text)) => text,
+            // A damaged chunk gives the same lines before its damage as on the first read.
+            Some(Input::Stored(body)) => {
+                let decoded = chunk::decompress(f.chunk.compression, &body, opts.max_chunk_bytes)
+                    .map_err(|e| {
+                    LakeError::Other(format!(
+                        "{}: unreadable on the second read: {e}",
+                        f.chunk.key
+                    ))
+                })?;
+                match decoded.data {
+                    Cow::Owned(text) => Bytes::from(text),
+                    // Stored as it is (or empty): a part of the stored bytes.
+                    Cow::Borrowed(text) => body.slice_ref(text),
+                }
+            }
         };
-        // A damaged chunk gives the same lines before its damage as on the first read.
-        let data = chunk::decompress(f.chunk.compression, &body, opts.max_chunk_bytes)
-            .map_err(|e| {
-                LakeError::Other(format!(
-                    "{}: unreadable on the second read: {e}",
-                    f.chunk.key
-                ))
-            })?
-            .data;
         // Read for the last time, unless the quarantine wants it: give its
         // room in the budget to the chunks still to come.
         if !chunk.damaged {
@@ -180,6 +193,14 @@ async fn write_chunks(
         writer.write(batch).await?;
     }
     Ok(())
+}
+
+/// A chunk for the second read.
+enum Input {
+    /// Its text, kept since the first read.
+    Text(Bytes),
+    /// Its stored bytes, to decompress.
+    Stored(Bytes),
 }
 
 /// A whole chunk through the Arrow JSON decoder; all or nothing, so that a

@@ -1,9 +1,10 @@
 //! Compacting one hour: read its chunks twice (once to infer the schema,
 //! once to write), then swap its Parquet files and record its manifest.
 //!
-//! The chunks stay in memory, compressed, between the two reads as far as
-//! the budget shared by the hours at work allows; the others are fetched
-//! again (see `scan` and `decode`). The rows are decoded and written a
+//! The chunks stay in memory between the two reads (as text, so that they
+//! are decompressed once, or else compressed) as far as the budget shared
+//! by the hours at work allows; the others are fetched again (see `scan`
+//! and `decode`). The rows are decoded and written a
 //! batch at a time.
 //!
 //! An hour whose chunks now give fewer rows than its Parquet holds (a chunk

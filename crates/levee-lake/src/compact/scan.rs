@@ -2,6 +2,7 @@
 //! could not be read. Chunks are fetched a few at a time and read as they
 //! come; what is kept of them for the second read is bounded by a budget.
 
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::CompactOptions;
@@ -46,7 +47,7 @@ pub(crate) struct ChunkScan {
 /// retention expired some of its chunks: in memory already), then `chunks`,
 /// fetched `opts.fetch_concurrency` at a time and read as they come. Each
 /// chunk, once read, is kept for the second read if `budget` has room for
-/// it, else let go. A damaged chunk is always kept: the quarantine stores
+/// it (its text, or else its stored bytes; see [`keep`]), else let go. A damaged chunk is always kept: the quarantine stores
 /// what it holds.
 pub(crate) async fn first_read(
     lake: &Lake,
@@ -70,7 +71,7 @@ pub(crate) async fn first_read(
     let mut fetched = Vec::with_capacity(carried.len() + chunks.len());
     for f in carried {
         let chunk = match f.body.held() {
-            Some(bytes) => scan_chunk(&mut scan, &f.chunk, bytes, limit, time_field),
+            Some(bytes) => scan_chunk(&mut scan, &f.chunk, bytes, limit, time_field).0,
             None => ChunkScan {
                 error: Some("not in memory".to_owned()),
                 damaged: false,
@@ -89,20 +90,18 @@ pub(crate) async fn first_read(
     while let Some((c, body)) = bodies.try_next().await? {
         let body = match body {
             Ok(bytes) => {
-                let chunk = scan_chunk(&mut scan, c, &bytes, limit, time_field);
-                let keep = if chunk.damaged {
-                    Some(None)
+                let (chunk, text) = scan_chunk(&mut scan, c, &bytes, limit, time_field);
+                let body = if chunk.damaged {
+                    // Whatever its size: the quarantine stores its bytes.
+                    Body::unbudgeted(bytes)
                 } else if chunk.rows == 0 {
                     // The second read has nothing to take from it.
-                    None
+                    Body::Released
                 } else {
-                    budget.try_reserve(bytes.len() as u64).map(Some)
+                    keep(bytes, text, budget)
                 };
                 scan.chunks.push(chunk);
-                match keep {
-                    Some(room) => Body::Held { bytes, _room: room },
-                    None => Body::Released,
-                }
+                body
             }
             Err(e) => {
                 scan.chunks.push(ChunkScan {
@@ -122,23 +121,48 @@ pub(crate) async fn first_read(
     Ok((fetched, scan))
 }
 
-/// Reads one input's stored bytes into `scan`.
+/// What is kept of a readable chunk for the second read: its text if the
+/// budget has room for it (so that it is decompressed once), else its
+/// stored bytes if there is room for them, else nothing.
+fn keep(bytes: Bytes, text: Option<Vec<u8>>, budget: &Budget) -> Body {
+    if let Some(mut text) = text
+        && let Some(room) = budget.try_reserve(text.len() as u64)
+    {
+        // The budget counts what is held: no spare capacity.
+        text.shrink_to_fit();
+        return Body::Text {
+            text: Bytes::from(text),
+            _room: room,
+        };
+    }
+    match budget.try_reserve(bytes.len() as u64) {
+        Some(room) => Body::Held {
+            bytes,
+            _room: Some(room),
+        },
+        None => Body::Released,
+    }
+}
+
+/// Reads one input's stored bytes into `scan`; returns what it found and
+/// the input's text, when decompressing made it.
 fn scan_chunk(
     scan: &mut Scan,
     c: &Chunk,
     body: &[u8],
     limit: u64,
     time_field: Option<&str>,
-) -> ChunkScan {
+) -> (ChunkScan, Option<Vec<u8>>) {
     let chunk::Decoded { data, damage } = match chunk::decompress(c.compression, body, limit) {
         Ok(decoded) => decoded,
         Err(e) => {
-            return ChunkScan {
+            let chunk = ChunkScan {
                 error: Some(e),
                 damaged: false,
                 rows: 0,
                 plain: false,
             };
+            return (chunk, None);
         }
     };
     scan.decoded_bytes += data.len() as u64;
@@ -147,7 +171,12 @@ fn scan_chunk(
     chunk.damaged = damage.is_some();
     chunk.error = damage;
     scan.rows += chunk.rows;
-    chunk
+    let text = match data {
+        std::borrow::Cow::Owned(text) => Some(text),
+        // Stored as it is: the stored bytes serve.
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    (chunk, text)
 }
 
 /// The fast way, straight from the JSON text; `None` (with nothing
@@ -203,5 +232,40 @@ fn scan_records(scan: &mut Scan, c: &Chunk, data: &[u8], time_field: Option<&str
         damaged: false,
         rows,
         plain: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(body: &Body) -> &'static str {
+        match body {
+            Body::Text { .. } => "text",
+            Body::Held { .. } => "stored",
+            Body::Released => "released",
+            Body::Failed => "failed",
+        }
+    }
+
+    /// A chunk's text is kept when it fits, so the second read does not
+    /// decompress it again; else its stored bytes; else nothing.
+    #[test]
+    fn a_chunk_is_kept_as_text_if_it_fits_else_as_stored() {
+        let stored = Bytes::from_static(&[0; 10]);
+        let text = || Some(vec![b'x'; 100]);
+        let budget = Budget::new(100);
+        let body = keep(stored.clone(), text(), &budget);
+        assert_eq!((kept(&body), budget.used()), ("text", 100));
+        assert_eq!(kept(&keep(stored.clone(), text(), &budget)), "released");
+        drop(body);
+        let budget = Budget::new(99);
+        let body = keep(stored.clone(), text(), &budget);
+        assert_eq!((kept(&body), budget.used()), ("stored", 10));
+        // A chunk stored as it is has no text of its own.
+        let second = keep(stored.clone(), None, &budget);
+        assert_eq!((kept(&second), budget.used()), ("stored", 20));
+        drop(body);
+        assert_eq!(budget.used(), 10, "the second is still held");
     }
 }
