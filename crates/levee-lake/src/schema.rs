@@ -42,8 +42,10 @@ mod infer;
 
 pub(crate) use declare::{cast_record, declared_of_arrow};
 
-/// Columns by name, in the order they were first seen.
-pub(crate) type Columns = IndexMap<String, ColumnType>;
+/// Columns by name, in the order they were first seen. Hashed with
+/// foldhash (seeded at random): looking up each field's column is much of
+/// the first read of an hour, and SipHash cost more than the rest of it.
+pub(crate) type Columns = IndexMap<String, ColumnType, foldhash::fast::RandomState>;
 
 /// A column's type, as JSON shows it. Serialized as `"int64"`,
 /// `{"list": "string"}`, `{"struct": {"a": "bool"}}`.

@@ -41,7 +41,7 @@ fn step(t: &mut ColumnType, kind: Kind, at: &Crumb<'_>, changes: &mut Changes) {
         (ColumnType::Null, Kind::String) => *t = ColumnType::String,
         (ColumnType::Null, Kind::Timestamp) => *t = ColumnType::Timestamp,
         (ColumnType::Null, Kind::List) => *t = ColumnType::List(Box::new(ColumnType::Null)),
-        (ColumnType::Null, Kind::Map) => *t = ColumnType::Struct(Columns::new()),
+        (ColumnType::Null, Kind::Map) => *t = ColumnType::Struct(Columns::default()),
         (ColumnType::String, _)
         | (ColumnType::Bool, Kind::Bool)
         | (ColumnType::Int64, Kind::Int)
