@@ -558,4 +558,16 @@ fn bench_collect_refuses_what_it_cannot_run() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(mine.join("keep.txt").exists());
+    // --lake is for an object store; a folder is not emptied through it.
+    for lake in [mine.to_str().unwrap(), "file:///tmp/x", "s3://NO"] {
+        let refused = levee()
+            .args(["bench", "collect", "--lines", "10", "--lake", lake, "--dir"])
+            .arg(tmp.path().join("d"))
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "{lake}");
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains(lake), "{lake}: {err}");
+    }
+    assert!(mine.join("keep.txt").exists());
 }

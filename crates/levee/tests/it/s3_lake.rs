@@ -568,3 +568,48 @@ fn a_lake_on_s3_is_reached_with_keys_only_in_an_aws_profile() {
         "{stderr}"
     );
 }
+
+/// `levee bench collect --lake s3://...`: the collector's path with its
+/// lake on the server, every line checked in the lake after each run (the
+/// lake emptied before each), objects per hour and bytes per object
+/// printed; a prefix holding objects that are not the bench's is refused,
+/// and left as it was.
+#[test]
+fn bench_collect_puts_its_lake_on_s3_and_says_objects_per_hour() {
+    let Some(binary) = s3s_fs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = S3Server::start(binary, &dir.join("s3"));
+    let url = format!("s3://{BUCKET}/bench");
+    let out = ok(server
+        .env(&mut levee())
+        .args(["bench", "collect", "--lines", "3000", "--runs", "2"])
+        .arg("--dir")
+        .arg(dir.join("scratch"))
+        .args(["--lake", &url]));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("lake {url}: ")), "{text}");
+    assert!(text.contains("objects per hour: "), "{text}");
+    assert!(text.contains("bytes per object: "), "{text}");
+    // Only the last run's chunks are left.
+    assert_eq!(
+        count(&server, &url, "select count(*) from bench.api_calls_json"),
+        3_000
+    );
+
+    let foreign = server.lake_dir("theirs");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("keep.txt"), "not levee's").unwrap();
+    let out = server
+        .env(&mut levee())
+        .args(["bench", "collect", "--lines", "10"])
+        .arg("--dir")
+        .arg(dir.join("scratch"))
+        .args(["--lake", &format!("s3://{BUCKET}/theirs")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("is not a levee bench lake"), "{stderr}");
+    assert!(foreign.join("keep.txt").is_file());
+}

@@ -81,6 +81,13 @@ pub struct CollectArgs {
     /// path without it, and print the ratio: what metering costs.
     #[arg(long)]
     pub metric: bool,
+    /// The collector's lake on an object store (`s3://bucket/prefix`),
+    /// reached as the AWS environment variables and profile say, instead
+    /// of `<dir>/lake`. The prefix must be empty or a bench lake: it is
+    /// emptied before each run. Prints objects per hour and bytes per
+    /// object after the table.
+    #[arg(long, value_name = "URL")]
+    pub lake: Option<String>,
 }
 
 /// The nginx format the benchmark's log is written in.
@@ -144,13 +151,16 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
             .samples
             .push(stages::measure(bytes, || stages::parse_lines(&log))?);
     }
-    let config = stages::write_config(&dir, &log, "bench.toml", "")?;
+    let lake = stages::BenchLake::prepare(args.lake.as_deref(), &dir)?;
+    let mut report = None;
+    let config = stages::write_config(&dir, &log, &lake, "bench.toml", "")?;
     let path = "tail -> nginx -> record -> lake";
     let mut whole = stage(&format!("levee run: {path}"));
     let metered_config = if args.metric {
         Some(stages::write_config(
             &dir,
             &log,
+            &lake,
             "bench-metric.toml",
             stages::METRIC_FILTER,
         )?)
@@ -175,14 +185,17 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     type Contender<'a> = Box<dyn FnMut(usize) -> Result<()> + 'a>;
     let mut contenders: Vec<Contender> = vec![Box::new(|run| {
         let run_log = dir.join(format!("run-{run}.log"));
-        let sample = stages::whole_path(&this, &dir, &config, &run_log, args.lines, bytes)?;
+        let (sample, lake_report) =
+            stages::whole_path(&this, &dir, &lake, &config, &run_log, args.lines, bytes)?;
         whole.samples.push(sample);
+        report = Some(lake_report);
         Ok(())
     })];
     if let (Some(config), Some(metered)) = (&metered_config, &mut metered) {
         contenders.push(Box::new(|run| {
             let run_log = dir.join(format!("run-{run}-metric.log"));
-            let sample = stages::whole_path(&this, &dir, config, &run_log, args.lines, bytes)?;
+            let (sample, _) =
+                stages::whole_path(&this, &dir, &lake, config, &run_log, args.lines, bytes)?;
             metered.samples.push(sample);
             Ok(())
         }));
@@ -190,7 +203,8 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     if let (Some(exe), Some(other)) = (&against, &mut other) {
         contenders.push(Box::new(|run| {
             let run_log = dir.join(format!("run-{run}-against.log"));
-            let sample = stages::whole_path(exe, &dir, &config, &run_log, args.lines, bytes)?;
+            let (sample, _) =
+                stages::whole_path(exe, &dir, &lake, &config, &run_log, args.lines, bytes)?;
             other.samples.push(sample);
             Ok(())
         }));
@@ -225,6 +239,9 @@ async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     }
     if let Some(fluent) = &fluent {
         print_ratios("this build against Fluent Bit", &whole, fluent);
+    }
+    if let Some(report) = &report {
+        println!("\n{}", report.summary(&lake.location()));
     }
     Ok(ExitCode::SUCCESS)
 }
