@@ -476,8 +476,13 @@ pub struct Entries<'a> {
 /// field of that name, since the known names are distinct. A name that
 /// differs ends that for the rest of its record, which is then read as
 /// any other, and becomes the known names for the next.
+///
+/// Values are kept too, by place, when they are short text (a copy, no
+/// allocation): a log's host, method, status or referer most often repeat
+/// the last record's, and are then cloned rather than checked and built.
+/// A value is the same whatever its name, so these need no such care.
 #[derive(Debug, Default)]
-struct KnownNames(Vec<Text>);
+struct KnownNames(Vec<Text>, Vec<Text>);
 
 /// Most names kept: a record wider than this is read as any other.
 const MAX_KNOWN_NAMES: usize = 64;
@@ -583,15 +588,13 @@ fn top_record(r: &mut Reader<'_>, n: u32, known: &mut KnownNames) -> Result<Reco
             }
             _ => return Err(invalid(at, "a record's key is a string")),
         };
+        let value = top_value(r, place, &mut known.1)?;
         if same && let Some(name) = known.0.get(place).filter(|name| name.as_bytes() == key) {
-            let name = name.clone();
-            let value = value(r, 1)?;
             // Distinct from the names before it: they are the known ones.
-            record.insert_new(name, value);
+            record.insert_new(name.clone(), value);
             continue;
         }
         same = false;
-        let value = value(r, 1)?;
         record.insert(text(key), value);
     }
     let whole = record.len() == n as usize && known.0.len() == record.len();
@@ -603,6 +606,30 @@ fn top_record(r: &mut Reader<'_>, n: u32, known: &mut KnownNames) -> Result<Reco
         }
     }
     Ok(record)
+}
+
+/// A top-level record's value at `place`: text equal to the last one kept
+/// there is cloned; other short text is kept there for the next record.
+#[inline]
+fn top_value(r: &mut Reader<'_>, place: usize, known: &mut Vec<Text>) -> Result<Value, FrameError> {
+    let mut ahead = r.clone();
+    let (Item::Str(bytes) | Item::Bin(bytes)) = item(&mut ahead)? else {
+        return value(r, 1);
+    };
+    *r = ahead;
+    if let Some(same) = known.get(place).filter(|text| text.as_bytes() == bytes) {
+        return Ok(Value::String(same.clone()));
+    }
+    let text = text(bytes);
+    // Cloning text on the heap would allocate: only inline text is kept.
+    if !text.is_heap_allocated() {
+        if let Some(slot) = known.get_mut(place) {
+            *slot = text.clone();
+        } else if place == known.len() && place < MAX_KNOWN_NAMES {
+            known.push(text.clone());
+        }
+    }
+    Ok(Value::String(text))
 }
 
 fn record(r: &mut Reader<'_>, n: u32, depth: usize) -> Result<Record, FrameError> {

@@ -494,7 +494,18 @@ mod prop {
                         entries.extend_from_slice(b);
                     }
                 }
-                enc::int(*value, &mut entries);
+                // Text from a few values (short, long, not UTF-8), and
+                // integers, so that places repeat, change and change kind.
+                match value % 5 {
+                    0 => enc::int(*value, &mut entries),
+                    1 => enc::str("GET", &mut entries),
+                    2 => enc::str("a text longer than twenty-four bytes", &mut entries),
+                    3 => {
+                        entries.push(0xa2);
+                        entries.extend_from_slice(b"\xff-");
+                    }
+                    _ => enc::str(&format!("v{}", value % 3), &mut entries),
+                }
             }
         }
         let mut f = Vec::new();
