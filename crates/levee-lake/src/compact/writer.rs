@@ -2,14 +2,19 @@
 //!
 //! Rows are sorted by the table's sort column within each row group: the
 //! writer gathers a run of batches (up to a row group's rows, or
-//! [`SORT_RUN_BYTES`] of Arrow memory, whichever comes first), sorts it,
-//! and writes it as one row group. A whole hour is never sorted at once,
+//! [`SORT_RUN_BYTES`] of Arrow memory, whichever comes first), sorts it
+//! (unless it is in order already, as chunks written in event-time order
+//! are), and writes it as one row group. A whole hour is never sorted at once,
 //! so memory stays bounded whatever the hour's size; an hour's files and
 //! row groups follow the order its chunks were read in (by chunk name:
 //! minute, then writer), so they are near time order too.
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StructArray};
-use arrow::compute::{SortOptions, concat, interleave_record_batch, sort_to_indices};
+use std::cmp::Ordering;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StructArray, make_comparator};
+use arrow::compute::{
+    SortOptions, concat, concat_batches, interleave_record_batch, sort_to_indices,
+};
 use arrow::datatypes::SchemaRef;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
@@ -185,9 +190,20 @@ impl<'a> PartWriter<'a> {
         if run.is_empty() {
             return Ok(());
         }
-        let sorted = sort_run(&run, path)?;
-        drop(run);
-        self.write_rows(sorted).await?;
+        match sort_run(&run, path)? {
+            Some(sorted) => {
+                drop(run);
+                self.write_rows(sorted).await?;
+            }
+            // In order already, as chunks written in event-time order are:
+            // one batch still (the Parquet writer takes many small ones
+            // slower), but joined, not gathered row by row.
+            None => {
+                let joined = concat_batches(&self.schema, &run)?;
+                drop(run);
+                self.write_rows(joined).await?;
+            }
+        }
         // Ends the row group here, so each is one sorted run.
         if let Some(file) = &mut self.open {
             file.writer.flush().await?;
@@ -308,8 +324,15 @@ fn column_at(batch: &RecordBatch, path: &[usize]) -> Option<ArrayRef> {
     Some(column)
 }
 
-/// The run's rows as one batch, in order of the column at `path` (nulls last).
-fn sort_run(run: &[RecordBatch], path: &[usize]) -> Result<RecordBatch, LakeError> {
+/// The order rows are sorted in: by the sort column, ascending, nulls last.
+const ROW_ORDER: SortOptions = SortOptions {
+    descending: false,
+    nulls_first: false,
+};
+
+/// The run's rows as one batch, in order of the column at `path` (see
+/// [`ROW_ORDER`]); `None` if they are in that order already.
+fn sort_run(run: &[RecordBatch], path: &[usize]) -> Result<Option<RecordBatch>, LakeError> {
     let columns: Vec<ArrayRef> = run
         .iter()
         .map(|b| column_at(b, path))
@@ -317,14 +340,11 @@ fn sort_run(run: &[RecordBatch], path: &[usize]) -> Result<RecordBatch, LakeErro
         .ok_or_else(|| LakeError::Other("sort column missing from a batch".to_owned()))?;
     let refs: Vec<&dyn Array> = columns.iter().map(AsRef::as_ref).collect();
     let keys = concat(&refs)?;
-    let order = sort_to_indices(
-        &keys,
-        Some(SortOptions {
-            descending: false,
-            nulls_first: false,
-        }),
-        None,
-    )?;
+    let compare = make_comparator(&keys, &keys, ROW_ORDER)?;
+    if (1..keys.len()).all(|i| compare(i - 1, i) != Ordering::Greater) {
+        return Ok(None);
+    }
+    let order = sort_to_indices(&keys, Some(ROW_ORDER), None)?;
     // Which batch and row each sorted row comes from.
     let mut starts = Vec::with_capacity(run.len());
     let mut start = 0;
@@ -342,5 +362,43 @@ fn sort_run(run: &[RecordBatch], path: &[usize]) -> Result<RecordBatch, LakeErro
         })
         .collect();
     let batches: Vec<&RecordBatch> = run.iter().collect();
-    Ok(interleave_record_batch(&batches, &indices)?)
+    Ok(Some(interleave_record_batch(&batches, &indices)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    fn batch(values: &[Option<i64>]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("t", DataType::Int64, true)]));
+        let column = Arc::new(Int64Array::from(values.to_vec()));
+        RecordBatch::try_new(schema, vec![column]).unwrap()
+    }
+
+    fn values(batch: &RecordBatch) -> Vec<Option<i64>> {
+        batch.column(0).as_primitive::<Int64Type>().iter().collect()
+    }
+
+    /// A run in order already (nulls last) is written as it is: sorting it
+    /// would copy every column for nothing.
+    #[test]
+    fn a_run_in_order_is_not_copied() {
+        let run = [batch(&[Some(1), Some(2), Some(2)]), batch(&[Some(3), None])];
+        assert!(sort_run(&run, &[0]).unwrap().is_none());
+        assert!(sort_run(&[batch(&[])], &[0]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_run_out_of_order_is_sorted_across_batches_nulls_last() {
+        let run = [batch(&[Some(3), None]), batch(&[Some(1), Some(2)])];
+        let sorted = sort_run(&run, &[0]).unwrap().unwrap();
+        assert_eq!(values(&sorted), [Some(1), Some(2), Some(3), None]);
+        let sorted = sort_run(&[batch(&[None, Some(1)])], &[0]).unwrap().unwrap();
+        assert_eq!(values(&sorted), [Some(1), None]);
+    }
 }
