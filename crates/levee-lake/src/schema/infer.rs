@@ -437,6 +437,41 @@ mod tests {
         assert_eq!(fast.columns["big"], ColumnType::Float64);
     }
 
+    fn names(columns: &Columns) -> Vec<&str> {
+        columns.keys().map(String::as_str).collect()
+    }
+
+    /// Records whose fields come and go or change places give the slow
+    /// way's columns, in its order.
+    #[test]
+    fn fields_out_of_the_last_records_order_find_their_columns() {
+        let lines = [
+            r#"{"time":"2018-09-01T00:00:00Z","a":1,"b":"x","s":{"p":1,"q":2}}"#,
+            r#"{"time":"2018-09-01T00:00:01Z","b":"y","a":2,"s":{"q":3,"p":4}}"#,
+            r#"{"a":3,"time":null,"c":true,"s":{"r":[1]},"b":"z"}"#,
+            r#"{"c":false,"a":1.5,"b":null,"s":{"q":"now text","p":5}}"#,
+            r#"{"time":"2018-09-01T00:00:02Z","z":1,"a":4,"b":"w","c":true,"s":{}}"#,
+        ];
+        let time = Some("time");
+        let (mut slow, mut fast) = (TableSchema::default(), TableSchema::default());
+        let (mut slow_changes, mut fast_changes) = (Changes::default(), Changes::default());
+        for line in lines {
+            let mut r = record(line);
+            prepare_record(&mut r, time);
+            slow.absorb(&r, time, &mut slow_changes);
+            fast.absorb_json(line.as_bytes(), time, &mut fast_changes)
+                .unwrap();
+            assert_eq!(fast, slow, "after {line}");
+            assert_eq!(names(&fast.columns), names(&slow.columns), "after {line}");
+        }
+        assert_eq!(names(&fast.columns), ["time", "a", "b", "s", "c", "z"]);
+        let ColumnType::Struct(s) = &fast.columns["s"] else {
+            panic!("s is {:?}", fast.columns["s"]);
+        };
+        assert_eq!(names(s), ["p", "q", "r"]);
+        assert_eq!(fast_changes.list, slow_changes.list);
+    }
+
     #[test]
     fn lines_for_the_slow_path_are_refused() {
         let mut s = TableSchema::default();
