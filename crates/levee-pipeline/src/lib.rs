@@ -15,6 +15,7 @@ pub mod config;
 pub mod cron;
 mod error;
 pub mod filters;
+pub mod http_server;
 pub mod metrics;
 mod opening;
 pub mod output;

@@ -16,6 +16,8 @@ use levee_io::units::Interval;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
+use crate::http_server::HttpLimits;
+
 use super::classic::{CLASSIC, OPENMETRICS};
 use super::health::DEFAULT_UNHEALTHY_AFTER;
 use super::{Metrics, Names};
@@ -144,9 +146,7 @@ pub async fn serve(
             "/",
             get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX) }),
         );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http_server::serve(listener, app, HttpLimits::default(), shutdown).await
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use levee_lake::{Lake, TableRef, catalog};
+use levee_pipeline::http_server::{self, HttpLimits};
 use levee_query::{LakeSession, Limit, QueryError, QueryLimits, QueryOptions};
 use tokio::sync::{Mutex, watch};
 
@@ -130,9 +131,8 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                if let Err(e) = axum::serve(listener, router(api))
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                if let Err(e) =
+                    http_server::serve(listener, router(api), HttpLimits::default(), shutdown).await
                 {
                     tracing::error!("query API: {e}");
                 }
