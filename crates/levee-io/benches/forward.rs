@@ -12,9 +12,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use levee_event::{Event, Record, Tag, Value};
+use levee_event::{Event, Tag};
 use levee_generate::{Dataset, GenerateOptions, Generator};
-use levee_io::forward::msgpack;
+use levee_io::forward::{msgpack, sample};
 use levee_io::sources::forward::decode::{self, Frame, Limits};
 use levee_parse::ParserConfig;
 
@@ -54,7 +54,7 @@ fn frame() -> Vec<u8> {
         msgpack::write_array_header(2, &mut entries);
         msgpack::write_time(time, &mut entries);
         msgpack::write_map_header(0, &mut entries);
-        write_fluent_bit_record(&parsed.record, n, &mut entries);
+        sample::write_fluent_bit_record(&parsed.record, n, &mut entries);
         line.clear();
         n += 1;
     }
@@ -67,40 +67,6 @@ fn frame() -> Vec<u8> {
     msgpack::write_str(b"size", &mut frame);
     msgpack::write_int(n as i64, &mut frame);
     frame
-}
-
-/// Fluent Bit's nine text fields of an nginx line, plus `request_time`
-/// and a `request_id`.
-fn write_fluent_bit_record(parsed: &Record, n: u64, out: &mut Vec<u8>) {
-    let text = |name: &str| match parsed.get(name) {
-        Some(Value::Null) | None => "-".to_owned(),
-        Some(value) => value.to_string(),
-    };
-    let path = match parsed.get("query").and_then(Value::as_str) {
-        Some(query) => format!("{}?{query}", text("path")),
-        None => text("path"),
-    };
-    let fields = [
-        ("remote", text("remote_addr")),
-        ("host", "-".to_owned()),
-        ("user", text("remote_user")),
-        ("method", text("method")),
-        ("path", path),
-        ("code", text("status")),
-        ("size", text("body_bytes_sent")),
-        ("referer", text("http_referer")),
-        ("agent", text("http_user_agent")),
-        ("request_time", text("request_time")),
-        (
-            "request_id",
-            format!("{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-        ),
-    ];
-    msgpack::write_map_header(fields.len(), out);
-    for (name, value) in &fields {
-        msgpack::write_str(name.as_bytes(), out);
-        msgpack::write_str(value.as_bytes(), out);
-    }
 }
 
 fn forward(c: &mut Criterion) {

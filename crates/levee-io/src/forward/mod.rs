@@ -4,6 +4,7 @@
 
 pub mod handshake;
 pub mod msgpack;
+pub mod sample;
 
 use msgpack::{Item, Reader, write_str};
 

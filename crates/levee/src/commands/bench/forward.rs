@@ -30,9 +30,8 @@ use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use levee_event::{Record, Value};
 use levee_generate::{Dataset, GenerateOptions, Generator};
-use levee_io::forward::msgpack;
+use levee_io::forward::{msgpack, sample};
 use levee_parse::ParserConfig;
 
 use super::usage::{self, ChildUsage};
@@ -199,7 +198,7 @@ fn encode(path: &Path, events: u64, per_message: u32) -> Result<Encoded> {
             msgpack::write_array_header(2, &mut entries);
             msgpack::write_time(time, &mut entries);
             msgpack::write_map_header(0, &mut entries);
-            write_record(&parsed.record, events_made, &mut entries);
+            sample::write_fluent_bit_record(&parsed.record, events_made, &mut entries);
             events_made += 1;
             entry_bytes += (entries.len() - before) as u64;
             in_message += 1;
@@ -239,47 +238,6 @@ fn encode(path: &Path, events: u64, per_message: u32) -> Result<Encoded> {
         bytes,
         events,
     })
-}
-
-/// The record as Fluent Bit's `nginx` parser makes it from the line (its
-/// nine fields, all text), with the request time and a request id an API's
-/// log adds: about 225 bytes of msgpack an entry, as the issue measured.
-fn write_record(parsed: &Record, n: u64, out: &mut Vec<u8>) {
-    let text = |name: &str| match parsed.get(name) {
-        Some(Value::Null) | None => "-".to_owned(),
-        Some(value) => value.to_string(),
-    };
-    let path = match parsed.get("query").and_then(Value::as_str) {
-        Some(query) => format!("{}?{query}", text("path")),
-        None => text("path"),
-    };
-    let fields = [
-        ("remote", text("remote_addr")),
-        ("host", "-".to_owned()),
-        ("user", text("remote_user")),
-        ("method", text("method")),
-        ("path", path),
-        ("code", text("status")),
-        ("size", text("body_bytes_sent")),
-        ("referer", text("http_referer")),
-        ("agent", text("http_user_agent")),
-        ("request_time", text("request_time")),
-        ("request_id", format!("{:016x}", mix(n))),
-    ];
-    msgpack::write_map_header(fields.len(), out);
-    for (name, value) in &fields {
-        msgpack::write_str(name.as_bytes(), out);
-        msgpack::write_str(value.as_bytes(), out);
-    }
-}
-
-/// splitmix64's finaliser: a request id that looks random and is the same
-/// on every run.
-fn mix(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[derive(serde::Deserialize)]
