@@ -1,6 +1,7 @@
 //! levee-query's integration tests: one binary, one module per concern.
 
 mod event_time;
+mod footer;
 mod headings;
 mod lake;
 mod layout;
