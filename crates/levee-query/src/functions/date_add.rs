@@ -15,7 +15,9 @@ use datafusion::logical_expr::{
 };
 
 use super::strings;
-use super::time_unit::{Unit, add, datetimes, is_date, time_type, to_days, to_epoch};
+use super::time_unit::{
+    Unit, add, check_unit_type, datetimes, is_date, time_type, to_days, to_epoch,
+};
 
 /// The `date_add` function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -44,14 +46,7 @@ impl ScalarUDFImpl for DateAdd {
         let [unit, value, t] = args else {
             return exec_err!("date_add takes a unit, a number of them and a time");
         };
-        if !(unit.is_null()
-            || matches!(
-                unit,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ))
-        {
-            return exec_err!("date_add: the unit must be text such as 'day', got {unit}");
-        }
+        check_unit_type("date_add", unit)?;
         if !(value.is_integer() || value.is_null()) {
             return exec_err!("date_add: the number of units must be an integer, got {value}");
         }

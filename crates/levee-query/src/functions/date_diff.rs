@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 };
 
 use super::strings;
-use super::time_unit::{Unit, datetimes, diff, is_date, time_type};
+use super::time_unit::{Unit, check_unit_type, datetimes, diff, is_date, time_type};
 
 /// The `date_diff` function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -46,14 +46,7 @@ impl ScalarUDFImpl for DateDiff {
         let [unit, a, b] = args else {
             return exec_err!("date_diff takes a unit and two times");
         };
-        if !(unit.is_null()
-            || matches!(
-                unit,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ))
-        {
-            return exec_err!("date_diff: the unit must be text such as 'day', got {unit}");
-        }
+        check_unit_type("date_diff", unit)?;
         match (time_type(a), time_type(b)) {
             (Some(a), Some(b)) => Ok(vec![DataType::Utf8, a, b]),
             _ => exec_err!("date_diff takes two dates or timestamps, got {a} and {b}"),

@@ -34,7 +34,6 @@ mod to_unixtime;
 mod type_of;
 mod url_decode;
 mod url_extract;
-mod url_extract_host;
 mod url_extract_parameter;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
@@ -60,8 +59,7 @@ pub use split_part::SplitPart;
 pub use to_unixtime::ToUnixtime;
 pub use type_of::{TypeOf, trino_name};
 pub use url_decode::UrlCodec;
-pub use url_extract::UrlExtractPath;
-pub use url_extract_host::UrlExtractHost;
+pub use url_extract::UrlExtract;
 pub use url_extract_parameter::UrlExtractParameter;
 
 /// Every scalar function levee adds, and those that replace DataFusion's
@@ -85,9 +83,9 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(TypeOf::default()),
         ScalarUDF::from(UrlCodec::decode()),
         ScalarUDF::from(UrlCodec::encode()),
-        ScalarUDF::from(UrlExtractHost::default()),
+        ScalarUDF::from(UrlExtract::host()),
         ScalarUDF::from(UrlExtractParameter::default()),
-        ScalarUDF::from(UrlExtractPath::default()),
+        ScalarUDF::from(UrlExtract::path()),
     ]
 }
 

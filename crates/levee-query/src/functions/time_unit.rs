@@ -70,6 +70,20 @@ impl Unit {
     }
 }
 
+/// Checks, while planning, that a function's unit argument is text (or a
+/// NULL literal): `date_add('day', ...)`, `date_diff('hour', ...)`.
+pub(super) fn check_unit_type(function: &str, unit: &DataType) -> Result<()> {
+    if unit.is_null()
+        || matches!(
+            unit,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
+        return Ok(());
+    }
+    exec_err!("{function}: the unit must be text such as 'day', got {unit}")
+}
+
 /// Whether a type holds calendar days rather than instants.
 pub(super) fn is_date(t: &DataType) -> bool {
     matches!(t, DataType::Date32 | DataType::Date64)

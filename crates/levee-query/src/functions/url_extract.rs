@@ -1,9 +1,13 @@
-//! `url_extract_path(url)`: the path of a URL, percent-decoded, as Athena's.
+//! `url_extract_path(url)` and `url_extract_host(url)`: a part of a URL, as
+//! Athena's.
 //!
 //! Log lines mostly hold request targets (`/p/q?x=1`) rather than whole URLs,
-//! so a reference that starts with `/` is read against a placeholder origin.
-//! Anything else that is not a URL gives NULL. The `url` crate resolves
-//! `.` and `..` segments, which Athena leaves in place.
+//! so a reference that starts with `/` is read against a placeholder origin:
+//! it has a path (percent-decoded) but no host. Anything else that is not a
+//! URL gives NULL, as does a URL without a host (`mailto:a@b`, `file:///x`)
+//! for `url_extract_host`. The `url` crate resolves `.` and `..` segments,
+//! which Athena leaves in place, writes hosts in lower case, and
+//! international names in punycode, where Athena keeps the host as written.
 
 use std::sync::{Arc, LazyLock};
 
@@ -17,23 +21,45 @@ use url::Url;
 
 use super::strings;
 
-/// The `url_extract_path` function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct UrlExtractPath {
-    signature: Signature,
+/// Which part of the URL a function extracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Part {
+    Host,
+    Path,
 }
 
-impl Default for UrlExtractPath {
-    fn default() -> Self {
-        UrlExtractPath {
+/// `url_extract_host` or `url_extract_path`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct UrlExtract {
+    signature: Signature,
+    part: Part,
+}
+
+impl UrlExtract {
+    /// `url_extract_host(url)`.
+    pub fn host() -> Self {
+        UrlExtract::new(Part::Host)
+    }
+
+    /// `url_extract_path(url)`.
+    pub fn path() -> Self {
+        UrlExtract::new(Part::Path)
+    }
+
+    fn new(part: Part) -> Self {
+        UrlExtract {
             signature: Signature::string(1, Volatility::Immutable),
+            part,
         }
     }
 }
 
-impl ScalarUDFImpl for UrlExtractPath {
+impl ScalarUDFImpl for UrlExtract {
     fn name(&self) -> &str {
-        "url_extract_path"
+        match self.part {
+            Part::Host => "url_extract_host",
+            Part::Path => "url_extract_path",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -46,11 +72,15 @@ impl ScalarUDFImpl for UrlExtractPath {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [value] = args.args.as_slice() else {
-            return exec_err!("url_extract_path takes one string");
+            return exec_err!("{} takes one string", self.name());
         };
         let values = value.to_array(args.number_rows)?;
-        let paths: StringArray = strings(&values)?.map(|v| v.and_then(url_path)).collect();
-        Ok(ColumnarValue::Array(Arc::new(paths) as ArrayRef))
+        let extract = match self.part {
+            Part::Host => url_host,
+            Part::Path => url_path,
+        };
+        let parts: StringArray = strings(&values)?.map(|v| v.and_then(extract)).collect();
+        Ok(ColumnarValue::Array(Arc::new(parts) as ArrayRef))
     }
 }
 
@@ -92,9 +122,34 @@ fn url_path(s: &str) -> Option<String> {
     )
 }
 
+fn url_host(s: &str) -> Option<String> {
+    match parse_url(s)? {
+        (url, Origin::Own) => url.host_str().filter(|h| !h.is_empty()).map(str::to_owned),
+        (_, Origin::Placeholder) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extracts_hosts_and_nothing_else() {
+        let cases = [
+            ("https://example.com/a/b?x=1#f", Some("example.com")),
+            ("http://user:pw@example.com:8080", Some("example.com")),
+            ("http://[::1]:80/x", Some("[::1]")),
+            ("/api/v1/items?id=7", None),
+            ("example.com/a", None),
+            ("mailto:a@example.com", None),
+            ("file:///etc/hosts", None),
+            ("not a url", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(url_host(input).as_deref(), want, "{input:?}");
+        }
+    }
 
     #[test]
     fn extracts_paths_from_urls_and_request_targets() {
