@@ -9,11 +9,15 @@ use levee_pipeline::config;
 use levee_pipeline::metrics::Metrics;
 use levee_pipeline::topology::{self, RunOptions};
 
+/// The JSON lines of a file the pipeline may still be writing: a reader
+/// can see the first half of a write, so a last line without its newline
+/// is left for the next look.
 fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
         .collect()
 }
 

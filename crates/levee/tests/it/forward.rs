@@ -83,11 +83,7 @@ fn file_output(name: &str, pattern: &str, path: &Path, extra: &str) -> String {
 }
 
 fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::support::written_lines(path)
 }
 
 /// The value of the sample that starts with `series` (a name and labels).

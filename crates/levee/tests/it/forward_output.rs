@@ -110,11 +110,7 @@ fn feed(stdin: &mut ChildStdin, from: u64, to: u64) {
 }
 
 fn records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::support::written_lines(path)
 }
 
 /// How many times each `n` arrived, over every file.

@@ -127,11 +127,7 @@ fn post(addr: &str, path: &str, headers: &[&str], body: &[u8]) -> Answer {
 }
 
 fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::support::written_lines(path)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

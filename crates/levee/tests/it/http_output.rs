@@ -47,11 +47,7 @@ impl Server {
 
     /// Every request the server took, in order.
     fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        crate::support::written_lines(&self.log)
     }
 }
 

@@ -221,6 +221,18 @@ pub fn count(dir: &Path, sql: &str) -> u64 {
 }
 
 /// Every file under `dir`, at any depth; none if `dir` is not there (yet).
+/// The JSON lines of a file another process is still writing: a reader
+/// can see the first half of a write, so a last line without its newline
+/// is left for the next look.
+pub fn written_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
 pub fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
