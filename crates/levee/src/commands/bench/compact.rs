@@ -49,13 +49,8 @@ pub struct CompactBenchArgs {
     /// Scratch folder for the lake, the NDJSON and the outputs; made anew.
     #[arg(long, default_value = "./levee-bench")]
     pub dir: PathBuf,
-    /// Runs of each contender; the table shows the median run and the range.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub runs: u32,
-    /// Another levee binary (say, a build of the previous commit) whose
-    /// `levee compact` runs on the same lake, alternating with this one's.
-    #[arg(long, value_name = "LEVEE")]
-    pub against: Option<PathBuf>,
+    #[command(flatten)]
+    pub turns: super::Turns,
     /// The Python whose `duckdb` module runs DuckDB's side (default:
     /// $LEVEE_PYTHON, else `python3`).
     #[arg(long)]
@@ -152,12 +147,7 @@ pub(super) struct Input {
 
 pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
     let this = std::env::current_exe().context("finding the levee binary")?;
-    let against = match &args.against {
-        Some(path) => Some(
-            std::fs::canonicalize(path).with_context(|| format!("--against {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let against = args.turns.against()?;
     let duckdb = if args.no_duckdb {
         None
     } else {
@@ -181,7 +171,7 @@ pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
             d.version
         ))
     });
-    for run in 0..args.runs as usize {
+    for run in 0..args.turns.runs() {
         // The order turns by one each run, so that no contender always
         // runs right after the same other one.
         let count = 1 + usize::from(other.is_some()) + usize::from(duck.is_some());
@@ -205,7 +195,7 @@ pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
         .into_iter()
         .flatten()
         .collect();
-    print_table(&all, &input, args.runs as usize);
+    print_table(&all, &input, args.turns.runs());
     if let Some(other) = &other {
         print_ratios("this build against the other", &levee, other);
     }

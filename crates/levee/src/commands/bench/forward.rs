@@ -35,7 +35,7 @@ use levee_io::forward::{msgpack, sample};
 use levee_parse::ParserConfig;
 
 use super::usage::{self, ChildUsage};
-use super::{Sample, Stage, fresh_dir, mib, stage};
+use super::{Sample, Stage, Turns, fresh_dir, mib, stage};
 
 #[derive(clap::Args)]
 pub struct ForwardBenchArgs {
@@ -49,14 +49,8 @@ pub struct ForwardBenchArgs {
     /// Scratch folder for the encoded messages and the runs' logs; made anew.
     #[arg(long, default_value = "./levee-bench-forward")]
     pub dir: PathBuf,
-    /// Runs of each contender, alternating; the table shows the median
-    /// run and the range.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub runs: u32,
-    /// Another levee binary (say, a build of the previous commit), run on
-    /// the same bytes, alternating with this one.
-    #[arg(long, value_name = "LEVEE")]
-    pub against: Option<PathBuf>,
+    #[command(flatten)]
+    pub turns: Turns,
     /// A Fluent Bit binary: its `forward` input into its `counter` output,
     /// on the same bytes, alternating with this build.
     #[arg(long, value_name = "FLUENT_BIT")]
@@ -86,12 +80,7 @@ struct Encoded {
 
 pub async fn bench(args: &ForwardBenchArgs) -> Result<ExitCode> {
     let this = std::env::current_exe().context("finding the levee binary")?;
-    let against = match &args.against {
-        Some(path) => Some(
-            std::fs::canonicalize(path).with_context(|| format!("--against {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let against = args.turns.against()?;
     let dir = fresh_dir(&args.dir)?;
     let encoded = encode(&dir.join("messages.msgpack"), args.events, args.per_message)?;
     let config = write_config(&dir)?;
@@ -136,7 +125,7 @@ pub async fn bench(args: &ForwardBenchArgs) -> Result<ExitCode> {
     }
     // The order turns by one each run, so that no contender always runs
     // right after the same other one.
-    let runs = args.runs as usize;
+    let runs = args.turns.runs();
     for run in 0..runs {
         for turn in 0..contenders.len() {
             let next = (run + turn) % contenders.len();

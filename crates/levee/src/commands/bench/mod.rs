@@ -57,6 +57,38 @@ pub enum BenchWhat {
     Forward(forward::ForwardBenchArgs),
 }
 
+/// How many times each contender runs, and the other levee build, if
+/// any, that takes turns with this one on the same input: the same for
+/// every bench that times whole processes.
+#[derive(clap::Args)]
+pub struct Turns {
+    /// Runs of each contender, taking turns; the table shows the median
+    /// run and the range.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Another levee binary (say, a build of the previous commit) run on
+    /// the same input, taking turns with this one.
+    #[arg(long, value_name = "LEVEE")]
+    pub against: Option<PathBuf>,
+}
+
+impl Turns {
+    /// The runs of each contender.
+    fn runs(&self) -> usize {
+        self.runs as usize
+    }
+
+    /// `--against`, resolved now: the benches change directory later.
+    fn against(&self) -> Result<Option<PathBuf>> {
+        self.against
+            .as_ref()
+            .map(|path| {
+                std::fs::canonicalize(path).with_context(|| format!("--against {}", path.display()))
+            })
+            .transpose()
+    }
+}
+
 #[derive(clap::Args)]
 pub struct CollectArgs {
     /// Lines of nginx log (combined plus $request_time) to generate.
@@ -65,13 +97,8 @@ pub struct CollectArgs {
     /// Scratch folder for the log and the lake; made anew.
     #[arg(long, default_value = "./levee-bench")]
     pub dir: PathBuf,
-    /// Runs of each stage; the table shows the median run and the range.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub runs: u32,
-    /// Another levee binary (say, a build of the previous commit) whose
-    /// collector runs on the same file, alternating with this one's.
-    #[arg(long, value_name = "LEVEE")]
-    pub against: Option<PathBuf>,
+    #[command(flatten)]
+    pub turns: Turns,
     /// A Fluent Bit binary, run on the same file (tail with its `nginx`
     /// parser into a file), alternating with this build's collector.
     #[arg(long, value_name = "FLUENT_BIT")]
@@ -129,19 +156,14 @@ pub async fn bench(args: &BenchArgs) -> Result<ExitCode> {
 
 async fn collect(args: &CollectArgs) -> Result<ExitCode> {
     let this = std::env::current_exe().context("finding the levee binary")?;
-    let against = match &args.against {
-        Some(path) => Some(
-            std::fs::canonicalize(path).with_context(|| format!("--against {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let against = args.turns.against()?;
     let dir = fresh_dir(&args.dir)?;
     let log = dir.join("access.log");
     let bytes = generate(&log, args.lines)?;
     // Warm the page cache, so every stage reads from memory as the others do.
     stages::read_lines(&log)?;
 
-    let runs = args.runs as usize;
+    let runs = args.turns.runs();
     let mut read = stage("read lines (ceiling)");
     let mut parse = stage("nginx parser, 1 core");
     for _ in 0..runs {
