@@ -166,15 +166,20 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = Seen::default();
+        let mut time_seen = false;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if clashes_with_partition(&key) {
                 return Err(de::Error::custom("a field to rename"));
             }
             let Some(time_field) = self.time_field else {
-                absorb_entry(self.columns, &mut map, key, None, self.changes)?;
+                absorb_entry(self.columns, &mut map, key, None, self.changes, &mut seen)?;
                 continue;
             };
             if *key == *time_field {
+                if std::mem::replace(&mut time_seen, true) {
+                    return Err(de::Error::custom("a duplicate field"));
+                }
                 let at = Crumb::new(None, &key);
                 let mut t = self
                     .columns
@@ -192,10 +197,36 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             } else if key.eq_ignore_ascii_case(time_field) {
                 return Err(de::Error::custom("a field to rename"));
             } else {
-                absorb_entry(self.columns, &mut map, key, None, self.changes)?;
+                absorb_entry(self.columns, &mut map, key, None, self.changes, &mut seen)?;
             }
         }
         Ok(())
+    }
+}
+
+/// The columns an object has given a value so far, by index: a field
+/// twice in one object is refused, for the slow way, which keeps its last
+/// value as the decoder does (the fast way would absorb both).
+#[derive(Default)]
+struct Seen {
+    first: u128,
+    rest: Vec<usize>,
+}
+
+impl Seen {
+    /// Marks column `index`; false if it was marked already.
+    fn mark(&mut self, index: usize) -> bool {
+        if index < 128 {
+            let bit = 1u128 << index;
+            let new = self.first & bit == 0;
+            self.first |= bit;
+            new
+        } else if self.rest.contains(&index) {
+            false
+        } else {
+            self.rest.push(index);
+            true
+        }
     }
 }
 
@@ -206,8 +237,9 @@ fn absorb_entries<'de, A: MapAccess<'de>>(
     parent: Option<&Crumb<'_>>,
     changes: &mut Changes,
 ) -> Result<(), A::Error> {
+    let mut seen = Seen::default();
     while let Some(key) = map.next_key_seed(KeySeed)? {
-        absorb_entry(columns, map, key, parent, changes)?;
+        absorb_entry(columns, map, key, parent, changes, &mut seen)?;
     }
     Ok(())
 }
@@ -219,14 +251,20 @@ fn absorb_entry<'de, A: MapAccess<'de>>(
     key: Cow<'de, str>,
     parent: Option<&Crumb<'_>>,
     changes: &mut Changes,
+    seen: &mut Seen,
 ) -> Result<(), A::Error> {
     let at = Crumb::new(parent, &key);
-    match columns.get_mut(&*key) {
-        Some(t) => map.next_value_seed(Absorb {
-            t,
-            at: &at,
-            changes,
-        }),
+    match columns.get_full_mut(&*key) {
+        Some((index, _, t)) => {
+            if !seen.mark(index) {
+                return Err(de::Error::custom("a duplicate field"));
+            }
+            map.next_value_seed(Absorb {
+                t,
+                at: &at,
+                changes,
+            })
+        }
         None => {
             let mut t = ColumnType::Null;
             map.next_value_seed(Absorb {
@@ -236,7 +274,8 @@ fn absorb_entry<'de, A: MapAccess<'de>>(
             })?;
             // As in `absorb_fields`: a null gets no column.
             if t != ColumnType::Null {
-                columns.insert(key.into_owned(), t);
+                let (index, _) = columns.insert_full(key.into_owned(), t);
+                seen.mark(index);
             }
             Ok(())
         }
@@ -376,7 +415,7 @@ impl<'de> Visitor<'de> for Absorb<'_> {
 }
 
 /// A field name, borrowed from the line when it has no escapes.
-struct KeySeed;
+pub(super) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;
@@ -483,6 +522,9 @@ mod tests {
             b"{\"a\":1} trailing",
             b"{\"a\":tru}",
             b"{\"Dt\":1}",
+            // The slow way keeps the last value, as the decoder does.
+            b"{\"a\":1,\"a\":\"x\"}",
+            b"{\"n\":{\"b\":1,\"b\":null}}",
         ] {
             assert_eq!(
                 s.absorb_json(line, None, &mut changes),

@@ -317,3 +317,33 @@ async fn empty_objects_read_as_null_until_they_have_fields() {
     );
     assert_eq!(batch.num_rows(), 3);
 }
+
+/// A field twice in one record: the schema pass absorbed both values while
+/// the decoder kept the last, so a line `{"a":"x","a":1}` made `a` a string
+/// column holding "1". The schema is now that of the value kept.
+#[tokio::test]
+async fn a_duplicate_field_gets_the_type_of_its_last_value() {
+    let (_dir, lake) = lake();
+    put_chunk(
+        &lake,
+        &hour(10),
+        0,
+        1,
+        &[
+            r#"{"a":"x","a":1,"b":true}"#.into(),
+            r#"{"a":2,"b":false,"b":null}"#.into(),
+        ],
+    )
+    .await;
+    let report = compact(&lake, HourSelection::Pending).await;
+    assert_eq!(widened(&report), []);
+    let batch = hour_batch(&lake, &hour(10)).await;
+    let a = batch.column_by_name("a").unwrap();
+    assert_eq!(a.data_type(), &DataType::Int64);
+    assert_eq!(
+        a.as_primitive::<Int64Type>().iter().collect::<Vec<_>>(),
+        [Some(1), Some(2)]
+    );
+    let b = batch.column_by_name("b").unwrap().as_boolean();
+    assert_eq!(b.iter().collect::<Vec<_>>(), [Some(true), None]);
+}
