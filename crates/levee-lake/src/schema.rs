@@ -37,8 +37,11 @@ use indexmap::IndexMap;
 use levee_event::{Record, Text, Value};
 use serde::{Deserialize, Serialize};
 
+mod build;
 mod declare;
 mod infer;
+
+pub(crate) use build::{Built, HourColumns, fit_batch};
 
 pub(crate) use declare::{cast_record, declared_of_arrow};
 

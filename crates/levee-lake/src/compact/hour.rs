@@ -27,7 +27,7 @@ use super::report::{
     SkippedHour,
 };
 use super::writer::FileLayout;
-use super::{decode, retention, scan};
+use super::{decode, one_read, retention, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
 use crate::declared::DeclaredSchema;
 use crate::schema::TableSchema;
@@ -72,8 +72,21 @@ pub(crate) async fn compact_hour(
         None => (state.chunks.clone(), Vec::new(), Vec::new()),
     };
     let carried_inputs = carried.len();
-    let (mut fetched, mut scan) =
-        scan::first_read(lake, carried, &to_read, opts, budget, time_field).await?;
+    // Read once when that is enough; an hour with a declared schema (cast
+    // record by record) or Parquet read back takes the two reads.
+    let once = if carried.is_empty() && declared.is_empty() {
+        one_read::read_once(lake, &to_read, opts, budget, time_field).await?
+    } else {
+        None
+    };
+    let (mut fetched, mut scan, once) = match once {
+        Some(o) => (o.fetched, o.scan, Some((o.batch, o.room))),
+        None => {
+            let (fetched, scan) =
+                scan::first_read(lake, carried, &to_read, opts, budget, time_field).await?;
+            (fetched, scan, None)
+        }
+    };
     let mut failed_chunks: Vec<FailedChunk> = fetched
         .iter()
         .map(|f| &f.chunk)
@@ -147,24 +160,39 @@ pub(crate) async fn compact_hour(
         failures: 0,
         records: &mut unrepresentable,
     };
-    let reread_chunks = fetched
-        .iter()
-        .zip(&scan.chunks)
-        .filter(|(f, c)| matches!(f.body, Body::Released) && c.rows > 0)
-        .count();
-    let written = decode::write_parquet(
-        lake,
-        table,
-        opts,
-        state,
-        &mut fetched,
-        &scan,
-        schema,
-        time_field,
-        layout,
-        &mut casts,
-    )
-    .await?;
+    let written = match &once {
+        Some((batch, _room)) => {
+            decode::write_batch(lake, table, opts, state, batch.as_ref(), schema, layout).await?
+        }
+        None => None,
+    };
+    // Read once, and written, or else (the table's schema makes some of its
+    // values text) its chunks are read again, as a second read would.
+    let (written, reread_chunks) = match written {
+        Some(written) => (written, 0),
+        None => {
+            drop(once);
+            let reread_chunks = fetched
+                .iter()
+                .zip(&scan.chunks)
+                .filter(|(f, c)| matches!(f.body, Body::Released) && c.rows > 0)
+                .count();
+            let written = decode::write_parquet(
+                lake,
+                table,
+                opts,
+                state,
+                &mut fetched,
+                &scan,
+                schema,
+                time_field,
+                layout,
+                &mut casts,
+            )
+            .await?;
+            (written, reread_chunks)
+        }
+    };
     let cast_failures = casts.failures;
 
     // Lines that could not be rows are kept, with why, before the hour's

@@ -31,6 +31,7 @@ pub use chunk::{ChunkText, RecordsRead, read_chunk_text};
 pub(crate) use chunk::{Lines, parse_line};
 mod hour;
 pub mod lock;
+mod one_read;
 mod parquet_input;
 mod plan;
 mod quarantine;

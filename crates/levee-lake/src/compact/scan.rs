@@ -28,6 +28,22 @@ pub(crate) struct Scan {
     pub unrepresentable: Unrepresentable,
 }
 
+impl Scan {
+    /// Nothing read yet, of `chunks` chunks.
+    pub fn new(chunks: usize) -> Scan {
+        Scan {
+            schema: TableSchema::default(),
+            changes: Changes::default(),
+            chunks: Vec::with_capacity(chunks),
+            rows: 0,
+            bad_lines: 0,
+            first_bad_line: None,
+            decoded_bytes: 0,
+            unrepresentable: Unrepresentable::default(),
+        }
+    }
+}
+
 /// One chunk, as the first read found it.
 pub(crate) struct ChunkScan {
     /// Why it could not be read, or not all of it.
@@ -57,16 +73,7 @@ pub(crate) async fn first_read(
     budget: &Budget,
     time_field: Option<&str>,
 ) -> Result<(Vec<Fetched>, Scan), LakeError> {
-    let mut scan = Scan {
-        schema: TableSchema::default(),
-        changes: Changes::default(),
-        chunks: Vec::with_capacity(carried.len() + chunks.len()),
-        rows: 0,
-        bad_lines: 0,
-        first_bad_line: None,
-        decoded_bytes: 0,
-        unrepresentable: Unrepresentable::default(),
-    };
+    let mut scan = Scan::new(carried.len() + chunks.len());
     let limit = opts.max_chunk_bytes;
     let mut fetched = Vec::with_capacity(carried.len() + chunks.len());
     for f in carried {

@@ -1,0 +1,960 @@
+//! One read of an hour's JSON lines: each line parsed once, straight into
+//! Arrow builders, the hour's schema growing as it goes (a new field is a
+//! new column, null before; an integer column that meets a float becomes a
+//! float column). Reading the lines twice, once to infer the schema and once
+//! to decode them with it, cost compaction two JSON parses per line.
+//!
+//! It takes the lines the fast schema pass takes ([`TableSchema::absorb_json`])
+//! that need no widening to text, and gives the schema that pass gives and
+//! the columns the Arrow JSON decoder would give with it. Anything else (a
+//! type conflict that makes a column text, a field to rename, a duplicate
+//! key, a line that is no JSON object) is refused: the caller then reads
+//! the hour the two-pass way, which knows all of those.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::timezone::Tz;
+use arrow::array::{
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder,
+    ListArray, NullArray, NullBufferBuilder, RecordBatch, RecordBatchOptions, StringBuilder,
+    StructArray, TimestampMicrosecondBuilder, new_null_array,
+};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::compute::cast;
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
+use indexmap::IndexMap;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::infer::KeySeed;
+use super::{ChangeKind, Changes, ColumnType, Columns, Crumb, TableSchema, clashes_with_partition};
+
+/// A line [`HourColumns::push_line`] does not take; the columns are of no
+/// use after it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Refused;
+
+/// The Arrow columns of an hour's lines, and their schema.
+pub(crate) struct HourColumns {
+    root: StructCol,
+    /// The table's event-time column, if it has one.
+    time_field: Option<String>,
+    /// The event-time column's time zone (UTC), as Arrow reads timestamps in.
+    utc: Tz,
+    changes: Changes,
+}
+
+/// What an hour's lines came to.
+pub(crate) struct Built {
+    /// The hour's schema, as the schema pass infers it.
+    pub schema: TableSchema,
+    /// Type conflicts within the hour (integers that became floats).
+    pub changes: Changes,
+    /// The rows, with `schema`'s Arrow schema; none without rows or columns.
+    pub batch: Option<RecordBatch>,
+}
+
+impl HourColumns {
+    /// No rows yet, for a table whose event-time column is `time_field`.
+    pub fn new(time_field: Option<&str>) -> HourColumns {
+        HourColumns {
+            root: StructCol::default(),
+            time_field: time_field.map(str::to_owned),
+            utc: crate::UTC_OFFSET
+                .parse()
+                .unwrap_or_else(|_| unreachable!("a fixed offset parses")),
+            changes: Changes::default(),
+        }
+    }
+
+    /// Rows so far.
+    pub fn rows(&self) -> usize {
+        self.root.len
+    }
+
+    /// Reads the record on `line` into the columns.
+    pub fn push_line(&mut self, line: &[u8]) -> Result<(), Refused> {
+        let mut json = serde_json::Deserializer::from_slice(line);
+        let seed = Top { columns: self };
+        seed.deserialize(&mut json).map_err(|_| Refused)?;
+        json.end().map_err(|_| Refused)
+    }
+
+    /// The schema and the rows.
+    pub fn finish(self) -> Result<Built, arrow::error::ArrowError> {
+        let rows = self.root.len;
+        let (schema, columns) = finish_fields(self.root.fields);
+        let schema = TableSchema { columns: schema };
+        let arrow_schema = schema.to_arrow();
+        let batch = if rows == 0 || columns.is_empty() {
+            None
+        } else {
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            Some(RecordBatch::try_new_with_options(
+                arrow_schema,
+                columns,
+                &options,
+            )?)
+        };
+        Ok(Built {
+            schema,
+            changes: self.changes,
+            batch,
+        })
+    }
+}
+
+/// A column being built, of the type its values have shown so far.
+enum Col {
+    Bool(BooleanBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Str(StringBuilder),
+    /// The event-time column: microseconds, UTC.
+    Time(TimestampMicrosecondBuilder),
+    List(Box<ListCol>),
+    Struct(Box<StructCol>),
+}
+
+/// A list column: offsets into its elements, which may be only nulls (or
+/// none) so far.
+struct ListCol {
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+    element: Option<Col>,
+    /// Elements so far (null ones included).
+    elements: usize,
+}
+
+/// A struct column (or the record itself): its fields are the ones seen
+/// with a value, in the order first seen.
+struct StructCol {
+    fields: IndexMap<String, Col, foldhash::fast::RandomState>,
+    nulls: NullBufferBuilder,
+    len: usize,
+}
+
+/// The kind of a JSON value, as it comes to a column.
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Int,
+    Float,
+    String,
+    List,
+    Map,
+}
+
+impl Col {
+    fn len(&self) -> usize {
+        match self {
+            Col::Bool(b) => b.len(),
+            Col::Int(b) => b.len(),
+            Col::Float(b) => b.len(),
+            Col::Str(b) => b.len(),
+            Col::Time(b) => b.len(),
+            Col::List(l) => l.offsets.len() - 1,
+            Col::Struct(s) => s.len,
+        }
+    }
+
+    /// A column for values of `kind`, with `nulls` nulls first.
+    fn new(kind: Kind, nulls: usize) -> Col {
+        let mut col = match kind {
+            Kind::Bool => Col::Bool(BooleanBuilder::new()),
+            Kind::Int => Col::Int(Int64Builder::new()),
+            Kind::Float => Col::Float(Float64Builder::new()),
+            Kind::String => Col::Str(StringBuilder::new()),
+            Kind::List => Col::List(Box::new(ListCol {
+                offsets: vec![0],
+                nulls: NullBufferBuilder::new(0),
+                element: None,
+                elements: 0,
+            })),
+            Kind::Map => Col::Struct(Box::default()),
+        };
+        for _ in 0..nulls {
+            col.append_null();
+        }
+        col
+    }
+
+    fn new_time(nulls: usize) -> Col {
+        let mut b = TimestampMicrosecondBuilder::new().with_timezone(crate::UTC_OFFSET);
+        b.append_nulls(nulls);
+        Col::Time(b)
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Col::Bool(b) => b.append_null(),
+            Col::Int(b) => b.append_null(),
+            Col::Float(b) => b.append_null(),
+            Col::Str(b) => b.append_null(),
+            Col::Time(b) => b.append_null(),
+            Col::List(l) => {
+                l.offsets.push(l.elements as i32);
+                l.nulls.append_null();
+            }
+            Col::Struct(s) => s.append_null(),
+        }
+    }
+
+    /// Makes an integer column a float column, as the schema pass widens it.
+    fn widen_to_float(&mut self, at: &Crumb<'_>, changes: &mut Changes) {
+        let Col::Int(ints) = self else {
+            return;
+        };
+        let ints = ints.finish();
+        let mut floats = Float64Builder::with_capacity(ints.len());
+        for v in ints.iter() {
+            floats.append_option(v.map(|i| i as f64));
+        }
+        changes.push(
+            at,
+            ChangeKind::Widened {
+                from: ColumnType::Int64.to_string(),
+                to: ColumnType::Float64.to_string(),
+            },
+        );
+        *self = Col::Float(floats);
+    }
+
+    /// The column's type and values.
+    fn finish(self) -> (ColumnType, ArrayRef) {
+        match self {
+            Col::Bool(mut b) => (ColumnType::Bool, Arc::new(b.finish())),
+            Col::Int(mut b) => (ColumnType::Int64, Arc::new(b.finish())),
+            Col::Float(mut b) => (ColumnType::Float64, Arc::new(b.finish())),
+            Col::Str(mut b) => (ColumnType::String, Arc::new(b.finish())),
+            Col::Time(mut b) => (ColumnType::Timestamp, Arc::new(b.finish())),
+            Col::List(l) => l.finish(),
+            Col::Struct(s) => {
+                let StructCol {
+                    fields,
+                    mut nulls,
+                    len,
+                } = *s;
+                let (columns, arrays) = finish_fields(fields);
+                let t = ColumnType::Struct(columns);
+                let array: ArrayRef = match t.to_arrow() {
+                    // `{}` only: as the Arrow decoder reads it, nulls.
+                    DataType::Struct(fields) => {
+                        Arc::new(StructArray::new(fields, arrays, nulls.finish()))
+                    }
+                    _ => Arc::new(NullArray::new(len)),
+                };
+                (t, array)
+            }
+        }
+    }
+}
+
+impl ListCol {
+    fn finish(mut self) -> (ColumnType, ArrayRef) {
+        let (element, values) = match self.element {
+            Some(col) => col.finish(),
+            None => (
+                ColumnType::Null,
+                Arc::new(NullArray::new(self.elements)) as ArrayRef,
+            ),
+        };
+        let field: FieldRef = Arc::new(Field::new_list_field(element.to_arrow(), true));
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        let array = ListArray::new(field, offsets, values, self.nulls.finish());
+        (ColumnType::List(Box::new(element)), Arc::new(array))
+    }
+}
+
+impl Default for StructCol {
+    fn default() -> StructCol {
+        StructCol {
+            fields: IndexMap::default(),
+            nulls: NullBufferBuilder::new(0),
+            len: 0,
+        }
+    }
+}
+
+impl StructCol {
+    fn append_null(&mut self) {
+        for col in self.fields.values_mut() {
+            col.append_null();
+        }
+        self.nulls.append_null();
+        self.len += 1;
+    }
+
+    /// Ends a row whose object was read: the fields it lacked are null.
+    fn end_row(&mut self) {
+        let filled = self.len + 1;
+        for col in self.fields.values_mut() {
+            if col.len() < filled {
+                col.append_null();
+            }
+        }
+        self.nulls.append_non_null();
+        self.len = filled;
+    }
+}
+
+/// The fields' types and values.
+fn finish_fields(
+    fields: IndexMap<String, Col, foldhash::fast::RandomState>,
+) -> (Columns, Vec<ArrayRef>) {
+    let mut columns = Columns::default();
+    let mut arrays = Vec::with_capacity(fields.len());
+    for (name, col) in fields {
+        let (t, array) = col.finish();
+        columns.insert(name, t);
+        arrays.push(array);
+    }
+    (columns, arrays)
+}
+
+/// The top of a line: an object whose fields are the table's columns.
+struct Top<'a> {
+    columns: &'a mut HourColumns,
+}
+
+impl<'de> DeserializeSeed<'de> for Top<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let HourColumns {
+            root,
+            time_field,
+            utc,
+            changes,
+        } = self.columns;
+        let row = root.len;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if clashes_with_partition(&key) {
+                return Err(de::Error::custom("a field to rename"));
+            }
+            match time_field.as_deref() {
+                Some(t) if *key == *t => {
+                    map.next_value_seed(EventTime {
+                        root: &mut *root,
+                        key,
+                        row,
+                        utc,
+                    })?;
+                }
+                Some(t) if key.eq_ignore_ascii_case(t) => {
+                    return Err(de::Error::custom("a field to rename"));
+                }
+                _ => fill_field(root, &mut map, key, row, None, changes)?,
+            }
+        }
+        root.end_row();
+        Ok(())
+    }
+}
+
+/// The value of field `key` of an object at row `row` of `parent`.
+fn fill_field<'de, A: MapAccess<'de>>(
+    parent: &mut StructCol,
+    map: &mut A,
+    key: Cow<'de, str>,
+    row: usize,
+    up: Option<&Crumb<'_>>,
+    changes: &mut Changes,
+) -> Result<(), A::Error> {
+    let at = Crumb::new(up, &key);
+    match parent.fields.get_mut(&*key) {
+        Some(col) => {
+            // A second value for the field in this object.
+            if col.len() > row {
+                return Err(de::Error::custom("a duplicate field"));
+            }
+            map.next_value_seed(Fill {
+                col,
+                at: &at,
+                changes,
+            })
+        }
+        None => {
+            let mut slot = None;
+            map.next_value_seed(New {
+                slot: &mut slot,
+                nulls: row,
+                at: &at,
+                changes,
+            })?;
+            // As in the schema pass: a null gets no column.
+            if let Some(col) = slot {
+                parent.fields.insert(key.into_owned(), col);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The value of the event-time column: null, or text that reads as a
+/// timestamp. Anything else is refused, for the two-pass way to rename.
+struct EventTime<'a, 'de> {
+    root: &'a mut StructCol,
+    key: Cow<'de, str>,
+    row: usize,
+    utc: &'a Tz,
+}
+
+impl<'de> DeserializeSeed<'de> for EventTime<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventTime<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a timestamp as text, or null")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        match self.root.fields.get(&*self.key) {
+            Some(col) if col.len() > self.row => Err(E::custom("a duplicate field")),
+            // Ends up null, when the row ends.
+            _ => Ok(()),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        // As `is_timestamp_text` and the Arrow decoder read it: a time
+        // within nanoseconds' range, as microseconds.
+        let micros = string_to_datetime(self.utc, v)
+            .ok()
+            .filter(|t| t.timestamp_nanos_opt().is_some())
+            .map(|t| t.timestamp_micros())
+            .ok_or_else(|| E::custom("not a timestamp"))?;
+        let col = self
+            .root
+            .fields
+            .entry(self.key.into_owned())
+            .or_insert_with(|| Col::new_time(self.row));
+        match col {
+            Col::Time(b) if b.len() == self.row => {
+                b.append_value(micros);
+                Ok(())
+            }
+            _ => Err(E::custom("a duplicate field")),
+        }
+    }
+}
+
+/// A value, into a column there already is.
+struct Fill<'a> {
+    col: &'a mut Col,
+    at: &'a Crumb<'a>,
+    changes: &'a mut Changes,
+}
+
+fn refuse<E: de::Error>() -> Result<(), E> {
+    Err(E::custom("a type conflict that makes text"))
+}
+
+impl<'de> DeserializeSeed<'de> for Fill<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fill<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.col.append_null();
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        match self.col {
+            Col::Bool(b) => b.append_value(v),
+            _ => return refuse(),
+        }
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        match self.col {
+            Col::Int(b) => b.append_value(v),
+            Col::Float(b) => b.append_value(v as f64),
+            _ => return refuse(),
+        }
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        // As `levee_event::Value` reads it: beyond i64, a float.
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) => self.visit_f64(v as f64),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.col.widen_to_float(self.at, self.changes);
+        match self.col {
+            Col::Float(b) => b.append_value(v),
+            _ => return refuse(),
+        }
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.visit_str(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        match self.col {
+            Col::Str(b) => b.append_value(v),
+            _ => return refuse(),
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        match self.col {
+            Col::List(l) => fill_list(l, seq, self.at, self.changes),
+            _ => refuse(),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        match self.col {
+            Col::Struct(s) => fill_struct(s, map, self.at, self.changes),
+            _ => refuse(),
+        }
+    }
+}
+
+fn fill_list<'de, A: SeqAccess<'de>>(
+    l: &mut ListCol,
+    mut seq: A,
+    at: &Crumb<'_>,
+    changes: &mut Changes,
+) -> Result<(), A::Error> {
+    let at = at.element();
+    loop {
+        let more = if let Some(col) = l.element.as_mut() {
+            seq.next_element_seed(Fill {
+                col,
+                at: &at,
+                changes,
+            })?
+        } else {
+            seq.next_element_seed(New {
+                slot: &mut l.element,
+                nulls: l.elements,
+                at: &at,
+                changes,
+            })?
+        }
+        .is_some();
+        if !more {
+            break;
+        }
+        l.elements += 1;
+    }
+    let end = i32::try_from(l.elements).map_err(|_| de::Error::custom("too many elements"))?;
+    l.offsets.push(end);
+    l.nulls.append_non_null();
+    Ok(())
+}
+
+fn fill_struct<'de, A: MapAccess<'de>>(
+    s: &mut StructCol,
+    mut map: A,
+    at: &Crumb<'_>,
+    changes: &mut Changes,
+) -> Result<(), A::Error> {
+    let row = s.len;
+    while let Some(key) = map.next_key_seed(KeySeed)? {
+        fill_field(s, &mut map, key, row, Some(at), changes)?;
+    }
+    s.end_row();
+    Ok(())
+}
+
+/// A value for a column there is not yet: a null leaves none, anything else
+/// makes one, with `nulls` nulls before it.
+struct New<'a> {
+    slot: &'a mut Option<Col>,
+    nulls: usize,
+    at: &'a Crumb<'a>,
+    changes: &'a mut Changes,
+}
+
+impl New<'_> {
+    /// The new column, for a value of `kind`, to fill.
+    fn make(&mut self, kind: Kind) -> &mut Col {
+        self.slot.insert(Col::new(kind, self.nulls))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for New<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for New<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<(), E> {
+        if let Col::Bool(b) = self.make(Kind::Bool) {
+            b.append_value(v);
+        }
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<(), E> {
+        if let Col::Int(b) = self.make(Kind::Int) {
+            b.append_value(v);
+        }
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) => self.visit_f64(v as f64),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<(), E> {
+        if let Col::Float(b) = self.make(Kind::Float) {
+            b.append_value(v);
+        }
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.visit_str(v)
+    }
+
+    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<(), E> {
+        if let Col::Str(b) = self.make(Kind::String) {
+            b.append_value(v);
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let New {
+            slot,
+            nulls,
+            at,
+            changes,
+        } = self;
+        match slot.insert(Col::new(Kind::List, nulls)) {
+            Col::List(l) => fill_list(l, seq, at, changes),
+            _ => Ok(()),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let New {
+            slot,
+            nulls,
+            at,
+            changes,
+        } = self;
+        match slot.insert(Col::new(Kind::Map, nulls)) {
+            Col::Struct(s) => fill_struct(s, map, at, changes),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `batch` (an hour's, from [`HourColumns`]) made to fit the Arrow schema
+/// `to` (the table's, which the hour's schema was joined into): columns and
+/// struct fields the hour lacks are null, integers the table has as floats
+/// are floats. `None` when a value would have to become text (or a `{}`
+/// a struct), which the two-pass way does.
+pub(crate) fn fit_batch(batch: &RecordBatch, to: &SchemaRef) -> Option<RecordBatch> {
+    let from = batch.schema();
+    let rows = batch.num_rows();
+    let columns = to
+        .fields()
+        .iter()
+        .map(|field| match from.index_of(field.name()) {
+            Ok(i) => fit(batch.column(i), field.data_type()),
+            Err(_) => Some(new_null_array(field.data_type(), rows)),
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(to.clone(), columns, &options).ok()
+}
+
+fn fit(array: &ArrayRef, to: &DataType) -> Option<ArrayRef> {
+    if array.data_type() == to {
+        return Some(array.clone());
+    }
+    match (array.data_type(), to) {
+        // Only `{}` (a struct of no fields) is `null` here, which the
+        // Arrow decoder makes a struct of nulls, not a null struct.
+        (DataType::Null, DataType::Struct(_)) => None,
+        (DataType::Null, _) => Some(new_null_array(to, array.len())),
+        (DataType::Int64, DataType::Float64) => cast(array, to).ok(),
+        (DataType::Struct(_), DataType::Struct(fields)) => {
+            let s = array.as_struct();
+            let columns = fields
+                .iter()
+                .map(|f| match s.column_by_name(f.name()) {
+                    Some(c) => fit(c, f.data_type()),
+                    None => Some(new_null_array(f.data_type(), s.len())),
+                })
+                .collect::<Option<Vec<_>>>()?;
+            let fitted = StructArray::try_new(fields.clone(), columns, s.nulls().cloned()).ok()?;
+            Some(Arc::new(fitted))
+        }
+        (DataType::List(_), DataType::List(field)) => {
+            let l = array.as_list::<i32>();
+            let values = fit(l.values(), field.data_type())?;
+            let fitted = ListArray::try_new(
+                field.clone(),
+                l.offsets().clone(),
+                values,
+                l.nulls().cloned(),
+            )
+            .ok()?;
+            Some(Arc::new(fitted))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_json::ReaderBuilder;
+
+    use super::*;
+
+    /// The two reads: the schema pass, then the Arrow JSON decoder with
+    /// its schema.
+    fn two_reads(lines: &[String], time_field: Option<&str>) -> (TableSchema, Option<RecordBatch>) {
+        let mut schema = TableSchema::default();
+        let mut changes = Changes::default();
+        for line in lines {
+            schema
+                .absorb_json(line.as_bytes(), time_field, &mut changes)
+                .unwrap();
+        }
+        let arrow_schema = schema.to_arrow();
+        if arrow_schema.fields().is_empty() {
+            return (schema, None);
+        }
+        let mut decoder = ReaderBuilder::new(arrow_schema)
+            .with_batch_size(1 << 20)
+            .with_coerce_primitive(true)
+            .build_decoder()
+            .unwrap();
+        let text = lines.join("\n");
+        // As `decode` does: the lines as they are, or if the decoder
+        // refuses them, as records made to fit the schema.
+        let plain = decoder.decode(text.as_bytes()).and_then(|read| {
+            assert_eq!(read, text.len());
+            decoder.flush()
+        });
+        if let Ok(batch) = plain {
+            return (schema, batch);
+        }
+        let records: Vec<levee_event::Record> = lines
+            .iter()
+            .map(|line| {
+                let mut record = serde_json::from_str(line).unwrap();
+                crate::schema::prepare_record(&mut record, time_field);
+                schema.conform(&mut record);
+                record
+            })
+            .collect();
+        let mut decoder = ReaderBuilder::new(schema.to_arrow())
+            .with_batch_size(1 << 20)
+            .with_coerce_primitive(true)
+            .build_decoder()
+            .unwrap();
+        decoder.serialize(&records).unwrap();
+        (schema, decoder.flush().unwrap())
+    }
+
+    fn one_read(lines: &[String], time_field: Option<&str>) -> Result<Built, Refused> {
+        let mut columns = HourColumns::new(time_field);
+        for line in lines {
+            columns.push_line(line.as_bytes())?;
+        }
+        Ok(columns.finish().unwrap())
+    }
+
+    fn assert_same(lines: &[String], time_field: Option<&str>) {
+        let built = one_read(lines, time_field).unwrap();
+        let (schema, batch) = two_reads(lines, time_field);
+        assert_eq!(built.schema, schema, "{lines:#?}");
+        assert_eq!(built.batch, batch, "{lines:#?}");
+    }
+
+    #[test]
+    fn one_read_gives_the_schema_and_columns_of_two() {
+        let lines: Vec<String> = [
+            r#"{"time":"2026-12-05T01:02:03.123Z","b":1,"a":"x","n":{"z":true,"f":1.5},"l":[1,2],"e":[],"o":{},"nul":null}"#,
+            r#"{"b":2.5,"time":null,"n":{"z":false,"new":[{"k":1}]},"l":[1.5,null],"big":18446744073709551615}"#,
+            r#"{"b":null,"n":null,"e":[null,[1]],"o":{"p":{"q":null}},"esc\"aped":"\u00e9","nested":{"esc\"aped":1}}"#,
+            r#"{"n":{"x":1,"z":null},"l":null,"late":[[],[{"a":[1.5]}]],"time":"2026-12-05 01:02:04+01:00"}"#,
+            r#"{}"#,
+            r#"{"x":{"dt":1,"hour":2,"Time":3}}"#,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for n in 1..=lines.len() {
+            assert_same(&lines[..n], Some("time"));
+            assert_same(&lines[..n], None);
+        }
+        let built = one_read(&lines, Some("time")).unwrap();
+        let widened: Vec<_> = built.changes.list.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(widened, ["b", "l[]"]);
+    }
+
+    /// Lines that need what only the two reads do are refused.
+    #[test]
+    fn lines_for_the_two_reads_are_refused() {
+        for (first, second) in [
+            (r#"{"a":1}"#, r#"{"a":"x"}"#),
+            (r#"{"a":{"b":1}}"#, r#"{"a":[1]}"#),
+            (r#"{"a":[1]}"#, r#"{"a":["x"]}"#),
+            (r#"{"a":{}}"#, r#"{"a":1}"#),
+            (r#"{"a":1}"#, r#"{"dt":1}"#),
+            (r#"{"a":1}"#, r#"{"Time":"2026-12-05T01:02:03Z"}"#),
+            (r#"{"a":1}"#, r#"{"time":"yesterday"}"#),
+            (r#"{"a":1}"#, r#"{"time":1764896525}"#),
+            (r#"{"a":1}"#, r#"{"a":2,"a":3}"#),
+            (r#"{"a":1}"#, r#"{"b":2,"b":null}"#),
+            (r#"{"a":1}"#, r#"{"s":{"b":2,"b":3}}"#),
+            (
+                r#"{"a":1}"#,
+                r#"{"time":"2026-12-05T01:02:03Z","time":null}"#,
+            ),
+            (r#"{"a":1}"#, r#"[1]"#),
+            (r#"{"a":1}"#, r#"{"a":1} x"#),
+            (r#"{"a":1}"#, r#"{"a":"#),
+        ] {
+            let lines = [first.to_owned(), second.to_owned()];
+            assert!(
+                one_read(&lines, Some("time")).is_err(),
+                "{second} taken after {first}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_fits_a_wider_table_or_says_it_cannot() {
+        let lines = [
+            r#"{"i":1,"s":{"a":1},"l":[1]}"#.to_owned(),
+            r#"{"i":2,"l":[]}"#.to_owned(),
+        ];
+        let built = one_read(&lines, None).unwrap();
+        let batch = built.batch.unwrap();
+        let wide = [
+            r#"{"x":true,"i":1.5,"s":{"b":"t","a":2.5},"l":[1.5]}"#.to_owned(),
+            lines[0].clone(),
+            lines[1].clone(),
+        ];
+        let (mut table, _) = two_reads(&wide, None);
+        let fitted = fit_batch(&batch, &table.to_arrow()).unwrap();
+        let (_, expected) = two_reads(&wide, None);
+        assert_eq!(fitted, expected.unwrap().slice(1, 2));
+        // A column the table has as text: the two reads write it.
+        table.columns.insert("i".to_owned(), ColumnType::String);
+        assert!(fit_batch(&batch, &table.to_arrow()).is_none());
+    }
+
+    /// Lines of random shape (fields that come and go, nulls, nesting,
+    /// integers and floats mixed) read once give what two reads give.
+    #[test]
+    fn random_lines_read_once_match_two_reads() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        fn value(next: &mut dyn FnMut(u64) -> u64, depth: u32) -> String {
+            match next(if depth > 2 { 5 } else { 7 }) {
+                0 => "null".to_owned(),
+                1 => next(1000).to_string(),
+                2 => format!("{}.{}", next(100), next(10)),
+                3 => format!("\"s{}\"", next(5)),
+                4 => ["true", "false"][next(2) as usize].to_owned(),
+                5 => {
+                    let items: Vec<String> = (0..next(3)).map(|_| value(next, depth + 1)).collect();
+                    format!("[{}]", items.join(","))
+                }
+                _ => object(next, depth + 1),
+            }
+        }
+        fn object(next: &mut dyn FnMut(u64) -> u64, depth: u32) -> String {
+            let mut fields: Vec<String> = Vec::new();
+            for name in ["a", "b", "c", "d"] {
+                if next(3) > 0 {
+                    fields.push(format!("\"{name}\":{}", value(next, depth)));
+                }
+            }
+            format!("{{{}}}", fields.join(","))
+        }
+        let mut compared = 0;
+        for _ in 0..3000 {
+            let lines: Vec<String> = (0..1 + next(4)).map(|_| object(&mut next, 0)).collect();
+            if one_read(&lines, None).is_ok() {
+                assert_same(&lines, None);
+                compared += 1;
+            }
+        }
+        assert!(compared > 300, "only {compared} compared");
+    }
+}
