@@ -110,7 +110,7 @@ pub(crate) fn writer_properties(
 }
 
 /// Rows of a file's first batch looked at to choose its columns' encodings.
-const SAMPLE_ROWS: usize = 4096;
+const SAMPLE_ROWS: usize = 512;
 
 /// `props`, with no dictionary for the columns whose values in `sample`
 /// (a file's first rows) are mostly distinct (ids, addresses, sizes): a
@@ -145,7 +145,7 @@ fn mostly_distinct(path: Vec<String>, column: &ArrayRef, out: &mut Vec<Vec<Strin
     use arrow::datatypes::{Float64Type, Int64Type};
     let distinct = |values: &mut dyn Iterator<Item = u64>| {
         let mut seen: std::collections::HashSet<u64, foldhash::fast::FixedState> =
-            std::collections::HashSet::default();
+            std::collections::HashSet::with_capacity_and_hasher(SAMPLE_ROWS, Default::default());
         let mut count = 0usize;
         for v in values {
             seen.insert(v);

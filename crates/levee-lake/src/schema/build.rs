@@ -134,6 +134,9 @@ struct StructCol {
     fields: IndexMap<String, Col, foldhash::fast::RandomState>,
     nulls: NullBufferBuilder,
     len: usize,
+    /// The field expected next in the object being read: the one after
+    /// the field read last.
+    next: usize,
 }
 
 /// The kind of a JSON value, as it comes to a column.
@@ -236,6 +239,7 @@ impl Col {
                     fields,
                     mut nulls,
                     len,
+                    ..
                 } = *s;
                 let (columns, arrays) = finish_fields(fields);
                 let t = ColumnType::Struct(columns);
@@ -274,6 +278,7 @@ impl Default for StructCol {
             fields: IndexMap::default(),
             nulls: NullBufferBuilder::new(0),
             len: 0,
+            next: 0,
         }
     }
 }
@@ -297,6 +302,7 @@ impl StructCol {
         }
         self.nulls.append_non_null();
         self.len = filled;
+        self.next = 0;
     }
 }
 
@@ -376,8 +382,15 @@ fn fill_field<'de, A: MapAccess<'de>>(
     changes: &mut Changes,
 ) -> Result<(), A::Error> {
     let at = Crumb::new(up, &key);
-    match parent.fields.get_mut(&*key) {
-        Some(col) => {
+    // Records mostly have the fields of the one before, in its order: the
+    // field after the last one is tried before the hash lookup.
+    let index = match parent.fields.get_index(parent.next) {
+        Some((name, _)) if *name == *key => Some(parent.next),
+        _ => parent.fields.get_index_of(&*key),
+    };
+    match index.and_then(|i| Some((i, parent.fields.get_index_mut(i)?.1))) {
+        Some((index, col)) => {
+            parent.next = index + 1;
             // A second value for the field in this object.
             if col.len() > row {
                 return Err(de::Error::custom("a duplicate field"));
@@ -398,7 +411,8 @@ fn fill_field<'de, A: MapAccess<'de>>(
             })?;
             // As in the schema pass: a null gets no column.
             if let Some(col) = slot {
-                parent.fields.insert(key.into_owned(), col);
+                let (index, _) = parent.fields.insert_full(key.into_owned(), col);
+                parent.next = index + 1;
             }
             Ok(())
         }
@@ -449,11 +463,9 @@ impl<'de> Visitor<'de> for EventTime<'_, 'de> {
             .filter(|t| t.timestamp_nanos_opt().is_some())
             .map(|t| t.timestamp_micros())
             .ok_or_else(|| E::custom("not a timestamp"))?;
-        let col = self
-            .root
-            .fields
-            .entry(self.key.into_owned())
-            .or_insert_with(|| Col::new_time(self.row));
+        let entry = self.root.fields.entry(self.key.into_owned());
+        self.root.next = entry.index() + 1;
+        let col = entry.or_insert_with(|| Col::new_time(self.row));
         match col {
             Col::Time(b) if b.len() == self.row => {
                 b.append_value(micros);
@@ -944,6 +956,10 @@ mod tests {
                 if next(3) > 0 {
                     fields.push(format!("\"{name}\":{}", value(next, depth)));
                 }
+            }
+            // Now and then in another order.
+            if next(4) == 0 {
+                fields.reverse();
             }
             format!("{{{}}}", fields.join(","))
         }
