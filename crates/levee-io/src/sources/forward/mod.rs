@@ -23,6 +23,7 @@
 //! (`crate::forward::handshake`); with `tls`, inside a rustls session.
 
 pub mod decode;
+mod decoders;
 mod server;
 
 /// msgpack, read and written; shared with the forward sink.

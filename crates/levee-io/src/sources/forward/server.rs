@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use levee_event::{Batch, Event, Ledger, Sent, Tag, Text};
+use levee_event::{Batch, Ledger, Sent, Text};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -13,10 +13,10 @@ use tokio::time::Instant;
 
 use super::Forward;
 use super::decode::{self, Frame, FrameError, Scanner};
+use super::decoders::{Decoders, GROUP_BYTES};
 use crate::SourceError;
 use crate::forward::handshake;
 use crate::sources::accept::Acceptor;
-use crate::sources::lines::BATCH_EVENTS;
 use crate::sources::{SourceContext, SourceMetrics};
 
 /// How often a connection with chunks waiting for their acks looks at
@@ -26,9 +26,12 @@ const ACK_POLL: Duration = Duration::from_millis(5);
 /// Bytes asked of the socket per read.
 const READ_BYTES: usize = 64 * 1024;
 
+/// Bytes read ahead while the decoders are busy: the next frames' start.
+const READ_AHEAD: usize = 4 * READ_BYTES;
+
 /// Why a connection ended early, as counted.
 #[derive(Debug)]
-enum Closed {
+pub(super) enum Closed {
     /// The pipeline is gone or shutting down: not the client's fault.
     Stopping,
     /// A reason for `levee_source_connection_errors_total`, and the log.
@@ -127,9 +130,6 @@ struct Connection<'a> {
     shared: &'a Shared,
     ledger: Ledger,
     pending: VecDeque<Pending>,
-    batch: Batch,
-    /// Chunks whose events are all in `batch` or sent before it.
-    chunks_in_batch: Vec<Text>,
     auth: Auth,
     /// Bytes to write to the client: the handshake's, acks.
     replies: Vec<u8>,
@@ -148,8 +148,6 @@ where
         shared,
         ledger: Ledger::new(),
         pending: VecDeque::new(),
-        batch: Vec::new(),
-        chunks_in_batch: Vec::new(),
         auth: Auth::Off,
         replies: Vec::new(),
     };
@@ -162,21 +160,41 @@ where
     }
     let mut buf = BytesMut::with_capacity(READ_BYTES);
     let mut scanner = Scanner::new();
+    let mut decoders = Decoders::new(config.limits);
+    // The client closed its side: what it sent is decoded and sent on,
+    // then its acks are answered.
+    let mut eof = false;
     let mut last_read = Instant::now();
     // When the first byte of the frame being read came.
     let mut frame_started: Option<Instant> = None;
     loop {
         let busy = Instant::now();
-        // Every whole frame buffered, then one batch out.
+        // Whole frames buffered go to the decoders, while they have room.
         let mut completed = false;
-        while let Some(len) = scanner.scan(&buf, config.limits.max_frame_bytes)? {
-            completed = true;
-            let frame = buf.split_to(len).freeze();
-            if let Err(e) = conn.frame(&frame).await {
-                // A refused PING still gets its PONG false.
-                let _ = conn.write_replies(&mut stream).await;
-                return Err(e);
+        while decoders.has_room() {
+            let mut group = Vec::new();
+            let mut bytes = 0;
+            while bytes < GROUP_BYTES {
+                let Some(len) = scanner.scan(&buf, config.limits.max_frame_bytes)? else {
+                    break;
+                };
+                completed = true;
+                let frame = buf.split_to(len).freeze();
+                if let Auth::Waiting(nonce) = conn.auth {
+                    if let Err(e) = conn.handshake(&frame, &nonce) {
+                        // A refused PING still gets its PONG false.
+                        let _ = conn.write_replies(&mut stream).await;
+                        return Err(e);
+                    }
+                    continue;
+                }
+                bytes += len;
+                group.push(frame);
             }
+            if group.is_empty() {
+                break;
+            }
+            decoders.start(group);
         }
         frame_started = match (buf.is_empty(), completed) {
             (true, _) => None,
@@ -184,11 +202,21 @@ where
             (false, true) => Some(last_read),
             (false, false) => frame_started.or(Some(last_read)),
         };
-        conn.flush().await?;
+        if eof && decoders.is_empty() {
+            if !buf.is_empty() {
+                return Err(Closed::Error(
+                    "invalid_frame",
+                    "the connection closed inside a frame".into(),
+                ));
+            }
+            // The client is done; answer what it waits for.
+            return conn.finish(&mut stream).await;
+        }
         conn.due_acks();
         conn.write_replies(&mut stream).await?;
-        // Time spent waiting for the pipeline (backpressure) or the client
-        // to take its acks is not the client's: the timers stop for it.
+        // Time spent waiting for the pipeline (backpressure), the decoders
+        // or the client to take its acks is not the client's: the timers
+        // stop for it.
         let stalled = busy.elapsed();
         last_read += stalled;
         frame_started = frame_started.map(|at| at + stalled);
@@ -198,22 +226,40 @@ where
             None => last_read + config.idle_timeout,
         };
         let acks_due = !conn.pending.is_empty();
-        buf.reserve(READ_BYTES);
+        let decoding = !decoders.is_empty();
+        // With the decoders full, read ahead a little, no more: the
+        // client's bytes wait in its socket, and it buffers on its side.
+        let reading = !eof && (decoders.has_room() || buf.len() < READ_AHEAD);
+        if reading {
+            buf.reserve(READ_BYTES);
+        }
+        let waiting = Instant::now();
         tokio::select! {
-            read = stream.read_buf(&mut buf) => {
+            read = stream.read_buf(&mut buf), if reading => {
                 let n = read.map_err(|e| Closed::Error("io", e.to_string()))?;
                 if n == 0 {
-                    if !buf.is_empty() {
-                        return Err(Closed::Error("invalid_frame", "the connection closed inside a frame".into()));
-                    }
-                    // The client is done; answer what it waits for.
-                    return conn.finish(&mut stream).await;
+                    eof = true;
+                } else {
+                    shared.metrics.bytes.inc_by(n as u64);
+                    last_read = Instant::now();
                 }
-                shared.metrics.bytes.inc_by(n as u64);
-                last_read = Instant::now();
+            }
+            next = decoders.next(), if decoding => {
+                let sent = match next {
+                    Ok(Some((events, chunks))) => conn.send(events, chunks).await,
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = sent {
+                    let _ = conn.write_replies(&mut stream).await;
+                    return Err(e);
+                }
+                let stalled = waiting.elapsed();
+                last_read += stalled;
+                frame_started = frame_started.map(|at| at + stalled);
             }
             _ = tokio::time::sleep(ACK_POLL), if acks_due => {}
-            _ = tokio::time::sleep_until(deadline), if !acks_due => {
+            _ = tokio::time::sleep_until(deadline), if !acks_due && !decoding && !eof => {
                 return Err(match frame_started {
                     Some(_) => Closed::Error("frame_timeout", format!("a frame took longer than frame_timeout ({:?})", config.frame_timeout)),
                     None => Closed::Error("idle_timeout", format!("nothing sent for idle_timeout ({:?})", config.idle_timeout)),
@@ -225,61 +271,31 @@ where
 }
 
 impl Connection<'_> {
-    /// Takes one frame's events into the batch, sending full batches.
-    async fn frame(&mut self, bytes: &[u8]) -> Result<(), Closed> {
-        let frame = decode::frame(bytes)?;
-        let events = match (frame, &self.auth) {
-            (Frame::Events(events), Auth::Off | Auth::Done) => events,
-            (Frame::Ping(ping), Auth::Waiting(nonce)) => {
+    /// Reads the frame that must answer the server's `HELO`: the `PING`.
+    fn handshake(
+        &mut self,
+        bytes: &[u8],
+        nonce: &[u8; handshake::NONCE_BYTES],
+    ) -> Result<(), Closed> {
+        match decode::frame(bytes)? {
+            Frame::Ping(ping) => {
                 let (key, hostname) = self.shared.config.shared_key.as_ref().ok_or_else(|| {
                     Closed::Error("auth_failed", "a handshake without a key".into())
                 })?;
                 handshake::pong(&ping, nonce, key, hostname, &mut self.replies)
                     .map_err(|reason| Closed::Error("auth_failed", reason))?;
                 self.auth = Auth::Done;
-                return Ok(());
+                Ok(())
             }
-            (Frame::Events(_), Auth::Waiting(_)) => {
-                return Err(Closed::Error(
-                    "auth_failed",
-                    "events before the shared_key handshake".into(),
-                ));
-            }
-            (Frame::Ping(_), _) => {
-                return Err(Closed::Error(
-                    "auth_failed",
-                    "a PING this source did not ask for (it has no shared_key, or the client is \
-                     already in)"
-                        .into(),
-                ));
-            }
-        };
-        if events.tag.is_empty() || events.tag.starts_with('@') {
-            return Err(Closed::Error(
-                "bad_tag",
-                format!("tag {:?}: empty, or `@` (levee's own routes)", events.tag),
-            ));
+            Frame::Events(_) => Err(Closed::Error(
+                "auth_failed",
+                "events before the shared_key handshake".into(),
+            )),
         }
-        let tag = Tag::new(&events.tag);
-        let mut entries = events.entries(&self.shared.config.limits)?;
-        while let Some(entry) = entries.next_entry() {
-            let (time, record) = entry?;
-            self.batch.push(Event::new(tag.clone(), time, record));
-            if self.batch.len() >= BATCH_EVENTS {
-                self.send().await?;
-            }
-        }
-        if let Some(chunk) = events.options.chunk {
-            self.chunks_in_batch.push(chunk);
-        }
-        Ok(())
     }
 
-    /// Sends the batch with an ack; the chunks it completes wait on it.
-    async fn send(&mut self) -> Result<(), Closed> {
-        // At its full size from the start: grown one doubling at a time,
-        // a batch of a thousand events was copied ten times over.
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_EVENTS));
+    /// Sends a batch with an ack; the chunks it completes wait on it.
+    async fn send(&mut self, batch: Batch, chunks: Vec<Text>) -> Result<(), Closed> {
         let (seq, ack) = self.ledger.issue();
         let n = batch.len() as u64;
         if !batch.is_empty() {
@@ -290,18 +306,10 @@ impl Connection<'_> {
                 .map_err(|_| Closed::Stopping)?;
             self.shared.metrics.events.inc_by(n);
         }
-        for chunk in self.chunks_in_batch.drain(..) {
+        for chunk in chunks {
             self.pending.push_back(Pending { seq, chunk });
         }
         Ok(())
-    }
-
-    /// Sends what the batch holds, if anything waits on it.
-    async fn flush(&mut self) -> Result<(), Closed> {
-        if self.batch.is_empty() && self.chunks_in_batch.is_empty() {
-            return Ok(());
-        }
-        self.send().await
     }
 
     /// Queues the answer of every chunk whose events are done.
@@ -334,10 +342,10 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// At the client's end of stream: waits for the acks it asked for (its
-    /// half-closed socket still reads them), for as long as it takes.
+    /// At the client's end of stream, once every frame it sent is sent on:
+    /// waits for the acks it asked for (its half-closed socket still reads
+    /// them), for as long as it takes.
     async fn finish<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), Closed> {
-        self.flush().await?;
         while !self.pending.is_empty() {
             self.due_acks();
             self.write_replies(stream).await?;

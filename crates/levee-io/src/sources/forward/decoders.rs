@@ -1,0 +1,193 @@
+//! A connection's frames, decoded beside the task that reads them.
+//!
+//! Decoding the records is most of a connection's work, and one task does
+//! it on one core. So the connection hands each group of whole frames
+//! (about [`GROUP_BYTES`], never a frame split) to a task of its own, with
+//! up to [`DECODERS`] such groups decoding at once, and takes their events
+//! back strictly group by group, in the order the frames came: a client's
+//! events leave in the order it sent them, and a chunk's ack still waits
+//! for the batch that carries its last event.
+//!
+//! Each group's task hands its batches over a channel of [`PIECES`]: when
+//! the connection can't send (the pipeline is full) the tasks stop too, and
+//! the connection stops reading, as before.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use levee_event::{Batch, Event, Tag, Text};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::decode::{self, Frame, Limits};
+use super::server::Closed;
+use crate::sources::lines::BATCH_EVENTS;
+
+/// Groups of frames decoding at once, per connection: one per core of the
+/// machine the goal was set on; more only hold more memory.
+pub(super) const DECODERS: usize = 2;
+
+/// A group takes whole frames until it holds this many bytes: frames of a
+/// few events (Message mode, one event a frame) are decoded together, into
+/// one batch, and a large frame is a group alone.
+pub(super) const GROUP_BYTES: usize = 64 * 1024;
+
+/// Batches a group's task may have decoded ahead of the connection.
+const PIECES: usize = 2;
+
+/// What a group's task hands back, in order.
+enum Piece {
+    /// Events, and the chunks whose events are all in them or before.
+    Events(Batch, Vec<Text>),
+    /// Every frame of the group was read.
+    End,
+    /// A frame broke the protocol or a limit: the connection closes.
+    Failed(Closed),
+}
+
+/// A group being decoded.
+struct Group {
+    pieces: mpsc::Receiver<Piece>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // A closed connection's groups are not decoded on for nothing.
+        self.task.abort();
+    }
+}
+
+/// One connection's groups, oldest first.
+pub(super) struct Decoders {
+    groups: VecDeque<Group>,
+    limits: Limits,
+}
+
+impl Decoders {
+    pub(super) fn new(limits: Limits) -> Decoders {
+        Decoders {
+            groups: VecDeque::with_capacity(DECODERS),
+            limits,
+        }
+    }
+
+    /// True while another group may start.
+    pub(super) fn has_room(&self) -> bool {
+        self.groups.len() < DECODERS
+    }
+
+    /// True when no group is decoding or waiting to be taken.
+    pub(super) fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Starts decoding `frames` (whole frames, in the order they came),
+    /// after the groups started before.
+    pub(super) fn start(&mut self, frames: Vec<Bytes>) {
+        let (tx, pieces) = mpsc::channel(PIECES);
+        let task = tokio::spawn(decode_group(frames, self.limits, tx));
+        self.groups.push_back(Group { pieces, task });
+    }
+
+    /// The oldest group's next events and the chunks they complete, or
+    /// `None` when that group is done (and gone); pends with no groups.
+    ///
+    /// Cancel-safe: nothing is lost if the future is dropped unfinished.
+    pub(super) async fn next(&mut self) -> Result<Option<(Batch, Vec<Text>)>, Closed> {
+        let Some(group) = self.groups.front_mut() else {
+            return std::future::pending().await;
+        };
+        match group.pieces.recv().await {
+            Some(Piece::Events(events, chunks)) => Ok(Some((events, chunks))),
+            Some(Piece::End) => {
+                self.groups.pop_front();
+                Ok(None)
+            }
+            Some(Piece::Failed(closed)) => {
+                self.groups.clear();
+                Err(closed)
+            }
+            // Only a panic ends a task without its last piece.
+            None => {
+                self.groups.clear();
+                Err(Closed::Error(
+                    "internal",
+                    "a frame's decoder stopped without finishing".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// A group's task: its frames' events in batches of up to `BATCH_EVENTS`,
+/// then `End`, or `Failed` at the first bad frame (nothing after it).
+async fn decode_group(frames: Vec<Bytes>, limits: Limits, pieces: mpsc::Sender<Piece>) {
+    let mut batch = Batch::with_capacity(BATCH_EVENTS);
+    let mut chunks = Vec::new();
+    for frame in &frames {
+        match events(frame, &limits, &mut batch, &mut chunks, &pieces).await {
+            Ok(()) => {}
+            Err(Closed::Stopping) => return,
+            Err(failed) => {
+                let _ = pieces.send(Piece::Failed(failed)).await;
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() || !chunks.is_empty() {
+        if pieces.send(Piece::Events(batch, chunks)).await.is_err() {
+            return;
+        }
+    }
+    let _ = pieces.send(Piece::End).await;
+}
+
+/// Takes one frame's events into `batch`, handing over full batches; its
+/// chunk, if it asked for an ack, joins `chunks` once its last event is in.
+async fn events(
+    bytes: &[u8],
+    limits: &Limits,
+    batch: &mut Batch,
+    chunks: &mut Vec<Text>,
+    pieces: &mpsc::Sender<Piece>,
+) -> Result<(), Closed> {
+    let events = match decode::frame(bytes)? {
+        Frame::Events(events) => events,
+        // The handshake's PING is read on the connection's task, before
+        // any group starts.
+        Frame::Ping(_) => {
+            return Err(Closed::Error(
+                "auth_failed",
+                "a PING this source did not ask for (it has no shared_key, or the client is \
+                 already in)"
+                    .into(),
+            ));
+        }
+    };
+    if events.tag.is_empty() || events.tag.starts_with('@') {
+        return Err(Closed::Error(
+            "bad_tag",
+            format!("tag {:?}: empty, or `@` (levee's own routes)", events.tag),
+        ));
+    }
+    let tag = Tag::new(&events.tag);
+    let mut entries = events.entries(limits)?;
+    while let Some(entry) = entries.next_entry() {
+        let (time, record) = entry?;
+        batch.push(Event::new(tag.clone(), time, record));
+        if batch.len() >= BATCH_EVENTS {
+            // At its full size from the start: grown one doubling at a
+            // time, a batch of a thousand events was copied ten times over.
+            let full = std::mem::replace(batch, Batch::with_capacity(BATCH_EVENTS));
+            pieces
+                .send(Piece::Events(full, std::mem::take(chunks)))
+                .await
+                .map_err(|_| Closed::Stopping)?;
+        }
+    }
+    if let Some(chunk) = events.options.chunk {
+        chunks.push(chunk);
+    }
+    Ok(())
+}
