@@ -108,13 +108,15 @@ impl Decoders {
                 self.groups.clear();
                 Err(closed)
             }
-            // Only a panic ends a task without its last piece.
+            // Only a panic ends a task without its last piece: it goes on
+            // in this task, as when frames were decoded here.
             None => {
+                let mut group = self.groups.pop_front().expect("the front group");
                 self.groups.clear();
-                Err(Closed::Error(
-                    "internal",
-                    "a frame's decoder stopped without finishing".into(),
-                ))
+                match (&mut group.task).await {
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    _ => Err(Closed::Stopping),
+                }
             }
         }
     }

@@ -362,7 +362,7 @@ impl Connection<'_> {
 mod tests {
     use std::time::Duration;
 
-    use tokio::io::{AsyncWriteExt, DuplexStream};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
     use tokio::sync::{mpsc, watch};
 
     use super::*;
@@ -404,6 +404,217 @@ mod tests {
         });
         (client, rx, metrics)
     }
+
+    /// A PackedForward frame of the events numbered `from..from + n`
+    /// (`{"msg": "x", "n": i}`), asking for an ack of `chunk` if given.
+    fn packed(from: i64, n: i64, chunk: Option<&str>) -> Vec<u8> {
+        use crate::sources::forward::tests::enc;
+        let entries = entries(from, n);
+        let mut frame = Vec::new();
+        enc::array(if chunk.is_some() { 3 } else { 2 }, &mut frame);
+        enc::str("app", &mut frame);
+        enc::bin(&entries, &mut frame);
+        if let Some(chunk) = chunk {
+            enc::map(1, &mut frame);
+            enc::str("chunk", &mut frame);
+            enc::str(chunk, &mut frame);
+        }
+        frame
+    }
+
+    /// PackedForward entries numbered `from..from + n`, end to end.
+    fn entries(from: i64, n: i64) -> Vec<u8> {
+        use crate::sources::forward::tests::enc;
+        let mut entries = Vec::new();
+        for i in from..from + n {
+            enc::array(2, &mut entries);
+            enc::int(1_700_000_000, &mut entries);
+            enc::record("x", i, &mut entries);
+        }
+        entries
+    }
+
+    /// The numbers of a batch's events, in order.
+    fn numbers(sent: &Sent) -> Vec<i64> {
+        sent.events
+            .iter()
+            .map(|e| match e.record.get("n") {
+                Some(levee_event::Value::Int(n)) => *n,
+                other => panic!("no number: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Writes `bytes` from a task of its own, then closes the client's
+    /// side; the rest of the client's stream is returned for reading.
+    fn write_all_then_close(
+        client: DuplexStream,
+        bytes: Vec<u8>,
+    ) -> tokio::io::ReadHalf<DuplexStream> {
+        let (read, mut write) = tokio::io::split(client);
+        tokio::spawn(async move {
+            let _ = write.write_all(&bytes).await;
+            let _ = write.shutdown().await;
+        });
+        read
+    }
+
+    /// Frames of very different sizes decode on several tasks at once,
+    /// the small ones done long before the large one before them: the
+    /// events still leave in the order the client sent them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_of_one_connection_leave_in_the_order_they_came() {
+        let (client, mut rx, metrics) = connection(4096);
+        let sizes = [3000, 1, 5, 2048, 1, 700, 1, 1, 4000, 3, 1024, 1, 1500, 2, 1];
+        let mut bytes = Vec::new();
+        let mut total = 0;
+        for _ in 0..4 {
+            for n in sizes {
+                bytes.extend_from_slice(&packed(total, n, None));
+                total += n;
+            }
+        }
+        let mut rest = write_all_then_close(client, bytes);
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while (got.len() as i64) < total {
+                let sent = rx.recv().await.expect("the connection's events");
+                got.extend(numbers(&sent));
+            }
+        })
+        .await
+        .expect("every event within a minute");
+        assert_eq!(got, (0..total).collect::<Vec<_>>());
+        // The connection ends cleanly at the client's end of stream.
+        let mut end = Vec::new();
+        rest.read_to_end(&mut end).await.unwrap();
+        assert_eq!(metrics.connection_errors.get("invalid_frame"), 0);
+    }
+
+    /// The acks a client has read, as chunk ids, in order.
+    async fn acks_read(
+        rest: &mut tokio::io::ReadHalf<DuplexStream>,
+        bytes: &mut Vec<u8>,
+    ) -> Vec<String> {
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), rest.read(&mut buf)).await
+        {
+            bytes.extend_from_slice(&buf[..n]);
+        }
+        let mut acks = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let len = crate::forward::msgpack::whole_len(&bytes[at..])
+                .unwrap()
+                .unwrap();
+            let id = crate::forward::read_ack(&bytes[at..at + len]).unwrap();
+            acks.push(String::from_utf8(id.to_vec()).unwrap());
+            at += len;
+        }
+        acks
+    }
+
+    /// A chunk is answered only once every batch that holds one of its
+    /// events is done with, however its frames were split into groups and
+    /// batches, and whatever order the outputs finish them in.
+    #[tokio::test(start_paused = true)]
+    async fn a_chunk_is_acked_only_once_every_batch_with_its_events_is_done() {
+        let (client, mut rx, _) = connection(64);
+        let chunks = [("a", 1500), ("b", 10), ("c", 2000), ("d", 1), ("e", 1024)];
+        let mut bytes = Vec::new();
+        let mut ranges = Vec::new();
+        let mut from = 0;
+        for (chunk, n) in chunks {
+            bytes.extend_from_slice(&packed(from, n, Some(chunk)));
+            ranges.push((chunk, from..from + n));
+            from += n;
+        }
+        let mut rest = write_all_then_close(client, bytes);
+        let mut held: Vec<(Vec<i64>, Sent)> = Vec::new();
+        while held.iter().map(|(n, _)| n.len() as i64).sum::<i64>() < from {
+            let sent = rx.recv().await.unwrap();
+            held.push((numbers(&sent), sent));
+        }
+        assert!(held.len() >= 5, "{} batches", held.len());
+        // Outputs finish batches out of order: each pair the later first.
+        let mut order: Vec<usize> = (0..held.len()).collect();
+        for pair in order.chunks_mut(2) {
+            pair.reverse();
+        }
+        let mut held: Vec<Option<(Vec<i64>, Sent)>> = held.into_iter().map(Some).collect();
+        let mut replies = Vec::new();
+        for i in order {
+            for _ in 0..3 {
+                tokio::time::advance(ACK_POLL * 2).await;
+                settle().await;
+            }
+            for chunk in acks_read(&mut rest, &mut replies).await {
+                let (_, range) = ranges.iter().find(|(c, _)| *c == chunk).unwrap();
+                // No batch still held has one of its events.
+                let not_done = held.iter().flatten().flat_map(|(n, _)| n);
+                assert!(
+                    not_done.clone().all(|i| !range.contains(i)),
+                    "chunk {chunk} acked while a batch with its events was not done"
+                );
+            }
+            held[i] = None;
+        }
+        for _ in 0..3 {
+            tokio::time::advance(ACK_POLL * 2).await;
+            settle().await;
+        }
+        assert_eq!(
+            acks_read(&mut rest, &mut replies).await,
+            ["a", "b", "c", "d", "e"]
+        );
+    }
+
+    /// A bad frame closes its connection, counted; the frames before it
+    /// were sent on in order, and nothing after it is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_frame_closes_the_connection_counted_after_the_frames_before_it() {
+        use crate::sources::forward::tests::enc;
+        let (client, mut rx, metrics) = connection(4096);
+        let mut bytes = Vec::new();
+        for k in 0..3 {
+            bytes.extend_from_slice(&packed(k * BATCH, BATCH, None));
+        }
+        // Ten good entries, then one that is not `[time, record]`.
+        let mut body = entries(3 * BATCH, 10);
+        body.push(0x01);
+        let mut bad = Vec::new();
+        enc::array(2, &mut bad);
+        enc::str("app", &mut bad);
+        enc::bin(&body, &mut bad);
+        bytes.extend_from_slice(&bad);
+        for k in 0..3 {
+            bytes.extend_from_slice(&packed((4 + k) * BATCH, BATCH, None));
+        }
+        let mut rest = write_all_then_close(client, bytes);
+        // The server closes its side.
+        let mut end = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), rest.read_to_end(&mut end))
+            .await
+            .expect("closed within a minute")
+            .unwrap();
+        let mut got = Vec::new();
+        while let Ok(sent) = rx.try_recv() {
+            got.extend(numbers(&sent));
+        }
+        assert_eq!(got, (0..3 * BATCH).collect::<Vec<_>>());
+        // Counted once the connection's task is done, just after it closed.
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while metrics.connection_errors.get("invalid_frame") == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("counted within a minute");
+        assert_eq!(metrics.connection_errors.get("invalid_frame"), 1);
+    }
+
+    /// Events in a batch, as the source sends them.
+    const BATCH: i64 = crate::sources::lines::BATCH_EVENTS as i64;
 
     async fn settle() {
         for _ in 0..50 {
