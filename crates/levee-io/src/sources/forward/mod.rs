@@ -3,7 +3,9 @@
 //!
 //! Each connection is read into a buffer; [`decode::Scanner`] finds whole
 //! frames in it and [`decode::frame`] reads them (all four modes, see
-//! `decode.rs`). Events keep the tag their client sent. A frame with a
+//! `decode.rs`), on up to two tasks beside the connection's, its events
+//! taken back in the order they came (`decoders.rs`). Events keep the tag
+//! their client sent. A frame with a
 //! `chunk` option is answered `{"ack": chunk}` once every output that got
 //! its events stored them (a `disk` buffer counts as stored once written):
 //! each batch goes out with an ack from the connection's ledger, as a
@@ -11,9 +13,10 @@
 //!
 //! Backpressure: sending a batch waits while the pipeline is full, and
 //! meanwhile the connection is not read, so its client's writes block and
-//! it buffers on its side; acks wait too. Memory per connection is bounded
-//! by `max_frame_bytes` (the frame) plus `max_decompressed_bytes` (its
-//! inflated entries) plus one batch.
+//! it buffers on its side; acks wait too. Memory per connection is bounded:
+//! for each of its two decoding groups, 64KiB of frames plus one frame
+//! (`max_frame_bytes`), one frame's inflated entries
+//! (`max_decompressed_bytes`) and three batches; and 256KiB read ahead.
 //!
 //! A frame that breaks the protocol or a limit closes its connection and
 //! is counted in `levee_source_connection_errors_total{reason}`; other
