@@ -687,6 +687,12 @@ fn value(r: &mut Reader<'_>, depth: usize) -> Result<Value, FrameError> {
 /// levee.
 #[inline]
 fn text(bytes: &[u8]) -> Text {
+    // Most log text is ASCII, and checking for that a word at a time is
+    // cheaper than the full UTF-8 check (it showed in profiles).
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return Text::from(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     match std::str::from_utf8(bytes) {
         Ok(s) => Text::from(s),
         Err(_) => Text::from(String::from_utf8_lossy(bytes).as_ref()),
