@@ -109,12 +109,21 @@ pub struct Scanner {
     open: Vec<u64>,
     /// True once the frame's array header was read.
     started: bool,
+    /// How long the buffer must be for the item the scan stopped in.
+    wants: usize,
 }
 
 impl Scanner {
     /// A scanner at the start of a frame.
     pub fn new() -> Scanner {
         Scanner::default()
+    }
+
+    /// After `scan` said `None`: how many bytes the buffer must hold
+    /// before the scan can go on (the end of the item it stopped in: for
+    /// a packed frame, most often the end of its entries).
+    pub fn wants(&self) -> usize {
+        self.wants
     }
 
     /// `Some(len)` when `buf` starts with a whole frame of `len` bytes,
@@ -144,6 +153,8 @@ impl Scanner {
                     if start as u64 + need > max_frame_bytes as u64 {
                         return Err(too_large);
                     }
+                    // At most `max_frame_bytes`, just checked.
+                    self.wants = start + need as usize;
                     return Ok(None);
                 }
                 Err(ReadError::NeverUsed) => return Err(invalid(start, "0xc1 is not msgpack")),

@@ -16,7 +16,8 @@
 //! it buffers on its side; acks wait too. Memory per connection is bounded:
 //! for each of its two decoding groups, 64KiB of frames plus one frame
 //! (`max_frame_bytes`), one frame's inflated entries
-//! (`max_decompressed_bytes`) and three batches; and 256KiB read ahead.
+//! (`max_decompressed_bytes`) and three batches; and up to 1MiB read
+//! ahead.
 //!
 //! A frame that breaks the protocol or a limit closes its connection and
 //! is counted in `levee_source_connection_errors_total{reason}`; other

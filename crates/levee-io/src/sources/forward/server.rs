@@ -26,6 +26,9 @@ const ACK_POLL: Duration = Duration::from_millis(5);
 /// Bytes asked of the socket per read.
 const READ_BYTES: usize = 64 * 1024;
 
+/// Most bytes made room for ahead of what has come.
+const MAX_RESERVE: usize = 1024 * 1024;
+
 /// Bytes read ahead while the decoders are busy: the next frames' start.
 const READ_AHEAD: usize = 4 * READ_BYTES;
 
@@ -231,7 +234,15 @@ where
         // client's bytes wait in its socket, and it buffers on its side.
         let reading = !eof && (decoders.has_room() || buf.len() < READ_AHEAD);
         if reading {
-            buf.reserve(READ_BYTES);
+            // Room for the rest of the item being read, when the frame
+            // said how long it is: a large frame comes in one buffer, not
+            // one grown (and copied) read by read. Up to `MAX_RESERVE`, so
+            // a header alone can't make a connection take much memory.
+            let rest = match decoders.has_room() {
+                true => scanner.wants().saturating_sub(buf.len()),
+                false => 0,
+            };
+            buf.reserve(rest.clamp(READ_BYTES, MAX_RESERVE));
         }
         let waiting = Instant::now();
         tokio::select! {
