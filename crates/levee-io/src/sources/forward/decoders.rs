@@ -137,10 +137,9 @@ async fn decode_group(frames: Vec<Bytes>, limits: Limits, pieces: mpsc::Sender<P
             }
         }
     }
-    if !batch.is_empty() || !chunks.is_empty() {
-        if pieces.send(Piece::Events(batch, chunks)).await.is_err() {
-            return;
-        }
+    let last = !batch.is_empty() || !chunks.is_empty();
+    if last && pieces.send(Piece::Events(batch, chunks)).await.is_err() {
+        return;
     }
     let _ = pieces.send(Piece::End).await;
 }
