@@ -75,8 +75,8 @@ impl HourColumns {
     }
 
     /// Reads the record on `line` into the columns.
-    pub fn push_line(&mut self, line: &[u8]) -> Result<(), Refused> {
-        let mut json = serde_json::Deserializer::from_slice(line);
+    pub fn push_line(&mut self, line: &str) -> Result<(), Refused> {
+        let mut json = serde_json::Deserializer::from_str(line);
         let seed = Top { columns: self };
         seed.deserialize(&mut json).map_err(|_| Refused)?;
         json.end().map_err(|_| Refused)
@@ -839,7 +839,7 @@ mod tests {
     fn one_read(lines: &[String], time_field: Option<&str>) -> Result<Built, Refused> {
         let mut columns = HourColumns::new(time_field);
         for line in lines {
-            columns.push_line(line.as_bytes())?;
+            columns.push_line(line)?;
         }
         Ok(columns.finish().unwrap())
     }
