@@ -61,6 +61,11 @@ pub struct QueryBenchArgs {
     /// many events, rather than generating and compacting it again.
     #[arg(long)]
     pub reuse: bool,
+    /// Another levee binary (a build of another commit) that answers each
+    /// query too, taking turns with this one and DuckDB: the table then
+    /// shows its medians and this levee's time over its.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
 }
 
 /// The lake's table, named as the user's queries name it.
@@ -125,64 +130,104 @@ pub async fn bench(args: &QueryBenchArgs) -> Result<ExitCode> {
 
     let mut levee: Vec<Runs> = queries.iter().map(|_| Runs::default()).collect();
     let mut duck: Vec<Runs> = queries.iter().map(|_| Runs::default()).collect();
+    let mut other: Vec<Runs> = queries.iter().map(|_| Runs::default()).collect();
+    let levee_query = |binary: &Path, sql: &str, engine: &str| {
+        timed(
+            Command::new(binary)
+                .args(["query", "--format", "csv", "--lake"])
+                .arg(&lake)
+                .arg(sql)
+                .env("LEVEE_LOG", "warn"),
+            &dir,
+            engine,
+        )
+    };
     // Round 0 warms the page cache and is not counted.
     for run in 0..=args.runs as usize {
         for (i, q) in queries.iter().enumerate() {
-            let ours = || {
-                timed(
-                    Command::new(&this)
-                        .args(["query", "--format", "csv", "--lake"])
-                        .arg(&lake)
-                        .arg(&q.sql)
-                        .env("LEVEE_LOG", "warn"),
-                    &dir,
-                    "levee",
-                )
+            let duck_sql = format!("{prelude} {};", q.sql);
+            // Each engine goes first by turns: 0 this levee, 1 DuckDB, 2 the other levee.
+            let engines = if args.against.is_some() { 3 } else { 2 };
+            let (mut a, mut b, mut c) = (None, None, None);
+            for k in 0..engines {
+                match (run + i + k) % engines {
+                    0 => a = Some(levee_query(&this, &q.sql, "levee")?),
+                    1 => {
+                        b = Some(timed(
+                            Command::new(&duckdb).arg("-csv").arg("-c").arg(&duck_sql),
+                            &dir,
+                            "duckdb",
+                        )?)
+                    }
+                    _ => {
+                        if let Some(binary) = &args.against {
+                            c = Some(levee_query(binary, &q.sql, "against")?);
+                        }
+                    }
+                }
+            }
+            let (Some(a), Some(b)) = (a, b) else {
+                bail!("{}: an engine did not run", q.name);
             };
-            let theirs = || {
-                timed(
-                    Command::new(&duckdb)
-                        .arg("-csv")
-                        .arg("-c")
-                        .arg(format!("{prelude} {};", q.sql)),
-                    &dir,
-                    "duckdb",
-                )
-            };
-            let (a, b) = if (run + i) % 2 == 0 {
-                let a = ours()?;
-                (a, theirs()?)
-            } else {
-                let b = theirs()?;
-                (ours()?, b)
-            };
-            if a.rows != b.rows {
-                bail!(
-                    "{}: levee answered {} rows, DuckDB {}",
-                    q.name,
-                    a.rows,
-                    b.rows
-                );
+            for (engine, rows) in [
+                ("DuckDB", Some(b.rows)),
+                ("the other levee", c.map(|c| c.rows)),
+            ] {
+                if let Some(rows) = rows
+                    && rows != a.rows
+                {
+                    bail!(
+                        "{}: levee answered {} rows, {engine} {rows}",
+                        q.name,
+                        a.rows
+                    );
+                }
             }
             if run > 0 {
                 levee[i].0.push(a);
                 duck[i].0.push(b);
+                if let Some(c) = c {
+                    other[i].0.push(c);
+                }
             }
         }
     }
 
+    print_table(&queries, &levee, &duck, &other, args.runs);
+    if !args.keep {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The medians, query by query, and the geometric means of the ratios.
+fn print_table(queries: &[BenchQuery], levee: &[Runs], duck: &[Runs], other: &[Runs], runs: u32) {
+    let against = other.iter().any(|r| !r.0.is_empty());
+    let (head, rule) = if against {
+        (" against s | levee/against |", "---:|---:|")
+    } else {
+        ("", "")
+    };
     println!(
-        "\n| query | rows | levee s | DuckDB s | levee/DuckDB | levee CPU s | DuckDB CPU s |\n|---|---:|---:|---:|---:|---:|---:|"
+        "\n| query | rows | levee s | DuckDB s | levee/DuckDB | levee CPU s | DuckDB CPU s |{head}\n|---|---:|---:|---:|---:|---:|---:|{rule}"
     );
-    let mut ratios = Vec::new();
+    let (mut ratios, mut against_ratios) = (Vec::new(), Vec::new());
     for (i, q) in queries.iter().enumerate() {
         let (Some(a), Some(b)) = (levee[i].median(), duck[i].median()) else {
             continue;
         };
         let ratio = a.wall.as_secs_f64() / b.wall.as_secs_f64();
         ratios.push(ratio);
+        let extra = match other[i].median() {
+            Some(c) => {
+                let r = a.wall.as_secs_f64() / c.wall.as_secs_f64();
+                against_ratios.push(r);
+                format!(" {:.3} | {r:.2} |", c.wall.as_secs_f64())
+            }
+            None => String::new(),
+        };
         println!(
-            "| {} | {} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} |",
+            "| {} | {} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} |{extra}",
             q.name,
             a.rows,
             a.wall.as_secs_f64(),
@@ -192,15 +237,17 @@ pub async fn bench(args: &QueryBenchArgs) -> Result<ExitCode> {
             b.cpu.as_secs_f64(),
         );
     }
-    let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+    let geomean = |r: &[f64]| (r.iter().map(|r| r.ln()).sum::<f64>() / r.len() as f64).exp();
     println!(
-        "\n(medians of {} runs, whole processes; levee/DuckDB below 1: levee is faster; geometric mean {geomean:.2})",
-        args.runs
+        "\n(medians of {runs} runs, whole processes; levee/DuckDB below 1: levee is faster; geometric mean {:.2})",
+        geomean(&ratios)
     );
-    if !args.keep {
-        std::fs::remove_dir_all(&dir)?;
+    if against {
+        println!(
+            "(levee/against: this levee's time over the other's; geometric mean {:.2})",
+            geomean(&against_ratios)
+        );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The lake to query: generated and compacted, or the one `--reuse` finds.
