@@ -13,8 +13,9 @@
 //! the connection stops reading, as before.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use levee_event::{Batch, Event, Tag, Text};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -34,6 +35,13 @@ pub(super) const GROUP_BYTES: usize = 64 * 1024;
 
 /// Batches a group's task may have decoded ahead of the connection.
 const PIECES: usize = 2;
+
+/// Read buffers a connection keeps for reuse, once its groups are done
+/// with the frames in them; only those of at most [`MAX_SPARE_BYTES`].
+const SPARES: usize = 2;
+
+/// The largest read buffer kept for reuse.
+const MAX_SPARE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What a group's task hands back, in order.
 enum Piece {
@@ -62,6 +70,35 @@ impl Drop for Group {
 pub(super) struct Decoders {
     groups: VecDeque<Group>,
     limits: Limits,
+    spares: Spares,
+}
+
+/// Read buffers whose frames were all decoded, for the connection to read
+/// into again: memory it touched lately, not a fresh allocation per frame
+/// that the kernel must fault in and the socket copy writes cold.
+#[derive(Clone, Default)]
+struct Spares(Arc<Mutex<Vec<BytesMut>>>);
+
+impl Spares {
+    /// Keeps the buffer behind `frame` if this was the last frame in it.
+    fn give(&self, frame: Bytes) {
+        let Ok(mut buf) = frame.try_into_mut() else {
+            return;
+        };
+        buf.clear();
+        // Its whole allocation back, as the frame began partway into it.
+        if !buf.try_reclaim(1) || buf.capacity() > MAX_SPARE_BYTES {
+            return;
+        }
+        let mut spares = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spares.len() < SPARES {
+            spares.push(buf);
+        }
+    }
+
+    fn take(&self) -> Option<BytesMut> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
 }
 
 impl Decoders {
@@ -69,7 +106,25 @@ impl Decoders {
         Decoders {
             groups: VecDeque::with_capacity(DECODERS),
             limits,
+            spares: Spares::default(),
         }
+    }
+
+    /// Makes room for `additional` bytes in the connection's read buffer:
+    /// in place when no frame still being decoded shares it, else in a
+    /// spare buffer (what is in `buf` copied over) if one is big enough.
+    pub(super) fn reserve(&self, buf: &mut BytesMut, additional: usize) {
+        if buf.try_reclaim(additional) {
+            return;
+        }
+        if let Some(mut spare) = self.spares.take()
+            && spare.try_reclaim(buf.len() + additional)
+        {
+            spare.extend_from_slice(buf);
+            *buf = spare;
+            return;
+        }
+        buf.reserve(additional);
     }
 
     /// True while another group may start.
@@ -86,7 +141,7 @@ impl Decoders {
     /// after the groups started before.
     pub(super) fn start(&mut self, frames: Vec<Bytes>) {
         let (tx, pieces) = mpsc::channel(PIECES);
-        let task = tokio::spawn(decode_group(frames, self.limits, tx));
+        let task = tokio::spawn(decode_group(frames, self.limits, tx, self.spares.clone()));
         self.groups.push_back(Group { pieces, task });
     }
 
@@ -124,12 +179,17 @@ impl Decoders {
 
 /// A group's task: its frames' events in batches of up to `BATCH_EVENTS`,
 /// then `End`, or `Failed` at the first bad frame (nothing after it).
-async fn decode_group(frames: Vec<Bytes>, limits: Limits, pieces: mpsc::Sender<Piece>) {
+async fn decode_group(
+    frames: Vec<Bytes>,
+    limits: Limits,
+    pieces: mpsc::Sender<Piece>,
+    spares: Spares,
+) {
     let mut batch = Batch::with_capacity(BATCH_EVENTS);
     let mut chunks = Vec::new();
-    for frame in &frames {
-        match events(frame, &limits, &mut batch, &mut chunks, &pieces).await {
-            Ok(()) => {}
+    for frame in frames {
+        match events(&frame, &limits, &mut batch, &mut chunks, &pieces).await {
+            Ok(()) => spares.give(frame),
             Err(Closed::Stopping) => return,
             Err(failed) => {
                 let _ = pieces.send(Piece::Failed(failed)).await;

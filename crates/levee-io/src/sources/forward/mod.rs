@@ -16,8 +16,8 @@
 //! it buffers on its side; acks wait too. Memory per connection is bounded:
 //! for each of its two decoding groups, 64KiB of frames plus one frame
 //! (`max_frame_bytes`), one frame's inflated entries
-//! (`max_decompressed_bytes`) and three batches; and up to 1MiB read
-//! ahead.
+//! (`max_decompressed_bytes`) and three batches; up to 1MiB read ahead;
+//! and two spare read buffers of at most 2MiB.
 //!
 //! A frame that breaks the protocol or a limit closes its connection and
 //! is counted in `levee_source_connection_errors_total{reason}`; other

@@ -242,7 +242,7 @@ where
                 true => scanner.wants().saturating_sub(buf.len()),
                 false => 0,
             };
-            buf.reserve(rest.clamp(READ_BYTES, MAX_RESERVE));
+            decoders.reserve(&mut buf, rest.clamp(READ_BYTES, MAX_RESERVE));
         }
         let waiting = Instant::now();
         tokio::select! {
