@@ -29,6 +29,7 @@
 mod error;
 pub mod functions;
 mod hints;
+mod in_place;
 mod json_source;
 mod json_table;
 mod limits;

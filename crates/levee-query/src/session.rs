@@ -13,6 +13,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use levee_lake::{Lake, TableRef, catalog};
 use object_store::ObjectStore;
 
+use crate::in_place::InPlace;
 use crate::limits::{self, Limit, QueryLimits};
 use crate::register::{LAKE_URL, register_table};
 use crate::stats::{self, ScanStats};
@@ -112,6 +113,11 @@ impl LakeSession {
         limits: impl Into<QueryLimits>,
     ) -> Result<LakeSession, QueryError> {
         let limits = limits.into();
+        // Everything a query reads, through a local lake's files in place.
+        let lake = &Lake {
+            store: InPlace::store_of(lake),
+            ..lake.clone()
+        };
         let found = catalog::list_tables(lake).await?;
         let mut databases: Vec<&str> = found.iter().map(|t| t.database.as_str()).collect();
         databases.dedup();
