@@ -20,7 +20,8 @@ and the ratios levee/chdb and levee/DuckDB (below 1: levee is faster). The
 engines must return as many rows, or the query is marked.
 
 chdb reads the table as `file('<table>/parquet/*/*/*.parquet', Parquet)`
-with Hive partitioning; the SQL is rewritten only where ClickHouse names a
+with Hive partitioning (`parquet/*/*.parquet` for a `partition_by = "day"`
+table, whose folders name only `dt`); the SQL is rewritten only where ClickHouse names a
 function otherwise (count_if -> countIf, approx_distinct -> uniq). DuckDB
 gets the view and macros that `levee bench query` gives its CLI.
 """
@@ -107,6 +108,14 @@ class Levee:
         self.proc.wait()
 
 
+def table_partitions(table):
+    """The table's partition columns, as its `_levee/table.json` lays it out."""
+    with open(os.path.join(table, "_levee", "table.json")) as f:
+        props = json.load(f)
+    by = props.get("parquet", {}).get("partition_by", "hour")
+    return ["dt"] if by == "day" else ["dt", "hour"]
+
+
 class Chdb:
     name = "chdb"
 
@@ -136,16 +145,17 @@ class Chdb:
 class Duck:
     name = "duckdb"
 
-    def __init__(self, glob):
+    def __init__(self, glob, partitions):
         import duckdb
 
         self.version = duckdb.__version__
+        types = ", ".join(f"'{p}': varchar" for p in partitions)
         self.con = duckdb.connect()
         self.con.execute(
             f'create schema "{DATABASE}"; '
             f'create view "{DATABASE}".{TABLE}_parquet as select * from read_parquet('
             f"'{glob}', hive_partitioning = true, "
-            "hive_types = {'dt': varchar, 'hour': varchar}); "
+            f"hive_types = {{{types}}}); "
             "create macro approx_distinct(x) as approx_count_distinct(x); "
             "create macro count_if(x) as count(*) filter (where x);"
         )
@@ -166,11 +176,13 @@ def main():
     args = ap.parse_args()
 
     lake = os.path.abspath(args.lake)
-    glob = os.path.join(lake, DATABASE, TABLE, "parquet", "*", "*", "*.parquet")
+    table = os.path.join(lake, DATABASE, TABLE)
+    partitions = table_partitions(table)
+    glob = os.path.join(table, "parquet", *["*"] * len(partitions), "*.parquet")
     with open(QUERIES) as f:
         queries = [q for q in parse_queries(f.read()) if not args.only or args.only in q[0]]
 
-    engines = [Levee(args.levee, lake), Chdb(glob), Duck(glob)]
+    engines = [Levee(args.levee, lake), Chdb(glob), Duck(glob, partitions)]
     try:
         print(f"chdb {engines[1].version}, duckdb {engines[2].version}, {args.runs} runs, warm")
         print("| query | levee s | chdb s | duckdb s | levee/chdb | levee/duckdb | rows |")
