@@ -90,7 +90,12 @@ fn levee_answers_the_bench_queries_as_duckdb_does_on_the_same_parquet() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     lake(dir);
-    let prelude = queries::duckdb_prelude(&format!("lake/{DB}/eventlog"), DB, "eventlog");
+    let prelude = queries::duckdb_prelude(
+        &format!("lake/{DB}/eventlog"),
+        DB,
+        "eventlog",
+        &["dt", "hour"],
+    );
     let all = queries::parse_queries(queries::QUERIES).unwrap();
     let mut checked = 0;
     for q in all.iter().filter(|q| !q.approximate) {

@@ -63,16 +63,23 @@ pub fn parse_queries(text: &str) -> Result<Vec<BenchQuery>, String> {
 
 /// What DuckDB runs before each query: the table as Glue named it, over the
 /// Parquet of the table at `table_dir` (`<lake>/<database>/<table>`) with
-/// `dt` and `hour` as text (as levee reads them), and Athena's name for the
+/// its partition columns `partitions` (`dt` and `hour`, or `dt` alone in a
+/// `partition_by = "day"` table) as text (as levee reads them), and Athena's name for the
 /// approximate distinct count; and Athena's `count_if`, which counts: DuckDB's
 /// own answers NULL, not 0, for a group where the condition is never true
 /// nor false (`count_if(bounce_class = 10)` over deliveries).
-pub fn duckdb_prelude(table_dir: &str, database: &str, table: &str) -> String {
-    let glob = format!("{table_dir}/parquet/*/*/*.parquet").replace('\'', "''");
+pub fn duckdb_prelude(table_dir: &str, database: &str, table: &str, partitions: &[&str]) -> String {
+    let folders = "*/".repeat(partitions.len());
+    let glob = format!("{table_dir}/parquet/{folders}*.parquet").replace('\'', "''");
+    let types = partitions
+        .iter()
+        .map(|p| format!("'{p}': varchar"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "create schema \"{database}\"; \
          create view \"{database}\".{table}_parquet as select * from read_parquet('{glob}', \
-         hive_partitioning = true, hive_types = {{'dt': varchar, 'hour': varchar}}); \
+         hive_partitioning = true, hive_types = {{{types}}}); \
          create macro approx_distinct(x) as approx_count_distinct(x); \
          create macro count_if(x) as count(*) filter (where x);"
     )
