@@ -11,10 +11,16 @@
 //! is what `levee query` reads the lake through. A table with no manifest at
 //! all (Parquet written by another tool, or before its first hour is
 //! committed) is shown as it lies.
+//!
+//! A view remembers each manifest it read with its e-tag, and reads it
+//! again only if it changed (a conditional read: one request either way).
+//! A day's manifest also lists the 1,440 chunks it covers, and a query read
+//! every manifest of its tables twice (its scan's listing, its accounting's
+//! totals), a warm session again for every query.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -34,12 +40,36 @@ use crate::{Partition, TableRef};
 #[derive(Debug)]
 pub struct CommittedView {
     inner: Arc<dyn ObjectStore>,
+    manifests: Manifests,
 }
 
 impl CommittedView {
     /// Wraps the lake's store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> CommittedView {
-        CommittedView { inner }
+        CommittedView {
+            inner,
+            manifests: Manifests::default(),
+        }
+    }
+}
+
+/// The manifests a view has read, by key: what each let a reader see, and
+/// the e-tag it had then.
+#[derive(Debug, Default, Clone)]
+struct Manifests(Arc<Mutex<HashMap<Path, (String, Arc<Visible>)>>>);
+
+impl Manifests {
+    fn get(&self, key: &Path) -> Option<(String, Arc<Visible>)> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: Path, seen: Option<(String, Arc<Visible>)>) {
+        if let Ok(mut map) = self.0.lock() {
+            match seen {
+                Some(seen) => map.insert(key, seen),
+                None => map.remove(&key),
+            };
+        }
     }
 }
 
@@ -77,6 +107,7 @@ struct OutputName {
 }
 
 /// What an hour's manifest lets a reader see.
+#[derive(Debug)]
 enum Visible {
     /// These file names.
     Listed(HashSet<String>),
@@ -88,20 +119,48 @@ enum Visible {
     Everything,
 }
 
-async fn visible(store: &dyn ObjectStore, table: &TableRef, p: &Partition) -> Visible {
+async fn visible(
+    store: &dyn ObjectStore,
+    manifests: &Manifests,
+    table: &TableRef,
+    p: &Partition,
+) -> Arc<Visible> {
     let key = table.manifest_key(p);
-    let bytes = match store.get(&key).await {
-        Ok(got) => got.bytes().await,
-        Err(e) => Err(e),
+    let known = manifests.get(&key);
+    let options = GetOptions {
+        if_none_match: known.as_ref().map(|(e_tag, _)| e_tag.clone()),
+        ..GetOptions::default()
     };
-    match bytes {
+    let got = match store.get_opts(&key, options).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotModified { .. }) => {
+            if let Some((_, seen)) = known {
+                return seen;
+            }
+            return Arc::new(Visible::Everything);
+        }
+        Err(object_store::Error::NotFound { .. }) => {
+            manifests.put(key, None);
+            return Arc::new(Visible::Nothing);
+        }
+        Err(_) => return Arc::new(Visible::Everything),
+    };
+    let e_tag = got.meta.e_tag.clone();
+    let seen = match got.bytes().await {
         Ok(bytes) => match serde_json::from_slice::<Outputs>(&bytes) {
             Ok(m) => Visible::Listed(m.outputs.into_iter().map(|o| o.name).collect()),
             Err(_) => Visible::Everything,
         },
-        Err(object_store::Error::NotFound { .. }) => Visible::Nothing,
         Err(_) => Visible::Everything,
-    }
+    };
+    let seen = Arc::new(seen);
+    // Only what a manifest said is kept: a failed read is tried again.
+    let keep = match (seen.as_ref(), e_tag) {
+        (Visible::Listed(_), Some(e_tag)) => Some((e_tag, seen.clone())),
+        _ => None,
+    };
+    manifests.put(key, keep);
+    seen
 }
 
 /// The part of a manifest that says which chunks its Parquet covers.
@@ -159,7 +218,11 @@ async fn has_manifests(store: &dyn ObjectStore, table: &TableRef) -> bool {
 const MANIFEST_READS: usize = 16;
 
 /// `metas` without the Parquet parts no manifest commits.
-async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+async fn committed(
+    store: &dyn ObjectStore,
+    manifests: &Manifests,
+    metas: Vec<ObjectMeta>,
+) -> Vec<ObjectMeta> {
     let hours: BTreeSet<(TableRef, Partition)> = metas
         .iter()
         .filter_map(|meta| part_hour(&meta.location))
@@ -173,10 +236,10 @@ async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<Objec
         let m = has_manifests(store, &table).await;
         managed.insert(table, m);
     }
-    let seen: HashMap<(TableRef, Partition), Visible> = futures::stream::iter(hours)
+    let seen: HashMap<(TableRef, Partition), Arc<Visible>> = futures::stream::iter(hours)
         .filter(|hour| std::future::ready(managed[&hour.0]))
         .map(|hour| async move {
-            let v = visible(store, &hour.0, &hour.1).await;
+            let v = visible(store, manifests, &hour.0, &hour.1).await;
             (hour, v)
         })
         .buffer_unordered(MANIFEST_READS)
@@ -191,7 +254,7 @@ async fn committed(store: &dyn ObjectStore, metas: Vec<ObjectMeta>) -> Vec<Objec
             if !managed[&hour.0] {
                 return true;
             }
-            match &seen[&hour] {
+            match seen[&hour].as_ref() {
                 Visible::Listed(names) => meta
                     .location
                     .filename()
@@ -247,10 +310,11 @@ impl ObjectStore for CommittedView {
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let inner = self.inner.clone();
+        let manifests = self.manifests.clone();
         let listing = self.inner.list(prefix);
         futures::stream::once(async move {
             let metas: Vec<ObjectMeta> = listing.try_collect().await?;
-            let kept = committed(inner.as_ref(), metas).await;
+            let kept = committed(inner.as_ref(), &manifests, metas).await;
             Ok::<_, object_store::Error>(futures::stream::iter(kept.into_iter().map(Ok)))
         })
         .try_flatten()
@@ -259,7 +323,7 @@ impl ObjectStore for CommittedView {
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         let mut listed = self.inner.list_with_delimiter(prefix).await?;
-        listed.objects = committed(self.inner.as_ref(), listed.objects).await;
+        listed.objects = committed(self.inner.as_ref(), &self.manifests, listed.objects).await;
         Ok(listed)
     }
 

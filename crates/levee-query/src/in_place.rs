@@ -126,15 +126,10 @@ fn read_at(
     Ok(Bytes::from(buf))
 }
 
-/// Whether a read asks only for bytes: no condition, version or head, which
-/// the store answers.
-fn plain(options: &GetOptions) -> bool {
-    options.if_match.is_none()
-        && options.if_none_match.is_none()
-        && options.if_modified_since.is_none()
-        && options.if_unmodified_since.is_none()
-        && options.version.is_none()
-        && !options.head
+/// Whether a read can be made here: bytes, under conditions on the file's
+/// e-tag or time at most; a version or a head is the store's to answer.
+fn in_place(options: &GetOptions) -> bool {
+    options.version.is_none() && !options.head
 }
 
 #[async_trait]
@@ -162,10 +157,13 @@ impl ObjectStore for InPlace {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         let path = match self.file(location) {
-            Some(path) if plain(&options) => path,
+            Some(path) if in_place(&options) => path,
             _ => return self.inner.get_opts(location, options).await,
         };
         let (file, meta) = self.open(location, &path)?;
+        // `if_none_match` and the like, against the same e-tag and time the
+        // local store would give.
+        options.check_preconditions(&meta)?;
         let range = match &options.range {
             Some(r) => r
                 .as_range(meta.size)
@@ -278,6 +276,36 @@ mod tests {
             store.get_ranges(&key, &ranges).await.unwrap(),
             lake.store.get_ranges(&key, &ranges).await.unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn a_conditional_read_in_place_answers_as_the_store_does() {
+        let (_dir, lake, store) = lake();
+        let key = Path::from("db/t/_levee/manifests/dt=2018-09-24.json");
+        lake.store
+            .put(&key, Bytes::from_static(b"{}").into())
+            .await
+            .unwrap();
+        let e_tag = store.get(&key).await.unwrap().meta.e_tag.unwrap();
+        let unchanged = GetOptions {
+            if_none_match: Some(e_tag.clone()),
+            ..GetOptions::default()
+        };
+        assert!(matches!(
+            store.get_opts(&key, unchanged.clone()).await,
+            Err(object_store::Error::NotModified { .. })
+        ));
+        assert!(matches!(
+            lake.store.get_opts(&key, unchanged).await,
+            Err(object_store::Error::NotModified { .. })
+        ));
+        let stale = GetOptions {
+            if_none_match: Some(format!("{e_tag}-before")),
+            ..GetOptions::default()
+        };
+        let got = store.get_opts(&key, stale).await.unwrap();
+        assert_eq!(got.meta.e_tag.as_deref(), Some(e_tag.as_str()));
+        assert_eq!(got.bytes().await.unwrap(), Bytes::from_static(b"{}"));
     }
 
     #[tokio::test]

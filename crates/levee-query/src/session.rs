@@ -48,6 +48,10 @@ const CATALOG: &str = "datafusion";
 pub struct LakeSession {
     ctx: SessionContext,
     store: Arc<dyn ObjectStore>,
+    /// The store as the scans read it, through the manifests; the
+    /// accounting's totals count through the same view, so the manifests
+    /// a scan read are not read again.
+    committed: Arc<levee_lake::committed::CommittedView>,
     location: String,
     tables: Vec<LakeTable>,
     skipped: Vec<SkippedTable>,
@@ -147,12 +151,10 @@ impl LakeSession {
         let lake_url = url::Url::parse(LAKE_URL).map_err(|e| QueryError::Plan(e.to_string()))?;
         // Through the manifests: a compaction in progress, or the files it
         // replaced and keeps for a grace period, never show an hour twice.
-        ctx.register_object_store(
-            &lake_url,
-            Arc::new(levee_lake::committed::CommittedView::new(
-                lake.store.clone(),
-            )),
-        );
+        let committed = Arc::new(levee_lake::committed::CommittedView::new(
+            lake.store.clone(),
+        ));
+        ctx.register_object_store(&lake_url, committed.clone());
         functions::register(&ctx);
 
         let Some(catalog) = ctx.catalog(CATALOG) else {
@@ -180,6 +182,7 @@ impl LakeSession {
         Ok(LakeSession {
             ctx,
             store: lake.store.clone(),
+            committed,
             location: lake.location.clone(),
             tables: registered,
             skipped,
@@ -248,9 +251,8 @@ impl LakeSession {
         let (mut files, mut partitions) = (0, 0);
         // As the scans list them: without the files a compaction has not
         // committed yet, or replaced and keeps for a grace period.
-        let committed = levee_lake::committed::CommittedView::new(self.store.clone());
         for t in &scanned.copies {
-            let inv = tables::inventory(&committed, &t.root, &t.extensions).await?;
+            let inv = tables::inventory(self.committed.as_ref(), &t.root, &t.extensions).await?;
             files += inv.files;
             partitions += inv.partitions.len();
         }

@@ -73,6 +73,26 @@ async fn a_replaced_file_stays_hidden_for_its_grace_period_then_is_deleted() {
     assert_eq!(rows_in_hour(&lake, &hour(2)).await, 300);
 }
 
+/// A view remembers the manifests it read; one that listed an hour before
+/// a compaction replaced it must list the new file after, never the old.
+#[tokio::test]
+async fn a_view_that_listed_an_hour_sees_its_next_commit() {
+    let (_dir, lake) = lake();
+    put_chunk(&lake, &hour(2), 0, 1, &records(0, 300)).await;
+    compact(&lake, HourSelection::Pending).await;
+    let folder = table().parquet_partition(&hour(2));
+    let old = table().parquet_part(&hour(2), 0);
+    let new = table().parquet_part(&hour(2), 1);
+    let view = CommittedView::new(lake.store.clone());
+    assert_eq!(listed(&view, &folder).await, std::slice::from_ref(&old));
+    assert_eq!(listed(&view, &folder).await, std::slice::from_ref(&old));
+
+    compact_table(&lake, &table(), &forced(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(listed(&view, &folder).await, std::slice::from_ref(&new));
+}
+
 /// A compaction killed after writing its files but before its manifest:
 /// readers still see the old files only, and the next run replaces the
 /// leftovers without reusing their names.
