@@ -53,17 +53,19 @@ impl CommittedView {
     }
 }
 
-/// The manifests a view has read, by key: what each let a reader see, and
-/// the e-tag it had then.
+/// A manifest's e-tag when it was read, and what it let a reader see.
+type Seen = (String, Arc<Visible>);
+
+/// The manifests a view has read, by key.
 #[derive(Debug, Default, Clone)]
-struct Manifests(Arc<Mutex<HashMap<Path, (String, Arc<Visible>)>>>);
+struct Manifests(Arc<Mutex<HashMap<Path, Seen>>>);
 
 impl Manifests {
-    fn get(&self, key: &Path) -> Option<(String, Arc<Visible>)> {
+    fn get(&self, key: &Path) -> Option<Seen> {
         self.0.lock().ok()?.get(key).cloned()
     }
 
-    fn put(&self, key: Path, seen: Option<(String, Arc<Visible>)>) {
+    fn put(&self, key: Path, seen: Option<Seen>) {
         if let Ok(mut map) = self.0.lock() {
             match seen {
                 Some(seen) => map.insert(key, seen),
