@@ -162,13 +162,21 @@ pub fn summary(report: &CompactReport) -> String {
     let input: u64 = report.hours.iter().map(|h| h.input_bytes).sum();
     let files: usize = report.hours.iter().map(|h| h.output_files.len()).sum();
     let output: u64 = report.hours.iter().map(|h| h.output_bytes).sum();
+    let units = match report.hours.iter().all(|h| h.partition.is_day()) && !report.hours.is_empty()
+    {
+        true => "days",
+        false => "hours",
+    };
     let mut line = format!(
-        "{} hours compacted, {} rows from {chunks} JSON chunks ({:.1} MiB) into {files} Parquet files ({:.1} MiB)",
+        "{} {units} compacted, {} rows from {chunks} JSON chunks ({:.1} MiB) into {files} Parquet files ({:.1} MiB)",
         report.hours.len(),
         report.rows_written(),
         input as f64 / 1048576.0,
         output as f64 / 1048576.0,
     );
+    if let Some(hint) = small_hours(report) {
+        line.push_str(&hint);
+    }
     let kept = report
         .skipped
         .iter()
@@ -226,6 +234,29 @@ pub fn summary(report: &CompactReport) -> String {
 
 /// What retention expired, or would: `expired 12 JSON chunks of 3 hours
 /// and 2 Parquet files of 1 hour (1.2 MiB)`.
+/// Hours whose Parquet averages less than this are small enough that a
+/// table of them reads faster by day: every file costs a query its footer,
+/// a listing and a decoder per column, whatever its size.
+const SMALL_HOUR: u64 = 1 << 20;
+
+/// A hint when a day's worth of hourly files came out small on average.
+fn small_hours(report: &CompactReport) -> Option<String> {
+    let hours: Vec<_> = report
+        .hours
+        .iter()
+        .filter(|h| !h.partition.is_day())
+        .collect();
+    let bytes: u64 = hours.iter().map(|h| h.output_bytes).sum();
+    let files: usize = hours.iter().map(|h| h.output_files.len()).sum();
+    if hours.len() < 24 || files == 0 || bytes / files as u64 >= SMALL_HOUR {
+        return None;
+    }
+    Some(format!(
+        "; its hours average {} KiB of Parquet: partition_by = \"day\" would make a file a day, which queries read faster",
+        bytes / files as u64 / 1024
+    ))
+}
+
 fn expired_summary(expired: &RetentionReport, verb: &str) -> String {
     let count = |hours: &[levee_lake::compact::ExpiredHour]| -> (usize, usize) {
         (hours.iter().map(|h| h.files.len()).sum(), hours.len())

@@ -84,6 +84,33 @@ fn bloom_filters_and_time_order_reach_the_files_and_duckdb_reads_them() {
     assert!(stdout(&out).starts_with("n\n1\n"), "{}", stdout(&out));
 }
 
+/// A day of hours of a few KiB of Parquet each: compaction says that the
+/// table would read faster by day.
+#[test]
+fn a_day_of_small_hours_gets_a_hint_to_partition_by_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let config = stdin_to_lake(dir, DB, "small");
+    let input: String = (0..24)
+        .map(|hour| format!("{{\"timestamp\":\"2018-09-01T{hour:02}:00:00Z\",\"n\":{hour}}}\n"))
+        .collect();
+    let out = run_with_stdin(dir, &config, input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = compact_all(dir);
+    assert!(
+        summary.contains(": 24 hours compacted, 24 rows"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(r#"KiB of Parquet: partition_by = "day" would make a file a day"#),
+        "{summary}"
+    );
+}
+
 fn levee_csv(dir: &Path, sql: &str) -> String {
     stdout(&ok(levee()
         .args(["query", "--format", "csv", "--lake"])
@@ -100,7 +127,12 @@ fn day_partitions_are_compacted_and_read_as_one_unit() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     ingest(dir, "daily", r#"partition_by = "day""#);
-    compact_all(dir);
+    let summary = compact_all(dir);
+    assert!(
+        summary.contains(": 1 days compacted, 900 rows"),
+        "{summary}"
+    );
+    assert!(!summary.contains("partition_by"), "{summary}");
     let table = dir.join("lake/layout/daily");
     let parts: Vec<String> = crate::support::files(&table.join("parquet"))
         .iter()
