@@ -91,7 +91,7 @@ pub enum ChangeKind {
 }
 
 /// The changes found while inferring or merging schemas, without repeats.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Changes {
     /// `(column path, change)`; paths are dotted, `[]` marks list elements.
     pub list: Vec<(String, ChangeKind)>,

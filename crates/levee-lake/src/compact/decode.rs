@@ -28,7 +28,7 @@ use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
 use super::writer::{FileLayout, PartWriter};
 use crate::declared::DeclaredSchema;
-use crate::schema::{TableSchema, cast_record, fit_batch, prepare_record};
+use crate::schema::{TableSchema, cast_record, prepare_record};
 use crate::{Lake, LakeError, TableRef};
 
 /// Writes the hour's records as Parquet files; returns the files.
@@ -72,52 +72,6 @@ pub(crate) async fn write_parquet(
             Err(e)
         }
     }
-}
-
-/// Writes an hour read once (see `one_read`) as Parquet files, its rows
-/// made to fit `schema`, the table's; returns the files, or `None` (with
-/// nothing written) when they do not fit it without becoming text: the
-/// hour is then written the two-pass way.
-pub(crate) async fn write_batch(
-    lake: &Lake,
-    table: &TableRef,
-    opts: &CompactOptions,
-    state: &HourState,
-    batch: Option<&RecordBatch>,
-    schema: &TableSchema,
-    layout: &FileLayout,
-) -> Result<Option<Vec<OutputFile>>, LakeError> {
-    let arrow_schema = schema.to_arrow();
-    let Some(batch) = batch else {
-        return Ok(Some(Vec::new()));
-    };
-    if arrow_schema.fields().is_empty() {
-        return Ok(Some(Vec::new()));
-    }
-    let Some(batch) = fit_batch(batch, &arrow_schema) else {
-        return Ok(None);
-    };
-    let mut writer = PartWriter::new(
-        lake,
-        table,
-        &state.partition,
-        arrow_schema,
-        opts,
-        layout,
-        state.next_part(),
-    )?;
-    // In batches of the usual size, as the two-pass way writes them.
-    let batch_rows = opts.batch_rows.max(1);
-    let mut start = 0;
-    while start < batch.num_rows() {
-        let take = batch_rows.min(batch.num_rows() - start);
-        if let Err(e) = writer.write(batch.slice(start, take)).await {
-            writer.abort().await;
-            return Err(e);
-        }
-        start += take;
-    }
-    writer.finish().await.map(Some)
 }
 
 /// The table's declared schema, and what casting values to it cost.

@@ -20,6 +20,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use super::CompactOptions;
 use super::chunk::{Body, Budget};
+use super::one_read::Once;
 use super::plan::{self, HourState, ManifestState};
 use super::quarantine::{self, Left};
 use super::report::{
@@ -30,7 +31,7 @@ use super::writer::FileLayout;
 use super::{decode, one_read, retention, scan};
 use crate::catalog::{self, Manifest, ManifestChunk, ManifestFile};
 use crate::declared::DeclaredSchema;
-use crate::schema::TableSchema;
+use crate::schema::{Changes, TableSchema};
 use crate::{Chunk, Lake, LakeError, Partition, TableRef};
 
 /// The table's schema, widened by the hours compacted at once, one at a
@@ -72,18 +73,45 @@ pub(crate) async fn compact_hour(
         None => (state.chunks.clone(), Vec::new(), Vec::new()),
     };
     let carried_inputs = carried.len();
-    // Read once when that is enough; an hour with a declared schema (cast
+    // Read once when that is enough; a unit with a declared schema (cast
     // record by record) or Parquet read back takes the two reads.
+    let mut applied = Changes::default();
     let once = if carried.is_empty() && declared.is_empty() {
-        one_read::read_once(lake, &to_read, opts, budget, time_field).await?
+        match one_read::read_once(
+            lake,
+            table,
+            state,
+            &to_read,
+            opts,
+            budget,
+            time_field,
+            table_schema,
+            layout,
+        )
+        .await?
+        {
+            Once::Written(o) => Some(*o),
+            Once::TwoReads(changes) => {
+                applied = changes;
+                None
+            }
+        }
     } else {
         None
     };
     let (mut fetched, mut scan, once) = match once {
-        Some(o) => (o.fetched, o.scan, Some((o.batch, o.room))),
+        Some(o) => (o.fetched, o.scan, Some((o.schema, o.written))),
         None => {
-            let (fetched, scan) =
+            let (fetched, mut scan) =
                 scan::first_read(lake, carried, &to_read, opts, budget, time_field).await?;
+            // What the one read did to the table's schema before it gave up.
+            let found = std::mem::take(&mut scan.changes.list);
+            scan.changes.list = applied.list;
+            for change in found {
+                if !scan.changes.list.contains(&change) {
+                    scan.changes.list.push(change);
+                }
+            }
             (fetched, scan, None)
         }
     };
@@ -106,6 +134,10 @@ pub(crate) async fn compact_hour(
     if !opts.allow_fewer_rows {
         let covered = covered_rows(lake, state).await;
         if scan.rows < covered {
+            // Read once, its files are written already: no manifest lists them.
+            if let Some((_, written)) = &once {
+                delete_files(lake, written).await?;
+            }
             report.skipped.push(SkippedHour {
                 partition: p.clone(),
                 reason: SkipReason::FewerRows {
@@ -133,17 +165,21 @@ pub(crate) async fn compact_hour(
     // The table's schema as it stands once this hour's is joined to it;
     // this hour is written with it, whatever the hours compacted beside it
     // add later (a widening of theirs makes this hour stale, for the next pass).
-    let schema = {
-        let mut table_schema = table_schema.lock().await;
-        let mut widened = table_schema.clone();
-        widened.join(&scan.schema, &mut scan.changes);
-        // The catalog first: a reader may find columns no file has yet (they
-        // read as NULL), never a file with a type the catalog lacks.
-        if widened != *table_schema {
-            catalog::write_schema_from(lake, table, &widened, Some(p)).await?;
-            *table_schema = widened;
+    let schema = match &once {
+        // Joined to the table's as it was read.
+        Some((schema, _)) => schema.clone(),
+        None => {
+            let mut table_schema = table_schema.lock().await;
+            let mut widened = table_schema.clone();
+            widened.join(&scan.schema, &mut scan.changes);
+            // The catalog first: a reader may find columns no file has yet (they
+            // read as NULL), never a file with a type the catalog lacks.
+            if widened != *table_schema {
+                catalog::write_schema_from(lake, table, &widened, Some(p)).await?;
+                *table_schema = widened;
+            }
+            table_schema.clone()
         }
-        table_schema.clone()
     };
     let schema = &schema;
     for (column, change) in scan.changes.list.drain(..) {
@@ -160,18 +196,10 @@ pub(crate) async fn compact_hour(
         failures: 0,
         records: &mut unrepresentable,
     };
-    let written = match &once {
-        Some((batch, _room)) => {
-            decode::write_batch(lake, table, opts, state, batch.as_ref(), schema, layout).await?
-        }
-        None => None,
-    };
-    // Read once, and written, or else (the table's schema makes some of its
-    // values text) its chunks are read again, as a second read would.
-    let (written, reread_chunks) = match written {
-        Some(written) => (written, 0),
+    // Read once, and written already, or else its chunks are read again.
+    let (written, reread_chunks) = match once {
+        Some((_, written)) => (written, 0),
         None => {
-            drop(once);
             let reread_chunks = fetched
                 .iter()
                 .zip(&scan.chunks)
@@ -298,6 +326,17 @@ pub(crate) async fn compact_hour(
         rows_written,
         removed_files: removed,
     });
+    Ok(())
+}
+
+/// Deletes files no manifest lists.
+async fn delete_files(lake: &Lake, files: &[OutputFile]) -> Result<(), LakeError> {
+    for file in files {
+        match lake.store.delete(&file.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 

@@ -104,6 +104,10 @@ pub struct CompactOptions {
     /// a chunk is let go after the first read and fetched again for the
     /// second, so that memory does not grow with an hour's size.
     pub keep_chunks_bytes: u64,
+    /// Text of a unit read once (each line parsed once, see `one_read`)
+    /// that is built into Arrow columns and written before the rest is
+    /// read: what bounds the memory of that read, whatever the unit's size.
+    pub segment_bytes: u64,
     /// Hours compacted at once; 0 is one per worker thread of the tokio
     /// runtime compaction runs on (one on a current-thread runtime, as
     /// the scheduler inside `levee run` has, which leaves the other cores
@@ -181,6 +185,7 @@ impl Default for CompactOptions {
             max_chunk_bytes: 1 << 30,
             fetch_concurrency: 8,
             keep_chunks_bytes: 128 << 20,
+            segment_bytes: one_read::SEGMENT_TEXT_BYTES,
             hours_at_once: 0,
             zstd_level: 3,
             lock_lease: lock::DEFAULT_LEASE,

@@ -1,60 +1,156 @@
-//! The one read of an hour's chunks, when it is enough: each line parsed
-//! once, into Arrow columns, while the hour's schema is inferred (see
-//! [`HourColumns`]). The two reads of `scan` and `decode` parse each line
-//! twice, once for the schema and once to decode it with it; this is most
-//! of what compaction costs.
+//! The one read of a unit's chunks (an hour's, or a day's), when it is
+//! enough: each line parsed once, into Arrow columns, while the schema is
+//! inferred (see [`HourColumns`]), and written as Parquet as it goes. The
+//! two reads of `scan` and `decode` parse each line twice, once for the
+//! schema and once to decode it with it; this is most of what compaction
+//! costs.
 //!
-//! It gives up (and the hour is read the two-pass way) on the first line
-//! the columns refuse (a type conflict that makes a column text, a field
-//! to rename, a line that is no JSON object), and when the hour's text
-//! passes [`MAX_TEXT_BYTES`] or the memory budget: its rows are held in
-//! memory until the hour's schema is known, so only small hours (the
-//! usual ones) are read this way.
+//! The unit is read in segments of at most `segment_bytes` of text (see
+//! [`CompactOptions`]; [`SEGMENT_TEXT_BYTES`] by default):
+//! each segment's columns are built, then written, before the next is
+//! read, so memory stays bounded whatever the unit's size. The first
+//! segment's schema, joined into the table's (and stored in the catalog,
+//! before any file), is the schema of the unit's files; a later segment
+//! must fit it as it is.
+//!
+//! It gives up (the unit is then read the two-pass way, and whatever it
+//! wrote is deleted: no manifest lists it) on the first line the columns
+//! refuse (a type conflict that makes a column text, a field to rename, a
+//! line that is no JSON object), on a later segment that needs a wider
+//! schema than the first (a new column, an integer column that became a
+//! float one), and when the budget has no room for a segment's text.
 
-use arrow::array::RecordBatch;
+use std::sync::Arc;
+
 use futures::{StreamExt, TryStreamExt};
 
 use super::CompactOptions;
 use super::chunk::{self, Body, Budget, Fetched, Reservation};
+use super::hour::SharedSchema;
+use super::plan::HourState;
+use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
-use crate::schema::{Built, HourColumns};
-use crate::{Chunk, Lake, LakeError};
+use super::writer::{FileLayout, PartWriter};
+use crate::schema::{Built, Changes, HourColumns, TableSchema, fit_batch};
+use crate::{Chunk, Lake, LakeError, TableRef};
 
-/// Text an hour read once may have. Its Arrow columns take about as much
-/// memory as its text; with the sort of a row group, which copies them,
-/// that stays within the 64 MiB of a sort run (see `writer`).
-pub(crate) const MAX_TEXT_BYTES: u64 = 32 << 20;
+/// Text a segment of a unit read once may have, by default. Its Arrow columns take
+/// about as much memory as its text; they are handed to the writer, whose
+/// sort run (64 MiB, see `writer`) holds them until its row group is
+/// written, while the next segment is built.
+pub(crate) const SEGMENT_TEXT_BYTES: u64 = 32 << 20;
 
-/// An hour read once.
+/// What became of a unit read once.
+pub(crate) enum Once {
+    /// Read and written (not committed: no manifest lists the files yet).
+    Written(Box<OneRead>),
+    /// The unit needs the two reads. Nothing is left of this one's files;
+    /// the changes are the ones it made to the table's schema (in the
+    /// catalog already), for the report.
+    TwoReads(Changes),
+}
+
+/// A unit read once, and written.
 pub(crate) struct OneRead {
     /// Its chunks (damaged ones held, for the quarantine; the rest let go).
     pub fetched: Vec<Fetched>,
     /// What the read found, as the first of the two reads would have.
     pub scan: Scan,
-    /// Its rows, with the hour's own schema.
-    pub batch: Option<RecordBatch>,
-    /// The room its rows take in the budget, until they are written.
-    pub room: Vec<Reservation>,
+    /// The table's schema the files were written with.
+    pub schema: TableSchema,
+    /// The files written.
+    pub written: Vec<OutputFile>,
 }
 
-/// Reads the hour's `chunks` once, in a table whose event-time column is
-/// `time_field`; `None` if the hour needs the two reads.
+/// What is shared by the segments of a unit.
+struct Unit<'a> {
+    lake: &'a Lake,
+    table: &'a TableRef,
+    opts: &'a CompactOptions,
+    state: &'a HourState,
+    table_schema: &'a SharedSchema,
+    layout: &'a FileLayout,
+    /// The schema of the unit's files, once the first segment set it.
+    schema: Option<TableSchema>,
+    /// Changes made to the table's schema (for the report, if the unit
+    /// falls back to the two reads).
+    applied: Changes,
+    writer: Option<PartWriter<'a>>,
+}
+
+/// Reads the unit's `chunks` once, in a table whose event-time column is
+/// `time_field`, writing its rows as it goes (see the module's docs).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn read_once(
     lake: &Lake,
+    table: &TableRef,
+    state: &HourState,
     chunks: &[Chunk],
     opts: &CompactOptions,
     budget: &Budget,
     time_field: Option<&str>,
-) -> Result<Option<OneRead>, LakeError> {
-    let limit = opts.max_chunk_bytes;
+    table_schema: &SharedSchema,
+    layout: &FileLayout,
+) -> Result<Once, LakeError> {
+    let mut unit = Unit {
+        lake,
+        table,
+        opts,
+        state,
+        table_schema,
+        layout,
+        schema: None,
+        applied: Changes::default(),
+        writer: None,
+    };
     let mut scan = Scan::new(chunks.len());
+    match read_segments(&mut unit, &mut scan, chunks, budget, time_field).await {
+        Ok(Some(fetched)) => {
+            let written = match unit.writer.take() {
+                Some(writer) => writer.finish().await?,
+                None => Vec::new(),
+            };
+            Ok(Once::Written(Box::new(OneRead {
+                fetched,
+                scan,
+                schema: unit.schema.unwrap_or_default(),
+                written,
+            })))
+        }
+        Ok(None) => {
+            if let Some(writer) = unit.writer.take() {
+                writer.discard().await?;
+            }
+            Ok(Once::TwoReads(unit.applied))
+        }
+        Err(e) => {
+            if let Some(writer) = unit.writer.take() {
+                writer.abort().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads and writes the segments; the chunks, or `None` if the unit needs
+/// the two reads.
+async fn read_segments(
+    unit: &mut Unit<'_>,
+    scan: &mut Scan,
+    chunks: &[Chunk],
+    budget: &Budget,
+    time_field: Option<&str>,
+) -> Result<Option<Vec<Fetched>>, LakeError> {
+    let (lake, opts) = (unit.lake, unit.opts);
+    let limit = opts.max_chunk_bytes;
     let mut fetched = Vec::with_capacity(chunks.len());
     let mut columns = HourColumns::new(time_field);
-    let mut room = Vec::new();
+    let mut segment_text = 0u64;
+    let mut room: Vec<Reservation> = Vec::new();
     let mut bodies = futures::stream::iter(chunks)
         .map(|c| async move { chunk::fetch(lake, c).await.map(|body| (c, body)) })
         .buffered(opts.fetch_concurrency.max(1))
-        // Boxed, so that the hour's future is plainly `Send` for its task.
+        // Boxed, so that the unit's future is plainly `Send` for its task.
         .boxed();
     while let Some((c, body)) = bodies.try_next().await? {
         let bytes = match body {
@@ -80,10 +176,18 @@ pub(crate) async fn read_once(
             }
         };
         let text = decoded.data.len() as u64;
-        scan.decoded_bytes += text;
-        if scan.decoded_bytes > MAX_TEXT_BYTES {
-            return Ok(None);
+        // The segment so far is written before this chunk would make it
+        // too large.
+        if segment_text > 0 && segment_text + text > opts.segment_bytes {
+            let full = std::mem::replace(&mut columns, HourColumns::new(time_field));
+            if !write_segment(unit, scan, full).await? {
+                return Ok(None);
+            }
+            room.clear();
+            segment_text = 0;
         }
+        scan.decoded_bytes += text;
+        segment_text += text;
         let Some(reserved) = budget.try_reserve(text) else {
             return Ok(None);
         };
@@ -123,19 +227,111 @@ pub(crate) async fn read_once(
             },
         });
     }
+    if !write_segment(unit, scan, columns).await? {
+        return Ok(None);
+    }
+    Ok(Some(fetched))
+}
+
+/// Writes a segment's rows; `false` if they do not fit the unit's schema
+/// (set by the first segment) as it is.
+async fn write_segment(
+    unit: &mut Unit<'_>,
+    scan: &mut Scan,
+    columns: HourColumns,
+) -> Result<bool, LakeError> {
     let Built {
-        schema,
+        schema: own,
         changes,
         batch,
     } = columns.finish()?;
-    scan.schema = schema;
-    scan.changes = changes;
-    Ok(Some(OneRead {
-        fetched,
-        scan,
-        batch,
-        room,
-    }))
+    // The unit's own schema, as the first read would give it.
+    if scan.schema.columns.is_empty() {
+        scan.schema = own.clone();
+    } else {
+        scan.schema.join(&own, &mut Changes::default());
+    }
+    add_changes(&mut scan.changes, changes);
+    match &unit.schema {
+        None => {
+            // The table's schema as it stands once this unit's is joined to
+            // it; the unit is written with it, whatever the units compacted
+            // beside it add later (a widening of theirs makes this one
+            // stale, for the next pass).
+            let mut table_schema = unit.table_schema.lock().await;
+            let mut widened = table_schema.clone();
+            let mut joined = Changes::default();
+            widened.join(&own, &mut joined);
+            // The catalog first: a reader may find columns no file has yet
+            // (they read as NULL), never a file with a type the catalog lacks.
+            if widened != *table_schema {
+                crate::catalog::write_schema_from(
+                    unit.lake,
+                    unit.table,
+                    &widened,
+                    Some(&unit.state.partition),
+                )
+                .await?;
+                *table_schema = widened;
+            }
+            add_changes(&mut unit.applied, joined.clone());
+            add_changes(&mut scan.changes, joined);
+            unit.schema = Some(table_schema.clone());
+        }
+        Some(schema) => {
+            let mut wider = schema.clone();
+            let mut joined = Changes::default();
+            wider.join(&own, &mut joined);
+            if wider != *schema {
+                return Ok(false);
+            }
+            add_changes(&mut scan.changes, joined);
+        }
+    }
+    let arrow_schema = match &unit.schema {
+        Some(schema) => schema.to_arrow(),
+        None => return Ok(false),
+    };
+    let Some(batch) = batch else {
+        return Ok(true);
+    };
+    // Parquet cannot hold rows without columns; the report shows the rows unwritten.
+    if arrow_schema.fields().is_empty() {
+        return Ok(true);
+    }
+    let Some(batch) = fit_batch(&batch, &arrow_schema) else {
+        return Ok(false);
+    };
+    let writer = match &mut unit.writer {
+        Some(writer) => writer,
+        None => unit.writer.insert(PartWriter::new(
+            unit.lake,
+            unit.table,
+            &unit.state.partition,
+            Arc::clone(&arrow_schema),
+            unit.opts,
+            unit.layout,
+            unit.state.next_part(),
+        )?),
+    };
+    // In batches of the usual size, as the two-pass way writes them.
+    let batch_rows = unit.opts.batch_rows.max(1);
+    let mut start = 0;
+    while start < batch.num_rows() {
+        let take = batch_rows.min(batch.num_rows() - start);
+        writer.write(batch.slice(start, take)).await?;
+        start += take;
+    }
+    Ok(true)
+}
+
+/// Adds `more` to `changes`, each change once.
+fn add_changes(changes: &mut Changes, more: Changes) {
+    for change in more.list {
+        if !changes.list.contains(&change) {
+            changes.list.push(change);
+        }
+    }
 }
 
 /// A chunk that gave nothing, and why.

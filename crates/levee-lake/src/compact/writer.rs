@@ -16,6 +16,7 @@ use arrow::compute::{
     SortOptions, concat, concat_batches, interleave_record_batch, sort_to_indices,
 };
 use arrow::datatypes::{DataType, Fields, SchemaRef};
+use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
@@ -361,6 +362,22 @@ impl<'a> PartWriter<'a> {
             // Nothing to do if abandoning fails too: the upload was never completed.
             let _ = file.writer.into_inner().abort().await;
         }
+    }
+
+    /// Gives up on every file: abandons the open upload and deletes the
+    /// files closed so far (no manifest lists them).
+    pub async fn discard(mut self) -> Result<(), LakeError> {
+        if let Some(file) = self.open.take() {
+            // Nothing to do if abandoning fails too: the upload was never completed.
+            let _ = file.writer.into_inner().abort().await;
+        }
+        for file in &self.done {
+            match self.lake.store.delete(&file.path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Opens the next file, whose first rows are `first`.

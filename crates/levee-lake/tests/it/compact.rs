@@ -3,7 +3,8 @@
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::Int64Type;
 use levee_lake::compact::{
-    CompactOptions, CompactReason, HourSelection, SkipReason, compact_table, pending_hours,
+    ChangeKind, CompactOptions, CompactReason, HourSelection, SkipReason, compact_table,
+    pending_hours,
 };
 use object_store::ObjectStoreExt;
 use parquet::basic::Compression;
@@ -384,4 +385,104 @@ async fn hours_compacted_at_once_end_as_one_at_a_time() {
         rows.iter().all(|(_, types)| types == &["Float64"]),
         "{rows:?}"
     );
+}
+
+/// A unit whose text is larger than a segment of the one read is still read
+/// once, segment by segment, each written before the next is read: its
+/// text need not fit the budget at once (it used to go to the two reads,
+/// fetching the chunks the budget let go again), and its rows end in one
+/// file.
+#[tokio::test]
+async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
+    let (_dir, lake) = lake();
+    let chunks = [records(0, 300), records(300, 300), records(600, 300)];
+    for (i, lines) in chunks.iter().enumerate() {
+        put_chunk(&lake, &hour(13), i as u32, i as u64 + 1, lines).await;
+    }
+    let text = |lines: &[String]| lines.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+    let largest = chunks.iter().map(|c| text(c)).max().unwrap();
+    let opts = CompactOptions {
+        hours: HourSelection::All,
+        // Room for one chunk's text at a time; a segment per chunk.
+        keep_chunks_bytes: largest,
+        segment_bytes: 1,
+        ..CompactOptions::default()
+    };
+    let report = compact_table(&lake, &table(), &opts).await.unwrap();
+    let h = &report.hours[0];
+    assert_eq!(
+        (h.input_chunks, h.reread_chunks, h.rows_written),
+        (3, 0, 900),
+        "{h:?}"
+    );
+    let files = read_hour(&lake, &hour(13)).await;
+    assert_eq!(files.len(), 1);
+    let batch = hour_batch(&lake, &hour(13)).await;
+    let ids: &Int64Array = batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(ids.values().to_vec(), (0..900).collect::<Vec<i64>>());
+}
+
+/// A later segment that needs more than the schema the first one gave the
+/// unit's files (a new column, integers that become floats) sends the unit
+/// to the two reads: the same rows and types as a unit read whole, the
+/// changes reported, and no file of the abandoned read left behind.
+#[tokio::test]
+async fn a_later_segment_that_widens_the_schema_sends_its_unit_to_two_reads() {
+    let fill = async |lake: &levee_lake::Lake| {
+        put_chunk(lake, &hour(13), 0, 1, &records(0, 100)).await;
+        let with_region: Vec<String> = records(100, 100)
+            .iter()
+            .map(|l| l.replacen('{', r#"{"region":"eu","#, 1))
+            .collect();
+        put_chunk(lake, &hour(13), 1, 2, &with_region).await;
+        let floats: Vec<String> = (200..300)
+            .map(|i| format!(r#"{{"id":{i},"bytes":{i}.5}}"#))
+            .collect();
+        put_chunk(lake, &hour(13), 2, 3, &floats).await;
+    };
+    let run = async |segment_bytes| {
+        let (dir, lake) = lake();
+        fill(&lake).await;
+        let opts = CompactOptions {
+            hours: HourSelection::All,
+            segment_bytes,
+            ..CompactOptions::default()
+        };
+        let report = compact_table(&lake, &table(), &opts).await.unwrap();
+        (dir, lake, report)
+    };
+    let (_whole_dir, whole_lake, whole) = run(1 << 20).await;
+    let (_dir, lake, report) = run(1).await;
+    assert_eq!((report.rows_written(), whole.rows_written()), (300, 300));
+    assert_eq!(
+        hour_batch(&lake, &hour(13)).await,
+        hour_batch(&whole_lake, &hour(13)).await
+    );
+    let batch = hour_batch(&lake, &hour(13)).await;
+    assert_eq!(
+        batch.column_by_name("bytes").unwrap().data_type(),
+        &arrow::datatypes::DataType::Float64
+    );
+    assert_eq!(batch.column_by_name("region").unwrap().null_count(), 200);
+    let changed = |report: &levee_lake::compact::CompactReport, column: &str| {
+        report.schema_changes.iter().any(|c| c.column == column)
+    };
+    assert!(changed(&report, "region") && changed(&report, "bytes"));
+    assert!(
+        report.schema_changes.iter().any(|c| c.column == "bytes"
+            && matches!(&c.change, ChangeKind::Widened { to, .. } if to == "double")),
+        "{:?}",
+        report.schema_changes
+    );
+    // Only the committed files are in the hour's folder.
+    let committed: Vec<_> = read_hour(&lake, &hour(13))
+        .await
+        .into_iter()
+        .map(|f| f.key)
+        .collect();
+    let stored = stored_parquet(&lake, &hour(13)).await;
+    assert_eq!(stored, committed);
 }

@@ -163,6 +163,13 @@ async fn an_hours_parquet_is_never_replaced_by_fewer_rows() {
         );
         assert_eq!(rows_in_hour(&lake, &p).await, 50);
         assert!(exists(&lake, &key).await);
+        // Nothing of the run that was not committed is left in the hour.
+        let committed: Vec<Path> = read_hour(&lake, &p)
+            .await
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
+        assert_eq!(stored_parquet(&lake, &p).await, committed);
     }
 
     // Asked for, the loss is taken: the chunk goes to the quarantine.

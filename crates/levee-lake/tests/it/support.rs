@@ -168,3 +168,17 @@ pub async fn hour_batch(lake: &Lake, p: &Partition) -> RecordBatch {
     let batches: Vec<RecordBatch> = files.into_iter().flat_map(|f| f.batches).collect();
     arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
+
+/// Every Parquet file in an hour's folder, committed or not, sorted by key.
+pub async fn stored_parquet(lake: &Lake, p: &Partition) -> Vec<Path> {
+    let mut keys: Vec<Path> = lake
+        .store
+        .list(Some(&table().parquet_partition(p)))
+        .map_ok(|m| m.location)
+        .try_filter(|k| std::future::ready(k.as_ref().ends_with(".parquet")))
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
