@@ -29,7 +29,9 @@ use anyhow::{Context, Result, bail};
 use levee_event::time::{NANOS_PER_SEC, UtcTime};
 use levee_generate::{Dataset, GenerateOptions, Generator};
 use levee_lake::layout::ZSTD_CHUNK_EXT;
-use levee_lake::properties::{TableProperties, TimeField, write_properties};
+use levee_lake::properties::{
+    ParquetLayout, PartitionBy, TableProperties, TimeField, write_properties,
+};
 use levee_lake::{Lake, Partition, TableRef};
 use object_store::{ObjectStoreExt, PutPayload};
 
@@ -46,6 +48,11 @@ pub struct CompactBenchArgs {
     /// what compaction's memory budget is measured on.
     #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=24 * 366))]
     pub hours: u32,
+    /// The table's `partition_by`: `hour` writes a Parquet unit per hour
+    /// (168 for a week), `day` one per day (7), as the lake output's
+    /// setting does for tables whose hours are small.
+    #[arg(long, default_value = "hour", value_parser = parse_partition_by)]
+    pub partition_by: PartitionBy,
     /// Scratch folder for the lake, the NDJSON and the outputs; made anew.
     #[arg(long, default_value = "./levee-bench")]
     pub dir: PathBuf,
@@ -160,6 +167,14 @@ pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
     };
     let dir = fresh_dir(&args.dir)?;
     let input = generate(&dir, args.events, args.hours, &LAYOUT).await?;
+    // Every contender's compaction reads the layout from the table's properties.
+    let lake = Lake::open(&input.lake.to_string_lossy())?;
+    let properties =
+        TableProperties::new(TimeField::new(TIME_FIELD)?).with_parquet(ParquetLayout {
+            partition_by: args.partition_by,
+            ..ParquetLayout::default()
+        });
+    write_properties(&lake, &TableRef::new(DATABASE, TABLE)?, &properties).await?;
 
     let mut levee = Contender::new("levee compact".to_owned());
     let mut other = against
@@ -196,6 +211,13 @@ pub async fn bench(args: &CompactBenchArgs) -> Result<ExitCode> {
         .flatten()
         .collect();
     print_table(&all, &input, args.turns.runs());
+    println!(
+        "levee's Parquet: partition_by = \"{}\"",
+        match args.partition_by {
+            PartitionBy::Hour => "hour",
+            PartitionBy::Day => "day",
+        }
+    );
     if let Some(other) = &other {
         print_ratios("this build against the other", &levee, other);
     }
@@ -331,6 +353,10 @@ impl ChunkBuf {
         self.text.clear();
         Ok(())
     }
+}
+
+fn parse_partition_by(text: &str) -> Result<PartitionBy, String> {
+    PartitionBy::parse(text).ok_or_else(|| format!("`{text}`: `hour` or `day`"))
 }
 
 /// One `levee compact` of the whole table by `exe`, from no Parquet and no
