@@ -464,7 +464,17 @@ fn bench_compact_runs_levee_and_duckdb_on_the_same_events() {
     let dir = tmp.path().join("bench");
     let out = ok(levee()
         .args([
-            "bench", "compact", "--events", "3000", "--hours", "2", "--runs", "2", "--keep",
+            "bench",
+            "compact",
+            "--events",
+            "3000",
+            "--hours",
+            "2",
+            "--runs",
+            "2",
+            "--partition-by",
+            "hour",
+            "--keep",
         ])
         .arg("--python")
         .arg(crate::support::python())
@@ -501,6 +511,49 @@ fn bench_compact_runs_levee_and_duckdb_on_the_same_events() {
         text.contains("levee against DuckDB: "),
         "no ratio line:\n{text}"
     );
+}
+
+/// By default the bench's table is partitioned by day, as a table whose
+/// hours are small should be: a folder per day, with no hour folders.
+#[test]
+fn bench_compact_partitions_by_day_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bench");
+    let out = ok(levee()
+        .args([
+            "bench",
+            "compact",
+            "--events",
+            "2000",
+            "--hours",
+            "48",
+            "--no-duckdb",
+            "--keep",
+        ])
+        .arg("--dir")
+        .arg(&dir));
+    let text = stdout(&out);
+    assert!(
+        text.contains(r#"levee's Parquet: partition_by = "day""#),
+        "{text}"
+    );
+    let parquet = dir.join("lake/bench/events/parquet");
+    let mut days: Vec<String> = std::fs::read_dir(&parquet)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    days.sort();
+    assert_eq!(days, ["dt=2018-09-01", "dt=2018-09-02"]);
+    for day in days {
+        let names: Vec<String> = std::fs::read_dir(parquet.join(&day))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.is_empty() && names.iter().all(|n| n.ends_with(".parquet")),
+            "{day}: {names:?}"
+        );
+    }
 }
 
 #[test]
