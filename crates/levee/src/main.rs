@@ -93,7 +93,10 @@ fn main() -> ExitCode {
             } => commands::run::run(&config, exit_on_eof).await,
             Command::Validate { config } => commands::run::validate(&config),
             Command::Generate(args) => commands::generate::generate(&args),
-            Command::Compact(args) => commands::compact::compact(&args).await,
+            Command::Compact(args) => {
+                alloc::tune_for_compaction();
+                commands::compact::compact(&args).await
+            }
             Command::Query(args) => commands::query::query(&args).await,
             Command::Sql(args) => commands::query::shell::sql(&args).await,
             Command::Serve(args) => commands::serve::serve(&args).await,
