@@ -23,8 +23,8 @@
 //! The table is partitioned by day unless `--partition-by hour` says
 //! otherwise, as the issue says a table whose hours are small should be:
 //! at 2,000,000 events over a week, an hour is about 12,000 events, 5.6 MiB
-//! of JSON and half a MiB of Parquet, far below the files engines read
-//! well, while a day is about 290,000 events in one file near 10 MiB.
+//! of JSON and 0.4 MiB of Parquet, far below the files engines read well,
+//! while a day is about 290,000 events in one file of about 9 MiB.
 //! Hourly, levee writes 168 files (and 168 manifests) where DuckDB's COPY
 //! writes one: their creation, and the dictionaries and footers of small
 //! files, are most of what set it behind (see the README's Performance).
