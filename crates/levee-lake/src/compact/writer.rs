@@ -321,7 +321,7 @@ impl<'a> PartWriter<'a> {
             return self.write_rows(batch).await;
         }
         self.run_rows += batch.num_rows();
-        self.run_bytes += batch.get_array_memory_size();
+        self.run_bytes += run_bytes(&batch);
         self.run.push(batch);
         if self.run_rows >= self.run_max_rows || self.run_bytes >= SORT_RUN_BYTES {
             self.write_run().await?;
@@ -532,6 +532,23 @@ fn sort_run(run: &[RecordBatch], path: &[usize]) -> Result<Option<RecordBatch>, 
     Ok(Some(interleave_record_batch(&batches, &indices)?))
 }
 
+/// What a batch adds to a sort run: its own rows' share of its buffers. A
+/// slice of a larger batch (a segment read once is written in slices)
+/// shares its parent's buffers, and Arrow's memory size counts all of them
+/// for every slice: a run cut short by that counted one segment over and
+/// over, and wrote row groups a sixth of their size.
+fn run_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -549,6 +566,17 @@ mod tests {
 
     fn values(batch: &RecordBatch) -> Vec<Option<i64>> {
         batch.column(0).as_primitive::<Int64Type>().iter().collect()
+    }
+
+    #[test]
+    fn a_slice_adds_its_own_rows_to_a_run_not_its_parents() {
+        let whole: Vec<Option<i64>> = (0..100_000).map(Some).collect();
+        let whole = batch(&whole);
+        let slice = whole.slice(50_000, 1_000);
+        let (whole_bytes, slice_bytes) = (run_bytes(&whole), run_bytes(&slice));
+        assert!(whole_bytes >= 800_000, "{whole_bytes}");
+        assert!(slice_bytes <= 8_200, "{slice_bytes} of {whole_bytes}");
+        assert!(slice_bytes >= 8_000, "{slice_bytes}");
     }
 
     /// The event time is delta-encoded (a dictionary of mostly distinct
