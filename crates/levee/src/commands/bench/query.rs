@@ -8,7 +8,7 @@
 //! written; then `levee compact` turns it into Parquet, and the JSON chunks
 //! stay, as in a lake that keeps both copies. The Parquet is partitioned by
 //! day (`partition_by = "day"`), the layout the lake has for tables whose
-//! hours are small: these hours hold 600 to 15,000 events, 40 to 550 KB of
+//! hours are small: these hours hold 600 to 15,000 events, 40 to 490 KiB of
 //! Parquet, far below what an engine reads well, and a file per hour costs
 //! every query a footer, a listing and a decoder per column per hour.
 //! `--partition-by hour` measures the hourly layout.
