@@ -32,14 +32,22 @@ fn forced(grace: Duration) -> CompactOptions {
     }
 }
 
+/// Hour 2 with 300 rows, compacted: its folder, its file, and the name the
+/// next compaction of it will write.
+async fn hour_two_compacted(lake: &levee_lake::Lake) -> (Path, Path, Path) {
+    put_chunk(lake, &hour(2), 0, 1, &records(0, 300)).await;
+    compact(lake, HourSelection::Pending).await;
+    (
+        table().parquet_partition(&hour(2)),
+        table().parquet_part(&hour(2), 0),
+        table().parquet_part(&hour(2), 1),
+    )
+}
+
 #[tokio::test]
 async fn a_replaced_file_stays_hidden_for_its_grace_period_then_is_deleted() {
     let (_dir, lake) = lake();
-    put_chunk(&lake, &hour(2), 0, 1, &records(0, 300)).await;
-    compact(&lake, HourSelection::Pending).await;
-    let folder = table().parquet_partition(&hour(2));
-    let old = table().parquet_part(&hour(2), 0);
-    let new = table().parquet_part(&hour(2), 1);
+    let (folder, old, new) = hour_two_compacted(&lake).await;
 
     let report = compact_table(&lake, &table(), &forced(Duration::from_secs(3600)))
         .await
@@ -78,11 +86,7 @@ async fn a_replaced_file_stays_hidden_for_its_grace_period_then_is_deleted() {
 #[tokio::test]
 async fn a_view_that_listed_an_hour_sees_its_next_commit() {
     let (_dir, lake) = lake();
-    put_chunk(&lake, &hour(2), 0, 1, &records(0, 300)).await;
-    compact(&lake, HourSelection::Pending).await;
-    let folder = table().parquet_partition(&hour(2));
-    let old = table().parquet_part(&hour(2), 0);
-    let new = table().parquet_part(&hour(2), 1);
+    let (folder, old, new) = hour_two_compacted(&lake).await;
     let view = CommittedView::new(lake.store.clone());
     assert_eq!(listed(&view, &folder).await, std::slice::from_ref(&old));
     assert_eq!(listed(&view, &folder).await, std::slice::from_ref(&old));
