@@ -39,7 +39,9 @@ const DATABASE: &str = "glue-data-lake-usw2-prd";
 const MARKER: &str = ".levee-demo";
 
 /// The demo's pipeline: the user's own (nginx log -> API call type -> lake)
-/// beside the email events, and parse failures kept in a file.
+/// beside the email events, and parse failures kept in a file. Its hours
+/// are 20 to 50 KiB of Parquet, so its tables are compacted a file a day
+/// (`partition_by = "day"`), which queries read faster than 24 small ones.
 const CONFIG: &str = r#"
 data_dir = "{dir}/data"
 
@@ -67,6 +69,7 @@ type = "lake"
 lake = "{dir}/lake"
 database = "{database}"
 table = "api_calls"
+partition_by = "day"
 
 [outputs.eventlog]
 match = "events.**"
@@ -74,6 +77,7 @@ type = "lake"
 lake = "{dir}/lake"
 database = "{database}"
 table = "eventlog"
+partition_by = "day"
 
 [outputs.errors]
 match = "@ERROR"
