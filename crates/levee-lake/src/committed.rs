@@ -135,11 +135,9 @@ async fn visible(
     };
     let got = match store.get_opts(&key, options).await {
         Ok(got) => got,
+        // Asked only with an e-tag of ours, so there is always one to reuse.
         Err(object_store::Error::NotModified { .. }) => {
-            if let Some((_, seen)) = known {
-                return seen;
-            }
-            return Arc::new(Visible::Everything);
+            return known.map_or_else(|| Arc::new(Visible::Everything), |(_, seen)| seen);
         }
         Err(object_store::Error::NotFound { .. }) => {
             manifests.put(key, None);

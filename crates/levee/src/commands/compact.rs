@@ -162,11 +162,8 @@ pub fn summary(report: &CompactReport) -> String {
     let input: u64 = report.hours.iter().map(|h| h.input_bytes).sum();
     let files: usize = report.hours.iter().map(|h| h.output_files.len()).sum();
     let output: u64 = report.hours.iter().map(|h| h.output_bytes).sum();
-    let units = match report.hours.iter().all(|h| h.partition.is_day()) && !report.hours.is_empty()
-    {
-        true => "days",
-        false => "hours",
-    };
+    let days = !report.hours.is_empty() && report.hours.iter().all(|h| h.partition.is_day());
+    let units = if days { "days" } else { "hours" };
     let mut line = format!(
         "{} {units} compacted, {} rows from {chunks} JSON chunks ({:.1} MiB) into {files} Parquet files ({:.1} MiB)",
         report.hours.len(),
