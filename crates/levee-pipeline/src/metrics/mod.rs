@@ -4,6 +4,7 @@
 //! counting on the hot path is one relaxed add.
 
 mod classic;
+pub mod flow;
 mod fluentd;
 pub mod health;
 mod output;
