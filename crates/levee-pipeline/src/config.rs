@@ -20,6 +20,7 @@
 //! | `[metrics]` | the metrics endpoint, [`MetricsConfig`] |
 //! | `[compaction]` | compacting the lake outputs' tables on a schedule, [`CompactionConfig`] |
 //! | `[query_api]` | SQL over the lake by HTTP, [`QueryApiConfig`] |
+//! | `[console]` | the web console, [`ConsoleConfig`] |
 //! | `[sources.NAME]` | sources by name, [`SourceConfig`] |
 //! | `[[filters]]` | filters, applied in this order, [`FilterConfig`] |
 //! | `[outputs.NAME]` | outputs by name, [`OutputConfig`] |
@@ -40,6 +41,7 @@ use crate::buffer::{
     self, BufferConfig, BufferKind, BufferSettings, DiskSettings, Fsync, FsyncMode, WhenFull,
 };
 use crate::compaction::{CompactionConfig, CompactionSettings, LakeTarget};
+use crate::console::{ConsoleConfig, ConsoleSettings};
 use crate::filters::{Filter, FilterConfig};
 use crate::metrics::MetricsConfig;
 use crate::output::{OutputConfig, RetryConfig};
@@ -53,6 +55,7 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "compaction",
     "query_api",
+    "console",
     "sources",
     "filters",
     "outputs",
@@ -161,6 +164,8 @@ pub struct Pipeline {
     pub compaction: Option<CompactionSettings>,
     /// The HTTP query API, if `[query_api]` is there.
     pub query_api: Option<QueryApiSettings>,
+    /// The web console, if `[console]` is there.
+    pub console: Option<ConsoleSettings>,
     /// Sources, in file order.
     pub sources: Vec<BuiltSource>,
     /// Filters, in file order.
@@ -207,6 +212,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
     let mut compaction = None;
     // Built once the outputs are known: its lake defaults to theirs.
     let mut query_api = None;
+    let mut console = None;
     let mut sources = Vec::new();
     let mut filters = Vec::new();
     let mut outputs = Vec::new();
@@ -231,6 +237,11 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             "query_api" => {
                 query_api = check
                     .part::<QueryApiConfig>("query_api", &value, Clone::clone)
+                    .map(|config| (config, value.clone()));
+            }
+            "console" => {
+                console = check
+                    .part::<ConsoleConfig>("console", &value, Clone::clone)
                     .map(|config| (config, value.clone()));
             }
             "sources" => {
@@ -270,17 +281,27 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             ),
         }
     }
+    let lakes: Vec<String> = outputs
+        .iter()
+        .filter_map(|o| o.lake.as_ref().map(|l| l.lake.clone()))
+        .collect();
     let query_api = query_api.and_then(|(config, part)| {
-        let lakes: Vec<String> = outputs
-            .iter()
-            .filter_map(|o| o.lake.as_ref().map(|l| l.lake.clone()))
-            .collect();
         config
             .build(&lakes)
             .map_err(|errors| {
                 // A key not written (`lake`) is said at the section.
                 for (key, message) in errors {
                     check.at_key("query_api", &part, Some(key), message);
+                }
+            })
+            .ok()
+    });
+    let console = console.and_then(|(config, part)| {
+        config
+            .build(&lakes)
+            .map_err(|errors| {
+                for (key, message) in errors {
+                    check.at_key("console", &part, Some(key), message);
                 }
             })
             .ok()
@@ -353,6 +374,7 @@ pub fn build(text: &str, file: &str) -> Result<Pipeline, ConfigErrors> {
             metrics,
             compaction,
             query_api,
+            console,
             sources,
             filters,
             outputs,

@@ -40,6 +40,43 @@ impl Default for HttpLimits {
     }
 }
 
+/// Whether a request may be answered: no token configured, or it carries
+/// `Authorization: Bearer <token>` with the token whole. The console, the
+/// query API and `/metrics` share this rule.
+pub fn bearer_ok(headers: &axum::http::HeaderMap, token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let Some(given) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    else {
+        return false;
+    };
+    constant_time_eq(given, token.as_bytes())
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// does not tell a client how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The 401 a request without the token gets, saying what to send.
+pub fn unauthorized() -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::WWW_AUTHENTICATE, "Bearer"),
+        ],
+        "{\"error\":\"this needs a token: send `Authorization: Bearer <token>`\"}\n",
+    )
+        .into_response()
+}
+
 /// The pause after a failed accept (mostly: out of descriptors), so that
 /// retrying doesn't spin a core until one frees.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -114,6 +151,34 @@ mod tests {
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
+
+    fn with_auth(value: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderValue::from_str(value).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_bearer_token_must_match_whole() {
+        assert!(bearer_ok(&with_auth("Bearer s3cret"), Some("s3cret")));
+        for wrong in [
+            "Bearer s3cre",
+            "Bearer s3crett",
+            "bearer s3cret",
+            "s3cret",
+            "Bearer ",
+            "Bearer  s3cret",
+            "Basic czNjcmV0",
+        ] {
+            assert!(!bearer_ok(&with_auth(wrong), Some("s3cret")), "{wrong}");
+        }
+        assert!(!bearer_ok(&axum::http::HeaderMap::new(), Some("s3cret")));
+        assert!(bearer_ok(&axum::http::HeaderMap::new(), None));
+        assert_eq!(unauthorized().status(), 401);
+    }
 
     async fn start(limits: HttpLimits) -> (std::net::SocketAddr, watch::Sender<bool>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

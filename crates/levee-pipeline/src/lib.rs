@@ -12,6 +12,7 @@
 pub mod buffer;
 pub mod compaction;
 pub mod config;
+pub mod console;
 pub mod cron;
 mod error;
 pub mod filters;

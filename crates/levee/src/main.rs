@@ -5,6 +5,7 @@
 
 mod alloc;
 mod commands;
+mod console;
 mod query_api;
 mod stderr;
 
@@ -55,6 +56,10 @@ enum Command {
     /// pipeline; `levee run` serves the same API when its config has
     /// `[query_api]`.
     Serve(commands::serve::ServeArgs),
+    /// Serve the web console over a lake (its SQL page), without a
+    /// pipeline; `levee run` serves it, with the pipeline's pages, when its
+    /// config has `[console]`.
+    Console(commands::console::ConsoleArgs),
     /// List the lake's tables, show one's schema and history, or print
     /// the DDL that lets another engine read it.
     Tables(commands::tables::TablesArgs),
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
             Command::Query(args) => commands::query::query(&args).await,
             Command::Sql(args) => commands::query::shell::sql(&args).await,
             Command::Serve(args) => commands::serve::serve(&args).await,
+            Command::Console(args) => commands::console::console(&args).await,
             Command::Tables(args) => commands::tables::tables(&args).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Bench(args) => commands::bench::bench(&args).await,

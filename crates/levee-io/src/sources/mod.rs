@@ -114,6 +114,8 @@ where
 pub struct Source {
     /// `None` for a source whose events carry their own tags.
     tag: Option<Tag>,
+    /// Its `type`, as written.
+    kind: &'static str,
     parser: Parser,
     multiline: Option<multiline::MultilineRule>,
     time_error_field: Option<String>,
@@ -156,6 +158,13 @@ impl SourceConfig {
                 "must not be empty; leave it out to only count time errors",
             ));
         }
+        let kind = match &self.kind {
+            SourceKind::Tail(_) => "tail",
+            SourceKind::Stdin(_) => "stdin",
+            SourceKind::Generate(_) => "generate",
+            SourceKind::Forward(_) => "forward",
+            SourceKind::Http(_) => "http",
+        };
         let run = match self.kind {
             SourceKind::Tail(c) => {
                 let c = c.build()?;
@@ -211,6 +220,7 @@ impl SourceConfig {
         };
         Ok(Source {
             tag,
+            kind,
             parser: self.parser.build().map_err(SourceConfigError::Parser)?,
             multiline: self.multiline.as_ref().map(|m| m.build()).transpose()?,
             time_error_field: self.time_error_field,
@@ -225,6 +235,11 @@ impl Source {
     /// their own (`forward`, `http`), so any tag may come from it.
     pub fn tag(&self) -> Option<&Tag> {
         self.tag.as_ref()
+    }
+
+    /// Its `type` (`tail`, `forward`, ...), as the console shows it.
+    pub fn kind(&self) -> &'static str {
+        self.kind
     }
 
     /// Runs until its input ends (with `exit_on_eof`) or shutdown.

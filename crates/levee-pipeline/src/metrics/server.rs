@@ -46,6 +46,12 @@ pub struct MetricsConfig {
     /// `type`) for the same figures, so td-agent's dashboards keep working.
     #[serde(default)]
     pub names: Names,
+    /// When set, `/metrics` asks for `Authorization: Bearer <token>` (a
+    /// Prometheus job's `authorization: { credentials: ... }`), else
+    /// answers 401. `/health` and `/` stay open: probes rarely carry
+    /// tokens. Visible ASCII, no spaces.
+    #[serde(default, deserialize_with = "token")]
+    pub token: Option<String>,
 }
 
 impl MetricsConfig {
@@ -69,6 +75,17 @@ fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAd
             "invalid address {text:?}: write an IP address and a port, such as \"127.0.0.1:24231\""
         ))
     })
+}
+
+fn token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    if crate::console::valid_token(&text) {
+        Ok(Some(text))
+    } else {
+        Err(serde::de::Error::custom(
+            "must be a token of visible ASCII characters, no spaces",
+        ))
+    }
 }
 
 /// The page at `/`.
@@ -120,12 +137,17 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let unhealthy_after = config.unhealthy_after();
     let for_health = metrics.clone();
+    let token = config.token.clone();
     let app = Router::new()
         .route(
             "/metrics",
             get(move |headers: HeaderMap| {
                 let metrics = metrics.clone();
+                let token = token.clone();
                 async move {
+                    if !crate::http_server::bearer_ok(&headers, token.as_deref()) {
+                        return crate::http_server::unauthorized();
+                    }
                     if wants_openmetrics(&headers) {
                         ([(header::CONTENT_TYPE, OPENMETRICS)], metrics.encode()).into_response()
                     } else {
@@ -258,6 +280,37 @@ mod tests {
         assert!(well.ends_with("\r\n\r\nok\n"), "{well}");
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn with_a_token_metrics_asks_for_it_and_health_does_not() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.source("nginx").events.inc_by(3);
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config: MetricsConfig = toml::from_str("token = \"s3cret\"").unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, metrics, config, async {
+            let _ = stopped.await;
+        }));
+        let refused = get(addr, "/metrics").await;
+        assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+        assert!(refused.contains("www-authenticate: Bearer"), "{refused}");
+        assert!(!refused.contains("levee_source_events_total"), "{refused}");
+        let wrong = get_with(addr, "/metrics", "Authorization: Bearer s3cre\r\n").await;
+        assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+        let right = get_with(addr, "/metrics", "Authorization: Bearer s3cret\r\n").await;
+        assert!(right.starts_with("HTTP/1.1 200"), "{right}");
+        assert!(
+            right.contains("levee_source_events_total{source=\"nginx\"} 3"),
+            "{right}"
+        );
+        let health = get(addr, "/health").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(toml::from_str::<MetricsConfig>("token = \"a b\"").is_err());
+        assert!(toml::from_str::<MetricsConfig>("token = \"\"").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod buffer;
 pub mod compact;
+pub mod console;
 pub mod demo;
 pub mod generate;
 pub mod metrics;

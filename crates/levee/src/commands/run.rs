@@ -42,6 +42,15 @@ pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunRe
         }
         None => None,
     };
+    let console = match pipeline.console.clone() {
+        Some(settings) => {
+            let settings = crate::console::Settings::of(settings, &pipeline, metrics.clone());
+            let server = crate::console::start(settings)?;
+            tracing::info!("console on http://{}/", server.local_addr);
+            Some(server)
+        }
+        None => None,
+    };
     let compactor = pipeline.compaction.clone().and_then(|settings| {
         let targets = pipeline
             .outputs
@@ -64,6 +73,9 @@ pub async fn run_pipeline(pipeline: Pipeline, exit_on_eof: bool) -> Result<RunRe
         compactor.stop().await;
     }
     if let Some(server) = query_api {
+        server.stop().await;
+    }
+    if let Some(server) = console {
         server.stop().await;
     }
     Ok(report?)
