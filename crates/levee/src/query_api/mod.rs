@@ -27,11 +27,14 @@
 //! each request re-lists the lake's tables (a cheap listing of two folder
 //! levels) and opens a new session when they changed, or when the session is
 //! a minute old (so a table's columns, which compaction's catalog may widen,
-//! are never more than a minute stale).
+//! are never more than a minute stale): see [`Sessions`], which the console's
+//! SQL page shares.
+
+mod sessions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -39,17 +42,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use levee_lake::{Lake, TableRef, catalog};
+use levee_lake::Lake;
 use levee_pipeline::http_server::{self, HttpLimits};
-use levee_query::{LakeSession, Limit, QueryError, QueryLimits, QueryOptions};
-use tokio::sync::{Mutex, watch};
+use levee_query::{Limit, QueryError, QueryOptions};
+use tokio::sync::watch;
+
+pub(crate) use sessions::Sessions;
 
 /// The most SQL a request may carry: far more than any statement written
 /// by hand, and a bound on what a client can make the server buffer.
-const MAX_BODY: usize = 1024 * 1024;
-
-/// How long a session serves before it is reopened (see the module's docs).
-const REOPEN_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// What the server needs, from `[query_api]` or `levee serve`'s flags.
 #[derive(Clone)]
@@ -110,10 +112,8 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
         .enable_all()
         .build()?;
     let api = Arc::new(Api {
-        lake,
-        limits: QueryLimits::new(settings.options),
+        sessions: Sessions::new(lake, settings.options),
         token: settings.token,
-        current: Mutex::new(None),
     });
     let (stop, mut stopped) = watch::channel(false);
     let thread = std::thread::Builder::new()
@@ -159,41 +159,11 @@ impl Server {
 
 /// The state every request shares.
 struct Api {
-    lake: Lake,
-    /// One budget for every session the server opens.
-    limits: QueryLimits,
+    sessions: Sessions,
     token: Option<String>,
-    current: Mutex<Option<Current>>,
-}
-
-/// The session requests use, and what it was opened over.
-struct Current {
-    tables: Vec<TableRef>,
-    opened: Instant,
-    session: Arc<LakeSession>,
 }
 
 impl Api {
-    /// The session to answer with: the current one, or a new one if the
-    /// lake's tables changed or it is [`REOPEN_AFTER`] old.
-    async fn session(&self) -> Result<Arc<LakeSession>, QueryError> {
-        let tables = catalog::list_tables(&self.lake).await?;
-        let mut current = self.current.lock().await;
-        if let Some(c) = current.as_ref()
-            && c.tables == tables
-            && c.opened.elapsed() < REOPEN_AFTER
-        {
-            return Ok(c.session.clone());
-        }
-        let session = Arc::new(LakeSession::open_with(&self.lake, self.limits.clone()).await?);
-        *current = Some(Current {
-            tables,
-            opened: Instant::now(),
-            session: session.clone(),
-        });
-        Ok(session)
-    }
-
     /// Whether the request may query: no token configured, or it carries it.
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.token else {
@@ -211,7 +181,7 @@ impl Api {
 
 /// Compares without stopping at the first difference, so the time taken
 /// does not tell a client how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -245,7 +215,7 @@ async fn query(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> 
         Ok(sql) => sql,
         Err(response) => return *response,
     };
-    let session = match api.session().await {
+    let session = match api.sessions.session().await {
         Ok(s) => s,
         Err(e) => return query_error(&e),
     };
@@ -264,7 +234,7 @@ async fn query(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> 
 }
 
 /// The answer as `levee query --format json` prints it.
-fn document(result: &levee_query::QueryResult) -> Result<Vec<u8>, QueryError> {
+pub(crate) fn document(result: &levee_query::QueryResult) -> Result<Vec<u8>, QueryError> {
     let mut body = Vec::new();
     levee_query::write_json_document(&mut body, &result.schema, &result.batches, &result.stats)?;
     Ok(body)
@@ -272,7 +242,7 @@ fn document(result: &levee_query::QueryResult) -> Result<Vec<u8>, QueryError> {
 
 /// The statement a request carries, or the answer that says why there is
 /// none (boxed: a `Response` is large beside a `String`).
-fn sql_of(headers: &HeaderMap, body: &[u8]) -> Result<String, Box<Response>> {
+pub(crate) fn sql_of(headers: &HeaderMap, body: &[u8]) -> Result<String, Box<Response>> {
     let kind = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -314,7 +284,7 @@ fn sql_of(headers: &HeaderMap, body: &[u8]) -> Result<String, Box<Response>> {
 }
 
 /// A query's failure, with the status that says whose fault it is.
-fn query_error(e: &QueryError) -> Response {
+pub(crate) fn query_error(e: &QueryError) -> Response {
     // No wildcard: a new kind of error must be given its status here.
     let (status, limit) = match e {
         QueryError::Syntax(_)
@@ -345,11 +315,11 @@ fn query_error(e: &QueryError) -> Response {
     response
 }
 
-fn error(status: StatusCode, message: String) -> Response {
+pub(crate) fn error(status: StatusCode, message: String) -> Response {
     json(status, &serde_json::json!({ "error": message }))
 }
 
-fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -373,10 +343,11 @@ mod tests {
     fn api(token: Option<&str>) -> Api {
         let dir = std::env::temp_dir();
         Api {
-            lake: Lake::open(dir.to_str().unwrap()).unwrap(),
-            limits: QueryLimits::default(),
+            sessions: Sessions::new(
+                Lake::open(dir.to_str().unwrap()).unwrap(),
+                QueryOptions::default(),
+            ),
             token: token.map(str::to_owned),
-            current: Mutex::new(None),
         }
     }
 
