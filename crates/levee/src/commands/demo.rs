@@ -85,29 +85,76 @@ type = "file"
 path = "{dir}/data/errors.ndjson"
 "#;
 
+/// One of the user's questions, as they typed it for Athena, with the
+/// table and the days left open so that the console's "try this" list can
+/// ask it of whatever lake it serves.
+pub(crate) struct Question {
+    /// What it asks, in words.
+    pub title: &'static str,
+    /// The lake table it was written for.
+    pub table: &'static str,
+    /// The columns it needs: a table of another name that has them will do.
+    pub columns: &'static [&'static str],
+    /// The SQL, with `{table}`, `{first_day}`, `{jump_first}` and `{jump_last}`.
+    sql: &'static str,
+}
+
+/// The days a question's filters name: the table's first, and the three
+/// around its middle, where the generator puts the bounce spike.
+pub(crate) struct Days<'a> {
+    pub first: &'a str,
+    pub jump_first: &'a str,
+    pub jump_last: &'a str,
+}
+
+impl Question {
+    /// The question's SQL over `table` (a SQL name, quoted as needed).
+    pub(crate) fn sql(&self, table: &str, days: &Days) -> String {
+        self.sql
+            .replace("{table}", table)
+            .replace("{first_day}", days.first)
+            .replace("{jump_first}", days.jump_first)
+            .replace("{jump_last}", days.jump_last)
+    }
+}
+
 /// The questions the demo asks, as a user would type them.
-const QUERIES: [(&str, &str); 3] = [
-    (
-        "DNS-failure bounces (class 21) per day, by mailbox provider",
-        r#"select dt, count_if(routing_domain = 'gmail.com') as google, count_if(routing_domain = 'yahoo.com') as yahoo, count_if(routing_domain = 'hotmail.com') as hotmail
-from "glue-data-lake-usw2-prd".eventlog_parquet
-where bounce_class = 21 and dt >= '2018-09-01'
+pub(crate) const QUESTIONS: [Question; 3] = [
+    Question {
+        title: "DNS-failure bounces (class 21) per day, by mailbox provider",
+        table: "eventlog",
+        columns: &["bounce_class", "routing_domain"],
+        sql: r#"select dt, count_if(routing_domain = 'gmail.com') as google, count_if(routing_domain = 'yahoo.com') as yahoo, count_if(routing_domain = 'hotmail.com') as hotmail
+from {table}
+where bounce_class = 21 and dt >= '{first_day}'
 group by 1 order by 1"#,
-    ),
-    (
-        "Why? The top ten raw reasons of class-21 bounces around the jump",
-        r#"select raw_reason, count(*) as bounces
-from "glue-data-lake-usw2-prd".eventlog_parquet
-where bounce_class = 21 and dt between '2018-09-04' and '2018-09-06'
+    },
+    Question {
+        title: "Why? The top ten raw reasons of class-21 bounces around the jump",
+        table: "eventlog",
+        columns: &["bounce_class", "raw_reason"],
+        sql: r#"select raw_reason, count(*) as bounces
+from {table}
+where bounce_class = 21 and dt between '{jump_first}' and '{jump_last}'
 group by 1 order by 2 desc, 1 limit 10"#,
-    ),
-    (
-        "API calls by type, with server errors and mean response time",
-        r#"select api_call, count(*) as calls, count_if(status >= 500) as errors_5xx, round(avg(request_time), 4) as avg_seconds
-from "glue-data-lake-usw2-prd".api_calls_parquet
+    },
+    Question {
+        title: "API calls by type, with server errors and mean response time",
+        table: "api_calls",
+        columns: &["api_call", "status", "request_time"],
+        sql: r#"select api_call, count(*) as calls, count_if(status >= 500) as errors_5xx, round(avg(request_time), 4) as avg_seconds
+from {table}
 group by 1 order by 2 desc, 1 limit 10"#,
-    ),
+    },
 ];
+
+/// The demo's days: `DAYS` from `START`, the spike on day `DAYS / 2`
+/// (levee-generate's), so the jump is the 4th to the 6th.
+const DEMO_DAYS: Days<'static> = Days {
+    first: START,
+    jump_first: "2018-09-04",
+    jump_last: "2018-09-06",
+};
 
 pub async fn demo(args: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
@@ -180,9 +227,11 @@ pub async fn demo(args: &DemoArgs) -> Result<ExitCode> {
     println!("  compaction took {:.2} s", t.elapsed().as_secs_f64());
 
     let session = LakeSession::open(&lake).await?;
-    for (question, sql) in QUERIES {
-        println!("\n-- {question}\n{sql};");
-        let result = session.sql(sql).await?;
+    for question in &QUESTIONS {
+        let table = format!("\"{DATABASE}\".{}_parquet", question.table);
+        let sql = question.sql(&table, &DEMO_DAYS);
+        println!("\n-- {}\n{sql};", question.title);
+        let result = session.sql(&sql).await?;
         println!(
             "{}",
             levee_query::format_table(&result.schema, &result.batches)?
