@@ -15,6 +15,7 @@
 //! other method is refused.
 
 mod assets;
+mod examples;
 mod history;
 mod metrics;
 mod pipeline;
