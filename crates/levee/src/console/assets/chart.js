@@ -16,7 +16,9 @@
   const OTHER = "#a6adb8";
   const MINUTE = 60e3;
   const STEPS = [1e3, 5e3, 10e3, 30e3, MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE,
-    30 * MINUTE, 60 * MINUTE, 3 * 60 * MINUTE, 6 * 60 * MINUTE, 12 * 60 * MINUTE, 24 * 60 * MINUTE];
+    30 * MINUTE, 60 * MINUTE, 3 * 60 * MINUTE, 6 * 60 * MINUTE, 12 * 60 * MINUTE, 24 * 60 * MINUTE,
+    2 * 24 * 60 * MINUTE, 7 * 24 * 60 * MINUTE, 28 * 24 * 60 * MINUTE];
+  const DAY = 24 * 60 * MINUTE;
 
   const usable = (v) => v !== null && v !== undefined && !Number.isNaN(v);
 
@@ -26,6 +28,15 @@
     const power = Math.pow(10, Math.floor(Math.log10(raw)));
     for (const m of [1, 2, 5, 10]) if (m * power >= raw) return m * power;
     return 10 * power;
+  }
+
+  // A tick's label: the date (MM-DD) for ticks of a day or more, as the
+  // SQL page's answers by `dt` have them, else the time of day.
+  function label(ms, tick) {
+    if (tick < DAY) return clock(ms, tick < MINUTE);
+    const d = new Date(ms);
+    const two = (n) => String(n).padStart(2, "0");
+    return two(d.getMonth() + 1) + "-" + two(d.getDate());
   }
 
   function clock(ms, seconds) {
@@ -109,10 +120,17 @@
     }
     const span = x1 - x0;
     const tick = STEPS.find((s) => span / s <= Math.max(2, plotW / 90)) || STEPS[STEPS.length - 1];
-    for (let t = Math.ceil(x0 / tick) * tick; t <= x1; t += tick) {
+    let first = Math.ceil(x0 / tick) * tick;
+    if (tick >= DAY) {
+      // Days start at local midnight, where the page puts a `dt`.
+      const d = new Date(x0);
+      d.setHours(0, 0, 0, 0);
+      first = d.getTime() < x0 ? d.getTime() + DAY : d.getTime();
+    }
+    for (let t = first; t <= x1; t += tick) {
       grid.append(
         el("line", { class: "grid", x1: px(t), x2: px(t), y1: top, y2: top + plotH }),
-        el("text", { x: px(t), y: top + plotH + 15, "text-anchor": "middle" }, clock(t, tick < MINUTE))
+        el("text", { x: px(t), y: top + plotH + 15, "text-anchor": "middle" }, label(t, tick))
       );
     }
     grid.append(el("line", { class: "axis", x1: left, x2: left + plotW, y1: top + plotH, y2: top + plotH }));
@@ -169,7 +187,7 @@
       cursor.setAttribute("x1", px(x[j]));
       cursor.setAttribute("x2", px(x[j]));
       cursor.setAttribute("visibility", "visible");
-      const lines = [clock(x[j], true)];
+      const lines = [span >= DAY ? new Date(x[j]).toLocaleString() : clock(x[j], true)];
       const shown = series.slice(0, 12);
       shown.forEach((s) => lines.push(s.name + ": " + window.levee.num(s.values[j])));
       if (series.length > shown.length) lines.push("…");
