@@ -100,6 +100,7 @@ struct Console {
     token: Option<String>,
     topology: Option<Topology>,
     history: Option<Arc<history::History>>,
+    live: Option<history::Live>,
 }
 
 /// Binds the address (so a port in use is an error now, not later) and
@@ -140,10 +141,15 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
         }
         _ => None,
     };
+    let (topology, live) = match topology {
+        Some((t, metrics)) => (Some(t), Some(history::Live::new(metrics))),
+        None => (None, None),
+    };
     let console = Arc::new(Console {
         token: settings.token,
-        topology: topology.map(|(t, _)| t),
+        topology,
         history,
+        live,
     });
     let app = router(console, sql::routes(settings.lake, settings.options));
     let mut stopped = stopped;
