@@ -214,7 +214,11 @@ impl FamilyHistory {
             // A series seen for the first time counted from 0; one that
             // went down was restarted, and counted again from 0.
             let before = self.last.get(labels).copied().unwrap_or(0.0);
-            let delta = if count >= before { count - before } else { count };
+            let delta = if count >= before {
+                count - before
+            } else {
+                count
+            };
             let rate = per_s(delta);
             total += rate;
             // A series without the label is counted under "" in its
@@ -231,7 +235,7 @@ impl FamilyHistory {
         for (label, values) in by {
             self.by
                 .entry(label.to_owned())
-                .or_insert_with(Breakdown::default)
+                .or_default()
                 .record(&values, len);
         }
         self.last = now;
@@ -286,6 +290,8 @@ pub(crate) async fn sample(history: Arc<History>, metrics: Arc<Metrics>) {
 /// what the pipeline page labels its edges with, fresher than the history.
 pub(crate) struct Live {
     metrics: Arc<Metrics>,
+    /// For the first read's rates: since the sampler's last page.
+    history: Arc<History>,
     last: Mutex<LiveState>,
 }
 
@@ -304,9 +310,10 @@ pub(crate) type Flow = (Vec<(Component, Rates)>, Option<usize>);
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Live {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Live {
+    pub(crate) fn new(metrics: Arc<Metrics>, history: Arc<History>) -> Live {
         Live {
             metrics,
+            history,
             last: Mutex::new(LiveState {
                 read: None,
                 // A component behind for this many reads in a row (about
@@ -329,8 +336,13 @@ impl Live {
             Ok(families) => Snapshot::from_families(&families),
             Err(_) => Snapshot::default(),
         };
-        let rates = match &state.read {
-            Some((then, before, _)) => {
+        let before = match state.read.take() {
+            Some((then, before, _)) => Some((then, before)),
+            // The first read: since the sampler's last page, if any.
+            None => self.history.read(|s| s.last.clone()),
+        };
+        let rates = match &before {
+            Some((then, before)) => {
                 flow::rates(before, &snapshot, now.duration_since(*then).as_secs_f64())
             }
             // No rate yet: the figures, with every rate unknown.

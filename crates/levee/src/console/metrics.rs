@@ -38,7 +38,10 @@ pub(super) async fn families(State(console): State<Arc<Console>>) -> Response {
     // The metric filters' families (the user's) before levee's own.
     families.sort_by_key(|f| {
         let name = f["name"].as_str().unwrap_or_default();
-        (name.starts_with("levee_") || name.starts_with("fluentd_"), name.to_owned())
+        (
+            name.starts_with("levee_") || name.starts_with("fluentd_"),
+            name.to_owned(),
+        )
     });
     super::json(
         StatusCode::OK,
@@ -89,8 +92,15 @@ pub(super) async fn series(State(console): State<Arc<Console>>, uri: Uri) -> Res
                     .shown
                     .iter()
                     .map(|s| {
-                        let name = if s.value.is_empty() { NO_LABEL } else { &s.value };
-                        (sum(&s.ring), json!({"name": name, "values": to_json(&s.ring)}))
+                        let name = if s.value.is_empty() {
+                            NO_LABEL
+                        } else {
+                            &s.value
+                        };
+                        (
+                            sum(&s.ring),
+                            json!({"name": name, "values": to_json(&s.ring)}),
+                        )
                     })
                     .collect();
                 // The busiest over the window first.

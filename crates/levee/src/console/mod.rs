@@ -141,9 +141,11 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
         }
         _ => None,
     };
-    let (topology, live) = match topology {
-        Some((t, metrics)) => (Some(t), Some(history::Live::new(metrics))),
-        None => (None, None),
+    let (topology, live) = match (topology, &history) {
+        (Some((t, metrics)), Some(history)) => {
+            (Some(t), Some(history::Live::new(metrics, history.clone())))
+        }
+        _ => (None, None),
     };
     let console = Arc::new(Console {
         token: settings.token,

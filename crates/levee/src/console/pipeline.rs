@@ -260,8 +260,8 @@ mod tests {
     use super::*;
 
     fn topology(toml: &str) -> Topology {
-        let pipeline = levee_pipeline::config::build(toml, "test.toml")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pipeline =
+            levee_pipeline::config::build(toml, "test.toml").unwrap_or_else(|e| panic!("{e}"));
         Topology::of(&pipeline)
     }
 

@@ -6,6 +6,7 @@ mod cli;
 mod closed_stderr;
 mod compact_lock;
 mod compact_schedule;
+mod console;
 mod crash;
 mod demo;
 mod direct_parquet;

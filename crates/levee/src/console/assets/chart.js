@@ -74,7 +74,7 @@
       used += w;
     }
     const legendHeight = series.length ? rows.length * 16 + 6 : 0;
-    const left = 56, right = 14, top = 10, bottom = 22 + legendHeight;
+    const left = 56, right = 14, top = 10, bottom = 30 + legendHeight;
     const plotW = Math.max(10, width - left - right);
     const plotH = Math.max(10, height - top - bottom);
 
@@ -160,7 +160,7 @@
     const legend = el("g", { class: "legend" });
     rows.forEach((row, r) => {
       for (const { i, at } of row) {
-        const y = top + plotH + 28 + r * 16;
+        const y = top + plotH + 38 + r * 16;
         legend.append(
           el("rect", { x: left + at, y: y - 9, width: 10, height: 10, fill: color[i] }),
           el("text", { x: left + at + 14, y }, series[i].name)

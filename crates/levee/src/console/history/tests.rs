@@ -153,7 +153,11 @@ fn values_not_shown_are_remembered_up_to_a_bound() {
         assert_eq!(by.shown.len(), TOP);
         assert!(by.remembered() <= TOP + CANDIDATES, "{}", by.remembered());
         // The busiest values are the ones shown.
-        assert!(by.shown.iter().any(|s| s.value == format!("v{}", 3 * CANDIDATES - 1)));
+        assert!(
+            by.shown
+                .iter()
+                .any(|s| s.value == format!("v{}", 3 * CANDIDATES - 1))
+        );
     });
 }
 
@@ -174,6 +178,6 @@ fn components_get_their_events_per_second() {
 
 #[test]
 fn series_go_out_rounded_with_gaps_as_null() {
-    let ring: Ring = [f32::NAN, 1996.917_8, 0.1].into_iter().collect();
+    let ring: Ring = [f32::NAN, 1_996.917_8, 0.1].into_iter().collect();
     assert_eq!(to_json(&ring).to_string(), "[null,1996.918,0.1]");
 }
