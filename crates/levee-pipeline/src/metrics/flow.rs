@@ -92,8 +92,8 @@ pub struct Figures {
     pub checkpoint_lag_bytes: Option<f64>,
 }
 
-/// Every component's figures from one page, sources first, then filters,
-/// then outputs, each in the page's order.
+/// Every component's figures from one page: sources, then filters, then
+/// outputs, each by name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     /// The components and their figures.
@@ -308,8 +308,9 @@ impl Snapshot {
                 (c, b.finish(kind))
             })
             .collect();
-        // Stable: the page's order within each kind.
-        components.sort_by_key(|(c, _)| c.kind);
+        // A registry's page lists label sets in no set order: by name, so
+        // rows stay put from one reading to the next.
+        components.sort_by(|(a, _), (b, _)| pipeline_order(a).cmp(&pipeline_order(b)));
         Snapshot { components }
     }
 
@@ -325,6 +326,14 @@ impl Snapshot {
             .find(|(c, _)| c.kind == kind && c.name == name)
             .map(|(_, f)| f)
     }
+}
+
+/// Sources, filters, outputs; each by name, a leading number taken as a
+/// number so that levee's filters (`1_grep`, ..., `10_record`) stay in
+/// the config's order.
+fn pipeline_order(c: &Component) -> (Kind, Option<u64>, &str) {
+    let digits = c.name.bytes().take_while(u8::is_ascii_digit).count();
+    (c.kind, c.name[..digits].parse().ok(), &c.name)
 }
 
 /// Fluent Bit names an unaliased instance `plugin.N`: the plugin is what

@@ -18,10 +18,16 @@ const STALLED_AFTER_SECONDS: f64 = 10.0;
 /// counters).
 const OUT_SHARE: f64 = 0.95;
 
+/// ... and its oldest event this old: a healthy buffer hands its events on
+/// every `flush_interval` (1 s by default), so within one interval fewer
+/// out than in is only the next flush not yet come.
+const FILLING_AGE_SECONDS: f64 = 5.0;
+
 /// Why a component is falling behind, least to most serious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Behind {
-    /// Its buffer grew and fewer events left than came in.
+    /// Its buffer grew, fewer events left than came in, and its oldest
+    /// event has waited 5 s (or, without an age, the buffer is half full).
     Filling,
     /// Its oldest waiting event aged by most of the interval: nothing left
     /// the buffer.
@@ -123,11 +129,15 @@ fn behind(was: &Figures, r: &Rates, seconds: f64) -> Option<Behind> {
     );
     let slower = match (r.events_in_per_s, r.events_out_per_s) {
         (Some(i), Some(o)) => o < i * OUT_SHARE,
-        // Fluentd counts no events out of an output: a half-full buffer
-        // that still grows says it.
-        _ => now.buffer_fill.is_some_and(|fill| fill >= 0.5),
+        // Fluentd counts no events out of an output.
+        _ => true,
     };
-    (grew && slower).then_some(Behind::Filling)
+    // Without an age (Fluentd, Fluent Bit), a half-full buffer says it.
+    let waiting = match now.oldest_age_seconds {
+        Some(age) => age >= FILLING_AGE_SECONDS,
+        None => now.buffer_fill.is_some_and(|fill| fill >= 0.5),
+    };
+    (grew && slower && waiting).then_some(Behind::Filling)
 }
 
 /// Which component is falling behind: one whose interval was behind for

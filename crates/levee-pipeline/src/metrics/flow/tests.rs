@@ -293,13 +293,16 @@ fn an_output_falls_behind_when_its_buffer_fills_for_long() {
     // Filling: half of what comes in leaves, the buffer grows.
     let mut named = Vec::new();
     for i in 1..=4 {
-        let now = output_page(500 + i * 100, 500 + i * 50, 10 + i * 100, 0.5);
+        let now = output_page(500 + i * 100, 500 + i * 50, 10 + i * 100, 6.0);
         let r = rates(&prev, &now, 1.0);
         assert_eq!(r[0].1.behind, Some(Behind::Filling));
         named.push(watch.update(&r));
         prev = now;
     }
     assert_eq!(named, [None, None, Some(0), Some(0)], "after 3 in a row");
+    // The same, but its oldest event young: the next flush not yet come.
+    let young = output_page(1000, 800, 500, 0.9);
+    assert_eq!(rates(&prev, &young, 1.0)[0].1.behind, None);
     // One interval caught up: the streak starts again.
     let now = output_page(1000, 1000, 0, 0.0);
     assert_eq!(watch.update(&rates(&prev, &now, 1.0)), None);
@@ -323,7 +326,7 @@ fn the_most_serious_component_is_named() {
              levee_output_events_total{{output=\"a\",type=\"file\"}} 0\n\
              levee_buffer_bytes{{output=\"a\",type=\"file\"}} {filling}\n\
              levee_buffer_bytes{{output=\"b\",type=\"file\"}} {full}\n\
-             levee_buffer_limit_bytes{{output=\"a\",type=\"file\"}} 100000\n\
+             levee_buffer_limit_bytes{{output=\"a\",type=\"file\"}} 30\n\
              levee_buffer_limit_bytes{{output=\"b\",type=\"file\"}} 1000\n"
         )
     };
@@ -333,6 +336,26 @@ fn the_most_serious_component_is_named() {
     let r = rates(&prev, &now, 1.0);
     assert_eq!(r[0].1.behind, Some(Behind::Filling));
     assert_eq!(watch.update(&r), Some(1));
+}
+
+/// Rows in the same order whatever the page's: levee's filters by their
+/// number, the rest by name.
+#[test]
+fn rows_are_in_pipeline_order() {
+    let page = "\
+levee_filter_events_in_total{filter=\"10_record\"} 1
+levee_filter_events_in_total{filter=\"2_grep\"} 1
+levee_route_events_total{output=\"void\",type=\"blackhole\"} 1
+levee_route_events_total{output=\"archive\",type=\"file\"} 1
+levee_source_events_total{source=\"gen\"} 1
+";
+    let names: Vec<String> = Snapshot::from_page(page)
+        .unwrap()
+        .components
+        .into_iter()
+        .map(|(c, _)| c.name)
+        .collect();
+    assert_eq!(names, ["gen", "2_grep", "10_record", "archive", "void"]);
 }
 
 #[test]
