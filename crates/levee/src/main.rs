@@ -74,6 +74,11 @@ enum Command {
     /// Read and export Prometheus metrics.
     #[command(subcommand)]
     Metrics(commands::metrics::MetricsCommand),
+    /// Watch a running levee (or Fluentd, or Fluent Bit) from its metrics
+    /// endpoint: events/s in and out, bytes/s, errors, drops, retries and
+    /// buffers per source, filter and output; the one falling behind
+    /// highlighted.
+    Top(commands::top::TopArgs),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::bench(&args).await,
             Command::Buffer(command) => commands::buffer::buffer(&command),
             Command::Metrics(command) => commands::metrics::metrics(&command).await,
+            Command::Top(args) => commands::top::top(&args).await,
         }
     });
     // Nothing awaits what is still on a blocking thread now, and some of it

@@ -14,3 +14,4 @@ pub mod run;
 pub mod scheduled;
 pub mod serve;
 pub mod tables;
+pub mod top;

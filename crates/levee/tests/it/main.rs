@@ -39,4 +39,5 @@ mod slow_pipe;
 mod support;
 mod tables;
 mod tailing;
+mod top;
 mod whole_table;

@@ -20,11 +20,20 @@ const MAX_RESPONSE: u64 = 64 << 20;
 /// The body of `url` (`http://host[:port]/path`), as UTF-8, if the answer is
 /// 200. `timeout` bounds connecting, sending and reading together.
 pub async fn get(url: &str, timeout: Duration) -> Result<String> {
+    get_with_token(url, timeout, None).await
+}
+
+/// [`get`], with `Authorization: Bearer TOKEN` when a token is given (one
+/// line of visible text: the caller checks it).
+pub async fn get_with_token(url: &str, timeout: Duration, token: Option<&str>) -> Result<String> {
     let url = super::http::parse_url(url)?;
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\n\
          Accept: text/plain;version=0.0.4, application/openmetrics-text;q=0.5\r\n\
-         Connection: close\r\n\r\n",
+         {authorization}Connection: close\r\n\r\n",
         path = url.path,
         host = url.authority,
     );

@@ -1,9 +1,9 @@
 //! `levee metrics export`: read a Prometheus endpoint and print its samples
 //! in a format for systems that don't scrape.
 
-mod fetch;
+pub(crate) mod fetch;
 pub mod format;
-mod http;
+pub(crate) mod http;
 mod push;
 
 use std::io::Write;
