@@ -1,23 +1,33 @@
 //! `levee top` against a real `levee run` fed by the generator: `--once`'s
-//! plain table, and the terminal view driven in a tmux pane (keys sent
-//! with send-keys, the screen read with capture-pane).
+//! plain table (and against Fluent Bit's and Fluentd's pages), and the
+//! terminal view in a tmux pane (`terminal.rs`).
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use crate::slow_pipe::mkfifo;
-use crate::support::{Running, levee, metrics_addr, scrape, toml_path, wait_until};
+use crate::support::{Running, levee, metrics_addr, toml_path, wait_until};
 
 /// A pipeline that keeps flowing: the generator at 1000 lines a second
 /// through a grep filter into a file output and a blackhole, and into
 /// `stuck`, a file output on a named pipe nobody reads, whose small buffer
 /// fills and drops (it falls behind).
 fn flowing(dir: &Path) -> (Running, String) {
+    flowing_with(dir, None)
+}
+
+/// [`flowing`], its `/metrics` asking for `token` if given.
+fn flowing_with(dir: &Path, token: Option<&str>) -> (Running, String) {
     let fifo = dir.join("stuck.pipe");
     mkfifo(&fifo);
+    let token_line = token
+        .map(|t| format!("token = \"{t}\"\n"))
+        .unwrap_or_default();
     let config = format!(
-        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+        "data_dir = {data}\n[metrics]\nlisten = \"127.0.0.1:0\"\n{token_line}\
          [sources.gen]\ntype = \"generate\"\ndataset = \"nginx\"\nlines = 100000000\n\
          rate = 1000\ntag = \"nginx.access\"\n\
          parser = {{ type = \"nginx\", format = \"combined_request_time\" }}\n\
@@ -44,7 +54,7 @@ fn flowing(dir: &Path) -> (Running, String) {
     // Keep reading its log, so a full pipe never stalls it.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     wait_until(Duration::from_secs(30), "no events generated", || {
-        let page = scrape(&addr);
+        let page = get(&format!("http://{addr}/metrics"), token)?;
         let generated = page
             .lines()
             .find_map(|l| l.strip_prefix("levee_source_events_total{source=\"gen\"} "))
@@ -52,6 +62,23 @@ fn flowing(dir: &Path) -> (Running, String) {
         generated.is_some_and(|n| n > 0.0).then_some(())
     });
     (running, addr)
+}
+
+/// The body of a GET of `url` (`http://addr/path`) with a bearer
+/// `token`, if the answer is 200.
+fn get(url: &str, token: Option<&str>) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let (addr, path) = rest.split_at(rest.find('/')?);
+    let mut stream = TcpStream::connect(addr).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
 /// The table's rows as whitespace-split cells, the name second.
@@ -138,153 +165,152 @@ fn top_once_says_why_when_the_endpoint_cannot_be_read() {
     assert!(out.stdout.is_empty());
 }
 
-/// A tmux server of the test's own (its own socket), killed at the end.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let version = Command::new("tmux").arg("-V").output();
-        assert!(
-            version.as_ref().is_ok_and(|o| o.status.success()),
-            "tmux is needed to test `levee top` (scripts/test-deps installs it): {version:?}"
-        );
-        let tmux = Tmux {
-            socket: format!("levee-top-test-{}", std::process::id()),
-        };
-        tmux.ok(&[
-            "new-session",
-            "-d",
-            "-x",
-            "160",
-            "-y",
-            "40",
-            "-s",
-            "top",
-            command,
-        ]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.ok(&["capture-pane", "-p", "-t", "top"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "top"];
-        args.extend_from_slice(keys);
-        self.ok(&args);
-    }
-
-    /// Waits until the screen passes `check`; fails with the screen.
-    fn until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.screen();
-            if check(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "{what}; the screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
+#[test]
+fn top_once_sends_the_token_the_endpoint_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_levee, addr) = flowing_with(dir.path(), Some("s3cret-T0ken"));
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret-T0ken\n").unwrap();
+    let top = |token: Option<&Path>| {
+        let mut cmd = levee();
+        cmd.args(["top", "--once", "--every", "200ms", "--url"])
+            .arg(format!("http://{addr}"));
+        if let Some(file) = token {
+            cmd.arg("--token-file").arg(file);
         }
-    }
-
-    fn alive(&self) -> bool {
-        self.run(&["has-session", "-t", "top"]).status.success()
-    }
+        cmd.output().unwrap()
+    };
+    let with = top(Some(&token_file));
+    let table = String::from_utf8_lossy(&with.stdout);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert_eq!(names(&table).len(), 5, "{table}");
+    let without = top(None);
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert_eq!(without.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
+/// A stand-in endpoint: answers its n-th GET (from 0) with `page(n)`, until
+/// the test process ends.
+fn serve_pages(page: impl Fn(u64) -> String + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for (n, stream) in (0u64..).zip(listener.incoming()) {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => head.extend_from_slice(&buf[..k]),
+                }
+            }
+            let body = page(n);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// Fluent Bit's v2 page, as it names its plugins' figures (`name` is
+/// `plugin.N` unless aliased).
+fn fluent_bit_page(n: u64) -> String {
+    let records = 1000 * (n + 1);
+    format!(
+        "# HELP fluentbit_input_records_total Number of input records.\n\
+         # TYPE fluentbit_input_records_total counter\n\
+         fluentbit_input_records_total{{name=\"tail.0\"}} {records}\n\
+         # HELP fluentbit_input_bytes_total Number of input bytes.\n\
+         # TYPE fluentbit_input_bytes_total counter\n\
+         fluentbit_input_bytes_total{{name=\"tail.0\"}} {bytes}\n\
+         # HELP fluentbit_filter_records_total Fluentbit metrics.\n\
+         # TYPE fluentbit_filter_records_total counter\n\
+         fluentbit_filter_records_total{{name=\"grep.0\"}} {records}\n\
+         # HELP fluentbit_filter_drop_records_total Fluentbit metrics.\n\
+         # TYPE fluentbit_filter_drop_records_total counter\n\
+         fluentbit_filter_drop_records_total{{name=\"grep.0\"}} {dropped}\n\
+         # HELP fluentbit_output_proc_records_total Number of processed output records.\n\
+         # TYPE fluentbit_output_proc_records_total counter\n\
+         fluentbit_output_proc_records_total{{name=\"es.0\"}} {sent}\n\
+         # HELP fluentbit_output_retries_total Number of output retries.\n\
+         # TYPE fluentbit_output_retries_total counter\n\
+         fluentbit_output_retries_total{{name=\"es.0\"}} 3\n\
+         # HELP fluentbit_output_chunk_available_capacity_percent Available chunk capacity (percent)\n\
+         # TYPE fluentbit_output_chunk_available_capacity_percent gauge\n\
+         fluentbit_output_chunk_available_capacity_percent{{name=\"es.0\"}} 70\n",
+        bytes = records * 200,
+        dropped = records / 10,
+        sent = records * 9 / 10,
+    )
 }
 
 #[test]
-fn top_in_a_terminal_shows_rates_sorts_filters_and_quits() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut running, addr) = flowing(dir.path());
-    let command = format!(
-        "{} top --every 500ms --url http://{addr}",
-        env!("CARGO_BIN_EXE_levee")
-    );
-    let tmux = Tmux::start(&command);
-
-    // Live rates: the generator's events/s in, once two readings are in.
-    let screen = tmux.until("no rate on the gen row", |s| {
-        rate_in(s, "gen").is_some_and(|r| r > 0.0)
-    });
-    assert_eq!(
-        names(&screen),
-        ["gen", "1_grep", "archive", "stuck", "void"],
-        "{screen}"
-    );
+fn top_once_reads_fluent_bits_and_fluentds_pages() {
+    let addr = serve_pages(fluent_bit_page);
+    let out = levee()
+        .args(["top", "--once", "--every", "500ms", "--url"])
+        .arg(format!("http://{addr}/api/v2/metrics/prometheus"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        screen.contains(&format!("levee top  http://{addr}/metrics")),
-        "{screen}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(names(&table), ["tail.0", "grep.0", "es.0"], "{table}");
+    let row = |name: &str| rows(&table).into_iter().find(|r| r[1] == name).unwrap();
+    // 1000 records a reading, two readings about 500 ms apart.
+    let input: f64 = row("tail.0")[3].parse().unwrap();
+    assert!((1000.0..=2100.0).contains(&input), "{table}");
+    assert_eq!(row("grep.0")[2], "(grep)", "{table}");
+    let es = row("es.0");
+    assert_eq!(
+        (es[3].as_str(), es[8].as_str()),
+        ("-", "3"),
+        "no events in; retries: {table}"
+    );
+    assert!(table.contains("###.......  30%"), "{table}");
 
-    // `n` sorts by name, `n` again reverses.
-    tmux.keys(&["n"]);
-    tmux.until("not sorted by name", |s| {
-        names(s) == ["1_grep", "archive", "gen", "stuck", "void"]
+    let addr = serve_pages(|n| {
+        format!(
+            "# TYPE fluentd_output_status_emit_records gauge\n\
+             fluentd_output_status_emit_records{{plugin_id=\"object:3f86dc5b80cc\",type=\"s3\"}} {}\n\
+             # TYPE fluentd_output_status_retry_count gauge\n\
+             fluentd_output_status_retry_count{{plugin_id=\"object:3f86dc5b80cc\",type=\"s3\"}} 2.0\n",
+            5000 * (n + 1)
+        )
     });
-    tmux.keys(&["n"]);
-    tmux.until("not sorted by name, reversed", |s| {
-        names(s) == ["void", "stuck", "gen", "archive", "1_grep"]
-    });
-
-    // `/` then text filters (by name, type or plugin); Esc clears.
-    tmux.keys(&["/", "blackh"]);
-    tmux.until("not filtered", |s| {
-        names(s) == ["void"] && s.contains("filter: blackh_")
-    });
-    tmux.keys(&["Enter"]);
-    tmux.until("the filter not kept", |s| {
-        names(s) == ["void"] && s.contains("filter: blackh  q quits")
-    });
-    tmux.keys(&["Escape"]);
-    tmux.until("the filter not cleared", |s| names(s).len() == 5);
-
-    // The output on the pipe nobody reads: its buffer full, its row
-    // marked and said to fall behind; the others not.
-    let screen = tmux.until("stuck not falling behind", |s| {
-        s.contains("output stuck is falling behind: its buffer is nearly full")
-    });
-    let marked: Vec<&str> = screen.lines().filter(|l| l.contains("! ")).collect();
-    assert_eq!(marked.len(), 1, "{screen}");
-    assert!(marked[0].starts_with("output  ! stuck (file)"), "{screen}");
-
-    // The endpoint gone: said on screen, and top keeps trying.
-    let _ = running.0.kill();
-    let _ = running.0.wait();
-    tmux.until("no word of the endpoint gone", |s| {
-        s.contains("no answer (last read") && s.contains("Connection refused")
-    });
-    assert!(tmux.alive(), "top exited when the endpoint went away");
-
-    // `q` quits: the pane's only program ends, and the session with it.
-    tmux.keys(&["q"]);
-    wait_until(Duration::from_secs(10), "top did not quit on q", || {
-        (!tmux.alive()).then_some(())
-    });
+    let out = levee()
+        .args(["top", "--once", "--every", "500ms", "--url"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = rows(&table).pop().unwrap();
+    assert_eq!(
+        row[..3],
+        ["output", "object:3f86dc5b80cc", "(s3)"],
+        "{table}"
+    );
+    let emitted: f64 = row[3].trim_end_matches('k').parse().unwrap();
+    assert!(emitted > 0.0, "{table}");
+    assert_eq!(row[4], "-", "Fluentd counts no events out: {table}");
 }
+
+mod terminal;
