@@ -12,11 +12,11 @@
 // `LEVEE_CHROMIUM` names another Chromium than /usr/bin/chromium.
 //
 // What it finds in the pages (their scripts keep these hooks):
-// - pipeline.js: each component `[data-testid=pipeline-node]` with
-//   `data-name` (the config's name) and `data-kind` (source, filter,
-//   output); each edge's label `[data-testid=edge-rate]` with `data-edge`
-//   (`from->to`) and `data-rate` (events per second, a number).
-// - metrics.js: the chart, an `svg.chart` (levee.chart) with its lines.
+// - pipeline.js: each component a `svg.graph g.node` with `data-node`
+//   (`kind:name`); each edge's label a `g` with `data-edge` (`from>to`)
+//   and `data-rate` (events per second, empty when not known yet).
+// - metrics.js: `#family` and `#by` (selects), the `svg.chart` with
+//   `data-series` (the names drawn).
 // - sql.js: `sql-tables`, `sql-table`, `sql-column`, `sql-example`,
 //   `sql-editor`, `sql-result`, `sql-accounting`, `sql-rows`, `sql-chart`,
 //   `sql-error`, `sql-csv`, `sql-history`.
@@ -73,7 +73,8 @@ async function load(hash) {
   return page.evaluate(() => {
     const nav = performance.getEntriesByType("navigation")[0];
     const resources = performance.getEntriesByType("resource");
-    const bytes = [nav, ...resources].reduce((n, r) => n + (r.encodedBodySize || 0), 0);
+    // Decoded: a file the cache answered still weighs what it holds.
+    const bytes = [nav, ...resources].reduce((n, r) => n + (r.decodedBodySize || 0), 0);
     return { load_ms: Math.round(nav.loadEventEnd - nav.startTime), bytes, files: resources.length + 1 };
   });
 }
@@ -99,13 +100,18 @@ try {
   if (pages.has("pipeline")) {
     const timing = await load("#/pipeline");
     const nodes = await until("the pipeline's nodes", () => {
-      const found = [...document.querySelectorAll("[data-testid=pipeline-node]")];
-      return found.length ? found.map((n) => ({ name: n.dataset.name, kind: n.dataset.kind })) : null;
+      const found = [...document.querySelectorAll("svg.graph g.node[data-node]")];
+      return found.length ? found.map((n) => {
+        const [kind, ...name] = n.dataset.node.split(":");
+        return { kind, name: name.join(":"), shown: n.querySelector(".name").textContent };
+      }) : null;
     });
-    // An edge's rate: `data-rate` in events per second, its text as shown.
-    const rates = await until("a live rate above 0", () => {
-      const found = [...document.querySelectorAll("[data-testid=edge-rate]")]
-        .map((r) => ({ edge: r.dataset.edge, per_second: Number(r.dataset.rate), text: r.textContent }));
+    const rates = await until("a live rate above 0 on an edge", () => {
+      const found = [...document.querySelectorAll("svg.graph g[data-edge]")].map((r) => ({
+        edge: r.dataset.edge,
+        per_second: r.dataset.rate === "" ? null : Number(r.dataset.rate),
+        text: r.textContent,
+      }));
       return found.some((r) => r.per_second > 0) ? found : null;
     });
     report.pages.pipeline = { ...timing, nodes, rates, screenshot: await shoot("pipeline") };
@@ -114,10 +120,17 @@ try {
   // The metrics: a chart of a counter broken down by label.
   if (pages.has("metrics")) {
     const timing = await load("#/metrics");
+    // The user's graph: the metric filter's counter, by `type`.
+    const family = await until("the metric families", () => {
+      const options = [...document.querySelectorAll("#family option")].map((o) => o.value);
+      return options.length ? options.find((v) => v.startsWith("outgoing_msg")) || options[0] : null;
+    });
+    await page.selectOption("#family", family);
     const chart = await until("a metrics chart with lines", () => {
       const svg = document.querySelector("svg.chart");
-      const drawn = svg && svg.querySelectorAll("path.line, path.area").length;
-      return drawn ? { series: drawn, legend: [...svg.querySelectorAll(".legend text")].map((t) => t.textContent) } : null;
+      const drawn = svg && svg.dataset.series && svg.querySelectorAll("path.line, path.area").length;
+      return drawn ? { family: document.querySelector("#family").value, by: document.querySelector("#by").value,
+        series: drawn, names: svg.dataset.series.split(",") } : null;
     });
     report.pages.metrics = { ...timing, chart, screenshot: await shoot("metrics") };
   }

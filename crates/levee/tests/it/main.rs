@@ -7,6 +7,7 @@ mod closed_stderr;
 mod compact_lock;
 mod compact_schedule;
 mod console;
+mod console_browser;
 mod console_sql;
 mod crash;
 mod demo;
