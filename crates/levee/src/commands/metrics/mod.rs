@@ -175,7 +175,7 @@ fn write_stdout(lines: &str) -> Result<()> {
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -13,6 +13,8 @@ mod view;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -148,9 +150,20 @@ async fn live(endpoint: Endpoint, every: Duration) -> Result<ExitCode> {
     // skipped (the next rate spans the gap), never queued without end.
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let reader = tokio::spawn(read_every(endpoint.clone(), every, tx));
+    // SIGTERM (a `kill`) ends the view as `q` does, so the terminal is
+    // put back; in raw mode Ctrl-C arrives as a key.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            super::metrics::stop_signal().await;
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
     let url = endpoint.url.clone();
-    let shown = tokio::task::spawn_blocking(move || show(rx, url, every)).await;
+    let shown = tokio::task::spawn_blocking(move || show(rx, url, every, &stop)).await;
     reader.abort();
+    stopper.abort();
     shown.context("the terminal view stopped")??;
     Ok(ExitCode::SUCCESS)
 }
@@ -231,14 +244,14 @@ impl Drop for Restore {
 }
 
 /// The terminal's loop: draw when something changed, take keys, take
-/// readings, until `q` or Ctrl-C.
-fn show(rx: Receiver<Reading>, url: String, every: Duration) -> Result<()> {
+/// readings, until `q`, Ctrl-C or `stop`.
+fn show(rx: Receiver<Reading>, url: String, every: Duration, stop: &AtomicBool) -> Result<()> {
     // ratatui's init also restores the terminal on a panic.
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;
     let _restore = Restore;
     let mut live = Live::new(url, every);
     let mut dirty = true;
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         if dirty {
             terminal
                 .draw(|frame| draw::draw(frame, &live))
@@ -278,6 +291,7 @@ fn show(rx: Receiver<Reading>, url: String, every: Duration) -> Result<()> {
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

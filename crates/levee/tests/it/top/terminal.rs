@@ -2,6 +2,7 @@
 //! send-keys, the screen read with capture-pane.
 
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{flowing, names, rate_in};
@@ -19,8 +20,14 @@ impl Tmux {
             version.as_ref().is_ok_and(|o| o.status.success()),
             "tmux is needed to test `levee top` (scripts/test-deps installs it): {version:?}"
         );
+        // A server per test: tests run side by side.
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
-            socket: format!("levee-top-test-{}", std::process::id()),
+            socket: format!(
+                "levee-top-test-{}-{}",
+                std::process::id(),
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            ),
         };
         tmux.ok(&[
             "new-session",
@@ -33,6 +40,9 @@ impl Tmux {
             "top",
             command,
         ]);
+        // The pane stays when top ends, so its exit status and whether it
+        // left the alternate screen can be read.
+        tmux.ok(&["set-option", "-w", "-t", "top", "remain-on-exit", "on"]);
         tmux
     }
 
@@ -77,8 +87,32 @@ impl Tmux {
         }
     }
 
+    /// Whether top still runs in the pane.
     fn alive(&self) -> bool {
-        self.run(&["has-session", "-t", "top"]).status.success()
+        self.ok(&["display", "-p", "-t", "top", "#{pane_dead}"])
+            .trim()
+            == "0"
+    }
+
+    /// Waits for top to end; fails unless it exited with success and put
+    /// the terminal back (left the alternate screen).
+    fn ended_cleanly(&self, what: &str) {
+        // tmux sees the pane's end before it has the exit status.
+        let state = wait_until(Duration::from_secs(10), what, || {
+            let state = self.ok(&[
+                "display",
+                "-p",
+                "-t",
+                "top",
+                "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{alternate_on}",
+            ]);
+            let state = state.trim().to_owned();
+            (!state.starts_with("0|") && !state.starts_with("1|||")).then_some(state)
+        });
+        assert_eq!(
+            state, "1|0||0",
+            "dead|exit status|killed by signal|alternate screen on"
+        );
     }
 }
 
@@ -153,7 +187,29 @@ fn top_in_a_terminal_shows_rates_sorts_filters_and_quits() {
 
     // `q` quits: the pane's only program ends, and the session with it.
     tmux.keys(&["q"]);
-    wait_until(Duration::from_secs(10), "top did not quit on q", || {
-        (!tmux.alive()).then_some(())
+    tmux.ended_cleanly("top did not quit on q");
+}
+
+/// A `kill` ends it as `q` does: the terminal put back, exit 0.
+#[test]
+fn top_in_a_terminal_ends_cleanly_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmux = Tmux::start(&format!(
+        "{} top --every 200ms --url http://127.0.0.1:{port}",
+        env!("CARGO_BIN_EXE_levee")
+    ));
+    tmux.until("no word of the endpoint unreachable", |s| {
+        s.contains("no answer (never read yet)")
     });
+    let pid = tmux.ok(&["display", "-p", "-t", "top", "#{pane_pid}"]);
+    let status = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmux.ended_cleanly("top did not end on SIGTERM");
 }
