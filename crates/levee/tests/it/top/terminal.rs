@@ -2,15 +2,16 @@
 //! send-keys, the screen read with capture-pane.
 
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{flowing, names, rate_in};
 use crate::support::wait_until;
 
-/// A tmux server of the test's own (its own socket), killed at the end.
+/// A tmux server of the test's own, its socket in a folder of its own
+/// (tests run side by side; nothing is left in tmux's folder), killed at
+/// the end.
 struct Tmux {
-    socket: String,
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -20,15 +21,12 @@ impl Tmux {
             version.as_ref().is_ok_and(|o| o.status.success()),
             "tmux is needed to test `levee top` (scripts/test-deps installs it): {version:?}"
         );
-        // A server per test: tests run side by side.
-        static SERVERS: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
-            socket: format!(
-                "levee-top-test-{}-{}",
-                std::process::id(),
-                SERVERS.fetch_add(1, Ordering::Relaxed)
-            ),
+            dir: tempfile::tempdir().unwrap(),
         };
+        // The pane's shell writes top's exit status: tmux's own
+        // `pane_dead_status` is sometimes never filled in.
+        let command = format!("{command}; echo $? > {}", tmux.status_file().display());
         tmux.ok(&[
             "new-session",
             "-d",
@@ -38,17 +36,33 @@ impl Tmux {
             "40",
             "-s",
             "top",
-            command,
+            &command,
         ]);
-        // The pane stays when top ends, so its exit status and whether it
-        // left the alternate screen can be read.
+        // The pane stays when top ends, so whether it left the alternate
+        // screen can be read.
         tmux.ok(&["set-option", "-w", "-t", "top", "remain-on-exit", "on"]);
         tmux
     }
 
+    fn status_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("status")
+    }
+
+    /// The process id of top: the child of the pane's shell.
+    fn top_pid(&self) -> String {
+        let shell = self.ok(&["display", "-p", "-t", "top", "#{pane_pid}"]);
+        let shell = shell.trim();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default();
+        let pid = children.split_whitespace().next();
+        pid.unwrap_or_else(|| panic!("no process under the pane's shell {shell}"))
+            .to_owned()
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(self.dir.path().join("socket"))
             .args(args)
             .output()
             .unwrap()
@@ -97,22 +111,17 @@ impl Tmux {
     /// Waits for top to end; fails unless it exited with success and put
     /// the terminal back (left the alternate screen).
     fn ended_cleanly(&self, what: &str) {
-        // tmux sees the pane's end before it has the exit status.
-        let state = wait_until(Duration::from_secs(10), what, || {
-            let state = self.ok(&[
-                "display",
-                "-p",
-                "-t",
-                "top",
-                "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{alternate_on}",
-            ]);
-            let state = state.trim().to_owned();
-            (!state.starts_with("0|") && !state.starts_with("1|||")).then_some(state)
+        let status = wait_until(Duration::from_secs(10), what, || {
+            std::fs::read_to_string(self.status_file())
+                .ok()
+                .filter(|s| s.ends_with('\n'))
         });
-        assert_eq!(
-            state, "1|0||0",
-            "dead|exit status|killed by signal|alternate screen on"
-        );
+        assert_eq!(status.trim(), "0", "top's exit status");
+        wait_until(Duration::from_secs(10), "the pane did not end", || {
+            (!self.alive()).then_some(())
+        });
+        let alternate = self.ok(&["display", "-p", "-t", "top", "#{alternate_on}"]);
+        assert_eq!(alternate.trim(), "0", "the alternate screen left on");
     }
 }
 
@@ -205,9 +214,8 @@ fn top_in_a_terminal_ends_cleanly_on_sigterm() {
     tmux.until("no word of the endpoint unreachable", |s| {
         s.contains("no answer (never read yet)")
     });
-    let pid = tmux.ok(&["display", "-p", "-t", "top", "#{pane_pid}"]);
     let status = Command::new("kill")
-        .args(["-TERM", pid.trim()])
+        .args(["-TERM", &tmux.top_pid()])
         .status()
         .unwrap();
     assert!(status.success());
