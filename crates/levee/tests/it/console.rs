@@ -425,6 +425,10 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 /// What the console costs: the page's load on loopback, and levee's CPU
 /// with the pipeline page polled every 2 s for 60 s against 60 s without.
+/// The generator sends 50 events a second, so the collector's own CPU
+/// (and its noise) is small beside what is measured: the console's cost
+/// does not depend on the traffic, only on how many series the registry
+/// has.
 /// Measured, never asserted (the machine is shared): run it with
 /// `cargo test -p levee --test it console_cost -- --ignored --nocapture`.
 #[cfg(target_os = "linux")]
@@ -432,7 +436,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[ignore = "a measurement, a few minutes long: run it by name"]
 fn console_cost() {
     let dir = tempfile::tempdir().unwrap();
-    let (levee, addr) = run_console(dir.path(), &generator_config(dir.path(), 2000));
+    let (levee, addr) = run_console(dir.path(), &generator_config(dir.path(), 50));
     let pid = levee.0.id();
     wait_until(Duration::from_secs(60), "no live rates", || {
         let p = get(&addr, "/api/pipeline").json();
@@ -475,7 +479,7 @@ fn console_cost() {
     let idle = measure(false);
     let polled = measure(true);
     println!(
-        "levee's CPU over 60 s at 2000 events/s: {idle:.2}% of a core without the console open, \
+        "levee's CPU over 60 s at 50 events/s: {idle:.2}% of a core without the console open, \
          {polled:.2}% with /api/pipeline polled every 2 s: the console's share {:.2}%",
         polled - idle
     );

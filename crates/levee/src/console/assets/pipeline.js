@@ -5,6 +5,11 @@
 // buffer fill, its errors, drops and retries, and a sparkline of its
 // events per second over the history; each edge with the rate of the
 // events leaving its sender. A table below lists every figure.
+//
+// Hooks the browser test reads: each node `[data-testid=pipeline-node]`
+// with `data-name` and `data-kind`; each edge's label
+// `[data-testid=edge-rate]` with `data-edge` (`from->to`, by node id) and
+// `data-rate` (events per second).
 "use strict";
 (function () {
   const levee = window.levee;
@@ -23,7 +28,10 @@
     const g = el("g", {
       class: "node" + (n.behind ? " behind" : "") + ((n.errors_per_s || 0) > 0 ? " failing" : ""),
       transform: `translate(${x},${y})`,
+      "data-testid": "pipeline-node",
       "data-node": n.id,
+      "data-name": n.name,
+      "data-kind": n.kind,
     });
     g.append(el("rect", { width: NODE_W, height: NODE_H, rx: 8 }));
     g.append(el("title", {}, `${n.kind} ${n.name} (${n.type})` + (n.pattern ? ` ${n.kind === "source" ? "tag" : "match"} ${n.pattern}` : "")));
@@ -102,7 +110,7 @@
       edges.append(el("path", { class: "edge" + (e.maybe ? " maybe" : ""), d, "data-from": e.from, "data-to": e.to }));
       const text = e.maybe ? "maybe" : rate(e.rate);
       const w = 8 + 6.5 * text.length;
-      labels.append(el("g", { "data-edge": e.from + ">" + e.to, "data-rate": e.rate ?? "" },
+      labels.append(el("g", { "data-testid": "edge-rate", "data-edge": e.from + "->" + e.to, "data-rate": e.rate ?? "" },
         el("rect", { x: lx - w / 2, y: ly - 9, width: w, height: 16, rx: 4, fill: "#fff" }),
         el("text", { class: "rate", x: lx, y: ly + 3, "text-anchor": "middle" }, text)));
     }
