@@ -164,25 +164,11 @@ struct Api {
 }
 
 impl Api {
-    /// Whether the request may query: no token configured, or it carries it.
+    /// Whether the request may query: no token configured, or it carries
+    /// it (the rule the console and `/metrics` share).
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        let Some(given) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        else {
-            return false;
-        };
-        constant_time_eq(given, token.as_bytes())
+        http_server::bearer_ok(headers, self.token.as_deref())
     }
-}
-
-/// Compares without stopping at the first difference, so the time taken
-/// does not tell a client how much of a guess was right.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn router(api: Arc<Api>) -> Router {

@@ -348,6 +348,9 @@ fn console_serves_its_page_with_the_pipeline_live_and_its_metrics() {
     // Read-only: nothing can be written, token or not.
     for (method, path) in [
         ("DELETE", "/api/pipeline"),
+        // No route: refused for its method before it is looked for.
+        ("DELETE", "/api/nope"),
+        ("PUT", "/assets/new.js"),
         ("PUT", "/"),
         ("PATCH", "/api/metrics"),
         ("POST", "/api/pipeline"),
