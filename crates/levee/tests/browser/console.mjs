@@ -62,6 +62,9 @@ try {
 }
 
 const page = context.pages()[0] || (await context.newPage());
+// Every load cold, so that a page's weight counts all its files: routing
+// requests through Playwright turns the browser's cache off.
+await page.route("**/*", (route) => route.continue());
 page.on("console", (m) => m.type() === "error" && report.console_errors.push(m.text()));
 page.on("pageerror", (e) => report.page_errors.push(e.message));
 
@@ -73,8 +76,7 @@ async function load(hash) {
   return page.evaluate(() => {
     const nav = performance.getEntriesByType("navigation")[0];
     const resources = performance.getEntriesByType("resource");
-    // Decoded: a file the cache answered still weighs what it holds.
-    const bytes = [nav, ...resources].reduce((n, r) => n + (r.decodedBodySize || 0), 0);
+    const bytes = [nav, ...resources].reduce((n, r) => n + (r.encodedBodySize || 0), 0);
     return { load_ms: Math.round(nav.loadEventEnd - nav.startTime), bytes, files: resources.length + 1 };
   });
 }

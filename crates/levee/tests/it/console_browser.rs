@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Running, lake_records, levee, toml_path, wait_until};
+use crate::support::{Running, lake_records, levee, wait_until};
 
 const DB: &str = "glue-data-lake-usw2-prd";
 /// The email events, spread over the demo's 8 days and sent in 20 s, so
@@ -27,10 +27,12 @@ const EVENTS: u64 = 20_000;
 /// The demo's pipeline, fed by `generate` sources instead of files: the
 /// email events at 1,000 a second, and nginx lines at 200 a second for as
 /// long as the test runs, so the pipeline page always has rates to show.
-fn config(dir: &Path) -> String {
+/// Its paths are relative to the folder levee runs in, so that the
+/// screenshots show `./lake`, not a temporary folder's name.
+fn config() -> String {
     format!(
         r#"
-data_dir = {data}
+data_dir = "./data"
 
 [console]
 listen = "127.0.0.1:0"
@@ -72,7 +74,7 @@ labels = {{ type = "$.type" }}
 [outputs.api_calls]
 match = "firehose_parsed.**"
 type = "lake"
-lake = {lake}
+lake = "./lake"
 database = "{DB}"
 table = "api_calls"
 chunk_interval = "1s"
@@ -80,13 +82,11 @@ chunk_interval = "1s"
 [outputs.eventlog]
 match = "events.**"
 type = "lake"
-lake = {lake}
+lake = "./lake"
 database = "{DB}"
 table = "eventlog"
 chunk_interval = "1s"
-"#,
-        data = toml_path(&dir.join("data")),
-        lake = toml_path(&dir.join("lake")),
+"#
     )
 }
 
@@ -152,10 +152,10 @@ fn the_console_in_chromium_shows_the_flow_and_answers_the_users_queries() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("c.toml"), config(dir)).unwrap();
+    std::fs::write(dir.join("c.toml"), config()).unwrap();
     let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
+        .args(["run", "-c", "c.toml"])
+        .current_dir(dir)
         .env("LEVEE_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
