@@ -329,6 +329,25 @@ fn the_console_in_chromium_shows_the_flow_and_answers_the_users_queries() {
         "no spike: {expected:?}"
     );
 
+    // Typed: a click put the table's name in, Ctrl+Enter ran it; a
+    // statement that writes is refused with a message.
+    let typed = &sql["typed"];
+    assert_eq!(
+        typed["sql"],
+        format!("select count(*) as n from \"{DB}\".api_calls"),
+        "{typed}"
+    );
+    assert!(typed["error"].is_null(), "{typed}");
+    assert_eq!(typed["rows"].as_array().map(Vec::len), Some(1), "{typed}");
+    let refused = &sql["refused"];
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not supported"),
+        "a write was not refused: {refused}"
+    );
+
     // Its CSV, as downloaded by the browser.
     let download = &sql["download"];
     assert_eq!(download["file"], "levee-query.csv");
