@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use levee_pipeline::metrics::Metrics;
-use levee_pipeline::metrics::flow::{self, Component, Kind, Rates, Snapshot, Watch};
+use levee_pipeline::metrics::flow::{self, Kind, Rates, Snapshot};
 use levee_pipeline::metrics::parse::{Family, MetricType, parse};
 
 pub(crate) use breakdown::{Breakdown, OTHER};
@@ -56,7 +56,7 @@ pub(crate) struct State {
     pub(crate) components: HashMap<(Kind, String), Ring>,
     pub(crate) families: BTreeMap<String, FamilyHistory>,
     /// The last page read, and when.
-    last: Option<(Instant, Snapshot)>,
+    pub(crate) last: Option<(Instant, Snapshot)>,
 }
 
 impl History {
@@ -283,75 +283,6 @@ pub(crate) async fn sample(history: Arc<History>, metrics: Arc<Metrics>) {
             }
             Err(_) => {}
         }
-    }
-}
-
-/// The flow right now, between two pages read at least a second apart:
-/// what the pipeline page labels its edges with, fresher than the history.
-pub(crate) struct Live {
-    metrics: Arc<Metrics>,
-    /// For the first read's rates: since the sampler's last page.
-    history: Arc<History>,
-    last: Mutex<LiveState>,
-}
-
-struct LiveState {
-    /// The last page read, when, the rates it gave, and which component
-    /// was falling behind.
-    read: Option<(Instant, Snapshot, Flow)>,
-    watch: Watch,
-}
-
-/// Each component's rates, and which one is falling behind, by index.
-pub(crate) type Flow = (Vec<(Component, Rates)>, Option<usize>);
-
-/// Rates between pages read closer than this are too noisy to show: the
-/// last ones are shown again.
-const LIVE_EVERY: Duration = Duration::from_secs(1);
-
-impl Live {
-    pub(crate) fn new(metrics: Arc<Metrics>, history: Arc<History>) -> Live {
-        Live {
-            metrics,
-            history,
-            last: Mutex::new(LiveState {
-                read: None,
-                // A component behind for this many reads in a row (about
-                // 6 s at the page's 2 s refresh) is falling behind.
-                watch: Watch::new(3),
-            }),
-        }
-    }
-
-    /// Each component's rates now, and which one is falling behind.
-    pub(crate) fn flow(&self) -> Flow {
-        let mut state = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        if let Some((then, _, flow)) = &state.read
-            && now.duration_since(*then) < LIVE_EVERY
-        {
-            return flow.clone();
-        }
-        let snapshot = match parse(&self.metrics.encode_classic()) {
-            Ok(families) => Snapshot::from_families(&families),
-            Err(_) => Snapshot::default(),
-        };
-        let before = match state.read.take() {
-            Some((then, before, _)) => Some((then, before)),
-            // The first read: since the sampler's last page, if any.
-            None => self.history.read(|s| s.last.clone()),
-        };
-        let rates = match &before {
-            Some((then, before)) => {
-                flow::rates(before, &snapshot, now.duration_since(*then).as_secs_f64())
-            }
-            // No rate yet: the figures, with every rate unknown.
-            None => flow::rates(&snapshot, &snapshot, 0.0),
-        };
-        let behind = state.watch.update(&rates);
-        let flow = (rates, behind);
-        state.read = Some((now, snapshot, flow.clone()));
-        flow
     }
 }
 

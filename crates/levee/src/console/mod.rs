@@ -17,6 +17,7 @@
 mod assets;
 mod examples;
 mod history;
+mod live;
 mod metrics;
 mod pipeline;
 mod sql;
@@ -100,7 +101,7 @@ struct Console {
     token: Option<String>,
     topology: Option<Topology>,
     history: Option<Arc<history::History>>,
-    live: Option<history::Live>,
+    live: Option<live::Live>,
 }
 
 /// Binds the address (so a port in use is an error now, not later) and
@@ -143,7 +144,7 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
     };
     let (topology, live) = match (topology, &history) {
         (Some((t, metrics)), Some(history)) => {
-            (Some(t), Some(history::Live::new(metrics, history.clone())))
+            (Some(t), Some(live::Live::new(metrics, history.clone())))
         }
         _ => (None, None),
     };

@@ -35,9 +35,10 @@
     });
     g.append(el("rect", { width: NODE_W, height: NODE_H, rx: 8 }));
     g.append(el("title", {}, `${n.kind} ${n.name} (${n.type})` + (n.pattern ? ` ${n.kind === "source" ? "tag" : "match"} ${n.pattern}` : "")));
-    g.append(el("text", { class: "name", x: 10, y: 18 }, n.name));
+    // Long names are cut before the sparkline; the title has them whole.
+    g.append(el("text", { class: "name", x: 10, y: 18 }, n.name.length > 18 ? n.name.slice(0, 17) + "…" : n.name));
     const what = n.kind === "source"
-      ? n.type + " · " + (n.pattern === null ? "tags from its clients" : n.pattern)
+      ? n.type + " · " + (n.pattern === null ? "tags from clients" : n.pattern)
       : n.type + " · " + n.pattern;
     g.append(el("text", { class: "sub", x: 10, y: 33 }, what.length > 36 ? what.slice(0, 35) + "…" : what));
     const flow = n.kind === "source"
@@ -65,7 +66,7 @@
     if (Array.isArray(n.spark) && n.spark.some((v) => v !== null)) {
       const values = n.spark;
       const max = Math.max(1e-9, ...values.filter((v) => v !== null));
-      const sw = 70, sh = 22, sx = NODE_W - sw - 8, sy = 8;
+      const sw = 70, sh = 16, sx = NODE_W - sw - 8, sy = 6;
       const points = values
         .map((v, i) => (v === null ? null : `${(sx + (i / Math.max(1, values.length - 1)) * sw).toFixed(1)},${(sy + sh - (v / max) * sh).toFixed(1)}`))
         .filter((p) => p)
@@ -108,7 +109,9 @@
         lx = mid; ly = (y1 + y2) / 2;
       }
       edges.append(el("path", { class: "edge" + (e.maybe ? " maybe" : ""), d, "data-from": e.from, "data-to": e.to }));
-      const text = e.maybe ? "maybe" : rate(e.rate);
+      // A dashed edge (tags known only at run time) has no rate of its own.
+      if (e.maybe) continue;
+      const text = rate(e.rate);
       const w = 8 + 6.5 * text.length;
       labels.append(el("g", { "data-testid": "edge-rate", "data-edge": e.from + "->" + e.to, "data-rate": e.rate ?? "" },
         el("rect", { x: lx - w / 2, y: ly - 9, width: w, height: 16, rx: 4, fill: "#fff" }),
@@ -168,7 +171,7 @@
         el("div", { class: "panel graph-box" }, el("p", { class: "note" }, "Loading…")),
         el("h2", {}, "Figures"),
         el("div", { class: "panel table-box" }),
-        el("p", { class: "note" }, "Rates between the last two reads of levee's own metrics, refreshed every 2 s; sparklines: events per second over the last hour."));
+        el("p", { class: "note" }, "Rates over the last 5 s of levee's own metrics, refreshed every 2 s; sparklines: events per second over the last hour; dashed edges: tags named at run time (a forward or http source's clients, a retag from a field), so events may go that way."));
       main.append(root);
       refresh();
       timer = setInterval(refresh, EVERY);
