@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::support::{Running, levee, run_with_stdin, stdin_to_lake, toml_path, wait_until};
 
-const TOKEN: &str = "c0nsole.t0ken";
+pub(crate) const TOKEN: &str = "c0nsole.t0ken";
 
 /// An HTTP answer: status, headers (names lowercased) and body.
 pub(crate) struct Answer {

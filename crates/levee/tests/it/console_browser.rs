@@ -128,7 +128,7 @@ fn console_addr(stderr: &mut impl BufRead) -> String {
     }
 }
 
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 

@@ -8,6 +8,7 @@ mod compact_lock;
 mod compact_schedule;
 mod console;
 mod console_browser;
+mod console_load;
 mod console_sql;
 mod crash;
 mod demo;
