@@ -7,6 +7,7 @@ mod alloc;
 mod commands;
 mod console;
 mod query_api;
+mod serving;
 mod stderr;
 
 use std::path::PathBuf;

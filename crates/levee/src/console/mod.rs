@@ -33,10 +33,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use levee_pipeline::config::Pipeline;
-use levee_pipeline::http_server::{self, HttpLimits};
+use levee_pipeline::http_server;
 use levee_pipeline::metrics::Metrics;
 use levee_query::QueryOptions;
-use tokio::sync::watch;
+
+use crate::serving;
 
 pub use pipeline::Topology;
 
@@ -85,16 +86,7 @@ impl Settings {
     }
 }
 
-/// The console's server, running on its own thread.
-pub struct Server {
-    stop: watch::Sender<bool>,
-    thread: std::thread::JoinHandle<()>,
-    /// The address it listens on (the port chosen, for `:0`).
-    pub local_addr: SocketAddr,
-}
-
-/// As the query API's: below the collector.
-const NICE: i32 = 10;
+pub use crate::serving::Server;
 
 /// The state the console's own routes share.
 struct Console {
@@ -107,19 +99,10 @@ struct Console {
 /// Binds the address (so a port in use is an error now, not later) and
 /// starts serving, and sampling, on threads of its own.
 pub fn start(settings: Settings) -> anyhow::Result<Server> {
-    let listener = std::net::TcpListener::bind(settings.listen)
-        .map_err(|e| anyhow::anyhow!("console: cannot listen on {}: {e}", settings.listen))?;
-    listener.set_nonblocking(true)?;
-    let local_addr = listener.local_addr()?;
+    let listener = serving::bind("console", settings.listen)?;
     // The SQL page's queries split into this many partitions; the pages'
     // own work is small beside them.
     let threads = settings.options.target_partitions.max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("levee-console")
-        .on_thread_start(|| crate::commands::scheduled::lower_priority(NICE))
-        .enable_all()
-        .build()?;
     let (history, topology) = match settings.running {
         Some(running) => (
             Some(Arc::new(history::History::new(settings.resolution))),
@@ -127,18 +110,11 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
         ),
         None => (None, None),
     };
-    let (stop, stopped) = watch::channel(false);
     let sampler = match (&history, &topology) {
         (Some(history), Some((_, metrics))) => {
-            let history = history.clone();
-            let metrics = metrics.clone();
-            let mut stopped = stopped.clone();
-            Some(async move {
-                tokio::select! {
-                    () = history::sample(history, metrics) => {}
-                    _ = stopped.wait_for(|s| *s) => {}
-                }
-            })
+            let sampler: serving::Background =
+                Box::pin(history::sample(history.clone(), metrics.clone()));
+            Some(sampler)
         }
         _ => None,
     };
@@ -155,49 +131,12 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
         live,
     });
     let app = router(console, sql::routes(settings.lake, settings.options));
-    let mut stopped = stopped;
-    let thread = std::thread::Builder::new()
-        .name("levee-console".into())
-        .spawn(move || {
-            crate::commands::scheduled::lower_priority(NICE);
-            runtime.block_on(async move {
-                if let Some(sampler) = sampler {
-                    tokio::spawn(sampler);
-                }
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!("console: cannot listen: {e}");
-                        return;
-                    }
-                };
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                if let Err(e) =
-                    http_server::serve(listener, app, HttpLimits::default(), shutdown).await
-                {
-                    tracing::error!("console: {e}");
-                }
-            });
-            // Queries still running are abandoned, not waited for.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-        })?;
-    Ok(Server {
-        stop,
-        thread,
-        local_addr,
-    })
-}
-
-impl Server {
-    /// Stops accepting, lets answers being written finish, and waits for
-    /// the thread.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let thread = self.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
+    let names = serving::Names {
+        what: "console",
+        thread: "levee-console",
+        workers: "levee-console",
+    };
+    serving::start(names, listener, threads, app, sampler)
 }
 
 fn router(console: Arc<Console>, sql: Router) -> Router {
