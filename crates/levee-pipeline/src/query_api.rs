@@ -123,7 +123,7 @@ impl QueryApiConfig {
         }
         .map_err(|e| errors.push(e));
         if let Some(token) = &self.token
-            && (token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()))
+            && !crate::console::valid_token(token)
         {
             errors.push((
                 "token",

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::query::SessionArgs;
+use super::serve::bearer_token;
 use crate::console::{self, Settings};
 use crate::stderr::say;
 
@@ -33,21 +34,10 @@ pub async fn console(args: &ConsoleArgs) -> Result<ExitCode> {
         say!("levee: {e}");
         return Ok(ExitCode::from(2));
     }
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        None => std::env::var("LEVEE_CONSOLE_TOKEN").ok(),
+    let token = match bearer_token(args.token_file.as_deref(), "LEVEE_CONSOLE_TOKEN")? {
+        Ok(token) => token,
+        Err(code) => return Ok(code),
     };
-    if let Some(token) = &token
-        && !levee_pipeline::console::valid_token(token)
-    {
-        say!("levee: the token must be visible ASCII characters, no spaces");
-        return Ok(ExitCode::from(2));
-    }
     let server = console::start(Settings {
         listen: args.listen,
         token,

@@ -1,7 +1,7 @@
 //! `levee serve`: the HTTP query API over a lake, without a pipeline.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -39,21 +39,10 @@ pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
         say!("levee: {e}");
         return Ok(ExitCode::from(2));
     }
-    let token = match &args.token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        None => std::env::var("LEVEE_QUERY_TOKEN").ok(),
+    let token = match bearer_token(args.token_file.as_deref(), "LEVEE_QUERY_TOKEN")? {
+        Ok(token) => token,
+        Err(code) => return Ok(code),
     };
-    if let Some(token) = &token
-        && (token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()))
-    {
-        say!("levee: the token must be visible ASCII characters, no spaces");
-        return Ok(ExitCode::from(2));
-    }
     let threads = args.threads.max(1);
     let server = query_api::start(Settings {
         listen: args.listen,
@@ -74,4 +63,29 @@ pub async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     super::run::shutdown_signal().await;
     server.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bearer token of `levee serve` and `levee console`: the file's
+/// contents, trimmed (`--token-file`), or else the variable `env`, or none.
+/// One a header cannot carry whole is said, and is exit code 2 (`Ok(Err)`).
+pub(crate) fn bearer_token(
+    file: Option<&Path>,
+    env: &str,
+) -> Result<Result<Option<String>, ExitCode>> {
+    let token = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var(env).ok(),
+    };
+    if let Some(token) = &token
+        && !levee_pipeline::console::valid_token(token)
+    {
+        say!("levee: the token must be visible ASCII characters, no spaces");
+        return Ok(Err(ExitCode::from(2)));
+    }
+    Ok(Ok(token))
 }
