@@ -14,8 +14,9 @@ use crate::QueryError;
 const LIST_CHARS: usize = 1000;
 
 /// Spells a name as SQL needs it: bare when DataFusion would read it back
-/// unchanged (lower case, digits, `_`), else in double quotes.
-pub(crate) fn sql_ident(name: &str) -> String {
+/// unchanged (lower case, digits, `_`), else in double quotes
+/// (`glue-data-lake-usw2-prd` has dashes).
+pub fn sql_ident(name: &str) -> String {
     let mut chars = name.chars();
     let bare = chars
         .next()

@@ -44,6 +44,7 @@ mod tables;
 mod whole;
 
 pub use error::QueryError;
+pub use hints::sql_ident;
 pub use limits::{
     DEFAULT_MAX_CONCURRENT, DEFAULT_MEMORY_LIMIT, DEFAULT_TARGET_PARTITIONS, DEFAULT_TIMEOUT,
     Limit, QueryLimits, QueryOptions,

@@ -2,7 +2,7 @@
 //! demo` asks them, over the tables this lake has, and a count per day of
 //! every table (something to try in any lake, drawn as a chart).
 
-use levee_query::{Format, LakeSession, LakeTable};
+use levee_query::{Format, LakeSession, LakeTable, sql_ident};
 
 use crate::commands::demo::{Days, QUESTIONS};
 
@@ -61,25 +61,11 @@ pub(crate) async fn examples(session: &LakeSession) -> Vec<Example> {
 
 /// `"database".table`, quoted as the SQL needs.
 pub(crate) fn sql_name(table: &LakeTable) -> String {
-    format!("{}.{}", ident(&table.table.database), ident(&table.name))
-}
-
-/// A name as SQL reads it back unchanged: bare when it is a plain
-/// lower-case word, else in double quotes (`glue-data-lake-usw2-prd` has
-/// dashes).
-pub(crate) fn ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    format!(
+        "{}.{}",
+        sql_ident(&table.table.database),
+        sql_ident(&table.name)
+    )
 }
 
 /// A table's days, sorted.
@@ -128,18 +114,6 @@ async fn days_of(session: &LakeSession, table: &str) -> Option<TableDays> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_quoted_only_when_sql_needs_it() {
-        assert_eq!(ident("eventlog_parquet"), "eventlog_parquet");
-        assert_eq!(
-            ident("glue-data-lake-usw2-prd"),
-            "\"glue-data-lake-usw2-prd\""
-        );
-        assert_eq!(ident("Events"), "\"Events\"");
-        assert_eq!(ident("2018"), "\"2018\"");
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-    }
 
     #[test]
     fn the_demos_eight_days_give_the_demos_dates() {

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use levee_query::LakeSession;
 use levee_query::script;
+use levee_query::sql_ident;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -214,24 +215,7 @@ async fn command(line: &str, session: &mut LakeSession, args: &SqlArgs) -> Resul
 
 /// A table's name as SQL takes it: `"db-1".t`, `db.t`.
 fn qualified(database: &str, table: &str) -> String {
-    format!("{}.{}", quoted_if_needed(database), quoted_if_needed(table))
-}
-
-/// A name as it can be typed: bare when it is a plain lowercase
-/// identifier, else in double quotes.
-fn quoted_if_needed(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    format!("{}.{}", sql_ident(database), sql_ident(table))
 }
 
 /// Where lines come from.
@@ -451,7 +435,7 @@ impl Completion {
             .filter(|n| n.to_lowercase().starts_with(&lower))
             .map(|n| Pair {
                 display: n.clone(),
-                replacement: quoted_if_needed(n),
+                replacement: sql_ident(n),
             });
         let words = self
             .words
@@ -548,10 +532,7 @@ mod tests {
 
     #[test]
     fn names_are_quoted_only_when_they_must_be() {
-        assert_eq!(quoted_if_needed("eventlog_parquet"), "eventlog_parquet");
-        assert_eq!(quoted_if_needed("glue-data"), "\"glue-data\"");
-        assert_eq!(quoted_if_needed("Upper"), "\"Upper\"");
-        assert_eq!(quoted_if_needed("a\"b"), "\"a\"\"b\"");
         assert_eq!(qualified("db-1", "t"), "\"db-1\".t");
+        assert_eq!(qualified("db", "Upper"), "db.\"Upper\"");
     }
 }
