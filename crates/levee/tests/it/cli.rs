@@ -1,13 +1,11 @@
 //! The commands' contracts: exit codes, messages, signals.
 
-use std::io::BufReader;
-use std::process::Stdio;
 use std::time::Duration;
 
 #[cfg(unix)]
 use crate::support::sigterm;
 use crate::support::{
-    Running, levee, metrics_addr, ok, run_with_stdin, scrape, stdout, toml_path, wait_until,
+    levee, metrics_addr, ok, run_with_stdin, scrape, start_run, stdout, toml_path, wait_until,
 };
 
 #[test]
@@ -157,16 +155,7 @@ fn sigterm_flushes_every_buffer_and_exits_zero() {
         log = toml_path(&log),
         out = toml_path(&out_path),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut child = Running(child);
+    let (mut child, mut stderr) = start_run(dir, &config);
     let metrics = metrics_addr(&mut stderr);
     // Read, as the source's counter says: the test waits on that, not on time.
     let read = format!("levee_source_events_total{{source=\"app\"}} {lines}\n");

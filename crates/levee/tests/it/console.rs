@@ -2,40 +2,21 @@
 //! metric filter, a grep filter and two outputs), and `levee console` over
 //! a lake alone; the real binary, a real socket, raw HTTP/1.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Running, levee, run_with_stdin, stdin_to_lake, toml_path, wait_until};
+use crate::support::{
+    self, Answer, Running, addr_after, drain, levee, run_with_stdin, start_run, stdin_to_lake,
+    toml_path, wait_until,
+};
 
 pub(crate) const TOKEN: &str = "c0nsole.t0ken";
 
-/// An HTTP answer: status, headers (names lowercased) and body.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends one request, with the token when `token` is given, and reads the
-/// whole answer (`Connection: close`).
+/// Sends one request with no body, with the token when `token` is given.
 pub(crate) fn request(
     addr: &str,
     method: &str,
@@ -43,63 +24,16 @@ pub(crate) fn request(
     token: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Answer {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut all = headers.to_vec();
+    if let Some(auth) = &auth {
+        all.push(("Authorization", auth));
     }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {head:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    // Bodies come whole with a length: axum does not chunk a full body.
-    Answer {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    support::request(addr, method, path, &all, b"")
 }
 
 fn get(addr: &str, path: &str) -> Answer {
     request(addr, "GET", path, Some(TOKEN), &[])
-}
-
-/// The address after `marker` (`console on http://`) in `stderr`.
-fn addr_after(stderr: &mut impl BufRead, marker: &str) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "levee exited early"
-        );
-        if let Some((_, rest)) = line.split_once(marker) {
-            return rest.split('/').next().unwrap().to_owned();
-        }
-    }
 }
 
 /// A config: the generator's email events at `rate` a second through a
@@ -149,20 +83,29 @@ table = "events"
 
 /// `levee run` on `config`; the console's address.
 pub(crate) fn run_console(dir: &Path, config: &str) -> (Running, String) {
-    let path = dir.join("console.toml");
-    std::fs::write(&path, config).unwrap();
+    let (running, mut stderr) = start_run(dir, config);
+    let addr = addr_after(&mut stderr, "console on http://");
+    drain(stderr);
+    (running, addr)
+}
+
+/// `levee console` over `dir/lake`, asking for `token`; its address.
+pub(crate) fn levee_console(dir: &Path, token: &str) -> (Running, String) {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
     let mut child = levee()
-        .args(["run", "-c"])
-        .arg(&path)
-        .env("LEVEE_LOG", "info")
+        .arg("console")
+        .arg("--lake")
+        .arg(dir.join("lake"))
+        .args(["--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&token_file)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let running = Running(child);
-    let addr = addr_after(&mut stderr, "console on http://");
-    // Keep draining stderr so levee never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = addr_after(&mut stderr, " on http://");
+    drain(stderr);
     (running, addr)
 }
 
@@ -377,21 +320,7 @@ fn levee_console_serves_a_lake_alone_and_says_there_is_no_pipeline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let mut child = levee()
-        .arg("console")
-        .arg("--lake")
-        .arg(dir.path().join("lake"))
-        .args(["--listen", "127.0.0.1:0", "--token-file"])
-        .arg(&token_file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _levee = Running(child);
-    let addr = addr_after(&mut stderr, " on http://");
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (_levee, addr) = levee_console(dir.path(), TOKEN);
 
     assert_eq!(request(&addr, "GET", "/", None, &[]).status, 200);
     assert_eq!(

@@ -10,14 +10,14 @@
 //! the README's are made).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Running, lake_records, levee, wait_until};
+use crate::support::{Running, addr_after, drain, lake_records, levee, try_request, wait_until};
 
 const DB: &str = "glue-data-lake-usw2-prd";
 /// The email events, spread over the demo's 8 days and sent in 20 s, so
@@ -93,39 +93,12 @@ chunk_interval = "1s"
 /// `POST /api/query` with `sql`; the JSON answer, or `None` if it failed.
 fn query(addr: &str, sql: &str) -> Option<Value> {
     let body = serde_json::json!({ "sql": sql }).to_string();
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .ok()?;
-    write!(
-        stream,
-        "POST /api/query HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
+    let headers = [("Content-Type", "application/json")];
+    let answer = try_request(addr, "POST", "/api/query", &headers, body.as_bytes()).ok()?;
+    if answer.status != 200 {
         return None;
     }
-    serde_json::from_str(body).ok()
-}
-
-/// The console's address, from `console on http://ADDR/` in levee's log.
-fn console_addr(stderr: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "levee exited early"
-        );
-        if let Some((_, rest)) = line.split_once("console on http://") {
-            return rest.trim().trim_end_matches('/').to_owned();
-        }
-    }
+    serde_json::from_slice(&answer.body).ok()
 }
 
 pub(crate) fn browser_dir() -> PathBuf {
@@ -162,8 +135,8 @@ fn the_console_in_chromium_shows_the_flow_and_answers_the_users_queries() {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let _levee = Running(child);
-    let addr = console_addr(&mut stderr);
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = addr_after(&mut stderr, "console on http://");
+    drain(stderr);
 
     // Every event in the lake's sealed chunks before the browser asks.
     let count = format!("select count(*) as n from \"{DB}\".eventlog");

@@ -2,81 +2,25 @@
 //! with a token, raw HTTP/1.1. (Each route's details are tested beside it,
 //! in `src/console/sql/tests.rs`.)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
-
-use crate::support::{Running, levee, run_with_stdin, stdin_to_lake};
+use crate::console::levee_console;
+use crate::support::{self, Answer, run_with_stdin, stdin_to_lake};
 
 const DB: &str = "glue-data-lake-usw2-prd";
 const TOKEN: &str = "s3cret-token";
 
-/// Status, head (lowercased) and body of one request.
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: bool,
-    body: &[u8],
-) -> (u16, String, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let auth = if token {
-        format!("Authorization: Bearer {TOKEN}\r\n")
-    } else {
-        String::new()
-    };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) before it has read all of a big body.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head[9..12].parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
+/// One request, its body JSON, with the token when `token`.
+fn request(addr: &str, method: &str, path: &str, token: bool, body: &[u8]) -> Answer {
+    let auth = format!("Bearer {TOKEN}");
+    let mut headers = vec![("Content-Type", "application/json")];
+    if token {
+        headers.push(("Authorization", &auth));
+    }
+    support::request(addr, method, path, &headers, body)
 }
 
-fn sql(addr: &str, path: &str, sql: &str) -> (u16, String, String) {
+fn sql(addr: &str, path: &str, sql: &str) -> Answer {
     let body = serde_json::json!({ "sql": sql }).to_string();
     request(addr, "POST", path, true, body.as_bytes())
-}
-
-/// `levee console` over `dir/lake` with the token, port chosen by the system.
-fn console(dir: &Path) -> (Running, String) {
-    std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
-    let mut child = levee()
-        .arg("console")
-        .arg("--lake")
-        .arg(dir.join("lake"))
-        .args(["--listen", "127.0.0.1:0", "--token-file"])
-        .arg(dir.join("token"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "levee exited early"
-        );
-        if let Some((_, rest)) = line.split_once(" on http://") {
-            break rest.trim().trim_end_matches('/').to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (running, addr)
 }
 
 #[test]
@@ -100,12 +44,13 @@ fn console_answers_sql_over_its_lake_and_refuses_to_write_or_read_outside() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (_levee, addr) = console(tmp.path());
+    let (_levee, addr) = levee_console(tmp.path(), TOKEN);
 
     // The token is asked for; with it, the tables and an answer.
-    let (status, _, _) = request(&addr, "GET", "/api/tables", false, b"");
+    let status = request(&addr, "GET", "/api/tables", false, b"").status;
     assert_eq!(status, 401);
-    let (status, _, body) = request(&addr, "GET", "/api/tables", true, b"");
+    let answer = request(&addr, "GET", "/api/tables", true, b"");
+    let (status, body) = (answer.status, answer.text());
     assert_eq!(status, 200, "{body}");
     let tables: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(tables["tables"][0]["name"], format!("\"{DB}\".eventlog"));
@@ -114,7 +59,8 @@ fn console_answers_sql_over_its_lake_and_refuses_to_write_or_read_outside() {
         "select dt, count_if(routing_domain = 'gmail.com') as google, count(*) as n \
          from \"{DB}\".eventlog where bounce_class = 21 group by 1 order by 1"
     );
-    let (status, _, body) = sql(&addr, "/api/query", &by_day);
+    let answer = sql(&addr, "/api/query", &by_day);
+    let (status, body) = (answer.status, answer.text());
     assert_eq!(status, 200, "{body}");
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -128,11 +74,12 @@ fn console_answers_sql_over_its_lake_and_refuses_to_write_or_read_outside() {
     assert_eq!(doc["stats"]["files_read"], 3);
     assert!(doc["stats"]["cost_usd"].as_f64().unwrap() > 0.0);
 
-    let (status, head, body) = sql(&addr, "/api/query.csv", &by_day);
+    let answer = sql(&addr, "/api/query.csv", &by_day);
+    let (status, body) = (answer.status, answer.text());
     assert_eq!(status, 200, "{body}");
-    assert!(
-        head.contains("content-disposition: attachment; filename=\"levee-query.csv\""),
-        "{head}"
+    assert_eq!(
+        answer.header("content-disposition"),
+        Some("attachment; filename=\"levee-query.csv\"")
     );
     assert_eq!(
         body,
@@ -140,7 +87,8 @@ fn console_answers_sql_over_its_lake_and_refuses_to_write_or_read_outside() {
     );
 
     // The examples ask the demo's first question of this lake.
-    let (status, _, body) = request(&addr, "GET", "/api/examples", true, b"");
+    let answer = request(&addr, "GET", "/api/examples", true, b"");
+    let (status, body) = (answer.status, answer.text());
     assert_eq!(status, 200, "{body}");
     let examples: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -160,16 +108,17 @@ fn console_answers_sql_over_its_lake_and_refuses_to_write_or_read_outside() {
         format!("drop table \"{DB}\".eventlog_json"),
         "create table t as select 1".to_owned(),
     ] {
-        let (status, _, body) = sql(&addr, "/api/query", &statement);
+        let answer = sql(&addr, "/api/query", &statement);
+        let (status, body) = (answer.status, answer.text());
         assert_eq!(status, 400, "{statement}: {body}");
         assert!(body.contains("\"error\""), "{body}");
     }
     assert!(!written.exists());
     let huge = format!("{{\"sql\": \"select '{}'\"}}", "x".repeat(2 << 20));
-    let (status, _, _) = request(&addr, "POST", "/api/query", true, huge.as_bytes());
+    let status = request(&addr, "POST", "/api/query", true, huge.as_bytes()).status;
     assert_eq!(status, 413);
-    let (status, _, _) = request(&addr, "POST", "/api/query", true, b"{\"sql\": \"\xff\"}");
+    let status = request(&addr, "POST", "/api/query", true, b"{\"sql\": \"\xff\"}").status;
     assert_eq!(status, 400);
-    let (status, _, _) = request(&addr, "DELETE", "/api/query", true, b"");
+    let status = request(&addr, "DELETE", "/api/query", true, b"").status;
     assert_eq!(status, 405);
 }

@@ -3,16 +3,16 @@
 //! `fluent-logger` Python package, and hostile connections.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::slow_pipe::{SlowReader, mkfifo};
-use crate::support::{Running, levee, python, scrape, toml_path, wait_until};
+use crate::support::{Running, python, scrape, start_run, toml_path, wait_until};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,16 +37,7 @@ fn start(dir: &Path, source_extra: &str, outputs: &str) -> Forwarding {
          [sources.fw]\ntype = \"forward\"\nlisten = \"127.0.0.1:0\"\n{source_extra}\n{outputs}\n",
         data = toml_path(&dir.join("data")),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let levee = Running(child);
+    let (levee, mut stderr) = start_run(dir, &config);
     let (mut forward, mut metrics) = (None, None);
     let mut line = String::new();
     while forward.is_none() || metrics.is_none() {

@@ -4,10 +4,9 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Running, levee, metrics_addr, scrape, toml_path, wait_until};
+use crate::support::{Running, run_with_metrics, scrape, toml_path, wait_until};
 
 /// `GET /health`: the status code and the body; `None` if nothing answered.
 fn health(addr: &str) -> Option<(u16, String)> {
@@ -46,19 +45,7 @@ fn start(dir: &Path) -> (Running, String) {
         other = toml_path(&dir.join("other.log")),
         out = toml_path(&dir.join("out.ndjson")),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let addr = metrics_addr(&mut stderr);
-    // Drained, so that levee never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (running, addr) = run_with_metrics(dir, &config);
     (running, addr)
 }
 

@@ -2,7 +2,7 @@
 //! (raw HTTP/1.1 over a socket, and Python's urllib), a gzip body, a
 //! malformed body refused whole, and backpressure answered 429.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::slow_pipe::{SlowReader, mkfifo};
-use crate::support::{Running, levee, python, toml_path};
+use crate::support::{Running, python, start_run, toml_path};
 
 /// A `levee run` with an http source named `web` on a port the system
 /// chose, and where it listens.
@@ -28,16 +28,7 @@ fn start(dir: &Path, source_extra: &str, outputs: &str) -> Serving {
          {source_extra}\n{outputs}\n",
         data = toml_path(&dir.join("data")),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let levee = Running(child);
+    let (levee, mut stderr) = start_run(dir, &config);
     let mut line = String::new();
     let addr = loop {
         line.clear();

@@ -9,27 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::metrics_endpoint::{get_metrics, parse};
-use crate::support::{Running, levee, metrics_addr, ok, scrape, toml_path, wait_until};
-
-/// Starts `levee run` on `config`, written into `dir`; returns it with the
-/// metrics address it serves on, once it serves.
-fn run_with_metrics(dir: &Path, config: &str) -> (Running, String) {
-    let path = dir.join("c.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(&path)
-        .env("LEVEE_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let addr = metrics_addr(&mut stderr);
-    // Read on, so levee's later log lines never meet a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (running, addr)
-}
+use crate::support::{levee, ok, run_with_metrics, scrape, toml_path, wait_until};
 
 /// The config: `log` tailed with `parser`, the `[[filters]]` in `filters`,
 /// then a `metered_events` counter that sees every event after them, into

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    Running, levee, metrics_addr, python, scrape, tailing_with_metrics, toml_path, wait_until,
+    metrics_addr, python, scrape, start_run, tailing_with_metrics, toml_path, wait_until,
 };
 
 /// `GET /metrics` with this `Accept` (none if empty): the content type
@@ -203,16 +203,7 @@ fn fluentd_names_read_by_prometheus_client_equal_levees_own_figures() {
         log = toml_path(&log),
         out = toml_path(&dir.join("out.ndjson")),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let _running = Running(child);
+    let (_running, mut stderr) = start_run(dir, &config);
     let addr = metrics_addr(&mut stderr);
     let stored = format!("levee_output_events_total{{output=\"out\",type=\"file\"}} {lines}\n");
     wait_until(

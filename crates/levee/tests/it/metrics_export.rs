@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::support::{Running, levee, tailing_with_metrics};
+use crate::support::{Running, levee, start_run, tailing_with_metrics};
 
 #[test]
 fn circonus_lines_from_a_running_levee() {
@@ -1078,16 +1078,7 @@ fn circonus_lines_with_fluentds_names_from_a_running_levee() {
         log = toml_path(&dir.join("api.log")),
         out = toml_path(&dir.join("out.ndjson")),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _running = Running(child);
+    let (_running, mut stderr) = start_run(dir, &config);
     let addr = metrics_addr(&mut stderr);
     // `emit_records` counts what entered the output; wait for the buffer
     // to be drained into the file too, so its space ratio is back at 100.

@@ -2,75 +2,17 @@
 //! alone and by `levee run` with `[query_api]`; the real binary, a real
 //! socket, raw HTTP/1.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{
-    Running, levee, ok, run_with_stdin, sigterm, stdin_to_lake, toml_path, wait_until,
+    Answer, Running, addr_after, drain, levee, ok, request, run_with_stdin, sigterm, stdin_to_lake,
+    toml_path, wait_until,
 };
 
 const DB: &str = "glue-data-lake-usw2-prd";
-
-/// An HTTP answer: status, headers (names lowercased) and body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends one request and reads the whole answer (`Connection: close`).
-fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) before it has read all of a big body.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect::<Vec<_>>();
-    // Chunked bodies are not expected: axum sends a length for a full body.
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
 
 fn sql(addr: &str, sql: &str) -> Answer {
     request(
@@ -118,27 +60,9 @@ fn serve(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Running, String) 
     let mut child = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let running = Running(child);
-    let addr = addr_in(&mut stderr, "/v1/query");
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = addr_after(&mut stderr, " on http://");
+    drain(stderr);
     (running, addr)
-}
-
-/// The address in the first line of `stderr` that says `http://ADDR{path}`.
-fn addr_in(stderr: &mut impl BufRead, path: &str) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "levee exited early"
-        );
-        if let Some((_, rest)) = line.split_once("http://")
-            && let Some((addr, _)) = rest.split_once(path)
-        {
-            return addr.to_owned();
-        }
-    }
 }
 
 #[test]
@@ -155,7 +79,7 @@ fn serve_answers_sql_with_rows_and_the_accounting() {
             from "{DB}".eventlog_json where bounce_class=21 and dt >= '2018-09-01' group by 1"#
         ),
     );
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.header("content-type"), Some("application/json"));
     let doc = a.json();
     let names: Vec<&str> = doc["columns"]
@@ -184,7 +108,7 @@ fn serve_answers_sql_with_rows_and_the_accounting() {
         format!(r#"{{"sql": "select hour from \"{DB}\".eventlog where dt = '1999-01-01'"}}"#)
             .as_bytes(),
     );
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     let doc = a.json();
     assert_eq!(doc["rows"], serde_json::json!([]));
     assert_eq!(doc["columns"][0]["name"], "hour");
@@ -197,11 +121,11 @@ fn serve_refuses_bad_requests_with_json_errors() {
     let (_server, addr) = serve(tmp.path(), &[], &[]);
 
     let a = sql(&addr, "select nope from eventlog_json");
-    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.status, 400, "{}", a.text());
     assert!(
         a.json()["error"].as_str().unwrap().contains("nope"),
         "{}",
-        a.body
+        a.text()
     );
 
     let a = sql(&addr, "selec 1");
@@ -212,7 +136,7 @@ fn serve_refuses_bad_requests_with_json_errors() {
             .unwrap()
             .starts_with("SQL syntax error"),
         "{}",
-        a.body
+        a.text()
     );
 
     let a = request(
@@ -222,7 +146,7 @@ fn serve_refuses_bad_requests_with_json_errors() {
         &[("Content-Type", "application/json")],
         b"{\"sql\": 1}",
     );
-    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.status, 400, "{}", a.text());
     a.json();
 
     let a = request(
@@ -232,7 +156,7 @@ fn serve_refuses_bad_requests_with_json_errors() {
         &[("Content-Type", "image/png")],
         b"\x89PNG",
     );
-    assert_eq!(a.status, 415, "{}", a.body);
+    assert_eq!(a.status, 415, "{}", a.text());
 
     let a = request(&addr, "POST", "/v1/nothing", &[], b"select 1");
     assert_eq!(a.status, 404);
@@ -254,11 +178,11 @@ fn serve_refuses_bad_requests_with_json_errors() {
             target.display()
         ),
     );
-    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.status, 400, "{}", a.text());
     assert!(
         a.json()["error"].as_str().unwrap().contains("COPY"),
         "{}",
-        a.body
+        a.text()
     );
     assert!(!target.exists());
     // Nor can a table be made over a file outside the lake, nor rows added.
@@ -279,17 +203,17 @@ fn serve_refuses_bad_requests_with_json_errors() {
         ),
     ] {
         let a = sql(&addr, &statement);
-        assert_eq!(a.status, 400, "{statement}: {}", a.body);
+        assert_eq!(a.status, 400, "{statement}: {}", a.text());
         let error = a.json()["error"].as_str().unwrap().to_owned();
         assert!(!error.contains("hunter2"), "{statement}: {error}");
         assert!(error.contains(says), "{statement}: {error}");
     }
     let a = sql(&addr, "select * from leak");
-    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.status, 400, "{}", a.text());
 
     // After all that, it still answers.
     let a = sql(&addr, "select count(*) as n from eventlog_json");
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["rows"][0]["n"], 3);
 }
 
@@ -306,7 +230,7 @@ fn serve_asks_for_the_token_when_given_one() {
     );
     let q = b"select count(*) as n from eventlog_json";
     let a = request(&addr, "POST", "/v1/query", &[], q);
-    assert_eq!(a.status, 401, "{}", a.body);
+    assert_eq!(a.status, 401, "{}", a.text());
     assert_eq!(a.header("www-authenticate"), Some("Bearer"));
     assert!(a.json()["error"].as_str().unwrap().contains("token"));
     let a = request(
@@ -324,7 +248,7 @@ fn serve_asks_for_the_token_when_given_one() {
         &[("Authorization", "Bearer Zm9vYmFy")],
         q,
     );
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["rows"][0]["n"], 3);
 }
 
@@ -342,7 +266,7 @@ fn serve_sees_tables_and_hours_written_after_it_started() {
         &addr,
         &format!(r#"select count(*) as n from "{DB}".clicks"#),
     );
-    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.status, 400, "{}", a.text());
 
     // A new hour of a table it knows, and a table it does not.
     write_events(tmp.path(), "eventlog", &[7], 4);
@@ -352,13 +276,13 @@ fn serve_sees_tables_and_hours_written_after_it_started() {
         &addr,
         &format!(r#"select count(*) as n, count(distinct hour) as hours from "{DB}".eventlog"#),
     );
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["rows"][0], serde_json::json!({"n": 7, "hours": 2}));
     let a = sql(
         &addr,
         &format!(r#"select count(*) as n from "{DB}".clicks"#),
     );
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["rows"][0]["n"], 5);
 }
 
@@ -376,7 +300,7 @@ fn serve_stops_a_query_over_its_limits_and_says_which() {
         format!(r#"{join} join "{DB}".eventlog_json c on b.bounce_class = c.bounce_class"#);
     let (mut server, addr) = serve(tmp.path(), &["--timeout", "1s"], &[]);
     let a = sql(&addr, &three_way);
-    assert_eq!(a.status, 408, "{}", a.body);
+    assert_eq!(a.status, 408, "{}", a.text());
     let e = a.json();
     assert_eq!(e["limit"], "time");
     assert!(
@@ -387,13 +311,13 @@ fn serve_stops_a_query_over_its_limits_and_says_which() {
         "{e}"
     );
     let a = sql(&addr, "select 1 as one");
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
     sigterm(&server.0);
     server.exits_ok(Duration::from_secs(20));
 
     let (_server, addr) = serve(tmp.path(), &["--memory-limit", "2MiB"], &[]);
     let a = sql(&addr, &join.replace("count(*)", "a.*, b.routing_domain"));
-    assert_eq!(a.status, 503, "{}", a.body);
+    assert_eq!(a.status, 503, "{}", a.text());
     let e = a.json();
     assert_eq!(e["limit"], "memory");
     assert!(
@@ -401,7 +325,7 @@ fn serve_stops_a_query_over_its_limits_and_says_which() {
         "{e}"
     );
     let a = sql(&addr, "select 1 as one");
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", a.text());
 }
 
 #[test]
@@ -467,8 +391,8 @@ chunk_interval = "1s"
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut running = Running(child);
-    let addr = addr_in(&mut stderr, "/v1/query");
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = addr_after(&mut stderr, "query API on http://");
+    drain(stderr);
 
     let count = |addr: &str| {
         let a = request(

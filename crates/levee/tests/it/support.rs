@@ -1,8 +1,8 @@
 //! Running the binary and the DuckDB oracle.
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{ChildStderr, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `levee` binary cargo built for these tests.
@@ -162,6 +162,34 @@ impl Running {
 /// The metrics address (the port the system chose) that levee logs at
 /// start, read from its stderr (run with `LEVEE_LOG=info`).
 pub fn metrics_addr(stderr: &mut impl BufRead) -> String {
+    addr_after(stderr, "metrics on http://")
+}
+
+/// Writes `config` into `dir/c.toml` and starts `levee run` on it in the
+/// background, logging at info; returns it and its stderr, where it says
+/// the addresses it listens on.
+pub fn start_run(dir: &Path, config: &str) -> (Running, BufReader<ChildStderr>) {
+    let path = dir.join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = levee()
+        .args(["run", "-c"])
+        .arg(&path)
+        .env("LEVEE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    (Running(child), stderr)
+}
+
+/// Keeps reading the rest of `stderr`, so levee never blocks on a full pipe.
+pub fn drain(mut stderr: BufReader<ChildStderr>) {
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+}
+
+/// The address in the first line of `stderr` that says `{marker}ADDR/`
+/// (`console on http://`); fails the test if levee exits first.
+pub fn addr_after(stderr: &mut impl BufRead, marker: &str) -> String {
     let mut line = String::new();
     loop {
         line.clear();
@@ -169,10 +197,107 @@ pub fn metrics_addr(stderr: &mut impl BufRead) -> String {
             stderr.read_line(&mut line).unwrap() > 0,
             "levee exited early"
         );
-        if let Some((_, rest)) = line.split_once("metrics on http://") {
-            return rest.split('/').next().unwrap().to_owned();
+        if let Some((_, rest)) = line.split_once(marker) {
+            return rest.split('/').next().unwrap().trim().to_owned();
         }
     }
+}
+
+/// [`start_run`], once it serves metrics: it, and the address they are on.
+pub fn run_with_metrics(dir: &Path, config: &str) -> (Running, String) {
+    let (running, mut stderr) = start_run(dir, config);
+    let addr = metrics_addr(&mut stderr);
+    drain(stderr);
+    (running, addr)
+}
+
+/// An HTTP answer: status, headers (names lowercased) and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request over raw HTTP/1.1 and reads the whole answer
+/// (`Connection: close`); fails the test if there is none.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    try_request(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`request`], for a test that polls: why there is no answer, if none.
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Answer, String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| e.to_string())?;
+    // A server may answer (413) before it has read all of a big body.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no head in {:?}", String::from_utf8_lossy(&raw)))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {head:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    // Bodies come whole with a length: axum does not chunk a full body.
+    Ok(Answer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
 }
 
 /// A `levee run` tailing `lines` numbered lines into a `file` output (with
@@ -191,16 +316,7 @@ pub fn tailing_with_metrics(dir: &Path, lines: usize, output_extra: &str) -> (Ru
         log = toml_path(&log),
         out = toml_path(&dir.join("out.ndjson")),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
+    let (running, mut stderr) = start_run(dir, &config);
     let addr = metrics_addr(&mut stderr);
     let read = format!("levee_source_events_total{{source=\"app\"}} {lines}\n");
     wait_until(

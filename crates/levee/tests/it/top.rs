@@ -3,13 +3,13 @@
 //! terminal view in a tmux pane (`terminal.rs`).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::Output;
 use std::time::Duration;
 
 use crate::slow_pipe::mkfifo;
-use crate::support::{Running, levee, metrics_addr, toml_path, wait_until};
+use crate::support::{Running, levee, run_with_metrics, toml_path, try_request, wait_until};
 
 /// A pipeline that keeps flowing: the generator at 1000 lines a second
 /// through a grep filter into a file output and a blackhole, and into
@@ -40,21 +40,9 @@ fn flowing_with(dir: &Path, token: Option<&str>) -> (Running, String) {
         out = toml_path(&dir.join("out.ndjson")),
         fifo = toml_path(&fifo),
     );
-    std::fs::write(dir.join("c.toml"), config).unwrap();
-    let mut child = levee()
-        .args(["run", "-c"])
-        .arg(dir.join("c.toml"))
-        .env("LEVEE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let addr = metrics_addr(&mut stderr);
-    // Keep reading its log, so a full pipe never stalls it.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (running, addr) = run_with_metrics(dir, &config);
     wait_until(Duration::from_secs(30), "no events generated", || {
-        let page = get(&format!("http://{addr}/metrics"), token)?;
+        let page = get(&addr, "/metrics", token)?;
         let generated = page
             .lines()
             .find_map(|l| l.strip_prefix("levee_source_events_total{source=\"gen\"} "))
@@ -64,21 +52,33 @@ fn flowing_with(dir: &Path, token: Option<&str>) -> (Running, String) {
     (running, addr)
 }
 
-/// The body of a GET of `url` (`http://addr/path`) with a bearer
-/// `token`, if the answer is 200.
-fn get(url: &str, token: Option<&str>) -> Option<String> {
-    let rest = url.strip_prefix("http://")?;
-    let (addr, path) = rest.split_at(rest.find('/')?);
-    let mut stream = TcpStream::connect(addr).ok()?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+/// The body of a GET of `path` with a bearer `token`, if the answer is 200.
+fn get(addr: &str, path: &str, token: Option<&str>) -> Option<String> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let answer = try_request(addr, "GET", path, &headers, b"").ok()?;
+    (answer.status == 200).then(|| answer.text())
+}
+
+/// `levee top --once` against `url`, its two readings `every` apart, with
+/// `extra` arguments.
+fn top_once(every: &str, url: &str, extra: &[&std::ffi::OsStr]) -> Output {
+    levee()
+        .args(["top", "--once", "--every", every, "--url", url])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The table [`top_once`] printed, which must have succeeded.
+fn table_of(out: &Output) -> String {
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    table
 }
 
 /// The table's rows as whitespace-split cells, the name second.
@@ -116,17 +116,7 @@ fn rate_in(screen: &str, name: &str) -> Option<f64> {
 fn top_once_prints_a_row_per_component_with_live_rates() {
     let dir = tempfile::tempdir().unwrap();
     let (_levee, addr) = flowing(dir.path());
-    let out = levee()
-        .args(["top", "--once", "--every", "1s", "--url"])
-        .arg(format!("http://{addr}"))
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{table}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let table = table_of(&top_once("1s", &format!("http://{addr}"), &[]));
     assert!(table.starts_with("(t)ype"), "{table}");
     assert_eq!(
         names(&table),
@@ -151,11 +141,7 @@ fn top_once_says_why_when_the_endpoint_cannot_be_read() {
         .local_addr()
         .unwrap()
         .port();
-    let out = levee()
-        .args(["top", "--once", "--every", "100ms", "--url"])
-        .arg(format!("http://127.0.0.1:{port}"))
-        .output()
-        .unwrap();
+    let out = top_once("100ms", &format!("http://127.0.0.1:{port}"), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -171,24 +157,15 @@ fn top_once_sends_the_token_the_endpoint_asks_for() {
     let (_levee, addr) = flowing_with(dir.path(), Some("s3cret-T0ken"));
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "s3cret-T0ken\n").unwrap();
-    let top = |token: Option<&Path>| {
-        let mut cmd = levee();
-        cmd.args(["top", "--once", "--every", "200ms", "--url"])
-            .arg(format!("http://{addr}"));
-        if let Some(file) = token {
-            cmd.arg("--token-file").arg(file);
-        }
-        cmd.output().unwrap()
-    };
-    let with = top(Some(&token_file));
-    let table = String::from_utf8_lossy(&with.stdout);
-    assert!(
-        with.status.success(),
-        "{}",
-        String::from_utf8_lossy(&with.stderr)
+    let url = format!("http://{addr}");
+    let with = top_once(
+        "200ms",
+        &url,
+        &["--token-file".as_ref(), token_file.as_ref()],
     );
+    let table = table_of(&with);
     assert_eq!(names(&table).len(), 5, "{table}");
-    let without = top(None);
+    let without = top_once("200ms", &url, &[]);
     let stderr = String::from_utf8_lossy(&without.stderr);
     assert_eq!(without.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
@@ -257,17 +234,8 @@ fn fluent_bit_page(n: u64) -> String {
 #[test]
 fn top_once_reads_fluent_bits_and_fluentds_pages() {
     let addr = serve_pages(fluent_bit_page);
-    let out = levee()
-        .args(["top", "--once", "--every", "500ms", "--url"])
-        .arg(format!("http://{addr}/api/v2/metrics/prometheus"))
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = format!("http://{addr}/api/v2/metrics/prometheus");
+    let table = table_of(&top_once("500ms", &url, &[]));
     assert_eq!(names(&table), ["tail.0", "grep.0", "es.0"], "{table}");
     let row = |name: &str| rows(&table).into_iter().find(|r| r[1] == name).unwrap();
     // 1000 records a reading, two readings about 500 ms apart.
@@ -291,17 +259,7 @@ fn top_once_reads_fluent_bits_and_fluentds_pages() {
             5000 * (n + 1)
         )
     });
-    let out = levee()
-        .args(["top", "--once", "--every", "500ms", "--url"])
-        .arg(format!("http://{addr}/metrics"))
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let table = table_of(&top_once("500ms", &format!("http://{addr}/metrics"), &[]));
     let row = rows(&table).pop().unwrap();
     assert_eq!(
         row[..3],
