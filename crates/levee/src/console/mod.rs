@@ -103,26 +103,17 @@ pub fn start(settings: Settings) -> anyhow::Result<Server> {
     // The SQL page's queries split into this many partitions; the pages'
     // own work is small beside them.
     let threads = settings.options.target_partitions.max(1);
-    let (history, topology) = match settings.running {
-        Some(running) => (
-            Some(Arc::new(history::History::new(settings.resolution))),
-            Some((running.topology, running.metrics)),
-        ),
-        None => (None, None),
-    };
-    let sampler = match (&history, &topology) {
-        (Some(history), Some((_, metrics))) => {
+    // With a pipeline beside it: its graph, a history sampled in the
+    // background, and the live rates that read the history's last page.
+    let (topology, history, live, sampler) = match settings.running {
+        Some(Running { topology, metrics }) => {
+            let history = Arc::new(history::History::new(settings.resolution));
             let sampler: serving::Background =
                 Box::pin(history::sample(history.clone(), metrics.clone()));
-            Some(sampler)
+            let live = live::Live::new(metrics, history.clone());
+            (Some(topology), Some(history), Some(live), Some(sampler))
         }
-        _ => None,
-    };
-    let (topology, live) = match (topology, &history) {
-        (Some((t, metrics)), Some(history)) => {
-            (Some(t), Some(live::Live::new(metrics, history.clone())))
-        }
-        _ => (None, None),
+        None => (None, None, None, None),
     };
     let console = Arc::new(Console {
         token: settings.token,
