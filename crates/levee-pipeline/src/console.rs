@@ -104,7 +104,7 @@ impl ConsoleConfig {
         }
         .map_err(|e| errors.push(e));
         if let Some(token) = &self.token
-            && !valid_token(token)
+            && !crate::http_server::valid_token(token)
         {
             errors.push((
                 "token",
@@ -128,12 +128,6 @@ impl ConsoleConfig {
             _ => Err(errors),
         }
     }
-}
-
-/// A bearer token as a header can carry it, whole: visible ASCII, no
-/// spaces (a space would end it).
-pub fn valid_token(token: &str) -> bool {
-    !token.is_empty() && token.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// `[console]`, checked.

@@ -40,6 +40,12 @@ impl Default for HttpLimits {
     }
 }
 
+/// A bearer token as a header can carry it, whole: visible ASCII, no
+/// spaces (a space would end it).
+pub fn valid_token(token: &str) -> bool {
+    !token.is_empty() && token.chars().all(|c| c.is_ascii_graphic())
+}
+
 /// Whether a request may be answered: no token configured, or it carries
 /// `Authorization: Bearer <token>` with the token whole. The console, the
 /// query API and `/metrics` share this rule.

@@ -123,7 +123,7 @@ impl QueryApiConfig {
         }
         .map_err(|e| errors.push(e));
         if let Some(token) = &self.token
-            && !crate::console::valid_token(token)
+            && !crate::http_server::valid_token(token)
         {
             errors.push((
                 "token",

@@ -79,7 +79,7 @@ fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAd
 
 fn token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(d)?;
-    if crate::console::valid_token(&text) {
+    if crate::http_server::valid_token(&text) {
         Ok(Some(text))
     } else {
         Err(serde::de::Error::custom(

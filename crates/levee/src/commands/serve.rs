@@ -82,7 +82,7 @@ pub(crate) fn bearer_token(
         None => std::env::var(env).ok(),
     };
     if let Some(token) = &token
-        && !levee_pipeline::console::valid_token(token)
+        && !levee_pipeline::http_server::valid_token(token)
     {
         say!("levee: the token must be visible ASCII characters, no spaces");
         return Ok(Err(ExitCode::from(2)));

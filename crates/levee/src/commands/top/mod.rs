@@ -93,9 +93,9 @@ fn read_token(path: &std::path::Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the token file {}", path.display()))?;
     let token = text.trim();
-    if token.is_empty() || token.chars().any(char::is_control) {
+    if !levee_pipeline::http_server::valid_token(token) {
         bail!(
-            "the token file {} must hold one line: the token",
+            "the token file {} must hold one line: the token (visible ASCII, no spaces)",
             path.display()
         );
     }
