@@ -24,6 +24,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { args, executablePath } from "./chromium.mjs";
 
 const [url, artifacts, only] = process.argv.slice(2);
 const pages = new Set((only || "pipeline,metrics,sql").split(","));
@@ -32,7 +33,6 @@ if (!url || !artifacts) {
   process.exit(64);
 }
 fs.mkdirSync(artifacts, { recursive: true });
-const executablePath = process.env.LEVEE_CHROMIUM || "/usr/bin/chromium";
 const WAIT = 30_000;
 const report = { url, chromium: executablePath, pages: {}, console_errors: [], page_errors: [] };
 
@@ -51,10 +51,7 @@ try {
     acceptDownloads: true,
     viewport: { width: 1400, height: 900 },
     timezoneId: "UTC",
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
+    args,
   });
 } catch (e) {
   finish(2, `Chromium could not start (${executablePath}): ${e.message.split("\n")[0]}. ` +

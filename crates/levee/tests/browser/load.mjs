@@ -9,6 +9,7 @@
 // the graph's nodes, the chart, the lake's tables), and their medians.
 // Used by crates/levee/tests/it/console_load.rs, which is run by hand.
 import { chromium } from "playwright-core";
+import { args, executablePath } from "./chromium.mjs";
 
 const [url, n = "9", token] = process.argv.slice(2);
 const loads = Number(n);
@@ -23,13 +24,7 @@ const READY = {
   sql: "[data-testid=sql-tables] [data-testid=sql-table]",
 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.LEVEE_CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-}).catch((e) => {
+const browser = await chromium.launch({ executablePath, args }).catch((e) => {
   console.error(`Chromium could not start: ${e.message.split("\n")[0]}`);
   process.exit(2);
 });
