@@ -45,3 +45,20 @@ pub use properties::{
     ColumnName, ParquetLayout, PartitionBy, Retention, TableProperties, TimeField, UTC_OFFSET,
 };
 pub use store::{Chunk, Lake, LakeLocation, S3Options};
+
+/// Compaction's one read of NDJSON text, for the `compact_json_lines`
+/// fuzz target: the rows of the lines it takes, or `None` when it
+/// refuses one (a unit is then read the two-pass way). Not an API.
+#[cfg(feature = "compact")]
+#[doc(hidden)]
+pub fn read_lines_once(text: &str, time_field: Option<&str>) -> Option<usize> {
+    let mut columns = schema::HourColumns::new(time_field);
+    for line in text.lines() {
+        if line.bytes().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        columns.push_line(line).ok()?;
+    }
+    let built = columns.finish().ok()?;
+    Some(built.batch.map_or(0, |b| b.num_rows()))
+}

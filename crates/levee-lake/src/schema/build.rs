@@ -11,8 +11,6 @@
 //! key, a line that is no JSON object) is refused: the caller then reads
 //! the hour the two-pass way, which knows all of those.
 
-use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::timezone::Tz;
@@ -23,13 +21,12 @@ use arrow::array::{
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::compute::cast;
-use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
 use indexmap::IndexMap;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::infer::KeySeed;
-use super::{ChangeKind, Changes, ColumnType, Columns, Crumb, TableSchema, clashes_with_partition};
+use super::{ChangeKind, Changes, ColumnType, Columns, Crumb, TableSchema};
+
+mod line;
 
 /// A line [`HourColumns::push_line`] does not take; the columns are of no
 /// use after it.
@@ -76,10 +73,7 @@ impl HourColumns {
 
     /// Reads the record on `line` into the columns.
     pub fn push_line(&mut self, line: &str) -> Result<(), Refused> {
-        let mut json = serde_json::Deserializer::from_str(line);
-        let seed = Top { columns: self };
-        seed.deserialize(&mut json).map_err(|_| Refused)?;
-        json.end().map_err(|_| Refused)
+        line::Line::new(line).record(self)
     }
 
     /// The schema and the rows.
@@ -320,411 +314,6 @@ fn finish_fields(
     (columns, arrays)
 }
 
-/// The top of a line: an object whose fields are the table's columns.
-struct Top<'a> {
-    columns: &'a mut HourColumns,
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let HourColumns {
-            root,
-            time_field,
-            utc,
-            changes,
-        } = self.columns;
-        let row = root.len;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            if clashes_with_partition(&key) {
-                return Err(de::Error::custom("a field to rename"));
-            }
-            match time_field.as_deref() {
-                Some(t) if *key == *t => {
-                    map.next_value_seed(EventTime {
-                        root: &mut *root,
-                        key,
-                        row,
-                        utc,
-                    })?;
-                }
-                Some(t) if key.eq_ignore_ascii_case(t) => {
-                    return Err(de::Error::custom("a field to rename"));
-                }
-                _ => fill_field(root, &mut map, key, row, None, changes)?,
-            }
-        }
-        root.end_row();
-        Ok(())
-    }
-}
-
-/// The value of field `key` of an object at row `row` of `parent`.
-fn fill_field<'de, A: MapAccess<'de>>(
-    parent: &mut StructCol,
-    map: &mut A,
-    key: Cow<'de, str>,
-    row: usize,
-    up: Option<&Crumb<'_>>,
-    changes: &mut Changes,
-) -> Result<(), A::Error> {
-    let at = Crumb::new(up, &key);
-    // Records mostly have the fields of the one before, in its order: the
-    // field after the last one is tried before the hash lookup.
-    let index = match parent.fields.get_index(parent.next) {
-        Some((name, _)) if *name == *key => Some(parent.next),
-        _ => parent.fields.get_index_of(&*key),
-    };
-    match index.and_then(|i| Some((i, parent.fields.get_index_mut(i)?.1))) {
-        Some((index, col)) => {
-            parent.next = index + 1;
-            // A second value for the field in this object.
-            if col.len() > row {
-                return Err(de::Error::custom("a duplicate field"));
-            }
-            map.next_value_seed(Fill {
-                col,
-                at: &at,
-                changes,
-            })
-        }
-        None => {
-            let mut slot = None;
-            map.next_value_seed(New {
-                slot: &mut slot,
-                nulls: row,
-                at: &at,
-                changes,
-            })?;
-            // As in the schema pass: a null gets no column.
-            if let Some(col) = slot {
-                let (index, _) = parent.fields.insert_full(key.into_owned(), col);
-                parent.next = index + 1;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The value of the event-time column: null, or text that reads as a
-/// timestamp. Anything else is refused, for the two-pass way to rename.
-struct EventTime<'a, 'de> {
-    root: &'a mut StructCol,
-    key: Cow<'de, str>,
-    row: usize,
-    utc: &'a Tz,
-}
-
-impl<'de> DeserializeSeed<'de> for EventTime<'_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EventTime<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a timestamp as text, or null")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        match self.root.fields.get(&*self.key) {
-            Some(col) if col.len() > self.row => Err(E::custom("a duplicate field")),
-            // Ends up null, when the row ends.
-            _ => Ok(()),
-        }
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.visit_unit()
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        // As `is_timestamp_text` and the Arrow decoder read it: a time
-        // within nanoseconds' range, as microseconds.
-        let micros = string_to_datetime(self.utc, v)
-            .ok()
-            .filter(|t| t.timestamp_nanos_opt().is_some())
-            .map(|t| t.timestamp_micros())
-            .ok_or_else(|| E::custom("not a timestamp"))?;
-        let entry = self.root.fields.entry(self.key.into_owned());
-        self.root.next = entry.index() + 1;
-        let col = entry.or_insert_with(|| Col::new_time(self.row));
-        match col {
-            Col::Time(b) if b.len() == self.row => {
-                b.append_value(micros);
-                Ok(())
-            }
-            _ => Err(E::custom("a duplicate field")),
-        }
-    }
-}
-
-/// A value, into a column there already is.
-struct Fill<'a> {
-    col: &'a mut Col,
-    at: &'a Crumb<'a>,
-    changes: &'a mut Changes,
-}
-
-fn refuse<E: de::Error>() -> Result<(), E> {
-    Err(E::custom("a type conflict that makes text"))
-}
-
-impl<'de> DeserializeSeed<'de> for Fill<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Fill<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.col.append_null();
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.visit_unit()
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        match self.col {
-            Col::Bool(b) => b.append_value(v),
-            _ => return refuse(),
-        }
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        match self.col {
-            Col::Int(b) => b.append_value(v),
-            Col::Float(b) => b.append_value(v as f64),
-            _ => return refuse(),
-        }
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        // As `levee_event::Value` reads it: beyond i64, a float.
-        match i64::try_from(v) {
-            Ok(v) => self.visit_i64(v),
-            Err(_) => self.visit_f64(v as f64),
-        }
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.col.widen_to_float(self.at, self.changes);
-        match self.col {
-            Col::Float(b) => b.append_value(v),
-            _ => return refuse(),
-        }
-        Ok(())
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-        self.visit_str(v)
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        match self.col {
-            Col::Str(b) => b.append_value(v),
-            _ => return refuse(),
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        match self.col {
-            Col::List(l) => fill_list(l, seq, self.at, self.changes),
-            _ => refuse(),
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        match self.col {
-            Col::Struct(s) => fill_struct(s, map, self.at, self.changes),
-            _ => refuse(),
-        }
-    }
-}
-
-fn fill_list<'de, A: SeqAccess<'de>>(
-    l: &mut ListCol,
-    mut seq: A,
-    at: &Crumb<'_>,
-    changes: &mut Changes,
-) -> Result<(), A::Error> {
-    let at = at.element();
-    loop {
-        let more = if let Some(col) = l.element.as_mut() {
-            seq.next_element_seed(Fill {
-                col,
-                at: &at,
-                changes,
-            })?
-        } else {
-            seq.next_element_seed(New {
-                slot: &mut l.element,
-                nulls: l.elements,
-                at: &at,
-                changes,
-            })?
-        }
-        .is_some();
-        if !more {
-            break;
-        }
-        l.elements += 1;
-    }
-    let end = i32::try_from(l.elements).map_err(|_| de::Error::custom("too many elements"))?;
-    l.offsets.push(end);
-    l.nulls.append_non_null();
-    Ok(())
-}
-
-fn fill_struct<'de, A: MapAccess<'de>>(
-    s: &mut StructCol,
-    mut map: A,
-    at: &Crumb<'_>,
-    changes: &mut Changes,
-) -> Result<(), A::Error> {
-    let row = s.len;
-    while let Some(key) = map.next_key_seed(KeySeed)? {
-        fill_field(s, &mut map, key, row, Some(at), changes)?;
-    }
-    s.end_row();
-    Ok(())
-}
-
-/// A value for a column there is not yet: a null leaves none, anything else
-/// makes one, with `nulls` nulls before it.
-struct New<'a> {
-    slot: &'a mut Option<Col>,
-    nulls: usize,
-    at: &'a Crumb<'a>,
-    changes: &'a mut Changes,
-}
-
-impl New<'_> {
-    /// The new column, for a value of `kind`, to fill.
-    fn make(&mut self, kind: Kind) -> &mut Col {
-        self.slot.insert(Col::new(kind, self.nulls))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for New<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for New<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<(), E> {
-        if let Col::Bool(b) = self.make(Kind::Bool) {
-            b.append_value(v);
-        }
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<(), E> {
-        if let Col::Int(b) = self.make(Kind::Int) {
-            b.append_value(v);
-        }
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        match i64::try_from(v) {
-            Ok(v) => self.visit_i64(v),
-            Err(_) => self.visit_f64(v as f64),
-        }
-    }
-
-    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<(), E> {
-        if let Col::Float(b) = self.make(Kind::Float) {
-            b.append_value(v);
-        }
-        Ok(())
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-        self.visit_str(v)
-    }
-
-    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<(), E> {
-        if let Col::Str(b) = self.make(Kind::String) {
-            b.append_value(v);
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        let New {
-            slot,
-            nulls,
-            at,
-            changes,
-        } = self;
-        match slot.insert(Col::new(Kind::List, nulls)) {
-            Col::List(l) => fill_list(l, seq, at, changes),
-            _ => Ok(()),
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let New {
-            slot,
-            nulls,
-            at,
-            changes,
-        } = self;
-        match slot.insert(Col::new(Kind::Map, nulls)) {
-            Col::Struct(s) => fill_struct(s, map, at, changes),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// `batch` (an hour's, from [`HourColumns`]) made to fit the Arrow schema
 /// `to` (the table's, which the hour's schema was joined into): columns and
 /// struct fields the hour lacks are null, integers the table has as floats
@@ -791,7 +380,10 @@ mod tests {
 
     /// The two reads: the schema pass, then the Arrow JSON decoder with
     /// its schema.
-    fn two_reads(lines: &[String], time_field: Option<&str>) -> (TableSchema, Option<RecordBatch>) {
+    pub(super) fn two_reads(
+        lines: &[String],
+        time_field: Option<&str>,
+    ) -> (TableSchema, Option<RecordBatch>) {
         let mut schema = TableSchema::default();
         let mut changes = Changes::default();
         for line in lines {
@@ -836,7 +428,7 @@ mod tests {
         (schema, decoder.flush().unwrap())
     }
 
-    fn one_read(lines: &[String], time_field: Option<&str>) -> Result<Built, Refused> {
+    pub(super) fn one_read(lines: &[String], time_field: Option<&str>) -> Result<Built, Refused> {
         let mut columns = HourColumns::new(time_field);
         for line in lines {
             columns.push_line(line)?;
@@ -844,7 +436,7 @@ mod tests {
         Ok(columns.finish().unwrap())
     }
 
-    fn assert_same(lines: &[String], time_field: Option<&str>) {
+    pub(super) fn assert_same(lines: &[String], time_field: Option<&str>) {
         let built = one_read(lines, time_field).unwrap();
         let (schema, batch) = two_reads(lines, time_field);
         assert_eq!(built.schema, schema, "{lines:#?}");
