@@ -436,6 +436,16 @@ mod tests {
         Ok(columns.finish().unwrap())
     }
 
+    /// Numbers below `n`, the same ones for the same `seed` (xorshift).
+    pub(super) fn random(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     pub(super) fn assert_same(lines: &[String], time_field: Option<&str>) {
         let built = one_read(lines, time_field).unwrap();
         let (schema, batch) = two_reads(lines, time_field);
@@ -521,13 +531,7 @@ mod tests {
     /// integers and floats mixed) read once give what two reads give.
     #[test]
     fn random_lines_read_once_match_two_reads() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = random(0x9e37_79b9_7f4a_7c15);
         fn value(next: &mut dyn FnMut(u64) -> u64, depth: u32) -> String {
             match next(if depth > 2 { 5 } else { 7 }) {
                 0 => "null".to_owned(),

@@ -575,7 +575,7 @@ fn plain_run(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{assert_same, one_read};
+    use super::super::tests::{assert_same, one_read, random};
     use super::*;
 
     fn lines(texts: &[&str]) -> Vec<String> {
@@ -648,13 +648,8 @@ mod tests {
     /// reads read it.
     #[test]
     fn random_text_is_refused_or_read_as_the_two_reads_read_it() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut random = random(0x2545_f491_4f6c_dd1d);
+        let mut next = |n: usize| random(n as u64) as usize;
         const PIECES: &[&str] = &[
             "{", "}", "[", "]", ",", ":", "\"", "\"a\"", "\"b\"", "\"c\":", "1", "-", "0", "2.5",
             "e7", "null", "true", "false", "\\", "\\\"", "\\u00e9", "\\ud83d", " ", "\t", "x", "é",
