@@ -22,6 +22,7 @@ use super::CompactOptions;
 use futures::{StreamExt, TryStreamExt};
 
 use super::chunk::{self, Body, Fetched, Lines};
+use super::part_file::IdleWorkers;
 use super::plan::HourState;
 use super::records::Unrepresentable;
 use super::report::OutputFile;
@@ -43,6 +44,7 @@ pub(crate) async fn write_parquet(
     schema: &TableSchema,
     time_field: Option<&str>,
     layout: &FileLayout,
+    idle: &IdleWorkers,
     casts: &mut Casts<'_>,
 ) -> Result<Vec<OutputFile>, LakeError> {
     let arrow_schema = schema.to_arrow();
@@ -59,6 +61,7 @@ pub(crate) async fn write_parquet(
         opts,
         layout,
         first_part,
+        idle,
     )?;
     let records = Records {
         schema,

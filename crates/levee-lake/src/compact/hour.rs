@@ -21,6 +21,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use super::CompactOptions;
 use super::chunk::{Body, Budget};
 use super::one_read::Once;
+use super::part_file::IdleWorkers;
 use super::plan::{self, HourState, ManifestState};
 use super::quarantine::{self, Left};
 use super::report::{
@@ -50,6 +51,7 @@ pub(crate) async fn compact_hour(
     reason: CompactReason,
     table_schema: &SharedSchema,
     budget: &Budget,
+    idle: &IdleWorkers,
     time_field: Option<&str>,
     declared: &DeclaredSchema,
     layout: &FileLayout,
@@ -84,6 +86,7 @@ pub(crate) async fn compact_hour(
             &to_read,
             opts,
             budget,
+            idle,
             time_field,
             table_schema,
             layout,
@@ -215,6 +218,7 @@ pub(crate) async fn compact_hour(
                 schema,
                 time_field,
                 layout,
+                idle,
                 &mut casts,
             )
             .await?;

@@ -33,6 +33,7 @@ mod hour;
 pub mod lock;
 mod one_read;
 mod parquet_input;
+mod part_file;
 mod plan;
 mod quarantine;
 mod records;
@@ -337,6 +338,9 @@ async fn compact_hours(
     }
     .max(1);
     let budget = Budget::new(opts.keep_chunks_bytes);
+    // Workers with no unit to take, which the units at work may encode on.
+    let idle = part_file::IdleWorkers::default();
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let opts = Arc::new(opts.clone());
     let mut queue = work.into_iter().enumerate();
     let mut running = tokio::task::JoinSet::new();
@@ -353,7 +357,7 @@ async fn compact_hours(
             }
             report.skipped.retain(|s| s.partition != state.partition);
             let (lake, table, opts) = (lake.clone(), table.clone(), opts.clone());
-            let (shared, budget) = (shared.clone(), budget.clone());
+            let (shared, budget, idle) = (shared.clone(), budget.clone(), idle.clone());
             let (time_field, layout) = (time_field.clone(), layout.clone());
             let declared = declared.clone();
             running.spawn(async move {
@@ -366,6 +370,7 @@ async fn compact_hours(
                     reason,
                     &shared,
                     &budget,
+                    &idle,
                     time_field.as_deref(),
                     &declared,
                     &layout,
@@ -375,6 +380,7 @@ async fn compact_hours(
                 (n, result.map(|()| hour_report))
             });
         }
+        idle.set(at_once.min(workers).saturating_sub(running.len()));
         let Some(joined) = running.join_next().await else {
             break;
         };

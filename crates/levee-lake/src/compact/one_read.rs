@@ -27,6 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::CompactOptions;
 use super::chunk::{self, Body, Budget, Fetched, Reservation};
 use super::hour::SharedSchema;
+use super::part_file::IdleWorkers;
 use super::plan::HourState;
 use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
@@ -70,6 +71,7 @@ struct Unit<'a> {
     state: &'a HourState,
     table_schema: &'a SharedSchema,
     layout: &'a FileLayout,
+    idle: &'a IdleWorkers,
     /// The schema of the unit's files, once the first segment set it.
     schema: Option<TableSchema>,
     /// Changes made to the table's schema (for the report, if the unit
@@ -88,6 +90,7 @@ pub(crate) async fn read_once(
     chunks: &[Chunk],
     opts: &CompactOptions,
     budget: &Budget,
+    idle: &IdleWorkers,
     time_field: Option<&str>,
     table_schema: &SharedSchema,
     layout: &FileLayout,
@@ -99,6 +102,7 @@ pub(crate) async fn read_once(
         state,
         table_schema,
         layout,
+        idle,
         schema: None,
         applied: Changes::default(),
         writer: None,
@@ -312,6 +316,7 @@ async fn write_segment(
             unit.opts,
             unit.layout,
             unit.state.next_part(),
+            unit.idle,
         )?),
     };
     // In batches of the usual size, as the two-pass way writes them.

@@ -17,14 +17,12 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, Fields, SchemaRef};
 use object_store::ObjectStoreExt;
-use object_store::buffered::BufWriter;
-use object_store::path::Path;
-use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::CompactOptions;
+use super::part_file::{IdleWorkers, PartFile};
 use super::report::OutputFile;
 use crate::properties::{ColumnName, ParquetLayout, TableProperties};
 use crate::{Lake, LakeError, Partition, TableRef};
@@ -126,7 +124,10 @@ const SAMPLE_ROWS: usize = 8192;
 /// as text, in time order), as prefix deltas (`DELTA_BYTE_ARRAY`): the
 /// bench's `timestamp` text took 2.1 MB plain against DuckDB's 1.5 MB as
 /// a timestamp, for 500,000 events.
-fn without_dictionaries(props: WriterProperties, sample: &RecordBatch) -> WriterProperties {
+pub(super) fn without_dictionaries(
+    props: WriterProperties,
+    sample: &RecordBatch,
+) -> WriterProperties {
     let mut plain = Vec::new();
     let rows = sample.num_rows().min(SAMPLE_ROWS);
     for (field, column) in sample.schema().fields().iter().zip(sample.columns()) {
@@ -259,7 +260,7 @@ pub(crate) struct PartWriter<'a> {
     max_file_rows: u64,
     max_file_bytes: u64,
     next_part: usize,
-    open: Option<OpenFile>,
+    open: Option<PartFile>,
     done: Vec<OutputFile>,
     /// Where the sort column lies in the schema, if rows are sorted.
     sort_by: Option<Vec<usize>>,
@@ -269,15 +270,12 @@ pub(crate) struct PartWriter<'a> {
     run_bytes: usize,
     /// Rows per sort run (a row group's).
     run_max_rows: usize,
-}
-
-struct OpenFile {
-    path: Path,
-    writer: AsyncArrowWriter<BufWriter>,
-    rows: u64,
+    /// When a run may be encoded on a thread of its own (see [`PartFile`]).
+    idle: IdleWorkers,
 }
 
 impl<'a> PartWriter<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         lake: &'a Lake,
         table: &'a TableRef,
@@ -286,6 +284,7 @@ impl<'a> PartWriter<'a> {
         opts: &CompactOptions,
         layout: &FileLayout,
         first_part: usize,
+        idle: &IdleWorkers,
     ) -> Result<PartWriter<'a>, LakeError> {
         let max_file_bytes = layout
             .target_file_size
@@ -311,6 +310,7 @@ impl<'a> PartWriter<'a> {
             run_rows: 0,
             run_bytes: 0,
             run_max_rows: opts.row_group_rows.max(1),
+            idle: idle.clone(),
         })
     }
 
@@ -332,7 +332,7 @@ impl<'a> PartWriter<'a> {
     /// Sorts the run and writes it as a row group of its own.
     async fn write_run(&mut self) -> Result<(), LakeError> {
         let run = std::mem::take(&mut self.run);
-        self.run_rows = 0;
+        let rows = std::mem::take(&mut self.run_rows) as u64;
         self.run_bytes = 0;
         let Some(path) = &self.sort_by else {
             return Ok(());
@@ -340,25 +340,31 @@ impl<'a> PartWriter<'a> {
         if run.is_empty() {
             return Ok(());
         }
-        match sort_run(&run, path)? {
-            Some(sorted) => {
-                drop(run);
-                self.write_rows(sorted).await?;
-            }
-            // In order already, as chunks written in event-time order are:
-            // one batch still (the Parquet writer takes many small ones
-            // slower), but joined, not gathered row by row.
-            None => {
-                let joined = concat_batches(&self.schema, &run)?;
-                drop(run);
-                self.write_rows(joined).await?;
-            }
+        // In order already, as chunks written in event-time order are, the
+        // run's batches are joined, not gathered row by row.
+        let run = match sort_run(&run, path)? {
+            Some(sorted) => vec![sorted],
+            None => run,
+        };
+        // A file full after the run before is closed first.
+        if let Some(file) = &mut self.open
+            && file.size().await? >= self.max_file_bytes
+        {
+            self.finish_file().await?;
         }
+        let room = self.max_file_rows - self.open.as_ref().map_or(0, |f| f.rows);
+        if self.idle.any() && rows <= room {
+            return self.file().write_aside(run).await;
+        }
+        let joined = match <[RecordBatch; 1]>::try_from(run) {
+            Ok([one]) => one,
+            Err(run) => concat_batches(&self.schema, &run)?,
+        };
+        self.write_rows(joined).await?;
         // Ends the row group here, so each is one sorted run.
         if let Some(file) = &mut self.open {
-            file.writer.flush().await?;
-            let size = file.writer.bytes_written() as u64;
-            if size >= self.max_file_bytes {
+            file.end_row_group().await?;
+            if file.size().await? >= self.max_file_bytes {
                 self.finish_file().await?;
             }
         }
@@ -370,17 +376,12 @@ impl<'a> PartWriter<'a> {
     async fn write_rows(&mut self, mut batch: RecordBatch) -> Result<(), LakeError> {
         while batch.num_rows() > 0 {
             let max_rows = self.max_file_rows;
-            let file = match &mut self.open {
-                Some(file) => file,
-                None => self.start(&batch)?,
-            };
+            let file = self.file();
             let room = usize::try_from(max_rows - file.rows).unwrap_or(usize::MAX);
             let take = room.min(batch.num_rows());
-            file.writer.write(&batch.slice(0, take)).await?;
-            file.rows += take as u64;
+            file.write(vec![batch.slice(0, take)], false).await?;
             batch = batch.slice(take, batch.num_rows() - take);
-            let size = (file.writer.bytes_written() + file.writer.in_progress_size()) as u64;
-            if file.rows >= max_rows || size >= self.max_file_bytes {
+            if file.rows >= max_rows || file.size().await? >= self.max_file_bytes {
                 self.finish_file().await?;
             }
         }
@@ -399,8 +400,7 @@ impl<'a> PartWriter<'a> {
     /// the next compaction of the hour replaces them.
     pub async fn abort(mut self) {
         if let Some(file) = self.open.take() {
-            // Nothing to do if abandoning fails too: the upload was never completed.
-            let _ = file.writer.into_inner().abort().await;
+            file.abort().await;
         }
     }
 
@@ -408,8 +408,7 @@ impl<'a> PartWriter<'a> {
     /// files closed so far (no manifest lists them).
     pub async fn discard(mut self) -> Result<(), LakeError> {
         if let Some(file) = self.open.take() {
-            // Nothing to do if abandoning fails too: the upload was never completed.
-            let _ = file.writer.into_inner().abort().await;
+            file.abort().await;
         }
         for file in &self.done {
             match self.lake.store.delete(&file.path).await {
@@ -420,32 +419,32 @@ impl<'a> PartWriter<'a> {
         Ok(())
     }
 
-    /// Opens the next file, whose first rows are `first`.
-    fn start(&mut self, first: &RecordBatch) -> Result<&mut OpenFile, LakeError> {
-        let path = self.table.parquet_part(self.partition, self.next_part);
-        self.next_part += 1;
-        let upload = BufWriter::new(self.lake.store.clone(), path.clone());
-        let props = without_dictionaries(self.props.clone(), first);
-        let writer = AsyncArrowWriter::try_new(upload, self.schema.clone(), Some(props))?;
-        Ok(self.open.insert(OpenFile {
-            path,
-            writer,
-            rows: 0,
-        }))
+    /// The open file, or the next one, opened.
+    fn file(&mut self) -> &mut PartFile {
+        let (lake, table, partition) = (self.lake, self.table, self.partition);
+        let (schema, props, next_part) = (&self.schema, &self.props, &mut self.next_part);
+        self.open.get_or_insert_with(|| {
+            let path = table.parquet_part(partition, *next_part);
+            *next_part += 1;
+            PartFile::new(lake, path, schema.clone(), props.clone())
+        })
     }
 
     async fn finish_file(&mut self) -> Result<(), LakeError> {
         let Some(mut file) = self.open.take() else {
             return Ok(());
         };
-        if let Err(e) = file.writer.finish().await {
-            let _ = file.writer.into_inner().abort().await;
-            return Err(e.into());
-        }
+        let bytes = match file.finish().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                file.abort().await;
+                return Err(e);
+            }
+        };
         self.done.push(OutputFile {
             path: file.path,
             rows: file.rows,
-            bytes: file.writer.bytes_written() as u64,
+            bytes,
         });
         Ok(())
     }
@@ -689,6 +688,84 @@ mod tests {
         let run = [batch(&[Some(1), Some(2), Some(2)]), batch(&[Some(3), None])];
         assert!(sort_run(&run, &[0]).unwrap().is_none());
         assert!(sort_run(&[batch(&[])], &[0]).unwrap().is_none());
+    }
+
+    /// The files a writer makes of `batches` in a fresh lake, as bytes,
+    /// with `idle` workers for it to encode runs on.
+    async fn files_written(
+        batches: &[RecordBatch],
+        idle: usize,
+        max_file_rows: usize,
+    ) -> Vec<Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let table = TableRef::new("d", "t").unwrap();
+        let day = Partition::day("2018-09-01");
+        let opts = CompactOptions {
+            row_group_rows: 1000,
+            max_file_rows,
+            ..CompactOptions::default()
+        };
+        let layout = FileLayout {
+            sort_by: Some(ColumnName::new("t").unwrap()),
+            ..FileLayout::default()
+        };
+        let workers = IdleWorkers::default();
+        workers.set(idle);
+        let schema = batches[0].schema();
+        let mut writer =
+            PartWriter::new(&lake, &table, &day, schema, &opts, &layout, 0, &workers).unwrap();
+        for batch in batches {
+            writer.write(batch.clone()).await.unwrap();
+        }
+        let files = writer.finish().await.unwrap();
+        let mut bytes = Vec::new();
+        for file in &files {
+            let got = lake
+                .store
+                .get(&file.path)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(got.len() as u64, file.bytes);
+            bytes.push(got.to_vec());
+        }
+        bytes
+    }
+
+    /// A run encoded on a thread of its own, while a worker of the
+    /// compaction is idle, makes the same files, byte for byte, as one
+    /// encoded on the unit's task: runs in order and out of it, a file
+    /// split by its row limit, a last run shorter than the others.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_encoded_aside_make_the_same_files() {
+        let mut state = 7u64;
+        let batches: Vec<RecordBatch> = (0..9)
+            .map(|b| {
+                let values: Vec<Option<i64>> = (0..450)
+                    .map(|i| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        // Batches 3 to 5 out of order, with nulls.
+                        match b {
+                            3..=5 => (!state.is_multiple_of(10)).then_some((state % 5000) as i64),
+                            _ => Some(b * 1000 + i),
+                        }
+                    })
+                    .collect();
+                batch(&values)
+            })
+            .collect();
+        for max_file_rows in [10_000, 2500] {
+            let inline = files_written(&batches, 0, max_file_rows).await;
+            let aside = files_written(&batches, 1, max_file_rows).await;
+            assert_eq!(inline.len(), aside.len());
+            assert!(inline == aside, "{max_file_rows} rows a file");
+        }
+        assert_eq!(files_written(&batches, 0, 2500).await.len(), 2);
     }
 
     #[test]

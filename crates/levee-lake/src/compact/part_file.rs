@@ -1,0 +1,233 @@
+//! One Parquet file being written: rows encoded by parquet's writer into
+//! memory, each row group uploaded once it is done.
+//!
+//! Encoding a row group (dictionaries, pages, zstd) is about half of what
+//! a unit's compaction costs, and its other half, reading the next rows'
+//! JSON, does not need it done. When a worker of the compaction has no
+//! unit left to take (the last units of a run: seven days on two workers
+//! left one core idle for a fifth of the time), a row group is encoded
+//! on a blocking thread while the unit's task reads on. Otherwise it is
+//! encoded on the task itself, as before: more threads than cores would
+//! only hold more rows in memory at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::file::properties::WriterProperties;
+use tokio::task::JoinHandle;
+
+use super::writer::without_dictionaries;
+use crate::{Lake, LakeError};
+
+/// Worker threads of a compaction that have no unit to compact, so that
+/// the units still at work may encode on them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct IdleWorkers(Arc<AtomicUsize>);
+
+impl IdleWorkers {
+    pub fn set(&self, idle: usize) {
+        self.0.store(idle, Ordering::Relaxed);
+    }
+
+    pub fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Parquet's writer for a file, made when its first rows come (they choose
+/// the columns' encodings, see [`without_dictionaries`]).
+struct Encoder {
+    schema: SchemaRef,
+    props: WriterProperties,
+    writer: Option<ArrowWriter<Vec<u8>>>,
+}
+
+impl Encoder {
+    /// Encodes `batches` (joined first, as parquet's writer takes one large
+    /// batch faster than many small ones), ending the row group after them
+    /// if `end_row_group`.
+    fn write(&mut self, batches: Vec<RecordBatch>, end_row_group: bool) -> Result<(), LakeError> {
+        let batch = match <[RecordBatch; 1]>::try_from(batches) {
+            Ok([one]) => one,
+            Err(many) => concat_batches(&self.schema, &many)?,
+        };
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let props = without_dictionaries(self.props.clone(), &batch);
+                self.writer.insert(ArrowWriter::try_new(
+                    Vec::new(),
+                    self.schema.clone(),
+                    Some(props),
+                )?)
+            }
+        };
+        writer.write(&batch)?;
+        if end_row_group {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    fn writer(&mut self) -> Result<&mut ArrowWriter<Vec<u8>>, LakeError> {
+        // A file with no rows: its footer still says what it holds.
+        if self.writer.is_none() {
+            self.writer = Some(ArrowWriter::try_new(
+                Vec::new(),
+                self.schema.clone(),
+                Some(self.props.clone()),
+            )?);
+        }
+        self.writer
+            .as_mut()
+            .ok_or_else(|| LakeError::Other("no Parquet writer".to_owned()))
+    }
+}
+
+/// Where a file's encoder is.
+enum State {
+    Here(Box<Encoder>),
+    /// On a blocking thread, encoding a row group.
+    Aside(JoinHandle<(Box<Encoder>, Result<(), LakeError>)>),
+    /// Lost with a failed encoding; the file is to be abandoned.
+    Gone,
+}
+
+/// A Parquet file being written and uploaded.
+pub(crate) struct PartFile {
+    pub path: Path,
+    /// Rows handed to it so far.
+    pub rows: u64,
+    upload: BufWriter,
+    state: State,
+}
+
+impl PartFile {
+    pub fn new(lake: &Lake, path: Path, schema: SchemaRef, props: WriterProperties) -> PartFile {
+        PartFile {
+            upload: BufWriter::new(lake.store.clone(), path.clone()),
+            path,
+            rows: 0,
+            state: State::Here(Box::new(Encoder {
+                schema,
+                props,
+                writer: None,
+            })),
+        }
+    }
+
+    /// Encodes `batches` here, then uploads what is done.
+    pub async fn write(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        end_row_group: bool,
+    ) -> Result<(), LakeError> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        self.encoder().await?.write(batches, end_row_group)?;
+        self.rows += rows as u64;
+        self.upload_done().await
+    }
+
+    /// Ends the row group under way, if any rows are in it.
+    pub async fn end_row_group(&mut self) -> Result<(), LakeError> {
+        if let Some(writer) = &mut self.encoder().await?.writer {
+            writer.flush()?;
+        }
+        self.upload_done().await
+    }
+
+    /// Encodes `batches` as a row group of their own on a blocking thread;
+    /// the next call on this file waits for it.
+    pub async fn write_aside(&mut self, batches: Vec<RecordBatch>) -> Result<(), LakeError> {
+        self.settle().await?;
+        let State::Here(mut encoder) = std::mem::replace(&mut self.state, State::Gone) else {
+            return Err(gone());
+        };
+        self.rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
+        self.state = State::Aside(tokio::task::spawn_blocking(move || {
+            let result = encoder.write(batches, true);
+            (encoder, result)
+        }));
+        Ok(())
+    }
+
+    /// Bytes encoded so far, row groups under way included; waits for one
+    /// being encoded aside.
+    pub async fn size(&mut self) -> Result<u64, LakeError> {
+        let encoder = self.encoder().await?;
+        Ok(encoder
+            .writer
+            .as_ref()
+            .map_or(0, |w| w.bytes_written() + w.in_progress_size()) as u64)
+    }
+
+    /// Writes the footer and completes the upload; the file's size.
+    pub async fn finish(&mut self) -> Result<u64, LakeError> {
+        let writer = self.encoder().await?.writer()?;
+        writer.finish()?;
+        let size = writer.bytes_written() as u64;
+        self.upload_done().await?;
+        self.upload.complete().await?;
+        Ok(size)
+    }
+
+    /// Abandons the upload: no part of the file appears.
+    pub async fn abort(mut self) {
+        // Nothing to do if abandoning fails too: the upload was never completed.
+        let _ = self.upload.abort().await;
+    }
+
+    /// The encoder, once any row group encoded aside is done and uploaded.
+    async fn encoder(&mut self) -> Result<&mut Encoder, LakeError> {
+        self.settle().await?;
+        match &mut self.state {
+            State::Here(encoder) => Ok(encoder),
+            _ => Err(gone()),
+        }
+    }
+
+    /// Waits for a row group encoded aside, and uploads it.
+    async fn settle(&mut self) -> Result<(), LakeError> {
+        if !matches!(self.state, State::Aside(_)) {
+            return Ok(());
+        }
+        let State::Aside(handle) = std::mem::replace(&mut self.state, State::Gone) else {
+            return Ok(());
+        };
+        let (encoder, result) = match handle.await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(LakeError::Other(format!("encoding a row group: {e}"))),
+        };
+        self.state = State::Here(encoder);
+        result?;
+        self.upload_done().await
+    }
+
+    /// Uploads the bytes the encoder has finished (whole row groups).
+    async fn upload_done(&mut self) -> Result<(), LakeError> {
+        let State::Here(encoder) = &mut self.state else {
+            return Ok(());
+        };
+        let Some(writer) = &mut encoder.writer else {
+            return Ok(());
+        };
+        let done = std::mem::take(writer.inner_mut());
+        if !done.is_empty() {
+            self.upload.put(Bytes::from(done)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn gone() -> LakeError {
+    LakeError::Other("a Parquet file's encoder was lost with an earlier error".to_owned())
+}
