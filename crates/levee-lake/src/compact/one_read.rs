@@ -319,14 +319,7 @@ async fn write_segment(
             unit.idle,
         )?),
     };
-    // In batches of the usual size, as the two-pass way writes them.
-    let batch_rows = unit.opts.batch_rows.max(1);
-    let mut start = 0;
-    while start < batch.num_rows() {
-        let take = batch_rows.min(batch.num_rows() - start);
-        writer.write(batch.slice(start, take)).await?;
-        start += take;
-    }
+    writer.write(batch).await?;
     Ok(true)
 }
 

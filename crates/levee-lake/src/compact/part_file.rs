@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use object_store::buffered::BufWriter;
@@ -55,14 +54,13 @@ impl Encoder {
     /// batch faster than many small ones), ending the row group after them
     /// if `end_row_group`.
     fn write(&mut self, batches: Vec<RecordBatch>, end_row_group: bool) -> Result<(), LakeError> {
-        let batch = match <[RecordBatch; 1]>::try_from(batches) {
-            Ok([one]) => one,
-            Err(many) => concat_batches(&self.schema, &many)?,
+        let Some(batch) = batches.first() else {
+            return Ok(());
         };
         let writer = match &mut self.writer {
             Some(writer) => writer,
             None => {
-                let props = without_dictionaries(self.props.clone(), &batch);
+                let props = without_dictionaries(self.props.clone(), batch);
                 self.writer.insert(ArrowWriter::try_new(
                     Vec::new(),
                     self.schema.clone(),
@@ -70,7 +68,9 @@ impl Encoder {
                 )?)
             }
         };
-        writer.write(&batch)?;
+        for batch in &batches {
+            writer.write(batch)?;
+        }
         if end_row_group {
             writer.flush()?;
         }

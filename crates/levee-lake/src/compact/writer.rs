@@ -33,6 +33,10 @@ use crate::{Lake, LakeError, Partition, TableRef};
 /// about 100,000 rows: a row group as large as DuckDB's (122,880 rows).
 pub(crate) const SORT_RUN_BYTES: usize = 64 << 20;
 
+/// Pieces a sort run in order is written as, unjoined; more are joined
+/// into one batch first.
+const RUN_PIECES: usize = 3;
+
 /// What a table's layout settings make of its Parquet files.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FileLayout {
@@ -270,6 +274,8 @@ pub(crate) struct PartWriter<'a> {
     run_bytes: usize,
     /// Rows per sort run (a row group's).
     run_max_rows: usize,
+    /// Rows a run grows by at a time.
+    slice_rows: usize,
     /// When a run may be encoded on a thread of its own (see [`PartFile`]).
     idle: IdleWorkers,
 }
@@ -310,6 +316,7 @@ impl<'a> PartWriter<'a> {
             run_rows: 0,
             run_bytes: 0,
             run_max_rows: opts.row_group_rows.max(1),
+            slice_rows: opts.batch_rows.max(1),
             idle: idle.clone(),
         })
     }
@@ -318,13 +325,30 @@ impl<'a> PartWriter<'a> {
     /// the sort run, which is written once full.
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
         if self.sort_by.is_none() {
-            return self.write_rows(batch).await;
+            let mut start = 0;
+            while start < batch.num_rows() {
+                let take = self.slice_rows.min(batch.num_rows() - start);
+                self.write_rows(batch.slice(start, take)).await?;
+                start += take;
+            }
+            return Ok(());
         }
-        self.run_rows += batch.num_rows();
-        self.run_bytes += run_bytes(&batch);
-        self.run.push(batch);
-        if self.run_rows >= self.run_max_rows || self.run_bytes >= SORT_RUN_BYTES {
-            self.write_run().await?;
+        // Counted a slice at a time, so that a run ends where it would if
+        // the batch came as slices; held as one piece per run.
+        let (mut start, mut piece) = (0, 0);
+        while start < batch.num_rows() {
+            let take = self.slice_rows.min(batch.num_rows() - start);
+            self.run_rows += take;
+            self.run_bytes += run_bytes(&batch.slice(start, take));
+            start += take;
+            if self.run_rows >= self.run_max_rows || self.run_bytes >= SORT_RUN_BYTES {
+                self.run.push(batch.slice(piece, start - piece));
+                piece = start;
+                self.write_run().await?;
+            }
+        }
+        if piece < batch.num_rows() {
+            self.run.push(batch.slice(piece, batch.num_rows() - piece));
         }
         Ok(())
     }
@@ -341,9 +365,13 @@ impl<'a> PartWriter<'a> {
             return Ok(());
         }
         // In order already, as chunks written in event-time order are, the
-        // run's batches are joined, not gathered row by row.
+        // run is written as its pieces: a unit read once hands over its
+        // segments whole, so a run is one to three of them. Many small
+        // batches (the two reads decode 8,192 rows at a time) are joined
+        // first, as parquet's writer takes them slower.
         let run = match sort_run(&run, path)? {
             Some(sorted) => vec![sorted],
+            None if run.len() > RUN_PIECES => vec![concat_batches(&self.schema, &run)?],
             None => run,
         };
         // A file full after the run before is closed first.
@@ -356,11 +384,9 @@ impl<'a> PartWriter<'a> {
         if self.idle.any() && rows <= room {
             return self.file().write_aside(run).await;
         }
-        let joined = match <[RecordBatch; 1]>::try_from(run) {
-            Ok([one]) => one,
-            Err(run) => concat_batches(&self.schema, &run)?,
-        };
-        self.write_rows(joined).await?;
+        for piece in run {
+            self.write_rows(piece).await?;
+        }
         // Ends the row group here, so each is one sorted run.
         if let Some(file) = &mut self.open {
             file.end_row_group().await?;
@@ -697,15 +723,23 @@ mod tests {
         idle: usize,
         max_file_rows: usize,
     ) -> Vec<Vec<u8>> {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let table = TableRef::new("d", "t").unwrap();
-        let day = Partition::day("2018-09-01");
         let opts = CompactOptions {
             row_group_rows: 1000,
             max_file_rows,
             ..CompactOptions::default()
         };
+        files_written_with(batches, idle, &opts).await
+    }
+
+    async fn files_written_with(
+        batches: &[RecordBatch],
+        idle: usize,
+        opts: &CompactOptions,
+    ) -> Vec<Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let table = TableRef::new("d", "t").unwrap();
+        let day = Partition::day("2018-09-01");
         let layout = FileLayout {
             sort_by: Some(ColumnName::new("t").unwrap()),
             ..FileLayout::default()
@@ -714,7 +748,7 @@ mod tests {
         workers.set(idle);
         let schema = batches[0].schema();
         let mut writer =
-            PartWriter::new(&lake, &table, &day, schema, &opts, &layout, 0, &workers).unwrap();
+            PartWriter::new(&lake, &table, &day, schema, opts, &layout, 0, &workers).unwrap();
         for batch in batches {
             writer.write(batch.clone()).await.unwrap();
         }
@@ -766,6 +800,60 @@ mod tests {
             assert!(inline == aside, "{max_file_rows} rows a file");
         }
         assert_eq!(files_written(&batches, 0, 2500).await.len(), 2);
+    }
+
+    /// Rows per row group of each file.
+    fn row_groups(files: &[Vec<u8>]) -> Vec<Vec<i64>> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        files
+            .iter()
+            .map(|file| {
+                let reader = SerializedFileReader::new(bytes::Bytes::from(file.clone())).unwrap();
+                let groups = reader.metadata().row_groups();
+                groups.iter().map(|g| g.num_rows()).collect()
+            })
+            .collect()
+    }
+
+    /// The sort column's values, file by file, in order.
+    fn values_of(files: &[Vec<u8>]) -> Vec<Option<i64>> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
+        let mut all = Vec::new();
+        for file in files {
+            let reader =
+                ParquetRecordBatchReader::try_new(bytes::Bytes::from(file.clone()), 1024).unwrap();
+            for batch in reader {
+                all.extend(values(&batch.unwrap()));
+            }
+        }
+        all
+    }
+
+    /// A unit read once hands the writer its segments whole: their runs
+    /// end where they would if the rows came in slices of `batch_rows`
+    /// (the bytes of a run are counted a slice at a time), in order or not.
+    #[tokio::test]
+    async fn a_batch_handed_whole_makes_the_row_groups_of_its_slices() {
+        let opts = CompactOptions {
+            row_group_rows: 1000,
+            batch_rows: 250,
+            ..CompactOptions::default()
+        };
+        let in_order: Vec<Option<i64>> = (0..5000).map(Some).collect();
+        let out_of_order: Vec<Option<i64>> = (0..5000).map(|i| Some((i * 7919) % 5000)).collect();
+        for values in [in_order, out_of_order] {
+            let whole = batch(&values);
+            let slices: Vec<RecordBatch> = (0..5000)
+                .step_by(250)
+                .map(|s| whole.slice(s, 250))
+                .collect();
+            let from_whole = files_written_with(&[whole], 0, &opts).await;
+            let from_slices = files_written_with(&slices, 0, &opts).await;
+            assert_eq!(row_groups(&from_whole), [vec![1000; 5]]);
+            assert_eq!(row_groups(&from_whole), row_groups(&from_slices));
+            // Sorted run by run, not as a whole.
+            assert_eq!(values_of(&from_whole), values_of(&from_slices));
+        }
     }
 
     #[test]
