@@ -20,6 +20,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 
 use super::CompactOptions;
 use super::chunk::{Body, Budget};
+use super::join_order::Turn;
 use super::one_read::Once;
 use super::part_file::IdleWorkers;
 use super::plan::{self, HourState, ManifestState};
@@ -36,7 +37,8 @@ use crate::schema::{Changes, TableSchema};
 use crate::{Chunk, Lake, LakeError, Partition, TableRef};
 
 /// The table's schema, widened by the hours compacted at once, one at a
-/// time: each joins its own schema to it and stores it in the catalog.
+/// time and in plan order (see `join_order`): each joins its own schema
+/// to it and stores it in the catalog.
 pub(crate) type SharedSchema = tokio::sync::Mutex<TableSchema>;
 
 /// Compacts one hour, widening `schema` (the table's) as its records need,
@@ -52,6 +54,7 @@ pub(crate) async fn compact_hour(
     table_schema: &SharedSchema,
     budget: &Budget,
     idle: &IdleWorkers,
+    mut turn: Turn,
     time_field: Option<&str>,
     declared: &DeclaredSchema,
     layout: &FileLayout,
@@ -87,6 +90,7 @@ pub(crate) async fn compact_hour(
             opts,
             budget,
             idle,
+            &mut turn,
             time_field,
             table_schema,
             layout,
@@ -172,6 +176,7 @@ pub(crate) async fn compact_hour(
         // Joined to the table's as it was read.
         Some((schema, _)) => schema.clone(),
         None => {
+            turn.wait().await;
             let mut table_schema = table_schema.lock().await;
             let mut widened = table_schema.clone();
             widened.join(&scan.schema, &mut scan.changes);
@@ -181,6 +186,7 @@ pub(crate) async fn compact_hour(
                 catalog::write_schema_from(lake, table, &widened, Some(p)).await?;
                 *table_schema = widened;
             }
+            turn.pass();
             table_schema.clone()
         }
     };

@@ -30,6 +30,7 @@ mod decode;
 pub use chunk::{ChunkText, RecordsRead, read_chunk_text};
 pub(crate) use chunk::{Lines, parse_line};
 mod hour;
+mod join_order;
 pub mod lock;
 mod one_read;
 mod parquet_input;
@@ -344,6 +345,7 @@ async fn compact_hours(
     let budget = Budget::new(opts.keep_chunks_bytes);
     // Workers with no unit to take, which the units at work may encode on.
     let idle = part_file::IdleWorkers::default();
+    let order = join_order::JoinOrder::new();
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let opts = Arc::new(opts.clone());
     let mut queue = work.into_iter().enumerate();
@@ -362,6 +364,7 @@ async fn compact_hours(
             report.skipped.retain(|s| s.partition != state.partition);
             let (lake, table, opts) = (lake.clone(), table.clone(), opts.clone());
             let (shared, budget, idle) = (shared.clone(), budget.clone(), idle.clone());
+            let turn = order.turn(n);
             let (time_field, layout) = (time_field.clone(), layout.clone());
             let declared = declared.clone();
             running.spawn(async move {
@@ -375,6 +378,7 @@ async fn compact_hours(
                     &shared,
                     &budget,
                     &idle,
+                    turn,
                     time_field.as_deref(),
                     &declared,
                     &layout,

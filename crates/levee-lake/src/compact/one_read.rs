@@ -27,6 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::CompactOptions;
 use super::chunk::{self, Body, Budget, Fetched, Reservation};
 use super::hour::SharedSchema;
+use super::join_order::Turn;
 use super::part_file::IdleWorkers;
 use super::plan::HourState;
 use super::report::OutputFile;
@@ -72,6 +73,8 @@ struct Unit<'a> {
     table_schema: &'a SharedSchema,
     layout: &'a FileLayout,
     idle: &'a IdleWorkers,
+    /// The unit's turn to join its schema to the table's.
+    turn: &'a mut Turn,
     /// The schema of the unit's files, once the first segment set it.
     schema: Option<TableSchema>,
     /// Changes made to the table's schema (for the report, if the unit
@@ -91,6 +94,7 @@ pub(crate) async fn read_once(
     opts: &CompactOptions,
     budget: &Budget,
     idle: &IdleWorkers,
+    turn: &mut Turn,
     time_field: Option<&str>,
     table_schema: &SharedSchema,
     layout: &FileLayout,
@@ -103,6 +107,7 @@ pub(crate) async fn read_once(
         table_schema,
         layout,
         idle,
+        turn,
         schema: None,
         applied: Changes::default(),
         writer: None,
@@ -262,6 +267,7 @@ async fn write_segment(
             // it; the unit is written with it, whatever the units compacted
             // beside it add later (a widening of theirs makes this one
             // stale, for the next pass).
+            unit.turn.wait().await;
             let mut table_schema = unit.table_schema.lock().await;
             let mut widened = table_schema.clone();
             let mut joined = Changes::default();
@@ -278,6 +284,7 @@ async fn write_segment(
                 .await?;
                 *table_schema = widened;
             }
+            unit.turn.pass();
             add_changes(&mut unit.applied, joined.clone());
             add_changes(&mut scan.changes, joined);
             unit.schema = Some(table_schema.clone());

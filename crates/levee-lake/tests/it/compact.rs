@@ -392,6 +392,39 @@ async fn hours_compacted_at_once_end_as_one_at_a_time() {
 /// text need not fit the budget at once (it used to go to the two reads,
 /// fetching the chunks the budget let go again), and its rows end in one
 /// file.
+/// Hours compacted at once join their schemas to the table's in hour
+/// order, however fast each reads: hour 1, one line, is read long before
+/// hour 0, yet hour 0's column comes first, as it does one hour at a
+/// time. So the columns, and the files, are the same run after run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hours_compacted_at_once_join_their_columns_in_hour_order() {
+    let (_dir, lake) = lake();
+    for m in 0..40 {
+        let lines: Vec<String> = (0..500)
+            .map(|i| format!(r#"{{"id":{},"a":"{}"}}"#, m * 500 + i, "x".repeat(40)))
+            .collect();
+        put_chunk(&lake, &hour(0), m, u64::from(m), &lines).await;
+    }
+    put_chunk(&lake, &hour(1), 0, 1, &[r#"{"id":1,"b":"y"}"#.to_owned()]).await;
+    let opts = CompactOptions {
+        hours_at_once: 2,
+        ..CompactOptions::default()
+    };
+    compact_table(&lake, &table(), &opts).await.unwrap();
+    let columns = |file: &ReadFile| -> Vec<String> {
+        file.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    assert_eq!(columns(&read_hour(&lake, &hour(0)).await[0]), ["id", "a"]);
+    assert_eq!(
+        columns(&read_hour(&lake, &hour(1)).await[0]),
+        ["id", "a", "b"]
+    );
+}
+
 #[tokio::test]
 async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
     let (_dir, lake) = lake();
