@@ -8,7 +8,9 @@
 //! left one core idle for a fifth of the time), a row group is encoded
 //! on a blocking thread while the unit's task reads on. Otherwise it is
 //! encoded on the task itself, as before: more threads than cores would
-//! only hold more rows in memory at once.
+//! only hold more rows in memory at once. Encoding aside holds more at
+//! once (the next segment's rows while a run is encoded), so it is done
+//! only while the process holds less than [`ASIDE_RESIDENT_BYTES`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,17 +30,62 @@ use crate::{Lake, LakeError};
 
 /// Worker threads of a compaction that have no unit to compact, so that
 /// the units still at work may encode on them.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct IdleWorkers(Arc<AtomicUsize>);
+#[derive(Clone, Debug)]
+pub(crate) struct IdleWorkers {
+    idle: Arc<AtomicUsize>,
+    /// Resident memory past which nothing is encoded aside.
+    limit: u64,
+}
+
+impl Default for IdleWorkers {
+    fn default() -> IdleWorkers {
+        IdleWorkers::with_limit(ASIDE_RESIDENT_BYTES)
+    }
+}
 
 impl IdleWorkers {
-    pub fn set(&self, idle: usize) {
-        self.0.store(idle, Ordering::Relaxed);
+    pub fn with_limit(limit: u64) -> IdleWorkers {
+        IdleWorkers {
+            idle: Arc::default(),
+            limit,
+        }
     }
 
-    pub fn any(&self) -> bool {
-        self.0.load(Ordering::Relaxed) > 0
+    pub fn set(&self, idle: usize) {
+        self.idle.store(idle, Ordering::Relaxed);
     }
+
+    /// Whether a row group may be encoded aside now: a worker is idle,
+    /// and the process holds less than its limit (never where that
+    /// cannot be read).
+    pub fn any(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) > 0
+            && (self.limit == u64::MAX || resident_bytes().is_some_and(|held| held < self.limit))
+    }
+}
+
+/// Memory the process may hold for a row group to be encoded aside.
+/// Encoding while the next segment is read holds both at once, and the
+/// allocator keeps what they free for a while (see `alloc.rs` in the
+/// binary): one hour of 5,000,000 events, whose 41 MiB chunks are a
+/// segment each, peaked at 650 MiB encoding every row group aside that
+/// could be, against 492 to 527 MiB never (six runs); with this limit,
+/// 503 to 526 MiB (three runs). Such an hour is at compaction's 512 MiB
+/// budget either way (see the README).
+pub(crate) const ASIDE_RESIDENT_BYTES: u64 = 256 << 20;
+
+/// The process's resident memory, from `/proc/self/status` (Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib << 10)
 }
 
 /// Parquet's writer for a file, made when its first rows come (they choose

@@ -744,7 +744,8 @@ mod tests {
             sort_by: Some(ColumnName::new("t").unwrap()),
             ..FileLayout::default()
         };
-        let workers = IdleWorkers::default();
+        // Whatever the test process holds.
+        let workers = IdleWorkers::with_limit(u64::MAX);
         workers.set(idle);
         let schema = batches[0].schema();
         let mut writer =
