@@ -57,8 +57,8 @@ impl IdleWorkers {
 
     /// Whether a row group may be encoded aside now: a worker is idle,
     /// and the process holds less than its limit (never where that
-    /// cannot be read).
-    pub fn any(&self) -> bool {
+    /// cannot be read; tests, with no limit, do not read it).
+    pub fn may_encode_aside(&self) -> bool {
         self.idle.load(Ordering::Relaxed) > 0
             && (self.limit == u64::MAX || resident_bytes().is_some_and(|held| held < self.limit))
     }
@@ -97,9 +97,8 @@ struct Encoder {
 }
 
 impl Encoder {
-    /// Encodes `batches` (joined first, as parquet's writer takes one large
-    /// batch faster than many small ones), ending the row group after them
-    /// if `end_row_group`.
+    /// Encodes `batches`, in order, ending the row group after them if
+    /// `end_row_group`. The first rows of a file choose its encodings.
     fn write(&mut self, batches: Vec<RecordBatch>, end_row_group: bool) -> Result<(), LakeError> {
         let Some(batch) = batches.first() else {
             return Ok(());

@@ -381,7 +381,7 @@ impl<'a> PartWriter<'a> {
             self.finish_file().await?;
         }
         let room = self.max_file_rows - self.open.as_ref().map_or(0, |f| f.rows);
-        if self.idle.any() && rows <= room {
+        if self.idle.may_encode_aside() && rows <= room {
             return self.file().write_aside(run).await;
         }
         for piece in run {
