@@ -290,6 +290,15 @@ mod tests {
         chunk.compress(&mut frames).unwrap();
         let body = chunk.into_body(&mut frames);
         assert_eq!(zstd::decode_all(&body[..]).unwrap(), json);
+        // Each frame says its size: compaction reads such chunks in one call.
+        let (mut rest, mut said) = (&body[..], 0);
+        while !rest.is_empty() {
+            said += zstd::zstd_safe::get_frame_content_size(rest)
+                .unwrap()
+                .unwrap();
+            rest = &rest[zstd::zstd_safe::find_frame_compressed_size(rest).unwrap()..];
+        }
+        assert_eq!(said, json.len() as u64);
         assert_eq!(
             frames.spare.len(),
             1,
