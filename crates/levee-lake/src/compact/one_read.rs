@@ -188,7 +188,8 @@ async fn read_segments(
         // The segment so far is written before this chunk would make it
         // too large.
         if segment_text > 0 && segment_text + text > opts.segment_bytes {
-            let full = std::mem::replace(&mut columns, HourColumns::new(time_field));
+            let sizes = columns.sizes();
+            let full = std::mem::replace(&mut columns, HourColumns::sized(time_field, sizes));
             if !write_segment(unit, scan, full).await? {
                 return Ok(None);
             }

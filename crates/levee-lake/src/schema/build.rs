@@ -27,6 +27,10 @@ use indexmap::IndexMap;
 use super::{ChangeKind, Changes, ColumnType, Columns, Crumb, TableSchema};
 
 mod line;
+mod sizes;
+
+use sizes::Size;
+pub(crate) use sizes::Sizes;
 
 /// A line [`HourColumns::push_line`] does not take; the columns are of no
 /// use after it.
@@ -41,6 +45,9 @@ pub(crate) struct HourColumns {
     /// The event-time column's time zone (UTC), as Arrow reads timestamps in.
     utc: Tz,
     changes: Changes,
+    /// The sizes of the columns of the segment before, if any: the room
+    /// new columns start with.
+    sizes: Sizes,
 }
 
 /// What an hour's lines came to.
@@ -56,6 +63,11 @@ pub(crate) struct Built {
 impl HourColumns {
     /// No rows yet, for a table whose event-time column is `time_field`.
     pub fn new(time_field: Option<&str>) -> HourColumns {
+        HourColumns::sized(time_field, Sizes::default())
+    }
+
+    /// No rows yet, with room for columns of `sizes` (see [`HourColumns::sizes`]).
+    pub fn sized(time_field: Option<&str>, sizes: Sizes) -> HourColumns {
         HourColumns {
             root: StructCol::default(),
             time_field: time_field.map(str::to_owned),
@@ -63,7 +75,13 @@ impl HourColumns {
                 .parse()
                 .unwrap_or_else(|_| unreachable!("a fixed offset parses")),
             changes: Changes::default(),
+            sizes,
         }
+    }
+
+    /// The sizes of the columns so far, for the next segment's.
+    pub fn sizes(&self) -> Sizes {
+        Sizes::of(&self.root)
     }
 
     /// Rows so far.
@@ -73,7 +91,14 @@ impl HourColumns {
 
     /// Reads the record on `line` into the columns.
     pub fn push_line(&mut self, line: &str) -> Result<(), Refused> {
-        line::Line::new(line).record(self)
+        let HourColumns {
+            root,
+            time_field,
+            utc,
+            changes,
+            sizes,
+        } = self;
+        line::Line::new(line, sizes).record(root, time_field.as_deref(), utc, changes)
     }
 
     /// The schema and the rows.
@@ -157,20 +182,29 @@ impl Col {
         }
     }
 
-    /// A column for values of `kind`, with `nulls` nulls first.
-    fn new(kind: Kind, nulls: usize) -> Col {
-        let mut col = match kind {
-            Kind::Bool => Col::Bool(BooleanBuilder::new()),
-            Kind::Int => Col::Int(Int64Builder::new()),
-            Kind::Float => Col::Float(Float64Builder::new()),
-            Kind::String => Col::Str(StringBuilder::new()),
-            Kind::List => Col::List(Box::new(ListCol {
-                offsets: vec![0],
+    /// A column for values of `kind`, with `nulls` nulls first, and room
+    /// for `room` (as the segment before had it), if given.
+    fn new(kind: Kind, nulls: usize, room: Option<Size>) -> Col {
+        let mut col = match (kind, room) {
+            (Kind::Bool, None) => Col::Bool(BooleanBuilder::new()),
+            (Kind::Bool, Some(r)) => Col::Bool(BooleanBuilder::with_capacity(r.values)),
+            (Kind::Int, None) => Col::Int(Int64Builder::new()),
+            (Kind::Int, Some(r)) => Col::Int(Int64Builder::with_capacity(r.values)),
+            (Kind::Float, None) => Col::Float(Float64Builder::new()),
+            (Kind::Float, Some(r)) => Col::Float(Float64Builder::with_capacity(r.values)),
+            (Kind::String, None) => Col::Str(StringBuilder::new()),
+            (Kind::String, Some(r)) => Col::Str(StringBuilder::with_capacity(r.values, r.bytes)),
+            (Kind::List, _) => Col::List(Box::new(ListCol {
+                offsets: {
+                    let mut offsets = Vec::with_capacity(room.map_or(0, |r| r.values) + 1);
+                    offsets.push(0);
+                    offsets
+                },
                 nulls: NullBufferBuilder::new(0),
                 element: None,
                 elements: 0,
             })),
-            Kind::Map => Col::Struct(Box::default()),
+            (Kind::Map, _) => Col::Struct(Box::default()),
         };
         for _ in 0..nulls {
             col.append_null();
@@ -178,8 +212,12 @@ impl Col {
         col
     }
 
-    fn new_time(nulls: usize) -> Col {
-        let mut b = TimestampMicrosecondBuilder::new().with_timezone(crate::UTC_OFFSET);
+    fn new_time(nulls: usize, room: Option<Size>) -> Col {
+        let b = match room {
+            Some(r) => TimestampMicrosecondBuilder::with_capacity(r.values),
+            None => TimestampMicrosecondBuilder::new(),
+        };
+        let mut b = b.with_timezone(crate::UTC_OFFSET);
         b.append_nulls(nulls);
         Col::Time(b)
     }

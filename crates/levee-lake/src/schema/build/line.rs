@@ -20,7 +20,9 @@ use arrow::array::ArrayBuilder;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::{Col, HourColumns, Kind, ListCol, Refused, StructCol};
+use arrow::array::timezone::Tz;
+
+use super::{Col, Kind, ListCol, Refused, Sizes, StructCol};
 use crate::schema::{Changes, Crumb, clashes_with_partition};
 
 /// Containers within containers a line may have here. serde_json gives up
@@ -58,14 +60,17 @@ pub(super) struct Line<'a> {
     text: &'a str,
     at: usize,
     depth: u32,
+    /// The room new columns start with.
+    sizes: &'a Sizes,
 }
 
 impl<'a> Line<'a> {
-    pub(super) fn new(text: &'a str) -> Line<'a> {
+    pub(super) fn new(text: &'a str, sizes: &'a Sizes) -> Line<'a> {
         Line {
             text,
             at: 0,
             depth: 0,
+            sizes,
         }
     }
 
@@ -98,10 +103,17 @@ impl<'a> Line<'a> {
         }
     }
 
-    /// The record on the line, into `columns`.
-    pub(super) fn record(mut self, columns: &mut HourColumns) -> Read<()> {
+    /// The record on the line, into the columns under `root`, in a table
+    /// whose event-time column is `time_field`.
+    pub(super) fn record(
+        mut self,
+        root: &mut StructCol,
+        time_field: Option<&str>,
+        utc: &Tz,
+        changes: &mut Changes,
+    ) -> Read<()> {
         self.expect(b'{')?;
-        self.top(columns)?;
+        self.top(root, time_field, utc, changes)?;
         match self.next_token() {
             None => Ok(()),
             Some(_) => Err(Refused),
@@ -109,13 +121,13 @@ impl<'a> Line<'a> {
     }
 
     /// The top object's fields, after its `{`: the table's columns.
-    fn top(&mut self, columns: &mut HourColumns) -> Read<()> {
-        let HourColumns {
-            root,
-            time_field,
-            utc,
-            changes,
-        } = columns;
+    fn top(
+        &mut self,
+        root: &mut StructCol,
+        time_field: Option<&str>,
+        utc: &Tz,
+        changes: &mut Changes,
+    ) -> Read<()> {
         let row = root.len;
         let mut first = true;
         while let Some(key) = self.key(&mut first)? {
@@ -128,7 +140,7 @@ impl<'a> Line<'a> {
                     if clashes_with_partition(&key) {
                         return Err(Refused);
                     }
-                    match time_field.as_deref() {
+                    match time_field {
                         Some(t) if *key == *t => self.event_time(root, None, key, row, utc)?,
                         Some(t) if key.eq_ignore_ascii_case(t) => return Err(Refused),
                         _ => self.field(root, None, key, row, None, changes)?,
@@ -210,7 +222,7 @@ impl<'a> Line<'a> {
         index: Option<usize>,
         key: Cow<'a, str>,
         row: usize,
-        utc: &arrow::array::timezone::Tz,
+        utc: &Tz,
     ) -> Read<()> {
         match self.next_token() {
             Some(b'n') => {
@@ -234,7 +246,7 @@ impl<'a> Line<'a> {
                 let index = match index {
                     Some(index) => index,
                     None => {
-                        let time = Col::new_time(row);
+                        let time = Col::new_time(row, self.sizes.room(&Crumb::new(None, &key)));
                         root.fields.insert_full(key.into_owned(), time).0
                     }
                 };
@@ -316,12 +328,14 @@ impl<'a> Line<'a> {
             Some(b'-' | b'0'..=b'9') => {
                 match (self.number()?, slot) {
                     (Scalar::Int(v), slot) => {
-                        if let Col::Int(b) = slot.insert(Col::new(Kind::Int, nulls)) {
+                        let room = self.sizes.room(at);
+                        if let Col::Int(b) = slot.insert(Col::new(Kind::Int, nulls, room)) {
                             b.append_value(v);
                         }
                     }
                     (Scalar::Float(v), slot) => {
-                        if let Col::Float(b) = slot.insert(Col::new(Kind::Float, nulls)) {
+                        let room = self.sizes.room(at);
+                        if let Col::Float(b) = slot.insert(Col::new(Kind::Float, nulls, room)) {
                             b.append_value(v);
                         }
                     }
@@ -330,7 +344,8 @@ impl<'a> Line<'a> {
             }
             _ => return Err(Refused),
         };
-        self.fill(slot.insert(Col::new(kind, nulls)), at, changes)
+        let room = self.sizes.room(at);
+        self.fill(slot.insert(Col::new(kind, nulls, room)), at, changes)
     }
 
     /// A list's elements, after its `[`.
