@@ -229,6 +229,29 @@ pub(crate) fn decompress(
     read_all(compression, reader, body.len(), limit)
 }
 
+/// [`decompress`], into `scratch` when the chunk's zstd frames say their
+/// size (see [`zstd_at_once`]): a unit's chunks, read one after another,
+/// reuse one buffer rather than each taking and freeing tens of MiB, which
+/// the allocator holds for a while after they are freed.
+pub(crate) fn decompress_reusing<'a>(
+    compression: ChunkCompression,
+    body: &'a [u8],
+    limit: u64,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Decoded<'a>, String> {
+    if compression == ChunkCompression::Zstd && !body.is_empty() {
+        let read = ZSTD_CONTEXT
+            .with_borrow_mut(|context| zstd_at_once_into(context, body, limit, scratch));
+        if read.is_some() {
+            return Ok(Decoded {
+                data: Cow::Borrowed(scratch),
+                damage: None,
+            });
+        }
+    }
+    decompress(compression, body, limit)
+}
+
 /// The text of zstd frames that all say their size (the lake output's
 /// do), decompressed in one call into a buffer of that size; `None` if a
 /// frame does not say it, the text would pass `limit`, or the frames do not
@@ -244,6 +267,18 @@ fn zstd_at_once(
     body: &[u8],
     limit: u64,
 ) -> Option<Vec<u8>> {
+    let mut text = Vec::new();
+    zstd_at_once_into(context, body, limit, &mut text)?;
+    Some(text)
+}
+
+/// [`zstd_at_once`], into `text` (emptied first); `None` as it gives it.
+fn zstd_at_once_into(
+    context: &mut zstd::zstd_safe::DCtx<'static>,
+    body: &[u8],
+    limit: u64,
+    text: &mut Vec<u8>,
+) -> Option<()> {
     let mut size = 0u64;
     let mut rest = body;
     while !rest.is_empty() {
@@ -254,9 +289,10 @@ fn zstd_at_once(
     if size > limit {
         return None;
     }
-    let mut text = Vec::with_capacity(usize::try_from(size).ok()?);
-    let written = context.decompress(&mut text, body).ok()?;
-    (written as u64 == size).then_some(text)
+    text.clear();
+    text.reserve(usize::try_from(size).ok()?);
+    let written = context.decompress(text, body).ok()?;
+    (written as u64 == size).then_some(())
 }
 
 /// Memory a thread's zstd context may keep between chunks (the lake

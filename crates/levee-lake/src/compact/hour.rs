@@ -106,6 +106,7 @@ pub(crate) async fn compact_hour(
     } else {
         None
     };
+    let read_once = once.is_some();
     let (mut fetched, mut scan, once) = match once {
         Some(o) => (o.fetched, o.scan, Some((o.schema, o.written))),
         None => {
@@ -321,6 +322,7 @@ pub(crate) async fn compact_hour(
         reason,
         input_chunks: to_read.len(),
         reread_chunks,
+        read_once,
         input_bytes: to_read.iter().map(|c| c.size).sum(),
         decoded_bytes: scan.decoded_bytes,
         input_rows: scan.rows,

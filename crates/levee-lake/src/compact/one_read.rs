@@ -5,10 +5,11 @@
 //! schema and once to decode it with it; this is most of what compaction
 //! costs.
 //!
-//! The unit is read in segments of at most `segment_bytes` of text (see
-//! [`CompactOptions`]; [`SEGMENT_TEXT_BYTES`] by default):
-//! each segment's columns are built, then written, before the next is
-//! read, so memory stays bounded whatever the unit's size. The first
+//! The unit is read in segments of `segment_bytes` of text (see
+//! [`CompactOptions`]; [`SEGMENT_TEXT_BYTES`] by default), cut between
+//! lines, within a chunk or across chunks: each segment's columns are
+//! built, then written, before the next is read, so memory stays bounded
+//! whatever the unit's size or its chunks'. The first
 //! segment's schema, joined into the table's (and stored in the catalog,
 //! before any file), is the schema of the unit's files; a later segment
 //! must fit it as it is.
@@ -156,9 +157,11 @@ async fn read_segments(
     let mut columns = HourColumns::new(time_field);
     let mut segment_text = 0u64;
     let mut room: Vec<Reservation> = Vec::new();
+    // One buffer for the chunks' text, read one after another.
+    let mut text_buffer = Vec::new();
     let mut bodies = futures::stream::iter(chunks)
         .map(|c| async move { chunk::fetch(lake, c).await.map(|body| (c, body)) })
-        .buffered(opts.fetch_concurrency.max(1))
+        .buffered(fetch_ahead(chunks, opts.fetch_concurrency))
         // Boxed, so that the unit's future is plainly `Send` for its task.
         .boxed();
     while let Some((c, body)) = bodies.try_next().await? {
@@ -173,42 +176,56 @@ async fn read_segments(
                 continue;
             }
         };
-        let decoded = match chunk::decompress(c.compression, &bytes, limit) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                scan.chunks.push(unread(e));
-                fetched.push(Fetched {
-                    chunk: c.clone(),
-                    body: Body::Released,
-                });
-                continue;
-            }
-        };
+        let decoded =
+            match chunk::decompress_reusing(c.compression, &bytes, limit, &mut text_buffer) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    scan.chunks.push(unread(e));
+                    fetched.push(Fetched {
+                        chunk: c.clone(),
+                        body: Body::Released,
+                    });
+                    continue;
+                }
+            };
         let text = decoded.data.len() as u64;
-        // The segment so far is written before this chunk would make it
-        // too large.
-        if segment_text > 0 && segment_text + text > opts.segment_bytes {
-            let sizes = columns.sizes();
-            let full = std::mem::replace(&mut columns, HourColumns::sized(time_field, sizes));
-            if !write_segment(unit, scan, full).await? {
-                return Ok(None);
-            }
-            room.clear();
-            segment_text = 0;
-        }
         scan.decoded_bytes += text;
-        segment_text += text;
-        let Some(reserved) = budget.try_reserve(text) else {
-            return Ok(None);
+        // The segment's rows hold the room of the text they came from (of
+        // the chunks it has rows of): if there is none left for this
+        // chunk's text, they are written first.
+        let reserved = match budget.try_reserve(text) {
+            Some(reserved) => reserved,
+            None => {
+                if columns.rows() > 0 {
+                    if !write_full(unit, scan, &mut columns, time_field).await? {
+                        return Ok(None);
+                    }
+                    segment_text = 0;
+                }
+                room.clear();
+                match budget.try_reserve(text) {
+                    Some(reserved) => reserved,
+                    None => return Ok(None),
+                }
+            }
         };
-        room.push(reserved);
         // Checked as UTF-8 once, so that the parser need not check each
         // string; text that is not is for the two reads to report.
         let Ok(lines) = std::str::from_utf8(&decoded.data) else {
             return Ok(None);
         };
-        let before = columns.rows();
+        let mut rows = 0u64;
         for line in lines.split('\n') {
+            // A full segment is written before the next line, within a
+            // chunk too: the lake output's chunks are up to 64 MiB.
+            if segment_text >= opts.segment_bytes && columns.rows() > 0 {
+                if !write_full(unit, scan, &mut columns, time_field).await? {
+                    return Ok(None);
+                }
+                room.clear();
+                segment_text = 0;
+            }
+            segment_text += line.len() as u64 + 1;
             // As `Lines` has them: without a `\r` at the end, blank ones skipped.
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.bytes().all(|b| b.is_ascii_whitespace()) {
@@ -217,8 +234,9 @@ async fn read_segments(
             if columns.push_line(line).is_err() {
                 return Ok(None);
             }
+            rows += 1;
         }
-        let rows = (columns.rows() - before) as u64;
+        room.push(reserved);
         scan.rows += rows;
         let damaged = decoded.damage.is_some();
         scan.chunks.push(ChunkScan {
@@ -241,6 +259,32 @@ async fn read_segments(
         return Ok(None);
     }
     Ok(Some(fetched))
+}
+
+/// Stored bytes of a unit's chunks fetched ahead of the one being read, at
+/// most (as the listing gives their sizes).
+const FETCH_AHEAD_BYTES: u64 = 16 << 20;
+
+/// Chunks to fetch at once: up to `concurrency`, fewer if they are large
+/// (the lake output's zstd chunks are up to 64 MiB of text, 6 MiB stored),
+/// so that what waits to be read stays within [`FETCH_AHEAD_BYTES`].
+fn fetch_ahead(chunks: &[Chunk], concurrency: usize) -> usize {
+    let largest = chunks.iter().map(|c| c.size).max().unwrap_or(0).max(1);
+    let fit = usize::try_from(FETCH_AHEAD_BYTES / largest).unwrap_or(usize::MAX);
+    fit.clamp(1, concurrency.max(1))
+}
+
+/// Writes the segment in `columns`, leaving them empty (with room for
+/// another segment like it); `false` as [`write_segment`] gives it.
+async fn write_full(
+    unit: &mut Unit<'_>,
+    scan: &mut Scan,
+    columns: &mut HourColumns,
+    time_field: Option<&str>,
+) -> Result<bool, LakeError> {
+    let sizes = columns.sizes();
+    let full = std::mem::replace(columns, HourColumns::sized(time_field, sizes));
+    write_segment(unit, scan, full).await
 }
 
 /// Writes a segment's rows; `false` if they do not fit the unit's schema

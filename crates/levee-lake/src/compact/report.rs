@@ -132,6 +132,10 @@ pub struct HourReport {
     /// keeping them in memory would have passed
     /// [`CompactOptions::keep_chunks_bytes`](super::CompactOptions).
     pub reread_chunks: usize,
+    /// Whether each line was parsed once, straight into columns; else the
+    /// unit took the two reads (a schema pass, then decoding with it),
+    /// which cost about twice the CPU (see `one_read` for when).
+    pub read_once: bool,
     /// Their stored (compressed) size.
     pub input_bytes: u64,
     /// Their size once decompressed.

@@ -387,11 +387,6 @@ async fn hours_compacted_at_once_end_as_one_at_a_time() {
     );
 }
 
-/// A unit whose text is larger than a segment of the one read is still read
-/// once, segment by segment, each written before the next is read: its
-/// text need not fit the budget at once (it used to go to the two reads,
-/// fetching the chunks the budget let go again), and its rows end in one
-/// file.
 /// Hours compacted at once join their schemas to the table's in hour
 /// order, however fast each reads: hour 1, one line, is read long before
 /// hour 0, yet hour 0's column comes first, as it does one hour at a
@@ -452,6 +447,11 @@ async fn hours_compacted_at_once_join_their_columns_in_hour_order() {
     );
 }
 
+/// A unit whose text is larger than a segment of the one read is still read
+/// once, segment by segment, each written before the next is read: its
+/// text need not fit the budget at once (it used to go to the two reads,
+/// fetching the chunks the budget let go again), and its rows end in one
+/// file.
 #[tokio::test]
 async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
     let (_dir, lake) = lake();
@@ -471,8 +471,8 @@ async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
     let report = compact_table(&lake, &table(), &opts).await.unwrap();
     let h = &report.hours[0];
     assert_eq!(
-        (h.input_chunks, h.reread_chunks, h.rows_written),
-        (3, 0, 900),
+        (h.input_chunks, h.reread_chunks, h.rows_written, h.read_once),
+        (3, 0, 900, true),
         "{h:?}"
     );
     let files = read_hour(&lake, &hour(13)).await;
@@ -483,6 +483,43 @@ async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
         .unwrap()
         .as_primitive::<Int64Type>();
     assert_eq!(ids.values().to_vec(), (0..900).collect::<Vec<i64>>());
+}
+
+/// A chunk larger than a segment is cut between its lines, so that a
+/// segment's columns stay within their size whatever the chunks' (the
+/// lake output's are up to 64 MiB). Seen here by a new column late in the
+/// chunk: in a later segment, it sends the unit to the two reads, which
+/// give the rows and types of the chunk read whole.
+#[tokio::test]
+async fn a_chunk_larger_than_a_segment_is_cut_between_lines() {
+    let mut lines = records(0, 200);
+    lines.extend(
+        records(200, 100)
+            .iter()
+            .map(|l| l.replacen('{', r#"{"region":"eu","#, 1)),
+    );
+    let run = async |segment_bytes| {
+        let (dir, lake) = lake();
+        put_chunk(&lake, &hour(13), 0, 1, &lines).await;
+        let opts = CompactOptions {
+            hours: HourSelection::All,
+            segment_bytes,
+            ..CompactOptions::default()
+        };
+        let report = compact_table(&lake, &table(), &opts).await.unwrap();
+        (dir, lake, report)
+    };
+    let (_whole_dir, whole_lake, whole) = run(1 << 20).await;
+    let text: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+    let (_dir, lake, cut) = run(text / 3).await;
+    let rows_once =
+        |r: &levee_lake::compact::CompactReport| (r.rows_written(), r.hours[0].read_once);
+    assert_eq!(rows_once(&whole), (300, true));
+    assert_eq!(rows_once(&cut), (300, false));
+    assert_eq!(
+        hour_batch(&lake, &hour(13)).await,
+        hour_batch(&whole_lake, &hour(13)).await
+    );
 }
 
 /// A later segment that needs more than the schema the first one gave the
