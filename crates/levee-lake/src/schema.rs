@@ -41,7 +41,7 @@ mod build;
 mod declare;
 mod infer;
 
-pub(crate) use build::{Built, HourColumns, fit_batch};
+pub(crate) use build::{Built, HourColumns, Sizes, fit_batch};
 
 pub(crate) use declare::{cast_record, declared_of_arrow};
 

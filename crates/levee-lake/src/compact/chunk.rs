@@ -600,6 +600,59 @@ mod tests {
         assert!(read.data.len() >= a.len() + b.len() && text.starts_with(&read.data));
     }
 
+    /// Damaged bodies of sized frames (bytes changed, cut, headers that lie):
+    /// whatever the one call takes, the stream reads the same, whole.
+    #[test]
+    fn what_is_read_at_once_is_what_the_stream_reads() {
+        let lines: Vec<u8> = (0..2_000)
+            .flat_map(|n| format!("{{\"n\":{n},\"s\":\"{:x}\"}}\n", n * 7919).into_bytes())
+            .collect();
+        let body: Vec<u8> = lines
+            .chunks(lines.len() / 3 + 1)
+            .flat_map(|frame| zstd::bulk::compress(frame, 3).unwrap())
+            .collect();
+        let stream = |body: &[u8], limit| {
+            let decoder = zstd::stream::read::Decoder::new(body).unwrap();
+            read_all(ChunkCompression::Zstd, decoder, body.len(), limit)
+        };
+        // A linear congruential generator: the same rounds every run.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let mut taken = 0;
+        for round in 0..3_000 {
+            let mut damaged = body.clone();
+            match round % 3 {
+                0 => damaged.truncate(next(body.len() as u64) as usize),
+                1 => {
+                    for _ in 0..1 + next(3) {
+                        let at = next(body.len() as u64) as usize;
+                        damaged[at] ^= 1 << next(8);
+                    }
+                }
+                // Near a frame's start: its header, the size it says.
+                _ => {
+                    let at = next(8) as usize;
+                    damaged[at] = next(256) as u8;
+                }
+            }
+            let limit = if round % 7 == 0 { 1 << 10 } else { 1 << 20 };
+            let mut context = zstd::zstd_safe::DCtx::create();
+            let Some(text) = zstd_at_once(&mut context, &damaged, limit) else {
+                continue;
+            };
+            taken += 1;
+            let read = stream(&damaged, limit).expect("within the limit");
+            assert_eq!(read.damage, None, "round {round}");
+            assert_eq!(&read.data[..], &text[..], "round {round}");
+        }
+        assert!(taken > 100, "only {taken} taken at once");
+    }
+
     #[test]
     fn garbage_is_damage_with_nothing_readable() {
         for compression in [ChunkCompression::Zstd, ChunkCompression::Gzip] {

@@ -21,7 +21,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use super::CompactOptions;
 use super::chunk::{Body, Budget};
 use super::join_order::Turn;
-use super::one_read::Once;
+use super::one_read::{LastSizes, Once};
 use super::part_file::IdleWorkers;
 use super::plan::{self, HourState, ManifestState};
 use super::quarantine::{self, Left};
@@ -54,6 +54,7 @@ pub(crate) async fn compact_hour(
     table_schema: &SharedSchema,
     budget: &Budget,
     idle: &IdleWorkers,
+    last_sizes: &LastSizes,
     mut turn: Turn,
     time_field: Option<&str>,
     declared: &DeclaredSchema,
@@ -90,6 +91,7 @@ pub(crate) async fn compact_hour(
             opts,
             budget,
             idle,
+            last_sizes,
             &mut turn,
             time_field,
             table_schema,

@@ -345,6 +345,7 @@ async fn compact_hours(
     let budget = Budget::new(opts.keep_chunks_bytes);
     // Workers with no unit to take, which the units at work may encode on.
     let idle = part_file::IdleWorkers::default();
+    let last_sizes = one_read::LastSizes::default();
     let order = join_order::JoinOrder::new();
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let opts = Arc::new(opts.clone());
@@ -364,6 +365,7 @@ async fn compact_hours(
             report.skipped.retain(|s| s.partition != state.partition);
             let (lake, table, opts) = (lake.clone(), table.clone(), opts.clone());
             let (shared, budget, idle) = (shared.clone(), budget.clone(), idle.clone());
+            let last_sizes = last_sizes.clone();
             let turn = order.turn(n);
             let (time_field, layout) = (time_field.clone(), layout.clone());
             let declared = declared.clone();
@@ -378,6 +380,7 @@ async fn compact_hours(
                     &shared,
                     &budget,
                     &idle,
+                    &last_sizes,
                     turn,
                     time_field.as_deref(),
                     &declared,

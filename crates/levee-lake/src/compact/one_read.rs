@@ -34,7 +34,7 @@ use super::plan::HourState;
 use super::report::OutputFile;
 use super::scan::{ChunkScan, Scan};
 use super::writer::{FileLayout, PartWriter};
-use crate::schema::{Built, Changes, HourColumns, TableSchema, fit_batch};
+use crate::schema::{Built, Changes, HourColumns, Sizes, TableSchema, fit_batch};
 use crate::{Chunk, Lake, LakeError, TableRef};
 
 /// Text a segment of a unit read once may have, by default. Its Arrow columns take
@@ -65,6 +65,36 @@ pub(crate) struct OneRead {
     pub written: Vec<OutputFile>,
 }
 
+/// The columns' sizes of the last segment a unit wrote, the text they came
+/// from and the text per stored byte of its chunks: a unit's first
+/// segment starts with room in proportion (a table's units are alike in
+/// shape, and an hour is often too small for a second segment).
+#[derive(Clone, Default)]
+pub(crate) struct LastSizes(Arc<std::sync::Mutex<Option<(Sizes, u64, f64)>>>);
+
+impl LastSizes {
+    /// Columns with room for about `stored` bytes of chunks' text.
+    fn columns(&self, time_field: Option<&str>, stored: u64, segment_bytes: u64) -> HourColumns {
+        let last = self.0.lock().ok().and_then(|last| last.clone());
+        match last {
+            Some((sizes, from_text, ratio)) => {
+                let expected = ((stored as f64 * ratio) as u64).min(segment_bytes);
+                HourColumns::sized(time_field, sizes.scaled(from_text, expected))
+            }
+            None => HourColumns::new(time_field),
+        }
+    }
+
+    fn set(&self, columns: &HourColumns, text: u64, left: &Left) {
+        if text == 0 {
+            return;
+        }
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some((columns.sizes(), text, left.ratio()));
+        }
+    }
+}
+
 /// What is shared by the segments of a unit.
 struct Unit<'a> {
     lake: &'a Lake,
@@ -74,6 +104,7 @@ struct Unit<'a> {
     table_schema: &'a SharedSchema,
     layout: &'a FileLayout,
     idle: &'a IdleWorkers,
+    last_sizes: &'a LastSizes,
     /// The unit's turn to join its schema to the table's.
     turn: &'a mut Turn,
     /// The schema of the unit's files, once the first segment set it.
@@ -95,6 +126,7 @@ pub(crate) async fn read_once(
     opts: &CompactOptions,
     budget: &Budget,
     idle: &IdleWorkers,
+    last_sizes: &LastSizes,
     turn: &mut Turn,
     time_field: Option<&str>,
     table_schema: &SharedSchema,
@@ -108,6 +140,7 @@ pub(crate) async fn read_once(
         table_schema,
         layout,
         idle,
+        last_sizes,
         turn,
         schema: None,
         applied: Changes::default(),
@@ -154,11 +187,19 @@ async fn read_segments(
     let (lake, opts) = (unit.lake, unit.opts);
     let limit = opts.max_chunk_bytes;
     let mut fetched = Vec::with_capacity(chunks.len());
-    let mut columns = HourColumns::new(time_field);
+    let stored: u64 = chunks.iter().map(|c| c.size).sum();
+    let mut columns = unit
+        .last_sizes
+        .columns(time_field, stored, opts.segment_bytes);
     let mut segment_text = 0u64;
     let mut room: Vec<Reservation> = Vec::new();
     // One buffer for the chunks' text, read one after another.
     let mut text_buffer = Vec::new();
+    // What was read so far, to guess the next segment's size.
+    let mut left = Left {
+        stored,
+        ..Left::default()
+    };
     let mut bodies = futures::stream::iter(chunks)
         .map(|c| async move { chunk::fetch(lake, c).await.map(|body| (c, body)) })
         .buffered(fetch_ahead(chunks, opts.fetch_concurrency))
@@ -190,6 +231,7 @@ async fn read_segments(
             };
         let text = decoded.data.len() as u64;
         scan.decoded_bytes += text;
+        left.read(c.size, text);
         // The segment's rows hold the room of the text they came from (of
         // the chunks it has rows of): if there is none left for this
         // chunk's text, they are written first.
@@ -197,7 +239,9 @@ async fn read_segments(
             Some(reserved) => reserved,
             None => {
                 if columns.rows() > 0 {
-                    if !write_full(unit, scan, &mut columns, time_field).await? {
+                    let next = left.next_segment(text, opts.segment_bytes);
+                    let sizes = columns.sizes().scaled(segment_text, next);
+                    if !write_full(unit, scan, &mut columns, time_field, sizes).await? {
                         return Ok(None);
                     }
                     segment_text = 0;
@@ -215,17 +259,21 @@ async fn read_segments(
             return Ok(None);
         };
         let mut rows = 0u64;
+        let mut consumed = 0u64;
         for line in lines.split('\n') {
             // A full segment is written before the next line, within a
             // chunk too: the lake output's chunks are up to 64 MiB.
             if segment_text >= opts.segment_bytes && columns.rows() > 0 {
-                if !write_full(unit, scan, &mut columns, time_field).await? {
+                let next = left.next_segment(text - consumed, opts.segment_bytes);
+                let sizes = columns.sizes().scaled(segment_text, next);
+                if !write_full(unit, scan, &mut columns, time_field, sizes).await? {
                     return Ok(None);
                 }
                 room.clear();
                 segment_text = 0;
             }
             segment_text += line.len() as u64 + 1;
+            consumed += line.len() as u64 + 1;
             // As `Lines` has them: without a `\r` at the end, blank ones skipped.
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.bytes().all(|b| b.is_ascii_whitespace()) {
@@ -255,6 +303,7 @@ async fn read_segments(
             },
         });
     }
+    unit.last_sizes.set(&columns, segment_text, &left);
     if !write_segment(unit, scan, columns).await? {
         return Ok(None);
     }
@@ -274,15 +323,47 @@ fn fetch_ahead(chunks: &[Chunk], concurrency: usize) -> usize {
     fit.clamp(1, concurrency.max(1))
 }
 
-/// Writes the segment in `columns`, leaving them empty (with room for
-/// another segment like it); `false` as [`write_segment`] gives it.
+/// A unit's chunks as far as they were read: enough to guess how much
+/// text the next segment will have.
+#[derive(Default)]
+struct Left {
+    /// Stored bytes of the chunks not read yet.
+    stored: u64,
+    /// Stored bytes, and text, of the chunks read so far.
+    stored_read: u64,
+    text_read: u64,
+}
+
+impl Left {
+    fn read(&mut self, stored: u64, text: u64) {
+        self.stored = self.stored.saturating_sub(stored);
+        self.stored_read += stored;
+        self.text_read += text;
+    }
+
+    /// Text per stored byte so far.
+    fn ratio(&self) -> f64 {
+        self.text_read as f64 / self.stored_read.max(1) as f64
+    }
+
+    /// The next segment's text, at most `segment_bytes`: the `in_chunk`
+    /// bytes left of the chunk being read, and the chunks after it,
+    /// guessed from how much text their stored bytes gave so far.
+    fn next_segment(&self, in_chunk: u64, segment_bytes: u64) -> u64 {
+        let after = (self.stored as f64 * self.ratio()) as u64;
+        in_chunk.saturating_add(after).min(segment_bytes)
+    }
+}
+
+/// Writes the segment in `columns`, leaving them empty with room for
+/// columns of `sizes`; `false` as [`write_segment`] gives it.
 async fn write_full(
     unit: &mut Unit<'_>,
     scan: &mut Scan,
     columns: &mut HourColumns,
     time_field: Option<&str>,
+    sizes: Sizes,
 ) -> Result<bool, LakeError> {
-    let sizes = columns.sizes();
     let full = std::mem::replace(columns, HourColumns::sized(time_field, sizes));
     write_segment(unit, scan, full).await
 }
@@ -391,5 +472,27 @@ fn unread(error: String) -> ChunkScan {
         damaged: false,
         rows: 0,
         plain: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The next segment is what is left of the chunk being read and the
+    /// chunks after it (their text guessed from the text per stored byte
+    /// so far), at most a segment.
+    #[test]
+    fn the_next_segment_is_guessed_from_the_text_read_so_far() {
+        let mut left = Left {
+            stored: 100,
+            ..Left::default()
+        };
+        left.read(10, 100);
+        assert_eq!(left.next_segment(50, 10_000), 950);
+        assert_eq!(left.next_segment(50, 500), 500);
+        left.read(90, 900);
+        assert_eq!(left.next_segment(7, 500), 7);
+        assert_eq!(Left::default().next_segment(0, 500), 0);
     }
 }

@@ -16,8 +16,15 @@ use crate::schema::Crumb;
 
 /// Values (and bytes of text) a segment's columns held, by column path as
 /// [`crate::schema::Crumb`] renders it (`a.b`, `a[]`).
-#[derive(Debug, Default)]
-pub(crate) struct Sizes(HashMap<String, Size>);
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sizes {
+    columns: HashMap<String, Size>,
+    /// The text the sizes came from, and the text the next segment is
+    /// expected to have: room is made in that proportion (the last
+    /// segment of a unit is often a small one).
+    from_text: u64,
+    for_text: u64,
+}
 
 /// A column's size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,17 +42,34 @@ impl Sizes {
         sizes
     }
 
+    /// The sizes of columns built from `from_text` bytes of text, for a
+    /// segment expected to have `for_text`.
+    pub(crate) fn scaled(mut self, from_text: u64, for_text: u64) -> Sizes {
+        self.from_text = from_text;
+        self.for_text = for_text;
+        self
+    }
+
     /// The room to make for a column at `path`: what it held last time, and
     /// an eighth more, so that a segment a little larger fits without a
     /// step. `None` for a column the last segment did not have.
     pub(super) fn room(&self, at: &Crumb<'_>) -> Option<Size> {
-        if self.0.is_empty() {
+        if self.columns.is_empty() {
             return None;
         }
-        let Size { values, bytes } = *self.0.get(&at.render())?;
+        let Size { values, bytes } = *self.columns.get(&at.render())?;
+        let scale = |n: usize| {
+            let n = if self.from_text > 0 {
+                let scaled = n as u128 * u128::from(self.for_text) / u128::from(self.from_text);
+                usize::try_from(scaled).unwrap_or(n)
+            } else {
+                n
+            };
+            n + n / 8
+        };
         Some(Size {
-            values: values + values / 8,
-            bytes: bytes + bytes / 8,
+            values: scale(values),
+            bytes: scale(bytes),
         })
     }
 
@@ -91,7 +115,7 @@ impl Sizes {
                 bytes: 0,
             },
         };
-        self.0.insert(path.clone(), size);
+        self.columns.insert(path.clone(), size);
     }
 }
 
@@ -123,7 +147,7 @@ mod tests {
         let (n, l) = (top("n"), top("l"));
         let (c, d) = (Crumb::new(Some(&n), "c"), Crumb::new(Some(&n), "d"));
         let (d_item, l_item) = (d.element(), l.element());
-        let size = |at: &Crumb<'_>| sizes.0.get(&at.render()).copied();
+        let size = |at: &Crumb<'_>| sizes.columns.get(&at.render()).copied();
         let plain = |values| Some(Size { values, bytes: 0 });
         assert_eq!(size(&top("time")), plain(3));
         assert_eq!(
@@ -145,7 +169,7 @@ mod tests {
         );
         assert_eq!(size(&Crumb::new(Some(&d_item), "f")), plain(3));
         assert_eq!(size(&l_item.element()), plain(1));
-        assert_eq!(sizes.0.len(), 12, "{sizes:?}");
+        assert_eq!(sizes.columns.len(), 12, "{sizes:?}");
         // Room for an eighth more, and none for a column not seen.
         let a = sizes.room(&top("a"));
         assert_eq!(
@@ -155,8 +179,9 @@ mod tests {
                 bytes: 5
             })
         );
-        let many = Sizes(
-            [(
+        let size = |values, bytes| Some(Size { values, bytes });
+        let many = Sizes {
+            columns: [(
                 "a".to_owned(),
                 Size {
                     values: 80,
@@ -164,15 +189,13 @@ mod tests {
                 },
             )]
             .into(),
-        );
-        assert_eq!(
-            many.room(&top("a")),
-            Some(Size {
-                values: 90,
-                bytes: 900
-            })
-        );
+            ..Sizes::default()
+        };
+        assert_eq!(many.room(&top("a")), size(90, 900));
         assert_eq!(many.room(&top("b")), None);
+        // A segment expected to be a quarter the size gets a quarter the room.
+        let quarter = many.scaled(4_000, 1_000);
+        assert_eq!(quarter.room(&top("a")), size(22, 225));
     }
 
     /// Room changes nothing in what the columns hold.
