@@ -206,14 +206,22 @@ async fn read_segments(
         // Boxed, so that the unit's future is plainly `Send` for its task.
         .boxed();
     while let Some((c, body)) = bodies.try_next().await? {
+        let mut unread = |error, body| {
+            scan.chunks.push(ChunkScan {
+                error: Some(error),
+                damaged: false,
+                rows: 0,
+                plain: false,
+            });
+            fetched.push(Fetched {
+                chunk: c.clone(),
+                body,
+            });
+        };
         let bytes = match body {
             Ok(bytes) => bytes,
             Err(e) => {
-                scan.chunks.push(unread(e));
-                fetched.push(Fetched {
-                    chunk: c.clone(),
-                    body: Body::Failed,
-                });
+                unread(e, Body::Failed);
                 continue;
             }
         };
@@ -221,11 +229,7 @@ async fn read_segments(
             match chunk::decompress_reusing(c.compression, &bytes, limit, &mut text_buffer) {
                 Ok(decoded) => decoded,
                 Err(e) => {
-                    scan.chunks.push(unread(e));
-                    fetched.push(Fetched {
-                        chunk: c.clone(),
-                        body: Body::Released,
-                    });
+                    unread(e, Body::Released);
                     continue;
                 }
             };
@@ -462,16 +466,6 @@ fn add_changes(changes: &mut Changes, more: Changes) {
         if !changes.list.contains(&change) {
             changes.list.push(change);
         }
-    }
-}
-
-/// A chunk that gave nothing, and why.
-fn unread(error: String) -> ChunkScan {
-    ChunkScan {
-        error: Some(error),
-        damaged: false,
-        rows: 0,
-        plain: false,
     }
 }
 

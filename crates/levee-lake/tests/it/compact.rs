@@ -485,6 +485,29 @@ async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
     assert_eq!(ids.values().to_vec(), (0..900).collect::<Vec<i64>>());
 }
 
+/// Hour 13 of a fresh lake, of `chunks` (one per minute), compacted in
+/// segments of `segment_bytes` of text.
+async fn compact_in_segments(
+    chunks: &[Vec<String>],
+    segment_bytes: u64,
+) -> (
+    tempfile::TempDir,
+    levee_lake::Lake,
+    levee_lake::compact::CompactReport,
+) {
+    let (dir, lake) = lake();
+    for (i, lines) in chunks.iter().enumerate() {
+        put_chunk(&lake, &hour(13), i as u32, i as u64 + 1, lines).await;
+    }
+    let opts = CompactOptions {
+        hours: HourSelection::All,
+        segment_bytes,
+        ..CompactOptions::default()
+    };
+    let report = compact_table(&lake, &table(), &opts).await.unwrap();
+    (dir, lake, report)
+}
+
 /// A chunk larger than a segment is cut between its lines, so that a
 /// segment's columns stay within their size whatever the chunks' (the
 /// lake output's are up to 64 MiB). Seen here by a new column late in the
@@ -498,20 +521,10 @@ async fn a_chunk_larger_than_a_segment_is_cut_between_lines() {
             .iter()
             .map(|l| l.replacen('{', r#"{"region":"eu","#, 1)),
     );
-    let run = async |segment_bytes| {
-        let (dir, lake) = lake();
-        put_chunk(&lake, &hour(13), 0, 1, &lines).await;
-        let opts = CompactOptions {
-            hours: HourSelection::All,
-            segment_bytes,
-            ..CompactOptions::default()
-        };
-        let report = compact_table(&lake, &table(), &opts).await.unwrap();
-        (dir, lake, report)
-    };
-    let (_whole_dir, whole_lake, whole) = run(1 << 20).await;
-    let text: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
-    let (_dir, lake, cut) = run(text / 3).await;
+    let chunks = [lines];
+    let (_whole_dir, whole_lake, whole) = compact_in_segments(&chunks, 1 << 20).await;
+    let text: u64 = chunks[0].iter().map(|l| l.len() as u64 + 1).sum();
+    let (_dir, lake, cut) = compact_in_segments(&chunks, text / 3).await;
     let rows_once =
         |r: &levee_lake::compact::CompactReport| (r.rows_written(), r.hours[0].read_once);
     assert_eq!(rows_once(&whole), (300, true));
@@ -528,31 +541,16 @@ async fn a_chunk_larger_than_a_segment_is_cut_between_lines() {
 /// changes reported, and no file of the abandoned read left behind.
 #[tokio::test]
 async fn a_later_segment_that_widens_the_schema_sends_its_unit_to_two_reads() {
-    let fill = async |lake: &levee_lake::Lake| {
-        put_chunk(lake, &hour(13), 0, 1, &records(0, 100)).await;
-        let with_region: Vec<String> = records(100, 100)
-            .iter()
-            .map(|l| l.replacen('{', r#"{"region":"eu","#, 1))
-            .collect();
-        put_chunk(lake, &hour(13), 1, 2, &with_region).await;
-        let floats: Vec<String> = (200..300)
-            .map(|i| format!(r#"{{"id":{i},"bytes":{i}.5}}"#))
-            .collect();
-        put_chunk(lake, &hour(13), 2, 3, &floats).await;
-    };
-    let run = async |segment_bytes| {
-        let (dir, lake) = lake();
-        fill(&lake).await;
-        let opts = CompactOptions {
-            hours: HourSelection::All,
-            segment_bytes,
-            ..CompactOptions::default()
-        };
-        let report = compact_table(&lake, &table(), &opts).await.unwrap();
-        (dir, lake, report)
-    };
-    let (_whole_dir, whole_lake, whole) = run(1 << 20).await;
-    let (_dir, lake, report) = run(1).await;
+    let with_region: Vec<String> = records(100, 100)
+        .iter()
+        .map(|l| l.replacen('{', r#"{"region":"eu","#, 1))
+        .collect();
+    let floats: Vec<String> = (200..300)
+        .map(|i| format!(r#"{{"id":{i},"bytes":{i}.5}}"#))
+        .collect();
+    let chunks = [records(0, 100), with_region, floats];
+    let (_whole_dir, whole_lake, whole) = compact_in_segments(&chunks, 1 << 20).await;
+    let (_dir, lake, report) = compact_in_segments(&chunks, 1).await;
     assert_eq!((report.rows_written(), whole.rows_written()), (300, 300));
     assert_eq!(
         hour_batch(&lake, &hour(13)).await,
