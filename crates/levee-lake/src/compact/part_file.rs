@@ -67,11 +67,9 @@ impl IdleWorkers {
 /// Memory the process may hold for a row group to be encoded aside.
 /// Encoding while the next segment is read holds both at once, and the
 /// allocator keeps what they free for a while (see `alloc.rs` in the
-/// binary): one hour of 5,000,000 events, whose 41 MiB chunks are a
-/// segment each, peaked at 650 MiB encoding every row group aside that
-/// could be, against 492 to 527 MiB never (six runs); with this limit,
-/// 503 to 526 MiB (three runs). Such an hour is at compaction's 512 MiB
-/// budget either way (see the README).
+/// binary): at `2d164ff`, one hour of 5,000,000 events peaked at 650 MiB
+/// encoding every row group aside that could be, against 492 to 527 MiB
+/// never (six runs); with this limit, 503 to 526 MiB (three runs).
 pub(crate) const ASIDE_RESIDENT_BYTES: u64 = 256 << 20;
 
 /// The process's resident memory, from `/proc/self/status` (Linux).
