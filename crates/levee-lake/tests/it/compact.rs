@@ -454,35 +454,39 @@ async fn hours_compacted_at_once_join_their_columns_in_hour_order() {
 /// file.
 #[tokio::test]
 async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
-    let (_dir, lake) = lake();
     let chunks = [records(0, 300), records(300, 300), records(600, 300)];
-    for (i, lines) in chunks.iter().enumerate() {
-        put_chunk(&lake, &hour(13), i as u32, i as u64 + 1, lines).await;
-    }
     let text = |lines: &[String]| lines.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
     let largest = chunks.iter().map(|c| text(c)).max().unwrap();
-    let opts = CompactOptions {
-        hours: HourSelection::All,
-        // Room for one chunk's text at a time; a segment per chunk.
-        keep_chunks_bytes: largest,
-        segment_bytes: 1,
-        ..CompactOptions::default()
-    };
-    let report = compact_table(&lake, &table(), &opts).await.unwrap();
-    let h = &report.hours[0];
-    assert_eq!(
-        (h.input_chunks, h.reread_chunks, h.rows_written, h.read_once),
-        (3, 0, 900, true),
-        "{h:?}"
-    );
-    let files = read_hour(&lake, &hour(13)).await;
-    assert_eq!(files.len(), 1);
-    let batch = hour_batch(&lake, &hour(13)).await;
-    let ids: &Int64Array = batch
-        .column_by_name("id")
-        .unwrap()
-        .as_primitive::<Int64Type>();
-    assert_eq!(ids.values().to_vec(), (0..900).collect::<Vec<i64>>());
+    // Room for one chunk's text at a time: with segments of a line, each
+    // is written as it is read; with segments larger than the unit, the
+    // segment so far is written when the next chunk's text needs its room.
+    for segment_bytes in [1, 1 << 20] {
+        let (_dir, lake) = lake();
+        for (i, lines) in chunks.iter().enumerate() {
+            put_chunk(&lake, &hour(13), i as u32, i as u64 + 1, lines).await;
+        }
+        let opts = CompactOptions {
+            hours: HourSelection::All,
+            keep_chunks_bytes: largest,
+            segment_bytes,
+            ..CompactOptions::default()
+        };
+        let report = compact_table(&lake, &table(), &opts).await.unwrap();
+        let h = &report.hours[0];
+        assert_eq!(
+            (h.input_chunks, h.reread_chunks, h.rows_written, h.read_once),
+            (3, 0, 900, true),
+            "segments of {segment_bytes}: {h:?}"
+        );
+        let files = read_hour(&lake, &hour(13)).await;
+        assert_eq!(files.len(), 1);
+        let batch = hour_batch(&lake, &hour(13)).await;
+        let ids: &Int64Array = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(ids.values().to_vec(), (0..900).collect::<Vec<i64>>());
+    }
 }
 
 /// Hour 13 of a fresh lake, of `chunks` (one per minute), compacted in
