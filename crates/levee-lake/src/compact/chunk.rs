@@ -209,19 +209,11 @@ pub(crate) fn decompress(
             };
         }
         ChunkCompression::Zstd => {
-            return ZSTD_CONTEXT.with_borrow_mut(|context| {
-                if let Some(text) = zstd_at_once(context, body, limit) {
-                    return Ok(whole(Cow::Owned(text)));
-                }
-                let decoder = zstd::stream::read::Decoder::with_context(body, context);
-                let read = read_all(compression, decoder, body.len(), limit);
-                // A frame with a large window leaves its buffer in the
-                // context: let it go rather than keep it for the thread's life.
-                if context.sizeof() > MAX_KEPT_CONTEXT_BYTES {
-                    *context = zstd::zstd_safe::DCtx::create();
-                }
-                read
-            });
+            let mut text = Vec::new();
+            return match read_zstd(body, limit, &mut text) {
+                ZstdRead::AtOnce => Ok(whole(Cow::Owned(text))),
+                ZstdRead::Streamed(read) => read,
+            };
         }
         // Multi-member, as `cat a.gz b.gz` and some writers make.
         ChunkCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
@@ -239,23 +231,49 @@ pub(crate) fn decompress_reusing<'a>(
     limit: u64,
     scratch: &'a mut Vec<u8>,
 ) -> Result<Decoded<'a>, String> {
-    if compression == ChunkCompression::Zstd && !body.is_empty() {
-        let read = ZSTD_CONTEXT
-            .with_borrow_mut(|context| zstd_at_once_into(context, body, limit, scratch));
-        if read.is_some() {
-            return Ok(Decoded {
-                data: Cow::Borrowed(scratch),
-                damage: None,
-            });
-        }
+    if compression != ChunkCompression::Zstd || body.is_empty() {
+        return decompress(compression, body, limit);
     }
-    decompress(compression, body, limit)
+    match read_zstd(body, limit, scratch) {
+        ZstdRead::AtOnce => Ok(Decoded {
+            data: Cow::Borrowed(scratch),
+            damage: None,
+        }),
+        ZstdRead::Streamed(read) => read,
+    }
+}
+
+/// How [`read_zstd`] read a chunk.
+enum ZstdRead {
+    /// In one call, into the buffer it was given.
+    AtOnce,
+    /// As a stream (frames that do not say their size, damage, past the limit).
+    Streamed(Result<Decoded<'static>, String>),
+}
+
+/// A zstd chunk's text: at once into `buffer` if it can be (see
+/// [`zstd_at_once`]), else as a stream, with the thread's context.
+fn read_zstd(body: &[u8], limit: u64, buffer: &mut Vec<u8>) -> ZstdRead {
+    ZSTD_CONTEXT.with_borrow_mut(|context| {
+        if zstd_at_once(context, body, limit, buffer).is_some() {
+            return ZstdRead::AtOnce;
+        }
+        let decoder = zstd::stream::read::Decoder::with_context(body, context);
+        let read = read_all(ChunkCompression::Zstd, decoder, body.len(), limit);
+        // A frame with a large window leaves its buffer in the
+        // context: let it go rather than keep it for the thread's life.
+        if context.sizeof() > MAX_KEPT_CONTEXT_BYTES {
+            *context = zstd::zstd_safe::DCtx::create();
+        }
+        ZstdRead::Streamed(read)
+    })
 }
 
 /// The text of zstd frames that all say their size (the lake output's
-/// do), decompressed in one call into a buffer of that size; `None` if a
-/// frame does not say it, the text would pass `limit`, or the frames do not
-/// decompress to it (damage, which the streaming read reports).
+/// do), decompressed in one call into `text` (emptied first), made that
+/// size; `None` if a frame does not say it, the text would pass `limit`,
+/// or the frames do not decompress to it (damage, which the streaming read
+/// reports).
 ///
 /// Read as a stream, the text grew in steps: each step copied what was read
 /// so far into a buffer twice as large and zeroed the new part before
@@ -263,17 +281,6 @@ pub(crate) fn decompress_reusing<'a>(
 /// faults (41 MiB chunks of one 5,000,000-event hour, `perf record -e
 /// page-faults`).
 fn zstd_at_once(
-    context: &mut zstd::zstd_safe::DCtx<'static>,
-    body: &[u8],
-    limit: u64,
-) -> Option<Vec<u8>> {
-    let mut text = Vec::new();
-    zstd_at_once_into(context, body, limit, &mut text)?;
-    Some(text)
-}
-
-/// [`zstd_at_once`], into `text` (emptied first); `None` as it gives it.
-fn zstd_at_once_into(
     context: &mut zstd::zstd_safe::DCtx<'static>,
     body: &[u8],
     limit: u64,
@@ -555,6 +562,13 @@ mod tests {
         assert!(decompress(ChunkCompression::None, &text, 100).is_err());
     }
 
+    /// What [`zstd_at_once`] reads, if it reads.
+    fn at_once(body: &[u8], limit: u64) -> Option<Vec<u8>> {
+        let mut text = Vec::new();
+        let mut context = zstd::zstd_safe::DCtx::create();
+        zstd_at_once(&mut context, body, limit, &mut text).map(|()| text)
+    }
+
     /// Frames that say their size are read in one call, and give what
     /// the stream gives; any other frames are still read as a stream.
     #[test]
@@ -567,23 +581,18 @@ mod tests {
         let (a, b, c) = (lines(0), lines(3_000), lines(6_000));
         let text = [&a[..], &b[..], &c[..]].concat();
         let sized = |t: &[u8]| zstd::bulk::compress(t, 3).unwrap();
-        let mut context = zstd::zstd_safe::DCtx::create();
 
         let three = [sized(&a), sized(&b), sized(&c)].concat();
-        let at_once = zstd_at_once(&mut context, &three, 1 << 30);
-        assert_eq!(at_once.as_deref(), Some(&text[..]));
+        assert_eq!(at_once(&three, 1 << 30).as_deref(), Some(&text[..]));
         let read = decompress(ChunkCompression::Zstd, &three, 1 << 30).unwrap();
         assert_eq!((&read.data[..], read.damage), (&text[..], None));
         // Past the limit: refused, as a stream would be.
-        assert_eq!(
-            zstd_at_once(&mut context, &three, text.len() as u64 - 1),
-            None
-        );
+        assert_eq!(at_once(&three, text.len() as u64 - 1), None);
         assert!(decompress(ChunkCompression::Zstd, &three, text.len() as u64 - 1).is_err());
 
         // A streamed frame does not say its size.
         let mixed = [sized(&a), zstd::encode_all(&b[..], 3).unwrap()].concat();
-        assert_eq!(zstd_at_once(&mut context, &mixed, 1 << 30), None);
+        assert_eq!(at_once(&mixed, 1 << 30), None);
         let read = decompress(ChunkCompression::Zstd, &mixed, 1 << 30).unwrap();
         assert_eq!(
             (&read.data[..], read.damage),
@@ -594,7 +603,7 @@ mod tests {
         let mut damaged = three.clone();
         let at = damaged.len() - 20;
         damaged[at..].fill(0xa5);
-        assert_eq!(zstd_at_once(&mut context, &damaged, 1 << 30), None);
+        assert_eq!(at_once(&damaged, 1 << 30), None);
         let read = decompress(ChunkCompression::Zstd, &damaged, 1 << 30).unwrap();
         assert!(read.damage.is_some());
         assert!(read.data.len() >= a.len() + b.len() && text.starts_with(&read.data));
@@ -641,8 +650,7 @@ mod tests {
                 }
             }
             let limit = if round % 7 == 0 { 1 << 10 } else { 1 << 20 };
-            let mut context = zstd::zstd_safe::DCtx::create();
-            let Some(text) = zstd_at_once(&mut context, &damaged, limit) else {
+            let Some(text) = at_once(&damaged, limit) else {
                 continue;
             };
             taken += 1;

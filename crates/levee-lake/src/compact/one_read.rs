@@ -489,4 +489,24 @@ mod tests {
         assert_eq!(left.next_segment(7, 500), 7);
         assert_eq!(Left::default().next_segment(0, 500), 0);
     }
+
+    /// Large chunks are fetched fewer at a time, within the bytes allowed
+    /// ahead; never none, never more than asked.
+    #[test]
+    fn large_chunks_are_fetched_fewer_at_a_time() {
+        let chunks = |size: u64| -> Vec<Chunk> {
+            (0..20)
+                .map(|i| Chunk {
+                    key: format!("c{i}").into(),
+                    size: if i == 7 { size } else { 1 },
+                    compression: crate::ChunkCompression::Zstd,
+                })
+                .collect()
+        };
+        assert_eq!(fetch_ahead(&chunks(100 << 10), 8), 8);
+        assert_eq!(fetch_ahead(&chunks(6 << 20), 8), 2);
+        assert_eq!(fetch_ahead(&chunks(FETCH_AHEAD_BYTES * 3), 8), 1);
+        assert_eq!(fetch_ahead(&chunks(1), 0), 1);
+        assert_eq!(fetch_ahead(&[], 8), 8);
+    }
 }
