@@ -264,7 +264,13 @@ async fn read_segments(
         };
         let mut rows = 0u64;
         let mut consumed = 0u64;
-        for line in lines.split('\n') {
+        // As `lines.split('\n')` has them, the newlines found by `memchr`'s
+        // SIMD search (std's was 3% of compaction's instructions).
+        let ends = memchr::memchr_iter(b'\n', lines.as_bytes()).chain([lines.len()]);
+        let mut from = 0;
+        for end in ends {
+            let line = &lines[from..end];
+            from = end + 1;
             // A full segment is written before the next line, within a
             // chunk too: the lake output's chunks are up to 64 MiB.
             if segment_text >= opts.segment_bytes && columns.rows() > 0 {
