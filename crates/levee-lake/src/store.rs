@@ -469,8 +469,10 @@ fn delivered(mut json: Vec<Chunk>, parquet: Vec<Chunk>) -> Vec<Chunk> {
     };
     let stems: std::collections::HashSet<String> = json.iter().map(stem).collect();
     json.extend(parquet.into_iter().filter(|c| !stems.contains(&stem(c))));
-    // By name, so by minute first whichever folder a chunk is in.
-    json.sort_by(|a, b| (a.key.filename(), &a.key).cmp(&(b.key.filename(), &b.key)));
+    // By name, so by minute first whichever folder a chunk is in. Each
+    // name found once: `filename` searches the key from its end, and in
+    // each comparison it was 1% of a compaction's instructions.
+    json.sort_by_cached_key(|c| (c.key.filename().map(str::to_owned), c.key.clone()));
     json
 }
 
