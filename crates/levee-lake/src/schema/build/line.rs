@@ -197,9 +197,14 @@ impl<'a> Line<'a> {
         match index.and_then(|i| Some((i, parent.fields.get_index_mut(i)?.1))) {
             Some((index, col)) => {
                 parent.next = index + 1;
+                let len = col.len();
                 // A second value for the field in this object.
-                if col.len() > row {
+                if len > row {
                     return Err(Refused);
+                }
+                // The rows before that lacked it are null (see `StructCol`).
+                if len < row {
+                    col.append_nulls(row - len);
                 }
                 self.fill(col, &at, changes)
             }
@@ -254,7 +259,8 @@ impl<'a> Line<'a> {
                 };
                 root.next = index + 1;
                 match root.fields.get_index_mut(index).map(|(_, col)| col) {
-                    Some(Col::Time(b)) if b.len() == row => {
+                    Some(Col::Time(b)) if b.len() <= row => {
+                        b.append_nulls(row - b.len());
                         b.append_value(micros);
                         Ok(())
                     }

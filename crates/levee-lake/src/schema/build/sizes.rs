@@ -9,8 +9,6 @@
 
 use std::collections::HashMap;
 
-use arrow::array::ArrayBuilder;
-
 use super::{Col, StructCol};
 use crate::schema::Crumb;
 
@@ -80,40 +78,34 @@ impl Sizes {
                 path.push('.');
             }
             path.push_str(name);
-            self.column(col, path);
+            // As many values as the struct has rows, once the field has
+            // the nulls it is given last (see `StructCol`).
+            self.column(col, s.len, path);
             path.truncate(end);
         }
     }
 
-    fn column(&mut self, col: &Col, path: &mut String) {
+    /// A column of `values` values.
+    fn column(&mut self, col: &Col, values: usize, path: &mut String) {
         let size = match col {
             Col::Str(b) => Size {
-                values: b.len(),
+                values,
                 bytes: b.values_slice().len(),
             },
             Col::List(l) => {
                 if let Some(element) = &l.element {
                     let end = path.len();
                     path.push_str("[]");
-                    self.column(element, path);
+                    self.column(element, l.elements, path);
                     path.truncate(end);
                 }
-                Size {
-                    values: col.len(),
-                    bytes: 0,
-                }
+                Size { values, bytes: 0 }
             }
             Col::Struct(s) => {
                 self.fields(s, path);
-                Size {
-                    values: s.len,
-                    bytes: 0,
-                }
+                Size { values, bytes: 0 }
             }
-            Col::Bool(_) | Col::Int(_) | Col::Float(_) | Col::Time(_) => Size {
-                values: col.len(),
-                bytes: 0,
-            },
+            Col::Bool(_) | Col::Int(_) | Col::Float(_) | Col::Time(_) => Size { values, bytes: 0 },
         };
         self.columns.insert(path.clone(), size);
     }
