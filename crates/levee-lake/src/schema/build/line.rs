@@ -600,13 +600,15 @@ const LOOK_AHEAD: usize = 4;
 /// own few): the fields after the one read last are tried first.
 #[inline(always)]
 fn find(parent: &StructCol, key: &str) -> Option<usize> {
-    let near = (parent.next..parent.next + LOOK_AHEAD).find(|&i| {
-        parent
-            .fields
-            .get_index(i)
-            .is_some_and(|(name, _)| same_name(name, key))
-    });
-    near.or_else(|| parent.fields.get_index_of(key))
+    // A plain loop: as an iterator's `find`, a call for each field.
+    for i in parent.next..parent.next + LOOK_AHEAD {
+        match parent.fields.get_index(i) {
+            Some((name, _)) if same_name(name, key) => return Some(i),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    parent.fields.get_index_of(key)
 }
 
 /// Whether two field names are the same. Compared a word at a time: names
