@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -432,8 +432,19 @@ impl Lake {
         root: &Path,
         kind: fn(&ObjectMeta) -> Option<Chunk>,
     ) -> Result<BTreeMap<Partition, Vec<Chunk>>, LakeError> {
+        // Each day's folder listed apart, several at once: a listing is
+        // sequential (a page of keys after another on S3, a stat of each
+        // file on disk), and a compaction lists its table before and after
+        // its work, with the cores idle (10,080 chunks a week, a file a
+        // minute). Keys beside the day folders are not chunks.
+        let days = self.store.list_with_delimiter(Some(root)).await?;
+        let listed: Vec<Vec<ObjectMeta>> = futures::stream::iter(days.common_prefixes)
+            .map(|day| async move { self.list_objects(&day).await })
+            .buffer_unordered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut hours: BTreeMap<Partition, Vec<Chunk>> = BTreeMap::new();
-        for meta in self.list_objects(root).await? {
+        for meta in listed.into_iter().flatten() {
             let Some(chunk) = kind(&meta) else {
                 continue;
             };
@@ -456,6 +467,9 @@ impl Lake {
         Ok(self.store.list(Some(prefix)).try_collect().await?)
     }
 }
+
+/// Folders listed at once by [`Lake::list_chunk_hours`].
+const LIST_CONCURRENCY: usize = 8;
 
 /// An hour's chunks as readers take them: every JSON chunk, and every
 /// Parquet chunk whose name (up to its first `.`) no JSON chunk has, sorted

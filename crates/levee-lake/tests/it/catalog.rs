@@ -2,7 +2,7 @@
 
 use levee_lake::catalog::{list_tables, load_schema};
 use levee_lake::compact::HourSelection;
-use levee_lake::{ChunkCompression, TableRef};
+use levee_lake::{ChunkCompression, Partition, TableRef};
 use object_store::path::Path;
 
 use crate::support::*;
@@ -80,4 +80,47 @@ async fn chunk_listings_by_hour() {
     );
     assert_eq!(hours[&hour(6)][0].key, g);
     assert_eq!(hours[&hour(6)][0].compression, ChunkCompression::Gzip);
+}
+
+/// Days are listed apart and at once: every day's hours are found, and
+/// keys beside or above the hour folders are not chunks.
+#[tokio::test]
+async fn chunk_hours_of_many_days() {
+    let (_dir, lake) = lake();
+    let days: Vec<Partition> = (1..=9)
+        .map(|d| Partition {
+            dt: format!("2018-09-{d:02}"),
+            hour: d,
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for p in &days {
+        keys.push(put_chunk(&lake, p, 0, 1, &records(0, 1)).await);
+    }
+    let json = table().json_partition(&days[0]);
+    let day_folder = json
+        .parts()
+        .take(json.parts().count() - 1)
+        .collect::<Path>();
+    put(
+        &lake,
+        &day_folder.clone().join("beside-the-hours.ndjson"),
+        b"{}\n".to_vec(),
+    )
+    .await;
+    let json_root = day_folder
+        .parts()
+        .take(day_folder.parts().count() - 1)
+        .collect::<Path>();
+    put(
+        &lake,
+        &json_root.join("beside-the-days.ndjson"),
+        b"{}\n".to_vec(),
+    )
+    .await;
+
+    let hours = lake.list_chunk_hours(&table()).await.unwrap();
+    assert_eq!(hours.keys().cloned().collect::<Vec<_>>(), days);
+    let listed: Vec<&Path> = hours.values().flatten().map(|c| &c.key).collect();
+    assert_eq!(listed, keys.iter().collect::<Vec<_>>());
 }
