@@ -97,27 +97,14 @@ async fn chunk_hours_of_many_days() {
     for p in &days {
         keys.push(put_chunk(&lake, p, 0, 1, &records(0, 1)).await);
     }
-    let json = table().json_partition(&days[0]);
-    let day_folder = json
-        .parts()
-        .take(json.parts().count() - 1)
-        .collect::<Path>();
-    put(
-        &lake,
-        &day_folder.clone().join("beside-the-hours.ndjson"),
-        b"{}\n".to_vec(),
-    )
-    .await;
-    let json_root = day_folder
-        .parts()
-        .take(day_folder.parts().count() - 1)
-        .collect::<Path>();
-    put(
-        &lake,
-        &json_root.join("beside-the-days.ndjson"),
-        b"{}\n".to_vec(),
-    )
-    .await;
+    // `<json root>/dt=../hour=../<chunk>`: a key beside the hour folders,
+    // and one beside the day folders.
+    let hour_folder = table().json_partition(&days[0]);
+    let up = |p: &Path| p.parts().take(p.parts().count() - 1).collect::<Path>();
+    let day_folder = up(&hour_folder);
+    for beside in [day_folder.clone(), up(&day_folder)] {
+        put(&lake, &beside.join("stray.ndjson"), b"{}\n".to_vec()).await;
+    }
 
     let hours = lake.list_chunk_hours(&table()).await.unwrap();
     assert_eq!(hours.keys().cloned().collect::<Vec<_>>(), days);
