@@ -1,7 +1,5 @@
 //! Compaction's main promises: every row once, idempotent, late chunks picked up.
 
-use arrow::array::{AsArray, Int64Array};
-use arrow::datatypes::Int64Type;
 use levee_lake::compact::{
     ChangeKind, CompactOptions, CompactReason, HourSelection, SkipReason, compact_table,
     pending_hours,
@@ -47,12 +45,10 @@ async fn every_input_row_is_written_once() {
     assert_eq!(rows_in_hour(&lake, &hour(14)).await, 250);
 
     // Every id once, in chunk order.
-    let batch = hour_batch(&lake, &hour(13)).await;
-    let ids: &Int64Array = batch
-        .column_by_name("id")
-        .unwrap()
-        .as_primitive::<Int64Type>();
-    assert_eq!(ids.values().to_vec(), (0..1000).collect::<Vec<i64>>());
+    assert_eq!(
+        ids(&hour_batch(&lake, &hour(13)).await),
+        (0..1000).collect::<Vec<i64>>()
+    );
 
     // The partition columns live in the path only.
     let names: Vec<&str> = files[0]
@@ -261,13 +257,6 @@ async fn chunks_past_the_memory_budget_are_fetched_again_with_the_same_rows() {
         keep_chunks_bytes,
         ..CompactOptions::default()
     };
-    let ids = |batch: arrow::array::RecordBatch| -> Vec<i64> {
-        let ids: &Int64Array = batch
-            .column_by_name("id")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        ids.values().to_vec()
-    };
 
     // Nothing fits: every chunk is read from the store twice.
     let report = compact_table(&lake, &table(), &run(0)).await.unwrap();
@@ -279,7 +268,7 @@ async fn chunks_past_the_memory_budget_are_fetched_again_with_the_same_rows() {
     assert_eq!(reread, [(3, 3), (1, 1)]);
     assert_eq!(report.rows_written(), 1000);
     assert_eq!(
-        ids(hour_batch(&lake, &hour(13)).await),
+        ids(&hour_batch(&lake, &hour(13)).await),
         (0..900).collect::<Vec<i64>>()
     );
     assert_eq!(rows_in_hour(&lake, &hour(14)).await, 100);
@@ -293,7 +282,7 @@ async fn chunks_past_the_memory_budget_are_fetched_again_with_the_same_rows() {
         "{report:?}"
     );
     assert_eq!(
-        ids(hour_batch(&lake, &hour(13)).await),
+        ids(&hour_batch(&lake, &hour(13)).await),
         (0..900).collect::<Vec<i64>>()
     );
 
@@ -313,7 +302,7 @@ async fn chunks_past_the_memory_budget_are_fetched_again_with_the_same_rows() {
         "some kept, some fetched again: {h13:?}"
     );
     assert_eq!(
-        ids(hour_batch(&lake, &hour(13)).await),
+        ids(&hour_batch(&lake, &hour(13)).await),
         (0..900).collect::<Vec<i64>>()
     );
 }
@@ -480,12 +469,10 @@ async fn a_unit_larger_than_a_segment_is_read_once_into_one_file() {
         );
         let files = read_hour(&lake, &hour(13)).await;
         assert_eq!(files.len(), 1);
-        let batch = hour_batch(&lake, &hour(13)).await;
-        let ids: &Int64Array = batch
-            .column_by_name("id")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        assert_eq!(ids.values().to_vec(), (0..900).collect::<Vec<i64>>());
+        assert_eq!(
+            ids(&hour_batch(&lake, &hour(13)).await),
+            (0..900).collect::<Vec<i64>>()
+        );
     }
 }
 

@@ -2,8 +2,6 @@
 //! compaction's input: merged into the hour's files, JSON preferred where a
 //! chunk is in both forms, tracked by the manifest as JSON chunks are.
 
-use arrow::array::{AsArray, Int64Array};
-use arrow::datatypes::Int64Type;
 use levee_lake::compact::{CompactReason, HourSelection, compact_table, pending_hours};
 use levee_lake::parquet_chunk::encode_text;
 use object_store::ObjectStoreExt;
@@ -23,14 +21,6 @@ async fn put_parquet_chunk(
     let key = table().parquet_chunk(p, minute, "w1", seq);
     put(lake, &key, encode_text(text.as_bytes(), None).unwrap()).await;
     key
-}
-
-fn ids(batch: &arrow::array::RecordBatch) -> Vec<i64> {
-    let ids: &Int64Array = batch
-        .column_by_name("id")
-        .unwrap()
-        .as_primitive::<Int64Type>();
-    ids.values().to_vec()
 }
 
 #[tokio::test]

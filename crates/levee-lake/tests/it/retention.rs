@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Float64Type};
 use levee_lake::Lake;
 use levee_lake::compact::{
     CompactOptions, SkipReason, compact_table, planned_expiry, planned_hours,
@@ -220,12 +220,7 @@ async fn a_late_chunk_for_an_hour_whose_json_expired_is_merged_into_its_parquet(
 
     let batch = hour_batch(&lake, &hour(4)).await;
     assert_eq!(batch.num_rows(), 521);
-    let mut ids: Vec<i64> = batch
-        .column_by_name("id")
-        .unwrap()
-        .as_primitive::<Int64Type>()
-        .values()
-        .to_vec();
+    let mut ids = ids(&batch);
     ids.sort_unstable();
     assert_eq!(
         ids,

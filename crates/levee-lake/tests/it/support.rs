@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
 use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
 use levee_lake::compact::{CompactOptions, CompactReport, HourSelection, compact_table};
@@ -162,6 +163,16 @@ pub async fn rows_in_hour(lake: &Lake, p: &Partition) -> usize {
 }
 
 /// All rows of an hour as one batch.
+/// The `id` column of `batch`, in order.
+pub fn ids(batch: &RecordBatch) -> Vec<i64> {
+    batch
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
+}
+
 pub async fn hour_batch(lake: &Lake, p: &Partition) -> RecordBatch {
     let files = read_hour(lake, p).await;
     let schema = files[0].schema.clone();
